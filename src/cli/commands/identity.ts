@@ -1,0 +1,99 @@
+/**
+ * `talken init` and `talken id`: create and show one's identity.
+ */
+import { userInfo } from 'node:os'
+import type { Command } from 'commander'
+import { decodeContactCard } from '../../identity/contact-card.ts'
+import { toContactLink } from '../../identity/contact-link.ts'
+import { qrToTerminal, writeQrFile } from '../../identity/qr.ts'
+import { toTextId } from '../../identity/text-id.ts'
+import { initHome, openHome } from '../../node/data-dir.ts'
+import type { StoredIdentity } from '../../store/store.ts'
+import type { CommandContext } from '../context.ts'
+import { emit } from '../output.ts'
+import { newPassphrase } from '../passphrase.ts'
+
+/** The identity as `--json` shows it. */
+export function profileJson(profile: StoredIdentity) {
+  const card = decodeContactCard(profile.card)
+  return {
+    id: toTextId(profile.accountKey),
+    name: profile.name,
+    link: toContactLink(card),
+    devices: card.devices.map((d) => ({ name: d.deviceName, key: Buffer.from(d.deviceKey).toString('hex') })),
+    addresses: card.addresses,
+  }
+}
+
+function defaultName(): string {
+  try {
+    return userInfo().username || 'me'
+  } catch {
+    return 'me'
+  }
+}
+
+/** Creates the identity; shared by `talken init` and the first run of `talken`. */
+export async function runInit(
+  ctx: CommandContext,
+  opts: { name?: string; device?: string; encrypt?: boolean; passphraseFile?: string },
+): Promise<StoredIdentity> {
+  const passphrase = opts.encrypt ? await newPassphrase(opts.passphraseFile) : undefined
+  const opened = initHome({
+    home: ctx.home,
+    name: opts.name ?? defaultName(),
+    passphrase,
+    now: ctx.now(),
+    ...(opts.device ? { deviceName: opts.device } : {}),
+  })
+  opened.close()
+  return opened.profile
+}
+
+/** Registers `init` and `id`. */
+export function registerIdentityCommands(program: Command, context: () => CommandContext): void {
+  program
+    .command('init')
+    .description('create your identity (account key and this device) in the data directory')
+    .option('--name <name>', 'your display name, shown to contacts (default: your user name)')
+    .option('--device <name>', "this device's name (default: the host name)")
+    .option('--encrypt', 'protect the key file with a passphrase ($TALKEN_PASSPHRASE, or asked)')
+    .option('--passphrase-file <file>', 'read the new passphrase from a file')
+    .action(async (opts: { name?: string; device?: string; encrypt?: boolean; passphraseFile?: string }) => {
+      const ctx = context()
+      const profile = await runInit(ctx, opts)
+      const info = profileJson(profile)
+      emit(ctx.output, { ...info, home: ctx.home }, () =>
+        [
+          `Created ${info.name}'s identity in ${ctx.home}`,
+          `ID:   ${info.id}`,
+          `Link: ${info.link}`,
+          '',
+          'Share the link (or `talken id --qr`) with the people you want to talk to.',
+        ].join('\n'),
+      )
+    })
+
+  program
+    .command('id')
+    .description('show your ID and contact link')
+    .option('--qr', 'also show the link as a QR code')
+    .option('--qr-file <file>', 'write the QR code to a .png or .svg file')
+    .action(async (opts: { qr?: boolean; qrFile?: string }) => {
+      const ctx = context()
+      const home = openHome({ home: ctx.home })
+      const info = profileJson(home.profile)
+      home.close()
+      if (opts.qrFile) await writeQrFile(info.link, opts.qrFile)
+      const qr = opts.qr && !ctx.output.json ? await qrToTerminal(info.link) : ''
+      emit(ctx.output, { ...info, ...(opts.qrFile ? { qrFile: opts.qrFile } : {}) }, () =>
+        [
+          `${info.name}`,
+          `ID:   ${info.id}`,
+          `Link: ${info.link}`,
+          ...(qr ? ['', qr] : []),
+          ...(opts.qrFile ? [`QR code written to ${opts.qrFile}`] : []),
+        ].join('\n'),
+      )
+    })
+}

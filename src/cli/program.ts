@@ -1,0 +1,114 @@
+/**
+ * The `talken` command line: global options, the commands, and one error path.
+ */
+import { existsSync, readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { createInterface } from 'node:readline/promises'
+import { Command, CommanderError } from 'commander'
+import { TalkenError } from '../errors.ts'
+import { qrToTerminal } from '../identity/qr.ts'
+import { KEY_FILE, openHome } from '../node/data-dir.ts'
+import { registerContactCommands } from './commands/contacts.ts'
+import { profileJson, registerIdentityCommands, runInit } from './commands/identity.ts'
+import { type CommandContext, type GlobalOptions, homeFrom } from './context.ts'
+import { EXIT_USAGE, emit, type Output, processOutput, report } from './output.ts'
+
+/** The package version, read from package.json (two levels up from both src/cli and dist/cli). */
+const VERSION = (
+  JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }
+).version
+
+async function askName(): Promise<string | undefined> {
+  if (!process.stdin.isTTY) return undefined
+  const rl = createInterface({ input: process.stdin, output: process.stderr })
+  try {
+    const answer = (await rl.question('Your display name (shown to your contacts): ')).trim()
+    return answer.length > 0 ? answer : undefined
+  } finally {
+    rl.close()
+  }
+}
+
+/** `talken` with no command: first run creates the identity, every run shows how to be reached. */
+async function welcome(ctx: CommandContext): Promise<void> {
+  let created = false
+  if (!existsSync(join(ctx.home, KEY_FILE))) {
+    const name = ctx.output.json ? undefined : await askName()
+    await runInit(ctx, name ? { name } : {})
+    created = true
+  }
+  const home = openHome({ home: ctx.home })
+  const info = profileJson(home.profile)
+  const contacts = home.store.listContacts().length
+  home.close()
+  const qr = ctx.output.json ? '' : await qrToTerminal(info.link)
+  emit(ctx.output, { ...info, created, contacts, home: ctx.home }, () =>
+    [
+      created
+        ? `Welcome to Talken, ${info.name}. Your identity was created in ${ctx.home}.`
+        : `Talken: ${info.name}`,
+      '',
+      qr,
+      `ID:   ${info.id}`,
+      `Link: ${info.link}`,
+      '',
+      `Contacts: ${contacts}. Others add you with \`talken add <your link>\` or by scanning the code.`,
+      'Next: `talken add <their link>`, `talken contacts`, `talken verify <name>`, `talken --help`.',
+    ].join('\n'),
+  )
+}
+
+/** Builds the program; `output` is chosen once the global options are known. */
+export function buildProgram(state: { output: Output; now: () => number }): Command {
+  const program = new Command()
+  const context = (): CommandContext => {
+    const opts = program.opts<GlobalOptions>()
+    return { home: homeFrom(opts), output: state.output, now: state.now }
+  }
+  program
+    .name('talken')
+    .description(
+      'Serverless, end-to-end encrypted messaging: on a shared Wi-Fi, a hotspot, or through other devices.',
+    )
+    .version(VERSION, '-v, --version')
+    .option('--home <dir>', 'data directory (default: $TALKEN_HOME or ~/.talken)')
+    .option('--json', 'print machine-readable JSON')
+    .showHelpAfterError('(run with --help for usage)')
+    .exitOverride()
+    .configureOutput({
+      writeOut: (s) => process.stdout.write(s),
+      writeErr: (s) => {
+        if (!state.output.json) process.stderr.write(s)
+      },
+    })
+    .hook('preAction', () => {
+      state.output = processOutput(Boolean(program.opts<GlobalOptions>().json))
+    })
+    .action(() => welcome(context()))
+  registerIdentityCommands(program, context)
+  registerContactCommands(program, context)
+  return program
+}
+
+/** Runs the CLI on `argv` (as process.argv) and returns the exit code. */
+export async function runCli(argv: readonly string[], now: () => number = Date.now): Promise<number> {
+  const state = { output: processOutput(argv.includes('--json')), now }
+  const program = buildProgram(state)
+  try {
+    await program.parseAsync([...argv])
+    return 0
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      if (err.exitCode === 0) return 0 // --help, --version
+      if (state.output.json) {
+        return report(
+          state.output,
+          new TalkenError('invalid_argument', err.message.replace(/^error: /, '')),
+          EXIT_USAGE,
+        )
+      }
+      return EXIT_USAGE
+    }
+    return report(state.output, err)
+  }
+}

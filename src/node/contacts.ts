@@ -1,0 +1,95 @@
+/**
+ * Contacts: accepting someone's link, and finding a contact by what a person types.
+ */
+import { TalkenError } from '../errors.ts'
+import { decodeContactCard, encodeContactCard } from '../identity/contact-card.ts'
+import { parseContactLink } from '../identity/contact-link.ts'
+import { toTextId } from '../identity/text-id.ts'
+import type { Contact, Store } from '../store/store.ts'
+import { bytesEqual } from '../wire/cbor.ts'
+import { MAX_NAME_BYTES } from '../wire/limits.ts'
+
+/** What {@link addContact} did. */
+export interface AddContactResult {
+  readonly contact: Contact
+  /** `added` for a new contact, `updated` when a newer card replaced an older one, `unchanged` otherwise. */
+  readonly outcome: 'added' | 'updated' | 'unchanged'
+}
+
+/**
+ * Verifies `link` and stores its card as a contact. Throws the link's parse errors, `self_contact`
+ * for one's own link, or `invalid_argument` for a bad petname; nothing is stored then.
+ * Adding a known contact again keeps its petname and verification, and takes the card if newer.
+ */
+export function addContact(
+  store: Store,
+  ownAccountKey: Uint8Array,
+  link: string,
+  options: { name?: string | undefined; now: number },
+): AddContactResult {
+  const card = parseContactLink(link)
+  if (bytesEqual(card.accountKey, ownAccountKey)) {
+    throw new TalkenError('self_contact', 'this is your own link: share it with others instead')
+  }
+  const name = options.name?.trim()
+  if (name !== undefined && (name.length === 0 || Buffer.byteLength(name) > MAX_NAME_BYTES)) {
+    throw new TalkenError('invalid_argument', `a contact name is 1 to ${MAX_NAME_BYTES} bytes`)
+  }
+  const id = toTextId(card.accountKey)
+  const cardBytes = encodeContactCard(card)
+  return store.transaction(() => {
+    const existing = store.getContact(id)
+    if (existing === undefined) {
+      const contact: Contact = {
+        id,
+        accountKey: card.accountKey,
+        name: name ?? card.name,
+        card: cardBytes,
+        verified: false,
+        addedAt: options.now,
+      }
+      store.putContact(contact)
+      return { contact, outcome: 'added' }
+    }
+    const older = decodeContactCard(existing.card).created < card.created
+    const renamed = name !== undefined && name !== existing.name
+    if (!older && !renamed) return { contact: existing, outcome: 'unchanged' }
+    const contact: Contact = {
+      ...existing,
+      name: name ?? existing.name,
+      card: older ? cardBytes : existing.card,
+    }
+    store.putContact(contact)
+    return { contact, outcome: 'updated' }
+  })
+}
+
+/**
+ * Finds one contact by text ID, by name (case-insensitive), or by a unique prefix of either.
+ * Throws `unknown_contact` or `ambiguous_contact`.
+ */
+export function findContact(store: Store, query: string): Contact {
+  const q = query.trim()
+  if (q.length === 0) throw new TalkenError('unknown_contact', 'no contact named ""')
+  const byId = store.getContact(q.toLowerCase())
+  if (byId) return byId
+  const all = store.listContacts()
+  const lower = q.toLowerCase()
+  const exact = all.filter((c) => c.name.toLowerCase() === lower)
+  if (exact.length === 1) return exact[0]!
+  const candidates =
+    exact.length > 1
+      ? exact
+      : all.filter(
+          (c) => c.name.toLowerCase().startsWith(lower) || (lower.length >= 6 && c.id.startsWith(lower)),
+        )
+  if (candidates.length === 1) return candidates[0]!
+  if (candidates.length === 0) throw new TalkenError('unknown_contact', `no contact matches "${q}"`)
+  throw new TalkenError(
+    'ambiguous_contact',
+    `"${q}" matches ${candidates.length} contacts (${candidates
+      .slice(0, 3)
+      .map((c) => `${c.name} ${c.id.slice(0, 12)}…`)
+      .join(', ')}): use more of the ID`,
+  )
+}

@@ -1,0 +1,135 @@
+/**
+ * Feeds every decoder 100,000 random and mutated inputs: only TalkenError may come out, nothing
+ * may hang, and memory must stay bounded. Replay a failure with TALKEN_SEED=<seed>.
+ */
+import assert from 'node:assert/strict'
+import { describe, it } from 'node:test'
+import { encode } from 'cborg'
+import { TalkenError } from '../../src/errors.ts'
+import { decodeContactCard, encodeContactCard } from '../../src/identity/contact-card.ts'
+import { parseContactLink, toContactLink } from '../../src/identity/contact-link.ts'
+import { decodeDeviceCert, encodeDeviceCert } from '../../src/identity/device-cert.ts'
+import { createIdentity, makeContactCard } from '../../src/identity/identity.ts'
+import { decodeKeyFile, encodeKeyFile } from '../../src/identity/key-file.ts'
+import { parseTextId } from '../../src/identity/text-id.ts'
+import { decodeEnvelope, encodeEnvelope } from '../../src/wire/envelope.ts'
+import { prng, testSeed } from '../helpers/prng.ts'
+
+const ROUNDS = 100_000
+const seed = testSeed()
+console.log(`# fuzz seed ${seed} (replay with TALKEN_SEED=${seed})`)
+
+const me = createIdentity({ now: 1_750_000_000_000, deviceName: 'fuzz' })
+const card = makeContactCard(me, {
+  name: 'Fuzz',
+  addresses: ['/ip4/127.0.0.1/tcp/1'],
+  extensions: [[1, new Uint8Array(40)]],
+  now: 1,
+})
+const samples = {
+  envelope: encodeEnvelope({
+    id: new Uint8Array(16).fill(7),
+    destination: new Uint8Array(16).fill(9),
+    hopLimit: 8,
+    expires: 1_750_000_000,
+    copies: 4,
+    flags: 3,
+    payload: new Uint8Array(64).fill(1),
+  }),
+  card: encodeContactCard(card),
+  cert: encodeDeviceCert(me.deviceCert),
+  keyFile: encodeKeyFile(me.secrets),
+  keyFileEncrypted: encodeKeyFile(me.secrets, 'pw', { logN: 10, r: 8, p: 1 }),
+}
+const link = toContactLink(card)
+
+type Rand = () => number
+const int = (r: Rand, n: number) => Math.floor(r() * n)
+
+/** A random CBOR value, shaped like Talken structures often enough to get past the first checks. */
+function randomValue(r: Rand, depth = 0): unknown {
+  switch (int(r, depth > 3 ? 5 : 7)) {
+    case 0:
+      return int(r, 4) === 0 ? int(r, 2 ** 40) : int(r, 300)
+    case 1:
+      return new Uint8Array(int(r, 3) === 0 ? int(r, 80) : [16, 32, 64][int(r, 3)]!).map(() => int(r, 256))
+    case 2:
+      return 'abcdefghij\n'.slice(0, int(r, 12))
+    case 3:
+      return [true, false, null, -1, -(2 ** 40)][int(r, 5)]
+    case 4:
+      return 1
+    default:
+      return Array.from({ length: int(r, 10) }, () => randomValue(r, depth + 1))
+  }
+}
+
+/** Random bytes, a mutation of a valid sample, or a random CBOR structure. */
+function input(r: Rand, sample: Uint8Array): Uint8Array {
+  const kind = int(r, 6)
+  if (kind === 0) return new Uint8Array(int(r, 300)).map(() => int(r, 256))
+  if (kind === 1) return new Uint8Array(encode(randomValue(r)))
+  const bytes = new Uint8Array(sample)
+  if (kind === 2) {
+    for (let i = 0, n = 1 + int(r, 4); i < n; i++) bytes[int(r, bytes.length)]! ^= 1 << int(r, 8)
+    return bytes
+  }
+  if (kind === 3) return bytes.subarray(0, int(r, bytes.length))
+  if (kind === 4) {
+    const at = int(r, bytes.length)
+    return new Uint8Array([...bytes.subarray(0, at), int(r, 256), ...bytes.subarray(at)])
+  }
+  const at = int(r, bytes.length)
+  const len = 1 + int(r, 8)
+  return new Uint8Array([...bytes.subarray(0, at), ...bytes.subarray(at + len)])
+}
+
+function mutateText(r: Rand, text: string): string {
+  const kind = int(r, 5)
+  const at = int(r, text.length)
+  const chars = 'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.:/ \n\u0000é'
+  if (kind === 0) return text.slice(0, at)
+  if (kind === 1) return text.slice(0, at) + chars[int(r, chars.length)] + text.slice(at + 1)
+  if (kind === 2) return text.slice(0, at) + text.slice(at + 1 + int(r, 20))
+  if (kind === 3) return Array.from({ length: int(r, 120) }, () => chars[int(r, chars.length)]).join('')
+  return text.slice(0, at) + chars[int(r, chars.length)] + text.slice(at)
+}
+
+function fuzz<T>(name: string, make: (r: Rand) => T, decode: (x: T) => unknown): void {
+  it(`${name}: ${ROUNDS.toLocaleString('en')} inputs, typed errors only`, () => {
+    const r = prng(seed ^ (name.length * 7919))
+    globalThis.gc?.()
+    const heapBefore = process.memoryUsage().heapUsed
+    const codes = new Map<string, number>()
+    for (let i = 0; i < ROUNDS; i++) {
+      const x = make(r)
+      try {
+        decode(x)
+        codes.set('ok', (codes.get('ok') ?? 0) + 1)
+      } catch (err) {
+        if (!(err instanceof TalkenError)) {
+          assert.fail(`${name}: input #${i} threw ${String(err)} (seed ${seed})`)
+        }
+        codes.set(err.code, (codes.get(err.code) ?? 0) + 1)
+      }
+    }
+    globalThis.gc?.()
+    const grownMB = (process.memoryUsage().heapUsed - heapBefore) / 2 ** 20
+    assert.ok(grownMB < 64, `${name}: heap grew by ${grownMB.toFixed(1)} MB`)
+    console.log(`# ${name}: ${JSON.stringify(Object.fromEntries(codes))}`)
+    assert.ok(codes.size > 2, 'the inputs reached more than one kind of check')
+  })
+}
+
+describe('decoder fuzzing', () => {
+  fuzz('envelope', (r) => input(r, samples.envelope), decodeEnvelope)
+  fuzz('contact card', (r) => input(r, samples.card), decodeContactCard)
+  fuzz('device certificate', (r) => input(r, samples.cert), decodeDeviceCert)
+  fuzz(
+    'key file',
+    (r) => input(r, int(r, 2) ? samples.keyFile : samples.keyFileEncrypted),
+    (b) => decodeKeyFile(b),
+  )
+  fuzz('contact link', (r) => mutateText(r, link), parseContactLink)
+  fuzz('text ID', (r) => mutateText(r, me.id), parseTextId)
+})
