@@ -1,0 +1,61 @@
+/**
+ * The mesh core's tunables, with the reasoning behind each default.
+ */
+
+/** Tunables of {@link MeshCore}. All times in milliseconds. */
+export interface MeshConfig {
+  /** Transmissions an envelope may take. 16 covers any real mesh diameter; Bitchat uses 7. */
+  readonly hopLimit: number
+  /** Spray-and-wait copy budget L for messages with no known route. */
+  readonly copies: number
+  /** Copy budget of delivery acknowledgements (small: the proof also spreads to copies' holders). */
+  readonly ackCopies: number
+  /** Default message lifetime: one day. */
+  readonly ttlMs: number
+  /** Full route dump to each neighbour this often; triggered updates go out at once in between. */
+  readonly updateIntervalMs: number
+  /** A route not refreshed for this long is dropped: 3.5 update intervals, as in Babel. */
+  readonly routeHoldMs: number
+  /** Delay to batch triggered updates into one frame. */
+  readonly triggerDelayMs: number
+  /** Data frames awaiting a hop acknowledgement, per neighbour (the sending window). */
+  readonly window: number
+  /** A data frame not acknowledged by the neighbour after this long is retried. */
+  readonly hopAckTimeoutMs: number
+  /** First retry of a message whose copies are all handed out but not acknowledged end to end. */
+  readonly retryBaseMs: number
+  /** Cap of the retry backoff. */
+  readonly retryMaxMs: number
+  /** Route requests for one destination: first wait, doubling up to the max. */
+  readonly routeRequestBaseMs: number
+  readonly routeRequestMaxMs: number
+  /** Route requests this node forwards per second at most (flood protection), per origin. */
+  readonly routeRequestsPerSecond: number
+  /** Destinations the routing table keeps at most. */
+  readonly maxDestinations: number
+  /** Message IDs remembered for duplicate suppression (exact, no false positives). */
+  readonly seenCapacity: number
+  /** Delivery proofs remembered, to purge copies met later. */
+  readonly proofCapacity: number
+}
+
+/** Defaults for phones on Wi-Fi, hotspots and Bluetooth. */
+export const DEFAULT_MESH_CONFIG: MeshConfig = {
+  hopLimit: 16,
+  copies: 8,
+  ackCopies: 4,
+  ttlMs: 24 * 60 * 60 * 1000,
+  updateIntervalMs: 20_000,
+  routeHoldMs: 70_000,
+  triggerDelayMs: 20,
+  window: 8,
+  hopAckTimeoutMs: 10_000,
+  retryBaseMs: 120_000,
+  retryMaxMs: 30 * 60 * 1000,
+  routeRequestBaseMs: 2_000,
+  routeRequestMaxMs: 120_000,
+  routeRequestsPerSecond: 10,
+  maxDestinations: 4096,
+  seenCapacity: 65_536,
+  proofCapacity: 16_384,
+}

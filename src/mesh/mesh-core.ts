@@ -1,0 +1,904 @@
+/**
+ * Talken's mesh core: multi-hop routing and store-and-forward as one sans-IO state machine.
+ *
+ * - Neighbours say Hello on link-up; each one is a route of metric 1.
+ * - Routes are learned by distance vector with Babel's feasibility condition (routing-table.ts)
+ *   and, for destinations nobody advertised, by route requests flooded within a growing radius.
+ * - An envelope with a route goes hop by hop as a single copy; each hop takes custody (persists it
+ *   in the store, then acknowledges) before the previous one lets go.
+ * - An envelope without a route stays with its holder, who hands half of its copy budget to each
+ *   neighbour met that does not have it yet (binary spray-and-wait), until a route appears or
+ *   the destination itself is met.
+ * - The destination proves delivery with the ack secret hidden in the payload; the proof walks
+ *   back the path, goes to whoever is known to hold a copy, and travels in an ack envelope to the
+ *   source. Every holder that learns it drops its copy.
+ *
+ * Everything is injected through {@link RouterHost} and the {@link Store}: no clock, randomness,
+ * timers or sockets of its own.
+ */
+import { isTalkenError } from '../errors.ts'
+import type { DeliveryState, Store } from '../store/store.ts'
+import { bytesEqual } from '../wire/cbor.ts'
+import {
+  decodeEnvelope,
+  type Envelope,
+  EnvelopeFlags,
+  encodeEnvelope,
+  messageIdHex,
+} from '../wire/envelope.ts'
+import { MESSAGE_ID_LENGTH } from '../wire/limits.ts'
+import { BoundedMap } from './bounded-map.ts'
+import { DEFAULT_MESH_CONFIG, type MeshConfig } from './config.ts'
+import { fragmentFrame, isFragment, Reassembler } from './fragmentation.ts'
+import {
+  decodeFrame,
+  encodeFrame,
+  type Frame,
+  FrameKind,
+  HopAckStatus,
+  type HopAckStatusCode,
+  MAX_ROUTES_PER_FRAME,
+  MAX_SUMMARY_IDS,
+  SUMMARY_ID_LENGTH,
+} from './frames.ts'
+import { ACK_SECRET_LENGTH, decodeMeshPayload, encodeMeshPayload, proofId } from './mesh-payload.ts'
+import type { NeighbourId, Router, RouterHost, RouterLoad, SendOptions } from './router.ts'
+import { RoutingTable, tagKey } from './routing-table.ts'
+
+/** Custody origin of acknowledgements this node originated. */
+const LOCAL_ORIGIN = '.local'
+const KV_NAMESPACE = 'mesh'
+
+interface Inflight {
+  readonly copies: number
+  readonly sentAt: number
+}
+
+/** An envelope this node holds: its own outgoing message, or custody for someone else. */
+interface Held {
+  readonly key: string
+  readonly prefix: string
+  envelope: Envelope
+  readonly destKey: string
+  /** Our copy budget. */
+  copies: number
+  /** True for our own data messages (kept in the outbox until delivered). */
+  readonly own: boolean
+  /** Fairness and quota key: LOCAL_ORIGIN or the neighbour it came from. */
+  readonly origin: string
+  readonly expiresAtMs: number
+  readonly receivedAt: number
+  readonly holders: Set<NeighbourId>
+  readonly inflight: Map<NeighbourId, Inflight>
+  readonly refusedUntil: Map<NeighbourId, number>
+  attempts: number
+  nextRetryAt: number
+  state: DeliveryState | undefined
+}
+
+interface Neighbour {
+  readonly id: NeighbourId
+  readonly mtu: number
+  tag: Uint8Array | undefined
+  tagKey: string | undefined
+  /** ID prefixes (hex) the neighbour said it holds. */
+  has: Set<string>
+  inflight: number
+}
+
+/** Counters for tests, logs and the simulator. */
+export interface MeshStats {
+  framesIn: number
+  framesOut: number
+  malformed: number
+  delivered: number
+  duplicatesSuppressed: number
+  custodyRefused: number
+  routeRequestsSent: number
+  routeRequestsForwarded: number
+  proofsLearned: number
+}
+
+/** What {@link MeshCore} is made of. */
+export interface MeshCoreInit {
+  /** This node's 16-byte destination tag. */
+  readonly self: Uint8Array
+  readonly host: RouterHost
+  readonly store: Store
+  readonly config?: Partial<MeshConfig>
+}
+
+/** Talken's mesh router. See the file comment. */
+export class MeshCore implements Router {
+  readonly self: Uint8Array
+  readonly #selfKey: string
+  readonly #host: RouterHost
+  readonly #store: Store
+  readonly #cfg: MeshConfig
+  readonly #table: RoutingTable
+  readonly #neighbours = new Map<NeighbourId, Neighbour>()
+  readonly #byTag = new Map<string, NeighbourId>()
+  readonly #held = new Map<string, Held>()
+  /** Message ID → the neighbour it came from (for sending proofs back), exact and bounded. */
+  readonly #seen: BoundedMap<string, NeighbourId>
+  /** ID prefix → ack secret of messages known delivered. */
+  readonly #proofs: BoundedMap<string, Uint8Array>
+  /** origin:reqId → neighbour the route request came from. */
+  readonly #requests = new BoundedMap<string, NeighbourId>(4096)
+  /** Destination → when it may be asked for again, and how many times it was. */
+  readonly #asked = new BoundedMap<string, { until: number; attempts: number }>(4096)
+  /** Route requests forwarded per origin in the current second. */
+  #forwardBudget = new Map<string, number>()
+  #forwardSecond = -1
+  readonly #reassembler: Reassembler
+  #seqno: number
+  #reqId = 0
+  #nextUpdateAt = 0
+  #flushAt = Number.POSITIVE_INFINITY
+  #wakeAt = Number.POSITIVE_INFINITY
+  #lastSeqnoBump = Number.NEGATIVE_INFINITY
+  readonly stats: MeshStats = {
+    framesIn: 0,
+    framesOut: 0,
+    malformed: 0,
+    delivered: 0,
+    duplicatesSuppressed: 0,
+    custodyRefused: 0,
+    routeRequestsSent: 0,
+    routeRequestsForwarded: 0,
+    proofsLearned: 0,
+  }
+
+  constructor(init: MeshCoreInit) {
+    this.self = new Uint8Array(init.self)
+    this.#selfKey = tagKey(this.self)
+    this.#host = init.host
+    this.#store = init.store
+    this.#cfg = { ...DEFAULT_MESH_CONFIG, ...init.config }
+    this.#table = new RoutingTable({ maxDestinations: this.#cfg.maxDestinations })
+    this.#seen = new BoundedMap(this.#cfg.seenCapacity)
+    this.#proofs = new BoundedMap(this.#cfg.proofCapacity)
+    this.#reassembler = new Reassembler({ now: () => this.#host.now(), timeoutMs: 30_000 })
+    const stored = this.#store.kvGet(KV_NAMESPACE, 'seqno')
+    this.#seqno =
+      stored && stored.length === 4 ? new DataView(stored.buffer, stored.byteOffset).getUint32(0) : 1
+    this.#restore()
+    this.#schedule()
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // Router interface
+
+  linkUp(neighbour: NeighbourId, mtu: number): void {
+    this.#neighbours.set(neighbour, {
+      id: neighbour,
+      mtu,
+      tag: undefined,
+      tagKey: undefined,
+      has: new Set(),
+      inflight: 0,
+    })
+    this.#sendFrame(neighbour, { kind: FrameKind.hello, node: this.self, seqno: this.#seqno })
+    this.#sendSummary(neighbour)
+    this.#sendRoutes(neighbour, false)
+    if (this.#nextUpdateAt <= this.#host.now())
+      this.#nextUpdateAt = this.#host.now() + this.#cfg.updateIntervalMs
+    this.#schedule()
+  }
+
+  linkDown(neighbour: NeighbourId): void {
+    const n = this.#neighbours.get(neighbour)
+    if (n === undefined) return
+    this.#neighbours.delete(neighbour)
+    if (n.tagKey !== undefined && this.#byTag.get(n.tagKey) === neighbour) this.#byTag.delete(n.tagKey)
+    this.#reassembler.forget(neighbour)
+    for (const h of this.#held.values()) h.inflight.delete(neighbour)
+    if (this.#table.dropNeighbour(neighbour).length > 0) this.#triggerUpdate()
+    this.#pump()
+    this.#schedule()
+  }
+
+  receive(neighbour: NeighbourId, bytes: Uint8Array): void {
+    const n = this.#neighbours.get(neighbour)
+    if (n === undefined) return
+    this.stats.framesIn++
+    try {
+      let whole: Uint8Array | undefined = bytes
+      if (isFragment(bytes)) whole = this.#reassembler.accept(neighbour, bytes)
+      if (whole !== undefined) this.#handle(n, decodeFrame(whole))
+    } catch (err) {
+      if (!isTalkenError(err)) throw err
+      this.stats.malformed++
+      this.#host.log('debug', 'dropped a bad frame', { neighbour, code: err.code })
+    }
+    this.#pump()
+    this.#schedule()
+  }
+
+  timer(): void {
+    const now = this.#host.now()
+    this.#wakeAt = Number.POSITIVE_INFINITY
+    if (this.#table.expire(now).length > 0) this.#triggerUpdate()
+    if (now >= this.#nextUpdateAt && this.#neighbours.size > 0) {
+      for (const id of this.#neighbours.keys()) this.#sendRoutes(id, false)
+      this.#nextUpdateAt = now + this.#cfg.updateIntervalMs
+    }
+    if (now >= this.#flushAt) {
+      this.#flushAt = Number.POSITIVE_INFINITY
+      for (const id of this.#neighbours.keys()) this.#sendRoutes(id, true)
+      this.#table.clearDirty()
+    }
+    for (const h of [...this.#held.values()]) {
+      if (h.expiresAtMs <= now) {
+        this.#expire(h)
+        continue
+      }
+      for (const [nid, f] of h.inflight) {
+        if (now - f.sentAt >= this.#cfg.hopAckTimeoutMs) {
+          h.inflight.delete(nid)
+          const n = this.#neighbours.get(nid)
+          if (n) n.inflight = Math.max(0, n.inflight - 1)
+        }
+      }
+      if (h.own && h.copies === 0 && h.inflight.size === 0 && now >= h.nextRetryAt) {
+        h.copies = 1
+        h.attempts++
+        h.holders.clear()
+        h.nextRetryAt = now + this.#backoff(h.attempts)
+        this.#persist(h)
+      }
+    }
+    this.#reassembler.expire()
+    this.#pump()
+    this.#schedule()
+  }
+
+  send(destination: Uint8Array, payload: Uint8Array, options: SendOptions = {}): string {
+    const now = this.#host.now()
+    const ackSecret = this.#randomBytes(ACK_SECRET_LENGTH)
+    const id = options.id ?? proofId(ackSecret)
+    if (id.length !== MESSAGE_ID_LENGTH) throw new RangeError('a message ID is 16 bytes')
+    const ttl = options.ttlMs ?? this.#cfg.ttlMs
+    const envelope: Envelope = {
+      id,
+      destination,
+      hopLimit: this.#cfg.hopLimit,
+      expires: Math.ceil((now + ttl) / 1000),
+      copies: this.#cfg.copies,
+      flags: EnvelopeFlags.ackRequested,
+      payload: encodeMeshPayload({ kind: 1, source: this.self, ackSecret, body: payload }),
+    }
+    const key = messageIdHex(id)
+    const h = this.#makeHeld(envelope, { own: true, origin: LOCAL_ORIGIN, receivedAt: now })
+    this.#store.transaction(() => {
+      this.#store.addMessage({
+        id: key,
+        conversation: tagKey(destination),
+        direction: 'out',
+        body: payload,
+        createdAt: now,
+        state: 'queued',
+        updatedAt: now,
+      })
+      this.#persist(h)
+    })
+    this.#held.set(key, h)
+    this.#setState(h, 'queued')
+    if (bytesEqual(destination, this.self)) this.#deliverLocal(envelope, undefined)
+    this.#pump()
+    this.#schedule()
+    return key
+  }
+
+  load(): RouterLoad {
+    let bytes = 0
+    for (const h of this.#held.values()) bytes += h.envelope.payload.length
+    return { storedMessages: this.#held.size, storedBytes: bytes }
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // Introspection
+
+  /** Selected routes: destination tag (hex), next hop, metric. */
+  routes(): Array<{ dest: string; nextHop: NeighbourId; metric: number }> {
+    return this.#table.routes().map((r) => ({ dest: tagKey(r.dest), nextHop: r.nextHop, metric: r.metric }))
+  }
+
+  /** The next hop towards `dest`, if a route is selected. */
+  nextHop(dest: Uint8Array): NeighbourId | undefined {
+    return this.#table.lookup(dest)?.nextHop
+  }
+
+  /** Neighbours whose Hello arrived: link ID and destination tag (hex). */
+  neighbours(): Array<{ id: NeighbourId; tag: string | undefined }> {
+    return [...this.#neighbours.values()].map((n) => ({ id: n.id, tag: n.tagKey }))
+  }
+
+  /** IDs (hex) of the envelopes held. */
+  heldIds(): string[] {
+    return [...this.#held.keys()]
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // Frames
+
+  #handle(n: Neighbour, frame: Frame): void {
+    switch (frame.kind) {
+      case FrameKind.hello:
+        this.#onHello(n, frame.node, frame.seqno)
+        return
+      case FrameKind.data:
+        this.#onData(n, frame.envelope)
+        return
+      case FrameKind.hopAck:
+        this.#onHopAck(n, messageIdHex(frame.id), frame.status)
+        return
+      case FrameKind.proofs:
+        for (const s of frame.secrets) this.#learnProof(s, n.id)
+        return
+      case FrameKind.routes: {
+        const expires = this.#host.now() + this.#cfg.routeHoldMs
+        let changed = false
+        for (const r of frame.routes) {
+          if (bytesEqual(r.dest, this.self)) continue
+          if (this.#table.update(r.dest, n.id, r.seqno, r.metric, expires)) changed = true
+        }
+        if (changed) this.#triggerUpdate()
+        return
+      }
+      case FrameKind.routeRequest:
+        this.#onRouteRequest(n, frame)
+        return
+      case FrameKind.routeReply:
+        this.#onRouteReply(n, frame)
+        return
+      case FrameKind.summary: {
+        n.has = new Set(frame.ids.map((id) => Buffer.from(id).toString('hex')))
+        const secrets: Uint8Array[] = []
+        for (const p of n.has) {
+          const s = this.#proofs.get(p)
+          if (s) secrets.push(s)
+        }
+        if (secrets.length > 0) this.#sendProofs(n.id, secrets)
+        return
+      }
+    }
+  }
+
+  #onHello(n: Neighbour, tag: Uint8Array, seqno: number): void {
+    if (bytesEqual(tag, this.self)) return
+    const key = tagKey(tag)
+    if (n.tagKey !== undefined && n.tagKey !== key && this.#byTag.get(n.tagKey) === n.id)
+      this.#byTag.delete(n.tagKey)
+    n.tag = new Uint8Array(tag)
+    n.tagKey = key
+    this.#byTag.set(key, n.id)
+    if (this.#table.update(tag, n.id, seqno, 0, Number.MAX_SAFE_INTEGER)) this.#triggerUpdate()
+  }
+
+  #onData(n: Neighbour, bytes: Uint8Array): void {
+    const envelope = decodeEnvelope(bytes)
+    const key = messageIdHex(envelope.id)
+    const nowS = this.#host.now() / 1000
+    if (bytesEqual(envelope.destination, this.self)) {
+      this.#hopAck(n.id, envelope.id, HopAckStatus.taken)
+      this.#deliverLocal(envelope, n.id)
+      return
+    }
+    if (envelope.expires <= nowS || envelope.hopLimit === 0) {
+      this.#hopAck(n.id, envelope.id, HopAckStatus.dead)
+      return
+    }
+    const prefix = key.slice(0, SUMMARY_ID_LENGTH * 2)
+    const proof = this.#proofs.get(prefix)
+    if (proof) {
+      this.#hopAck(n.id, envelope.id, HopAckStatus.dead)
+      this.#sendProofs(n.id, [proof])
+      return
+    }
+    const held = this.#held.get(key)
+    if (held !== undefined) {
+      // Another copy of one we hold: merge the budgets so that no copy is lost.
+      held.copies += envelope.copies
+      held.holders.add(n.id)
+      this.#persist(held)
+      this.stats.duplicatesSuppressed++
+      this.#hopAck(n.id, envelope.id, HopAckStatus.duplicate)
+      return
+    }
+    if (this.#seen.has(key)) {
+      // Seen and passed on already: taking it again could only loop.
+      this.stats.duplicatesSuppressed++
+      this.#hopAck(n.id, envelope.id, HopAckStatus.duplicate)
+      return
+    }
+    const h = this.#makeHeld(envelope, { own: false, origin: n.id, receivedAt: this.#host.now() })
+    h.holders.add(n.id)
+    try {
+      this.#persist(h)
+    } catch (err) {
+      if (isTalkenError(err, 'quota_exceeded') || isTalkenError(err, 'storage_full')) {
+        this.stats.custodyRefused++
+        this.#hopAck(n.id, envelope.id, HopAckStatus.refused)
+        return
+      }
+      throw err
+    }
+    this.#held.set(key, h)
+    this.#seen.set(key, n.id)
+    this.#hopAck(n.id, envelope.id, HopAckStatus.taken)
+    if (envelope.flags & EnvelopeFlags.ack) this.#peekAck(envelope)
+  }
+
+  /** Relays read the proof in an acknowledgement as it passes, and drop their copies of the message. */
+  #peekAck(envelope: Envelope): void {
+    try {
+      const p = decodeMeshPayload(envelope.payload)
+      if (p.kind === 2) this.#learnProof(p.ackSecret, undefined)
+    } catch (err) {
+      if (!isTalkenError(err)) throw err
+    }
+  }
+
+  #deliverLocal(envelope: Envelope, from: NeighbourId | undefined): void {
+    const key = messageIdHex(envelope.id)
+    const payload = decodeMeshPayload(envelope.payload)
+    if (payload.kind === 2) {
+      this.#learnProof(payload.ackSecret, from)
+      return
+    }
+    if (!bytesEqual(proofId(payload.ackSecret), envelope.id)) {
+      this.stats.malformed++
+      return
+    }
+    const now = this.#host.now()
+    const fresh = this.#store.addMessage({
+      id: key,
+      conversation: tagKey(payload.source),
+      direction: 'in',
+      body: payload.body,
+      createdAt: now,
+      state: 'received',
+      updatedAt: now,
+    })
+    if (fresh) {
+      this.stats.delivered++
+      this.#host.deliver({ id: key, payload: payload.body, hops: this.#cfg.hopLimit - envelope.hopLimit })
+    } else {
+      this.stats.duplicatesSuppressed++
+    }
+    if (from !== undefined) this.#seen.set(key, from)
+    const known = this.#proofs.has(key.slice(0, SUMMARY_ID_LENGTH * 2))
+    this.#learnProof(payload.ackSecret, undefined)
+    if (from !== undefined) this.#sendProofs(from, [payload.ackSecret])
+    if (!known && !bytesEqual(payload.source, this.self))
+      this.#sendAck(payload.source, payload.ackSecret, envelope.expires)
+  }
+
+  #sendAck(source: Uint8Array, ackSecret: Uint8Array, expires: number): void {
+    const now = this.#host.now()
+    const envelope: Envelope = {
+      id: this.#randomBytes(MESSAGE_ID_LENGTH),
+      destination: source,
+      hopLimit: this.#cfg.hopLimit,
+      expires,
+      copies: this.#cfg.ackCopies,
+      flags: EnvelopeFlags.ack,
+      payload: encodeMeshPayload({ kind: 2, ackSecret }),
+    }
+    const h = this.#makeHeld(envelope, { own: false, origin: LOCAL_ORIGIN, receivedAt: now })
+    try {
+      this.#persist(h)
+    } catch (err) {
+      if (!isTalkenError(err, 'quota_exceeded') && !isTalkenError(err, 'storage_full')) throw err
+      return // the proof still travels back along the path and to every holder met
+    }
+    this.#held.set(h.key, h)
+    this.#seen.set(h.key, '')
+  }
+
+  #onHopAck(n: Neighbour, key: string, status: HopAckStatusCode): void {
+    const h = this.#held.get(key)
+    const f = h?.inflight.get(n.id)
+    if (h === undefined || f === undefined) return
+    h.inflight.delete(n.id)
+    n.inflight = Math.max(0, n.inflight - 1)
+    const now = this.#host.now()
+    switch (status) {
+      case HopAckStatus.taken: {
+        h.copies = Math.max(0, h.copies - f.copies)
+        h.holders.add(n.id)
+        if (h.own) {
+          if (h.state === 'queued' || h.state === 'sent') {
+            this.#setState(h, n.tagKey === h.destKey ? 'delivered' : 'relayed')
+          }
+          this.#persist(h)
+        } else if (h.copies === 0 && h.inflight.size === 0) {
+          this.#remove(h)
+        } else {
+          this.#persist(h)
+        }
+        return
+      }
+      case HopAckStatus.duplicate:
+        h.holders.add(n.id)
+        return
+      case HopAckStatus.refused:
+        h.refusedUntil.set(n.id, now + this.#cfg.hopAckTimeoutMs * 3)
+        return
+      case HopAckStatus.dead:
+        h.holders.add(n.id)
+        return
+    }
+  }
+
+  #learnProof(ackSecret: Uint8Array, from: NeighbourId | undefined): void {
+    const id = proofId(ackSecret)
+    const key = messageIdHex(id)
+    const prefix = key.slice(0, SUMMARY_ID_LENGTH * 2)
+    if (this.#proofs.has(prefix)) return
+    this.#proofs.set(prefix, new Uint8Array(ackSecret))
+    this.stats.proofsLearned++
+    const targets = new Set<NeighbourId>()
+    const back = this.#seen.get(key)
+    if (back) targets.add(back)
+    const h = this.#held.get(key)
+    if (h !== undefined) {
+      for (const holder of h.holders) targets.add(holder)
+      if (h.own) this.#setState(h, 'delivered')
+      this.#remove(h)
+    }
+    for (const n of this.#neighbours.values()) if (n.has.has(prefix)) targets.add(n.id)
+    if (from !== undefined) targets.delete(from)
+    for (const t of targets) if (this.#neighbours.has(t)) this.#sendProofs(t, [ackSecret])
+  }
+
+  #onRouteRequest(n: Neighbour, f: Extract<Frame, { kind: 5 }>): void {
+    if (bytesEqual(f.origin, this.self)) return
+    const reqKey = `${tagKey(f.origin)}:${f.reqId}`
+    if (this.#requests.has(reqKey)) return
+    this.#requests.set(reqKey, n.id)
+    const expires = this.#host.now() + this.#cfg.routeHoldMs
+    if (this.#table.update(f.origin, n.id, f.originSeqno, f.hops, expires)) this.#triggerUpdate()
+    if (bytesEqual(f.dest, this.self)) {
+      const now = this.#host.now()
+      if (now - this.#lastSeqnoBump >= 1000) this.#bumpSeqno(now)
+      const reply = { kind: FrameKind.routeReply, dest: this.self, seqno: this.#seqno, metric: 0 } as const
+      this.#sendFrame(n.id, { ...reply, origin: f.origin, reqId: f.reqId })
+      return
+    }
+    const route = this.#table.lookup(f.dest)
+    if (route !== undefined && route.nextHop !== n.id) {
+      this.#sendFrame(n.id, {
+        kind: FrameKind.routeReply,
+        dest: route.dest,
+        seqno: route.seqno,
+        metric: route.metric,
+        origin: f.origin,
+        reqId: f.reqId,
+      })
+      return
+    }
+    if (f.hopLimit <= 1 || !this.#forwardAllowed(tagKey(f.origin))) return
+    this.stats.routeRequestsForwarded++
+    const next = { ...f, hops: f.hops + 1, hopLimit: f.hopLimit - 1 }
+    for (const other of this.#neighbours.keys()) if (other !== n.id) this.#sendFrame(other, next)
+  }
+
+  #onRouteReply(n: Neighbour, f: Extract<Frame, { kind: 7 }>): void {
+    if (bytesEqual(f.dest, this.self)) return
+    const expires = this.#host.now() + this.#cfg.routeHoldMs
+    if (this.#table.update(f.dest, n.id, f.seqno, f.metric, expires)) this.#triggerUpdate()
+    if (bytesEqual(f.origin, this.self)) return
+    const back = this.#requests.get(`${tagKey(f.origin)}:${f.reqId}`)
+    const route = this.#table.lookup(f.dest)
+    if (back === undefined || route === undefined || !this.#neighbours.has(back) || back === route.nextHop)
+      return
+    this.#sendFrame(back, { ...f, seqno: route.seqno, metric: route.metric })
+  }
+
+  #forwardAllowed(origin: string): boolean {
+    const second = Math.floor(this.#host.now() / 1000)
+    if (second !== this.#forwardSecond) {
+      this.#forwardSecond = second
+      this.#forwardBudget = new Map()
+    }
+    const used = this.#forwardBudget.get(origin) ?? 0
+    if (used >= this.#cfg.routeRequestsPerSecond) return false
+    this.#forwardBudget.set(origin, used + 1)
+    return true
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // Moving envelopes
+
+  /** Hands envelopes to neighbours: routed handoffs, deliveries and spray, fairly across origins. */
+  #pump(): void {
+    if (this.#held.size === 0) return
+    const now = this.#host.now()
+    for (const h of this.#held.values()) {
+      if (!this.#byTag.has(h.destKey) && this.#table.lookup(h.envelope.destination) === undefined) {
+        this.#maybeRequestRoute(h.envelope.destination, now)
+      }
+    }
+    for (const n of this.#neighbours.values()) {
+      if (n.tagKey === undefined || n.inflight >= this.#cfg.window) continue
+      const buckets = new Map<string, Array<[Held, number]>>()
+      for (const h of this.#held.values()) {
+        const k = this.#copiesFor(h, n, now)
+        if (k === 0) continue
+        let b = buckets.get(h.origin)
+        if (b === undefined) {
+          b = []
+          buckets.set(h.origin, b)
+        }
+        b.push([h, k])
+      }
+      const queues = [...buckets.values()]
+      for (let i = 0; n.inflight < this.#cfg.window && queues.some((q) => q.length > 0); i++) {
+        const q = queues[i % queues.length]!
+        const next = q.shift()
+        if (next) this.#transmitEnvelope(n, next[0], next[1], now)
+      }
+    }
+  }
+
+  /** How many copies to hand `h` to neighbour `n` now (0: none). */
+  #copiesFor(h: Held, n: Neighbour, now: number): number {
+    const available = h.copies - this.#reserved(h)
+    if (available <= 0 || h.envelope.hopLimit === 0) return 0
+    if (h.holders.has(n.id) || h.inflight.has(n.id) || n.has.has(h.prefix)) return 0
+    const refused = h.refusedUntil.get(n.id)
+    if (refused !== undefined && refused > now) return 0
+    if (n.tagKey === h.destKey) return available
+    const direct = this.#byTag.get(h.destKey)
+    if (direct !== undefined) return 0
+    const route = this.#table.lookup(h.envelope.destination)
+    if (route !== undefined) {
+      const routeRefused = h.refusedUntil.get(route.nextHop)
+      if (route.nextHop === n.id) return available
+      if (routeRefused === undefined || routeRefused <= now) return 0
+    }
+    return available > 1 ? Math.floor(available / 2) : 0
+  }
+
+  #reserved(h: Held): number {
+    let r = 0
+    for (const f of h.inflight.values()) r += f.copies
+    return r
+  }
+
+  #transmitEnvelope(n: Neighbour, h: Held, copies: number, now: number): void {
+    const bytes = encodeEnvelope({ ...h.envelope, hopLimit: h.envelope.hopLimit - 1, copies })
+    h.inflight.set(n.id, { copies, sentAt: now })
+    n.inflight++
+    this.#sendFrame(
+      n.id,
+      { kind: FrameKind.data, envelope: bytes },
+      h.envelope.flags & EnvelopeFlags.ack ? 'control' : 'data',
+    )
+    if (h.own && h.state === 'queued') this.#setState(h, 'sent')
+  }
+
+  #maybeRequestRoute(dest: Uint8Array, now: number): void {
+    if (this.#neighbours.size === 0) return
+    const key = tagKey(dest)
+    const asked = this.#asked.get(key)
+    if (asked !== undefined && asked.until > now) return
+    const attempts = (asked?.attempts ?? 0) + 1
+    const wait = Math.min(this.#cfg.routeRequestMaxMs, this.#cfg.routeRequestBaseMs * 2 ** (attempts - 1))
+    this.#asked.set(key, { until: now + wait, attempts })
+    const hopLimit = Math.min(this.#cfg.hopLimit, 2 ** Math.min(attempts + 1, 6))
+    this.#reqId = (this.#reqId + 1) >>> 0
+    this.#requests.set(`${this.#selfKey}:${this.#reqId}`, '')
+    this.stats.routeRequestsSent++
+    const frame: Frame = {
+      kind: FrameKind.routeRequest,
+      dest,
+      origin: this.self,
+      originSeqno: this.#seqno,
+      reqId: this.#reqId,
+      hops: 0,
+      hopLimit,
+    }
+    for (const id of this.#neighbours.keys()) this.#sendFrame(id, frame)
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // Held envelopes and their persistence
+
+  #makeHeld(envelope: Envelope, o: { own: boolean; origin: string; receivedAt: number }): Held {
+    const key = messageIdHex(envelope.id)
+    return {
+      key,
+      prefix: key.slice(0, SUMMARY_ID_LENGTH * 2),
+      envelope,
+      destKey: tagKey(envelope.destination),
+      copies: envelope.copies,
+      own: o.own,
+      origin: o.origin,
+      expiresAtMs: envelope.expires * 1000,
+      receivedAt: o.receivedAt,
+      holders: new Set(),
+      inflight: new Map(),
+      refusedUntil: new Map(),
+      attempts: 0,
+      nextRetryAt: o.receivedAt + this.#cfg.retryBaseMs,
+      state: undefined,
+    }
+  }
+
+  #persist(h: Held): void {
+    const envelope = encodeEnvelope({ ...h.envelope, copies: Math.max(1, h.copies) })
+    if (h.own) {
+      this.#store.putOutbox({
+        messageId: h.key,
+        envelope,
+        attempts: h.attempts,
+        nextAttemptAt: h.nextRetryAt,
+        expiresAt: h.expiresAtMs,
+      })
+    } else {
+      this.#store.putCustody({
+        messageId: h.key,
+        origin: h.origin,
+        destination: h.envelope.destination,
+        envelope,
+        copies: h.copies,
+        expiresAt: h.expiresAtMs,
+        receivedAt: h.receivedAt,
+      })
+    }
+  }
+
+  #remove(h: Held): void {
+    this.#held.delete(h.key)
+    for (const nid of h.inflight.keys()) {
+      const n = this.#neighbours.get(nid)
+      if (n) n.inflight = Math.max(0, n.inflight - 1)
+    }
+    if (h.own) this.#store.removeOutbox(h.key)
+    else this.#store.removeCustody(h.key)
+  }
+
+  #expire(h: Held): void {
+    if (h.own && h.state !== 'delivered') this.#setState(h, 'expired', 'its lifetime ran out before delivery')
+    this.#remove(h)
+  }
+
+  #setState(h: Held, state: DeliveryState, reason?: string): void {
+    if (h.state === state) return
+    h.state = state
+    if (!h.own) return
+    this.#store.setMessageState(h.key, state, this.#host.now(), reason)
+    this.#host.stateChanged(reason === undefined ? { id: h.key, state } : { id: h.key, state, reason })
+  }
+
+  /** Rebuilds held envelopes from the store (after a restart). */
+  #restore(): void {
+    for (const entry of this.#store.listOutboxDue(Number.MAX_SAFE_INTEGER, Number.MAX_SAFE_INTEGER)) {
+      const envelope = decodeEnvelope(entry.envelope)
+      const message = this.#store.getMessage(entry.messageId)
+      const h = this.#makeHeld(envelope, {
+        own: true,
+        origin: LOCAL_ORIGIN,
+        receivedAt: message?.createdAt ?? 0,
+      })
+      h.attempts = entry.attempts
+      h.nextRetryAt = entry.nextAttemptAt
+      h.state = message?.state
+      this.#held.set(h.key, h)
+    }
+    for (const entry of this.#store.listCustody()) {
+      const envelope = decodeEnvelope(entry.envelope)
+      const h = this.#makeHeld(envelope, { own: false, origin: entry.origin, receivedAt: entry.receivedAt })
+      h.copies = entry.copies
+      this.#held.set(h.key, h)
+      this.#seen.set(h.key, entry.origin)
+    }
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // Plumbing
+
+  #sendFrame(neighbour: NeighbourId, frame: Frame, kind: 'data' | 'control' = 'control'): void {
+    const n = this.#neighbours.get(neighbour)
+    if (n === undefined) return
+    const bytes = encodeFrame(frame)
+    const parts = bytes.length <= n.mtu ? [bytes] : fragmentFrame(bytes, n.mtu, this.#randomBytes(8))
+    for (const p of parts) {
+      this.stats.framesOut++
+      this.#host.transmit(neighbour, p, kind)
+    }
+  }
+
+  #hopAck(neighbour: NeighbourId, id: Uint8Array, status: HopAckStatusCode): void {
+    this.#sendFrame(neighbour, { kind: FrameKind.hopAck, id, status })
+  }
+
+  #sendProofs(neighbour: NeighbourId, secrets: Uint8Array[]): void {
+    for (let i = 0; i < secrets.length; i += 64) {
+      this.#sendFrame(neighbour, { kind: FrameKind.proofs, secrets: secrets.slice(i, i + 64) })
+    }
+  }
+
+  #sendSummary(neighbour: NeighbourId): void {
+    const ids: Uint8Array[] = []
+    for (const h of this.#held.values()) {
+      if (ids.length >= MAX_SUMMARY_IDS) break
+      ids.push(h.envelope.id.subarray(0, SUMMARY_ID_LENGTH))
+    }
+    if (ids.length > 0) this.#sendFrame(neighbour, { kind: FrameKind.summary, ids })
+  }
+
+  /** Sends our routes (all, or only the changed ones) to one neighbour, with split horizon. */
+  #sendRoutes(neighbour: NeighbourId, onlyChanged: boolean): void {
+    const adverts = onlyChanged
+      ? this.#table.peekDirty()
+      : [{ dest: this.self, seqno: this.#seqno, metric: 0, nextHop: '' }, ...this.#table.adverts()]
+    const routes = adverts
+      .filter((a) => a.nextHop !== neighbour)
+      .map(({ dest, seqno, metric }) => ({ dest, seqno, metric }))
+    for (let i = 0; i < routes.length; i += MAX_ROUTES_PER_FRAME) {
+      this.#sendFrame(neighbour, {
+        kind: FrameKind.routes,
+        routes: routes.slice(i, i + MAX_ROUTES_PER_FRAME),
+      })
+    }
+  }
+
+  #triggerUpdate(): void {
+    const at = this.#host.now() + this.#cfg.triggerDelayMs
+    if (at < this.#flushAt) this.#flushAt = at
+  }
+
+  #bumpSeqno(now: number): void {
+    this.#seqno = (this.#seqno + 1) >>> 0
+    this.#lastSeqnoBump = now
+    const b = new Uint8Array(4)
+    new DataView(b.buffer).setUint32(0, this.#seqno)
+    this.#store.kvSet(KV_NAMESPACE, 'seqno', b)
+    for (const id of this.#neighbours.keys()) {
+      this.#sendFrame(id, {
+        kind: FrameKind.routes,
+        routes: [{ dest: this.self, seqno: this.#seqno, metric: 0 }],
+      })
+    }
+  }
+
+  #backoff(attempts: number): number {
+    return Math.min(this.#cfg.retryMaxMs, this.#cfg.retryBaseMs * 2 ** attempts)
+  }
+
+  #randomBytes(n: number): Uint8Array {
+    const out = new Uint8Array(n)
+    for (let i = 0; i < n; i += 4) {
+      const r = Math.floor(this.#host.random() * 0x100000000)
+      for (let j = 0; j < 4 && i + j < n; j++) out[i + j] = (r >>> (8 * j)) & 0xff
+    }
+    return out
+  }
+
+  /** Asks the host for a wake-up at the earliest time something is due. */
+  #schedule(): void {
+    let at = this.#flushAt
+    if (this.#neighbours.size > 0) at = Math.min(at, this.#nextUpdateAt)
+    for (const h of this.#held.values()) {
+      at = Math.min(at, h.expiresAtMs)
+      for (const f of h.inflight.values()) at = Math.min(at, f.sentAt + this.#cfg.hopAckTimeoutMs)
+      if (h.own && h.copies === 0) at = Math.min(at, h.nextRetryAt)
+    }
+    if (at === Number.POSITIVE_INFINITY) return
+    const now = this.#host.now()
+    at = Math.max(at, now)
+    if (at < this.#wakeAt || this.#wakeAt <= now) {
+      this.#wakeAt = at
+      this.#host.wakeAt(at)
+    }
+  }
+}
+
+/** Creates a mesh router (a {@link RouterFactory} for the simulator and the node). */
+export function createMeshRouter(init: MeshCoreInit): MeshCore {
+  return new MeshCore(init)
+}

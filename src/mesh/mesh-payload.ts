@@ -1,0 +1,69 @@
+/**
+ * What the mesh puts inside an envelope's payload (before end-to-end sealing wraps it).
+ *
+ * ```
+ * Message = [1, source: bytes(16), ackSecret: bytes(16), body: bytes]   flags: ackRequested
+ * Ack     = [2, ackSecret: bytes(16)]                                   flags: ack
+ * envelope id of a Message = first 16 bytes of SHA-256("talken/ack-proof" ‖ 0x00 ‖ ackSecret)
+ * ```
+ * The ack secret is the delivery proof: only a node that opened the message knows it, and anyone
+ * can check it against the envelope ID. So a relay purges its copy of a message only on a real
+ * acknowledgement, and a forged one purges nothing. The source sits inside the payload, never in
+ * the routing header; once end-to-end encryption seals Message, relays cannot read it.
+ */
+import { createHash } from 'node:crypto'
+import { TalkenError } from '../errors.ts'
+import { decodeCbor, encodeCbor, FieldReader } from '../wire/cbor.ts'
+import { DESTINATION_LENGTH, MAX_PAYLOAD_BYTES, MESSAGE_ID_LENGTH } from '../wire/limits.ts'
+
+/** Length of an ack secret. */
+export const ACK_SECRET_LENGTH = 16
+const PROOF_LABEL = Buffer.from('talken/ack-proof\u0000', 'utf8')
+/** Bytes the Message wrapper adds around the body (array 1, kind 1, 2 × 17, body header ≤ 5). */
+export const MESSAGE_OVERHEAD = 1 + 1 + 17 + 17 + 5
+/** Largest application body one envelope carries. */
+export const MAX_BODY_BYTES = MAX_PAYLOAD_BYTES - MESSAGE_OVERHEAD
+
+/** The message ID that an ack secret proves. */
+export function proofId(ackSecret: Uint8Array): Uint8Array {
+  return new Uint8Array(
+    createHash('sha256').update(PROOF_LABEL).update(ackSecret).digest().subarray(0, MESSAGE_ID_LENGTH),
+  )
+}
+
+/** A decoded mesh payload. */
+export type MeshPayload =
+  | {
+      readonly kind: 1
+      readonly source: Uint8Array
+      readonly ackSecret: Uint8Array
+      readonly body: Uint8Array
+    }
+  | { readonly kind: 2; readonly ackSecret: Uint8Array }
+
+/** Encodes a mesh payload. */
+export function encodeMeshPayload(p: MeshPayload): Uint8Array {
+  return p.kind === 1 ? encodeCbor([1, p.source, p.ackSecret, p.body]) : encodeCbor([2, p.ackSecret])
+}
+
+/** Decodes a mesh payload; typed errors only. */
+export function decodeMeshPayload(bytes: Uint8Array): MeshPayload {
+  const value = decodeCbor(bytes, MAX_PAYLOAD_BYTES, 'mesh payload')
+  if (!Array.isArray(value)) throw new TalkenError('malformed', 'mesh payload: expected an array')
+  if (value[0] === 1) {
+    const r = new FieldReader(value, 'mesh message', 4)
+    r.uint('kind')
+    return {
+      kind: 1,
+      source: r.bytes('source', DESTINATION_LENGTH),
+      ackSecret: r.bytes('ackSecret', ACK_SECRET_LENGTH),
+      body: r.bytes('body', 0, MAX_BODY_BYTES),
+    }
+  }
+  if (value[0] === 2) {
+    const r = new FieldReader(value, 'mesh ack', 2)
+    r.uint('kind')
+    return { kind: 2, ackSecret: r.bytes('ackSecret', ACK_SECRET_LENGTH) }
+  }
+  throw new TalkenError('malformed', 'mesh payload: unknown kind')
+}

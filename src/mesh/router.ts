@@ -1,0 +1,97 @@
+/**
+ * The contract between a routing core and whatever hosts it: the deterministic simulator, or
+ * the real node over libp2p links.
+ *
+ * A router is sans-IO: the host feeds it events (a link came up or went down, a frame arrived,
+ * a timer fired, the application sends) and the router answers only through the host's
+ * callbacks (transmit a frame to a neighbour, deliver a message, report a delivery state, ask to
+ * be woken). It never reads a clock, draws randomness, or touches a socket on its own. Talken's
+ * mesh core implements this interface, and so do the baseline routers the simulator compares it
+ * with (epidemic, direct delivery, spray-and-wait).
+ */
+import type { DeliveryState } from '../store/store.ts'
+
+/** A link-level neighbour, named by the host (a libp2p peer ID, or a simulator node number). */
+export type NeighbourId = string
+
+/** Log levels a router may use. */
+export type LogLevel = 'debug' | 'info' | 'warn' | 'error'
+
+/** Where a router writes its logs; injected, so tests and the simulator can silence or capture them. */
+export type Logger = (level: LogLevel, message: string, fields?: Record<string, unknown>) => void
+
+/** A message that reached its destination. */
+export interface Delivery {
+  /** Message ID (lower-case hex of the envelope ID). */
+  readonly id: string
+  readonly payload: Uint8Array
+  /** How many hops the envelope travelled, when known. */
+  readonly hops?: number
+}
+
+/** A change in an outgoing message's delivery contract. */
+export interface StateChange {
+  readonly id: string
+  readonly state: DeliveryState
+  readonly reason?: string
+}
+
+/** What a router asks of its host. All times are milliseconds on the host's clock. */
+export interface RouterHost {
+  /** The current time, in milliseconds. */
+  now(): number
+  /** A uniformly distributed number in [0, 1), from the host's (seeded, in the simulator) generator. */
+  random(): number
+  /**
+   * Sends `frame` to a neighbour whose link is up. Frames may be lost; routers must not assume delivery.
+   * `kind` tells the host whether the frame carries message data or is routing control traffic
+   * (hellos, summaries, acknowledgements), so that the simulator can count the two apart; it does
+   * not change how the frame travels. Default `'data'`.
+   */
+  transmit(neighbour: NeighbourId, frame: Uint8Array, kind?: 'data' | 'control'): void
+  /** Hands a message addressed to this node to the application. */
+  deliver(delivery: Delivery): void
+  /** Reports a state change of a message this node sent. */
+  stateChanged(change: StateChange): void
+  /** Asks the host to call {@link Router.timer} at (or soon after) `time`. Repeated calls: the host may keep only the earliest pending one. */
+  wakeAt(time: number): void
+  readonly log: Logger
+}
+
+/** Options of {@link Router.send}. */
+export interface SendOptions {
+  /** Lifetime in milliseconds; after it the message is expired everywhere. */
+  readonly ttlMs?: number
+  /** The 16-byte message ID to use (random from the host's generator when absent). */
+  readonly id?: Uint8Array
+}
+
+/** What a router holds right now, for the simulator's storage metrics. */
+export interface RouterLoad {
+  /** Envelopes held: own messages waiting plus custody for others. */
+  readonly storedMessages: number
+  readonly storedBytes: number
+}
+
+/** A sans-IO routing core. */
+export interface Router {
+  /** A link to `neighbour` came up; `mtu` is the largest frame it carries, in bytes. */
+  linkUp(neighbour: NeighbourId, mtu: number): void
+  /** The link to `neighbour` went down. */
+  linkDown(neighbour: NeighbourId): void
+  /** A frame arrived from `neighbour`. Never throws: bad frames are dropped and counted. */
+  receive(neighbour: NeighbourId, frame: Uint8Array): void
+  /** A wake-up requested through {@link RouterHost.wakeAt} is due. */
+  timer(): void
+  /** Sends `payload` to the node whose destination tag is `destination`; returns the message ID (hex). */
+  send(destination: Uint8Array, payload: Uint8Array, options?: SendOptions): string
+  /** Current storage load. */
+  load(): RouterLoad
+}
+
+/** Creates a router for one node; the simulator calls it again after churn, with the same store. */
+export type RouterFactory<Store = unknown> = (init: {
+  readonly self: Uint8Array
+  readonly host: RouterHost
+  readonly store: Store
+}) => Router

@@ -1,0 +1,259 @@
+/**
+ * Distance-vector routes with sequence numbers and Babel's feasibility condition (RFC 8966 §2.4,
+ * §3.5), so that the routes a node selects never form a loop, even while the network changes.
+ *
+ * For every destination the table keeps what each neighbour last advertised (a candidate), the
+ * route it selected, and its feasibility distance FD = (seqno, metric): the best route it has
+ * advertised to others. A candidate (s, m) is feasible when s is newer than FD's seqno, or equal
+ * with m strictly smaller than FD's metric. Only feasible candidates are selected; when none is,
+ * the destination is unreachable until a newer seqno arrives (which the node asks for with a
+ * route request). Pure state: no I/O, no clock of its own (times are passed in).
+ */
+import { INFINITY_METRIC } from './frames.ts'
+import type { NeighbourId } from './router.ts'
+
+/** What one neighbour advertised for a destination. */
+interface Candidate {
+  readonly neighbour: NeighbourId
+  readonly seqno: number
+  /** Metric through this neighbour: its advertised metric + 1 (or INFINITY). */
+  readonly metric: number
+  readonly expiresAt: number
+}
+
+/** A route as advertised to neighbours (metric INFINITY: a retraction). */
+export interface Advert {
+  readonly dest: Uint8Array
+  readonly seqno: number
+  readonly metric: number
+  /** The neighbour the route goes through ('' for a retraction or ourselves). */
+  readonly nextHop: NeighbourId
+}
+
+/** A selected route. */
+export interface Route {
+  readonly dest: Uint8Array
+  readonly nextHop: NeighbourId
+  readonly metric: number
+  readonly seqno: number
+}
+
+interface DestEntry {
+  readonly dest: Uint8Array
+  readonly candidates: Map<NeighbourId, Candidate>
+  selected: Candidate | undefined
+  /** Feasibility distance; undefined until a route was first selected. */
+  fd: { seqno: number; metric: number } | undefined
+  /** True when the selected route changed since it was last advertised. */
+  dirty: boolean
+}
+
+/** Seqno comparison, modulo 2^32 as in RFC 8966 §3.2.1 (s1 newer than s2). */
+export function seqnoNewer(s1: number, s2: number): boolean {
+  return s1 !== s2 && (s1 - s2) >>> 0 < 0x80000000
+}
+
+/** Hex key of a 16-byte tag. */
+export function tagKey(tag: Uint8Array): string {
+  return Buffer.from(tag.buffer, tag.byteOffset, tag.byteLength).toString('hex')
+}
+
+/** The routing table of one node. */
+export class RoutingTable {
+  readonly #entries = new Map<string, DestEntry>()
+  readonly #maxDestinations: number
+
+  /** `maxDestinations` bounds memory: beyond it, the farthest unreachable destinations are forgotten. */
+  constructor(options: { maxDestinations: number }) {
+    this.#maxDestinations = options.maxDestinations
+  }
+
+  /** Number of destinations known (reachable or not). */
+  get size(): number {
+    return this.#entries.size
+  }
+
+  #feasible(e: DestEntry, c: Candidate): boolean {
+    if (c.metric >= INFINITY_METRIC) return false
+    if (e.fd === undefined) return true
+    return seqnoNewer(c.seqno, e.fd.seqno) || (c.seqno === e.fd.seqno && c.metric < e.fd.metric)
+  }
+
+  /**
+   * Records an advertisement from `neighbour`: (`seqno`, `advertisedMetric`) for `dest`, valid
+   * until `expiresAt`. Returns true when the selected route changed.
+   */
+  update(
+    dest: Uint8Array,
+    neighbour: NeighbourId,
+    seqno: number,
+    advertisedMetric: number,
+    expiresAt: number,
+  ): boolean {
+    const key = tagKey(dest)
+    let e = this.#entries.get(key)
+    const metric = advertisedMetric >= INFINITY_METRIC ? INFINITY_METRIC : advertisedMetric + 1
+    if (e === undefined) {
+      if (metric >= INFINITY_METRIC) return false
+      this.#makeRoom()
+      e = {
+        dest: new Uint8Array(dest),
+        candidates: new Map(),
+        selected: undefined,
+        fd: undefined,
+        dirty: false,
+      }
+      this.#entries.set(key, e)
+    }
+    if (metric >= INFINITY_METRIC) e.candidates.delete(neighbour)
+    else e.candidates.set(neighbour, { neighbour, seqno, metric, expiresAt })
+    return this.#select(e)
+  }
+
+  /** Drops every candidate through `neighbour` (its link went down). Returns destinations whose route changed. */
+  dropNeighbour(neighbour: NeighbourId): Uint8Array[] {
+    const changed: Uint8Array[] = []
+    for (const e of this.#entries.values()) {
+      if (e.candidates.delete(neighbour) && this.#select(e)) changed.push(e.dest)
+    }
+    return changed
+  }
+
+  /** Drops expired candidates. Returns destinations whose route changed. */
+  expire(now: number): Uint8Array[] {
+    const changed: Uint8Array[] = []
+    for (const e of this.#entries.values()) {
+      let removed = false
+      for (const [n, c] of e.candidates) {
+        if (c.expiresAt <= now) {
+          e.candidates.delete(n)
+          removed = true
+        }
+      }
+      if (removed && this.#select(e)) changed.push(e.dest)
+    }
+    return changed
+  }
+
+  /** Re-runs selection; returns true when the selected route changed (next hop, metric or seqno). */
+  #select(e: DestEntry): boolean {
+    let best: Candidate | undefined
+    for (const c of e.candidates.values()) {
+      if (!this.#feasible(e, c) && c !== this.#sameAsSelected(e, c)) continue
+      if (best === undefined || this.#better(c, best, e.selected)) best = c
+    }
+    const before = e.selected
+    e.selected = best
+    if (best !== undefined) {
+      if (e.fd === undefined || seqnoNewer(best.seqno, e.fd.seqno))
+        e.fd = { seqno: best.seqno, metric: best.metric }
+      else if (best.seqno === e.fd.seqno && best.metric < e.fd.metric) e.fd.metric = best.metric
+    }
+    const changed =
+      before?.neighbour !== best?.neighbour ||
+      before?.metric !== best?.metric ||
+      before?.seqno !== best?.seqno
+    if (changed) e.dirty = true
+    return changed
+  }
+
+  /** Lower metric wins; on a tie the current next hop (stability), then the smaller neighbour ID. */
+  #better(c: Candidate, best: Candidate, current: Candidate | undefined): boolean {
+    if (c.metric !== best.metric) return c.metric < best.metric
+    if (
+      current !== undefined &&
+      (c.neighbour === current.neighbour) !== (best.neighbour === current.neighbour)
+    ) {
+      return c.neighbour === current.neighbour
+    }
+    return c.neighbour < best.neighbour
+  }
+
+  /**
+   * The selected candidate itself stays usable while its neighbour keeps advertising the same
+   * seqno with a metric no worse than FD (RFC 8966 §3.5.1: updates from the current next hop
+   * that are not feasible retract the route unless they are).
+   */
+  #sameAsSelected(e: DestEntry, c: Candidate): Candidate | undefined {
+    const s = e.selected
+    if (s === undefined || s.neighbour !== c.neighbour || e.fd === undefined) return undefined
+    return c.seqno === e.fd.seqno && c.metric <= e.fd.metric ? c : undefined
+  }
+
+  /** The selected route to `dest`, if any. */
+  lookup(dest: Uint8Array): Route | undefined {
+    const e = this.#entries.get(tagKey(dest))
+    const s = e?.selected
+    if (e === undefined || s === undefined) return undefined
+    return { dest: e.dest, nextHop: s.neighbour, metric: s.metric, seqno: s.seqno }
+  }
+
+  /** The seqno a route request for `dest` should ask to exceed (FD's seqno), if any. */
+  feasibilitySeqno(dest: Uint8Array): number | undefined {
+    return this.#entries.get(tagKey(dest))?.fd?.seqno
+  }
+
+  /** All selected routes, nearest first. */
+  routes(): Route[] {
+    const out: Route[] = []
+    for (const e of this.#entries.values()) {
+      const s = e.selected
+      if (s) out.push({ dest: e.dest, nextHop: s.neighbour, metric: s.metric, seqno: s.seqno })
+    }
+    return out.sort((a, b) => a.metric - b.metric)
+  }
+
+  /** Every selected route, as advertised in a full dump, nearest first. */
+  adverts(): Advert[] {
+    const out: Advert[] = []
+    for (const e of this.#entries.values()) {
+      const s = e.selected
+      if (s) out.push({ dest: e.dest, seqno: s.seqno, metric: s.metric, nextHop: s.neighbour })
+    }
+    return out.sort((a, b) => a.metric - b.metric)
+  }
+
+  /** The destinations changed since {@link clearDirty}: their selected route, or a retraction. */
+  peekDirty(): Advert[] {
+    const out: Advert[] = []
+    for (const e of this.#entries.values()) {
+      if (!e.dirty) continue
+      if (e.selected)
+        out.push({
+          dest: e.dest,
+          seqno: e.selected.seqno,
+          metric: e.selected.metric,
+          nextHop: e.selected.neighbour,
+        })
+      else if (e.fd) out.push({ dest: e.dest, seqno: e.fd.seqno, metric: INFINITY_METRIC, nextHop: '' })
+    }
+    return out
+  }
+
+  /** Marks every destination as advertised. */
+  clearDirty(): void {
+    for (const e of this.#entries.values()) e.dirty = false
+  }
+
+  /** True when some destination changed since it was last advertised. */
+  hasDirty(): boolean {
+    for (const e of this.#entries.values()) if (e.dirty) return true
+    return false
+  }
+
+  #makeRoom(): void {
+    if (this.#entries.size < this.#maxDestinations) return
+    // Forget an unreachable destination first, else the farthest one.
+    let victim: string | undefined
+    let worst = -1
+    for (const [k, e] of this.#entries) {
+      const m = e.selected?.metric ?? INFINITY_METRIC
+      if (m > worst) {
+        worst = m
+        victim = k
+        if (m >= INFINITY_METRIC) break
+      }
+    }
+    if (victim !== undefined) this.#entries.delete(victim)
+  }
+}

@@ -1,0 +1,161 @@
+/**
+ * A tiny deterministic network of mesh cores for unit tests: a virtual clock, links with a fixed
+ * latency, and manual link and node control. The full simulator (src/sim) does the same at scale.
+ */
+
+import type { MeshConfig } from '../../src/mesh/config.ts'
+import { MeshCore } from '../../src/mesh/mesh-core.ts'
+import type { Delivery, RouterHost, StateChange } from '../../src/mesh/router.ts'
+import { createMemoryStore } from '../../src/store/memory-store.ts'
+import type { Store } from '../../src/store/store.ts'
+import { prng } from './prng.ts'
+
+interface Event {
+  at: number
+  seq: number
+  run: () => void
+}
+
+/** One node of the test network. */
+export interface TestNode {
+  readonly name: string
+  readonly tag: Uint8Array
+  readonly store: Store
+  core: MeshCore | undefined
+  readonly delivered: Delivery[]
+  readonly states: StateChange[]
+  txData: number
+  txControl: number
+}
+
+/** A deterministic network of mesh cores. */
+export class MeshNet {
+  now = 0
+  #seq = 0
+  readonly #events: Event[] = []
+  readonly nodes = new Map<string, TestNode>()
+  readonly #links = new Set<string>()
+  readonly #random: () => number
+  readonly latencyMs: number
+  readonly #config: Partial<MeshConfig>
+  /** Frames in flight may be dropped with this probability. */
+  loss = 0
+
+  constructor(options: { seed?: number; latencyMs?: number; config?: Partial<MeshConfig> } = {}) {
+    this.#random = prng(options.seed ?? 1)
+    this.latencyMs = options.latencyMs ?? 5
+    this.#config = options.config ?? {}
+  }
+
+  #at(at: number, run: () => void): void {
+    this.#events.push({ at, seq: this.#seq++, run })
+    this.#events.sort((a, b) => a.at - b.at || a.seq - b.seq)
+  }
+
+  /** Adds a node (tag derived from its name) and starts its core. */
+  add(name: string): TestNode {
+    const tag = new Uint8Array(16)
+    Buffer.from(name.padEnd(16, '.')).copy(Buffer.from(tag.buffer), 0, 0, 16)
+    const node: TestNode = {
+      name,
+      tag,
+      store: createMemoryStore(),
+      core: undefined,
+      delivered: [],
+      states: [],
+      txData: 0,
+      txControl: 0,
+    }
+    this.nodes.set(name, node)
+    this.start(name)
+    return node
+  }
+
+  /** (Re)starts a node's core over its existing store. */
+  start(name: string): void {
+    const node = this.#node(name)
+    const host: RouterHost = {
+      now: () => this.now,
+      random: this.#random,
+      transmit: (to, frame, kind = 'data') => {
+        if (kind === 'data') node.txData++
+        else node.txControl++
+        const key = this.#key(name, to)
+        if (!this.#links.has(key)) return
+        if (this.loss > 0 && this.#random() < this.loss) return
+        const copy = new Uint8Array(frame)
+        this.#at(this.now + this.latencyMs, () => {
+          if (this.#links.has(key)) this.nodes.get(to)?.core?.receive(name, copy)
+        })
+      },
+      deliver: (d) => node.delivered.push(d),
+      stateChanged: (c) => node.states.push(c),
+      wakeAt: (t) =>
+        this.#at(Math.max(t, this.now), () => {
+          if (node.core === core) core.timer()
+        }),
+      log: () => {},
+    }
+    const core = new MeshCore({ self: node.tag, host, store: node.store, config: this.#config })
+    node.core = core
+  }
+
+  /** Stops a node: its links go down and its core is discarded (its store stays). */
+  stop(name: string): void {
+    for (const key of [...this.#links]) {
+      const [a, b] = key.split('|') as [string, string]
+      if (a === name || b === name) this.unlink(a, b)
+    }
+    this.#node(name).core = undefined
+  }
+
+  #node(name: string): TestNode {
+    const n = this.nodes.get(name)
+    if (!n) throw new Error(`no node ${name}`)
+    return n
+  }
+
+  #key(a: string, b: string): string {
+    return `${a}|${b}`
+  }
+
+  /** Brings a link up in both directions. */
+  link(a: string, b: string, mtu = 65_600): void {
+    this.#links.add(this.#key(a, b))
+    this.#links.add(this.#key(b, a))
+    this.#node(a).core?.linkUp(b, mtu)
+    this.#node(b).core?.linkUp(a, mtu)
+  }
+
+  /** Takes a link down in both directions. */
+  unlink(a: string, b: string): void {
+    if (!this.#links.delete(this.#key(a, b))) return
+    this.#links.delete(this.#key(b, a))
+    this.#node(a).core?.linkDown(b)
+    this.#node(b).core?.linkDown(a)
+  }
+
+  isLinked(a: string, b: string): boolean {
+    return this.#links.has(this.#key(a, b))
+  }
+
+  /** Runs events until `until` (virtual ms) or until nothing is left, bounded by `maxEvents`. */
+  run(untilMs: number, maxEvents = 1_000_000): void {
+    let n = 0
+    while (this.#events.length > 0 && this.#events[0]!.at <= untilMs && n++ < maxEvents) {
+      const e = this.#events.shift()!
+      this.now = Math.max(this.now, e.at)
+      e.run()
+    }
+    this.now = Math.max(this.now, untilMs)
+  }
+
+  /** Sends `text` from `from` to `to`; returns the message ID. */
+  send(from: string, to: string, text: string, ttlMs?: number): string {
+    return this.#node(from).core!.send(
+      this.#node(to).tag,
+      new TextEncoder().encode(text),
+      ttlMs ? { ttlMs } : {},
+    )
+  }
+}

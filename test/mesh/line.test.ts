@@ -1,0 +1,67 @@
+import assert from 'node:assert/strict'
+import { describe, it } from 'node:test'
+import { MeshNet } from '../helpers/mesh-net.ts'
+
+const text = (d: { payload: Uint8Array }) => new TextDecoder().decode(d.payload)
+
+function line(): MeshNet {
+  const net = new MeshNet({ seed: 7 })
+  for (const n of ['A', 'B', 'D', 'C']) net.add(n)
+  net.link('A', 'B')
+  net.link('B', 'D')
+  net.link('D', 'C')
+  return net
+}
+
+describe('mesh: the A–B–D–C line', () => {
+  it('a message from A reaches C through B and D, once, and A sees it delivered', () => {
+    const net = line()
+    net.run(2_000)
+    const id = net.send('A', 'C', 'hello C')
+    net.run(10_000)
+    const c = net.nodes.get('C')!
+    assert.deepEqual(c.delivered.map(text), ['hello C'])
+    const states = net.nodes
+      .get('A')!
+      .states.filter((s) => s.id === id)
+      .map((s) => s.state)
+    assert.deepEqual(states, ['queued', 'sent', 'relayed', 'delivered'])
+    assert.equal(net.nodes.get('A')!.store.getMessage(id)?.state, 'delivered')
+    for (const n of ['A', 'B', 'D', 'C']) {
+      assert.deepEqual(net.nodes.get(n)!.core!.heldIds(), [], `${n} holds no copy after the ack`)
+      assert.equal(net.nodes.get(n)!.store.custodyUsage().count, 0)
+    }
+    assert.equal(net.nodes.get('A')!.store.outboxSize(), 0)
+  })
+
+  it('A knows only B, yet learns a route to C (distance vector)', () => {
+    const net = line()
+    net.run(2_000)
+    assert.equal(net.nodes.get('A')!.core!.nextHop(net.nodes.get('C')!.tag), 'B')
+    assert.equal(net.nodes.get('C')!.core!.nextHop(net.nodes.get('A')!.tag), 'D')
+  })
+
+  it('with D offline the message waits in custody and reaches C once D returns', () => {
+    const net = line()
+    net.run(2_000)
+    net.stop('D')
+    net.run(100_000) // routes through D expire
+    const id = net.send('A', 'C', 'wait for D')
+    net.run(200_000)
+    assert.equal(net.nodes.get('C')!.delivered.length, 0)
+    const held = [...net.nodes.values()].filter(
+      (n) => n.core?.heldIds().includes(id) || n.store.getCustody(id),
+    )
+    assert.ok(held.length > 0, 'someone holds the message')
+    net.start('D')
+    net.link('B', 'D')
+    net.link('D', 'C')
+    net.run(600_000)
+    assert.deepEqual(net.nodes.get('C')!.delivered.map(text), ['wait for D'])
+    assert.equal(net.nodes.get('A')!.store.getMessage(id)?.state, 'delivered')
+    for (const n of net.nodes.values()) {
+      assert.equal(n.store.getCustody(id), undefined, `${n.name} dropped its copy`)
+      assert.equal(n.store.getOutbox(id), undefined)
+    }
+  })
+})
