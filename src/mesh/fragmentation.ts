@@ -128,7 +128,8 @@ export function encodeFragment(f: Fragment): Uint8Array {
  * itself a fragment and does not fit) or `too_large` (frame above {@link MAX_LINK_FRAME_BYTES}).
  *
  * @example
- * for (const piece of fragmentFrame(frame, 185, host.randomBytes(8))) host.transmit(neighbour, piece)
+ * const fragId = randomBytes(8) // from the host's generator, fresh for every frame
+ * for (const piece of fragmentFrame(frame, mtu, fragId)) host.transmit(neighbour, piece)
  */
 export function fragmentFrame(frame: Uint8Array, mtu: number, fragId: Uint8Array): Uint8Array[] {
   if (!Number.isSafeInteger(mtu) || mtu < MIN_FRAGMENT_MTU) throw invalid(`MTU must be ≥ ${MIN_FRAGMENT_MTU}`)

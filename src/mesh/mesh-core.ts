@@ -29,7 +29,7 @@ import {
 import { MESSAGE_ID_LENGTH } from '../wire/limits.ts'
 import { BoundedMap } from './bounded-map.ts'
 import { DEFAULT_MESH_CONFIG, type MeshConfig } from './config.ts'
-import { fragmentFrame, isFragment, Reassembler } from './fragmentation.ts'
+import { fragmentFrame, isFragment, MIN_FRAGMENT_MTU, Reassembler } from './fragmentation.ts'
 import {
   decodeFrame,
   encodeFrame,
@@ -170,6 +170,10 @@ export class MeshCore implements Router {
   // Router interface
 
   linkUp(neighbour: NeighbourId, mtu: number): void {
+    if (!(mtu >= MIN_FRAGMENT_MTU)) {
+      this.#host.log('warn', 'ignoring a link whose MTU is too small to carry fragments', { neighbour, mtu })
+      return
+    }
     this.#neighbours.set(neighbour, {
       id: neighbour,
       mtu,
@@ -888,6 +892,8 @@ export class MeshCore implements Router {
       for (const f of h.inflight.values()) at = Math.min(at, f.sentAt + this.#cfg.hopAckTimeoutMs)
       if (h.own && h.copies === 0) at = Math.min(at, h.nextRetryAt)
     }
+    const fragments = this.#reassembler.nextExpiry()
+    if (fragments !== undefined) at = Math.min(at, fragments)
     if (at === Number.POSITIVE_INFINITY) return
     const now = this.#host.now()
     at = Math.max(at, now)

@@ -12,6 +12,9 @@ import { decodeDeviceCert, encodeDeviceCert } from '../../src/identity/device-ce
 import { createIdentity, makeContactCard } from '../../src/identity/identity.ts'
 import { decodeKeyFile, encodeKeyFile } from '../../src/identity/key-file.ts'
 import { parseTextId } from '../../src/identity/text-id.ts'
+import { decodeFragment, fragmentFrame } from '../../src/mesh/fragmentation.ts'
+import { decodeFrame, encodeFrame } from '../../src/mesh/frames.ts'
+import { decodeMeshPayload, encodeMeshPayload } from '../../src/mesh/mesh-payload.ts'
 import { decodeEnvelope, encodeEnvelope } from '../../src/wire/envelope.ts'
 import { prng, testSeed } from '../helpers/prng.ts'
 
@@ -42,6 +45,22 @@ const samples = {
   keyFileEncrypted: encodeKeyFile(me.secrets, 'pw', { logN: 10, r: 8, p: 1 }),
 }
 const link = toContactLink(card)
+const tag = new Uint8Array(16).fill(5)
+const frames = [
+  encodeFrame({ kind: 0, node: tag, seqno: 7 }),
+  encodeFrame({ kind: 1, envelope: samples.envelope }),
+  encodeFrame({ kind: 2, id: tag, status: 1 }),
+  encodeFrame({ kind: 3, secrets: [tag, tag] }),
+  encodeFrame({ kind: 4, routes: [{ dest: tag, seqno: 3, metric: 2 }] }),
+  encodeFrame({ kind: 5, dest: tag, origin: tag, originSeqno: 1, reqId: 9, hops: 2, hopLimit: 8 }),
+  encodeFrame({ kind: 6, ids: [tag.subarray(0, 8)] }),
+  encodeFrame({ kind: 7, dest: tag, seqno: 3, metric: 2, origin: tag, reqId: 9 }),
+]
+const payloads = [
+  encodeMeshPayload({ kind: 1, source: tag, ackSecret: tag, body: new Uint8Array(30) }),
+  encodeMeshPayload({ kind: 2, ackSecret: tag }),
+]
+const fragment = fragmentFrame(new Uint8Array(600).fill(3), 185, new Uint8Array(8))[1]!
 
 type Rand = () => number
 const int = (r: Rand, n: number) => Math.floor(r() * n)
@@ -132,4 +151,7 @@ describe('decoder fuzzing', () => {
   )
   fuzz('contact link', (r) => mutateText(r, link), parseContactLink)
   fuzz('text ID', (r) => mutateText(r, me.id), parseTextId)
+  fuzz('mesh frame', (r) => input(r, frames[int(r, frames.length)]!), decodeFrame)
+  fuzz('mesh payload', (r) => input(r, payloads[int(r, payloads.length)]!), decodeMeshPayload)
+  fuzz('fragment', (r) => input(r, fragment), decodeFragment)
 })

@@ -1,0 +1,111 @@
+import assert from 'node:assert/strict'
+import { describe, it } from 'node:test'
+import { encodeFrame } from '../../src/mesh/frames.ts'
+import { encodeEnvelope } from '../../src/wire/envelope.ts'
+import { MeshNet } from '../helpers/mesh-net.ts'
+import { prng } from '../helpers/prng.ts'
+
+const text = (d: { payload: Uint8Array }) => new TextDecoder().decode(d.payload)
+
+describe('mesh robustness', () => {
+  it('malformed frames from a neighbour are dropped and counted, and traffic goes on', () => {
+    const net = new MeshNet({ seed: 11 })
+    for (const n of ['A', 'B', 'C']) net.add(n)
+    net.link('A', 'B')
+    net.link('B', 'C')
+    net.run(1_000)
+    const b = net.nodes.get('B')!.core!
+    const r = prng(99)
+    const valid = encodeFrame({
+      kind: 1,
+      envelope: encodeEnvelope({
+        id: new Uint8Array(16).fill(1),
+        destination: new Uint8Array(16).fill(2),
+        hopLimit: 3,
+        expires: 10,
+        copies: 2,
+        flags: 0,
+        payload: new Uint8Array(20),
+      }),
+    })
+    const before = b.stats.malformed
+    for (let i = 0; i < 5_000; i++) {
+      let frame: Uint8Array
+      if (i % 3 === 0) frame = new Uint8Array(Math.floor(r() * 200)).map(() => Math.floor(r() * 256))
+      else {
+        frame = new Uint8Array(valid)
+        frame[Math.floor(r() * frame.length)]! ^= 1 << Math.floor(r() * 8)
+      }
+      b.receive('A', frame)
+    }
+    assert.ok(b.stats.malformed - before > 3_000, `counted ${b.stats.malformed - before}`)
+    net.send('A', 'C', 'still works')
+    net.run(20_000)
+    assert.deepEqual(net.nodes.get('C')!.delivered.map(text), ['still works'])
+  })
+
+  it('large messages cross Bluetooth-sized links in fragments', () => {
+    const net = new MeshNet({ seed: 12 })
+    for (const n of ['A', 'B', 'C']) net.add(n)
+    net.link('A', 'B', 185)
+    net.link('B', 'C', 244)
+    net.run(1_000)
+    const big = 'x'.repeat(5_000)
+    net.send('A', 'C', big)
+    net.run(20_000)
+    assert.deepEqual(net.nodes.get('C')!.delivered.map(text), [big])
+  })
+
+  it('the application sees a message once, also when the recipient restarts and copies arrive again', () => {
+    const net = new MeshNet({ seed: 13 })
+    for (const n of ['A', 'B', 'C']) net.add(n)
+    net.link('A', 'B')
+    net.run(1_000)
+    const id = net.send('A', 'C', 'once') // no route: A sprays copies to B
+    net.run(5_000)
+    net.link('B', 'C')
+    net.run(5_000)
+    net.stop('C')
+    net.start('C')
+    net.link('A', 'C')
+    net.link('B', 'C')
+    net.run(60_000)
+    const c = net.nodes.get('C')!
+    assert.equal(c.delivered.length, 1)
+    assert.equal(c.store.getMessage(id)?.direction, 'in')
+  })
+
+  it('a message with no path expires with a reason', () => {
+    const net = new MeshNet({ seed: 14 })
+    for (const n of ['A', 'C']) net.add(n)
+    const id = net.send('A', 'C', 'too late', 60_000)
+    net.run(120_000)
+    const a = net.nodes.get('A')!
+    assert.equal(a.store.getMessage(id)?.state, 'expired')
+    assert.ok(a.store.getMessage(id)?.stateReason)
+    assert.equal(a.store.outboxSize(), 0)
+  })
+
+  it('a relay over its custody quota refuses, and the sender keeps the message', () => {
+    const net = new MeshNet({ seed: 15 })
+    for (const n of ['A', 'B', 'C']) net.add(n)
+    net.link('A', 'B')
+    net.run(1_000)
+    const b = net.nodes.get('B')!
+    // Fill B's custody for origin A to the quota.
+    b.store.putCustody({
+      messageId: 'ff'.repeat(16),
+      origin: 'A',
+      destination: new Uint8Array(16),
+      envelope: new Uint8Array(b.store.custodyQuota.perOriginBytes),
+      copies: 1,
+      expiresAt: Number.MAX_SAFE_INTEGER,
+      receivedAt: 0,
+    })
+    const id = net.send('A', 'C', 'no room')
+    net.run(5_000)
+    assert.equal(b.store.getCustody(id), undefined)
+    assert.ok(b.core!.stats.custodyRefused > 0)
+    assert.ok(net.nodes.get('A')!.store.getOutbox(id))
+  })
+})

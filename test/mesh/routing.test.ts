@@ -1,0 +1,99 @@
+import assert from 'node:assert/strict'
+import { describe, it } from 'node:test'
+import { MeshNet } from '../helpers/mesh-net.ts'
+import { prng } from '../helpers/prng.ts'
+
+/** Follows next hops from every node to every destination; fails on a loop. */
+function assertLoopFree(net: MeshNet, when: string): number {
+  let paths = 0
+  for (const dest of net.nodes.values()) {
+    for (const start of net.nodes.values()) {
+      if (start === dest) continue
+      const seen = new Set<string>()
+      let at = start.name
+      while (at !== dest.name) {
+        if (seen.has(at))
+          assert.fail(`routing loop towards ${dest.name} through ${[...seen, at].join(' → ')} (${when})`)
+        seen.add(at)
+        const next = net.nodes.get(at)?.core?.nextHop(dest.tag)
+        if (next === undefined) break
+        at = next
+      }
+      if (at === dest.name) paths++
+    }
+  }
+  return paths
+}
+
+describe('mesh routing', () => {
+  it('routes stay loop-free under random link flaps (40 seeds)', () => {
+    let checks = 0
+    let routed = 0
+    for (let seed = 1; seed <= 40; seed++) {
+      const r = prng(seed)
+      const names = Array.from({ length: 10 }, (_, i) => `n${i}`)
+      const net = new MeshNet({
+        seed,
+        latencyMs: 1 + Math.floor(r() * 20),
+        config: { updateIntervalMs: 2_000, routeHoldMs: 7_000 },
+      })
+      for (const n of names) net.add(n)
+      const pairs: Array<[string, string]> = []
+      for (let i = 0; i < names.length; i++) {
+        for (let j = i + 1; j < names.length; j++) if (r() < 0.3) pairs.push([names[i]!, names[j]!])
+      }
+      for (const [a, b] of pairs) net.link(a, b)
+      for (let step = 0; step < 60; step++) {
+        const [a, b] = pairs[Math.floor(r() * pairs.length)]!
+        if (net.isLinked(a, b)) net.unlink(a, b)
+        else net.link(a, b)
+        // Check while updates are still in flight, not only once converged.
+        for (let t = 0; t < 4; t++) {
+          net.run(net.now + 1 + Math.floor(r() * 15))
+          routed += assertLoopFree(net, `seed ${seed}, step ${step}`)
+          checks++
+        }
+      }
+      net.run(net.now + 30_000)
+      routed += assertLoopFree(net, `seed ${seed}, settled`)
+    }
+    assert.ok(checks >= 9_000)
+    assert.ok(routed > 10_000, 'the checks saw real routes')
+  })
+
+  it('routes converge to shortest paths on a grid', () => {
+    const net = new MeshNet({ seed: 3 })
+    const w = 4
+    const name = (x: number, y: number) => `g${x}${y}`
+    for (let y = 0; y < w; y++) for (let x = 0; x < w; x++) net.add(name(x, y))
+    for (let y = 0; y < w; y++) {
+      for (let x = 0; x < w; x++) {
+        if (x + 1 < w) net.link(name(x, y), name(x + 1, y))
+        if (y + 1 < w) net.link(name(x, y), name(x, y + 1))
+      }
+    }
+    net.run(5_000)
+    const routes = net.nodes.get(name(0, 0))!.core!.routes()
+    const far = routes.find((r) => r.dest === Buffer.from(net.nodes.get(name(3, 3))!.tag).toString('hex'))
+    assert.equal(far?.metric, 6)
+    assert.equal(routes.length, w * w - 1)
+  })
+
+  it('a route request finds a destination that nobody advertised yet', () => {
+    // Updates are slowed down so that only the request can find C in time.
+    const net = new MeshNet({
+      seed: 5,
+      config: { updateIntervalMs: 10_000_000, routeHoldMs: 30_000_000, triggerDelayMs: 10_000_000 },
+    })
+    for (const n of ['A', 'B', 'D', 'C']) net.add(n)
+    net.link('A', 'B')
+    net.link('B', 'D')
+    net.link('D', 'C')
+    net.run(100)
+    assert.equal(net.nodes.get('A')!.core!.nextHop(net.nodes.get('C')!.tag), undefined)
+    net.send('A', 'C', 'find me')
+    net.run(10_000)
+    assert.equal(net.nodes.get('A')!.core!.nextHop(net.nodes.get('C')!.tag), 'B')
+    assert.equal(net.nodes.get('C')!.delivered.length, 1)
+  })
+})
