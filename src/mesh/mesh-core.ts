@@ -29,6 +29,7 @@ import {
 import { MESSAGE_ID_LENGTH } from '../wire/limits.ts'
 import { BoundedMap } from './bounded-map.ts'
 import { DEFAULT_MESH_CONFIG, type MeshConfig } from './config.ts'
+import { copiesToHand } from './forwarding-policy.ts'
 import { fragmentFrame, isFragment, MIN_FRAGMENT_MTU, Reassembler } from './fragmentation.ts'
 import {
   decodeFrame,
@@ -41,40 +42,21 @@ import {
   MAX_SUMMARY_IDS,
   SUMMARY_ID_LENGTH,
 } from './frames.ts'
+import {
+  type Held,
+  LOCAL_ORIGIN,
+  makeHeld,
+  persistHeld,
+  reservedCopies,
+  restoreHeld,
+  unpersistHeld,
+} from './held.ts'
 import { ACK_SECRET_LENGTH, decodeMeshPayload, encodeMeshPayload, proofId } from './mesh-payload.ts'
+import { RouteDiscovery } from './route-discovery.ts'
 import type { NeighbourId, Router, RouterHost, RouterLoad, SendOptions } from './router.ts'
 import { RoutingTable, tagKey } from './routing-table.ts'
 
-/** Custody origin of acknowledgements this node originated. */
-const LOCAL_ORIGIN = '.local'
 const KV_NAMESPACE = 'mesh'
-
-interface Inflight {
-  readonly copies: number
-  readonly sentAt: number
-}
-
-/** An envelope this node holds: its own outgoing message, or custody for someone else. */
-interface Held {
-  readonly key: string
-  readonly prefix: string
-  envelope: Envelope
-  readonly destKey: string
-  /** Our copy budget. */
-  copies: number
-  /** True for our own data messages (kept in the outbox until delivered). */
-  readonly own: boolean
-  /** Fairness and quota key: LOCAL_ORIGIN or the neighbour it came from. */
-  readonly origin: string
-  readonly expiresAtMs: number
-  readonly receivedAt: number
-  readonly holders: Set<NeighbourId>
-  readonly inflight: Map<NeighbourId, Inflight>
-  readonly refusedUntil: Map<NeighbourId, number>
-  attempts: number
-  nextRetryAt: number
-  state: DeliveryState | undefined
-}
 
 interface Neighbour {
   readonly id: NeighbourId
@@ -123,16 +105,9 @@ export class MeshCore implements Router {
   readonly #seen: BoundedMap<string, NeighbourId>
   /** ID prefix → ack secret of messages known delivered. */
   readonly #proofs: BoundedMap<string, Uint8Array>
-  /** origin:reqId → neighbour the route request came from. */
-  readonly #requests = new BoundedMap<string, NeighbourId>(4096)
-  /** Destination → when it may be asked for again, and how many times it was. */
-  readonly #asked = new BoundedMap<string, { until: number; attempts: number }>(4096)
-  /** Route requests forwarded per origin in the current second. */
-  #forwardBudget = new Map<string, number>()
-  #forwardSecond = -1
+  readonly #discovery: RouteDiscovery
   readonly #reassembler: Reassembler
   #seqno: number
-  #reqId = 0
   #nextUpdateAt = 0
   #flushAt = Number.POSITIVE_INFINITY
   #wakeAt = Number.POSITIVE_INFINITY
@@ -157,12 +132,16 @@ export class MeshCore implements Router {
     this.#cfg = { ...DEFAULT_MESH_CONFIG, ...init.config }
     this.#table = new RoutingTable({ maxDestinations: this.#cfg.maxDestinations })
     this.#seen = new BoundedMap(this.#cfg.seenCapacity)
+    this.#discovery = new RouteDiscovery(this.#cfg)
     this.#proofs = new BoundedMap(this.#cfg.proofCapacity)
     this.#reassembler = new Reassembler({ now: () => this.#host.now(), timeoutMs: 30_000 })
     const stored = this.#store.kvGet(KV_NAMESPACE, 'seqno')
     this.#seqno =
       stored && stored.length === 4 ? new DataView(stored.buffer, stored.byteOffset).getUint32(0) : 1
-    this.#restore()
+    for (const h of restoreHeld(this.#store)) {
+      this.#held.set(h.key, h)
+      if (!h.own) this.#seen.set(h.key, h.origin)
+    }
     this.#schedule()
   }
 
@@ -249,7 +228,7 @@ export class MeshCore implements Router {
         h.attempts++
         h.holders.clear()
         h.nextRetryAt = now + this.#backoff(h.attempts)
-        this.#persist(h)
+        persistHeld(this.#store, h)
       }
     }
     this.#reassembler.expire()
@@ -273,7 +252,12 @@ export class MeshCore implements Router {
       payload: encodeMeshPayload({ kind: 1, source: this.self, ackSecret, body: payload }),
     }
     const key = messageIdHex(id)
-    const h = this.#makeHeld(envelope, { own: true, origin: LOCAL_ORIGIN, receivedAt: now })
+    const h = makeHeld(envelope, {
+      own: true,
+      origin: LOCAL_ORIGIN,
+      receivedAt: now,
+      nextRetryAt: now + this.#cfg.retryBaseMs,
+    })
     this.#store.transaction(() => {
       this.#store.addMessage({
         id: key,
@@ -284,7 +268,7 @@ export class MeshCore implements Router {
         state: 'queued',
         updatedAt: now,
       })
-      this.#persist(h)
+      persistHeld(this.#store, h)
     })
     this.#held.set(key, h)
     this.#setState(h, 'queued')
@@ -405,7 +389,7 @@ export class MeshCore implements Router {
       // Another copy of one we hold: merge the budgets so that no copy is lost.
       held.copies += envelope.copies
       held.holders.add(n.id)
-      this.#persist(held)
+      persistHeld(this.#store, held)
       this.stats.duplicatesSuppressed++
       this.#hopAck(n.id, envelope.id, HopAckStatus.duplicate)
       return
@@ -416,10 +400,15 @@ export class MeshCore implements Router {
       this.#hopAck(n.id, envelope.id, HopAckStatus.duplicate)
       return
     }
-    const h = this.#makeHeld(envelope, { own: false, origin: n.id, receivedAt: this.#host.now() })
+    const h = makeHeld(envelope, {
+      own: false,
+      origin: n.id,
+      receivedAt: this.#host.now(),
+      nextRetryAt: Number.POSITIVE_INFINITY,
+    })
     h.holders.add(n.id)
     try {
-      this.#persist(h)
+      persistHeld(this.#store, h)
     } catch (err) {
       if (isTalkenError(err, 'quota_exceeded') || isTalkenError(err, 'storage_full')) {
         this.stats.custodyRefused++
@@ -490,9 +479,14 @@ export class MeshCore implements Router {
       flags: EnvelopeFlags.ack,
       payload: encodeMeshPayload({ kind: 2, ackSecret }),
     }
-    const h = this.#makeHeld(envelope, { own: false, origin: LOCAL_ORIGIN, receivedAt: now })
+    const h = makeHeld(envelope, {
+      own: false,
+      origin: LOCAL_ORIGIN,
+      receivedAt: now,
+      nextRetryAt: Number.POSITIVE_INFINITY,
+    })
     try {
-      this.#persist(h)
+      persistHeld(this.#store, h)
     } catch (err) {
       if (!isTalkenError(err, 'quota_exceeded') && !isTalkenError(err, 'storage_full')) throw err
       return // the proof still travels back along the path and to every holder met
@@ -516,11 +510,11 @@ export class MeshCore implements Router {
           if (h.state === 'queued' || h.state === 'sent') {
             this.#setState(h, n.tagKey === h.destKey ? 'delivered' : 'relayed')
           }
-          this.#persist(h)
+          persistHeld(this.#store, h)
         } else if (h.copies === 0 && h.inflight.size === 0) {
           this.#remove(h)
         } else {
-          this.#persist(h)
+          persistHeld(this.#store, h)
         }
         return
       }
@@ -559,9 +553,7 @@ export class MeshCore implements Router {
 
   #onRouteRequest(n: Neighbour, f: Extract<Frame, { kind: 5 }>): void {
     if (bytesEqual(f.origin, this.self)) return
-    const reqKey = `${tagKey(f.origin)}:${f.reqId}`
-    if (this.#requests.has(reqKey)) return
-    this.#requests.set(reqKey, n.id)
+    if (!this.#discovery.note(tagKey(f.origin), f.reqId, n.id)) return
     const expires = this.#host.now() + this.#cfg.routeHoldMs
     if (this.#table.update(f.origin, n.id, f.originSeqno, f.hops, expires)) this.#triggerUpdate()
     if (bytesEqual(f.dest, this.self)) {
@@ -583,7 +575,7 @@ export class MeshCore implements Router {
       })
       return
     }
-    if (f.hopLimit <= 1 || !this.#forwardAllowed(tagKey(f.origin))) return
+    if (f.hopLimit <= 1 || !this.#discovery.mayForward(tagKey(f.origin), this.#host.now())) return
     this.stats.routeRequestsForwarded++
     const next = { ...f, hops: f.hops + 1, hopLimit: f.hopLimit - 1 }
     for (const other of this.#neighbours.keys()) if (other !== n.id) this.#sendFrame(other, next)
@@ -594,23 +586,11 @@ export class MeshCore implements Router {
     const expires = this.#host.now() + this.#cfg.routeHoldMs
     if (this.#table.update(f.dest, n.id, f.seqno, f.metric, expires)) this.#triggerUpdate()
     if (bytesEqual(f.origin, this.self)) return
-    const back = this.#requests.get(`${tagKey(f.origin)}:${f.reqId}`)
+    const back = this.#discovery.backPath(tagKey(f.origin), f.reqId)
     const route = this.#table.lookup(f.dest)
     if (back === undefined || route === undefined || !this.#neighbours.has(back) || back === route.nextHop)
       return
     this.#sendFrame(back, { ...f, seqno: route.seqno, metric: route.metric })
-  }
-
-  #forwardAllowed(origin: string): boolean {
-    const second = Math.floor(this.#host.now() / 1000)
-    if (second !== this.#forwardSecond) {
-      this.#forwardSecond = second
-      this.#forwardBudget = new Map()
-    }
-    const used = this.#forwardBudget.get(origin) ?? 0
-    if (used >= this.#cfg.routeRequestsPerSecond) return false
-    this.#forwardBudget.set(origin, used + 1)
-    return true
   }
 
   // ------------------------------------------------------------------------------------------
@@ -647,29 +627,17 @@ export class MeshCore implements Router {
     }
   }
 
-  /** How many copies to hand `h` to neighbour `n` now (0: none). */
+  /** How many copies to hand `h` to neighbour `n` now (0: none); see forwarding-policy.ts. */
   #copiesFor(h: Held, n: Neighbour, now: number): number {
-    const available = h.copies - this.#reserved(h)
-    if (available <= 0 || h.envelope.hopLimit === 0) return 0
-    if (h.holders.has(n.id) || h.inflight.has(n.id) || n.has.has(h.prefix)) return 0
-    const refused = h.refusedUntil.get(n.id)
-    if (refused !== undefined && refused > now) return 0
-    if (n.tagKey === h.destKey) return available
-    const direct = this.#byTag.get(h.destKey)
-    if (direct !== undefined) return 0
-    const route = this.#table.lookup(h.envelope.destination)
-    if (route !== undefined) {
-      const routeRefused = h.refusedUntil.get(route.nextHop)
-      if (route.nextHop === n.id) return available
-      if (routeRefused === undefined || routeRefused <= now) return 0
-    }
-    return available > 1 ? Math.floor(available / 2) : 0
-  }
-
-  #reserved(h: Held): number {
-    let r = 0
-    for (const f of h.inflight.values()) r += f.copies
-    return r
+    if (n.tagKey === undefined) return 0
+    return copiesToHand(h, {
+      neighbour: n.id,
+      neighbourTag: n.tagKey,
+      neighbourHasIt: n.has.has(h.prefix),
+      destinationIsNeighbour: this.#byTag.has(h.destKey),
+      routeNextHop: this.#table.lookup(h.envelope.destination)?.nextHop,
+      now,
+    })
   }
 
   #transmitEnvelope(n: Neighbour, h: Held, copies: number, now: number): void {
@@ -686,24 +654,18 @@ export class MeshCore implements Router {
 
   #maybeRequestRoute(dest: Uint8Array, now: number): void {
     if (this.#neighbours.size === 0) return
-    const key = tagKey(dest)
-    const asked = this.#asked.get(key)
-    if (asked !== undefined && asked.until > now) return
-    const attempts = (asked?.attempts ?? 0) + 1
-    const wait = Math.min(this.#cfg.routeRequestMaxMs, this.#cfg.routeRequestBaseMs * 2 ** (attempts - 1))
-    this.#asked.set(key, { until: now + wait, attempts })
-    const hopLimit = Math.min(this.#cfg.hopLimit, 2 ** Math.min(attempts + 1, 6))
-    this.#reqId = (this.#reqId + 1) >>> 0
-    this.#requests.set(`${this.#selfKey}:${this.#reqId}`, '')
+    const due = this.#discovery.due(tagKey(dest), now)
+    if (due === undefined) return
+    this.#discovery.note(this.#selfKey, due.reqId, '')
     this.stats.routeRequestsSent++
     const frame: Frame = {
       kind: FrameKind.routeRequest,
       dest,
       origin: this.self,
       originSeqno: this.#seqno,
-      reqId: this.#reqId,
+      reqId: due.reqId,
       hops: 0,
-      hopLimit,
+      hopLimit: due.hopLimit,
     }
     for (const id of this.#neighbours.keys()) this.#sendFrame(id, frame)
   }
@@ -711,58 +673,13 @@ export class MeshCore implements Router {
   // ------------------------------------------------------------------------------------------
   // Held envelopes and their persistence
 
-  #makeHeld(envelope: Envelope, o: { own: boolean; origin: string; receivedAt: number }): Held {
-    const key = messageIdHex(envelope.id)
-    return {
-      key,
-      prefix: key.slice(0, SUMMARY_ID_LENGTH * 2),
-      envelope,
-      destKey: tagKey(envelope.destination),
-      copies: envelope.copies,
-      own: o.own,
-      origin: o.origin,
-      expiresAtMs: envelope.expires * 1000,
-      receivedAt: o.receivedAt,
-      holders: new Set(),
-      inflight: new Map(),
-      refusedUntil: new Map(),
-      attempts: 0,
-      nextRetryAt: o.receivedAt + this.#cfg.retryBaseMs,
-      state: undefined,
-    }
-  }
-
-  #persist(h: Held): void {
-    const envelope = encodeEnvelope({ ...h.envelope, copies: Math.max(1, h.copies) })
-    if (h.own) {
-      this.#store.putOutbox({
-        messageId: h.key,
-        envelope,
-        attempts: h.attempts,
-        nextAttemptAt: h.nextRetryAt,
-        expiresAt: h.expiresAtMs,
-      })
-    } else {
-      this.#store.putCustody({
-        messageId: h.key,
-        origin: h.origin,
-        destination: h.envelope.destination,
-        envelope,
-        copies: h.copies,
-        expiresAt: h.expiresAtMs,
-        receivedAt: h.receivedAt,
-      })
-    }
-  }
-
   #remove(h: Held): void {
     this.#held.delete(h.key)
     for (const nid of h.inflight.keys()) {
       const n = this.#neighbours.get(nid)
       if (n) n.inflight = Math.max(0, n.inflight - 1)
     }
-    if (h.own) this.#store.removeOutbox(h.key)
-    else this.#store.removeCustody(h.key)
+    unpersistHeld(this.#store, h)
   }
 
   #expire(h: Held): void {
@@ -776,30 +693,6 @@ export class MeshCore implements Router {
     if (!h.own) return
     this.#store.setMessageState(h.key, state, this.#host.now(), reason)
     this.#host.stateChanged(reason === undefined ? { id: h.key, state } : { id: h.key, state, reason })
-  }
-
-  /** Rebuilds held envelopes from the store (after a restart). */
-  #restore(): void {
-    for (const entry of this.#store.listOutboxDue(Number.MAX_SAFE_INTEGER, Number.MAX_SAFE_INTEGER)) {
-      const envelope = decodeEnvelope(entry.envelope)
-      const message = this.#store.getMessage(entry.messageId)
-      const h = this.#makeHeld(envelope, {
-        own: true,
-        origin: LOCAL_ORIGIN,
-        receivedAt: message?.createdAt ?? 0,
-      })
-      h.attempts = entry.attempts
-      h.nextRetryAt = entry.nextAttemptAt
-      h.state = message?.state
-      this.#held.set(h.key, h)
-    }
-    for (const entry of this.#store.listCustody()) {
-      const envelope = decodeEnvelope(entry.envelope)
-      const h = this.#makeHeld(envelope, { own: false, origin: entry.origin, receivedAt: entry.receivedAt })
-      h.copies = entry.copies
-      this.#held.set(h.key, h)
-      this.#seen.set(h.key, entry.origin)
-    }
   }
 
   // ------------------------------------------------------------------------------------------

@@ -1,0 +1,47 @@
+/**
+ * The forwarding decision, as a pure function: how many of a held envelope's copies to hand to
+ * one neighbour right now. No I/O and no state of its own; the mesh core gathers the facts.
+ *
+ * 1. The neighbour is the destination: hand it every copy (delivery).
+ * 2. The destination is another neighbour: wait for that one.
+ * 3. A route is selected: hand every copy to its next hop (single-copy routing, custody moves
+ *    with it), unless that next hop is refusing, in which case fall through to spraying.
+ * 4. No route: binary spray-and-wait (Spyropoulos et al., 2005): give half of the copies to a
+ *    neighbour without one; with a single copy left, wait for the destination or a route.
+ */
+import { type Held, reservedCopies } from './held.ts'
+import type { NeighbourId } from './router.ts'
+
+/** What the core knows about the neighbour and the way to the destination. */
+export interface ForwardingFacts {
+  readonly neighbour: NeighbourId
+  /** The neighbour's destination tag (hex), once its Hello arrived. */
+  readonly neighbourTag: string
+  /** The neighbour said (in its Summary) that it holds this ID prefix. */
+  readonly neighbourHasIt: boolean
+  /** The destination is a direct neighbour (through some link). */
+  readonly destinationIsNeighbour: boolean
+  /** Next hop of the selected route to the destination, if any. */
+  readonly routeNextHop: NeighbourId | undefined
+  readonly now: number
+}
+
+function refusing(h: Held, neighbour: NeighbourId, now: number): boolean {
+  const until = h.refusedUntil.get(neighbour)
+  return until !== undefined && until > now
+}
+
+/** How many copies of `h` to hand to the neighbour now (0: none). */
+export function copiesToHand(h: Held, f: ForwardingFacts): number {
+  const available = h.copies - reservedCopies(h)
+  if (available <= 0 || h.envelope.hopLimit === 0) return 0
+  if (h.holders.has(f.neighbour) || h.inflight.has(f.neighbour) || f.neighbourHasIt) return 0
+  if (refusing(h, f.neighbour, f.now)) return 0
+  if (f.neighbourTag === h.destKey) return available
+  if (f.destinationIsNeighbour) return 0
+  if (f.routeNextHop !== undefined) {
+    if (f.routeNextHop === f.neighbour) return available
+    if (!refusing(h, f.routeNextHop, f.now)) return 0
+  }
+  return available > 1 ? Math.floor(available / 2) : 0
+}

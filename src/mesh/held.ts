@@ -1,0 +1,136 @@
+/**
+ * Envelopes a mesh node holds, and how they are kept in the store: its own outgoing messages in
+ * the outbox (until delivered or expired), custody for others in the custody table. The store
+ * is the truth; the in-memory record adds what only matters while running (who has a copy,
+ * what is in flight).
+ */
+import type { DeliveryState, Store } from '../store/store.ts'
+import { decodeEnvelope, type Envelope, encodeEnvelope, messageIdHex } from '../wire/envelope.ts'
+import { SUMMARY_ID_LENGTH } from './frames.ts'
+import type { NeighbourId } from './router.ts'
+import { tagKey } from './routing-table.ts'
+
+/** Custody origin of envelopes this node originated itself (acknowledgements). */
+export const LOCAL_ORIGIN = '.local'
+
+/** Copies handed to a neighbour and not yet acknowledged by it. */
+export interface Inflight {
+  readonly copies: number
+  readonly sentAt: number
+}
+
+/** An envelope this node holds: its own outgoing message, or custody for someone else. */
+export interface Held {
+  /** Message ID, hex. */
+  readonly key: string
+  /** The first 8 bytes of the ID, hex (as in Summary frames). */
+  readonly prefix: string
+  readonly envelope: Envelope
+  readonly destKey: string
+  /** Our copy budget. */
+  copies: number
+  /** True for our own data messages (kept in the outbox until delivered). */
+  readonly own: boolean
+  /** Fairness and quota key: LOCAL_ORIGIN or the neighbour it came from. */
+  readonly origin: string
+  readonly expiresAtMs: number
+  readonly receivedAt: number
+  /** Neighbours known to have a copy. */
+  readonly holders: Set<NeighbourId>
+  readonly inflight: Map<NeighbourId, Inflight>
+  /** Neighbours that refused it (quota), until when. */
+  readonly refusedUntil: Map<NeighbourId, number>
+  attempts: number
+  nextRetryAt: number
+  state: DeliveryState | undefined
+}
+
+/** A new in-memory record for an envelope. */
+export function makeHeld(
+  envelope: Envelope,
+  o: { own: boolean; origin: string; receivedAt: number; nextRetryAt: number },
+): Held {
+  const key = messageIdHex(envelope.id)
+  return {
+    key,
+    prefix: key.slice(0, SUMMARY_ID_LENGTH * 2),
+    envelope,
+    destKey: tagKey(envelope.destination),
+    copies: envelope.copies,
+    own: o.own,
+    origin: o.origin,
+    expiresAtMs: envelope.expires * 1000,
+    receivedAt: o.receivedAt,
+    holders: new Set(),
+    inflight: new Map(),
+    refusedUntil: new Map(),
+    attempts: 0,
+    nextRetryAt: o.nextRetryAt,
+    state: undefined,
+  }
+}
+
+/** Copies promised to neighbours and not yet acknowledged. */
+export function reservedCopies(h: Held): number {
+  let r = 0
+  for (const f of h.inflight.values()) r += f.copies
+  return r
+}
+
+/** Writes the record's durable part (throws `quota_exceeded` or `storage_full` for custody). */
+export function persistHeld(store: Store, h: Held): void {
+  const envelope = encodeEnvelope({ ...h.envelope, copies: Math.max(1, h.copies) })
+  if (h.own) {
+    store.putOutbox({
+      messageId: h.key,
+      envelope,
+      attempts: h.attempts,
+      nextAttemptAt: h.nextRetryAt,
+      expiresAt: h.expiresAtMs,
+    })
+  } else {
+    store.putCustody({
+      messageId: h.key,
+      origin: h.origin,
+      destination: h.envelope.destination,
+      envelope,
+      copies: h.copies,
+      expiresAt: h.expiresAtMs,
+      receivedAt: h.receivedAt,
+    })
+  }
+}
+
+/** Deletes the record's durable part. */
+export function unpersistHeld(store: Store, h: Held): void {
+  if (h.own) store.removeOutbox(h.key)
+  else store.removeCustody(h.key)
+}
+
+/** Everything the store holds for the mesh, as in-memory records (after a restart). */
+export function restoreHeld(store: Store): Held[] {
+  const out: Held[] = []
+  for (const entry of store.listOutboxDue(Number.MAX_SAFE_INTEGER, Number.MAX_SAFE_INTEGER)) {
+    const message = store.getMessage(entry.messageId)
+    const h = makeHeld(decodeEnvelope(entry.envelope), {
+      own: true,
+      origin: LOCAL_ORIGIN,
+      receivedAt: message?.createdAt ?? 0,
+      nextRetryAt: entry.nextAttemptAt,
+    })
+    h.attempts = entry.attempts
+    h.state = message?.state
+    out.push(h)
+  }
+  for (const entry of store.listCustody()) {
+    const h = makeHeld(decodeEnvelope(entry.envelope), {
+      own: false,
+      origin: entry.origin,
+      receivedAt: entry.receivedAt,
+      nextRetryAt: Number.POSITIVE_INFINITY,
+    })
+    h.copies = entry.copies
+    out.push(h)
+  }
+  return out
+}

@@ -1,0 +1,64 @@
+/**
+ * On-demand route discovery state: when to ask for a destination nobody advertised, which
+ * requests were seen (and from where, for the reply), and a flood budget per origin.
+ *
+ * Requests for one destination back off exponentially, and their radius grows with each try
+ * (2, 4, 8, … hops up to the hop limit): an expanding-ring search (RFC 3561 §6.4), so a nearby
+ * destination is found without flooding the whole mesh.
+ */
+import { BoundedMap } from './bounded-map.ts'
+import type { MeshConfig } from './config.ts'
+import type { NeighbourId } from './router.ts'
+
+/** Route request bookkeeping of one node. */
+export class RouteDiscovery {
+  readonly #cfg: MeshConfig
+  /** Destination → when it may be asked for again, and how many times it was. */
+  readonly #asked = new BoundedMap<string, { until: number; attempts: number }>(4096)
+  /** origin:reqId → the neighbour the request came from ('' for our own). */
+  readonly #seen = new BoundedMap<string, NeighbourId>(4096)
+  #budget = new Map<string, number>()
+  #second = -1
+  #reqId = 0
+
+  constructor(cfg: MeshConfig) {
+    this.#cfg = cfg
+  }
+
+  /** If a request for `destKey` is due, records it and returns its ID and radius. */
+  due(destKey: string, now: number): { reqId: number; hopLimit: number } | undefined {
+    const asked = this.#asked.get(destKey)
+    if (asked !== undefined && asked.until > now) return undefined
+    const attempts = (asked?.attempts ?? 0) + 1
+    const wait = Math.min(this.#cfg.routeRequestMaxMs, this.#cfg.routeRequestBaseMs * 2 ** (attempts - 1))
+    this.#asked.set(destKey, { until: now + wait, attempts })
+    this.#reqId = (this.#reqId + 1) >>> 0
+    return { reqId: this.#reqId, hopLimit: Math.min(this.#cfg.hopLimit, 2 ** Math.min(attempts, 6)) }
+  }
+
+  /** Records a request; returns false when it was seen before (each request is handled once). */
+  note(originKey: string, reqId: number, from: NeighbourId): boolean {
+    const key = `${originKey}:${reqId}`
+    if (this.#seen.has(key)) return false
+    this.#seen.set(key, from)
+    return true
+  }
+
+  /** The neighbour a request came from, to send its reply back. */
+  backPath(originKey: string, reqId: number): NeighbourId | undefined {
+    return this.#seen.get(`${originKey}:${reqId}`)
+  }
+
+  /** Whether one more request from `originKey` may be forwarded this second. */
+  mayForward(originKey: string, now: number): boolean {
+    const second = Math.floor(now / 1000)
+    if (second !== this.#second) {
+      this.#second = second
+      this.#budget = new Map()
+    }
+    const used = this.#budget.get(originKey) ?? 0
+    if (used >= this.#cfg.routeRequestsPerSecond) return false
+    this.#budget.set(originKey, used + 1)
+    return true
+  }
+}
