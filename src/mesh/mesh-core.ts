@@ -42,15 +42,7 @@ import {
   MAX_SUMMARY_IDS,
   SUMMARY_ID_LENGTH,
 } from './frames.ts'
-import {
-  type Held,
-  LOCAL_ORIGIN,
-  makeHeld,
-  persistHeld,
-  reservedCopies,
-  restoreHeld,
-  unpersistHeld,
-} from './held.ts'
+import { type Held, LOCAL_ORIGIN, makeHeld, persistHeld, restoreHeld, unpersistHeld } from './held.ts'
 import { ACK_SECRET_LENGTH, decodeMeshPayload, encodeMeshPayload, proofId } from './mesh-payload.ts'
 import { RouteDiscovery } from './route-discovery.ts'
 import type { NeighbourId, Router, RouterHost, RouterLoad, SendOptions } from './router.ts'
