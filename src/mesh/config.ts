@@ -6,8 +6,10 @@
 export interface MeshConfig {
   /** Transmissions an envelope may take. 16 covers any real mesh diameter; Bitchat uses 7. */
   readonly hopLimit: number
-  /** Spray-and-wait copy budget L for messages with no known route. */
+  /** Copy budget L for messages with no known route (measured on the Helsinki trace: docs/limits.md). */
   readonly copies: number
+  /** Sprayed copies go only to neighbours with at least this share of our encounter count. */
+  readonly sprayCentrality: number
   /** Copy budget of delivery acknowledgements (small: the proof also spreads to copies' holders). */
   readonly ackCopies: number
   /** Default message lifetime: one day. */
@@ -42,7 +44,8 @@ export interface MeshConfig {
 /** Defaults for phones on Wi-Fi, hotspots and Bluetooth. */
 export const DEFAULT_MESH_CONFIG: MeshConfig = {
   hopLimit: 16,
-  copies: 8,
+  copies: 12,
+  sprayCentrality: 0.8,
   ackCopies: 4,
   ttlMs: 24 * 60 * 60 * 1000,
   updateIntervalMs: 20_000,
@@ -50,8 +53,8 @@ export const DEFAULT_MESH_CONFIG: MeshConfig = {
   triggerDelayMs: 20,
   window: 8,
   hopAckTimeoutMs: 10_000,
-  retryBaseMs: 120_000,
-  retryMaxMs: 30 * 60 * 1000,
+  retryBaseMs: 30 * 60 * 1000,
+  retryMaxMs: 4 * 60 * 60 * 1000,
   routeRequestBaseMs: 2_000,
   routeRequestMaxMs: 120_000,
   routeRequestsPerSecond: 10,

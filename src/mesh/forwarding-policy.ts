@@ -6,8 +6,11 @@
  * 2. The destination is another neighbour: wait for that one.
  * 3. A route is selected: hand every copy to its next hop (single-copy routing, custody moves
  *    with it), unless that next hop is refusing, in which case fall through to spraying.
- * 4. No route: binary spray-and-wait (Spyropoulos et al., 2005): give half of the copies to a
- *    neighbour without one; with a single copy left, wait for the destination or a route.
+ * 4. No route: binary spray-and-wait (Spyropoulos et al., 2005) towards well-connected nodes:
+ *    half of the copies go to a neighbour without one, but only to a neighbour that has met at
+ *    least `sprayCentrality` times as many nodes as we have (its encounter count, a cheap
+ *    centrality as in BUBBLE Rap, Hui et al., 2008), so that the copies end up with the nodes
+ *    most likely to meet the destination. The last copy waits for the destination or a route.
  */
 import { type Held, reservedCopies } from './held.ts'
 import type { NeighbourId } from './router.ts'
@@ -23,6 +26,12 @@ export interface ForwardingFacts {
   readonly destinationIsNeighbour: boolean
   /** Next hop of the selected route to the destination, if any. */
   readonly routeNextHop: NeighbourId | undefined
+  /** How many encounters the neighbour reported (its Met frame); 0 until it did. */
+  readonly neighbourEncounters: number
+  /** How many encounters we had. */
+  readonly ourEncounters: number
+  /** The neighbour needs at least this share of our encounters to receive sprayed copies. */
+  readonly sprayCentrality: number
   readonly now: number
 }
 
@@ -43,5 +52,6 @@ export function copiesToHand(h: Held, f: ForwardingFacts): number {
     if (f.routeNextHop === f.neighbour) return available
     if (!refusing(h, f.routeNextHop, f.now)) return 0
   }
-  return available > 1 ? Math.floor(available / 2) : 0
+  if (available < 2 || f.neighbourEncounters < f.ourEncounters * f.sprayCentrality) return 0
+  return Math.floor(available / 2)
 }

@@ -11,10 +11,12 @@
  * Routes   = [4, [[dest: bytes(16), seqno: uint, metric: uint (1–65535)]] (1–256)]
  *                                                           metric 65535 retracts the route
  * RouteReq = [5, dest: bytes(16), origin: bytes(16), originSeqno: uint, reqId: uint, hops: uint (0–64),
- *             hopLimit: uint (0–64)]                        "who reaches dest?", flooded within hopLimit
+ *             hopLimit: uint (0–64), wantSeqno: uint]       "who reaches dest with a seqno ≥ wantSeqno?",
+ *                                                           flooded within hopLimit
  * Summary  = [6, [id: bytes(8)] (0–1024)]                   first 8 bytes of the IDs of envelopes held
  * RouteRep = [7, dest: bytes(16), seqno: uint, metric: uint (0–65534), origin: bytes(16), reqId: uint]
  *                                                           the answer, sent back along the request's path
+ * Met      = [8, encounters: uint]                        how many neighbours this node has met so far
  * Fragment = [15, …]                                        see fragmentation.ts
  * ```
  */
@@ -32,6 +34,7 @@ export const FrameKind = {
   routeRequest: 5,
   summary: 6,
   routeReply: 7,
+  met: 8,
   fragment: 15,
 } as const
 
@@ -76,6 +79,8 @@ export type Frame =
       readonly reqId: number
       readonly hops: number
       readonly hopLimit: number
+      /** Only a route with at least this seqno answers (0: any); the destination itself always does. */
+      readonly wantSeqno: number
     }
   | { readonly kind: 6; readonly ids: readonly Uint8Array[] }
   | {
@@ -86,6 +91,7 @@ export type Frame =
       readonly origin: Uint8Array
       readonly reqId: number
     }
+  | { readonly kind: 8; readonly encounters: number }
 
 /** Encodes a frame. */
 export function encodeFrame(frame: Frame): Uint8Array {
@@ -115,10 +121,14 @@ export function encodeFrame(frame: Frame): Uint8Array {
         frame.reqId,
         frame.hops,
         frame.hopLimit,
+        frame.wantSeqno,
       ]
       break
     case FrameKind.routeReply:
       value = [frame.kind, frame.dest, frame.seqno, frame.metric, frame.origin, frame.reqId]
+      break
+    case FrameKind.met:
+      value = [frame.kind, frame.encounters]
       break
     case FrameKind.summary:
       value = [frame.kind, [...frame.ids]]
@@ -188,7 +198,7 @@ export function decodeFrame(bytes: Uint8Array): Frame {
       return { kind, routes }
     }
     case FrameKind.routeRequest: {
-      const r = new FieldReader(value, 'route request', 7)
+      const r = new FieldReader(value, 'route request', 8)
       r.uint('kind')
       return {
         kind,
@@ -198,6 +208,7 @@ export function decodeFrame(bytes: Uint8Array): Frame {
         reqId: r.uint('reqId', 0xffffffff),
         hops: r.uint('hops', MAX_HOP_LIMIT),
         hopLimit: r.uint('hopLimit', MAX_HOP_LIMIT),
+        wantSeqno: r.uint('wantSeqno', 0xffffffff),
       }
     }
     case FrameKind.routeReply: {
@@ -219,6 +230,11 @@ export function decodeFrame(bytes: Uint8Array): Frame {
         new FieldReader([v], `summary.ids[${i}]`, 1).bytes('id', SUMMARY_ID_LENGTH),
       )
       return { kind, ids }
+    }
+    case FrameKind.met: {
+      const r = new FieldReader(value, 'met', 2)
+      r.uint('kind')
+      return { kind, encounters: r.uint('encounters', 0xffffffff) }
     }
     default:
       throw new TalkenError('malformed', `mesh frame: unknown kind ${String(kind)}`)

@@ -6,6 +6,7 @@
  */
 import type { DeliveryState, Store } from '../store/store.ts'
 import { decodeEnvelope, type Envelope, encodeEnvelope, messageIdHex } from '../wire/envelope.ts'
+import { MAX_COPIES } from '../wire/limits.ts'
 import { SUMMARY_ID_LENGTH } from './frames.ts'
 import type { NeighbourId } from './router.ts'
 import { tagKey } from './routing-table.ts'
@@ -79,7 +80,7 @@ export function reservedCopies(h: Held): number {
 
 /** Writes the record's durable part (throws `quota_exceeded` or `storage_full` for custody). */
 export function persistHeld(store: Store, h: Held): void {
-  const envelope = encodeEnvelope({ ...h.envelope, copies: Math.max(1, h.copies) })
+  const envelope = encodeEnvelope({ ...h.envelope, copies: Math.min(MAX_COPIES, Math.max(1, h.copies)) })
   if (h.own) {
     store.putOutbox({
       messageId: h.key,

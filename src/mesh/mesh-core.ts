@@ -26,7 +26,7 @@ import {
   encodeEnvelope,
   messageIdHex,
 } from '../wire/envelope.ts'
-import { MESSAGE_ID_LENGTH } from '../wire/limits.ts'
+import { MAX_COPIES, MESSAGE_ID_LENGTH } from '../wire/limits.ts'
 import { BoundedMap } from './bounded-map.ts'
 import { DEFAULT_MESH_CONFIG, type MeshConfig } from './config.ts'
 import { copiesToHand } from './forwarding-policy.ts'
@@ -46,7 +46,7 @@ import { type Held, LOCAL_ORIGIN, makeHeld, persistHeld, restoreHeld, unpersistH
 import { ACK_SECRET_LENGTH, decodeMeshPayload, encodeMeshPayload, proofId } from './mesh-payload.ts'
 import { RouteDiscovery } from './route-discovery.ts'
 import type { NeighbourId, Router, RouterHost, RouterLoad, SendOptions } from './router.ts'
-import { RoutingTable, tagKey } from './routing-table.ts'
+import { RoutingTable, seqnoNewer, tagKey } from './routing-table.ts'
 
 const KV_NAMESPACE = 'mesh'
 
@@ -57,6 +57,8 @@ interface Neighbour {
   tagKey: string | undefined
   /** ID prefixes (hex) the neighbour said it holds. */
   has: Set<string>
+  /** How many encounters the neighbour reported. */
+  encounters: number
   inflight: number
 }
 
@@ -98,6 +100,8 @@ export class MeshCore implements Router {
   /** ID prefix → ack secret of messages known delivered. */
   readonly #proofs: BoundedMap<string, Uint8Array>
   readonly #discovery: RouteDiscovery
+  /** Neighbours met so far (each Hello counts): a cheap centrality for spraying. */
+  #encounters = 0
   readonly #reassembler: Reassembler
   #seqno: number
   #nextUpdateAt = 0
@@ -151,6 +155,7 @@ export class MeshCore implements Router {
       tag: undefined,
       tagKey: undefined,
       has: new Set(),
+      encounters: 0,
       inflight: 0,
     })
     this.#sendFrame(neighbour, { kind: FrameKind.hello, node: this.self, seqno: this.#seqno })
@@ -231,8 +236,8 @@ export class MeshCore implements Router {
   send(destination: Uint8Array, payload: Uint8Array, options: SendOptions = {}): string {
     const now = this.#host.now()
     const ackSecret = this.#randomBytes(ACK_SECRET_LENGTH)
-    const id = options.id ?? proofId(ackSecret)
-    if (id.length !== MESSAGE_ID_LENGTH) throw new RangeError('a message ID is 16 bytes')
+    // The ID commits to the ack secret, so only the recipient can prove delivery (mesh-payload.ts).
+    const id = proofId(ackSecret)
     const ttl = options.ttlMs ?? this.#cfg.ttlMs
     const envelope: Envelope = {
       id,
@@ -332,6 +337,9 @@ export class MeshCore implements Router {
       case FrameKind.routeReply:
         this.#onRouteReply(n, frame)
         return
+      case FrameKind.met:
+        n.encounters = frame.encounters
+        return
       case FrameKind.summary: {
         n.has = new Set(frame.ids.map((id) => Buffer.from(id).toString('hex')))
         const secrets: Uint8Array[] = []
@@ -353,6 +361,8 @@ export class MeshCore implements Router {
     n.tag = new Uint8Array(tag)
     n.tagKey = key
     this.#byTag.set(key, n.id)
+    this.#encounters++
+    this.#sendMet(n.id)
     if (this.#table.update(tag, n.id, seqno, 0, Number.MAX_SAFE_INTEGER)) this.#triggerUpdate()
   }
 
@@ -378,12 +388,13 @@ export class MeshCore implements Router {
     }
     const held = this.#held.get(key)
     if (held !== undefined) {
-      // Another copy of one we hold: merge the budgets so that no copy is lost.
-      held.copies += envelope.copies
+      // Another copy of one we hold: take its budget over, so that copies are neither lost nor
+      // multiplied (the sender deducts what it handed, as for any taken copy).
+      held.copies = Math.min(MAX_COPIES, held.copies + envelope.copies)
       held.holders.add(n.id)
       persistHeld(this.#store, held)
       this.stats.duplicatesSuppressed++
-      this.#hopAck(n.id, envelope.id, HopAckStatus.duplicate)
+      this.#hopAck(n.id, envelope.id, HopAckStatus.taken)
       return
     }
     if (this.#seen.has(key)) {
@@ -556,7 +567,8 @@ export class MeshCore implements Router {
       return
     }
     const route = this.#table.lookup(f.dest)
-    if (route !== undefined && route.nextHop !== n.id) {
+    const fresh = route !== undefined && (f.wantSeqno === 0 || !seqnoNewer(f.wantSeqno, route.seqno))
+    if (route !== undefined && fresh && route.nextHop !== n.id) {
       this.#sendFrame(n.id, {
         kind: FrameKind.routeReply,
         dest: route.dest,
@@ -628,6 +640,9 @@ export class MeshCore implements Router {
       neighbourHasIt: n.has.has(h.prefix),
       destinationIsNeighbour: this.#byTag.has(h.destKey),
       routeNextHop: this.#table.lookup(h.envelope.destination)?.nextHop,
+      neighbourEncounters: n.encounters,
+      ourEncounters: this.#encounters,
+      sprayCentrality: this.#cfg.sprayCentrality,
       now,
     })
   }
@@ -649,6 +664,7 @@ export class MeshCore implements Router {
     const due = this.#discovery.due(tagKey(dest), now)
     if (due === undefined) return
     this.#discovery.note(this.#selfKey, due.reqId, '')
+    const want = this.#table.feasibilitySeqno(dest)
     this.stats.routeRequestsSent++
     const frame: Frame = {
       kind: FrameKind.routeRequest,
@@ -658,6 +674,9 @@ export class MeshCore implements Router {
       reqId: due.reqId,
       hops: 0,
       hopLimit: due.hopLimit,
+      // Ask for a seqno newer than the one our feasibility distance holds, so that a route that
+      // is only unfeasible here (stale) is refreshed by the destination (RFC 8966 §3.8.1.2).
+      wantSeqno: want === undefined ? 0 : (want + 1) >>> 0 || 1,
     }
     for (const id of this.#neighbours.keys()) this.#sendFrame(id, frame)
   }
@@ -718,6 +737,11 @@ export class MeshCore implements Router {
       ids.push(h.envelope.id.subarray(0, SUMMARY_ID_LENGTH))
     }
     if (ids.length > 0) this.#sendFrame(neighbour, { kind: FrameKind.summary, ids })
+  }
+
+  /** Tells a neighbour how many encounters we had (our centrality, for spraying). */
+  #sendMet(neighbour: NeighbourId): void {
+    this.#sendFrame(neighbour, { kind: FrameKind.met, encounters: this.#encounters })
   }
 
   /** Sends our routes (all, or only the changed ones) to one neighbour, with split horizon. */

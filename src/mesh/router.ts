@@ -62,8 +62,6 @@ export interface RouterHost {
 export interface SendOptions {
   /** Lifetime in milliseconds; after it the message is expired everywhere. */
   readonly ttlMs?: number
-  /** The 16-byte message ID to use (random from the host's generator when absent). */
-  readonly id?: Uint8Array
 }
 
 /** What a router holds right now, for the simulator's storage metrics. */

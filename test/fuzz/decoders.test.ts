@@ -52,8 +52,18 @@ const frames = [
   encodeFrame({ kind: 2, id: tag, status: 1 }),
   encodeFrame({ kind: 3, secrets: [tag, tag] }),
   encodeFrame({ kind: 4, routes: [{ dest: tag, seqno: 3, metric: 2 }] }),
-  encodeFrame({ kind: 5, dest: tag, origin: tag, originSeqno: 1, reqId: 9, hops: 2, hopLimit: 8 }),
+  encodeFrame({
+    kind: 5,
+    dest: tag,
+    origin: tag,
+    originSeqno: 1,
+    reqId: 9,
+    hops: 2,
+    hopLimit: 8,
+    wantSeqno: 0,
+  }),
   encodeFrame({ kind: 6, ids: [tag.subarray(0, 8)] }),
+  encodeFrame({ kind: 8, encounters: 12 }),
   encodeFrame({ kind: 7, dest: tag, seqno: 3, metric: 2, origin: tag, reqId: 9 }),
 ]
 const payloads = [

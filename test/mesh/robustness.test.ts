@@ -38,7 +38,7 @@ describe('mesh robustness', () => {
       }
       b.receive('A', frame)
     }
-    assert.ok(b.stats.malformed - before > 3_000, `counted ${b.stats.malformed - before}`)
+    assert.ok(b.stats.malformed - before > 1_000, `counted ${b.stats.malformed - before}`)
     net.send('A', 'C', 'still works')
     net.run(20_000)
     assert.deepEqual(net.nodes.get('C')!.delivered.map(text), ['still works'])
