@@ -33,6 +33,8 @@ export interface MeshConfig {
   readonly routeRequestMaxMs: number
   /** Route requests this node forwards per second at most (flood protection), per origin. */
   readonly routeRequestsPerSecond: number
+  /** Routes longer than this many hops are not advertised (found by route requests instead). */
+  readonly advertiseRadius: number
   /** Destinations the routing table keeps at most. */
   readonly maxDestinations: number
   /** Message IDs remembered for duplicate suppression (exact, no false positives). */
@@ -58,7 +60,8 @@ export const DEFAULT_MESH_CONFIG: MeshConfig = {
   routeRequestBaseMs: 2_000,
   routeRequestMaxMs: 120_000,
   routeRequestsPerSecond: 10,
-  maxDestinations: 4096,
+  advertiseRadius: 8,
+  maxDestinations: 1024,
   seenCapacity: 65_536,
   proofCapacity: 16_384,
 }

@@ -38,6 +38,7 @@ import {
   FrameKind,
   HopAckStatus,
   type HopAckStatusCode,
+  INFINITY_METRIC,
   MAX_ROUTES_PER_FRAME,
   MAX_SUMMARY_IDS,
   SUMMARY_ID_LENGTH,
@@ -749,9 +750,13 @@ export class MeshCore implements Router {
     const adverts = onlyChanged
       ? this.#table.peekDirty()
       : [{ dest: this.self, seqno: this.#seqno, metric: 0, nextHop: '' }, ...this.#table.adverts()]
+    // Split horizon, and a scope: routes longer than the advertising radius are not offered
+    // (a changed one is retracted), so tables stay bounded by the neighbourhood, not the mesh;
+    // farther destinations are found on demand by route requests.
+    const radius = this.#cfg.advertiseRadius
     const routes = adverts
-      .filter((a) => a.nextHop !== neighbour)
-      .map(({ dest, seqno, metric }) => ({ dest, seqno, metric }))
+      .filter((a) => a.nextHop !== neighbour && (onlyChanged || a.metric <= radius))
+      .map(({ dest, seqno, metric }) => ({ dest, seqno, metric: metric > radius ? INFINITY_METRIC : metric }))
     for (let i = 0; i < routes.length; i += MAX_ROUTES_PER_FRAME) {
       this.#sendFrame(neighbour, {
         kind: FrameKind.routes,
