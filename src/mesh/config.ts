@@ -4,7 +4,7 @@
 
 /** Tunables of {@link MeshCore}. All times in milliseconds. */
 export interface MeshConfig {
-  /** Transmissions an envelope may take. 16 covers any real mesh diameter; Bitchat uses 7. */
+  /** Transmissions an envelope may take: a bound on wandering (loops are prevented otherwise); Bitchat uses 7. */
   readonly hopLimit: number
   /** Copy budget L for messages with no known route (measured on the Helsinki trace: docs/limits.md). */
   readonly copies: number
@@ -45,7 +45,7 @@ export interface MeshConfig {
 
 /** Defaults for phones on Wi-Fi, hotspots and Bluetooth. */
 export const DEFAULT_MESH_CONFIG: MeshConfig = {
-  hopLimit: 16,
+  hopLimit: 32,
   copies: 12,
   sprayCentrality: 0.8,
   ackCopies: 4,
@@ -60,7 +60,7 @@ export const DEFAULT_MESH_CONFIG: MeshConfig = {
   routeRequestBaseMs: 2_000,
   routeRequestMaxMs: 120_000,
   routeRequestsPerSecond: 10,
-  advertiseRadius: 8,
+  advertiseRadius: 32,
   maxDestinations: 1024,
   seenCapacity: 65_536,
   proofCapacity: 16_384,
