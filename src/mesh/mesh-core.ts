@@ -287,7 +287,7 @@ export class MeshCore implements Router {
 
   /** Selected routes: destination tag (hex), next hop, metric. */
   routes(): Array<{ dest: string; nextHop: NeighbourId; metric: number }> {
-    return this.#table.routes().map((r) => ({ dest: tagKey(r.dest), nextHop: r.nextHop, metric: r.metric }))
+    return this.#table.adverts().map((r) => ({ dest: tagKey(r.dest), nextHop: r.nextHop, metric: r.metric }))
   }
 
   /** The next hop towards `dest`, if a route is selected. */

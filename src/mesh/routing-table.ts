@@ -193,16 +193,6 @@ export class RoutingTable {
     return this.#entries.get(tagKey(dest))?.fd?.seqno
   }
 
-  /** All selected routes, nearest first. */
-  routes(): Route[] {
-    const out: Route[] = []
-    for (const e of this.#entries.values()) {
-      const s = e.selected
-      if (s) out.push({ dest: e.dest, nextHop: s.neighbour, metric: s.metric, seqno: s.seqno })
-    }
-    return out.sort((a, b) => a.metric - b.metric)
-  }
-
   /** Every selected route, as advertised in a full dump, nearest first. */
   adverts(): Advert[] {
     const out: Advert[] = []
