@@ -750,13 +750,13 @@ export class MeshCore implements Router {
     const adverts = onlyChanged
       ? this.#table.peekDirty()
       : [{ dest: this.self, seqno: this.#seqno, metric: 0, nextHop: '' }, ...this.#table.adverts()]
-    // Split horizon, and a scope: routes longer than the advertising radius are not offered
-    // (a changed one is retracted), so tables stay bounded by the neighbourhood, not the mesh;
-    // farther destinations are found on demand by route requests.
+    // Split horizon, and a scope: routes longer than the advertising radius are not offered, so
+    // tables stay bounded by the neighbourhood; farther destinations are found by route requests.
+    // (They are not retracted either: a retraction would also erase routes that requests found.)
     const radius = this.#cfg.advertiseRadius
     const routes = adverts
-      .filter((a) => a.nextHop !== neighbour && (onlyChanged || a.metric <= radius))
-      .map(({ dest, seqno, metric }) => ({ dest, seqno, metric: metric > radius ? INFINITY_METRIC : metric }))
+      .filter((a) => a.nextHop !== neighbour && (a.metric <= radius || a.metric === INFINITY_METRIC))
+      .map(({ dest, seqno, metric }) => ({ dest, seqno, metric }))
     for (let i = 0; i < routes.length; i += MAX_ROUTES_PER_FRAME) {
       this.#sendFrame(neighbour, {
         kind: FrameKind.routes,
