@@ -11,7 +11,7 @@
  * clock or `Math.random`: the same scenario, router and seed give the same run, event for event.
  *
  * @example
- * const input = buildScenario({ scenario: 'line', nodes: 8, seed: 1 })
+ * const { input } = buildScenario({ scenario: 'line', nodes: 8, seed: 1 })
  * const metrics = simulate(input, ROUTERS.epidemic!, { seed: 1 })
  */
 import type { Delivery, Logger, NeighbourId, Router, RouterHost, StateChange } from '../mesh/router.ts'
