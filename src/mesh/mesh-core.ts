@@ -38,18 +38,14 @@ import {
   FrameKind,
   HopAckStatus,
   type HopAckStatusCode,
-  INFINITY_METRIC,
-  MAX_ROUTES_PER_FRAME,
   MAX_SUMMARY_IDS,
   SUMMARY_ID_LENGTH,
 } from './frames.ts'
 import { type Held, LOCAL_ORIGIN, makeHeld, persistHeld, restoreHeld, unpersistHeld } from './held.ts'
 import { ACK_SECRET_LENGTH, decodeMeshPayload, encodeMeshPayload, proofId } from './mesh-payload.ts'
-import { RouteDiscovery } from './route-discovery.ts'
+import { RouteAgent } from './route-agent.ts'
 import type { NeighbourId, Router, RouterHost, RouterLoad, SendOptions } from './router.ts'
-import { RoutingTable, seqnoNewer, tagKey } from './routing-table.ts'
-
-const KV_NAMESPACE = 'mesh'
+import { tagKey } from './routing-table.ts'
 
 interface Neighbour {
   readonly id: NeighbourId
@@ -88,11 +84,10 @@ export interface MeshCoreInit {
 /** Talken's mesh router. See the file comment. */
 export class MeshCore implements Router {
   readonly self: Uint8Array
-  readonly #selfKey: string
   readonly #host: RouterHost
   readonly #store: Store
   readonly #cfg: MeshConfig
-  readonly #table: RoutingTable
+  readonly #routing: RouteAgent
   readonly #neighbours = new Map<NeighbourId, Neighbour>()
   readonly #byTag = new Map<string, NeighbourId>()
   readonly #held = new Map<string, Held>()
@@ -100,15 +95,10 @@ export class MeshCore implements Router {
   readonly #seen: BoundedMap<string, NeighbourId>
   /** ID prefix → ack secret of messages known delivered. */
   readonly #proofs: BoundedMap<string, Uint8Array>
-  readonly #discovery: RouteDiscovery
   /** Neighbours met so far (each Hello counts): a cheap centrality for spraying. */
   #encounters = 0
   readonly #reassembler: Reassembler
-  #seqno: number
-  #nextUpdateAt = 0
-  #flushAt = Number.POSITIVE_INFINITY
   #wakeAt = Number.POSITIVE_INFINITY
-  #lastSeqnoBump = Number.NEGATIVE_INFINITY
   readonly stats: MeshStats = {
     framesIn: 0,
     framesOut: 0,
@@ -123,18 +113,24 @@ export class MeshCore implements Router {
 
   constructor(init: MeshCoreInit) {
     this.self = new Uint8Array(init.self)
-    this.#selfKey = tagKey(this.self)
     this.#host = init.host
     this.#store = init.store
     this.#cfg = { ...DEFAULT_MESH_CONFIG, ...init.config }
-    this.#table = new RoutingTable({ maxDestinations: this.#cfg.maxDestinations })
     this.#seen = new BoundedMap(this.#cfg.seenCapacity)
-    this.#discovery = new RouteDiscovery(this.#cfg)
     this.#proofs = new BoundedMap(this.#cfg.proofCapacity)
+    this.#routing = new RouteAgent({
+      self: this.self,
+      cfg: this.#cfg,
+      store: this.#store,
+      stats: this.stats,
+      io: {
+        now: () => this.#host.now(),
+        neighbours: () => this.#neighbours.keys(),
+        hasNeighbour: (id) => this.#neighbours.has(id),
+        send: (id, frame) => this.#sendFrame(id, frame),
+      },
+    })
     this.#reassembler = new Reassembler({ now: () => this.#host.now(), timeoutMs: 30_000 })
-    const stored = this.#store.kvGet(KV_NAMESPACE, 'seqno')
-    this.#seqno =
-      stored && stored.length === 4 ? new DataView(stored.buffer, stored.byteOffset).getUint32(0) : 1
     for (const h of restoreHeld(this.#store)) {
       this.#held.set(h.key, h)
       if (!h.own) this.#seen.set(h.key, h.origin)
@@ -159,11 +155,9 @@ export class MeshCore implements Router {
       encounters: 0,
       inflight: 0,
     })
-    this.#sendFrame(neighbour, { kind: FrameKind.hello, node: this.self, seqno: this.#seqno })
+    this.#sendFrame(neighbour, { kind: FrameKind.hello, node: this.self, seqno: this.#routing.seqno })
     this.#sendSummary(neighbour)
-    this.#sendRoutes(neighbour, false)
-    if (this.#nextUpdateAt <= this.#host.now())
-      this.#nextUpdateAt = this.#host.now() + this.#cfg.updateIntervalMs
+    this.#routing.linkUp(neighbour)
     this.#schedule()
   }
 
@@ -174,7 +168,7 @@ export class MeshCore implements Router {
     if (n.tagKey !== undefined && this.#byTag.get(n.tagKey) === neighbour) this.#byTag.delete(n.tagKey)
     this.#reassembler.forget(neighbour)
     for (const h of this.#held.values()) h.inflight.delete(neighbour)
-    if (this.#table.dropNeighbour(neighbour).length > 0) this.#triggerUpdate()
+    this.#routing.linkDown(neighbour)
     this.#pump()
     this.#schedule()
   }
@@ -199,16 +193,7 @@ export class MeshCore implements Router {
   timer(): void {
     const now = this.#host.now()
     this.#wakeAt = Number.POSITIVE_INFINITY
-    if (this.#table.expire(now).length > 0) this.#triggerUpdate()
-    if (now >= this.#nextUpdateAt && this.#neighbours.size > 0) {
-      for (const id of this.#neighbours.keys()) this.#sendRoutes(id, false)
-      this.#nextUpdateAt = now + this.#cfg.updateIntervalMs
-    }
-    if (now >= this.#flushAt) {
-      this.#flushAt = Number.POSITIVE_INFINITY
-      for (const id of this.#neighbours.keys()) this.#sendRoutes(id, true)
-      this.#table.clearDirty()
-    }
+    this.#routing.tick()
     for (const h of [...this.#held.values()]) {
       if (h.expiresAtMs <= now) {
         this.#expire(h)
@@ -287,12 +272,14 @@ export class MeshCore implements Router {
 
   /** Selected routes: destination tag (hex), next hop, metric. */
   routes(): Array<{ dest: string; nextHop: NeighbourId; metric: number }> {
-    return this.#table.adverts().map((r) => ({ dest: tagKey(r.dest), nextHop: r.nextHop, metric: r.metric }))
+    return this.#routing
+      .adverts()
+      .map((r) => ({ dest: tagKey(r.dest), nextHop: r.nextHop, metric: r.metric }))
   }
 
   /** The next hop towards `dest`, if a route is selected. */
   nextHop(dest: Uint8Array): NeighbourId | undefined {
-    return this.#table.lookup(dest)?.nextHop
+    return this.#routing.lookup(dest)?.nextHop
   }
 
   /** Neighbours whose Hello arrived: link ID and destination tag (hex). */
@@ -322,21 +309,10 @@ export class MeshCore implements Router {
       case FrameKind.proofs:
         for (const s of frame.secrets) this.#learnProof(s, n.id)
         return
-      case FrameKind.routes: {
-        const expires = this.#host.now() + this.#cfg.routeHoldMs
-        let changed = false
-        for (const r of frame.routes) {
-          if (bytesEqual(r.dest, this.self)) continue
-          if (this.#table.update(r.dest, n.id, r.seqno, r.metric, expires)) changed = true
-        }
-        if (changed) this.#triggerUpdate()
-        return
-      }
+      case FrameKind.routes:
       case FrameKind.routeRequest:
-        this.#onRouteRequest(n, frame)
-        return
       case FrameKind.routeReply:
-        this.#onRouteReply(n, frame)
+        this.#routing.handle(n.id, frame)
         return
       case FrameKind.met:
         n.encounters = frame.encounters
@@ -364,7 +340,7 @@ export class MeshCore implements Router {
     this.#byTag.set(key, n.id)
     this.#encounters++
     this.#sendMet(n.id)
-    if (this.#table.update(tag, n.id, seqno, 0, Number.MAX_SAFE_INTEGER)) this.#triggerUpdate()
+    this.#routing.hello(n.id, tag, seqno)
   }
 
   #onData(n: Neighbour, bytes: Uint8Array): void {
@@ -555,49 +531,6 @@ export class MeshCore implements Router {
     for (const t of targets) if (this.#neighbours.has(t)) this.#sendProofs(t, [ackSecret])
   }
 
-  #onRouteRequest(n: Neighbour, f: Extract<Frame, { kind: 5 }>): void {
-    if (bytesEqual(f.origin, this.self)) return
-    if (!this.#discovery.note(tagKey(f.origin), f.reqId, n.id)) return
-    const expires = this.#host.now() + this.#cfg.routeHoldMs
-    if (this.#table.update(f.origin, n.id, f.originSeqno, f.hops, expires)) this.#triggerUpdate()
-    if (bytesEqual(f.dest, this.self)) {
-      const now = this.#host.now()
-      if (now - this.#lastSeqnoBump >= 1000) this.#bumpSeqno(now)
-      const reply = { kind: FrameKind.routeReply, dest: this.self, seqno: this.#seqno, metric: 0 } as const
-      this.#sendFrame(n.id, { ...reply, origin: f.origin, reqId: f.reqId })
-      return
-    }
-    const route = this.#table.lookup(f.dest)
-    const fresh = route !== undefined && (f.wantSeqno === 0 || !seqnoNewer(f.wantSeqno, route.seqno))
-    if (route !== undefined && fresh && route.nextHop !== n.id) {
-      this.#sendFrame(n.id, {
-        kind: FrameKind.routeReply,
-        dest: route.dest,
-        seqno: route.seqno,
-        metric: route.metric,
-        origin: f.origin,
-        reqId: f.reqId,
-      })
-      return
-    }
-    if (f.hopLimit <= 1 || !this.#discovery.mayForward(tagKey(f.origin), this.#host.now())) return
-    this.stats.routeRequestsForwarded++
-    const next = { ...f, hops: f.hops + 1, hopLimit: f.hopLimit - 1 }
-    for (const other of this.#neighbours.keys()) if (other !== n.id) this.#sendFrame(other, next)
-  }
-
-  #onRouteReply(n: Neighbour, f: Extract<Frame, { kind: 7 }>): void {
-    if (bytesEqual(f.dest, this.self)) return
-    const expires = this.#host.now() + this.#cfg.routeHoldMs
-    if (this.#table.update(f.dest, n.id, f.seqno, f.metric, expires)) this.#triggerUpdate()
-    if (bytesEqual(f.origin, this.self)) return
-    const back = this.#discovery.backPath(tagKey(f.origin), f.reqId)
-    const route = this.#table.lookup(f.dest)
-    if (back === undefined || route === undefined || !this.#neighbours.has(back) || back === route.nextHop)
-      return
-    this.#sendFrame(back, { ...f, seqno: route.seqno, metric: route.metric })
-  }
-
   // ------------------------------------------------------------------------------------------
   // Moving envelopes
 
@@ -606,8 +539,8 @@ export class MeshCore implements Router {
     if (this.#held.size === 0) return
     const now = this.#host.now()
     for (const h of this.#held.values()) {
-      if (!this.#byTag.has(h.destKey) && this.#table.lookup(h.envelope.destination) === undefined) {
-        this.#maybeRequestRoute(h.envelope.destination, now)
+      if (!this.#byTag.has(h.destKey) && this.#routing.lookup(h.envelope.destination) === undefined) {
+        this.#routing.ask(h.envelope.destination)
       }
     }
     for (const n of this.#neighbours.values()) {
@@ -640,7 +573,7 @@ export class MeshCore implements Router {
       neighbourTag: n.tagKey,
       neighbourHasIt: n.has.has(h.prefix),
       destinationIsNeighbour: this.#byTag.has(h.destKey),
-      routeNextHop: this.#table.lookup(h.envelope.destination)?.nextHop,
+      routeNextHop: this.#routing.lookup(h.envelope.destination)?.nextHop,
       neighbourEncounters: n.encounters,
       ourEncounters: this.#encounters,
       sprayCentrality: this.#cfg.sprayCentrality,
@@ -658,28 +591,6 @@ export class MeshCore implements Router {
       h.envelope.flags & EnvelopeFlags.ack ? 'control' : 'data',
     )
     if (h.own && h.state === 'queued') this.#setState(h, 'sent')
-  }
-
-  #maybeRequestRoute(dest: Uint8Array, now: number): void {
-    if (this.#neighbours.size === 0) return
-    const due = this.#discovery.due(tagKey(dest), now)
-    if (due === undefined) return
-    this.#discovery.note(this.#selfKey, due.reqId, '')
-    const want = this.#table.feasibilitySeqno(dest)
-    this.stats.routeRequestsSent++
-    const frame: Frame = {
-      kind: FrameKind.routeRequest,
-      dest,
-      origin: this.self,
-      originSeqno: this.#seqno,
-      reqId: due.reqId,
-      hops: 0,
-      hopLimit: due.hopLimit,
-      // Ask for a seqno newer than the one our feasibility distance holds, so that a route that
-      // is only unfeasible here (stale) is refreshed by the destination (RFC 8966 §3.8.1.2).
-      wantSeqno: want === undefined ? 0 : (want + 1) >>> 0 || 1,
-    }
-    for (const id of this.#neighbours.keys()) this.#sendFrame(id, frame)
   }
 
   // ------------------------------------------------------------------------------------------
@@ -745,45 +656,6 @@ export class MeshCore implements Router {
     this.#sendFrame(neighbour, { kind: FrameKind.met, encounters: this.#encounters })
   }
 
-  /** Sends our routes (all, or only the changed ones) to one neighbour, with split horizon. */
-  #sendRoutes(neighbour: NeighbourId, onlyChanged: boolean): void {
-    const adverts = onlyChanged
-      ? this.#table.peekDirty()
-      : [{ dest: this.self, seqno: this.#seqno, metric: 0, nextHop: '' }, ...this.#table.adverts()]
-    // Split horizon, and a scope: routes longer than the advertising radius are not offered, so
-    // tables stay bounded by the neighbourhood; farther destinations are found by route requests.
-    // (They are not retracted either: a retraction would also erase routes that requests found.)
-    const radius = this.#cfg.advertiseRadius
-    const routes = adverts
-      .filter((a) => a.nextHop !== neighbour && (a.metric <= radius || a.metric === INFINITY_METRIC))
-      .map(({ dest, seqno, metric }) => ({ dest, seqno, metric }))
-    for (let i = 0; i < routes.length; i += MAX_ROUTES_PER_FRAME) {
-      this.#sendFrame(neighbour, {
-        kind: FrameKind.routes,
-        routes: routes.slice(i, i + MAX_ROUTES_PER_FRAME),
-      })
-    }
-  }
-
-  #triggerUpdate(): void {
-    const at = this.#host.now() + this.#cfg.triggerDelayMs
-    if (at < this.#flushAt) this.#flushAt = at
-  }
-
-  #bumpSeqno(now: number): void {
-    this.#seqno = (this.#seqno + 1) >>> 0
-    this.#lastSeqnoBump = now
-    const b = new Uint8Array(4)
-    new DataView(b.buffer).setUint32(0, this.#seqno)
-    this.#store.kvSet(KV_NAMESPACE, 'seqno', b)
-    for (const id of this.#neighbours.keys()) {
-      this.#sendFrame(id, {
-        kind: FrameKind.routes,
-        routes: [{ dest: this.self, seqno: this.#seqno, metric: 0 }],
-      })
-    }
-  }
-
   #backoff(attempts: number): number {
     return Math.min(this.#cfg.retryMaxMs, this.#cfg.retryBaseMs * 2 ** attempts)
   }
@@ -799,8 +671,7 @@ export class MeshCore implements Router {
 
   /** Asks the host for a wake-up at the earliest time something is due. */
   #schedule(): void {
-    let at = this.#flushAt
-    if (this.#neighbours.size > 0) at = Math.min(at, this.#nextUpdateAt)
+    let at = this.#routing.nextWake(this.#neighbours.size > 0)
     for (const h of this.#held.values()) {
       at = Math.min(at, h.expiresAtMs)
       for (const f of h.inflight.values()) at = Math.min(at, f.sentAt + this.#cfg.hopAckTimeoutMs)
