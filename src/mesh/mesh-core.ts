@@ -91,6 +91,8 @@ export class MeshCore implements Router {
   readonly #neighbours = new Map<NeighbourId, Neighbour>()
   readonly #byTag = new Map<string, NeighbourId>()
   readonly #held = new Map<string, Held>()
+  /** Payload bytes of the envelopes in #held, kept as they come and go (load() is on the simulator's hot path). */
+  #heldBytes = 0
   /** Message ID → the neighbour it came from (for sending proofs back), exact and bounded. */
   readonly #seen: BoundedMap<string, NeighbourId>
   /** ID prefix → ack secret of messages known delivered. */
@@ -132,7 +134,7 @@ export class MeshCore implements Router {
     })
     this.#reassembler = new Reassembler({ now: () => this.#host.now(), timeoutMs: 30_000 })
     for (const h of restoreHeld(this.#store)) {
-      this.#held.set(h.key, h)
+      this.#hold(h)
       if (!h.own) this.#seen.set(h.key, h.origin)
     }
     this.#schedule()
@@ -253,7 +255,7 @@ export class MeshCore implements Router {
       })
       persistHeld(this.#store, h)
     })
-    this.#held.set(key, h)
+    this.#hold(h)
     this.#setState(h, 'queued')
     if (bytesEqual(destination, this.self)) this.#deliverLocal(envelope, undefined)
     this.#pump()
@@ -262,9 +264,7 @@ export class MeshCore implements Router {
   }
 
   load(): RouterLoad {
-    let bytes = 0
-    for (const h of this.#held.values()) bytes += h.envelope.payload.length
-    return { storedMessages: this.#held.size, storedBytes: bytes }
+    return { storedMessages: this.#held.size, storedBytes: this.#heldBytes }
   }
 
   // ------------------------------------------------------------------------------------------
@@ -397,7 +397,7 @@ export class MeshCore implements Router {
       }
       throw err
     }
-    this.#held.set(key, h)
+    this.#hold(h)
     this.#seen.set(key, n.id)
     this.#hopAck(n.id, envelope.id, HopAckStatus.taken)
     if (envelope.flags & EnvelopeFlags.ack) this.#peekAck(envelope)
@@ -471,7 +471,7 @@ export class MeshCore implements Router {
       if (!isTalkenError(err, 'quota_exceeded') && !isTalkenError(err, 'storage_full')) throw err
       return // the proof still travels back along the path and to every holder met
     }
-    this.#held.set(h.key, h)
+    this.#hold(h)
     this.#seen.set(h.key, '')
   }
 
@@ -596,8 +596,15 @@ export class MeshCore implements Router {
   // ------------------------------------------------------------------------------------------
   // Held envelopes and their persistence
 
+  #hold(h: Held): void {
+    const before = this.#held.get(h.key)
+    if (before !== undefined) this.#heldBytes -= before.envelope.payload.length
+    this.#held.set(h.key, h)
+    this.#heldBytes += h.envelope.payload.length
+  }
+
   #remove(h: Held): void {
-    this.#held.delete(h.key)
+    if (this.#held.delete(h.key)) this.#heldBytes -= h.envelope.payload.length
     for (const nid of h.inflight.keys()) {
       const n = this.#neighbours.get(nid)
       if (n) n.inflight = Math.max(0, n.inflight - 1)
