@@ -102,6 +102,19 @@ function staticLinks(out: ScheduleBuilder, edges: readonly number[], at = 0): vo
   for (let i = 0; i < edges.length; i += 2) out.add(at, InputKind.linkUp, edges[i]!, edges[i + 1]!)
 }
 
+/** Random pairs sending during the first half of the run, each message living to its end. */
+function halfTimeTraffic(root: Rng, o: ScenarioOptions, n: number, durationMs: number): PlannedMessage[] {
+  return randomTraffic(root.fork('traffic'), {
+    nodes: n,
+    count: messageCount(o),
+    startMs: 0,
+    endMs: durationMs / 2,
+    sizeMin: SIZE_MIN,
+    sizeMax: SIZE_MAX,
+    ttlMs: durationMs,
+  })
+}
+
 function messageCount(o: ScenarioOptions): number {
   return o.messages ?? Math.max(20, o.nodes)
 }
@@ -194,15 +207,7 @@ function rwpScenario(o: ScenarioOptions): BuiltScenario {
     },
     schedule,
   )
-  const messages = randomTraffic(root.fork('traffic'), {
-    nodes: n,
-    count: messageCount(o),
-    startMs: 0,
-    endMs: durationMs / 2,
-    sizeMin: SIZE_MIN,
-    sizeMax: SIZE_MAX,
-    ttlMs: durationMs,
-  })
+  const messages = halfTimeTraffic(root, o, n, durationMs)
   return {
     input: input(o, root, durationMs, schedule, messages, linkFor(o), {
       areaSideMetres: Math.round(side),
@@ -317,15 +322,7 @@ function churnScenario(o: ScenarioOptions): BuiltScenario {
       t += Math.max(1000, Math.floor(churn.exponential(300_000)))
     }
   }
-  const messages = randomTraffic(root.fork('traffic'), {
-    nodes: n,
-    count: messageCount(o),
-    startMs: 0,
-    endMs: durationMs / 2,
-    sizeMin: SIZE_MIN,
-    sizeMax: SIZE_MAX,
-    ttlMs: durationMs,
-  })
+  const messages = halfTimeTraffic(root, o, n, durationMs)
   return {
     input: input(o, root, durationMs, schedule, messages, linkFor(o), {
       links: g.edges.length / 2,
