@@ -246,9 +246,9 @@ export class MeshCore implements Router {
     this.#store.transaction(() => {
       this.#store.addMessage({
         id: key,
-        conversation: tagKey(destination),
+        conversation: options.filing?.conversation ?? tagKey(destination),
         direction: 'out',
-        body: payload,
+        body: options.filing?.body ?? payload,
         createdAt: now,
         state: 'queued',
         updatedAt: now,
@@ -425,21 +425,27 @@ export class MeshCore implements Router {
       return
     }
     const now = this.#host.now()
-    const fresh = this.#store.addMessage({
-      id: key,
-      conversation: tagKey(payload.source),
-      direction: 'in',
-      body: payload.body,
-      createdAt: now,
-      state: 'received',
-      updatedAt: now,
+    // Exactly once: the received record is the memory of what was delivered, written in the same
+    // transaction as whatever the application stored on delivery.
+    const fresh = this.#store.transaction(() => {
+      if (this.#store.getMessage(key) !== undefined) return false
+      const filing = this.#host.deliver({
+        id: key,
+        payload: payload.body,
+        hops: this.#cfg.hopLimit - envelope.hopLimit,
+      })
+      return this.#store.addMessage({
+        id: key,
+        conversation: filing?.conversation ?? tagKey(payload.source),
+        direction: 'in',
+        body: filing?.body ?? payload.body,
+        createdAt: now,
+        state: 'received',
+        updatedAt: now,
+      })
     })
-    if (fresh) {
-      this.stats.delivered++
-      this.#host.deliver({ id: key, payload: payload.body, hops: this.#cfg.hopLimit - envelope.hopLimit })
-    } else {
-      this.stats.duplicatesSuppressed++
-    }
+    if (fresh) this.stats.delivered++
+    else this.stats.duplicatesSuppressed++
     if (from !== undefined) this.#seen.set(key, from)
     const known = this.#proofs.has(key.slice(0, SUMMARY_ID_LENGTH * 2))
     this.#learnProof(payload.ackSecret, undefined)

@@ -49,8 +49,14 @@ export interface RouterHost {
    * not change how the frame travels. Default `'data'`.
    */
   transmit(neighbour: NeighbourId, frame: Uint8Array, kind?: 'data' | 'control'): void
-  /** Hands a message addressed to this node to the application. */
-  deliver(delivery: Delivery): void
+  /**
+   * Hands a message addressed to this node to the application, once per message ID, also across
+   * restarts. The router then records the message in the store as received, atomically with
+   * whatever the host wrote during this call; the host may return how to file it (by default the
+   * conversation is the sender's tag, in hex, and the body is the payload).
+   */
+  // biome-ignore lint/suspicious/noConfusingVoidType: hosts that only count deliveries return nothing
+  deliver(delivery: Delivery): MessageFiling | undefined | void
   /** Reports a state change of a message this node sent. */
   stateChanged(change: StateChange): void
   /** Asks the host to call {@link Router.timer} at (or soon after) `time`. Repeated calls: the host may keep only the earliest pending one. */
@@ -58,10 +64,18 @@ export interface RouterHost {
   readonly log: Logger
 }
 
+/** How a message is filed in the store's conversations (an application's view of it). */
+export interface MessageFiling {
+  readonly conversation: string
+  readonly body: Uint8Array
+}
+
 /** Options of {@link Router.send}. */
 export interface SendOptions {
   /** Lifetime in milliseconds; after it the message is expired everywhere. */
   readonly ttlMs?: number
+  /** How to file the outgoing message; by default under the destination tag (hex), with the payload as body. */
+  readonly filing?: MessageFiling
 }
 
 /** What a router holds right now, for the simulator's storage metrics. */

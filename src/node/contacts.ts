@@ -2,7 +2,7 @@
  * Contacts: accepting someone's link, and finding a contact by what a person types.
  */
 import { TalkenError } from '../errors.ts'
-import { decodeContactCard, encodeContactCard } from '../identity/contact-card.ts'
+import { type ContactCard, decodeContactCard, encodeContactCard } from '../identity/contact-card.ts'
 import { parseContactLink } from '../identity/contact-link.ts'
 import { toTextId } from '../identity/text-id.ts'
 import type { Contact, Store } from '../store/store.ts'
@@ -27,7 +27,19 @@ export function addContact(
   link: string,
   options: { name?: string | undefined; now: number },
 ): AddContactResult {
-  const card = parseContactLink(link)
+  return acceptContactCard(store, ownAccountKey, parseContactLink(link), options)
+}
+
+/**
+ * Stores a verified card as a contact (from a link, or from a message's sender). The same rules as
+ * {@link addContact}: a known contact keeps its petname and verification, and takes the card if newer.
+ */
+export function acceptContactCard(
+  store: Store,
+  ownAccountKey: Uint8Array,
+  card: ContactCard,
+  options: { name?: string | undefined; now: number },
+): AddContactResult {
   if (bytesEqual(card.accountKey, ownAccountKey)) {
     throw new TalkenError('self_contact', 'this is your own link: share it with others instead')
   }

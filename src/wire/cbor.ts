@@ -126,14 +126,21 @@ export class FieldReader {
     return v
   }
 
-  /** A UTF-8 text string of at most `maxBytes` encoded bytes, without control characters. */
-  text(field: string, maxBytes: number, minChars = 0): string {
+  /**
+   * A UTF-8 text string of at most `maxBytes` encoded bytes, without control characters
+   * (`multiline` allows line feeds and tabs, as message text needs).
+   */
+  text(field: string, maxBytes: number, minChars = 0, multiline = false): string {
     const v = this.#next()
     if (typeof v !== 'string') throw this.#fail('expected a text string', field)
     if (Buffer.byteLength(v, 'utf8') > maxBytes) throw this.#fail(`longer than ${maxBytes} bytes`, field)
     if (v.length < minChars) throw this.#fail('too short', field)
-    // biome-ignore lint/suspicious/noControlCharactersInRegex: rejecting control characters is the point
-    if (/[\u0000-\u001f\u007f]/.test(v)) throw this.#fail('contains control characters', field)
+    const control = multiline
+      ? // biome-ignore lint/suspicious/noControlCharactersInRegex: rejecting control characters is the point
+        /[\u0000-\u0008\u000b-\u001f\u007f]/
+      : // biome-ignore lint/suspicious/noControlCharactersInRegex: rejecting control characters is the point
+        /[\u0000-\u001f\u007f]/
+    if (control.test(v)) throw this.#fail('contains control characters', field)
     return v
   }
 

@@ -88,7 +88,9 @@ export class MeshNet {
           if (this.#links.has(key)) this.nodes.get(to)?.core?.receive(name, copy)
         })
       },
-      deliver: (d) => node.delivered.push(d),
+      deliver: (d) => {
+        node.delivered.push(d)
+      },
       stateChanged: (c) => node.states.push(c),
       wakeAt: (t) =>
         this.#at(Math.max(t, this.now), () => {

@@ -1,0 +1,489 @@
+/**
+ * Mesh links over libp2p: TCP, Noise, yamux, identify, ping, mDNS on every interface, and
+ * bootstrap addresses.
+ *
+ * Every libp2p connection to a peer that speaks {@link MESH_PROTOCOL} becomes one mesh link.
+ * Each side sends its frames on one outbound stream and reads the other side's frames from the
+ * inbound stream, so neither side waits for the other to decide who opens what. The link is up
+ * once our outbound stream is open; it goes down when the peer's last connection closes.
+ *
+ * Peers that spoke the mesh protocol are remembered in the store with the addresses they listen
+ * on, and redialled, like the bootstrap addresses, with a capped exponential backoff. A peer that
+ * breaks the framing has its stream aborted; a peer opening many streams meets the per-connection
+ * stream limits; neither touches other links.
+ */
+import '../platform/node-shims.ts'
+import { identify } from '@libp2p/identify'
+import type { Connection, PeerId, PrivateKey, Stream } from '@libp2p/interface'
+import { mdns as libp2pMdns } from '@libp2p/mdns'
+import { noise } from '@libp2p/noise'
+import { peerIdFromString } from '@libp2p/peer-id'
+import { ping } from '@libp2p/ping'
+import { tcp } from '@libp2p/tcp'
+import { yamux } from '@libp2p/yamux'
+import { type Multiaddr, multiaddr } from '@multiformats/multiaddr'
+import { createLibp2p, type Libp2p } from 'libp2p'
+import { TalkenError } from '../errors.ts'
+import { MAX_FRAME_BYTES } from '../mesh/frames.ts'
+import type { Logger } from '../mesh/router.ts'
+import type { Store } from '../store/store.ts'
+import { encodeFrame, FrameDecoder, MAX_FRAMED_BYTES } from './framing.ts'
+import { type MdnsInit, talkenMdns } from './mdns.ts'
+
+/** The libp2p protocol that carries mesh frames. */
+export const MESH_PROTOCOL = '/talken/mesh/1.0.0'
+
+/** What the links report to whoever runs the mesh. */
+export interface LinkHandlers {
+  /** A mesh link to `peer` is up and carries frames of at most `mtu` bytes. */
+  linkUp(peer: string, mtu: number): void
+  linkDown(peer: string): void
+  frame(peer: string, frame: Uint8Array): void
+}
+
+/** Options of {@link Libp2pLinks.create}. */
+export interface LinksOptions {
+  /** The libp2p key: the device's network identity, separate from the account key. */
+  readonly privateKey: PrivateKey
+  /** Multiaddrs to listen on. Default `/ip4/0.0.0.0/tcp/0` (every IPv4 interface, a free port). */
+  readonly listen?: readonly string[]
+  /** Multiaddrs to keep dialling (with or without `/p2p/<peer>`). */
+  readonly bootstrap?: readonly string[]
+  /** LAN discovery by multicast DNS on every interface; `false` to switch it off. Default on. */
+  readonly mdns?: boolean | MdnsInit
+  readonly store: Store
+  readonly handlers: LinkHandlers
+  readonly log: Logger
+  /** Redial backoff, milliseconds: first wait and cap. Defaults 1,000 and 60,000. */
+  readonly redialMinMs?: number
+  readonly redialMaxMs?: number
+  /** Use `@libp2p/mdns` (default interface only) instead of Talken's per-interface mDNS; for interop tests. */
+  readonly plainMdns?: boolean
+}
+
+/** Counters for status output and tests. */
+export interface LinkStats {
+  framesIn: number
+  framesOut: number
+  /** Frames dropped because a link's send buffer was full or the link was gone. */
+  framesDropped: number
+  /** Streams aborted for breaking the framing. */
+  badStreams: number
+}
+
+/** One connected libp2p peer, for `talken peers`. */
+export interface ConnectedPeer {
+  readonly peerId: string
+  /** Remote addresses of the open connections. */
+  readonly addresses: readonly string[]
+  /** True when a mesh link to this peer is up. */
+  readonly mesh: boolean
+}
+
+interface Outbound {
+  stream: Stream
+  /** Frames waiting for the stream to drain, and their bytes. */
+  readonly queue: Uint8Array[]
+  queuedBytes: number
+}
+
+interface DialTarget {
+  readonly address: string
+  /** The peer behind it, when known. */
+  readonly peer: string | undefined
+  failures: number
+  nextAt: number
+  dialling: boolean
+}
+
+/** Most bytes queued for one link while its stream is full; frames beyond are dropped (the mesh retries). */
+const MAX_QUEUED_BYTES = 4 * MAX_FRAMED_BYTES
+/** Mesh protocol streams one connection may open towards us; the honest number is one. */
+const MAX_MESH_STREAMS = 2
+/** Frames held per peer while its link is still opening. */
+const MAX_EARLY_FRAMES = 64
+/** Stored peers redialled at start, most recently seen first. */
+const REMEMBERED_PEERS = 64
+/** Stored peers not seen for this long are not redialled. */
+const FORGET_AFTER_MS = 7 * 24 * 3600_000
+
+export class Libp2pLinks {
+  readonly stats: LinkStats = { framesIn: 0, framesOut: 0, framesDropped: 0, badStreams: 0 }
+  readonly #node: Libp2p
+  readonly #opts: LinksOptions
+  readonly #out = new Map<string, Outbound>()
+  readonly #opening = new Set<string>()
+  /** Frames that arrived before our outbound stream to their sender was open. */
+  readonly #early = new Map<string, Uint8Array[]>()
+  readonly #targets = new Map<string, DialTarget>()
+  #redialTimer: NodeJS.Timeout | undefined
+  #stopped = false
+
+  private constructor(node: Libp2p, opts: LinksOptions) {
+    this.#node = node
+    this.#opts = opts
+  }
+
+  /** Builds (but does not start) the libp2p node. */
+  static async create(opts: LinksOptions): Promise<Libp2pLinks> {
+    const mdnsInit =
+      opts.mdns === false ? undefined : opts.mdns === true || opts.mdns === undefined ? {} : opts.mdns
+    const node = await createLibp2p({
+      privateKey: opts.privateKey,
+      start: false,
+      addresses: { listen: [...(opts.listen ?? ['/ip4/0.0.0.0/tcp/0'])] },
+      transports: [tcp()],
+      connectionEncrypters: [noise()],
+      streamMuxers: [yamux({ maxInboundStreams: 64, maxOutboundStreams: 64 })],
+      peerDiscovery:
+        mdnsInit === undefined
+          ? []
+          : [
+              opts.plainMdns
+                ? libp2pMdns({ interval: mdnsInit.queryIntervalMs ?? 5_000 })
+                : talkenMdns(mdnsInit),
+            ],
+      connectionManager: { maxConnections: 128, maxIncomingPendingConnections: 16 },
+      services: { identify: identify(), ping: ping() },
+    })
+    return new Libp2pLinks(node, opts)
+  }
+
+  get peerId(): string {
+    return this.#node.peerId.toString()
+  }
+
+  /** The addresses we listen on, each ending in `/p2p/<peer>`. */
+  addresses(): string[] {
+    return this.#node.getMultiaddrs().map((a) => a.toString())
+  }
+
+  /** The libp2p node itself, for services the links do not wrap (identify and ping in tests). */
+  get libp2p(): Libp2p {
+    return this.#node
+  }
+
+  async start(): Promise<void> {
+    const node = this.#node
+    await node.handle(MESH_PROTOCOL, (stream, connection) => this.#onInbound(stream, connection), {
+      maxInboundStreams: MAX_MESH_STREAMS,
+      maxOutboundStreams: MAX_MESH_STREAMS,
+    })
+    await node.register(MESH_PROTOCOL, {
+      onConnect: (peer, connection) => this.#ensureOutbound(peer, connection),
+      onDisconnect: (peer) => this.#closeLink(peer.toString()),
+    })
+    node.addEventListener('peer:discovery', (event) => {
+      const peer = event.detail.id
+      if (node.getConnections(peer).length === 0) this.#dialPeer(peer)
+    })
+    node.addEventListener('peer:identify', (event) => {
+      const { peerId, protocols, listenAddrs } = event.detail
+      if (!protocols.includes(MESH_PROTOCOL)) return
+      const now = Date.now()
+      const id = peerId.toString()
+      const dialable = listenAddrs.filter((a) => !isUnspecified(a))
+      this.#guard(() => {
+        if (dialable.length === 0) this.#opts.store.notePeer(id, now)
+        for (const address of dialable) this.#opts.store.notePeer(id, now, address.toString())
+      })
+    })
+    await node.start()
+    for (const address of this.#opts.bootstrap ?? []) this.#addTarget(address)
+    this.#guard(() => {
+      const cutoff = Date.now() - FORGET_AFTER_MS
+      for (const peer of this.#opts.store.listPeers(REMEMBERED_PEERS)) {
+        if (peer.lastSeen < cutoff || peer.peerId === this.peerId) continue
+        for (const a of peer.addresses) this.#addTarget(withPeer(a.address, peer.peerId))
+      }
+    })
+    this.#redialTimer = setInterval(() => this.#redial(), 500)
+    this.#redial()
+  }
+
+  async stop(): Promise<void> {
+    this.#stopped = true
+    clearInterval(this.#redialTimer)
+    for (const peer of [...this.#out.keys()]) this.#closeLink(peer)
+    await this.#node.stop()
+  }
+
+  /**
+   * Sends one frame to `peer`. Returns false when it was dropped: no link, or the link's send
+   * buffer is full. The mesh treats frames as lossy and retries what matters.
+   */
+  send(peer: string, frame: Uint8Array): boolean {
+    const out = this.#out.get(peer)
+    if (out === undefined) {
+      this.stats.framesDropped++
+      return false
+    }
+    if (out.queue.length > 0 || out.stream.writableNeedsDrain) {
+      if (out.queuedBytes + frame.length > MAX_QUEUED_BYTES) {
+        this.stats.framesDropped++
+        return false
+      }
+      out.queue.push(frame)
+      out.queuedBytes += frame.length
+      return true
+    }
+    return this.#write(peer, out, frame)
+  }
+
+  /** Dials an address now (and keeps it as a redial target). */
+  async dial(address: string): Promise<void> {
+    const target = this.#addTarget(address)
+    await this.#dialTarget(target)
+  }
+
+  /** Open connections, by peer. */
+  connectedPeers(): ConnectedPeer[] {
+    const byPeer = new Map<string, string[]>()
+    for (const c of this.#node.getConnections()) {
+      const id = c.remotePeer.toString()
+      const list = byPeer.get(id) ?? []
+      list.push(c.remoteAddr.toString())
+      byPeer.set(id, list)
+    }
+    return [...byPeer].map(([peerId, addresses]) => ({ peerId, addresses, mesh: this.#out.has(peerId) }))
+  }
+
+  // ------------------------------------------------------------------------------------------
+
+  #write(peer: string, out: Outbound, frame: Uint8Array): boolean {
+    try {
+      out.stream.send(encodeFrame(frame))
+      this.stats.framesOut++
+      return true
+    } catch (err) {
+      this.#opts.log('debug', 'mesh stream write failed', { peer, error: (err as Error).message })
+      this.stats.framesDropped++
+      return false
+    }
+  }
+
+  #flush(peer: string, out: Outbound): void {
+    while (out.queue.length > 0 && !out.stream.writableNeedsDrain) {
+      const frame = out.queue.shift() as Uint8Array
+      out.queuedBytes -= frame.length
+      if (!this.#write(peer, out, frame)) break
+    }
+  }
+
+  #ensureOutbound(peerId: PeerId, connection: Connection): void {
+    const peer = peerId.toString()
+    if (this.#stopped || this.#out.has(peer) || this.#opening.has(peer)) return
+    this.#opening.add(peer)
+    connection
+      .newStream(MESH_PROTOCOL)
+      .then((stream) => {
+        this.#opening.delete(peer)
+        if (this.#stopped) {
+          stream.abort(new Error('stopping'))
+          return
+        }
+        const known = this.#out.get(peer)
+        const out: Outbound = known ?? { stream, queue: [], queuedBytes: 0 }
+        out.stream = stream
+        this.#out.set(peer, out)
+        stream.addEventListener('drain', () => this.#flush(peer, out))
+        stream.addEventListener('close', () => this.#onOutboundClosed(peer, out))
+        // The peer only reads on this stream; anything it sends here is ignored and dropped.
+        stream.addEventListener('message', () => {})
+        if (known === undefined) {
+          this.#opts.handlers.linkUp(peer, MAX_FRAME_BYTES)
+          this.#deliverEarly(peer)
+        } else {
+          this.#flush(peer, out)
+        }
+        this.#guard(() => this.#opts.store.notePeer(peer, Date.now()))
+      })
+      .catch((err: Error) => {
+        this.#opening.delete(peer)
+        this.#opts.log('debug', 'could not open a mesh stream', { peer, error: err.message })
+      })
+  }
+
+  /** Our stream closed: reopen it on another open connection to the peer, or take the link down. */
+  #onOutboundClosed(peer: string, out: Outbound): void {
+    if (this.#out.get(peer) !== out || this.#stopped) return
+    const open = this.#node.getConnections(peerIdFromString(peer)).filter((c) => c.status === 'open')
+    const connection = open[0]
+    if (connection === undefined) {
+      this.#closeLink(peer)
+      return
+    }
+    // Keep the link (and its queue) while a stream is reopened; if that fails the link goes down.
+    this.#opening.add(peer)
+    connection
+      .newStream(MESH_PROTOCOL)
+      .then((stream) => {
+        this.#opening.delete(peer)
+        if (this.#out.get(peer) !== out) {
+          stream.abort(new Error('link gone'))
+          return
+        }
+        out.stream = stream
+        stream.addEventListener('drain', () => this.#flush(peer, out))
+        stream.addEventListener('close', () => this.#onOutboundClosed(peer, out))
+        stream.addEventListener('message', () => {})
+        this.#flush(peer, out)
+      })
+      .catch(() => {
+        this.#opening.delete(peer)
+        this.#closeLink(peer)
+      })
+  }
+
+  #deliverEarly(peer: string): void {
+    const early = this.#early.get(peer)
+    this.#early.delete(peer)
+    for (const frame of early ?? []) this.#opts.handlers.frame(peer, frame)
+  }
+
+  #closeLink(peer: string): void {
+    this.#early.delete(peer)
+    const out = this.#out.get(peer)
+    if (out === undefined) return
+    this.#out.delete(peer)
+    this.stats.framesDropped += out.queue.length
+    if (out.stream.status === 'open') out.stream.abort(new Error('link closed'))
+    this.#opts.handlers.linkDown(peer)
+  }
+
+  #onInbound(stream: Stream, connection: Connection): void {
+    const peer = connection.remotePeer.toString()
+    const decoder = new FrameDecoder()
+    stream.addEventListener('message', (event) => {
+      let frames: Uint8Array[]
+      try {
+        frames = decoder.push(event.data)
+      } catch (err) {
+        this.stats.badStreams++
+        this.#opts.log('warn', 'aborting a mesh stream that broke the framing', {
+          peer,
+          error: (err as Error).message,
+        })
+        stream.abort(err as Error)
+        return
+      }
+      for (const frame of frames) {
+        this.stats.framesIn++
+        if (this.#out.has(peer)) {
+          this.#opts.handlers.frame(peer, frame)
+          continue
+        }
+        // The peer's frames may arrive a moment before our own stream is open, and the mesh
+        // takes frames only from links it knows: hold a few until the link is up.
+        const early = this.#early.get(peer) ?? []
+        if (early.length < MAX_EARLY_FRAMES) early.push(frame)
+        else this.stats.framesDropped++
+        this.#early.set(peer, early)
+        this.#ensureOutbound(connection.remotePeer, connection)
+      }
+    })
+    // We never write on the peer's stream: close our half so the peer sees a clean half-close.
+    stream.close().catch(() => {})
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // dialling
+
+  #addTarget(address: string): DialTarget {
+    let ma: Multiaddr
+    try {
+      ma = multiaddr(address)
+    } catch (err) {
+      throw new TalkenError('invalid_argument', `not a multiaddr: ${address}`, { cause: err })
+    }
+    const key = ma.toString()
+    const known = this.#targets.get(key)
+    if (known !== undefined) return known
+    const peer = ma.getComponents().findLast((c) => c.name === 'p2p')?.value
+    const target: DialTarget = { address: key, peer, failures: 0, nextAt: 0, dialling: false }
+    this.#targets.set(key, target)
+    return target
+  }
+
+  #redial(): void {
+    if (this.#stopped) return
+    const now = Date.now()
+    for (const target of this.#targets.values()) {
+      if (target.dialling || target.nextAt > now) continue
+      if (target.peer !== undefined && this.#isConnected(target.peer)) continue
+      void this.#dialTarget(target).catch(() => {})
+    }
+  }
+
+  async #dialTarget(target: DialTarget): Promise<void> {
+    if (target.peer === this.peerId) return
+    target.dialling = true
+    try {
+      const connection = await this.#node.dial(multiaddr(target.address), {
+        signal: AbortSignal.timeout(10_000),
+      })
+      target.failures = 0
+      target.nextAt = 0
+      // An address without a peer ID learns it now, so the redial loop can skip it while connected.
+      if (target.peer === undefined) {
+        this.#targets.delete(target.address)
+        const learned = withPeer(target.address, connection.remotePeer.toString())
+        const next = this.#addTarget(learned)
+        next.failures = 0
+      }
+    } catch (err) {
+      target.failures++
+      const min = this.#opts.redialMinMs ?? 1_000
+      const max = this.#opts.redialMaxMs ?? 60_000
+      target.nextAt = Date.now() + Math.min(max, min * 2 ** Math.min(target.failures - 1, 16))
+      if (target.peer !== undefined) {
+        const peer = target.peer
+        this.#guard(() => this.#opts.store.noteAddressFailure(peer, stripPeer(target.address)))
+      }
+      throw err
+    } finally {
+      target.dialling = false
+    }
+  }
+
+  #dialPeer(peer: PeerId): void {
+    if (this.#stopped) return
+    this.#node.dial(peer, { signal: AbortSignal.timeout(10_000) }).catch((err: Error) => {
+      this.#opts.log('debug', 'dialling a discovered peer failed', {
+        peer: peer.toString(),
+        error: err.message,
+      })
+    })
+  }
+
+  #isConnected(peer: string): boolean {
+    try {
+      return this.#node.getConnections(peerIdFromString(peer)).length > 0
+    } catch {
+      return false
+    }
+  }
+
+  /** Store writes about peers are bookkeeping: a failure is logged, never fatal to a link. */
+  #guard(fn: () => void): void {
+    try {
+      fn()
+    } catch (err) {
+      this.#opts.log('warn', 'could not record peer addresses', { error: (err as Error).message })
+    }
+  }
+}
+
+function isUnspecified(address: Multiaddr): boolean {
+  const ip = address.getComponents().find((c) => c.name === 'ip4' || c.name === 'ip6')?.value
+  return ip === '0.0.0.0' || ip === '::'
+}
+
+function withPeer(address: string, peer: string): string {
+  return address.includes('/p2p/') ? address : `${address}/p2p/${peer}`
+}
+
+function stripPeer(address: string): string {
+  const at = address.indexOf('/p2p/')
+  return at === -1 ? address : address.slice(0, at)
+}

@@ -1,0 +1,91 @@
+/**
+ * A direct message between two accounts: what the mesh carries as a message body.
+ *
+ * ```
+ * [ version=1, kind=1 (text), senderCard: bytes, sentAt: uint (Unix ms), text: string, signature: bytes(64) ]
+ * ```
+ *
+ * The sender's signed contact card rides along, so a recipient who has not added the sender yet
+ * still learns who wrote (and can verify them later by safety number). The signature is the
+ * sender's account key over `"talken/direct-message/v1" ‖ 0 ‖ CBOR([recipientKey, kind, sentAt,
+ * text])`: bound to the recipient, so a message cannot be re-addressed to someone else.
+ *
+ * This body is signed, not yet encrypted: relays that carry it can read it. The sealed envelope of
+ * the end-to-end layer replaces it (see docs/threat-model.md).
+ */
+import { TalkenError } from '../errors.ts'
+import { type ContactCard, decodeContactCard } from '../identity/contact-card.ts'
+import { domainSeparated, PUBLIC_KEY_LENGTH, SIGNATURE_LENGTH, verifySignature } from '../identity/ed25519.ts'
+import type { Identity } from '../identity/identity.ts'
+import { MAX_BODY_BYTES } from '../mesh/mesh-payload.ts'
+import { decodeCbor, encodeCbor, FieldReader } from '../wire/cbor.ts'
+import { MAX_CARD_BYTES } from '../wire/limits.ts'
+
+const VERSION = 1
+const KIND_TEXT = 1
+const DOMAIN = 'talken/direct-message/v1'
+
+/** Longest text of one message, in UTF-8 bytes. */
+export const MAX_TEXT_BYTES = 16 * 1024
+
+/** A verified direct message. */
+export interface DirectMessage {
+  readonly sender: ContactCard
+  /** Unix milliseconds, as the sender's clock said. */
+  readonly sentAt: number
+  readonly text: string
+}
+
+function signedPart(recipientKey: Uint8Array, sentAt: number, text: string): Uint8Array {
+  return domainSeparated(DOMAIN, encodeCbor([recipientKey, KIND_TEXT, sentAt, text]))
+}
+
+/** Encodes and signs a text message from `sender` (whose card is `senderCard`) to `recipientKey`. */
+export function encodeDirectMessage(
+  sender: Identity,
+  senderCard: Uint8Array,
+  recipientKey: Uint8Array,
+  text: string,
+  sentAt: number,
+): Uint8Array {
+  if (recipientKey.length !== PUBLIC_KEY_LENGTH)
+    throw new TalkenError('invalid_argument', 'recipient key is 32 bytes')
+  const bytes = Buffer.byteLength(text, 'utf8')
+  if (bytes === 0) throw new TalkenError('invalid_argument', 'a message needs some text')
+  if (bytes > MAX_TEXT_BYTES) {
+    throw new TalkenError('too_large', `a message is at most ${MAX_TEXT_BYTES} bytes of text, not ${bytes}`)
+  }
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: the decoder refuses these, so never send them
+  if (/[\u0000-\u0008\u000b-\u001f\u007f]/.test(text)) {
+    throw new TalkenError(
+      'invalid_argument',
+      'a message may not contain control characters other than newlines and tabs',
+    )
+  }
+  if (!Number.isSafeInteger(sentAt) || sentAt < 0)
+    throw new TalkenError('invalid_argument', 'sentAt is Unix ms')
+  const signature = sender.account.sign(signedPart(recipientKey, sentAt, text))
+  const body = encodeCbor([VERSION, KIND_TEXT, senderCard, sentAt, text, signature])
+  if (body.length > MAX_BODY_BYTES) throw new TalkenError('too_large', 'message body too large')
+  return body
+}
+
+/**
+ * Decodes and verifies a message addressed to `recipientKey`. Throws `malformed`, `too_large`,
+ * `non_canonical`, `unsupported_version` or `bad_signature`.
+ */
+export function decodeDirectMessage(bytes: Uint8Array, recipientKey: Uint8Array): DirectMessage {
+  const r = new FieldReader(decodeCbor(bytes, MAX_BODY_BYTES, 'direct message'), 'direct message', 6)
+  const version = r.uint('version', 255)
+  if (version !== VERSION) throw new TalkenError('unsupported_version', `direct message version ${version}`)
+  const kind = r.uint('kind', 255)
+  if (kind !== KIND_TEXT) throw new TalkenError('unsupported_version', `direct message kind ${kind}`)
+  const sender = decodeContactCard(r.bytes('senderCard', 1, MAX_CARD_BYTES))
+  const sentAt = r.uint('sentAt')
+  const text = r.text('text', MAX_TEXT_BYTES, 1, true)
+  const signature = r.bytes('signature', SIGNATURE_LENGTH)
+  if (!verifySignature(sender.accountKey, signedPart(recipientKey, sentAt, text), signature)) {
+    throw new TalkenError('bad_signature', 'direct message signature does not verify')
+  }
+  return { sender, sentAt, text }
+}

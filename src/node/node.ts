@@ -1,0 +1,580 @@
+/**
+ * The node: one identity, its store, the mesh core, and libp2p links, behind one small API.
+ *
+ * @example
+ * import { createNode } from 'talken'
+ * const node = await createNode({ home: '/home/ada/.talken' })
+ * await node.start()
+ * const handle = node.send('Grace', 'hello')
+ * handle.on('state', (s) => console.log(handle.id, s))
+ * for await (const m of node.messages()) console.log(m.fromName, m.text)
+ *
+ * Everything the node accepts is persisted before `send` returns: a message handed to `send` is
+ * in the outbox (and in the conversation, as `queued`) even if the process dies the next moment,
+ * and goes out when the node next runs. Incoming messages are stored before they are announced,
+ * and each is announced once, also across restarts.
+ */
+import { randomBytes } from 'node:crypto'
+import { EventEmitter } from 'node:events'
+import { join } from 'node:path'
+import { generateKeyPair, privateKeyFromProtobuf, privateKeyToProtobuf } from '@libp2p/crypto/keys'
+import type { PrivateKey } from '@libp2p/interface'
+import { isTalkenError, TalkenError } from '../errors.ts'
+import { decodeContactCard } from '../identity/contact-card.ts'
+import { toContactLink } from '../identity/contact-link.ts'
+import type { Identity } from '../identity/identity.ts'
+import { readFileIfExists, writePrivateFile } from '../identity/key-file.ts'
+import { toTextId } from '../identity/text-id.ts'
+import { Libp2pLinks, type LinkStats } from '../links/libp2p-links.ts'
+import type { MdnsInit } from '../links/mdns.ts'
+import type { MeshConfig } from '../mesh/config.ts'
+import { createMeshRouter, type MeshCore, type MeshStats } from '../mesh/mesh-core.ts'
+import type { Delivery, Logger, MessageFiling, RouterHost, StateChange } from '../mesh/router.ts'
+import { tagKey } from '../mesh/routing-table.ts'
+import { decodeDirectMessage, encodeDirectMessage } from '../messaging/direct-message.ts'
+import type { Contact, DeliveryState, Store } from '../store/store.ts'
+import { acceptContactCard, findContact } from './contacts.ts'
+import { loadIdentity, openHome } from './data-dir.ts'
+import { destinationTag } from './destination-tag.ts'
+
+/** The libp2p key file in the data directory: this device's network identity. */
+export const PEER_KEY_FILE = 'peer.key'
+
+/** Options of {@link createNode}. */
+export interface NodeOptions {
+  /** Data directory holding the identity and the SQLite store. */
+  readonly home?: string
+  /** Passphrase of an encrypted key file in `home`. */
+  readonly passphrase?: string
+  /** Bring your own store and identity instead of `home` (both are then required). */
+  readonly store?: Store
+  readonly identity?: Identity
+  /** The libp2p key; default: read from (or created in) `home`, or a fresh one. */
+  readonly peerKey?: PrivateKey
+  /** Multiaddrs to listen on. Default `/ip4/0.0.0.0/tcp/0`. */
+  readonly listen?: readonly string[]
+  /** Multiaddrs to keep dialling; contacts' card addresses are added to these. */
+  readonly bootstrap?: readonly string[]
+  /** LAN discovery; default on. Switch off where multicast must not go. */
+  readonly mdns?: boolean | MdnsInit
+  readonly logger?: Logger
+  /** Mesh tuning (see mesh/config.ts). */
+  readonly mesh?: Partial<MeshConfig>
+  /** How long a message may wait for delivery, in milliseconds. Default the mesh's (24 h). */
+  readonly ttlMs?: number
+}
+
+/** A message someone sent us. */
+export interface IncomingMessage {
+  readonly id: string
+  /** The sender's text ID (their conversation). */
+  readonly from: string
+  /** The sender as we name them. */
+  readonly fromName: string
+  readonly text: string
+  /** Unix milliseconds, by the sender's clock. */
+  readonly sentAt: number
+  /** Unix milliseconds, by ours. */
+  readonly receivedAt: number
+  /** Hops the message travelled, when known. */
+  readonly hops: number | undefined
+}
+
+/** A change in a sent message's delivery state. */
+export interface MessageStateEvent {
+  readonly id: string
+  readonly conversation: string
+  readonly state: DeliveryState
+  readonly reason?: string | undefined
+}
+
+/** A mesh neighbour, for `talken peers`. */
+export interface PeerInfo {
+  readonly peerId: string
+  readonly addresses: readonly string[]
+  /** True when the mesh link is up. */
+  readonly mesh: boolean
+  /** The contact behind this device, when it said who it is and we know them. */
+  readonly contact: string | undefined
+}
+
+/** A route, for `talken routes`. */
+export interface RouteInfo {
+  /** Destination tag (hex). */
+  readonly destination: string
+  /** The contact it belongs to, when known. */
+  readonly contact: string | undefined
+  readonly nextHop: string
+  readonly metric: number
+}
+
+/** A summary for `talken status`. */
+export interface NodeStatus {
+  readonly id: string
+  readonly name: string
+  readonly peerId: string
+  readonly addresses: readonly string[]
+  readonly running: boolean
+  readonly peers: number
+  readonly routes: number
+  readonly outbox: number
+  readonly custody: { readonly count: number; readonly bytes: number }
+  readonly mesh: MeshStats
+  readonly links: LinkStats
+  readonly rejected: number
+}
+
+/** The node's events. */
+export interface NodeEvents {
+  message: [IncomingMessage]
+  state: [MessageStateEvent]
+  'link:up': [string]
+  'link:down': [string]
+  /** The node stopped. */
+  stopped: []
+  error: [Error]
+}
+
+/** What `send` returns: the message ID and its delivery state as it changes. */
+export class SendHandle extends EventEmitter<{ state: [DeliveryState, string | undefined] }> {
+  readonly id: string
+  readonly to: string
+  #state: DeliveryState = 'queued'
+
+  constructor(id: string, to: string) {
+    super()
+    this.id = id
+    this.to = to
+  }
+
+  get state(): DeliveryState {
+    return this.#state
+  }
+
+  /** @internal */
+  update(state: DeliveryState, reason: string | undefined): void {
+    this.#state = state
+    this.emit('state', state, reason)
+  }
+
+  /** Resolves when the message is delivered (or read); rejects if it expires or fails. */
+  delivered(signal?: AbortSignal): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const check = (state: DeliveryState, reason: string | undefined): boolean => {
+        if (state === 'delivered' || state === 'read') resolve()
+        else if (state === 'expired' || state === 'failed') {
+          reject(new TalkenError('io_failed', `message ${this.id} ${state}${reason ? `: ${reason}` : ''}`))
+        } else return false
+        return true
+      }
+      if (check(this.#state, undefined)) return
+      const listener = (state: DeliveryState, reason: string | undefined): void => {
+        if (check(state, reason)) this.off('state', listener)
+      }
+      this.on('state', listener)
+      signal?.addEventListener('abort', () => {
+        this.off('state', listener)
+        reject(signal.reason)
+      })
+    })
+  }
+}
+
+const silent: Logger = () => {}
+
+/** Where a message that failed verification is filed: remembered (so never delivered twice), never shown. */
+const REJECTED: MessageFiling = { conversation: '.rejected', body: new Uint8Array(0) }
+
+/** Creates a node; call {@link TalkenNode.start} to go online. */
+export async function createNode(options: NodeOptions): Promise<TalkenNode> {
+  let store: Store
+  let identity: Identity
+  let ownsStore = false
+  if (options.store !== undefined || options.identity !== undefined) {
+    if (options.store === undefined || options.identity === undefined) {
+      throw new TalkenError('invalid_argument', 'pass both store and identity, or a home directory')
+    }
+    store = options.store
+    identity = options.identity
+  } else {
+    if (options.home === undefined)
+      throw new TalkenError('invalid_argument', 'createNode needs a home directory')
+    identity = loadIdentity({ home: options.home, passphrase: options.passphrase })
+    store = openHome({ home: options.home }).store
+    ownsStore = true
+  }
+  try {
+    const peerKey = options.peerKey ?? (await loadPeerKey(options.home))
+    return new TalkenNode(options, store, identity, peerKey, ownsStore)
+  } catch (err) {
+    if (ownsStore) store.close()
+    throw err
+  }
+}
+
+/** Reads the device's libp2p key from `home`, creating it on first use. */
+async function loadPeerKey(home: string | undefined): Promise<PrivateKey> {
+  if (home === undefined) return generateKeyPair('Ed25519')
+  const path = join(home, PEER_KEY_FILE)
+  const bytes = readFileIfExists(path)
+  if (bytes !== undefined) {
+    try {
+      return privateKeyFromProtobuf(bytes)
+    } catch (err) {
+      throw new TalkenError('malformed', `${path} is not a libp2p private key`, { cause: err })
+    }
+  }
+  const key = await generateKeyPair('Ed25519')
+  writePrivateFile(path, privateKeyToProtobuf(key))
+  return key
+}
+
+/** A running (or stopped) Talken node. See the file comment. */
+export class TalkenNode extends EventEmitter<NodeEvents> {
+  readonly identity: Identity
+  readonly store: Store
+  readonly #options: NodeOptions
+  readonly #ownsStore: boolean
+  readonly #log: Logger
+  readonly #tag: Uint8Array
+  readonly #card: Uint8Array
+  readonly #core: MeshCore
+  readonly #links: Promise<Libp2pLinks>
+  #linksReady: Libp2pLinks | undefined
+  readonly #handles = new Map<string, SendHandle>()
+  /** State changes reported while `send` is still recording the message. */
+  #pending: StateChange[] | undefined
+  #timer: NodeJS.Timeout | undefined
+  #timerAt = Number.POSITIVE_INFINITY
+  #running = false
+  #stopped = false
+  #rejected = 0
+  /** Announcements of messages delivered during the current core step. */
+  readonly #announce: Array<() => void> = []
+
+  /** @internal Use {@link createNode}. */
+  constructor(
+    options: NodeOptions,
+    store: Store,
+    identity: Identity,
+    peerKey: PrivateKey,
+    ownsStore: boolean,
+  ) {
+    super()
+    this.#options = options
+    this.store = store
+    this.identity = identity
+    this.#ownsStore = ownsStore
+    this.#log = options.logger ?? silent
+    const profile = store.getIdentity()
+    if (profile === undefined) throw new TalkenError('no_identity', 'the store holds no profile')
+    this.#card = profile.card
+    this.#tag = destinationTag(identity.account.publicKey)
+    const host: RouterHost = {
+      now: () => Date.now(),
+      random: () => randomBytes(6).readUIntBE(0, 6) / 2 ** 48,
+      transmit: (neighbour, frame) => {
+        this.#linksReady?.send(neighbour, frame)
+      },
+      deliver: (delivery) => this.#onDeliver(delivery),
+      stateChanged: (change) => this.#onStateChanged(change),
+      wakeAt: (time) => this.#wakeAt(time),
+      log: this.#log,
+    }
+    this.#core = createMeshRouter({
+      self: this.#tag,
+      host,
+      store,
+      ...(options.mesh ? { config: options.mesh } : {}),
+    })
+    this.#links = Libp2pLinks.create({
+      privateKey: peerKey,
+      ...(options.listen ? { listen: options.listen } : {}),
+      bootstrap: [...(options.bootstrap ?? []), ...this.#contactAddresses()],
+      mdns: options.mdns ?? true,
+      store,
+      log: this.#log,
+      handlers: {
+        linkUp: (peer, mtu) => {
+          this.#step(() => this.#core.linkUp(peer, mtu))
+          this.emit('link:up', peer)
+        },
+        linkDown: (peer) => {
+          this.#step(() => this.#core.linkDown(peer))
+          this.emit('link:down', peer)
+        },
+        frame: (peer, frame) => this.#step(() => this.#core.receive(peer, frame)),
+      },
+    })
+  }
+
+  /** This account's text ID. */
+  get id(): string {
+    return this.identity.id
+  }
+
+  /** This account's contact link. */
+  get link(): string {
+    return toContactLink(decodeContactCard(this.#card))
+  }
+
+  /** This device's libp2p peer ID (empty until the links are built). */
+  get peerId(): string {
+    return this.#linksReady?.peerId ?? ''
+  }
+
+  /** Listening addresses, each with `/p2p/<peer>`. */
+  addresses(): string[] {
+    return this.#linksReady?.addresses() ?? []
+  }
+
+  get running(): boolean {
+    return this.#running
+  }
+
+  /** Goes online: listens, discovers, dials. */
+  async start(): Promise<void> {
+    if (this.#stopped) throw new TalkenError('closed', 'this node was stopped; create a new one')
+    if (this.#running) return
+    const links = await this.#links
+    this.#linksReady = links
+    await links.start()
+    this.#running = true
+    this.#log('info', 'node started', { id: this.id, peerId: links.peerId, addresses: links.addresses() })
+  }
+
+  /** Goes offline and closes the store if the node opened it. Idempotent. */
+  async stop(): Promise<void> {
+    if (this.#stopped) return
+    this.#stopped = true
+    this.#running = false
+    clearTimeout(this.#timer)
+    try {
+      await (await this.#links).stop()
+    } finally {
+      this.emit('stopped')
+      if (this.#ownsStore) this.store.close()
+    }
+  }
+
+  /**
+   * Sends `text` to a contact (a name, text ID, or unique prefix). The message is persisted before
+   * this returns. Throws `unknown_contact`, `ambiguous_contact`, `too_large`, `invalid_argument`.
+   */
+  send(contactQuery: string, text: string): SendHandle {
+    if (this.#stopped) throw new TalkenError('closed', 'this node was stopped')
+    const contact = findContact(this.store, contactQuery)
+    const now = Date.now()
+    const body = encodeDirectMessage(this.identity, this.#card, contact.accountKey, text, now)
+    const changes: StateChange[] = []
+    this.#pending = changes
+    let id: string
+    try {
+      id = this.#core.send(destinationTag(contact.accountKey), body, {
+        ...(this.#options.ttlMs === undefined ? {} : { ttlMs: this.#options.ttlMs }),
+        filing: { conversation: contact.id, body: Buffer.from(text, 'utf8') },
+      })
+    } finally {
+      this.#pending = undefined
+    }
+    const handle = new SendHandle(id, contact.id)
+    this.#handles.set(id, handle)
+    for (const change of changes) this.#onStateChanged(change)
+    return handle
+  }
+
+  /** Incoming messages as they arrive, until the node stops or the loop breaks. */
+  async *messages(): AsyncGenerator<IncomingMessage> {
+    const queue: IncomingMessage[] = []
+    let wake: (() => void) | undefined
+    const onMessage = (m: IncomingMessage): void => {
+      queue.push(m)
+      wake?.()
+    }
+    const onStop = (): void => wake?.()
+    this.on('message', onMessage)
+    this.on('stopped', onStop)
+    try {
+      while (!this.#stopped || queue.length > 0) {
+        const next = queue.shift()
+        if (next !== undefined) {
+          yield next
+          continue
+        }
+        await new Promise<void>((resolve) => {
+          wake = resolve
+        })
+        wake = undefined
+      }
+    } finally {
+      this.off('message', onMessage)
+      this.off('stopped', onStop)
+    }
+  }
+
+  /** Connected devices and whether each is a mesh link. */
+  peers(): PeerInfo[] {
+    const tags = new Map(this.#core.neighbours().map((n) => [n.id, n.tag]))
+    const contacts = this.#contactsByTag()
+    return (this.#linksReady?.connectedPeers() ?? []).map((p) => {
+      const tag = tags.get(p.peerId)
+      return { ...p, contact: tag === undefined ? undefined : contacts.get(tag)?.name }
+    })
+  }
+
+  /** The mesh's selected routes. */
+  routes(): RouteInfo[] {
+    const contacts = this.#contactsByTag()
+    return this.#core.routes().map((r) => ({
+      destination: r.dest,
+      contact: contacts.get(r.dest)?.name,
+      nextHop: r.nextHop,
+      metric: r.metric,
+    }))
+  }
+
+  status(): NodeStatus {
+    const profile = this.store.getIdentity()
+    const custody = this.store.custodyUsage()
+    const links = this.#linksReady
+    return {
+      id: this.id,
+      name: profile?.name ?? '',
+      peerId: this.peerId,
+      addresses: this.addresses(),
+      running: this.#running,
+      peers: links?.connectedPeers().length ?? 0,
+      routes: this.#core.routes().length,
+      outbox: this.store.outboxSize(),
+      custody: { count: custody.count, bytes: custody.bytes },
+      mesh: { ...this.#core.stats },
+      links: { ...(links?.stats ?? { framesIn: 0, framesOut: 0, framesDropped: 0, badStreams: 0 }) },
+      rejected: this.#rejected,
+    }
+  }
+
+  /** Dials an address now, and keeps redialling it. */
+  async dial(address: string): Promise<void> {
+    const links = this.#linksReady
+    if (links === undefined) throw new TalkenError('closed', 'the node is not running')
+    await links.dial(address)
+  }
+
+  /** The libp2p links (for tests and tools that need the raw libp2p node). */
+  get links(): Libp2pLinks | undefined {
+    return this.#linksReady
+  }
+
+  // ------------------------------------------------------------------------------------------
+
+  #contactAddresses(): string[] {
+    const out: string[] = []
+    for (const contact of this.store.listContacts()) {
+      try {
+        out.push(...decodeContactCard(contact.card).addresses.filter((a) => a.startsWith('/')))
+      } catch {
+        // a stored card that no longer decodes has no addresses to offer
+      }
+    }
+    return out
+  }
+
+  #contactsByTag(): Map<string, Contact> {
+    const map = new Map<string, Contact>()
+    for (const c of this.store.listContacts()) map.set(tagKey(destinationTag(c.accountKey)), c)
+    return map
+  }
+
+  /** Called by the core inside its store transaction: file the message, announce it after. */
+  #onDeliver(delivery: Delivery): MessageFiling {
+    let message: ReturnType<typeof decodeDirectMessage>
+    try {
+      message = decodeDirectMessage(delivery.payload, this.identity.account.publicKey)
+    } catch (err) {
+      this.#rejected++
+      this.#log('warn', 'rejected an incoming message', { id: delivery.id, error: (err as Error).message })
+      return REJECTED
+    }
+    const receivedAt = Date.now()
+    let contact: Contact
+    try {
+      const accepted = acceptContactCard(this.store, this.identity.account.publicKey, message.sender, {
+        now: receivedAt,
+      })
+      contact = accepted.contact
+      if (accepted.outcome === 'added')
+        this.#log('info', 'a new contact wrote to you', { contact: contact.id })
+    } catch (err) {
+      if (!isTalkenError(err) || err.code !== 'self_contact') throw err
+      this.#rejected++
+      this.#log('warn', 'rejected a message that claims to come from this account', { id: delivery.id })
+      return REJECTED
+    }
+    this.#announce.push(() =>
+      this.emit('message', {
+        id: delivery.id,
+        from: contact.id,
+        fromName: contact.name,
+        text: message.text,
+        sentAt: message.sentAt,
+        receivedAt,
+        hops: delivery.hops,
+      }),
+    )
+    return { conversation: contact.id, body: Buffer.from(message.text, 'utf8') }
+  }
+
+  /** Runs one step of the core, then announces what it delivered (once its records are stored). */
+  #step(fn: () => void): void {
+    try {
+      fn()
+    } catch (err) {
+      this.#announce.length = 0
+      this.#log('error', 'mesh step failed', { error: (err as Error).message })
+      this.emit('error', err as Error)
+      return
+    }
+    const announce = this.#announce.splice(0)
+    for (const a of announce) a()
+  }
+
+  #onStateChanged(change: StateChange): void {
+    if (this.#pending !== undefined) {
+      this.#pending.push(change)
+      return
+    }
+    const record = this.store.getMessage(change.id)
+    if (record === undefined) return
+    this.#handles.get(change.id)?.update(change.state, change.reason)
+    if (change.state === 'delivered' || change.state === 'expired' || change.state === 'failed') {
+      this.#handles.delete(change.id)
+    }
+    this.emit('state', {
+      id: change.id,
+      conversation: record.conversation,
+      state: change.state,
+      reason: change.reason,
+    })
+  }
+
+  #wakeAt(time: number): void {
+    if (this.#stopped || time >= this.#timerAt) return
+    clearTimeout(this.#timer)
+    this.#timerAt = time
+    this.#timer = setTimeout(
+      () => {
+        this.#timerAt = Number.POSITIVE_INFINITY
+        this.#timer = undefined
+        if (this.#stopped) return
+        this.#step(() => this.#core.timer())
+      },
+      Math.max(0, Math.min(time - Date.now(), 2 ** 31 - 1)),
+    )
+    this.#timer.unref?.()
+  }
+}
+
+/** The text ID of the account whose key is `accountKey` (re-exported for apps). */
+export function contactIdOf(accountKey: Uint8Array): string {
+  return toTextId(accountKey)
+}
