@@ -29,6 +29,8 @@ export type TalkenErrorCode =
   | 'storage_full' // the disk is full
   | 'storage_failed' // any other storage failure
   | 'closed' // an operation on a closed store or stopped node
+  // node and daemon
+  | 'not_running' // a command that needs the daemon, and none runs for this data directory
   // io
   | 'io_failed'
 

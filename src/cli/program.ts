@@ -10,6 +10,7 @@ import { qrToTerminal } from '../identity/qr.ts'
 import { KEY_FILE, openHome } from '../node/data-dir.ts'
 import { registerContactCommands } from './commands/contacts.ts'
 import { profileJson, registerIdentityCommands, runInit } from './commands/identity.ts'
+import { registerNetworkCommands } from './commands/network.ts'
 import { type CommandContext, type GlobalOptions, homeFrom } from './context.ts'
 import { EXIT_USAGE, emit, type Output, processOutput, report } from './output.ts'
 
@@ -87,6 +88,7 @@ export function buildProgram(state: { output: Output; now: () => number }): Comm
     .action(() => welcome(context()))
   registerIdentityCommands(program, context)
   registerContactCommands(program, context)
+  registerNetworkCommands(program, context)
   return program
 }
 

@@ -1,0 +1,319 @@
+/**
+ * `talken daemon`, `send`, `inbox`, `peers`, `routes`, `status`: the node and its control socket.
+ *
+ * Commands other than `daemon` talk to the running daemon of the data directory over its control
+ * socket. With no daemon, `send` writes the message to the outbox itself (it goes out when the
+ * node next runs), `inbox` and `status` read the store, and `peers`/`routes` say that nothing is
+ * running.
+ */
+import type { Command } from 'commander'
+import { ControlClient } from '../../daemon/control.ts'
+import { lineLogger, runDaemon } from '../../daemon/daemon.ts'
+import { acquireLock, lockHolder } from '../../daemon/lock.ts'
+import { TalkenError } from '../../errors.ts'
+import type { LogLevel } from '../../mesh/router.ts'
+import { openHome } from '../../node/data-dir.ts'
+import { type MessageView, recentMessages } from '../../node/inbox.ts'
+import { createNode, type NodeStatus, type PeerInfo, type RouteInfo } from '../../node/node.ts'
+import type { CommandContext } from '../context.ts'
+import { emit, isoTime } from '../output.ts'
+import { passphraseFromEnvOrFile } from '../passphrase.ts'
+
+const collect = (value: string, previous: string[] = []): string[] => [...previous, value]
+
+/** Connects to the daemon, waiting a moment if one is starting (its lock is taken, its socket not yet up). */
+async function daemonClient(home: string): Promise<ControlClient | undefined> {
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const client = await ControlClient.connect(home)
+    if (client !== undefined) return client
+    if (lockHolder(home)?.role !== 'daemon') return undefined
+    await new Promise((r) => setTimeout(r, 100))
+  }
+  return undefined
+}
+
+async function withDaemon<T>(home: string, fn: (client: ControlClient) => Promise<T>): Promise<T> {
+  const client = await daemonClient(home)
+  if (client === undefined) {
+    throw new TalkenError('not_running', `no daemon is running for ${home}: start one with \`talken daemon\``)
+  }
+  try {
+    return await fn(client)
+  } finally {
+    client.close()
+  }
+}
+
+function messageLine(m: MessageView): string {
+  const at = isoTime(m.at).replace('T', ' ').slice(0, 16)
+  const who = m.direction === 'in' ? (m.contact ?? m.conversation.slice(0, 12)) : `me → ${m.contact ?? '?'}`
+  return `${at}  ${who}: ${m.text}`
+}
+
+function messageJson(m: MessageView) {
+  return { ...m, at: isoTime(m.at) }
+}
+
+/** Registers the node commands. */
+export function registerNetworkCommands(program: Command, context: () => CommandContext): void {
+  program
+    .command('daemon')
+    .description('run the node in the foreground: discover peers, relay, deliver (Ctrl-C stops it)')
+    .option('--listen <multiaddr>', 'address to listen on, repeatable (default /ip4/0.0.0.0/tcp/0)', collect)
+    .option('--bootstrap <multiaddr>', 'peer address to keep connected, repeatable', collect)
+    .option('--no-mdns', 'do not discover peers on the local network')
+    .option('--log-level <level>', 'debug, info, warn or error', 'info')
+    .option('--passphrase-file <file>', 'read the key file passphrase from a file')
+    .action(
+      async (opts: {
+        listen?: string[]
+        bootstrap?: string[]
+        mdns: boolean
+        logLevel: string
+        passphraseFile?: string
+      }) => {
+        const ctx = context()
+        if (!['debug', 'info', 'warn', 'error'].includes(opts.logLevel)) {
+          throw new TalkenError(
+            'invalid_argument',
+            `--log-level is debug, info, warn or error, not ${opts.logLevel}`,
+          )
+        }
+        const json = ctx.output.json
+        const logger = lineLogger(opts.logLevel as LogLevel, json, json ? ctx.output.out : ctx.output.err)
+        const passphrase = passphraseFromEnvOrFile(opts.passphraseFile)
+        const daemon = await runDaemon({
+          home: ctx.home,
+          logger,
+          mdns: opts.mdns,
+          ...(opts.listen ? { listen: opts.listen } : {}),
+          ...(opts.bootstrap ? { bootstrap: opts.bootstrap } : {}),
+          ...(passphrase ? { passphrase } : {}),
+        })
+        const node = daemon.node
+        emit(
+          ctx.output,
+          { event: 'ready', id: node.id, peerId: node.peerId, addresses: node.addresses(), home: ctx.home },
+          () =>
+            [
+              `Talken is running as ${node.id}`,
+              `Listening on ${node.addresses().join(', ') || '(no addresses)'}`,
+              `Data directory ${ctx.home}; Ctrl-C stops.`,
+            ].join('\n'),
+        )
+        const stop = (): void => {
+          void daemon.stop()
+        }
+        process.once('SIGINT', stop)
+        process.once('SIGTERM', stop)
+        await daemon.stopped
+        process.off('SIGINT', stop)
+        process.off('SIGTERM', stop)
+      },
+    )
+
+  program
+    .command('send')
+    .description('send a message to a contact (it waits in the outbox until a path appears)')
+    .argument('<contact>', 'name, ID or unique prefix of a contact')
+    .argument('<text...>', 'the message')
+    .option('--wait <seconds>', 'follow the delivery state this long (0: return at once)', '5')
+    .action(async (contact: string, words: string[], opts: { wait: string }) => {
+      const ctx = context()
+      const wait = Number(opts.wait)
+      if (!Number.isFinite(wait) || wait < 0)
+        throw new TalkenError('invalid_argument', '--wait is seconds, ≥ 0')
+      const text = words.join(' ')
+      const client = await daemonClient(ctx.home)
+      if (client === undefined) {
+        const result = await sendOffline(ctx, contact, text)
+        emit(ctx.output, result, () =>
+          [
+            `queued  ${result.id}`,
+            'No daemon is running: the message is in the outbox and goes out when the node next runs (`talken daemon`).',
+          ].join('\n'),
+        )
+        return
+      }
+      try {
+        const result = await client.call<{ id: string; to: string; state: string; daemon: boolean }>(
+          'send',
+          { to: contact, text, waitMs: Math.round(wait * 1000) },
+          (event) => {
+            if (!ctx.output.json) ctx.output.out(`${(event as { state: string }).state}`)
+          },
+        )
+        emit(ctx.output, result, () =>
+          result.state === 'delivered'
+            ? `delivered  ${result.id}`
+            : `${result.state}  ${result.id}\nIt goes on trying; \`talken inbox --all\` shows its state.`,
+        )
+      } finally {
+        client.close()
+      }
+    })
+
+  program
+    .command('inbox')
+    .description('show recent messages (with --follow, keep showing new ones)')
+    .option('--follow', 'keep running and print messages as they arrive (needs the daemon)')
+    .option('--all', 'include the messages you sent, with their delivery state')
+    .option('--limit <n>', 'how many recent messages', '20')
+    .action(async (opts: { follow?: boolean; all?: boolean; limit: string }) => {
+      const ctx = context()
+      const limit = Number(opts.limit)
+      if (!Number.isSafeInteger(limit) || limit < 1)
+        throw new TalkenError('invalid_argument', '--limit is ≥ 1')
+      const params = { limit, all: Boolean(opts.all) }
+      if (opts.follow) {
+        await withDaemon(ctx.home, async (client) => {
+          for (const m of await client.call<MessageView[]>('inbox', params)) {
+            ctx.output.out(ctx.output.json ? JSON.stringify(messageJson(m)) : messageLine(m))
+          }
+          const stop = (): void => client.close()
+          process.once('SIGINT', stop)
+          process.once('SIGTERM', stop)
+          await client
+            .call('follow', {}, (event) => {
+              const e = event as { type: string } & Record<string, unknown>
+              if (e.type === 'message') {
+                const view: MessageView = {
+                  id: String(e.id),
+                  conversation: String(e.from),
+                  contact: String(e.fromName),
+                  direction: 'in',
+                  text: String(e.text),
+                  at: Number(e.receivedAt),
+                  state: 'received',
+                }
+                ctx.output.out(ctx.output.json ? JSON.stringify(messageJson(view)) : messageLine(view))
+              } else if (opts.all && e.type === 'state') {
+                ctx.output.out(
+                  ctx.output.json ? JSON.stringify(e) : `${String(e.id).slice(0, 8)}… ${String(e.state)}`,
+                )
+              }
+            })
+            .catch(() => {})
+        })
+        return
+      }
+      const client = await daemonClient(ctx.home)
+      let messages: MessageView[]
+      if (client !== undefined) {
+        try {
+          messages = await client.call<MessageView[]>('inbox', params)
+        } finally {
+          client.close()
+        }
+      } else {
+        const home = openHome({ home: ctx.home })
+        try {
+          messages = recentMessages(home.store, params)
+        } finally {
+          home.close()
+        }
+      }
+      emit(ctx.output, { messages: messages.map(messageJson) }, () =>
+        messages.length === 0 ? 'No messages yet.' : messages.map(messageLine).join('\n'),
+      )
+    })
+
+  program
+    .command('peers')
+    .description('devices connected to this node, and which of them are mesh links')
+    .action(async () => {
+      const ctx = context()
+      const peers = await withDaemon(ctx.home, (c) => c.call<PeerInfo[]>('peers'))
+      emit(ctx.output, { peers }, () =>
+        peers.length === 0
+          ? 'No peers yet.'
+          : peers
+              .map(
+                (p) =>
+                  `${p.peerId}  ${p.mesh ? 'mesh' : '    '}  ${p.contact ?? ''}  ${p.addresses.join(' ')}`,
+              )
+              .join('\n'),
+      )
+    })
+
+  program
+    .command('routes')
+    .description('destinations the mesh knows a path to')
+    .action(async () => {
+      const ctx = context()
+      const routes = await withDaemon(ctx.home, (c) => c.call<RouteInfo[]>('routes'))
+      emit(ctx.output, { routes }, () =>
+        routes.length === 0
+          ? 'No routes yet.'
+          : routes
+              .map(
+                (r) =>
+                  `${r.contact ?? r.destination}  via ${r.nextHop}  (${r.metric} hop${r.metric === 1 ? '' : 's'})`,
+              )
+              .join('\n'),
+      )
+    })
+
+  program
+    .command('status')
+    .description('whether the daemon runs, and what it holds')
+    .action(async () => {
+      const ctx = context()
+      const client = await daemonClient(ctx.home)
+      if (client === undefined) {
+        const home = openHome({ home: ctx.home })
+        try {
+          const status = {
+            running: false,
+            name: home.profile.name,
+            outbox: home.store.outboxSize(),
+            custody: home.store.custodyUsage(),
+          }
+          emit(
+            ctx.output,
+            status,
+            () =>
+              `Not running. ${status.outbox} message(s) wait in the outbox; start the node with \`talken daemon\`.`,
+          )
+        } finally {
+          home.close()
+        }
+        return
+      }
+      let status: NodeStatus
+      try {
+        status = await client.call<NodeStatus>('status')
+      } finally {
+        client.close()
+      }
+      emit(ctx.output, status, () =>
+        [
+          `Running as ${status.name} (${status.id})`,
+          `Peer ID   ${status.peerId}`,
+          `Addresses ${status.addresses.join(' ') || '-'}`,
+          `Peers ${status.peers}, routes ${status.routes}, outbox ${status.outbox}, custody ${status.custody.count} (${status.custody.bytes} bytes)`,
+        ].join('\n'),
+      )
+    })
+}
+
+/** `send` with no daemon: write the message to the outbox under the data directory's lock. */
+async function sendOffline(
+  ctx: CommandContext,
+  contact: string,
+  text: string,
+): Promise<{ id: string; to: string; state: string; daemon: false }> {
+  const release = acquireLock(ctx.home, 'cli')
+  try {
+    const passphrase = passphraseFromEnvOrFile()
+    const node = await createNode({ home: ctx.home, mdns: false, ...(passphrase ? { passphrase } : {}) })
+    try {
+      const handle = node.send(contact, text)
+      return { id: handle.id, to: handle.to, state: handle.state, daemon: false }
+    } finally {
+      await node.stop()
+    }
+  } finally {
+    release()
+  }
+}

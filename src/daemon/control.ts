@@ -1,0 +1,285 @@
+/**
+ * The control socket: how the CLI (and later the TUI) talks to a running daemon.
+ *
+ * A Unix domain socket `control.sock` in the data directory, mode 0600 inside a 0700 directory,
+ * so only the owner of the data directory can use it. The protocol is newline-delimited JSON:
+ *
+ * ```
+ * → {"id":1,"method":"send","params":{"to":"Grace","text":"hi"}}
+ * ← {"id":1,"result":{"id":"…","state":"queued"}}
+ * → {"id":2,"method":"follow","params":{"messages":true,"states":true}}
+ * ← {"id":2,"event":{"type":"message",…}}          (as many as happen, until the client leaves)
+ * ← {"id":3,"error":{"code":"unknown_contact","message":"…"}}
+ * ```
+ *
+ * A line longer than {@link MAX_CONTROL_LINE} bytes closes the connection; an unknown method is
+ * an `invalid_argument` error; neither affects other clients.
+ */
+import { chmodSync, existsSync, unlinkSync } from 'node:fs'
+import { connect, createServer, type Server, type Socket } from 'node:net'
+import { join } from 'node:path'
+import { TalkenError, type TalkenErrorCode } from '../errors.ts'
+
+/** The socket's file name in the data directory. */
+export const CONTROL_SOCKET = 'control.sock'
+/** Longest request or response line, in bytes. */
+export const MAX_CONTROL_LINE = 1024 * 1024
+
+export function controlSocketPath(home: string): string {
+  return join(home, CONTROL_SOCKET)
+}
+
+/** A method's implementation: returns the result, or calls `event` repeatedly until `signal` aborts. */
+export type ControlMethod = (
+  params: Record<string, unknown>,
+  ctx: { event(value: unknown): void; signal: AbortSignal },
+) => unknown | Promise<unknown>
+
+interface Request {
+  readonly id: number
+  readonly method: string
+  readonly params: Record<string, unknown>
+}
+
+/** Splits a socket's bytes into lines, refusing overlong ones. */
+function lineReader(socket: Socket, onLine: (line: string) => void, onOverflow: () => void): void {
+  let buffer = ''
+  socket.setEncoding('utf8')
+  socket.on('data', (chunk: string) => {
+    buffer += chunk
+    let at = buffer.indexOf('\n')
+    while (at !== -1) {
+      const line = buffer.slice(0, at)
+      buffer = buffer.slice(at + 1)
+      if (line.length > 0) onLine(line)
+      at = buffer.indexOf('\n')
+    }
+    if (Buffer.byteLength(buffer) > MAX_CONTROL_LINE) {
+      buffer = ''
+      onOverflow()
+    }
+  })
+}
+
+function parseRequest(line: string): Request {
+  let value: unknown
+  try {
+    value = JSON.parse(line)
+  } catch {
+    throw new TalkenError('malformed', 'a control request is one JSON object per line')
+  }
+  const r = value as Partial<Request> | null
+  if (
+    r === null ||
+    typeof r !== 'object' ||
+    typeof r.id !== 'number' ||
+    typeof r.method !== 'string' ||
+    (r.params !== undefined && (typeof r.params !== 'object' || r.params === null))
+  ) {
+    throw new TalkenError('malformed', 'a control request is {"id":n,"method":"…","params":{…}}')
+  }
+  return { id: r.id, method: r.method, params: (r.params ?? {}) as Record<string, unknown> }
+}
+
+function errorJson(err: unknown): { code: TalkenErrorCode; message: string } {
+  if (err instanceof TalkenError) return err.toJSON()
+  return { code: 'io_failed', message: err instanceof Error ? err.message : String(err) }
+}
+
+/** Serves `methods` on the data directory's control socket until closed. */
+export class ControlServer {
+  readonly #server: Server
+  readonly #path: string
+  readonly #clients = new Set<Socket>()
+
+  private constructor(server: Server, path: string) {
+    this.#server = server
+    this.#path = path
+  }
+
+  /** Listens on `<home>/control.sock`. Throws `conflict` when another daemon answers there. */
+  static async listen(
+    home: string,
+    methods: Readonly<Record<string, ControlMethod>>,
+  ): Promise<ControlServer> {
+    const path = controlSocketPath(home)
+    if (existsSync(path)) {
+      if (await isAnswering(path))
+        throw new TalkenError('conflict', `a daemon is already running for ${home}`)
+      unlinkSync(path) // left behind by a daemon that died
+    }
+    const clients = new Set<Socket>()
+    const server = createServer((socket) => serve(socket, methods, clients))
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject)
+      // Create the socket with no permissions for others from the start, then set 0600 exactly.
+      const umask = process.umask(0o177)
+      try {
+        server.listen(path, () => resolve())
+      } finally {
+        process.umask(umask)
+      }
+    })
+    chmodSync(path, 0o600)
+    const control = new ControlServer(server, path)
+    for (const c of clients) control.#clients.add(c)
+    server.on('connection', (socket) => {
+      control.#clients.add(socket)
+      socket.on('close', () => control.#clients.delete(socket))
+    })
+    return control
+  }
+
+  async close(): Promise<void> {
+    for (const socket of this.#clients) socket.destroy()
+    await new Promise<void>((resolve) => this.#server.close(() => resolve()))
+    try {
+      unlinkSync(this.#path)
+    } catch {
+      // already gone
+    }
+  }
+}
+
+function serve(socket: Socket, methods: Readonly<Record<string, ControlMethod>>, clients: Set<Socket>): void {
+  clients.add(socket)
+  const aborts = new Set<AbortController>()
+  const send = (value: unknown): void => {
+    if (!socket.destroyed) socket.write(`${JSON.stringify(value)}\n`)
+  }
+  socket.on('close', () => {
+    clients.delete(socket)
+    for (const a of aborts) a.abort()
+  })
+  socket.on('error', () => socket.destroy())
+  lineReader(
+    socket,
+    (line) => {
+      let request: Request
+      try {
+        request = parseRequest(line)
+      } catch (err) {
+        send({ id: null, error: errorJson(err) })
+        return
+      }
+      const method = Object.hasOwn(methods, request.method) ? methods[request.method] : undefined
+      if (method === undefined) {
+        send({
+          id: request.id,
+          error: errorJson(new TalkenError('invalid_argument', `no method ${request.method}`)),
+        })
+        return
+      }
+      const abort = new AbortController()
+      aborts.add(abort)
+      Promise.resolve()
+        .then(() =>
+          method(request.params, { event: (e) => send({ id: request.id, event: e }), signal: abort.signal }),
+        )
+        .then(
+          (result) => send({ id: request.id, result: result ?? null }),
+          (err: unknown) => send({ id: request.id, error: errorJson(err) }),
+        )
+        .finally(() => aborts.delete(abort))
+    },
+    () => {
+      send({
+        id: null,
+        error: { code: 'too_large', message: `control lines are at most ${MAX_CONTROL_LINE} bytes` },
+      })
+      socket.end()
+    },
+  )
+}
+
+/** True when something accepts connections at `path`. */
+function isAnswering(path: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect(path)
+    socket.once('connect', () => {
+      socket.destroy()
+      resolve(true)
+    })
+    socket.once('error', () => resolve(false))
+  })
+}
+
+/** A connection to a daemon's control socket. */
+export class ControlClient {
+  readonly #socket: Socket
+  #next = 1
+  readonly #calls = new Map<
+    number,
+    { resolve(v: unknown): void; reject(e: Error): void; onEvent: ((e: unknown) => void) | undefined }
+  >()
+  #closed = false
+
+  private constructor(socket: Socket) {
+    this.#socket = socket
+    lineReader(
+      socket,
+      (line) => this.#onLine(line),
+      () => socket.destroy(new Error('control line too long')),
+    )
+    socket.on('close', () => {
+      this.#closed = true
+      for (const call of this.#calls.values()) {
+        call.reject(new TalkenError('io_failed', 'the daemon closed the control connection'))
+      }
+      this.#calls.clear()
+    })
+    socket.on('error', () => {})
+  }
+
+  /** Connects to the daemon of `home`; resolves undefined when no daemon is running. */
+  static connect(home: string): Promise<ControlClient | undefined> {
+    const path = controlSocketPath(home)
+    if (!existsSync(path)) return Promise.resolve(undefined)
+    return new Promise((resolve) => {
+      const socket = connect(path)
+      socket.once('connect', () => resolve(new ControlClient(socket)))
+      socket.once('error', () => resolve(undefined))
+    })
+  }
+
+  /** Calls `method`; `onEvent` receives streamed events until the call ends or the client closes. */
+  call<T = unknown>(
+    method: string,
+    params: Record<string, unknown> = {},
+    onEvent?: (e: unknown) => void,
+  ): Promise<T> {
+    if (this.#closed) return Promise.reject(new TalkenError('closed', 'the control connection is closed'))
+    const id = this.#next++
+    return new Promise<T>((resolve, reject) => {
+      this.#calls.set(id, { resolve: resolve as (v: unknown) => void, reject, onEvent })
+      this.#socket.write(`${JSON.stringify({ id, method, params })}\n`)
+    })
+  }
+
+  close(): void {
+    this.#socket.destroy()
+  }
+
+  #onLine(line: string): void {
+    let msg: {
+      id?: number | null
+      result?: unknown
+      error?: { code: TalkenErrorCode; message: string }
+      event?: unknown
+    }
+    try {
+      msg = JSON.parse(line)
+    } catch {
+      return
+    }
+    const call = typeof msg.id === 'number' ? this.#calls.get(msg.id) : undefined
+    if (call === undefined) return
+    if ('event' in msg) {
+      call.onEvent?.(msg.event)
+      return
+    }
+    this.#calls.delete(msg.id as number)
+    if (msg.error) call.reject(new TalkenError(msg.error.code, msg.error.message))
+    else call.resolve(msg.result)
+  }
+}

@@ -1,0 +1,136 @@
+/**
+ * The daemon: a node running in the foreground, serving the control socket.
+ *
+ * It takes the data directory's lock (one daemon per directory), starts the node, listens on
+ * `<home>/control.sock`, logs readable lines (or JSON lines), and on SIGINT/SIGTERM stops
+ * cleanly: control socket closed, links closed, store closed, lock released.
+ */
+import type { Logger, LogLevel } from '../mesh/router.ts'
+import { recentMessages } from '../node/inbox.ts'
+import { createNode, type NodeOptions, type TalkenNode } from '../node/node.ts'
+import { type ControlMethod, ControlServer } from './control.ts'
+import { acquireLock } from './lock.ts'
+
+const LEVELS: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40 }
+
+/** A logger writing lines at or above `level`: human text to stderr, or JSON lines to stdout. */
+export function lineLogger(level: LogLevel, json: boolean, write: (line: string) => void): Logger {
+  const min = LEVELS[level]
+  return (l, message, fields) => {
+    if (LEVELS[l] < min) return
+    const at = new Date().toISOString()
+    if (json) {
+      write(JSON.stringify({ event: 'log', at, level: l, message, ...fields }))
+      return
+    }
+    const extra = Object.entries(fields ?? {})
+      .map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`)
+      .join(' ')
+    write(`${at} ${l.padEnd(5)} ${message}${extra ? ` ${extra}` : ''}`)
+  }
+}
+
+/** Options of {@link runDaemon}. */
+export interface DaemonOptions extends Omit<NodeOptions, 'home' | 'store' | 'identity'> {
+  readonly home: string
+  readonly logger: Logger
+  /** Called once the node and the control socket are up. */
+  readonly onReady?: (node: TalkenNode) => void
+}
+
+/** A running daemon. */
+export interface Daemon {
+  readonly node: TalkenNode
+  /** Stops everything; idempotent. */
+  stop(): Promise<void>
+  /** Resolves when the daemon has stopped. */
+  readonly stopped: Promise<void>
+}
+
+/** Starts a daemon for `home`. Throws `conflict` when one runs already. */
+export async function runDaemon(options: DaemonOptions): Promise<Daemon> {
+  const release = acquireLock(options.home, 'daemon')
+  let node: TalkenNode | undefined
+  let control: ControlServer | undefined
+  try {
+    node = await createNode(options)
+    await node.start()
+    control = await ControlServer.listen(options.home, controlMethods(node))
+  } catch (err) {
+    await node?.stop().catch(() => {})
+    release()
+    throw err
+  }
+  const running = node
+  const server = control
+  let stopping: Promise<void> | undefined
+  let resolve!: () => void
+  const stopped = new Promise<void>((r) => {
+    resolve = r
+  })
+  const stop = (): Promise<void> => {
+    stopping ??= (async () => {
+      options.logger('info', 'daemon stopping')
+      try {
+        await server.close()
+        await running.stop()
+      } finally {
+        release()
+        resolve()
+      }
+    })()
+    return stopping
+  }
+  options.logger('info', 'daemon ready', {
+    id: running.id,
+    peerId: running.peerId,
+    addresses: running.addresses(),
+    socket: `${options.home}/control.sock`,
+  })
+  options.onReady?.(running)
+  return { node: running, stop, stopped }
+}
+
+/** What the control socket offers; see control.ts for the framing. */
+export function controlMethods(node: TalkenNode): Record<string, ControlMethod> {
+  return {
+    status: () => node.status(),
+    peers: () => node.peers(),
+    routes: () => node.routes(),
+    inbox: (params) =>
+      recentMessages(node.store, {
+        ...(typeof params.limit === 'number' ? { limit: params.limit } : {}),
+        all: params.all === true,
+      }),
+    send: async (params, ctx) => {
+      const to = String(params.to ?? '')
+      const text = String(params.text ?? '')
+      const handle = node.send(to, text)
+      const waitMs = typeof params.waitMs === 'number' ? Math.min(Math.max(params.waitMs, 0), 3600_000) : 0
+      if (waitMs > 0 && handle.state !== 'delivered') {
+        const onState = (state: string, reason: string | undefined): void => ctx.event({ state, reason })
+        handle.on('state', onState)
+        try {
+          await handle.delivered(AbortSignal.any([ctx.signal, AbortSignal.timeout(waitMs)])).catch(() => {})
+        } finally {
+          handle.off('state', onState)
+        }
+      }
+      return { id: handle.id, to: handle.to, state: handle.state, daemon: true }
+    },
+    follow: (_params, ctx) =>
+      new Promise<null>((resolve) => {
+        const onMessage = (m: unknown): void => ctx.event({ type: 'message', ...(m as object) })
+        const onState = (s: unknown): void => ctx.event({ type: 'state', ...(s as object) })
+        node.on('message', onMessage)
+        node.on('state', onState)
+        const done = (): void => {
+          node.off('message', onMessage)
+          node.off('state', onState)
+          resolve(null)
+        }
+        ctx.signal.addEventListener('abort', done)
+        node.once('stopped', done)
+      }),
+  }
+}
