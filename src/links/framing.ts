@@ -24,11 +24,33 @@ export function encodeFrame(frame: Uint8Array): Uint8ArrayList {
   return new Uint8ArrayList(varint.encode(frame.length), frame)
 }
 
+/** Bytes of the longest length prefix a valid frame can have. */
+const MAX_PREFIX_BYTES = varint.encodingLength(MAX_FRAME_BYTES)
+
+/**
+ * Reads the length prefix. A prefix still unfinished after {@link MAX_PREFIX_BYTES} bytes can
+ * only announce an oversized frame: refuse it now rather than wait for bytes that never end it.
+ */
+function decodeLength(data: Uint8Array | Uint8ArrayList): number {
+  const n = Math.min(data.byteLength, MAX_PREFIX_BYTES)
+  let ended = false
+  for (let i = 0; i < n; i++) {
+    const byte = data instanceof Uint8Array ? (data[i] as number) : data.get(i)
+    if ((byte & 0x80) === 0) {
+      ended = true
+      break
+    }
+  }
+  if (!ended && data.byteLength >= MAX_PREFIX_BYTES) throw new Error('frame length prefix too long')
+  return varint.decode(data)
+}
+
 /** Splits a byte stream back into frames; throws `malformed` on a protocol violation. */
 export class FrameDecoder {
   readonly #decoder = new LengthPrefixedDecoder({
     maxDataLength: MAX_FRAME_BYTES,
     maxBufferSize: MAX_FRAMED_BYTES + 64 * 1024,
+    lengthDecoder: decodeLength,
   })
 
   /** Frames completed by `chunk`, in order. */

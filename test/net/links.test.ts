@@ -1,0 +1,144 @@
+/**
+ * The libp2p links against peers that are not Talken, or not honest: interop with a plain
+ * js-libp2p node, and bad input on the mesh protocol, which must never harm other links.
+ */
+import '../../src/platform/node-shims.ts'
+import assert from 'node:assert/strict'
+import { after, before, describe, it } from 'node:test'
+import { identify } from '@libp2p/identify'
+import type { Stream } from '@libp2p/interface'
+import { noise } from '@libp2p/noise'
+import { ping } from '@libp2p/ping'
+import { tcp } from '@libp2p/tcp'
+import { yamux } from '@libp2p/yamux'
+import { multiaddr } from '@multiformats/multiaddr'
+import { createLibp2p, type Libp2p } from 'libp2p'
+import * as varint from 'uint8-varint'
+import { encodeFrame } from '../../src/links/framing.ts'
+import { MESH_PROTOCOL } from '../../src/links/libp2p-links.ts'
+import type { TalkenNode } from '../../src/node/node.ts'
+import { introduce, makeHome, startNode, until } from '../helpers/nodes.ts'
+
+async function plainNode(): Promise<
+  Libp2p<{ identify: ReturnType<ReturnType<typeof identify>>; ping: ReturnType<ReturnType<typeof ping>> }>
+> {
+  return createLibp2p({
+    addresses: { listen: ['/ip4/127.0.0.1/tcp/0'] },
+    transports: [tcp()],
+    connectionEncrypters: [noise()],
+    streamMuxers: [yamux()],
+    services: { identify: identify(), ping: ping() },
+  })
+}
+
+describe('libp2p links', () => {
+  const homes = [makeHome('Ada'), makeHome('Bob')]
+  let a: TalkenNode
+  let b: TalkenNode
+  let stranger: Awaited<ReturnType<typeof plainNode>>
+
+  before(async () => {
+    introduce(...homes)
+    b = await startNode(homes[1]!.home)
+    a = await startNode(homes[0]!.home, { bootstrap: b.addresses() })
+    stranger = await plainNode()
+    // It speaks the mesh protocol (reads and ignores), so B treats it as a mesh link.
+    await stranger.handle(MESH_PROTOCOL, (stream) => {
+      stream.addEventListener('message', () => {})
+    })
+    await until(() => a.peers().some((p) => p.mesh) && b.peers().some((p) => p.mesh), 10_000, 'mesh link A–B')
+  })
+
+  after(async () => {
+    await stranger?.stop()
+    await a?.stop()
+    await b?.stop()
+    for (const h of homes) h.remove()
+  })
+
+  /** A message from A to B still goes through: the honest link is unharmed. */
+  async function stillDelivers(text: string): Promise<void> {
+    const handle = a.send('Bob', text)
+    await handle.delivered(AbortSignal.timeout(10_000))
+    assert.ok(b.store.getMessage(handle.id), 'B stored the message')
+  }
+
+  function bAddress() {
+    return multiaddr(b.addresses()[0]!)
+  }
+
+  it('a plain js-libp2p node connects, runs identify and ping, and is no mesh link', async () => {
+    const plain = await plainNode()
+    try {
+      const connection = await plain.dial(bAddress())
+      const rtt = await plain.services.ping.ping(connection.remotePeer)
+      assert.ok(rtt >= 0)
+      const info = await plain.services.identify.identify(connection)
+      assert.ok(info.protocols.includes(MESH_PROTOCOL), info.protocols.join(' '))
+      assert.ok(info.protocols.some((p) => p.startsWith('/ipfs/ping/')))
+      await until(
+        () => b.peers().some((p) => p.peerId === plain.peerId.toString()),
+        5_000,
+        'B lists the plain node',
+      )
+      assert.equal(b.peers().find((p) => p.peerId === plain.peerId.toString())?.mesh, false)
+    } finally {
+      await plain.stop()
+    }
+  })
+
+  it('garbage on the mesh protocol aborts that stream only', async () => {
+    const before = b.status().links.badStreams
+    const stream = await stranger.dialProtocol(bAddress(), MESH_PROTOCOL)
+    // A varint that never ends, then junk: no frame can come of it.
+    stream.send(new Uint8Array(20).fill(0xff))
+    await until(() => b.status().links.badStreams > before, 5_000, 'bad stream counted')
+    await stillDelivers('after garbage')
+    stream.abort(new Error('done'))
+  })
+
+  it('an oversized frame length is refused before its bytes arrive', async () => {
+    const before = b.status().links.badStreams
+    const stream = await stranger.dialProtocol(bAddress(), MESH_PROTOCOL)
+    stream.send(varint.encode(16 * 1024 * 1024))
+    stream.send(new Uint8Array(1024))
+    await until(() => b.status().links.badStreams > before, 5_000, 'oversized frame refused')
+    await stillDelivers('after an oversized frame')
+    stream.abort(new Error('done'))
+  })
+
+  it('well-framed nonsense is dropped and counted by the mesh, and the stream lives on', async () => {
+    const before = b.status().mesh.malformed
+    const stream = await stranger.dialProtocol(bAddress(), MESH_PROTOCOL)
+    for (let i = 0; i < 10; i++) stream.send(encodeFrame(new Uint8Array([0x83, 0x01, 0x02, i])))
+    await until(() => b.status().mesh.malformed >= before + 1, 5_000, 'malformed frames counted')
+    assert.equal(stream.status, 'open')
+    await stillDelivers('after malformed frames')
+    stream.abort(new Error('done'))
+  })
+
+  it('a half-open stream (a frame that never completes) holds at most one frame of memory and harms nothing', async () => {
+    const stream = await stranger.dialProtocol(bAddress(), MESH_PROTOCOL)
+    stream.send(varint.encode(60_000))
+    stream.send(new Uint8Array(100))
+    await stillDelivers('beside a half-open stream')
+    stream.abort(new Error('done'))
+  })
+
+  it('a peer opening hundreds of streams is limited', async () => {
+    const connection = await stranger.dial(bAddress())
+    const opened: Stream[] = []
+    const results = await Promise.allSettled(
+      Array.from({ length: 300 }, () =>
+        connection.newStream(MESH_PROTOCOL, { signal: AbortSignal.timeout(5_000) }),
+      ),
+    )
+    for (const r of results) if (r.status === 'fulfilled') opened.push(r.value)
+    // Give B the time to reset what is over its limits.
+    await new Promise((r) => setTimeout(r, 500))
+    const alive = opened.filter((s) => s.status === 'open')
+    assert.ok(alive.length <= 64, `${alive.length} streams stayed open`)
+    await stillDelivers('beside a stream flood')
+    for (const s of opened) s.abort(new Error('done'))
+  })
+})
