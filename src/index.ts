@@ -8,6 +8,8 @@
  */
 import './platform/node-shims.ts'
 
+export { CONTROL_SOCKET, ControlClient, ControlServer } from './daemon/control.ts'
+export { type Daemon, type DaemonOptions, runDaemon } from './daemon/daemon.ts'
 export { type ErrorDetails, isTalkenError, TalkenError, type TalkenErrorCode } from './errors.ts'
 export {
   CardExtension,
@@ -45,7 +47,15 @@ export { decodeKeyFile, encodeKeyFile, isKeyFileEncrypted } from './identity/key
 export { MAX_QR_BYTES, qrToPng, qrToSvg, qrToTerminal, writeQrFile } from './identity/qr.ts'
 export { safetyNumber } from './identity/safety-number.ts'
 export { isTextId, parseTextId, TEXT_ID_LENGTH, TEXT_ID_PREFIX, toTextId } from './identity/text-id.ts'
-export { type AddContactResult, addContact, findContact } from './node/contacts.ts'
+export { Libp2pLinks, type LinkHandlers, type LinksOptions, MESH_PROTOCOL } from './links/libp2p-links.ts'
+export { type MdnsInit, talkenMdns } from './links/mdns.ts'
+export {
+  type DirectMessage,
+  decodeDirectMessage,
+  encodeDirectMessage,
+  MAX_TEXT_BYTES,
+} from './messaging/direct-message.ts'
+export { type AddContactResult, acceptContactCard, addContact, findContact } from './node/contacts.ts'
 export {
   type HomeOptions,
   initHome,
@@ -54,6 +64,20 @@ export {
   openHome,
   resolveHome,
 } from './node/data-dir.ts'
+export { destinationTag } from './node/destination-tag.ts'
+export { type MessageView, recentMessages } from './node/inbox.ts'
+export {
+  createNode,
+  type IncomingMessage,
+  type MessageStateEvent,
+  type NodeEvents,
+  type NodeOptions,
+  type NodeStatus,
+  type PeerInfo,
+  type RouteInfo,
+  SendHandle,
+  TalkenNode,
+} from './node/node.ts'
 
 export * from './store/index.ts'
 export {

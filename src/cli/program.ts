@@ -10,7 +10,7 @@ import { qrToTerminal } from '../identity/qr.ts'
 import { KEY_FILE, openHome } from '../node/data-dir.ts'
 import { registerContactCommands } from './commands/contacts.ts'
 import { profileJson, registerIdentityCommands, runInit } from './commands/identity.ts'
-import { registerNetworkCommands } from './commands/network.ts'
+import { registerNetworkCommands, runDaemonCommand } from './commands/network.ts'
 import { type CommandContext, type GlobalOptions, homeFrom } from './context.ts'
 import { EXIT_USAGE, emit, type Output, processOutput, report } from './output.ts'
 
@@ -89,6 +89,18 @@ export function buildProgram(state: { output: Output; now: () => number }): Comm
   registerIdentityCommands(program, context)
   registerContactCommands(program, context)
   registerNetworkCommands(program, context)
+  program
+    .command('start')
+    .description(
+      'first run creates your identity; then show your link and run the node (what `npm start` does)',
+    )
+    .option('--no-mdns', 'do not discover peers on the local network')
+    .option('--log-level <level>', 'debug, info, warn or error', 'warn')
+    .action(async (opts: { mdns: boolean; logLevel: string }) => {
+      const ctx = context()
+      await welcome(ctx)
+      await runDaemonCommand(ctx, { mdns: opts.mdns, logLevel: opts.logLevel })
+    })
   return program
 }
 

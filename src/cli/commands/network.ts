@@ -64,53 +64,7 @@ export function registerNetworkCommands(program: Command, context: () => Command
     .option('--no-mdns', 'do not discover peers on the local network')
     .option('--log-level <level>', 'debug, info, warn or error', 'info')
     .option('--passphrase-file <file>', 'read the key file passphrase from a file')
-    .action(
-      async (opts: {
-        listen?: string[]
-        bootstrap?: string[]
-        mdns: boolean
-        logLevel: string
-        passphraseFile?: string
-      }) => {
-        const ctx = context()
-        if (!['debug', 'info', 'warn', 'error'].includes(opts.logLevel)) {
-          throw new TalkenError(
-            'invalid_argument',
-            `--log-level is debug, info, warn or error, not ${opts.logLevel}`,
-          )
-        }
-        const json = ctx.output.json
-        const logger = lineLogger(opts.logLevel as LogLevel, json, json ? ctx.output.out : ctx.output.err)
-        const passphrase = passphraseFromEnvOrFile(opts.passphraseFile)
-        const daemon = await runDaemon({
-          home: ctx.home,
-          logger,
-          mdns: opts.mdns,
-          ...(opts.listen ? { listen: opts.listen } : {}),
-          ...(opts.bootstrap ? { bootstrap: opts.bootstrap } : {}),
-          ...(passphrase ? { passphrase } : {}),
-        })
-        const node = daemon.node
-        emit(
-          ctx.output,
-          { event: 'ready', id: node.id, peerId: node.peerId, addresses: node.addresses(), home: ctx.home },
-          () =>
-            [
-              `Talken is running as ${node.id}`,
-              `Listening on ${node.addresses().join(', ') || '(no addresses)'}`,
-              `Data directory ${ctx.home}; Ctrl-C stops.`,
-            ].join('\n'),
-        )
-        const stop = (): void => {
-          void daemon.stop()
-        }
-        process.once('SIGINT', stop)
-        process.once('SIGTERM', stop)
-        await daemon.stopped
-        process.off('SIGINT', stop)
-        process.off('SIGTERM', stop)
-      },
-    )
+    .action((opts: DaemonCommandOptions) => runDaemonCommand(context(), opts))
 
   program
     .command('send')
@@ -295,6 +249,55 @@ export function registerNetworkCommands(program: Command, context: () => Command
         ].join('\n'),
       )
     })
+}
+
+/** Options of `talken daemon` (and `talken start`). */
+export interface DaemonCommandOptions {
+  readonly listen?: string[]
+  readonly bootstrap?: string[]
+  readonly mdns: boolean
+  readonly logLevel: string
+  readonly passphraseFile?: string
+}
+
+/** Runs the daemon in the foreground until SIGINT or SIGTERM. */
+export async function runDaemonCommand(ctx: CommandContext, opts: DaemonCommandOptions): Promise<void> {
+  if (!['debug', 'info', 'warn', 'error'].includes(opts.logLevel)) {
+    throw new TalkenError(
+      'invalid_argument',
+      `--log-level is debug, info, warn or error, not ${opts.logLevel}`,
+    )
+  }
+  const json = ctx.output.json
+  const logger = lineLogger(opts.logLevel as LogLevel, json, json ? ctx.output.out : ctx.output.err)
+  const passphrase = passphraseFromEnvOrFile(opts.passphraseFile)
+  const daemon = await runDaemon({
+    home: ctx.home,
+    logger,
+    mdns: opts.mdns,
+    ...(opts.listen ? { listen: opts.listen } : {}),
+    ...(opts.bootstrap ? { bootstrap: opts.bootstrap } : {}),
+    ...(passphrase ? { passphrase } : {}),
+  })
+  const node = daemon.node
+  emit(
+    ctx.output,
+    { event: 'ready', id: node.id, peerId: node.peerId, addresses: node.addresses(), home: ctx.home },
+    () =>
+      [
+        `Talken is running as ${node.id}`,
+        `Listening on ${node.addresses().join(', ') || '(no addresses)'}`,
+        `Data directory ${ctx.home}. In another terminal: \`npx talken peers\`, \`npx talken send <contact> <text>\`, \`npx talken inbox --follow\`. Ctrl-C stops.`,
+      ].join('\n'),
+  )
+  const stop = (): void => {
+    void daemon.stop()
+  }
+  process.once('SIGINT', stop)
+  process.once('SIGTERM', stop)
+  await daemon.stopped
+  process.off('SIGINT', stop)
+  process.off('SIGTERM', stop)
 }
 
 /** `send` with no daemon: write the message to the outbox under the data directory's lock. */
