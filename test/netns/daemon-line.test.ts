@@ -1,0 +1,271 @@
+/**
+ * The real CLI on the line A–B–D–C (plus E, hanging off C), each `talken daemon` in its own
+ * network namespace with its own `TALKEN_HOME`, found by mDNS alone; E has mDNS off and joins
+ * by a bootstrap address. The cases of the multi-host acceptance: relaying through B and D, a
+ * relay that dies and comes back, a sender killed right after `send` returned, and a node that
+ * knows one address and no LAN discovery.
+ *
+ * The tests run in order and share the daemons: each leaves every daemon running.
+ */
+import assert from 'node:assert/strict'
+import { execFile } from 'node:child_process'
+import { join } from 'node:path'
+import { after, before, test } from 'node:test'
+import { ensureBuilt } from '../helpers/cli.ts'
+import { createTopology, line, type NsProcess, netnsSkipReason, type Topology } from '../helpers/netns.ts'
+import { introduce, makeHome } from '../helpers/nodes.ts'
+
+const skip = netnsSkipReason()
+if (skip !== undefined) console.log(`# skipping namespace daemon tests: ${skip}`)
+
+const root = new URL('../..', import.meta.url).pathname
+const bin = join(root, 'bin', 'talken.js')
+const NAMES = ['A', 'B', 'D', 'C', 'E'] as const
+type Name = (typeof NAMES)[number]
+/** E is the node with a bootstrap address and mDNS off; the others discover each other. */
+const LINE: readonly Name[] = ['A', 'B', 'D', 'C']
+/** Bound on any one wait for the mesh (discovery, routes, delivery). */
+const MESH_TIMEOUT_MS = 30_000
+
+let topo: Topology | undefined
+const homes = new Map<Name, ReturnType<typeof makeHome>>()
+const daemons = new Map<Name, NsProcess>()
+
+function home(name: Name): string {
+  const h = homes.get(name)
+  if (h === undefined) throw new Error(`no home for ${name}`)
+  return h.home
+}
+
+function env(name: Name): Record<string, string> {
+  return { TALKEN_HOME: home(name), TALKEN_PASSPHRASE: '' }
+}
+
+function topology(): Topology {
+  if (topo === undefined) throw new Error('no topology')
+  return topo
+}
+
+/** Starts `talken daemon` for `name` in its namespace and waits for its ready line. */
+async function startDaemon(name: Name, extra: readonly string[] = []): Promise<{ addresses: string[] }> {
+  const level = process.env.NETNS_LOG_LEVEL ?? 'info'
+  const proc = topology().spawn(
+    name,
+    process.execPath,
+    [bin, '--json', 'daemon', '--log-level', level, ...extra],
+    {
+      cwd: root,
+      env: env(name),
+    },
+  )
+  daemons.set(name, proc)
+  return proc.waitFor(
+    (l) => {
+      if (l.stream !== 'stdout' || !l.text.startsWith('{')) return undefined
+      const e = JSON.parse(l.text) as { event?: string; addresses?: string[] }
+      return e.event === 'ready' ? { addresses: e.addresses ?? [] } : undefined
+    },
+    MESH_TIMEOUT_MS,
+    0,
+    'the ready line',
+  )
+}
+
+function daemon(name: Name): NsProcess {
+  const proc = daemons.get(name)
+  if (proc === undefined) throw new Error(`no daemon for ${name}`)
+  return proc
+}
+
+/** Runs `talken --json …args` for `name`, inside its namespace; resolves with the parsed output. */
+function cli<T>(name: Name, args: readonly string[], timeoutMs = 20_000): Promise<T> {
+  const started = Date.now()
+  return new Promise((resolve, reject) => {
+    execFile(
+      'ip',
+      ['netns', 'exec', topology().ns(name), process.execPath, bin, '--json', ...args],
+      { cwd: root, env: { ...process.env, ...env(name) }, timeout: timeoutMs, encoding: 'utf8' },
+      (err, stdout, stderr) => {
+        if (err) {
+          reject(new Error(`talken ${args.join(' ')} (${name}) failed: ${err.message}\n${stdout}\n${stderr}`))
+          return
+        }
+        if (process.env.NETNS_VERBOSE) {
+          process.stderr.write(
+            `[${name} cli] talken ${args.join(' ')} (${Date.now() - started} ms): ${stdout.trim()}\n`,
+          )
+        }
+        try {
+          resolve(JSON.parse(stdout) as T)
+        } catch {
+          reject(new Error(`talken ${args.join(' ')} (${name}) printed no JSON:\n${stdout}\n${stderr}`))
+        }
+      },
+    )
+  })
+}
+
+interface Peer {
+  readonly peerId: string
+  readonly mesh: boolean
+  readonly contact?: string
+}
+interface Sent {
+  readonly id: string
+  readonly state: string
+  readonly daemon: boolean
+}
+interface InboxMessage {
+  readonly id: string
+  readonly direction: string
+  readonly text: string
+  readonly state: string
+}
+
+async function meshNeighbours(name: Name): Promise<string[]> {
+  const { peers } = await cli<{ peers: Peer[] }>(name, ['peers'])
+  return peers
+    .filter((p) => p.mesh)
+    .map((p) => p.contact ?? p.peerId)
+    .sort()
+}
+
+/** How many times `id` is in `name`'s inbox. */
+async function inboxCount(name: Name, id: string): Promise<number> {
+  const { messages } = await cli<{ messages: InboxMessage[] }>(name, ['inbox', '--limit', '1000'])
+  return messages.filter((m) => m.id === id && m.direction === 'in').length
+}
+
+/** The state of sent message `id` in `name`'s store. */
+async function sentState(name: Name, id: string): Promise<string | undefined> {
+  const { messages } = await cli<{ messages: InboxMessage[] }>(name, ['inbox', '--all', '--limit', '1000'])
+  return messages.find((m) => m.id === id && m.direction === 'out')?.state
+}
+
+/** Polls `check` until it returns true; rejects after `timeoutMs` with what it last saw. */
+async function eventually(
+  check: () => Promise<boolean>,
+  timeoutMs: number,
+  what: () => string,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what()}`)
+    await new Promise((r) => setTimeout(r, 250))
+  }
+}
+
+/** Waits until `id` has reached C's inbox and A has heard it was delivered; then checks it is there once. */
+async function arrivesOnce(to: Name, from: Name, id: string): Promise<void> {
+  let count = 0
+  let state: string | undefined
+  await eventually(
+    async () => {
+      ;[count, state] = await Promise.all([inboxCount(to, id), sentState(from, id)])
+      return count > 0 && state === 'delivered'
+    },
+    MESH_TIMEOUT_MS,
+    () => `${id} in ${to}'s inbox (seen ${count}) and delivered at ${from} (state ${state})`,
+  )
+  assert.equal(count, 1, `${id} is in ${to}'s inbox once`)
+}
+
+before(async () => {
+  if (skip !== undefined) return
+  ensureBuilt()
+  for (const name of NAMES) homes.set(name, makeHome(name))
+  introduce(...homes.values())
+  topo = createTopology([...line(LINE), ['C', 'E']])
+  await Promise.all(LINE.map((name) => startDaemon(name)))
+})
+
+after(async () => {
+  try {
+    await Promise.all([...daemons.values()].map((p) => p.stop(5_000)))
+    await topo?.destroy()
+  } finally {
+    for (const h of homes.values()) h.remove()
+  }
+})
+
+test('daemons find their neighbours by mDNS, and A → C arrives through B and D', { skip }, async () => {
+  const want: Record<string, string[]> = { A: ['B'], B: ['A', 'D'], D: ['B', 'C'], C: ['D'] }
+  const seen: Record<string, string[]> = {}
+  await eventually(
+    async () => {
+      const lists = await Promise.all(LINE.map((name) => meshNeighbours(name)))
+      LINE.forEach((name, i) => {
+        seen[name] = lists[i] ?? []
+      })
+      return LINE.every((n) => want[n]?.every((p) => seen[n]?.includes(p)))
+    },
+    MESH_TIMEOUT_MS,
+    () => `mesh neighbours ${JSON.stringify(seen)}, want ${JSON.stringify(want)}`,
+  )
+  const sent = await cli<Sent>('A', ['send', 'C', 'hello through B and D', '--wait', '20'], 30_000)
+  assert.equal(sent.daemon, true)
+  await arrivesOnce('C', 'A', sent.id)
+  const { routes } = await cli<{ routes: Array<{ contact?: string; nextHop: string; metric: number }> }>(
+    'A',
+    ['routes'],
+  )
+  const { peers } = await cli<{ peers: Peer[] }>('A', ['peers'])
+  const toC = routes.find((r) => r.contact === 'C')
+  assert.ok(toC !== undefined, `A has a route to C: ${JSON.stringify(routes)}`)
+  assert.equal(toC.nextHop, peers.find((p) => p.contact === 'B')?.peerId, 'through B')
+  assert.equal(toC.metric, 3)
+})
+
+test('D dies, A sends to C, D comes back: the message arrives once', { skip }, async () => {
+  await daemon('D').stop()
+  // D's neighbours notice: B loses its link to D, so A's message has nowhere to go but wait.
+  await eventually(
+    async () => !(await meshNeighbours('B')).includes('D'),
+    MESH_TIMEOUT_MS,
+    () => 'B to lose its link to D',
+  )
+  const sent = await cli<Sent>('A', ['send', 'C', 'waiting for D', '--wait', '0'])
+  assert.equal(sent.daemon, true)
+  assert.notEqual(sent.state, 'delivered')
+  assert.equal(await inboxCount('C', sent.id), 0, 'C cannot have it while D is down')
+  await startDaemon('D')
+  await arrivesOnce('C', 'A', sent.id)
+})
+
+test('A is killed with SIGKILL right after send returned, restarts, and the message arrives', {
+  skip,
+}, async () => {
+  // Cut A off first, so the message is still only on A's disk when A dies.
+  topology().linkDown('A', 'B')
+  const sent = await cli<Sent>('A', ['send', 'C', 'survives a crash', '--wait', '0'])
+  assert.equal(sent.daemon, true)
+  const a = daemon('A')
+  a.kill('SIGKILL')
+  const exit = await a.exited
+  assert.equal(exit.signal, 'SIGKILL')
+  topology().linkUp('A', 'B')
+  await startDaemon('A')
+  await arrivesOnce('C', 'A', sent.id)
+})
+
+test('E, with mDNS off and only a bootstrap address, joins and reaches A', { skip }, async () => {
+  const c = await cli<{ peerId: string; addresses: string[] }>('C', ['status'])
+  const bootstrap = `/ip4/${topology().address('C', 'E')}/tcp/${portOf(c, topology().address('C', 'E'))}/p2p/${c.peerId}`
+  await startDaemon('E', ['--no-mdns', '--bootstrap', bootstrap])
+  await eventually(
+    async () => (await meshNeighbours('E')).includes('C'),
+    MESH_TIMEOUT_MS,
+    () => 'E to link to C',
+  )
+  const sent = await cli<Sent>('E', ['send', 'A', 'from the far end', '--wait', '0'])
+  await arrivesOnce('A', 'E', sent.id)
+})
+
+/** The TCP port C listens on at `address`, from its status. */
+function portOf(status: { addresses?: string[] }, address: string): string {
+  const listen = (status.addresses ?? []).find((a) => a.startsWith(`/ip4/${address}/tcp/`))
+  const port = listen?.split('/')[4]
+  if (port === undefined)
+    throw new Error(`no listen address on ${address}: ${JSON.stringify(status.addresses)}`)
+  return port
+}
