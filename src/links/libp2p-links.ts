@@ -175,6 +175,7 @@ export class Libp2pLinks {
     })
     node.addEventListener('peer:discovery', (event) => {
       const peer = event.detail.id
+      this.#opts.log('debug', 'discovered a peer', { peer: peer.toString(), addresses: event.detail.multiaddrs.map(String) })
       if (node.getConnections(peer).length === 0) this.#dialPeer(peer)
     })
     node.addEventListener('peer:identify', (event) => {
@@ -272,6 +273,7 @@ export class Libp2pLinks {
 
   #ensureOutbound(peerId: PeerId, connection: Connection): void {
     const peer = peerId.toString()
+    this.#opts.log('debug', 'mesh peer connected', { peer, address: connection.remoteAddr.toString() })
     if (this.#stopped || this.#out.has(peer) || this.#opening.has(peer)) return
     this.#opening.add(peer)
     connection

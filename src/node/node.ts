@@ -296,10 +296,12 @@ export class TalkenNode extends EventEmitter<NodeEvents> {
       log: this.#log,
       handlers: {
         linkUp: (peer, mtu) => {
+          this.#log('info', 'link up', { peer })
           this.#step(() => this.#core.linkUp(peer, mtu))
           this.emit('link:up', peer)
         },
         linkDown: (peer) => {
+          this.#log('info', 'link down', { peer })
           this.#step(() => this.#core.linkDown(peer))
           this.emit('link:down', peer)
         },
