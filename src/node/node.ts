@@ -16,13 +16,14 @@
  */
 import { randomBytes } from 'node:crypto'
 import { EventEmitter } from 'node:events'
+import { createServer } from 'node:net'
 import { join } from 'node:path'
 import { generateKeyPair, privateKeyFromProtobuf, privateKeyToProtobuf } from '@libp2p/crypto/keys'
 import type { PrivateKey } from '@libp2p/interface'
 import { isTalkenError, TalkenError } from '../errors.ts'
-import { decodeContactCard } from '../identity/contact-card.ts'
+import { decodeContactCard, encodeContactCard } from '../identity/contact-card.ts'
 import { toContactLink } from '../identity/contact-link.ts'
-import type { Identity } from '../identity/identity.ts'
+import { type Identity, makeContactCard } from '../identity/identity.ts'
 import { readFileIfExists, writePrivateFile } from '../identity/key-file.ts'
 import { toTextId } from '../identity/text-id.ts'
 import { Libp2pLinks, type LinkStats } from '../links/libp2p-links.ts'
@@ -33,6 +34,7 @@ import type { Delivery, Logger, MessageFiling, RouterHost, StateChange } from '.
 import { tagKey } from '../mesh/routing-table.ts'
 import { decodeDirectMessage, encodeDirectMessage } from '../messaging/direct-message.ts'
 import type { Contact, DeliveryState, Store } from '../store/store.ts'
+import { MAX_ADDRESS_BYTES, MAX_ADDRESSES } from '../wire/limits.ts'
 import { acceptContactCard, findContact } from './contacts.ts'
 import { loadIdentity, openHome } from './data-dir.ts'
 import { destinationTag } from './destination-tag.ts'
@@ -205,11 +207,33 @@ export async function createNode(options: NodeOptions): Promise<TalkenNode> {
   }
   try {
     const peerKey = options.peerKey ?? (await loadPeerKey(options.home))
-    return new TalkenNode(options, store, identity, peerKey, ownsStore)
+    const listen = options.listen ?? (await defaultListen(store))
+    return new TalkenNode({ ...options, listen }, store, identity, peerKey, ownsStore)
   } catch (err) {
     if (ownsStore) store.close()
     throw err
   }
+}
+
+/** Addresses put in our contact card: enough for a LAN and a hotspot, few enough for a QR code. */
+const CARD_ADDRESSES = Math.min(4, MAX_ADDRESSES)
+
+/** Where the node's TCP port is remembered, so its addresses (and links to it) stay valid. */
+const PORT_KEY = ['node', 'tcp-port'] as const
+
+/** Every IPv4 interface, on the port of the last run when it is still free, else a free one. */
+async function defaultListen(store: Store): Promise<string[]> {
+  const stored = store.kvGet(...PORT_KEY)
+  const port = stored?.length === 2 ? (stored[0]! << 8) | stored[1]! : 0
+  return [`/ip4/0.0.0.0/tcp/${port !== 0 && (await isPortFree(port)) ? port : 0}`]
+}
+
+function isPortFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const server = createServer()
+    server.once('error', () => resolve(false))
+    server.listen({ port, host: '0.0.0.0', exclusive: true }, () => server.close(() => resolve(true)))
+  })
 }
 
 /** Reads the device's libp2p key from `home`, creating it on first use. */
@@ -237,7 +261,7 @@ export class TalkenNode extends EventEmitter<NodeEvents> {
   readonly #ownsStore: boolean
   readonly #log: Logger
   readonly #tag: Uint8Array
-  readonly #card: Uint8Array
+  #card: Uint8Array
   readonly #core: MeshCore
   readonly #links: Promise<Libp2pLinks>
   #linksReady: Libp2pLinks | undefined
@@ -342,6 +366,8 @@ export class TalkenNode extends EventEmitter<NodeEvents> {
     this.#linksReady = links
     await links.start()
     this.#running = true
+    this.#rememberPort(links.addresses())
+    this.#refreshCard(links.addresses())
     this.#log('info', 'node started', { id: this.id, peerId: links.peerId, addresses: links.addresses() })
   }
 
@@ -468,6 +494,41 @@ export class TalkenNode extends EventEmitter<NodeEvents> {
   }
 
   // ------------------------------------------------------------------------------------------
+
+  #rememberPort(addresses: readonly string[]): void {
+    if (this.#options.listen?.[0] !== undefined && !this.#options.listen[0].startsWith('/ip4/0.0.0.0/'))
+      return
+    const port = Number(/\/tcp\/(\d+)\//.exec(addresses[0] ?? '')?.[1] ?? 0)
+    if (port > 0 && port < 65536) this.store.kvSet(...PORT_KEY, new Uint8Array([port >> 8, port & 0xff]))
+  }
+
+  /**
+   * Puts the addresses others can dial into our contact card, re-signed when they changed: links
+   * shared from now on carry them, and contacts receive the new card with our next message.
+   */
+  #refreshCard(addresses: readonly string[]): void {
+    const dialable = addresses
+      .filter((a) => !a.startsWith('/ip4/127.') && !a.startsWith('/ip6/::1/'))
+      .filter((a) => Buffer.byteLength(a) <= MAX_ADDRESS_BYTES)
+      .slice(0, CARD_ADDRESSES)
+    const profile = this.store.getIdentity()
+    if (profile === undefined) return
+    const card = decodeContactCard(profile.card)
+    if (card.addresses.length === dialable.length && card.addresses.every((a, i) => a === dialable[i])) return
+    const now = Date.now()
+    if (Math.floor(now / 1000) <= card.created) return // one card per second at most: it must be newer
+    const fresh = encodeContactCard(
+      makeContactCard(this.identity, {
+        name: profile.name,
+        addresses: dialable,
+        extensions: card.extensions,
+        now,
+      }),
+    )
+    this.store.setIdentity({ ...profile, card: fresh })
+    this.#card = fresh
+    this.#log('info', "contact card updated with this device's addresses", { addresses: dialable })
+  }
 
   #contactAddresses(): string[] {
     const out: string[] = []
