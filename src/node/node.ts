@@ -507,10 +507,10 @@ export class TalkenNode extends EventEmitter<NodeEvents> {
    * shared from now on carry them, and contacts receive the new card with our next message.
    */
   #refreshCard(addresses: readonly string[]): void {
-    const dialable = addresses
-      .filter((a) => !a.startsWith('/ip4/127.') && !a.startsWith('/ip6/::1/'))
-      .filter((a) => Buffer.byteLength(a) <= MAX_ADDRESS_BYTES)
-      .slice(0, CARD_ADDRESSES)
+    const fits = addresses.filter((a) => Buffer.byteLength(a) <= MAX_ADDRESS_BYTES)
+    const external = fits.filter((a) => !a.startsWith('/ip4/127.') && !a.startsWith('/ip6/::1/'))
+    // Loopback only when there is nothing else: then only this machine can reach us anyway.
+    const dialable = (external.length > 0 ? external : fits).slice(0, CARD_ADDRESSES)
     const profile = this.store.getIdentity()
     if (profile === undefined) return
     const card = decodeContactCard(profile.card)

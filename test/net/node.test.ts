@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict'
 import { after, test } from 'node:test'
+import { parseContactLink } from '../../src/identity/contact-link.ts'
 import { introduce, makeHome, startNode, until } from '../helpers/nodes.ts'
 
 test('two nodes on loopback: bootstrap link, message delivered, state reaches delivered', async () => {
@@ -28,6 +29,34 @@ test('two nodes on loopback: bootstrap link, message delivered, state reaches de
     assert.ok(states.includes('delivered'), states.join(','))
   } finally {
     await na.stop()
+    await nb.stop()
+  }
+})
+
+test('a contact link carries the addresses of a node that ran: a new contact dials it with no bootstrap and no mDNS', async () => {
+  const a = makeHome('Ada')
+  const b = makeHome('Bob')
+  after(() => {
+    a.remove()
+    b.remove()
+  })
+  const nb = await startNode(b.home)
+  let na: Awaited<ReturnType<typeof startNode>> | undefined
+  try {
+    assert.ok(nb.addresses().length > 0)
+    const link = nb.link
+    const card = parseContactLink(link)
+    assert.deepEqual([...card.addresses], nb.addresses())
+    introduce(a, { home: b.home, link })
+    na = await startNode(a.home)
+    const bPeer = nb.peerId
+    await until(
+      () => na!.peers().some((p) => p.peerId === bPeer && p.mesh),
+      10_000,
+      'A dials B from its card',
+    )
+  } finally {
+    await na?.stop()
     await nb.stop()
   }
 })
