@@ -175,7 +175,10 @@ export class Libp2pLinks {
     })
     node.addEventListener('peer:discovery', (event) => {
       const peer = event.detail.id
-      this.#opts.log('debug', 'discovered a peer', { peer: peer.toString(), addresses: event.detail.multiaddrs.map(String) })
+      this.#opts.log('debug', 'discovered a peer', {
+        peer: peer.toString(),
+        addresses: event.detail.multiaddrs.map(String),
+      })
       if (node.getConnections(peer).length === 0) this.#dialPeer(peer)
     })
     node.addEventListener('peer:identify', (event) => {
@@ -286,12 +289,8 @@ export class Libp2pLinks {
         }
         const known = this.#out.get(peer)
         const out: Outbound = known ?? { stream, queue: [], queuedBytes: 0 }
-        out.stream = stream
         this.#out.set(peer, out)
-        stream.addEventListener('drain', () => this.#flush(peer, out))
-        stream.addEventListener('close', () => this.#onOutboundClosed(peer, out))
-        // The peer only reads on this stream; anything it sends here is ignored and dropped.
-        stream.addEventListener('message', () => {})
+        this.#attach(peer, out, stream)
         if (known === undefined) {
           this.#opts.handlers.linkUp(peer, MAX_FRAME_BYTES)
           this.#deliverEarly(peer)
@@ -304,6 +303,15 @@ export class Libp2pLinks {
         this.#opening.delete(peer)
         this.#opts.log('debug', 'could not open a mesh stream', { peer, error: err.message })
       })
+  }
+
+  /** Makes `stream` the link's outbound stream. */
+  #attach(peer: string, out: Outbound, stream: Stream): void {
+    out.stream = stream
+    stream.addEventListener('drain', () => this.#flush(peer, out))
+    stream.addEventListener('close', () => this.#onOutboundClosed(peer, out))
+    // The peer only reads on this stream; anything it sends here is ignored and dropped.
+    stream.addEventListener('message', () => {})
   }
 
   /** Our stream closed: reopen it on another open connection to the peer, or take the link down. */
@@ -325,10 +333,7 @@ export class Libp2pLinks {
           stream.abort(new Error('link gone'))
           return
         }
-        out.stream = stream
-        stream.addEventListener('drain', () => this.#flush(peer, out))
-        stream.addEventListener('close', () => this.#onOutboundClosed(peer, out))
-        stream.addEventListener('message', () => {})
+        this.#attach(peer, out, stream)
         this.#flush(peer, out)
       })
       .catch(() => {

@@ -170,14 +170,21 @@ export class SendHandle extends EventEmitter<{ state: [DeliveryState, string | u
         return true
       }
       if (check(this.#state, undefined)) return
+      const onAbort = (): void => {
+        this.off('state', listener)
+        reject(signal?.reason)
+      }
       const listener = (state: DeliveryState, reason: string | undefined): void => {
-        if (check(state, reason)) this.off('state', listener)
+        if (!check(state, reason)) return
+        this.off('state', listener)
+        signal?.removeEventListener('abort', onAbort)
+      }
+      if (signal?.aborted) {
+        reject(signal.reason)
+        return
       }
       this.on('state', listener)
-      signal?.addEventListener('abort', () => {
-        this.off('state', listener)
-        reject(signal.reason)
-      })
+      signal?.addEventListener('abort', onAbort, { once: true })
     })
   }
 }
