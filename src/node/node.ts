@@ -522,8 +522,8 @@ export class TalkenNode extends EventEmitter<NodeEvents> {
     if (profile === undefined) return
     const card = decodeContactCard(profile.card)
     if (card.addresses.length === dialable.length && card.addresses.every((a, i) => a === dialable[i])) return
-    const now = Date.now()
-    if (Math.floor(now / 1000) <= card.created) return // one card per second at most: it must be newer
+    // A replacement must be strictly newer (card times are in seconds) for contacts to take it.
+    const now = Math.max(Date.now(), (card.created + 1) * 1000)
     const fresh = encodeContactCard(
       makeContactCard(this.identity, {
         name: profile.name,
