@@ -21,7 +21,7 @@ import { join } from 'node:path'
 import { generateKeyPair, privateKeyFromProtobuf, privateKeyToProtobuf } from '@libp2p/crypto/keys'
 import type { PrivateKey } from '@libp2p/interface'
 import { isTalkenError, TalkenError } from '../errors.ts'
-import { decodeContactCard, encodeContactCard } from '../identity/contact-card.ts'
+import { type ContactCard, decodeContactCard, encodeContactCard } from '../identity/contact-card.ts'
 import { toContactLink } from '../identity/contact-link.ts'
 import { type Identity, makeContactCard } from '../identity/identity.ts'
 import { readFileIfExists, writePrivateFile } from '../identity/key-file.ts'
@@ -273,6 +273,7 @@ export class TalkenNode extends EventEmitter<NodeEvents> {
   readonly #links: Promise<Libp2pLinks>
   #linksReady: Libp2pLinks | undefined
   readonly #handles = new Map<string, SendHandle>()
+  readonly #cards = new Map<string, ContactCard>()
   /** State changes reported while `send` is still recording the message. */
   #pending: StateChange[] | undefined
   #timer: NodeJS.Timeout | undefined
@@ -537,6 +538,17 @@ export class TalkenNode extends EventEmitter<NodeEvents> {
     this.#log('info', "contact card updated with this device's addresses", { addresses: dialable })
   }
 
+  /** Decodes and verifies a sender's card, remembering the last few: senders repeat theirs in every message. */
+  #verifiedCard(bytes: Uint8Array): ContactCard {
+    const key = Buffer.from(bytes).toString('base64')
+    const known = this.#cards.get(key)
+    if (known !== undefined) return known
+    const card = decodeContactCard(bytes)
+    if (this.#cards.size >= 256) this.#cards.delete(this.#cards.keys().next().value as string)
+    this.#cards.set(key, card)
+    return card
+  }
+
   #contactAddresses(): string[] {
     const out: string[] = []
     for (const contact of this.store.listContacts()) {
@@ -559,7 +571,9 @@ export class TalkenNode extends EventEmitter<NodeEvents> {
   #onDeliver(delivery: Delivery): MessageFiling {
     let message: ReturnType<typeof decodeDirectMessage>
     try {
-      message = decodeDirectMessage(delivery.payload, this.identity.account.publicKey)
+      message = decodeDirectMessage(delivery.payload, this.identity.account.publicKey, (bytes) =>
+        this.#verifiedCard(bytes),
+      )
     } catch (err) {
       this.#rejected++
       this.#log('warn', 'rejected an incoming message', { id: delivery.id, error: (err as Error).message })
