@@ -512,6 +512,10 @@ interface LineResult {
   readonly note?: string
 }
 
+/**
+ * Ping-pong p50 over the namespace line A–B–D–C, one process per node; null figures with a note
+ * when namespaces are unavailable (not root, no `ip`, helper missing).
+ */
 export async function lineHops(dir: string): Promise<LineResult> {
   const none = (note: string): LineResult => ({
     perHopP50Ms: null,
@@ -565,9 +569,10 @@ export async function lineHops(dir: string): Promise<LineResult> {
 
 /**
  * One line node, run inside its namespace: `bench/net.ts line-node <echo|pinger> <home> [bootstrap]`.
- * An echo node answers every message with the same text. The pinger (which must not echo, or
- * every answer would bounce back and forth for ever), on `{"cmd":"ping","targets","rounds","capMs"}` it pings the targets in
- * turn (one round each, alternating, so drift hits both alike) and prints their round trips.
+ * An echo node answers every message with the same text. The pinger never echoes (or every
+ * answer would bounce back and forth for ever); on `{"cmd":"ping","targets","rounds","capMs"}`
+ * it pings the targets in turn (one round each, alternating, so drift hits both alike) and
+ * prints their round trips.
  */
 async function lineNode(role: string, home: string, bootstrap: string[]): Promise<void> {
   const node = await createNode({ home, listen: [`/ip4/0.0.0.0/tcp/${LINE_PORT}`], bootstrap, mdns: false })
