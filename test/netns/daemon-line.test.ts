@@ -16,7 +16,7 @@ import { createTopology, line, type NsProcess, netnsSkipReason, type Topology } 
 import { introduce, makeHome } from '../helpers/nodes.ts'
 
 const skip = netnsSkipReason()
-if (skip !== undefined) console.log(`# skipping namespace daemon tests: ${skip}`)
+if (skip !== undefined) console.log(`skipping namespace daemon tests: ${skip}`)
 
 const root = new URL('../..', import.meta.url).pathname
 const bin = join(root, 'bin', 'talken.js')

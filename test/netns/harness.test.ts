@@ -8,7 +8,7 @@ import { after, before, test } from 'node:test'
 import { createTopology, line, netnsSkipReason, type Topology } from '../helpers/netns.ts'
 
 const skip = netnsSkipReason()
-if (skip !== undefined) console.log(`# skipping namespace harness tests: ${skip}`)
+if (skip !== undefined) console.log(`skipping namespace harness tests: ${skip}`)
 
 const root = new URL('../..', import.meta.url).pathname
 const probe = new URL('./fixtures/multicast-probe.ts', import.meta.url).pathname

@@ -9,7 +9,7 @@ import { createTopology, line, type NsProcess, netnsSkipReason, type Topology } 
 import { introduce, makeHome } from '../helpers/nodes.ts'
 
 const skip = netnsSkipReason()
-if (skip !== undefined) console.log(`# skipping namespace node tests: ${skip}`)
+if (skip !== undefined) console.log(`skipping namespace node tests: ${skip}`)
 
 const root = new URL('../..', import.meta.url).pathname
 const runner = new URL('./fixtures/node-runner.ts', import.meta.url).pathname
