@@ -29,6 +29,9 @@ export type TalkenErrorCode =
   | 'storage_full' // the disk is full
   | 'storage_failed' // any other storage failure
   | 'closed' // an operation on a closed store or stopped node
+  // end-to-end encryption
+  | 'decrypt_failed' // a sealed message that does not decrypt: altered, or not for any session or key we hold
+  | 'replayed' // a message already decrypted once (a replay or duplicate); it is not delivered twice
   // node and daemon
   | 'not_running' // a command that needs the daemon, and none runs for this data directory
   // io

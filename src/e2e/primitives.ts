@@ -1,0 +1,192 @@
+/**
+ * The cryptographic primitives of the end-to-end layer, all from OpenSSL through `node:crypto`:
+ *
+ * - X25519 (RFC 7748) key agreement. Private keys are 32 random bytes imported as PKCS#8, never
+ *   made by `generateKeyPairSync('x25519')`: on Node 20 that job can deadlock under garbage
+ *   collection (DESIGN.md §9), and ratchets make keys all the time.
+ * - Ed25519 (RFC 8032) signatures: re-exported from `identity/ed25519.ts`.
+ * - HKDF-SHA-256 (RFC 5869), HMAC-SHA-256 (RFC 2104), SHA-256 (FIPS 180-4).
+ * - ChaCha20-Poly1305 AEAD (RFC 8439): 32-byte key, 12-byte nonce, 16-byte tag.
+ *
+ * Known-answer tests: test/e2e/primitives.test.ts against test/vectors/rfc-*.json.
+ */
+import {
+  createCipheriv,
+  createDecipheriv,
+  createHash,
+  createHmac,
+  createPrivateKey,
+  createPublicKey,
+  diffieHellman,
+  hkdfSync,
+  type KeyObject,
+  randomBytes,
+} from 'node:crypto'
+import { TalkenError } from '../errors.ts'
+
+export { signingKeyFromSeed, verifySignature } from '../identity/ed25519.ts'
+
+/** X25519 private and public key length. */
+export const DH_KEY_LENGTH = 32
+/** ChaCha20-Poly1305 key length. */
+export const AEAD_KEY_LENGTH = 32
+/** ChaCha20-Poly1305 nonce length. */
+export const AEAD_NONCE_LENGTH = 12
+/** ChaCha20-Poly1305 tag length. */
+export const AEAD_TAG_LENGTH = 16
+
+/** A source of cryptographically secure random bytes; injected so tests can replay. */
+export type RandomSource = (length: number) => Uint8Array
+
+/** The system CSPRNG. */
+export const systemRandom: RandomSource = (length) => new Uint8Array(randomBytes(length))
+
+// ASN.1 DER prefixes (RFC 8410) for id-X25519 (1.3.101.110).
+const PKCS8_PREFIX = Buffer.from('302e020100300506032b656e04220420', 'hex')
+const SPKI_PREFIX = Buffer.from('302a300506032b656e032100', 'hex')
+
+/** An X25519 key pair. */
+export interface DhKeyPair {
+  /** 32 bytes: the secret. */
+  readonly privateKey: Uint8Array
+  /** 32 bytes. */
+  readonly publicKey: Uint8Array
+}
+
+const privateKeyObjects = new WeakMap<Uint8Array, KeyObject>()
+
+function privateKeyObject(privateKey: Uint8Array): KeyObject {
+  let key = privateKeyObjects.get(privateKey)
+  if (key === undefined) {
+    key = createPrivateKey({ key: Buffer.concat([PKCS8_PREFIX, privateKey]), format: 'der', type: 'pkcs8' })
+    privateKeyObjects.set(privateKey, key)
+  }
+  return key
+}
+
+/** The key pair of a 32-byte X25519 private key (any 32 bytes; X25519 clamps them). */
+export function dhKeyFromPrivate(privateKey: Uint8Array): DhKeyPair {
+  if (!(privateKey instanceof Uint8Array) || privateKey.length !== DH_KEY_LENGTH) {
+    throw new TalkenError('invalid_argument', 'an X25519 private key is 32 bytes')
+  }
+  const own = new Uint8Array(privateKey)
+  const spki = createPublicKey(privateKeyObject(own)).export({ format: 'der', type: 'spki' })
+  return { privateKey: own, publicKey: new Uint8Array(spki.subarray(SPKI_PREFIX.length)) }
+}
+
+/** A fresh X25519 key pair from `random` (32 bytes imported as PKCS#8). */
+export function generateDhKey(random: RandomSource = systemRandom): DhKeyPair {
+  return dhKeyFromPrivate(random(DH_KEY_LENGTH))
+}
+
+/**
+ * X25519(ours, theirs): the 32-byte shared secret. Throws `malformed` when `theirPublic` is not
+ * 32 bytes or is a low-order point (OpenSSL refuses an all-zero result, RFC 7748 §6.1).
+ */
+export function dh(ours: DhKeyPair, theirPublic: Uint8Array): Uint8Array {
+  if (!(theirPublic instanceof Uint8Array) || theirPublic.length !== DH_KEY_LENGTH) {
+    throw new TalkenError('malformed', 'an X25519 public key is 32 bytes')
+  }
+  try {
+    const publicKey = createPublicKey({
+      key: Buffer.concat([SPKI_PREFIX, theirPublic]),
+      format: 'der',
+      type: 'spki',
+    })
+    return new Uint8Array(diffieHellman({ privateKey: privateKeyObject(ours.privateKey), publicKey }))
+  } catch (cause) {
+    throw new TalkenError('malformed', 'not a usable X25519 public key', { cause })
+  }
+}
+
+/** HKDF-SHA-256 (RFC 5869): `length` bytes (at most 8160) from `ikm`, `salt` and `info`. */
+export function hkdf(
+  ikm: Uint8Array,
+  salt: Uint8Array,
+  info: Uint8Array | string,
+  length: number,
+): Uint8Array {
+  const infoBytes = typeof info === 'string' ? Buffer.from(info, 'utf8') : info
+  return new Uint8Array(hkdfSync('sha256', ikm, salt, infoBytes, length))
+}
+
+/** HMAC-SHA-256 (RFC 2104). */
+export function hmac(key: Uint8Array, data: Uint8Array): Uint8Array {
+  return new Uint8Array(createHmac('sha256', key).update(data).digest())
+}
+
+/** SHA-256. */
+export function sha256(data: Uint8Array): Uint8Array {
+  return new Uint8Array(createHash('sha256').update(data).digest())
+}
+
+function checkAead(key: Uint8Array, nonce: Uint8Array): void {
+  if (key.length !== AEAD_KEY_LENGTH) throw new TalkenError('invalid_argument', 'an AEAD key is 32 bytes')
+  if (nonce.length !== AEAD_NONCE_LENGTH) {
+    throw new TalkenError('invalid_argument', 'an AEAD nonce is 12 bytes')
+  }
+}
+
+/** ChaCha20-Poly1305 encryption (RFC 8439 §2.8): returns ciphertext ‖ 16-byte tag. */
+export function aeadSeal(
+  key: Uint8Array,
+  nonce: Uint8Array,
+  plaintext: Uint8Array,
+  ad: Uint8Array,
+): Uint8Array {
+  checkAead(key, nonce)
+  const cipher = createCipheriv('chacha20-poly1305', key, nonce, { authTagLength: AEAD_TAG_LENGTH })
+  cipher.setAAD(ad, { plaintextLength: plaintext.length })
+  const out = new Uint8Array(plaintext.length + AEAD_TAG_LENGTH)
+  const body = cipher.update(plaintext)
+  out.set(body, 0)
+  const rest = cipher.final()
+  out.set(rest, body.length)
+  out.set(cipher.getAuthTag(), plaintext.length)
+  return out
+}
+
+/**
+ * ChaCha20-Poly1305 decryption of ciphertext ‖ tag. Throws `decrypt_failed` when the tag does not
+ * verify (wrong key, altered ciphertext or associated data) or the input is shorter than a tag.
+ */
+export function aeadOpen(key: Uint8Array, nonce: Uint8Array, sealed: Uint8Array, ad: Uint8Array): Uint8Array {
+  checkAead(key, nonce)
+  if (sealed.length < AEAD_TAG_LENGTH)
+    throw new TalkenError('decrypt_failed', 'ciphertext shorter than a tag')
+  const split = sealed.length - AEAD_TAG_LENGTH
+  try {
+    const decipher = createDecipheriv('chacha20-poly1305', key, nonce, { authTagLength: AEAD_TAG_LENGTH })
+    decipher.setAAD(ad, { plaintextLength: split })
+    decipher.setAuthTag(sealed.subarray(split))
+    const body = decipher.update(sealed.subarray(0, split))
+    const rest = decipher.final()
+    if (rest.length === 0) return new Uint8Array(body.buffer, body.byteOffset, body.length)
+    return new Uint8Array(Buffer.concat([body, rest]))
+  } catch (cause) {
+    throw new TalkenError('decrypt_failed', 'the message does not decrypt (altered, or not for this key)', {
+      cause,
+    })
+  }
+}
+
+/** Concatenates byte arrays. */
+export function concatBytes(...parts: readonly Uint8Array[]): Uint8Array {
+  let length = 0
+  for (const p of parts) length += p.length
+  const out = new Uint8Array(length)
+  let offset = 0
+  for (const p of parts) {
+    out.set(p, offset)
+    offset += p.length
+  }
+  return out
+}
+
+/** Constant-time equality for secrets of equal length (false for different lengths). */
+export function secretsEqual(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false
+  let diff = 0
+  for (let i = 0; i < a.length; i++) diff |= a[i]! ^ b[i]!
+  return diff === 0
+}
