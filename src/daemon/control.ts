@@ -41,20 +41,24 @@ interface Request {
   readonly params: Record<string, unknown>
 }
 
-/** Splits a socket's bytes into lines, refusing overlong ones. */
+/** Splits a socket's bytes into lines; an overlong line is refused whether or not it has ended. */
 function lineReader(socket: Socket, onLine: (line: string) => void, onOverflow: () => void): void {
   let buffer = ''
+  let overflowed = false
   socket.setEncoding('utf8')
   socket.on('data', (chunk: string) => {
+    if (overflowed) return
     buffer += chunk
     let at = buffer.indexOf('\n')
     while (at !== -1) {
       const line = buffer.slice(0, at)
       buffer = buffer.slice(at + 1)
+      if (Buffer.byteLength(line) > MAX_CONTROL_LINE) break
       if (line.length > 0) onLine(line)
       at = buffer.indexOf('\n')
     }
-    if (Buffer.byteLength(buffer) > MAX_CONTROL_LINE) {
+    if (at !== -1 || Buffer.byteLength(buffer) > MAX_CONTROL_LINE) {
+      overflowed = true
       buffer = ''
       onOverflow()
     }

@@ -23,6 +23,7 @@ import { tcp } from '@libp2p/tcp'
 import { yamux } from '@libp2p/yamux'
 import { type Multiaddr, multiaddr } from '@multiformats/multiaddr'
 import { createLibp2p, type Libp2p } from 'libp2p'
+import { Uint8ArrayList } from 'uint8arraylist'
 import { TalkenError } from '../errors.ts'
 import { MAX_FRAME_BYTES } from '../mesh/frames.ts'
 import type { Logger } from '../mesh/router.ts'
@@ -38,7 +39,8 @@ export interface LinkHandlers {
   /** A mesh link to `peer` is up and carries frames of at most `mtu` bytes. */
   linkUp(peer: string, mtu: number): void
   linkDown(peer: string): void
-  frame(peer: string, frame: Uint8Array): void
+  /** Frames that arrived together from `peer`, in order. */
+  frames(peer: string, frames: readonly Uint8Array[]): void
 }
 
 /** Options of {@link Libp2pLinks.create}. */
@@ -82,9 +84,11 @@ export interface ConnectedPeer {
 
 interface Outbound {
   stream: Stream
-  /** Frames waiting for the stream to drain, and their bytes. */
+  /** Frames waiting to be written (until the end of this tick, or a drain), and their bytes. */
   readonly queue: Uint8Array[]
   queuedBytes: number
+  /** True while a flush is scheduled. */
+  flushing: boolean
 }
 
 interface DialTarget {
@@ -218,20 +222,21 @@ export class Libp2pLinks {
    */
   send(peer: string, frame: Uint8Array): boolean {
     const out = this.#out.get(peer)
-    if (out === undefined) {
+    if (out === undefined || out.queuedBytes + frame.length > MAX_QUEUED_BYTES) {
       this.stats.framesDropped++
       return false
     }
-    if (out.queue.length > 0 || out.stream.writableNeedsDrain) {
-      if (out.queuedBytes + frame.length > MAX_QUEUED_BYTES) {
-        this.stats.framesDropped++
-        return false
-      }
-      out.queue.push(frame)
-      out.queuedBytes += frame.length
-      return true
+    out.queue.push(frame)
+    out.queuedBytes += frame.length
+    // Frames sent in one step of the mesh leave together: one write, one Noise frame.
+    if (!out.flushing) {
+      out.flushing = true
+      queueMicrotask(() => {
+        out.flushing = false
+        this.#flush(peer, out)
+      })
     }
-    return this.#write(peer, out, frame)
+    return true
   }
 
   /** Dials an address now (and keeps it as a redial target). */
@@ -254,23 +259,19 @@ export class Libp2pLinks {
 
   // ------------------------------------------------------------------------------------------
 
-  #write(peer: string, out: Outbound, frame: Uint8Array): boolean {
+  /** Writes every queued frame as one chunk, unless the stream asks to wait for a drain. */
+  #flush(peer: string, out: Outbound): void {
+    if (out.queue.length === 0 || out.stream.writableNeedsDrain || this.#out.get(peer) !== out) return
+    const frames = out.queue.splice(0)
+    out.queuedBytes = 0
+    const chunk = new Uint8ArrayList()
+    for (const frame of frames) chunk.append(encodeFrame(frame))
     try {
-      out.stream.send(encodeFrame(frame))
-      this.stats.framesOut++
-      return true
+      out.stream.send(chunk)
+      this.stats.framesOut += frames.length
     } catch (err) {
       this.#opts.log('debug', 'mesh stream write failed', { peer, error: (err as Error).message })
-      this.stats.framesDropped++
-      return false
-    }
-  }
-
-  #flush(peer: string, out: Outbound): void {
-    while (out.queue.length > 0 && !out.stream.writableNeedsDrain) {
-      const frame = out.queue.shift() as Uint8Array
-      out.queuedBytes -= frame.length
-      if (!this.#write(peer, out, frame)) break
+      this.stats.framesDropped += frames.length
     }
   }
 
@@ -288,7 +289,7 @@ export class Libp2pLinks {
           return
         }
         const known = this.#out.get(peer)
-        const out: Outbound = known ?? { stream, queue: [], queuedBytes: 0 }
+        const out: Outbound = known ?? { stream, queue: [], queuedBytes: 0, flushing: false }
         this.#out.set(peer, out)
         this.#attach(peer, out, stream)
         if (known === undefined) {
@@ -345,7 +346,7 @@ export class Libp2pLinks {
   #deliverEarly(peer: string): void {
     const early = this.#early.get(peer)
     this.#early.delete(peer)
-    for (const frame of early ?? []) this.#opts.handlers.frame(peer, frame)
+    if (early !== undefined && early.length > 0) this.#opts.handlers.frames(peer, early)
   }
 
   #closeLink(peer: string): void {
@@ -374,20 +375,20 @@ export class Libp2pLinks {
         stream.abort(err as Error)
         return
       }
+      this.stats.framesIn += frames.length
+      if (this.#out.has(peer)) {
+        if (frames.length > 0) this.#opts.handlers.frames(peer, frames)
+        return
+      }
+      // The peer's frames may arrive a moment before our own stream is open, and the mesh
+      // takes frames only from links it knows: hold a few until the link is up.
+      const early = this.#early.get(peer) ?? []
       for (const frame of frames) {
-        this.stats.framesIn++
-        if (this.#out.has(peer)) {
-          this.#opts.handlers.frame(peer, frame)
-          continue
-        }
-        // The peer's frames may arrive a moment before our own stream is open, and the mesh
-        // takes frames only from links it knows: hold a few until the link is up.
-        const early = this.#early.get(peer) ?? []
         if (early.length < MAX_EARLY_FRAMES) early.push(frame)
         else this.stats.framesDropped++
-        this.#early.set(peer, early)
-        this.#ensureOutbound(connection.remotePeer, connection)
       }
+      this.#early.set(peer, early)
+      this.#ensureOutbound(connection.remotePeer, connection)
     })
     // We never write on the peer's stream: close our half so the peer sees a clean half-close.
     stream.close().catch(() => {})

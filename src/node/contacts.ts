@@ -63,6 +63,10 @@ export function acceptContactCard(
       store.putContact(contact)
       return { contact, outcome: 'added' }
     }
+    // The same card again (every message carries the sender's): nothing to decode or compare.
+    if (bytesEqual(existing.card, cardBytes) && (name === undefined || name === existing.name)) {
+      return { contact: existing, outcome: 'unchanged' }
+    }
     const older = decodeContactCard(existing.card).created < card.created
     const renamed = name !== undefined && name !== existing.name
     if (!older && !renamed) return { contact: existing, outcome: 'unchanged' }

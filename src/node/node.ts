@@ -274,6 +274,7 @@ export class TalkenNode extends EventEmitter<NodeEvents> {
   #linksReady: Libp2pLinks | undefined
   readonly #handles = new Map<string, SendHandle>()
   readonly #cards = new Map<string, ContactCard>()
+  #pool = { bytes: Buffer.alloc(0), offset: 0 }
   /** State changes reported while `send` is still recording the message. */
   #pending: StateChange[] | undefined
   #timer: NodeJS.Timeout | undefined
@@ -304,7 +305,7 @@ export class TalkenNode extends EventEmitter<NodeEvents> {
     this.#tag = destinationTag(identity.account.publicKey)
     const host: RouterHost = {
       now: () => Date.now(),
-      random: () => randomBytes(6).readUIntBE(0, 6) / 2 ** 48,
+      random: () => this.#random(),
       transmit: (neighbour, frame) => {
         this.#linksReady?.send(neighbour, frame)
       },
@@ -337,7 +338,10 @@ export class TalkenNode extends EventEmitter<NodeEvents> {
           this.#step(() => this.#core.linkDown(peer))
           this.emit('link:down', peer)
         },
-        frame: (peer, frame) => this.#step(() => this.#core.receive(peer, frame)),
+        frames: (peer, frames) =>
+          this.#step(() => {
+            for (const frame of frames) this.#core.receive(peer, frame)
+          }),
       },
     })
   }
@@ -406,10 +410,12 @@ export class TalkenNode extends EventEmitter<NodeEvents> {
     this.#pending = changes
     let id: string
     try {
-      id = this.#core.send(destinationTag(contact.accountKey), body, {
-        ...(this.#options.ttlMs === undefined ? {} : { ttlMs: this.#options.ttlMs }),
-        filing: { conversation: contact.id, body: Buffer.from(text, 'utf8') },
-      })
+      id = this.store.transaction(() =>
+        this.#core.send(destinationTag(contact.accountKey), body, {
+          ...(this.#options.ttlMs === undefined ? {} : { ttlMs: this.#options.ttlMs }),
+          filing: { conversation: contact.id, body: Buffer.from(text, 'utf8') },
+        }),
+      )
     } finally {
       this.#pending = undefined
     }
@@ -538,6 +544,14 @@ export class TalkenNode extends EventEmitter<NodeEvents> {
     this.#log('info', "contact card updated with this device's addresses", { addresses: dialable })
   }
 
+  /** Uniform in [0, 1) from the CSPRNG, drawn from a pool (one system call per 680 numbers). */
+  #random(): number {
+    if (this.#pool.offset + 6 > this.#pool.bytes.length) this.#pool = { bytes: randomBytes(4096), offset: 0 }
+    const value = this.#pool.bytes.readUIntBE(this.#pool.offset, 6) / 2 ** 48
+    this.#pool.offset += 6
+    return value
+  }
+
   /** Decodes and verifies a sender's card, remembering the last few: senders repeat theirs in every message. */
   #verifiedCard(bytes: Uint8Array): ContactCard {
     const key = Buffer.from(bytes).toString('base64')
@@ -611,7 +625,9 @@ export class TalkenNode extends EventEmitter<NodeEvents> {
   /** Runs one step of the core, then announces what it delivered (once its records are stored). */
   #step(fn: () => void): void {
     try {
-      fn()
+      // One transaction per step: a step's custody, outbox and state writes land together, and
+      // cost one commit instead of one each.
+      this.store.transaction(fn)
     } catch (err) {
       this.#announce.length = 0
       this.#log('error', 'mesh step failed', { error: (err as Error).message })
@@ -627,15 +643,16 @@ export class TalkenNode extends EventEmitter<NodeEvents> {
       this.#pending.push(change)
       return
     }
-    const record = this.store.getMessage(change.id)
-    if (record === undefined) return
-    this.#handles.get(change.id)?.update(change.state, change.reason)
+    const handle = this.#handles.get(change.id)
+    const conversation = handle?.to ?? this.store.getMessage(change.id)?.conversation
+    if (conversation === undefined) return
+    handle?.update(change.state, change.reason)
     if (change.state === 'delivered' || change.state === 'expired' || change.state === 'failed') {
       this.#handles.delete(change.id)
     }
     this.emit('state', {
       id: change.id,
-      conversation: record.conversation,
+      conversation,
       state: change.state,
       reason: change.reason,
     })
