@@ -1,0 +1,171 @@
+/**
+ * This device's private prekeys, kept in the store (kv namespace `e2e-prekeys`):
+ *
+ * | Key | Value |
+ * |---|---|
+ * | `meta` | CBOR `[1, nextSignedPrekeyId, nextOneTimePrekeyId]` |
+ * | `bundle` | the current signed {@link PrekeyBundle} (what the contact card carries) |
+ * | `signed/<id>` | CBOR `[1, privateKey (32), created (Unix s)]`; the newest {@link MAX_SIGNED_PREKEYS} are kept |
+ * | `one-time/<id>` | the 32-byte private key; deleted when a session uses it |
+ * | `seen/<signedId>/<hex EK>` | empty: an accepted prekey message's ephemeral key, so a replay is refused |
+ *
+ * IDs are decimal, zero-padded to 10 digits so that `kvList` returns them in order.
+ */
+import { TalkenError } from '../errors.ts'
+import type { Store } from '../store/store.ts'
+import { decodeCbor, encodeCbor, FieldReader } from '../wire/cbor.ts'
+import {
+  DH_KEY_LENGTH,
+  type DhKeyPair,
+  dhKeyFromPrivate,
+  generateDhKey,
+  type RandomSource,
+} from './primitives.ts'
+import type { PrekeyLookup } from './session.ts'
+import {
+  decodePrekeyBundle,
+  type E2eIdentity,
+  encodePrekeyBundle,
+  MAX_BUNDLE_ONE_TIME_PREKEYS,
+  MAX_PREKEY_ID,
+  type PrekeyBundle,
+  signPrekeyBundle,
+} from './x3dh.ts'
+
+/** The kv namespace of private prekeys. */
+export const PREKEY_NAMESPACE = 'e2e-prekeys'
+/** Signed prekeys kept (the current one and older ones that old contact cards still name). */
+export const MAX_SIGNED_PREKEYS = 4
+/** One-time prekeys held at most; replenishing beyond drops the oldest. */
+export const MAX_ONE_TIME_PREKEYS = 100
+/** One-time prekeys a new bundle carries by default. */
+export const DEFAULT_BUNDLE_ONE_TIME_PREKEYS = 8
+
+const id10 = (id: number) => String(id).padStart(10, '0')
+const hex = (b: Uint8Array) => Buffer.from(b).toString('hex')
+
+/** Prekey management for one device over a {@link Store}. */
+export class PrekeyStore implements PrekeyLookup {
+  readonly #store: Store
+  readonly #identity: E2eIdentity
+  readonly #random: RandomSource
+  readonly #now: () => number
+
+  constructor(store: Store, identity: E2eIdentity, random: RandomSource, now: () => number) {
+    this.#store = store
+    this.#identity = identity
+    this.#random = random
+    this.#now = now
+  }
+
+  #meta(): [nextSigned: number, nextOneTime: number] {
+    const bytes = this.#store.kvGet(PREKEY_NAMESPACE, 'meta')
+    if (bytes === undefined) return [1, 1]
+    const r = new FieldReader(decodeCbor(bytes, 64, 'prekey meta'), 'prekey meta', 3)
+    r.uint('version', 1, 1)
+    return [r.uint('nextSigned', MAX_PREKEY_ID, 1), r.uint('nextOneTime', MAX_PREKEY_ID, 1)]
+  }
+
+  /** The current bundle, creating the first signed and one-time prekeys when there is none. */
+  bundle(): PrekeyBundle {
+    const bytes = this.#store.kvGet(PREKEY_NAMESPACE, 'bundle')
+    return bytes === undefined ? this.rotateSignedPrekey() : decodePrekeyBundle(bytes)
+  }
+
+  /** Makes a new signed prekey (dropping the oldest beyond {@link MAX_SIGNED_PREKEYS}) and a new bundle. */
+  rotateSignedPrekey(oneTime = DEFAULT_BUNDLE_ONE_TIME_PREKEYS): PrekeyBundle {
+    return this.#store.transaction(() => {
+      const [nextSigned, nextOneTime] = this.#meta()
+      if (nextSigned > MAX_PREKEY_ID) throw new TalkenError('too_large', 'signed prekey IDs exhausted')
+      const key = generateDhKey(this.#random)
+      const created = Math.floor(this.#now() / 1000)
+      this.#store.kvSet(
+        PREKEY_NAMESPACE,
+        `signed/${id10(nextSigned)}`,
+        encodeCbor([1, key.privateKey, created]),
+      )
+      this.#store.kvSet(PREKEY_NAMESPACE, 'meta', encodeCbor([1, nextSigned + 1, nextOneTime]))
+      const signed = this.#store.kvList(PREKEY_NAMESPACE).filter(([k]) => k.startsWith('signed/'))
+      for (const [k] of signed.slice(0, Math.max(0, signed.length - MAX_SIGNED_PREKEYS))) {
+        this.#store.kvDelete(PREKEY_NAMESPACE, k)
+        const seen = `seen/${k.slice('signed/'.length)}/`
+        for (const [s] of this.#store.kvList(PREKEY_NAMESPACE)) {
+          if (s.startsWith(seen)) this.#store.kvDelete(PREKEY_NAMESPACE, s)
+        }
+      }
+      return this.replenishOneTimePrekeys(oneTime)
+    })
+  }
+
+  /**
+   * Makes `count` new one-time prekeys (at most {@link MAX_BUNDLE_ONE_TIME_PREKEYS}) and signs a new
+   * bundle listing them: for the contact card, or to send a contact through the session.
+   */
+  replenishOneTimePrekeys(count = DEFAULT_BUNDLE_ONE_TIME_PREKEYS): PrekeyBundle {
+    if (!Number.isInteger(count) || count < 0 || count > MAX_BUNDLE_ONE_TIME_PREKEYS) {
+      throw new TalkenError(
+        'invalid_argument',
+        `0–${MAX_BUNDLE_ONE_TIME_PREKEYS} one-time prekeys per bundle`,
+      )
+    }
+    return this.#store.transaction(() => {
+      const [nextSigned, nextOneTime] = this.#meta()
+      const signedEntries = this.#store.kvList(PREKEY_NAMESPACE).filter(([k]) => k.startsWith('signed/'))
+      const newest = signedEntries.at(-1)
+      if (newest === undefined) throw new TalkenError('not_found', 'no signed prekey yet')
+      const signedPrekeyId = Number(newest[0].slice('signed/'.length))
+      const signedPrekey = this.signedPrekey(signedPrekeyId)!
+      if (nextOneTime + count > MAX_PREKEY_ID)
+        throw new TalkenError('too_large', 'one-time prekey IDs exhausted')
+      const oneTimePrekeys = []
+      for (let i = 0; i < count; i++) {
+        const key = generateDhKey(this.#random)
+        const id = nextOneTime + i
+        this.#store.kvSet(PREKEY_NAMESPACE, `one-time/${id10(id)}`, key.privateKey)
+        oneTimePrekeys.push({ id, key: key.publicKey })
+      }
+      this.#store.kvSet(PREKEY_NAMESPACE, 'meta', encodeCbor([1, nextSigned, nextOneTime + count]))
+      const held = this.#store.kvList(PREKEY_NAMESPACE).filter(([k]) => k.startsWith('one-time/'))
+      for (const [k] of held.slice(0, Math.max(0, held.length - MAX_ONE_TIME_PREKEYS))) {
+        this.#store.kvDelete(PREKEY_NAMESPACE, k)
+      }
+      const bundle = signPrekeyBundle(this.#identity, {
+        signedPrekeyId,
+        signedPrekey: signedPrekey.publicKey,
+        created: Math.floor(this.#now() / 1000),
+        oneTimePrekeys,
+      })
+      this.#store.kvSet(PREKEY_NAMESPACE, 'bundle', encodePrekeyBundle(bundle))
+      return bundle
+    })
+  }
+
+  /** How many one-time prekeys are still held. */
+  oneTimePrekeysLeft(): number {
+    return this.#store.kvList(PREKEY_NAMESPACE).filter(([k]) => k.startsWith('one-time/')).length
+  }
+
+  signedPrekey(id: number): DhKeyPair | undefined {
+    const bytes = this.#store.kvGet(PREKEY_NAMESPACE, `signed/${id10(id)}`)
+    if (bytes === undefined) return undefined
+    const r = new FieldReader(decodeCbor(bytes, 128, 'signed prekey'), 'signed prekey', 3)
+    r.uint('version', 1, 1)
+    return dhKeyFromPrivate(r.bytes('privateKey', DH_KEY_LENGTH))
+  }
+
+  oneTimePrekey(id: number): DhKeyPair | undefined {
+    const bytes = this.#store.kvGet(PREKEY_NAMESPACE, `one-time/${id10(id)}`)
+    return bytes === undefined ? undefined : dhKeyFromPrivate(bytes)
+  }
+
+  /** True when a prekey message with this ephemeral key was accepted already. */
+  seen(signedPrekeyId: number, ephemeral: Uint8Array): boolean {
+    return this.#store.kvGet(PREKEY_NAMESPACE, `seen/${id10(signedPrekeyId)}/${hex(ephemeral)}`) !== undefined
+  }
+
+  /** Records an accepted prekey message: its one-time prekey is gone and its ephemeral key seen. */
+  consume(signedPrekeyId: number, oneTimePrekeyId: number, ephemeral: Uint8Array): void {
+    if (oneTimePrekeyId !== 0) this.#store.kvDelete(PREKEY_NAMESPACE, `one-time/${id10(oneTimePrekeyId)}`)
+    this.#store.kvSet(PREKEY_NAMESPACE, `seen/${id10(signedPrekeyId)}/${hex(ephemeral)}`, new Uint8Array(0))
+  }
+}

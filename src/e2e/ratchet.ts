@@ -1,0 +1,406 @@
+/**
+ * The Double Ratchet with header encryption, as Signal specifies it ("The Double Ratchet
+ * Algorithm", T. Perrin and M. Marlinspike, revision 1, 2016: §3 and §4 "Double Ratchet with
+ * header encryption"), over X25519, HKDF-SHA-256, HMAC-SHA-256 and ChaCha20-Poly1305.
+ *
+ * ```
+ * KDF_RK(rk, dh_out)  = HKDF(ikm = dh_out, salt = rk, info = "talken/e2e/ratchet/v1", 96 bytes)
+ *                       → rk' (32) ‖ ck (32) ‖ nhk (32)
+ * KDF_CK(ck)          = mk = HMAC(ck, 0x01), ck' = HMAC(ck, 0x02)
+ * header              = dh (32) ‖ pn (uint32 BE) ‖ n (uint32 BE)                     40 bytes
+ * encrypted header    = nonce (12, random) ‖ ChaCha20-Poly1305(hk, nonce, header, "")  68 bytes
+ * message             = encrypted header ‖ ChaCha20-Poly1305(mk, 0¹², plaintext, AD ‖ encrypted header)
+ * ```
+ * Each message key encrypts one message, so its nonce is fixed (spec §5.2 allows this). Header
+ * keys are used for a whole chain, so header nonces are random. Headers are encrypted so that a
+ * relay learns neither message numbers nor ratchet keys; a recipient finds the session a message
+ * belongs to by trying its few current header keys ({@link ratchetTryDecrypt}).
+ *
+ * Skipped message keys are bounded: at most {@link MAX_SKIP} per chain (a header asking for more
+ * is refused with `too_large` before any key is derived), at most {@link MAX_SKIPPED_KEYS} in
+ * all (the oldest are dropped), and kept for at most {@link MAX_OLD_CHAINS} earlier chains.
+ *
+ * States are immutable values: {@link ratchetEncrypt} and {@link ratchetDecrypt} return a new
+ * state and leave their input untouched, so a failed decryption changes nothing.
+ * Byte tables: docs/e2e.md §Ratchet message and §Session state.
+ */
+import { TalkenError } from '../errors.ts'
+import {
+  AEAD_NONCE_LENGTH,
+  AEAD_TAG_LENGTH,
+  aeadOpen,
+  aeadSeal,
+  concatBytes,
+  DH_KEY_LENGTH,
+  type DhKeyPair,
+  dh,
+  generateDhKey,
+  hkdf,
+  hmac,
+  type RandomSource,
+  secretsEqual,
+} from './primitives.ts'
+
+/** Most message keys skipped in one chain by one message. */
+export const MAX_SKIP = 1000
+/** Most skipped message keys held in one session; the oldest are dropped beyond it. */
+export const MAX_SKIPPED_KEYS = 2000
+/** Earlier receiving chains remembered (for their skipped keys and to recognise replays). */
+export const MAX_OLD_CHAINS = 8
+/** Largest message number (uint32 on the wire). */
+export const MAX_MESSAGE_NUMBER = 0xffff_ffff
+
+/** Plain header: ratchet key, previous chain length, message number. */
+export const HEADER_LENGTH = DH_KEY_LENGTH + 4 + 4
+/** Encrypted header: nonce, header, tag. */
+export const ENCRYPTED_HEADER_LENGTH = AEAD_NONCE_LENGTH + HEADER_LENGTH + AEAD_TAG_LENGTH
+/** Bytes a ratchet message adds to its plaintext: encrypted header and body tag (84). */
+export const RATCHET_OVERHEAD = ENCRYPTED_HEADER_LENGTH + AEAD_TAG_LENGTH
+
+const KDF_RK_INFO = 'talken/e2e/ratchet/v1'
+const MESSAGE_KEY_BYTE = Uint8Array.of(0x01)
+const CHAIN_KEY_BYTE = Uint8Array.of(0x02)
+const ZERO_NONCE = new Uint8Array(AEAD_NONCE_LENGTH)
+const EMPTY = new Uint8Array(0)
+
+/** A message key kept for a message that has not arrived yet. */
+export interface SkippedKey {
+  /** The header key of the chain it belongs to. */
+  readonly hk: Uint8Array
+  readonly n: number
+  readonly mk: Uint8Array
+}
+
+/** A receiving chain that a DH ratchet step closed: its header key and length. */
+export interface OldChain {
+  readonly hk: Uint8Array
+  /** Messages the chain had: numbers below this were received or skipped. */
+  readonly end: number
+}
+
+/** The state of one side of a Double Ratchet session (names as in the spec). */
+export interface RatchetState {
+  readonly dhs: DhKeyPair
+  readonly dhr: Uint8Array | null
+  readonly rk: Uint8Array
+  readonly cks: Uint8Array | null
+  readonly ckr: Uint8Array | null
+  readonly hks: Uint8Array | null
+  readonly hkr: Uint8Array | null
+  readonly nhks: Uint8Array
+  readonly nhkr: Uint8Array
+  readonly ns: number
+  readonly nr: number
+  readonly pn: number
+  /** Oldest first. */
+  readonly skipped: readonly SkippedKey[]
+  /** Oldest first. */
+  readonly oldChains: readonly OldChain[]
+}
+
+type Draft = { -readonly [K in keyof RatchetState]: RatchetState[K] } & {
+  skipped: SkippedKey[]
+  oldChains: OldChain[]
+}
+
+/** A decrypted ratchet header. */
+export interface RatchetHeader {
+  readonly dh: Uint8Array
+  readonly pn: number
+  readonly n: number
+}
+
+function kdfRk(rk: Uint8Array, dhOut: Uint8Array): [rk: Uint8Array, ck: Uint8Array, nhk: Uint8Array] {
+  const out = hkdf(dhOut, rk, KDF_RK_INFO, 96)
+  return [out.slice(0, 32), out.slice(32, 64), out.slice(64, 96)]
+}
+
+function kdfCk(ck: Uint8Array): [ck: Uint8Array, mk: Uint8Array] {
+  return [hmac(ck, CHAIN_KEY_BYTE), hmac(ck, MESSAGE_KEY_BYTE)]
+}
+
+/** The initiator's state (spec: RatchetInitAliceHE): `sk` and header keys from X3DH. */
+export function initInitiator(
+  sk: Uint8Array,
+  theirRatchetKey: Uint8Array,
+  sharedHka: Uint8Array,
+  sharedNhkb: Uint8Array,
+  random: RandomSource,
+): RatchetState {
+  const dhs = generateDhKey(random)
+  const [rk, cks, nhks] = kdfRk(sk, dh(dhs, theirRatchetKey))
+  return {
+    dhs,
+    dhr: new Uint8Array(theirRatchetKey),
+    rk,
+    cks,
+    ckr: null,
+    hks: new Uint8Array(sharedHka),
+    hkr: null,
+    nhks,
+    nhkr: new Uint8Array(sharedNhkb),
+    ns: 0,
+    nr: 0,
+    pn: 0,
+    skipped: [],
+    oldChains: [],
+  }
+}
+
+/** The responder's state (spec: RatchetInitBobHE): its signed prekey is the first ratchet key. */
+export function initResponder(
+  sk: Uint8Array,
+  ourRatchetKey: DhKeyPair,
+  sharedHka: Uint8Array,
+  sharedNhkb: Uint8Array,
+): RatchetState {
+  return {
+    dhs: ourRatchetKey,
+    dhr: null,
+    rk: new Uint8Array(sk),
+    cks: null,
+    ckr: null,
+    hks: null,
+    hkr: null,
+    nhks: new Uint8Array(sharedNhkb),
+    nhkr: new Uint8Array(sharedHka),
+    ns: 0,
+    nr: 0,
+    pn: 0,
+    skipped: [],
+    oldChains: [],
+  }
+}
+
+function encodeHeader(h: RatchetHeader): Uint8Array {
+  const out = new Uint8Array(HEADER_LENGTH)
+  out.set(h.dh, 0)
+  const view = new DataView(out.buffer)
+  view.setUint32(DH_KEY_LENGTH, h.pn)
+  view.setUint32(DH_KEY_LENGTH + 4, h.n)
+  return out
+}
+
+function tryHeader(hk: Uint8Array, encryptedHeader: Uint8Array): RatchetHeader | undefined {
+  let plain: Uint8Array
+  try {
+    plain = aeadOpen(
+      hk,
+      encryptedHeader.subarray(0, AEAD_NONCE_LENGTH),
+      encryptedHeader.subarray(AEAD_NONCE_LENGTH),
+      EMPTY,
+    )
+  } catch {
+    return undefined
+  }
+  if (plain.length !== HEADER_LENGTH) return undefined
+  const view = new DataView(plain.buffer, plain.byteOffset, plain.length)
+  return {
+    dh: plain.slice(0, DH_KEY_LENGTH),
+    pn: view.getUint32(DH_KEY_LENGTH),
+    n: view.getUint32(DH_KEY_LENGTH + 4),
+  }
+}
+
+/**
+ * Encrypts `plaintext` with associated data `ad` (the session's identities). Returns the new state
+ * and the message (encrypted header ‖ ciphertext); `state` itself is unchanged.
+ */
+export function ratchetEncrypt(
+  state: RatchetState,
+  plaintext: Uint8Array,
+  ad: Uint8Array,
+  random: RandomSource,
+): { state: RatchetState; message: Uint8Array } {
+  if (state.cks === null || state.hks === null) {
+    throw new TalkenError('invalid_argument', 'this session cannot send before it has received a message')
+  }
+  if (state.ns >= MAX_MESSAGE_NUMBER) throw new TalkenError('too_large', 'sending chain exhausted')
+  const [cks, mk] = kdfCk(state.cks)
+  const header = encodeHeader({ dh: state.dhs.publicKey, pn: state.pn, n: state.ns })
+  const nonce = random(AEAD_NONCE_LENGTH)
+  const encryptedHeader = concatBytes(nonce, aeadSeal(state.hks, nonce, header, EMPTY))
+  const body = aeadSeal(mk, ZERO_NONCE, plaintext, concatBytes(ad, encryptedHeader))
+  return {
+    state: { ...state, cks, ns: state.ns + 1 },
+    message: concatBytes(encryptedHeader, body),
+  }
+}
+
+function draft(state: RatchetState): Draft {
+  return { ...state, skipped: [...state.skipped], oldChains: [...state.oldChains] }
+}
+
+function tooFar(what: string, n: number): TalkenError {
+  return new TalkenError('too_large', `${what} ${n} is more than ${MAX_SKIP} messages ahead; refused`)
+}
+
+/** Stores the keys of messages nr..until−1 of the current receiving chain as skipped. */
+function skipTo(s: Draft, until: number): void {
+  if (s.ckr === null || s.hkr === null) return
+  if (until - s.nr > MAX_SKIP) throw tooFar('message number', until)
+  let ck = s.ckr
+  while (s.nr < until) {
+    const [next, mk] = kdfCk(ck)
+    s.skipped.push({ hk: s.hkr, n: s.nr, mk })
+    ck = next
+    s.nr += 1
+  }
+  s.ckr = ck
+}
+
+function takeSkipped(s: Draft, hk: Uint8Array, n: number): Uint8Array | undefined {
+  const i = s.skipped.findIndex((k) => k.n === n && secretsEqual(k.hk, hk))
+  if (i < 0) return undefined
+  const mk = s.skipped[i]!.mk
+  s.skipped.splice(i, 1)
+  return mk
+}
+
+function dhRatchet(s: Draft, header: RatchetHeader, random: RandomSource): void {
+  s.pn = s.ns
+  s.ns = 0
+  s.nr = 0
+  s.hks = s.nhks
+  s.hkr = s.nhkr
+  s.dhr = header.dh
+  const [rk1, ckr, nhkr] = kdfRk(s.rk, dh(s.dhs, header.dh))
+  s.ckr = ckr
+  s.nhkr = nhkr
+  s.dhs = generateDhKey(random)
+  const [rk2, cks, nhks] = kdfRk(rk1, dh(s.dhs, header.dh))
+  s.rk = rk2
+  s.cks = cks
+  s.nhks = nhks
+}
+
+function closeCurrentChain(s: Draft, end: number): void {
+  if (s.hkr === null) return
+  s.oldChains.push({ hk: s.hkr, end: Math.max(end, s.nr) })
+  while (s.oldChains.length > MAX_OLD_CHAINS) {
+    const dropped = s.oldChains.shift()!
+    s.skipped = s.skipped.filter((k) => !secretsEqual(k.hk, dropped.hk))
+  }
+}
+
+/** Which header keys to try: the current and next chain's, or those of earlier chains. */
+export type HeaderSearch = 'current' | 'old'
+
+function messageKeyFor(
+  s: Draft,
+  encryptedHeader: Uint8Array,
+  random: RandomSource,
+  search: HeaderSearch,
+): Uint8Array | undefined {
+  return search === 'current' ? currentChainKey(s, encryptedHeader, random) : oldChainKey(s, encryptedHeader)
+}
+
+function currentChainKey(
+  s: Draft,
+  encryptedHeader: Uint8Array,
+  random: RandomSource,
+): Uint8Array | undefined {
+  // 1. The current receiving chain: the common case.
+  if (s.hkr !== null) {
+    const h = tryHeader(s.hkr, encryptedHeader)
+    if (h !== undefined) {
+      if (h.n < s.nr) {
+        const mk = takeSkipped(s, s.hkr, h.n)
+        if (mk === undefined) throw replayed(h.n)
+        return mk
+      }
+      if (h.n - s.nr > MAX_SKIP) throw tooFar('message number', h.n)
+      skipTo(s, h.n)
+      const [ckr, mk] = kdfCk(s.ckr!)
+      s.ckr = ckr
+      s.nr += 1
+      return mk
+    }
+  }
+  // 2. The next chain: the peer took a DH ratchet step.
+  const h = tryHeader(s.nhkr, encryptedHeader)
+  if (h !== undefined) {
+    // Check both bounds before deriving anything.
+    if (s.ckr !== null && h.pn - s.nr > MAX_SKIP) throw tooFar('previous chain length', h.pn)
+    if (h.n > MAX_SKIP) throw tooFar('message number', h.n)
+    skipTo(s, h.pn)
+    closeCurrentChain(s, h.pn)
+    dhRatchet(s, h, random)
+    skipTo(s, h.n)
+    const [ckr, mk] = kdfCk(s.ckr!)
+    s.ckr = ckr
+    s.nr += 1
+    return mk
+  }
+  return undefined
+}
+
+function oldChainKey(s: Draft, encryptedHeader: Uint8Array): Uint8Array | undefined {
+  // 3. An earlier chain: a late message whose key was skipped, or a replay.
+  for (let i = s.oldChains.length - 1; i >= 0; i--) {
+    const chain = s.oldChains[i]!
+    const old = tryHeader(chain.hk, encryptedHeader)
+    if (old === undefined) continue
+    const mk = takeSkipped(s, chain.hk, old.n)
+    if (mk !== undefined) return mk
+    if (old.n < chain.end) throw replayed(old.n)
+    throw new TalkenError('malformed', `message number ${old.n} is beyond the end of its chain`)
+  }
+  return undefined
+}
+
+function replayed(n: number): TalkenError {
+  return new TalkenError(
+    'replayed',
+    `message ${n} of this chain was already received (or its key was dropped)`,
+  )
+}
+
+/**
+ * Decrypts a message with associated data `ad`. Returns the new state and the plaintext; throws
+ * (`decrypt_failed`, `replayed`, `too_large`, `malformed`) and leaves `state` as it was otherwise.
+ */
+export function ratchetDecrypt(
+  state: RatchetState,
+  message: Uint8Array,
+  ad: Uint8Array,
+  random: RandomSource,
+): { state: RatchetState; plaintext: Uint8Array } {
+  const out =
+    ratchetTryDecrypt(state, message, ad, random, 'current') ??
+    ratchetTryDecrypt(state, message, ad, random, 'old')
+  if (out === undefined) {
+    throw new TalkenError('decrypt_failed', 'the message header does not decrypt under this session')
+  }
+  return out
+}
+
+/**
+ * As {@link ratchetDecrypt}, but returns undefined when the header decrypts under none of the
+ * header keys `search` names (the message is not for this session, or not for this pass). Once the
+ * header matches, failures throw as in {@link ratchetDecrypt}.
+ */
+export function ratchetTryDecrypt(
+  state: RatchetState,
+  message: Uint8Array,
+  ad: Uint8Array,
+  random: RandomSource,
+  search: HeaderSearch,
+): { state: RatchetState; plaintext: Uint8Array } | undefined {
+  if (!(message instanceof Uint8Array) || message.length < RATCHET_OVERHEAD) {
+    throw new TalkenError('malformed', `a ratchet message is at least ${RATCHET_OVERHEAD} bytes`)
+  }
+  if (search === 'old' && state.oldChains.length === 0) return undefined
+  const s = draft(state)
+  const encryptedHeader = message.subarray(0, ENCRYPTED_HEADER_LENGTH)
+  const mk = messageKeyFor(s, encryptedHeader, random, search)
+  if (mk === undefined) return undefined
+  const plaintext = aeadOpen(
+    mk,
+    ZERO_NONCE,
+    message.subarray(ENCRYPTED_HEADER_LENGTH),
+    concatBytes(ad, encryptedHeader),
+  )
+  if (s.skipped.length > MAX_SKIPPED_KEYS) s.skipped.splice(0, s.skipped.length - MAX_SKIPPED_KEYS)
+  return { state: s, plaintext }
+}

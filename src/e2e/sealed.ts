@@ -1,0 +1,150 @@
+/**
+ * Sealed bodies: what an envelope's payload holds. A relay sees a version byte and opaque bytes of
+ * one of five sizes; sender, authenticator, time and content are all inside the encryption.
+ *
+ * ```
+ * Sealed (ratchet) = 0x01 ‖ ratchet message                                 (a session exists)
+ * Sealed (prekey)  = 0x01 ‖ E (32) ‖ ChaCha20-Poly1305(k, 0¹², prekey message, 0x01)   (first contact)
+ *   k = HKDF(ikm = X25519(E, IK_B), salt = E ‖ IK_B, info = "talken/e2e/seal/v1", 32)
+ *   E: a fresh X25519 key per sealed prekey message; IK_B: the recipient's identity DH key
+ * Plaintext inside the ratchet = sentAt (uint64 BE, Unix ms) ‖ content ‖ 0x80 ‖ 0x00…
+ *   padded so that the sealed body is exactly 256, 1,024, 4,096, 16,384 or 65,536 bytes
+ * ```
+ * The two kinds look alike: the recipient tries its sessions' header keys first, then its identity
+ * DH key. A prekey body costs 310 bytes of overhead, a ratchet body 94, so content of up to 65,226
+ * bytes fits either. Byte table: docs/e2e.md §Sealed body.
+ */
+import { TalkenError } from '../errors.ts'
+import {
+  AEAD_NONCE_LENGTH,
+  AEAD_TAG_LENGTH,
+  aeadOpen,
+  aeadSeal,
+  concatBytes,
+  DH_KEY_LENGTH,
+  type DhKeyPair,
+  dh,
+  generateDhKey,
+  hkdf,
+  type RandomSource,
+} from './primitives.ts'
+import { RATCHET_OVERHEAD } from './ratchet.ts'
+import { PREKEY_HEADER_LENGTH } from './session.ts'
+
+/** The sealed body format version (its first byte). */
+export const SEALED_VERSION = 1
+/** The sizes a sealed body may have. */
+export const SEALED_BUCKETS: readonly number[] = [256, 1024, 4096, 16 * 1024, 64 * 1024]
+/** The largest sealed body: the envelope's payload limit (MAX_PAYLOAD_BYTES). */
+export const MAX_SEALED_BYTES = 64 * 1024
+
+const SENT_AT_LENGTH = 8
+const PAD_MARKER = 0x80
+const SEAL_INFO = 'talken/e2e/seal/v1'
+const ZERO_NONCE = new Uint8Array(AEAD_NONCE_LENGTH)
+const VERSION_AD = Uint8Array.of(SEALED_VERSION)
+
+/** Bytes a sealed ratchet body adds to its content: version, ratchet overhead, time, pad marker (94). */
+export const RATCHET_BODY_OVERHEAD = 1 + RATCHET_OVERHEAD + SENT_AT_LENGTH + 1
+/** Bytes a sealed prekey body adds: version, E, outer tag, prekey header, then as a ratchet body (310). */
+export const PREKEY_BODY_OVERHEAD =
+  1 + DH_KEY_LENGTH + AEAD_TAG_LENGTH + PREKEY_HEADER_LENGTH + RATCHET_OVERHEAD + SENT_AT_LENGTH + 1
+/** The most content one sealed body carries, whichever kind it is. */
+export const MAX_SEALED_CONTENT = MAX_SEALED_BYTES - PREKEY_BODY_OVERHEAD
+
+/** The ratchet plaintext length that makes the sealed body fill its bucket. */
+export function paddedPlaintextLength(contentLength: number, prekey: boolean): number {
+  if (!Number.isSafeInteger(contentLength) || contentLength < 0) {
+    throw new TalkenError('invalid_argument', 'content length is a non-negative integer')
+  }
+  if (contentLength > MAX_SEALED_CONTENT) {
+    throw new TalkenError(
+      'too_large',
+      `sealed content is at most ${MAX_SEALED_CONTENT} bytes, not ${contentLength}`,
+    )
+  }
+  const overhead = prekey ? PREKEY_BODY_OVERHEAD : RATCHET_BODY_OVERHEAD
+  const bucket = SEALED_BUCKETS.find((b) => b >= contentLength + overhead)!
+  return bucket - overhead + SENT_AT_LENGTH + 1
+}
+
+/** The ratchet plaintext: time, content and padding to `length` ({@link paddedPlaintextLength}). */
+export function encodeSealedPlaintext(content: Uint8Array, sentAt: number, length: number): Uint8Array {
+  if (!Number.isSafeInteger(sentAt) || sentAt < 0)
+    throw new TalkenError('invalid_argument', 'sentAt is Unix ms')
+  if (length < content.length + SENT_AT_LENGTH + 1)
+    throw new TalkenError('invalid_argument', 'padding too short')
+  const out = new Uint8Array(length)
+  const view = new DataView(out.buffer)
+  view.setUint32(0, Math.floor(sentAt / 2 ** 32))
+  view.setUint32(4, sentAt >>> 0)
+  out.set(content, SENT_AT_LENGTH)
+  out[SENT_AT_LENGTH + content.length] = PAD_MARKER
+  return out
+}
+
+/** Reads the time and content back from a ratchet plaintext. Throws `malformed`. */
+export function decodeSealedPlaintext(plaintext: Uint8Array): { sentAt: number; content: Uint8Array } {
+  let end = plaintext.length - 1
+  while (end >= SENT_AT_LENGTH && plaintext[end] === 0) end--
+  if (end < SENT_AT_LENGTH || plaintext[end] !== PAD_MARKER) {
+    throw new TalkenError('malformed', 'sealed plaintext: bad padding')
+  }
+  const view = new DataView(plaintext.buffer, plaintext.byteOffset, plaintext.length)
+  const high = view.getUint32(0)
+  if (high >= 2 ** 21) throw new TalkenError('malformed', 'sealed plaintext: time out of range')
+  return { sentAt: high * 2 ** 32 + view.getUint32(4), content: plaintext.slice(SENT_AT_LENGTH, end) }
+}
+
+/** Checks a sealed body's size and version before any decryption. Throws `malformed`, `unsupported_version`. */
+export function checkSealed(sealed: Uint8Array): void {
+  if (!(sealed instanceof Uint8Array) || !SEALED_BUCKETS.includes(sealed.length)) {
+    throw new TalkenError('malformed', 'a sealed body is 256, 1024, 4096, 16384 or 65536 bytes')
+  }
+  if (sealed[0] !== SEALED_VERSION) {
+    throw new TalkenError('unsupported_version', `sealed body version ${sealed[0]} is not supported`)
+  }
+}
+
+/** Seals a ratchet message (already padded inside): the version byte and the message. */
+export function sealRatchetMessage(message: Uint8Array): Uint8Array {
+  const out = concatBytes(VERSION_AD, message)
+  if (!SEALED_BUCKETS.includes(out.length))
+    throw new TalkenError('invalid_argument', 'ratchet message not padded')
+  return out
+}
+
+function sealKey(shared: Uint8Array, ephemeral: Uint8Array, recipientIdentityDh: Uint8Array): Uint8Array {
+  return hkdf(shared, concatBytes(ephemeral, recipientIdentityDh), SEAL_INFO, 32)
+}
+
+/** Seals a prekey message to the recipient's identity DH key with a fresh ephemeral key. */
+export function sealPrekeyMessage(
+  prekeyMessage: Uint8Array,
+  recipientIdentityDh: Uint8Array,
+  random: RandomSource,
+): Uint8Array {
+  const e = generateDhKey(random)
+  const k = sealKey(dh(e, recipientIdentityDh), e.publicKey, recipientIdentityDh)
+  const out = concatBytes(VERSION_AD, e.publicKey, aeadSeal(k, ZERO_NONCE, prekeyMessage, VERSION_AD))
+  if (!SEALED_BUCKETS.includes(out.length))
+    throw new TalkenError('invalid_argument', 'prekey message not padded')
+  return out
+}
+
+/**
+ * Opens a sealed prekey body with our identity DH key, returning the prekey message inside.
+ * Throws `decrypt_failed` when it is not one (for us), `malformed` for an unusable E.
+ */
+export function openSealedPrekey(sealed: Uint8Array, ourIdentityDh: DhKeyPair): Uint8Array {
+  checkSealed(sealed)
+  const e = sealed.subarray(1, 1 + DH_KEY_LENGTH)
+  let shared: Uint8Array
+  try {
+    shared = dh(ourIdentityDh, e)
+  } catch (cause) {
+    throw new TalkenError('decrypt_failed', 'not a message for any session or prekey here', { cause })
+  }
+  const k = sealKey(shared, e, ourIdentityDh.publicKey)
+  return aeadOpen(k, ZERO_NONCE, sealed.subarray(1 + DH_KEY_LENGTH), VERSION_AD)
+}

@@ -1,0 +1,233 @@
+/**
+ * Sessions with every peer device, persisted in the store, behind two calls: {@link
+ * SessionStore.seal} turns content into a sealed body for one peer device, {@link
+ * SessionStore.open} turns a sealed body back into content and the device it came from.
+ *
+ * Sessions live in kv namespace `e2e-session`, one record per peer device (key: the device's
+ * Ed25519 key in hex; value: {@link encodeSessionRecord}), up to three sessions per device with the
+ * active one first (two devices that start sessions with each other at once both keep working).
+ * Prekeys live in `e2e-prekeys` ({@link PrekeyStore}). Every call is transactional: it computes
+ * on copies, writes in one store transaction, and only then updates its memory, so input that
+ * fails leaves the store and the sessions exactly as they were.
+ *
+ * @example
+ * const e2e = openSessionStore({ store, device: identity.device, now: Date.now })
+ * const card = makeContactCard(identity, { name, extensions: [e2e.cardExtension()], now })
+ * const payload = e2e.seal({ deviceKey, bundle }, content)   // to an envelope
+ * const { peerDeviceKey, content } = e2e.open(payload)       // from an envelope
+ */
+import { TalkenError } from '../errors.ts'
+import { CardExtension, type CardExtensionEntry } from '../identity/contact-card.ts'
+import type { SigningKeyPair } from '../identity/ed25519.ts'
+import type { Store } from '../store/store.ts'
+import { PrekeyStore } from './prekey-store.ts'
+import { type RandomSource, systemRandom } from './primitives.ts'
+import {
+  checkSealed,
+  decodeSealedPlaintext,
+  encodeSealedPlaintext,
+  openSealedPrekey,
+  paddedPlaintextLength,
+  SEALED_VERSION,
+  sealPrekeyMessage,
+  sealRatchetMessage,
+} from './sealed.ts'
+import {
+  acceptSession,
+  createInitiatorSession,
+  decodePrekeyMessage,
+  decrypt,
+  encrypt,
+  type Session,
+  tryDecrypt,
+} from './session.ts'
+import { decodeSessionRecord, encodeSessionRecord, MAX_SESSIONS_PER_DEVICE } from './session-codec.ts'
+import {
+  type E2eIdentity,
+  e2eIdentity,
+  encodePrekeyBundle,
+  type PrekeyBundle,
+  verifyIdentityDh,
+} from './x3dh.ts'
+
+/** The kv namespace of sessions. */
+export const SESSION_NAMESPACE = 'e2e-session'
+
+const AD = Uint8Array.of(SEALED_VERSION)
+const hex = (b: Uint8Array) => Buffer.from(b).toString('hex')
+const same = (a: Uint8Array, b: Uint8Array) => Buffer.compare(a, b) === 0
+
+/** Options of {@link openSessionStore}. */
+export interface SessionStoreOptions {
+  readonly store: Store
+  /** This device's Ed25519 key (its seed derives the identity DH key). */
+  readonly device: SigningKeyPair
+  /** Unix milliseconds. */
+  readonly now: () => number
+  readonly random?: RandomSource
+}
+
+/** A sealed body, opened. */
+export interface OpenedMessage {
+  /** The sending device's Ed25519 key: check that a contact's card certifies it. */
+  readonly peerDeviceKey: Uint8Array
+  readonly peerIdentityDh: Uint8Array
+  readonly content: Uint8Array
+  /** Unix milliseconds, by the sender's clock. */
+  readonly sentAt: number
+  /** True when this message started a new session (first contact from that device). */
+  readonly firstContact: boolean
+}
+
+/** End-to-end sessions of one device. */
+export interface SessionStore {
+  readonly identity: E2eIdentity
+  readonly prekeys: PrekeyStore
+  /** The current prekey bundle (made on first use). */
+  bundle(): PrekeyBundle
+  /** The contact card extension that carries {@link bundle}. */
+  cardExtension(): CardExtensionEntry
+  /** True when a session with this peer device exists. */
+  hasSession(deviceKey: Uint8Array): boolean
+  /** The peer devices with sessions (hex Ed25519 keys). */
+  peers(): string[]
+  /**
+   * Seals `content` for a peer device: with its session, or, when there is none, a new one from
+   * `bundle` (verified by the caller against the peer's card). Throws `not_found` when neither.
+   */
+  seal(
+    peer: { deviceKey: Uint8Array; bundle?: PrekeyBundle },
+    content: Uint8Array,
+    sentAt?: number,
+  ): Uint8Array
+  /**
+   * Opens a sealed body. Throws `malformed`, `unsupported_version`, `decrypt_failed` (not for us,
+   * or altered), `replayed`, `too_large`, `bad_signature` or `not_found` (a used prekey); on any
+   * failure nothing changes.
+   */
+  open(sealed: Uint8Array): OpenedMessage
+  /** Forgets the sessions with a peer device. */
+  deleteSession(deviceKey: Uint8Array): boolean
+}
+
+/** Opens the session store of one device over `options.store`. */
+export function openSessionStore(options: SessionStoreOptions): SessionStore {
+  const { store, now } = options
+  const random = options.random ?? systemRandom
+  const identity = e2eIdentity(options.device)
+  const prekeys = new PrekeyStore(store, identity, random, now)
+  const sessions = new Map<string, Session[]>()
+  for (const [key, value] of store.kvList(SESSION_NAMESPACE)) sessions.set(key, decodeSessionRecord(value))
+
+  function save(peer: string, list: Session[], extra?: () => void): void {
+    store.transaction(() => {
+      store.kvSet(SESSION_NAMESPACE, peer, encodeSessionRecord(list))
+      extra?.()
+    })
+    sessions.set(peer, list)
+  }
+
+  function promote(list: Session[], index: number, next: Session): Session[] {
+    return [next, ...list.filter((_, i) => i !== index)]
+  }
+
+  function seal(
+    peer: { deviceKey: Uint8Array; bundle?: PrekeyBundle },
+    content: Uint8Array,
+    sentAt = now(),
+  ): Uint8Array {
+    const key = hex(peer.deviceKey)
+    let list = sessions.get(key) ?? []
+    let session = list[0]
+    if (session === undefined) {
+      if (peer.bundle === undefined)
+        throw new TalkenError('not_found', 'no session with this device and no bundle')
+      if (!same(peer.bundle.deviceKey, peer.deviceKey)) {
+        throw new TalkenError('invalid_argument', 'the bundle is not of this device')
+      }
+      session = createInitiatorSession(identity, peer.bundle, { random })
+      list = [session]
+    }
+    const plaintext = encodeSealedPlaintext(
+      content,
+      sentAt,
+      paddedPlaintextLength(content.length, session.pending !== null),
+    )
+    const out = encrypt(session, plaintext, AD, { random })
+    const sealed = out.message.prekey
+      ? sealPrekeyMessage(out.message.bytes, session.theirIdentityDh, random)
+      : sealRatchetMessage(out.message.bytes)
+    save(key, [out.session, ...list.slice(1)])
+    return sealed
+  }
+
+  function opened(s: Session, plaintext: Uint8Array, firstContact: boolean): OpenedMessage {
+    const { content, sentAt } = decodeSealedPlaintext(plaintext)
+    return {
+      peerDeviceKey: s.theirDeviceKey,
+      peerIdentityDh: s.theirIdentityDh,
+      content,
+      sentAt,
+      firstContact,
+    }
+  }
+
+  function openRatchet(body: Uint8Array): OpenedMessage | undefined {
+    for (const search of ['current', 'old'] as const) {
+      for (const [key, list] of sessions) {
+        for (let i = 0; i < list.length; i++) {
+          const out = tryDecrypt(list[i]!, body, search, AD, { random })
+          if (out === undefined) continue
+          const message = opened(out.session, out.plaintext, false)
+          save(key, promote(list, i, out.session))
+          return message
+        }
+      }
+    }
+    return undefined
+  }
+
+  function openPrekey(sealed: Uint8Array): OpenedMessage {
+    const m = decodePrekeyMessage(openSealedPrekey(sealed, identity.identityDh))
+    verifyIdentityDh(m.senderDeviceKey, m.senderIdentityDh, m.identitySignature)
+    const key = hex(m.senderDeviceKey)
+    const list = sessions.get(key) ?? []
+    // A repeat of the first messages of a session we already accepted (they all carry its prekeys).
+    const index = list.findIndex((s) => same(s.baseKey, m.ephemeral))
+    if (index >= 0) {
+      const out = decrypt(list[index]!, m.message, AD, { random })
+      const message = opened(out.session, out.plaintext, false)
+      save(key, promote(list, index, out.session))
+      return message
+    }
+    if (prekeys.seen(m.signedPrekeyId, m.ephemeral)) {
+      throw new TalkenError('replayed', 'this first-contact message was accepted already')
+    }
+    const out = acceptSession(identity, prekeys, m, AD, { random })
+    const message = opened(out.session, out.plaintext, true)
+    save(key, [out.session, ...list].slice(0, MAX_SESSIONS_PER_DEVICE), () =>
+      prekeys.consume(m.signedPrekeyId, out.oneTimePrekeyId, m.ephemeral),
+    )
+    return message
+  }
+
+  return {
+    identity,
+    prekeys,
+    bundle: () => prekeys.bundle(),
+    cardExtension: () => [CardExtension.prekeys, encodePrekeyBundle(prekeys.bundle())],
+    hasSession: (deviceKey) => sessions.has(hex(deviceKey)),
+    peers: () => [...sessions.keys()],
+    seal,
+    open(sealed) {
+      checkSealed(sealed)
+      return openRatchet(sealed.subarray(1)) ?? openPrekey(sealed)
+    },
+    deleteSession(deviceKey) {
+      const key = hex(deviceKey)
+      const had = store.kvDelete(SESSION_NAMESPACE, key)
+      sessions.delete(key)
+      return had
+    },
+  }
+}
