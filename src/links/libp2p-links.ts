@@ -104,6 +104,8 @@ interface DialTarget {
 const MAX_QUEUED_BYTES = 4 * MAX_FRAMED_BYTES
 /** Mesh protocol streams one connection may open towards us; the honest number is one. */
 const MAX_MESH_STREAMS = 2
+/** How long the higher peer ID of a pair that discovered each other waits for the lower one to dial. */
+const DISCOVERY_DIAL_DELAY_MS = 1_500
 /** Frames held per peer while its link is still opening. */
 const MAX_EARLY_FRAMES = 64
 /** Stored peers redialled at start, most recently seen first. */
@@ -183,7 +185,16 @@ export class Libp2pLinks {
         peer: peer.toString(),
         addresses: event.detail.multiaddrs.map(String),
       })
-      if (node.getConnections(peer).length === 0) this.#dialPeer(peer)
+      if (node.getConnections(peer).length > 0) return
+      // Both sides usually hear each other at once; if both dialled, every pair would hold two
+      // connections. The lower peer ID dials now; the other waits and dials only if no
+      // connection came (the first may not hear our announcements).
+      if (this.peerId < peer.toString()) this.#dialPeer(peer)
+      else {
+        setTimeout(() => {
+          if (!this.#stopped && node.getConnections(peer).length === 0) this.#dialPeer(peer)
+        }, DISCOVERY_DIAL_DELAY_MS).unref()
+      }
     })
     node.addEventListener('peer:identify', (event) => {
       const { peerId, protocols, listenAddrs } = event.detail
