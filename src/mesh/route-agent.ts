@@ -75,6 +75,11 @@ export class RouteAgent {
     return this.#table.lookup(dest)
   }
 
+  /** The next hop towards the destination whose hex tag is `destKey`, if a route is selected. */
+  nextHopByKey(destKey: string): NeighbourId | undefined {
+    return this.#table.nextHopByKey(destKey)
+  }
+
   /** Every selected route, nearest first. */
   adverts(): Advert[] {
     return this.#table.adverts()
@@ -136,10 +141,10 @@ export class RouteAgent {
   }
 
   /** Floods a route request for `dest` if one is due (expanding ring, backing off). */
-  ask(dest: Uint8Array): void {
+  ask(dest: Uint8Array, destKey = tagKey(dest)): void {
     const neighbours = [...this.#io.neighbours()]
     if (neighbours.length === 0) return
-    const due = this.#discovery.due(tagKey(dest), this.#io.now())
+    const due = this.#discovery.due(destKey, this.#io.now())
     if (due === undefined) return
     this.#discovery.note(this.#selfKey, due.reqId, '')
     const want = this.#table.feasibilitySeqno(dest)

@@ -62,6 +62,8 @@ export function tagKey(tag: Uint8Array): string {
 export class RoutingTable {
   readonly #entries = new Map<string, DestEntry>()
   readonly #maxDestinations: number
+  /** No candidate expires before this time (a lower bound), so most expiry passes are skipped. */
+  #nextExpiry = Number.POSITIVE_INFINITY
 
   /** `maxDestinations` bounds memory: beyond it, the farthest unreachable destinations are forgotten. */
   constructor(options: { maxDestinations: number }) {
@@ -106,7 +108,10 @@ export class RoutingTable {
       this.#entries.set(key, e)
     }
     if (metric >= INFINITY_METRIC) e.candidates.delete(neighbour)
-    else e.candidates.set(neighbour, { neighbour, seqno, metric, expiresAt })
+    else {
+      e.candidates.set(neighbour, { neighbour, seqno, metric, expiresAt })
+      if (expiresAt < this.#nextExpiry) this.#nextExpiry = expiresAt
+    }
     return this.#select(e)
   }
 
@@ -122,16 +127,19 @@ export class RoutingTable {
   /** Drops expired candidates. Returns destinations whose route changed. */
   expire(now: number): Uint8Array[] {
     const changed: Uint8Array[] = []
+    if (now < this.#nextExpiry) return changed
+    let next = Number.POSITIVE_INFINITY
     for (const e of this.#entries.values()) {
       let removed = false
       for (const [n, c] of e.candidates) {
         if (c.expiresAt <= now) {
           e.candidates.delete(n)
           removed = true
-        }
+        } else if (c.expiresAt < next) next = c.expiresAt
       }
       if (removed && this.#select(e)) changed.push(e.dest)
     }
+    this.#nextExpiry = next
     return changed
   }
 
@@ -182,7 +190,17 @@ export class RoutingTable {
 
   /** The selected route to `dest`, if any. */
   lookup(dest: Uint8Array): Route | undefined {
-    const e = this.#entries.get(tagKey(dest))
+    return this.lookupKey(tagKey(dest))
+  }
+
+  /** The next hop of the selected route to the destination whose hex tag is `destKey`, if any. */
+  nextHopByKey(destKey: string): NeighbourId | undefined {
+    return this.#entries.get(destKey)?.selected?.neighbour
+  }
+
+  /** {@link lookup} by hex tag. */
+  lookupKey(destKey: string): Route | undefined {
+    const e = this.#entries.get(destKey)
     const s = e?.selected
     if (e === undefined || s === undefined) return undefined
     return { dest: e.dest, nextHop: s.neighbour, metric: s.metric, seqno: s.seqno }
