@@ -64,10 +64,28 @@ export class RoutingTable {
   readonly #maxDestinations: number
   /** No candidate expires before this time (a lower bound), so most expiry passes are skipped. */
   #nextExpiry = Number.POSITIVE_INFINITY
+  /** Selected routes at least this long count as far (see {@link hasFar}). */
+  readonly #farMetric: number
+  /** How many selected routes are far. */
+  #far = 0
 
-  /** `maxDestinations` bounds memory: beyond it, the farthest unreachable destinations are forgotten. */
-  constructor(options: { maxDestinations: number }) {
+  /**
+   * `maxDestinations` bounds memory: beyond it, the farthest unreachable destinations are
+   * forgotten. Selected routes of at least `farMetric` hops are counted (default: never).
+   */
+  constructor(options: { maxDestinations: number; farMetric?: number }) {
     this.#maxDestinations = options.maxDestinations
+    this.#farMetric = options.farMetric ?? INFINITY_METRIC
+  }
+
+  /** True when some selected route is at least `farMetric` hops long. */
+  hasFar(): boolean {
+    return this.#far > 0
+  }
+
+  /** True when the table has an entry for `destKey`: a route is selected, offered, or was once. */
+  knows(destKey: string): boolean {
+    return this.#entries.has(destKey)
   }
 
   /** Number of destinations known (reachable or not). */
@@ -152,6 +170,8 @@ export class RoutingTable {
     }
     const before = e.selected
     e.selected = best
+    if (before !== undefined && before.metric >= this.#farMetric) this.#far--
+    if (best !== undefined && best.metric >= this.#farMetric) this.#far++
     if (best !== undefined) {
       if (e.fd === undefined || seqnoNewer(best.seqno, e.fd.seqno))
         e.fd = { seqno: best.seqno, metric: best.metric }
@@ -262,6 +282,9 @@ export class RoutingTable {
         if (m >= INFINITY_METRIC) break
       }
     }
-    if (victim !== undefined) this.#entries.delete(victim)
+    if (victim === undefined) return
+    const m = this.#entries.get(victim)?.selected?.metric
+    if (m !== undefined && m >= this.#farMetric) this.#far--
+    this.#entries.delete(victim)
   }
 }
