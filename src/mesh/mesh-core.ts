@@ -544,16 +544,20 @@ export class MeshCore implements Router {
   #pump(): void {
     if (this.#held.size === 0) return
     const now = this.#host.now()
+    // Each envelope's next hop, looked up once per pump rather than once per neighbour.
+    const nextHops = new Map<Held, NeighbourId | undefined>()
     for (const h of this.#held.values()) {
-      if (!this.#byTag.has(h.destKey) && this.#routing.lookup(h.envelope.destination) === undefined) {
-        this.#routing.ask(h.envelope.destination)
+      const nextHop = this.#routing.nextHopByKey(h.destKey)
+      nextHops.set(h, nextHop)
+      if (nextHop === undefined && !this.#byTag.has(h.destKey)) {
+        this.#routing.ask(h.envelope.destination, h.destKey)
       }
     }
     for (const n of this.#neighbours.values()) {
       if (n.tagKey === undefined || n.inflight >= this.#cfg.window) continue
       const buckets = new Map<string, Array<[Held, number]>>()
-      for (const h of this.#held.values()) {
-        const k = this.#copiesFor(h, n, now)
+      for (const [h, nextHop] of nextHops) {
+        const k = this.#copiesFor(h, n, nextHop, now)
         if (k === 0) continue
         let b = buckets.get(h.origin)
         if (b === undefined) {
@@ -572,14 +576,14 @@ export class MeshCore implements Router {
   }
 
   /** How many copies to hand `h` to neighbour `n` now (0: none); see forwarding-policy.ts. */
-  #copiesFor(h: Held, n: Neighbour, now: number): number {
+  #copiesFor(h: Held, n: Neighbour, routeNextHop: NeighbourId | undefined, now: number): number {
     if (n.tagKey === undefined) return 0
     return copiesToHand(h, {
       neighbour: n.id,
       neighbourTag: n.tagKey,
       neighbourHasIt: n.has.has(h.prefix),
       destinationIsNeighbour: this.#byTag.has(h.destKey),
-      routeNextHop: this.#routing.lookup(h.envelope.destination)?.nextHop,
+      routeNextHop,
       neighbourEncounters: n.encounters,
       ourEncounters: this.#encounters,
       sprayCentrality: this.#cfg.sprayCentrality,

@@ -59,7 +59,12 @@ export class RouteAgent {
     this.#io = init.io
     this.#store = init.store
     this.#stats = init.stats
-    this.#table = new RoutingTable({ maxDestinations: init.cfg.maxDestinations })
+    // A route longer than the advertising radius can only have been learned at its edge (or from
+    // a route reply): the mesh extends beyond what distance vector tells us.
+    this.#table = new RoutingTable({
+      maxDestinations: init.cfg.maxDestinations,
+      farMetric: init.cfg.advertiseRadius + 1,
+    })
     this.#discovery = new RouteDiscovery(init.cfg)
     const stored = init.store.kvGet(KV_NAMESPACE, KV_SEQNO)
     this.#seqno = stored?.length === 4 ? new DataView(stored.buffer, stored.byteOffset).getUint32(0) : 1
@@ -73,6 +78,11 @@ export class RouteAgent {
   /** The selected route to `dest`, if any. */
   lookup(dest: Uint8Array): Route | undefined {
     return this.#table.lookup(dest)
+  }
+
+  /** The next hop towards the destination whose hex tag is `destKey`, if a route is selected. */
+  nextHopByKey(destKey: string): NeighbourId | undefined {
+    return this.#table.nextHopByKey(destKey)
   }
 
   /** Every selected route, nearest first. */
@@ -135,11 +145,20 @@ export class RouteAgent {
     return haveNeighbours ? Math.min(this.#flushAt, this.#nextUpdateAt) : this.#flushAt
   }
 
-  /** Floods a route request for `dest` if one is due (expanding ring, backing off). */
-  ask(dest: Uint8Array): void {
+  /**
+   * Floods a route request for `dest` if one is due (expanding ring, backing off) and may find
+   * something distance vector cannot.
+   */
+  ask(dest: Uint8Array, destKey = tagKey(dest)): void {
+    // Within the advertising radius distance vector already lists every reachable destination,
+    // so a request for a destination never heard of can only help when the mesh reaches beyond
+    // the radius. A destination the table knows may be unreachable only for want of a newer
+    // seqno (its routes unfeasible here or upstream), which a request obtains. In a sparse,
+    // delay-tolerant mesh most destinations are never heard of, and those floods are saved.
+    if (!this.#table.hasFar() && !this.#table.knows(destKey)) return
     const neighbours = [...this.#io.neighbours()]
     if (neighbours.length === 0) return
-    const due = this.#discovery.due(tagKey(dest), this.#io.now())
+    const due = this.#discovery.due(destKey, this.#io.now())
     if (due === undefined) return
     this.#discovery.note(this.#selfKey, due.reqId, '')
     const want = this.#table.feasibilitySeqno(dest)

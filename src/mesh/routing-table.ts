@@ -62,10 +62,30 @@ export function tagKey(tag: Uint8Array): string {
 export class RoutingTable {
   readonly #entries = new Map<string, DestEntry>()
   readonly #maxDestinations: number
+  /** No candidate expires before this time (a lower bound), so most expiry passes are skipped. */
+  #nextExpiry = Number.POSITIVE_INFINITY
+  /** Selected routes at least this long count as far (see {@link hasFar}). */
+  readonly #farMetric: number
+  /** How many selected routes are far. */
+  #far = 0
 
-  /** `maxDestinations` bounds memory: beyond it, the farthest unreachable destinations are forgotten. */
-  constructor(options: { maxDestinations: number }) {
+  /**
+   * `maxDestinations` bounds memory: beyond it, the farthest unreachable destinations are
+   * forgotten. Selected routes of at least `farMetric` hops are counted (default: never).
+   */
+  constructor(options: { maxDestinations: number; farMetric?: number }) {
     this.#maxDestinations = options.maxDestinations
+    this.#farMetric = options.farMetric ?? INFINITY_METRIC
+  }
+
+  /** True when some selected route is at least `farMetric` hops long. */
+  hasFar(): boolean {
+    return this.#far > 0
+  }
+
+  /** True when the table has an entry for `destKey`: a route is selected, offered, or was once. */
+  knows(destKey: string): boolean {
+    return this.#entries.has(destKey)
   }
 
   /** Number of destinations known (reachable or not). */
@@ -106,7 +126,10 @@ export class RoutingTable {
       this.#entries.set(key, e)
     }
     if (metric >= INFINITY_METRIC) e.candidates.delete(neighbour)
-    else e.candidates.set(neighbour, { neighbour, seqno, metric, expiresAt })
+    else {
+      e.candidates.set(neighbour, { neighbour, seqno, metric, expiresAt })
+      if (expiresAt < this.#nextExpiry) this.#nextExpiry = expiresAt
+    }
     return this.#select(e)
   }
 
@@ -122,16 +145,19 @@ export class RoutingTable {
   /** Drops expired candidates. Returns destinations whose route changed. */
   expire(now: number): Uint8Array[] {
     const changed: Uint8Array[] = []
+    if (now < this.#nextExpiry) return changed
+    let next = Number.POSITIVE_INFINITY
     for (const e of this.#entries.values()) {
       let removed = false
       for (const [n, c] of e.candidates) {
         if (c.expiresAt <= now) {
           e.candidates.delete(n)
           removed = true
-        }
+        } else if (c.expiresAt < next) next = c.expiresAt
       }
       if (removed && this.#select(e)) changed.push(e.dest)
     }
+    this.#nextExpiry = next
     return changed
   }
 
@@ -144,6 +170,8 @@ export class RoutingTable {
     }
     const before = e.selected
     e.selected = best
+    if (before !== undefined && before.metric >= this.#farMetric) this.#far--
+    if (best !== undefined && best.metric >= this.#farMetric) this.#far++
     if (best !== undefined) {
       if (e.fd === undefined || seqnoNewer(best.seqno, e.fd.seqno))
         e.fd = { seqno: best.seqno, metric: best.metric }
@@ -182,7 +210,17 @@ export class RoutingTable {
 
   /** The selected route to `dest`, if any. */
   lookup(dest: Uint8Array): Route | undefined {
-    const e = this.#entries.get(tagKey(dest))
+    return this.lookupKey(tagKey(dest))
+  }
+
+  /** The next hop of the selected route to the destination whose hex tag is `destKey`, if any. */
+  nextHopByKey(destKey: string): NeighbourId | undefined {
+    return this.#entries.get(destKey)?.selected?.neighbour
+  }
+
+  /** {@link lookup} by hex tag. */
+  lookupKey(destKey: string): Route | undefined {
+    const e = this.#entries.get(destKey)
     const s = e?.selected
     if (e === undefined || s === undefined) return undefined
     return { dest: e.dest, nextHop: s.neighbour, metric: s.metric, seqno: s.seqno }
@@ -244,6 +282,9 @@ export class RoutingTable {
         if (m >= INFINITY_METRIC) break
       }
     }
-    if (victim !== undefined) this.#entries.delete(victim)
+    if (victim === undefined) return
+    const m = this.#entries.get(victim)?.selected?.metric
+    if (m !== undefined && m >= this.#farMetric) this.#far--
+    this.#entries.delete(victim)
   }
 }

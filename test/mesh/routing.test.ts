@@ -79,12 +79,10 @@ describe('mesh routing', () => {
     assert.equal(routes.length, w * w - 1)
   })
 
-  it('a route request finds a destination that nobody advertised yet', () => {
-    // Updates are slowed down so that only the request can find C in time.
-    const net = new MeshNet({
-      seed: 5,
-      config: { updateIntervalMs: 10_000_000, routeHoldMs: 30_000_000, triggerDelayMs: 10_000_000 },
-    })
+  it('a route request finds a destination beyond the advertising radius', () => {
+    // Routes are advertised only one hop far: A learns D (2 hops, so the mesh reaches beyond
+    // the radius) but never C, which only the request can find.
+    const net = new MeshNet({ seed: 5, config: { advertiseRadius: 1 } })
     for (const n of ['A', 'B', 'D', 'C']) net.add(n)
     net.link('A', 'B')
     net.link('B', 'D')
@@ -95,5 +93,17 @@ describe('mesh routing', () => {
     net.run(10_000)
     assert.equal(net.nodes.get('A')!.core!.nextHop(net.nodes.get('C')!.tag), 'B')
     assert.equal(net.nodes.get('C')!.delivered.length, 1)
+  })
+
+  it('no route request floods for an unknown destination when every route fits in the radius', () => {
+    const net = new MeshNet({ seed: 5 })
+    for (const n of ['A', 'B', 'D', 'C']) net.add(n)
+    net.link('A', 'B')
+    net.link('B', 'D')
+    net.link('D', 'C')
+    net.run(100)
+    net.nodes.get('A')!.core!.send(new Uint8Array(16).fill(0xee), new TextEncoder().encode('nobody here'))
+    net.run(10_000)
+    assert.equal(net.nodes.get('A')!.core!.stats.routeRequestsSent, 0)
   })
 })
