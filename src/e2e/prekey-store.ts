@@ -112,7 +112,7 @@ export class PrekeyStore implements PrekeyLookup {
       const [nextSigned, nextOneTime] = this.#meta()
       const signedEntries = this.#store.kvList(PREKEY_NAMESPACE).filter(([k]) => k.startsWith('signed/'))
       const newest = signedEntries.at(-1)
-      if (newest === undefined) throw new TalkenError('not_found', 'no signed prekey yet')
+      if (newest === undefined) return this.rotateSignedPrekey(count)
       const signedPrekeyId = Number(newest[0].slice('signed/'.length))
       const signedPrekey = this.signedPrekey(signedPrekeyId)!
       if (nextOneTime + count > MAX_PREKEY_ID)

@@ -1,0 +1,245 @@
+/**
+ * The end-to-end acceptance scenario at the library level: first contact from a contact card while
+ * the recipient is offline, a ratcheted conversation both ways, forward secrecy and
+ * post-compromise security against a stolen state, out-of-order and gapped delivery, restarts and
+ * replays.
+ */
+import assert from 'node:assert/strict'
+import { describe, it } from 'node:test'
+import { MAX_SKIPPED_KEYS } from '../../src/e2e/ratchet.ts'
+import { MAX_SEALED_CONTENT, SEALED_BUCKETS } from '../../src/e2e/sealed.ts'
+import { decodeSessionRecord } from '../../src/e2e/session-codec.ts'
+import { openSessionStore } from '../../src/e2e/session-store.ts'
+import { decodePrekeyBundle } from '../../src/e2e/x3dh.ts'
+import {
+  CardExtension,
+  cardExtension,
+  decodeContactCard,
+  encodeContactCard,
+} from '../../src/identity/contact-card.ts'
+import { createIdentity, makeContactCard } from '../../src/identity/identity.ts'
+import { createMemoryStore } from '../../src/store/memory-store.ts'
+import { throwsCode } from '../helpers/errors.ts'
+import { prng } from '../helpers/prng.ts'
+import { type Device, device, shuffle, stealState, str, text } from './helpers.ts'
+
+const keyOf = (d: Device) => d.key.publicKey
+
+function firstContact(from: Device, to: Device, body: string): Uint8Array {
+  return from.e2e.seal({ deviceKey: keyOf(to), bundle: to.e2e.bundle() }, text(body))
+}
+
+function send(from: Device, to: Device, body: string): Uint8Array {
+  return from.e2e.seal({ deviceKey: keyOf(to) }, text(body))
+}
+
+function skippedKeys(d: Device): number {
+  let n = 0
+  for (const [, v] of d.store.kvList('e2e-session')) {
+    for (const s of decodeSessionRecord(v)) n += s.ratchet.skipped.length
+  }
+  return n
+}
+
+describe('e2e sessions: first contact from a contact card', () => {
+  it('A writes from B’s card while B is offline; B reads later and both go on', () => {
+    // B publishes its bundle in its contact card (extension 1), signed by its account.
+    const bId = createIdentity({ now: 1_750_000_000_000, deviceName: 'b-phone' })
+    const bStore = createMemoryStore()
+    const b = openSessionStore({ store: bStore, device: bId.device, now: () => 1_750_000_000_000 })
+    const card = makeContactCard(bId, { name: 'B', extensions: [b.cardExtension()], now: 1_750_000_000_000 })
+    const cardBytes = encodeContactCard(card)
+    assert.ok(cardBytes.length < 1500, `card with prekeys is ${cardBytes.length} bytes`)
+
+    // A reads the card from a link: the bundle must be of a device the card certifies.
+    const received = decodeContactCard(cardBytes)
+    const bundle = decodePrekeyBundle(cardExtension(received, CardExtension.prekeys)!)
+    assert.ok(received.devices.some((d) => Buffer.compare(d.deviceKey, bundle.deviceKey) === 0))
+
+    const a = device()
+    const early = ['hello B', 'are you there?', 'third, before any reply'].map((m) =>
+      a.e2e.seal({ deviceKey: bundle.deviceKey, bundle }, text(m)),
+    )
+    for (const sealed of early) assert.ok(SEALED_BUCKETS.includes(sealed.length))
+
+    // B comes online later and gets them in the wrong order.
+    const got = [early[2]!, early[0]!, early[1]!].map((s) => b.open(s))
+    assert.deepEqual(
+      got.map((m) => str(m.content)),
+      ['third, before any reply', 'hello B', 'are you there?'],
+    )
+    assert.deepEqual(
+      got.map((m) => m.firstContact),
+      [true, false, false],
+    )
+    assert.deepEqual(got[0]!.peerDeviceKey, keyOf(a))
+    assert.equal(got[0]!.sentAt, 1_750_000_000_000)
+
+    // The conversation goes on in both directions.
+    const bDevice = { key: bId.device, store: bStore, e2e: b, reopen() {} }
+    for (let round = 0; round < 5; round++) {
+      assert.equal(str(a.e2e.open(send(bDevice, a, `b says ${round}`)).content), `b says ${round}`)
+      assert.equal(str(b.open(send(a, bDevice, `a says ${round}`)).content), `a says ${round}`)
+    }
+  })
+
+  it('a one-time prekey is used once; a second initiator using it is refused', () => {
+    const b = device()
+    assert.equal(b.e2e.bundle().oneTimePrekeys.length, 8)
+    const bundle = b.e2e.prekeys.replenishOneTimePrekeys(1)
+    const a1 = device()
+    const a2 = device()
+    const m1 = a1.e2e.seal({ deviceKey: keyOf(b), bundle }, text('first'))
+    const m2 = a2.e2e.seal({ deviceKey: keyOf(b), bundle }, text('second'))
+    assert.equal(b.e2e.prekeys.oneTimePrekeysLeft(), 9)
+    assert.equal(str(b.e2e.open(m1).content), 'first')
+    assert.equal(b.e2e.prekeys.oneTimePrekeysLeft(), 8)
+    throwsCode(() => b.e2e.open(m2), 'not_found')
+    // The refusal changed nothing: A1's session goes on.
+    assert.equal(str(b.e2e.open(send(a1, b, 'again')).content), 'again')
+  })
+
+  it('two devices that write first to each other at once both keep working', () => {
+    const a = device()
+    const b = device()
+    const fromA = firstContact(a, b, 'hi from a')
+    const fromB = firstContact(b, a, 'hi from b')
+    assert.equal(str(b.e2e.open(fromA).content), 'hi from a')
+    assert.equal(str(a.e2e.open(fromB).content), 'hi from b')
+    for (let i = 0; i < 4; i++) {
+      assert.equal(str(b.e2e.open(send(a, b, `a${i}`)).content), `a${i}`)
+      assert.equal(str(a.e2e.open(send(b, a, `b${i}`)).content), `b${i}`)
+    }
+  })
+
+  it('content up to the limit fits; more is refused', () => {
+    const a = device()
+    const b = device()
+    const big = new Uint8Array(MAX_SEALED_CONTENT).fill(7)
+    const sealed = a.e2e.seal({ deviceKey: keyOf(b), bundle: b.e2e.bundle() }, big)
+    assert.equal(sealed.length, 65536)
+    assert.deepEqual(b.e2e.open(sealed).content, big)
+    throwsCode(() => send(a, b, 'x'.repeat(MAX_SEALED_CONTENT + 1)), 'too_large')
+    throwsCode(() => a.e2e.seal({ deviceKey: keyOf(device()) }, text('no bundle')), 'not_found')
+  })
+})
+
+describe('e2e sessions: compromise of B’s current state', () => {
+  it('earlier messages stay unreadable (forward secrecy); after a round trip, new ones too (post-compromise)', () => {
+    const a = device()
+    const b = device()
+    const received: Uint8Array[] = [firstContact(a, b, 'secret 0')]
+    b.e2e.open(received[0]!)
+    for (let i = 1; i < 6; i++) {
+      const fromA = send(a, b, `secret ${i}`)
+      received.push(fromA)
+      b.e2e.open(fromA)
+      a.e2e.open(b.e2e.seal({ deviceKey: keyOf(a) }, text(`ok ${i}`)))
+    }
+    // A writes again; before B reads it, B's device is compromised: the thief copies its state.
+    const inFlight = send(a, b, 'in flight')
+    const thief = stealState(b)
+
+    // Forward secrecy: nothing B decrypted before the theft opens with the stolen state.
+    for (const sealed of received) throwsCode(() => thief.open(sealed), 'decrypt_failed', 'replayed')
+    // The stolen state is live: a message not yet delivered at the theft is readable to the thief.
+    assert.equal(str(thief.open(inFlight).content), 'in flight')
+
+    // One round trip (A → B, B → A) brings a fresh DH key from each side...
+    assert.equal(str(b.e2e.open(inFlight).content), 'in flight')
+    assert.equal(str(a.e2e.open(b.e2e.seal({ deviceKey: keyOf(a) }, text('reply'))).content), 'reply')
+    // ...and from then on the thief reads nothing (post-compromise security).
+    for (let i = 0; i < 3; i++) {
+      const healed = send(a, b, `healed ${i}`)
+      throwsCode(() => thief.open(healed), 'decrypt_failed')
+      assert.equal(str(b.e2e.open(healed).content), `healed ${i}`)
+      a.e2e.open(b.e2e.seal({ deviceKey: keyOf(a) }, text(`still ${i}`)))
+    }
+  })
+})
+
+describe('e2e sessions: delivery order, gaps, restarts and replays', () => {
+  it('out-of-order and gapped delivery across ratchet steps all decrypt; skipped keys stay bounded', () => {
+    const seed = 1234
+    const rand = prng(seed)
+    const a = device()
+    const b = device()
+    b.e2e.open(firstContact(a, b, 'start'))
+    const pendingToB: Array<[Uint8Array, string]> = []
+    const pendingToA: Array<[Uint8Array, string]> = []
+    const dropped = new Set<string>()
+    for (let step = 0; step < 400; step++) {
+      const r = rand()
+      if (r < 0.35) {
+        const body = `a${step}`
+        pendingToB.push([send(a, b, body), body])
+      } else if (r < 0.6) {
+        const body = `b${step}`
+        pendingToA.push([b.e2e.seal({ deviceKey: keyOf(a) }, text(body)), body])
+      } else {
+        // Deliver a random batch in random order; drop a few for good.
+        for (const [queue, to] of [
+          [pendingToB, b],
+          [pendingToA, a],
+        ] as const) {
+          const batch = shuffle(queue.splice(0, Math.floor(rand() * (queue.length + 1))), rand)
+          for (const [sealed, body] of batch) {
+            if (rand() < 0.1) {
+              dropped.add(body)
+              continue
+            }
+            assert.equal(str(to.e2e.open(sealed).content), body)
+          }
+        }
+      }
+      assert.ok(skippedKeys(a) <= MAX_SKIPPED_KEYS && skippedKeys(b) <= MAX_SKIPPED_KEYS)
+    }
+    for (const [sealed, body] of shuffle(pendingToB, rand))
+      assert.equal(str(b.e2e.open(sealed).content), body)
+    for (const [sealed, body] of shuffle(pendingToA, rand))
+      assert.equal(str(a.e2e.open(sealed).content), body)
+    assert.ok(dropped.size > 0)
+  })
+
+  it('a restart keeps sessions and prekeys', () => {
+    const a = device()
+    const b = device()
+    const first = firstContact(a, b, 'before restart')
+    b.reopen()
+    assert.equal(str(b.e2e.open(first).content), 'before restart')
+    a.reopen()
+    b.reopen()
+    const late = send(a, b, 'late')
+    const next = send(a, b, 'after restart')
+    a.reopen()
+    b.reopen()
+    assert.equal(str(b.e2e.open(next).content), 'after restart')
+    b.reopen()
+    assert.equal(str(b.e2e.open(late).content), 'late')
+    const back = b.e2e.seal({ deviceKey: keyOf(a) }, text('back'))
+    a.reopen()
+    assert.equal(str(a.e2e.open(back).content), 'back')
+  })
+
+  it('a replayed message is refused, first contact included, also after a restart', () => {
+    const a = device()
+    const b = device()
+    const first = firstContact(a, b, 'one')
+    const second = send(a, b, 'two')
+    b.e2e.open(first)
+    b.e2e.open(second)
+    throwsCode(() => b.e2e.open(second), 'replayed')
+    throwsCode(() => b.e2e.open(first), 'replayed')
+    // After a reply the session is no longer pending; a new chain starts.
+    a.e2e.open(b.e2e.seal({ deviceKey: keyOf(a) }, text('reply')))
+    const third = send(a, b, 'three')
+    b.e2e.open(third)
+    b.reopen()
+    throwsCode(() => b.e2e.open(third), 'replayed')
+    throwsCode(() => b.e2e.open(second), 'replayed')
+    throwsCode(() => b.e2e.open(first), 'replayed')
+    // Even with the session gone, the first-contact message is remembered and refused.
+    b.e2e.deleteSession(keyOf(a))
+    throwsCode(() => b.e2e.open(first), 'replayed')
+  })
+})
