@@ -50,6 +50,8 @@ export class PrekeyStore implements PrekeyLookup {
   readonly #identity: E2eIdentity
   readonly #random: RandomSource
   readonly #now: () => number
+  /** Private prekeys already imported, by kv key (deleted with them; a miss just reads the store). */
+  readonly #keys = new Map<string, DhKeyPair>()
 
   constructor(store: Store, identity: E2eIdentity, random: RandomSource, now: () => number) {
     this.#store = store
@@ -87,7 +89,7 @@ export class PrekeyStore implements PrekeyLookup {
       this.#store.kvSet(PREKEY_NAMESPACE, 'meta', encodeCbor([1, nextSigned + 1, nextOneTime]))
       const signed = this.#store.kvList(PREKEY_NAMESPACE).filter(([k]) => k.startsWith('signed/'))
       for (const [k] of signed.slice(0, Math.max(0, signed.length - MAX_SIGNED_PREKEYS))) {
-        this.#store.kvDelete(PREKEY_NAMESPACE, k)
+        this.#delete(k)
         const seen = `seen/${k.slice('signed/'.length)}/`
         for (const [s] of this.#store.kvList(PREKEY_NAMESPACE)) {
           if (s.startsWith(seen)) this.#store.kvDelete(PREKEY_NAMESPACE, s)
@@ -126,9 +128,7 @@ export class PrekeyStore implements PrekeyLookup {
       }
       this.#store.kvSet(PREKEY_NAMESPACE, 'meta', encodeCbor([1, nextSigned, nextOneTime + count]))
       const held = this.#store.kvList(PREKEY_NAMESPACE).filter(([k]) => k.startsWith('one-time/'))
-      for (const [k] of held.slice(0, Math.max(0, held.length - MAX_ONE_TIME_PREKEYS))) {
-        this.#store.kvDelete(PREKEY_NAMESPACE, k)
-      }
+      for (const [k] of held.slice(0, Math.max(0, held.length - MAX_ONE_TIME_PREKEYS))) this.#delete(k)
       const bundle = signPrekeyBundle(this.#identity, {
         signedPrekeyId,
         signedPrekey: signedPrekey.publicKey,
@@ -145,17 +145,35 @@ export class PrekeyStore implements PrekeyLookup {
     return this.#store.kvList(PREKEY_NAMESPACE).filter(([k]) => k.startsWith('one-time/')).length
   }
 
+  #delete(key: string): void {
+    this.#keys.delete(key)
+    this.#store.kvDelete(PREKEY_NAMESPACE, key)
+  }
+
+  #load(key: string, privateKey: (bytes: Uint8Array) => Uint8Array): DhKeyPair | undefined {
+    const bytes = this.#store.kvGet(PREKEY_NAMESPACE, key)
+    if (bytes === undefined) {
+      this.#keys.delete(key)
+      return undefined
+    }
+    let pair = this.#keys.get(key)
+    if (pair === undefined) {
+      pair = dhKeyFromPrivate(privateKey(bytes))
+      this.#keys.set(key, pair)
+    }
+    return pair
+  }
+
   signedPrekey(id: number): DhKeyPair | undefined {
-    const bytes = this.#store.kvGet(PREKEY_NAMESPACE, `signed/${id10(id)}`)
-    if (bytes === undefined) return undefined
-    const r = new FieldReader(decodeCbor(bytes, 128, 'signed prekey'), 'signed prekey', 3)
-    r.uint('version', 1, 1)
-    return dhKeyFromPrivate(r.bytes('privateKey', DH_KEY_LENGTH))
+    return this.#load(`signed/${id10(id)}`, (bytes) => {
+      const r = new FieldReader(decodeCbor(bytes, 128, 'signed prekey'), 'signed prekey', 3)
+      r.uint('version', 1, 1)
+      return r.bytes('privateKey', DH_KEY_LENGTH)
+    })
   }
 
   oneTimePrekey(id: number): DhKeyPair | undefined {
-    const bytes = this.#store.kvGet(PREKEY_NAMESPACE, `one-time/${id10(id)}`)
-    return bytes === undefined ? undefined : dhKeyFromPrivate(bytes)
+    return this.#load(`one-time/${id10(id)}`, (bytes) => bytes)
   }
 
   /** True when a prekey message with this ephemeral key was accepted already. */
@@ -165,7 +183,7 @@ export class PrekeyStore implements PrekeyLookup {
 
   /** Records an accepted prekey message: its one-time prekey is gone and its ephemeral key seen. */
   consume(signedPrekeyId: number, oneTimePrekeyId: number, ephemeral: Uint8Array): void {
-    if (oneTimePrekeyId !== 0) this.#store.kvDelete(PREKEY_NAMESPACE, `one-time/${id10(oneTimePrekeyId)}`)
+    if (oneTimePrekeyId !== 0) this.#delete(`one-time/${id10(oneTimePrekeyId)}`)
     this.#store.kvSet(PREKEY_NAMESPACE, `seen/${id10(signedPrekeyId)}/${hex(ephemeral)}`, new Uint8Array(0))
   }
 }
