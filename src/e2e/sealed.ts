@@ -8,10 +8,10 @@
  *   k = HKDF(ikm = X25519(E, IK_B), salt = E ‖ IK_B, info = "talken/e2e/seal/v1", 32)
  *   E: a fresh X25519 key per sealed prekey message; IK_B: the recipient's identity DH key
  * Plaintext inside the ratchet = sentAt (uint64 BE, Unix ms) ‖ content ‖ 0x80 ‖ 0x00…
- *   padded so that the sealed body is exactly 256, 1,024, 4,096, 16,384 or 65,536 bytes
+ *   padded so that the sealed body is exactly 256, 1,024, 4,096, 16,384 or 65,024 bytes
  * ```
  * The two kinds look alike: the recipient tries its sessions' header keys first, then its identity
- * DH key. A prekey body costs 310 bytes of overhead, a ratchet body 94, so content of up to 65,226
+ * DH key. A prekey body costs 310 bytes of overhead, a ratchet body 94, so content of up to 64,714
  * bytes fits either. Byte table: docs/e2e.md §Sealed body.
  */
 import { TalkenError } from '../errors.ts'
@@ -34,9 +34,15 @@ import { PREKEY_HEADER_LENGTH } from './session.ts'
 /** The sealed body format version (its first byte). */
 export const SEALED_VERSION = 1
 /** The sizes a sealed body may have. */
-export const SEALED_BUCKETS: readonly number[] = [256, 1024, 4096, 16 * 1024, 64 * 1024]
+/**
+ * The largest bucket: 64 KiB less 512 bytes, so that a sealed body fits in a mesh message body
+ * (65,495 bytes, see mesh-payload.ts) with room to spare.
+ */
+const LARGEST_BUCKET = 64 * 1024 - 512
+
+export const SEALED_BUCKETS: readonly number[] = [256, 1024, 4096, 16 * 1024, LARGEST_BUCKET]
 /** The largest sealed body: the envelope's payload limit (MAX_PAYLOAD_BYTES). */
-export const MAX_SEALED_BYTES = 64 * 1024
+export const MAX_SEALED_BYTES = LARGEST_BUCKET
 
 const SENT_AT_LENGTH = 8
 const PAD_MARKER = 0x80
@@ -99,7 +105,7 @@ export function decodeSealedPlaintext(plaintext: Uint8Array): { sentAt: number; 
 /** Checks a sealed body's size and version before any decryption. Throws `malformed`, `unsupported_version`. */
 export function checkSealed(sealed: Uint8Array): void {
   if (!(sealed instanceof Uint8Array) || !SEALED_BUCKETS.includes(sealed.length)) {
-    throw new TalkenError('malformed', 'a sealed body is 256, 1024, 4096, 16384 or 65536 bytes')
+    throw new TalkenError('malformed', 'a sealed body is 256, 1024, 4096, 16384 or 65024 bytes')
   }
   if (sealed[0] !== SEALED_VERSION) {
     throw new TalkenError('unsupported_version', `sealed body version ${sealed[0]} is not supported`)

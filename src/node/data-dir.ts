@@ -10,6 +10,7 @@
 import { existsSync, mkdirSync } from 'node:fs'
 import { homedir } from 'node:os'
 import { join, resolve } from 'node:path'
+import { openSessionStore } from '../e2e/session-store.ts'
 import { TalkenError } from '../errors.ts'
 import { encodeContactCard } from '../identity/contact-card.ts'
 import { toContactLink } from '../identity/contact-link.ts'
@@ -65,9 +66,11 @@ export function initHome(options: HomeOptions & { name: string; deviceName?: str
   }
   const now = options.now ?? Date.now()
   const identity = createIdentity({ now, ...(options.deviceName ? { deviceName: options.deviceName } : {}) })
-  const card = makeContactCard(identity, { name: options.name, now })
   const store = openStore(options.home)
   try {
+    // The card carries this device's prekey bundle, so a first message can be sent while we are away.
+    const e2e = openSessionStore({ store, device: identity.device, now: () => now })
+    const card = makeContactCard(identity, { name: options.name, extensions: [e2e.cardExtension()], now })
     const existing = store.getIdentity()
     if (existing && !bytesEqual(existing.accountKey, identity.account.publicKey)) {
       throw new TalkenError(

@@ -20,8 +20,16 @@ import { createServer } from 'node:net'
 import { join } from 'node:path'
 import { generateKeyPair, privateKeyFromProtobuf, privateKeyToProtobuf } from '@libp2p/crypto/keys'
 import type { PrivateKey } from '@libp2p/interface'
+import { openSessionStore, type SessionStore } from '../e2e/session-store.ts'
+import { decodePrekeyBundle, type PrekeyBundle } from '../e2e/x3dh.ts'
 import { isTalkenError, TalkenError } from '../errors.ts'
-import { type ContactCard, decodeContactCard, encodeContactCard } from '../identity/contact-card.ts'
+import {
+  CardExtension,
+  type ContactCard,
+  cardExtension,
+  decodeContactCard,
+  encodeContactCard,
+} from '../identity/contact-card.ts'
 import { toContactLink } from '../identity/contact-link.ts'
 import { type Identity, makeContactCard } from '../identity/identity.ts'
 import { readFileIfExists, writePrivateFile } from '../identity/key-file.ts'
@@ -34,6 +42,7 @@ import type { Delivery, Logger, MessageFiling, RouterHost, StateChange } from '.
 import { tagKey } from '../mesh/routing-table.ts'
 import { decodeDirectMessage, encodeDirectMessage } from '../messaging/direct-message.ts'
 import type { Contact, DeliveryState, Store } from '../store/store.ts'
+import { bytesEqual } from '../wire/cbor.ts'
 import { MAX_ADDRESS_BYTES, MAX_ADDRESSES } from '../wire/limits.ts'
 import { acceptContactCard, findContact } from './contacts.ts'
 import { loadIdentity, openHome } from './data-dir.ts'
@@ -269,6 +278,7 @@ export class TalkenNode extends EventEmitter<NodeEvents> {
   readonly #log: Logger
   readonly #tag: Uint8Array
   #card: Uint8Array
+  readonly #e2e: SessionStore
   readonly #core: MeshCore
   readonly #links: Promise<Libp2pLinks>
   #linksReady: Libp2pLinks | undefined
@@ -302,6 +312,8 @@ export class TalkenNode extends EventEmitter<NodeEvents> {
     const profile = store.getIdentity()
     if (profile === undefined) throw new TalkenError('no_identity', 'the store holds no profile')
     this.#card = profile.card
+    this.#e2e = openSessionStore({ store, device: identity.device, now: () => Date.now() })
+    this.#refreshCard()
     this.#tag = destinationTag(identity.account.publicKey)
     const host: RouterHost = {
       now: () => Date.now(),
@@ -405,13 +417,15 @@ export class TalkenNode extends EventEmitter<NodeEvents> {
     if (this.#stopped) throw new TalkenError('closed', 'this node was stopped')
     const contact = findContact(this.store, contactQuery)
     const now = Date.now()
-    const body = encodeDirectMessage(this.identity, this.#card, contact.accountKey, text, now)
+    const content = encodeDirectMessage(this.identity, this.#card, contact.accountKey, text, now)
+    const peer = this.#sessionPeer(contact)
     const changes: StateChange[] = []
     this.#pending = changes
     let id: string
     try {
+      // Sealing advances the session: it commits with the outbox entry, or not at all.
       id = this.store.transaction(() =>
-        this.#core.send(destinationTag(contact.accountKey), body, {
+        this.#core.send(destinationTag(contact.accountKey), this.#e2e.seal(peer, content, now), {
           ...(this.#options.ttlMs === undefined ? {} : { ttlMs: this.#options.ttlMs }),
           filing: { conversation: contact.id, body: Buffer.from(text, 'utf8') },
         }),
@@ -520,28 +534,57 @@ export class TalkenNode extends EventEmitter<NodeEvents> {
    * Puts the addresses others can dial into our contact card, re-signed when they changed: links
    * shared from now on carry them, and contacts receive the new card with our next message.
    */
-  #refreshCard(addresses: readonly string[]): void {
-    const fits = addresses.filter((a) => Buffer.byteLength(a) <= MAX_ADDRESS_BYTES)
-    const external = fits.filter((a) => !a.startsWith('/ip4/127.') && !a.startsWith('/ip6/::1/'))
-    // Loopback only when there is nothing else: then only this machine can reach us anyway.
-    const dialable = (external.length > 0 ? external : fits).slice(0, CARD_ADDRESSES)
+  #refreshCard(addresses?: readonly string[]): void {
     const profile = this.store.getIdentity()
     if (profile === undefined) return
     const card = decodeContactCard(profile.card)
-    if (card.addresses.length === dialable.length && card.addresses.every((a, i) => a === dialable[i])) return
+    let dialable = card.addresses
+    if (addresses !== undefined) {
+      const fits = addresses.filter((a) => Buffer.byteLength(a) <= MAX_ADDRESS_BYTES)
+      const external = fits.filter((a) => !a.startsWith('/ip4/127.') && !a.startsWith('/ip6/::1/'))
+      // Loopback only when there is nothing else: then only this machine can reach us anyway.
+      dialable = (external.length > 0 ? external : fits).slice(0, CARD_ADDRESSES)
+    }
+    // This device's prekey bundle rides in the card (extension 1), so contacts can write first.
+    const [prekeyKey, prekeyValue] = this.#e2e.cardExtension()
+    const extensions = [
+      ...card.extensions.filter(([key]) => key !== prekeyKey),
+      [prekeyKey, prekeyValue] as const,
+    ].sort((a, b) => a[0] - b[0])
+    const sameAddresses =
+      card.addresses.length === dialable.length && card.addresses.every((a, i) => a === dialable[i])
+    const samePrekeys = bytesEqual(cardExtension(card, prekeyKey) ?? new Uint8Array(0), prekeyValue)
+    if (sameAddresses && samePrekeys) return
     // A replacement must be strictly newer (card times are in seconds) for contacts to take it.
     const now = Math.max(Date.now(), (card.created + 1) * 1000)
     const fresh = encodeContactCard(
-      makeContactCard(this.identity, {
-        name: profile.name,
-        addresses: dialable,
-        extensions: card.extensions,
-        now,
-      }),
+      makeContactCard(this.identity, { name: profile.name, addresses: dialable, extensions, now }),
     )
     this.store.setIdentity({ ...profile, card: fresh })
     this.#card = fresh
-    this.#log('info', "contact card updated with this device's addresses", { addresses: dialable })
+    this.#log('info', 'contact card re-signed', { addresses: dialable, prekeys: !samePrekeys })
+  }
+
+  /** The device of `contact` to seal for, with its prekey bundle when no session exists yet. */
+  #sessionPeer(contact: Contact): { deviceKey: Uint8Array; bundle?: PrekeyBundle } {
+    const card = this.#verifiedCard(contact.card)
+    const withSession = card.devices.find((d) => this.#e2e.hasSession(d.deviceKey))
+    if (withSession !== undefined) return { deviceKey: withSession.deviceKey }
+    const extension = cardExtension(card, CardExtension.prekeys)
+    if (extension === undefined) {
+      throw new TalkenError(
+        'unsupported_version',
+        `${contact.name}'s link carries no prekeys (an older version): ask them for a fresh link`,
+      )
+    }
+    const bundle = decodePrekeyBundle(extension)
+    if (!card.devices.some((d) => bytesEqual(d.deviceKey, bundle.deviceKey))) {
+      throw new TalkenError(
+        'bad_signature',
+        `the prekeys in ${contact.name}'s card belong to no device of theirs`,
+      )
+    }
+    return { deviceKey: bundle.deviceKey, bundle }
   }
 
   /** Uniform in [0, 1) from the CSPRNG, drawn from a pool (one system call per 680 numbers). */
@@ -585,9 +628,15 @@ export class TalkenNode extends EventEmitter<NodeEvents> {
   #onDeliver(delivery: Delivery): MessageFiling {
     let message: ReturnType<typeof decodeDirectMessage>
     try {
-      message = decodeDirectMessage(delivery.payload, this.identity.account.publicKey, (bytes) =>
+      // Decrypting advances the session inside the core's transaction, with the message record.
+      const opened = this.#e2e.open(delivery.payload)
+      message = decodeDirectMessage(opened.content, this.identity.account.publicKey, (bytes) =>
         this.#verifiedCard(bytes),
       )
+      // The session's device must be one the sender's account certifies.
+      if (!message.sender.devices.some((d) => bytesEqual(d.deviceKey, opened.peerDeviceKey))) {
+        throw new TalkenError('bad_signature', "the sending device is not on the sender's card")
+      }
     } catch (err) {
       this.#rejected++
       this.#log('warn', 'rejected an incoming message', { id: delivery.id, error: (err as Error).message })
