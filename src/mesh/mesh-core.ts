@@ -427,26 +427,36 @@ export class MeshCore implements Router {
     const now = this.#host.now()
     // Exactly once: the received record is the memory of what was delivered, written in the same
     // transaction as whatever the application stored on delivery.
+    // A message the application refused (it could not open it) is remembered as failed and never
+    // acknowledged: its sender must not be told it was delivered.
+    let acknowledge = true
     const fresh = this.#store.transaction(() => {
-      if (this.#store.getMessage(key) !== undefined) return false
+      const existing = this.#store.getMessage(key)
+      if (existing !== undefined) {
+        acknowledge = existing.state !== 'failed'
+        return false
+      }
       const filing = this.#host.deliver({
         id: key,
         payload: payload.body,
         hops: this.#cfg.hopLimit - envelope.hopLimit,
       })
+      acknowledge = filing?.refused === undefined
       return this.#store.addMessage({
         id: key,
         conversation: filing?.conversation ?? tagKey(payload.source),
         direction: 'in',
         body: filing?.body ?? payload.body,
         createdAt: now,
-        state: 'received',
+        state: acknowledge ? 'received' : 'failed',
+        ...(filing?.refused === undefined ? {} : { stateReason: filing.refused }),
         updatedAt: now,
       })
     })
     if (fresh) this.stats.delivered++
     else this.stats.duplicatesSuppressed++
     if (from !== undefined) this.#seen.set(key, from)
+    if (!acknowledge) return
     const known = this.#proofs.has(key.slice(0, SUMMARY_ID_LENGTH * 2))
     this.#learnProof(payload.ackSecret, undefined)
     if (from !== undefined) this.#sendProofs(from, [payload.ackSecret])

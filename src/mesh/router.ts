@@ -68,6 +68,12 @@ export interface RouterHost {
 export interface MessageFiling {
   readonly conversation: string
   readonly body: Uint8Array
+  /**
+   * Why the application refused the message (it could not be opened or verified). A refused
+   * message is remembered (as `failed`, so never delivered twice) but not acknowledged: its
+   * sender is not told it was delivered, and the copies expire.
+   */
+  readonly refused?: string
 }
 
 /** Options of {@link Router.send}. */

@@ -639,8 +639,9 @@ export class TalkenNode extends EventEmitter<NodeEvents> {
       }
     } catch (err) {
       this.#rejected++
-      this.#log('warn', 'rejected an incoming message', { id: delivery.id, error: (err as Error).message })
-      return REJECTED
+      const reason = err instanceof TalkenError ? `${err.code}: ${err.message}` : String(err)
+      this.#log('warn', 'refused an incoming message', { id: delivery.id, error: reason })
+      return { ...REJECTED, refused: reason }
     }
     const receivedAt = Date.now()
     let contact: Contact
@@ -654,8 +655,8 @@ export class TalkenNode extends EventEmitter<NodeEvents> {
     } catch (err) {
       if (!isTalkenError(err) || err.code !== 'self_contact') throw err
       this.#rejected++
-      this.#log('warn', 'rejected a message that claims to come from this account', { id: delivery.id })
-      return REJECTED
+      this.#log('warn', 'refused a message that claims to come from this account', { id: delivery.id })
+      return { ...REJECTED, refused: 'self_contact: it claims to come from this account' }
     }
     this.#announce.push(() =>
       this.emit('message', {

@@ -24,6 +24,8 @@ export interface TestNode {
   core: MeshCore | undefined
   readonly delivered: Delivery[]
   readonly states: StateChange[]
+  /** When set, deliveries it returns a reason for are refused (as an application that cannot open them). */
+  refuse?: ((d: Delivery) => string | undefined) | undefined
   txData: number
   txControl: number
 }
@@ -89,7 +91,10 @@ export class MeshNet {
         })
       },
       deliver: (d) => {
+        const refused = node.refuse?.(d)
+        if (refused !== undefined) return { conversation: '.refused', body: new Uint8Array(0), refused }
         node.delivered.push(d)
+        return undefined
       },
       stateChanged: (c) => node.states.push(c),
       wakeAt: (t) =>

@@ -65,3 +65,25 @@ describe('mesh: the A–B–D–C line', () => {
     }
   })
 })
+
+describe('mesh: a message the recipient cannot open', () => {
+  it('is remembered as failed, never acknowledged, so the sender is not told it was delivered', () => {
+    const net = line()
+    net.nodes.get('C')!.refuse = () => 'decrypt_failed: not for any session held here'
+    net.run(2_000)
+    const id = net.send('A', 'C', 'unreadable')
+    net.run(10_000)
+    const c = net.nodes.get('C')!
+    assert.equal(c.delivered.length, 0)
+    assert.equal(c.store.getMessage(id)?.state, 'failed')
+    assert.match(c.store.getMessage(id)?.stateReason ?? '', /decrypt_failed/)
+    const states = net.nodes
+      .get('A')!
+      .states.filter((s) => s.id === id)
+      .map((s) => s.state)
+    assert.ok(!states.includes('delivered'), states.join(','))
+    // A retransmission is recognised and still not acknowledged.
+    net.run(3_600_000)
+    assert.ok(!net.nodes.get('A')!.states.some((s) => s.id === id && s.state === 'delivered'))
+  })
+})
