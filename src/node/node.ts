@@ -439,33 +439,46 @@ export class TalkenNode extends EventEmitter<NodeEvents> {
     return handle
   }
 
-  /** Incoming messages as they arrive, until the node stops or the loop breaks. */
-  async *messages(): AsyncGenerator<IncomingMessage> {
+  /**
+   * Incoming messages as they arrive, from the moment of this call (not of the first `next()`),
+   * until the node stops or the loop breaks.
+   */
+  messages(): AsyncIterableIterator<IncomingMessage> {
     const queue: IncomingMessage[] = []
     let wake: (() => void) | undefined
+    let done = false
     const onMessage = (m: IncomingMessage): void => {
       queue.push(m)
       wake?.()
     }
-    const onStop = (): void => wake?.()
-    this.on('message', onMessage)
-    this.on('stopped', onStop)
-    try {
-      while (!this.#stopped || queue.length > 0) {
-        const next = queue.shift()
-        if (next !== undefined) {
-          yield next
-          continue
-        }
-        await new Promise<void>((resolve) => {
-          wake = resolve
-        })
-        wake = undefined
-      }
-    } finally {
+    const finish = (): void => {
+      done = true
       this.off('message', onMessage)
-      this.off('stopped', onStop)
+      this.off('stopped', finish)
+      wake?.()
     }
+    this.on('message', onMessage)
+    this.on('stopped', finish)
+    if (this.#stopped) finish()
+    const iterator: AsyncIterableIterator<IncomingMessage> = {
+      next: async () => {
+        while (queue.length === 0 && !done) {
+          await new Promise<void>((resolve) => {
+            wake = resolve
+          })
+          wake = undefined
+        }
+        const value = queue.shift()
+        return value === undefined ? { done: true, value: undefined } : { done: false, value }
+      },
+      return: async () => {
+        finish()
+        queue.length = 0
+        return { done: true, value: undefined }
+      },
+      [Symbol.asyncIterator]: () => iterator,
+    }
+    return iterator
   }
 
   /** Connected devices and whether each is a mesh link. */

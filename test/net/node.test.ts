@@ -60,3 +60,41 @@ test('a contact link carries the addresses of a node that ran: a new contact dia
     await nb.stop()
   }
 })
+
+test('first contact while the recipient is offline, then a ratcheted conversation both ways', async () => {
+  const a = makeHome('Ada')
+  const b = makeHome('Bob')
+  after(() => {
+    a.remove()
+    b.remove()
+  })
+  introduce(a, b)
+  const na = await startNode(a.home)
+  let nb: Awaited<ReturnType<typeof startNode>> | undefined
+  try {
+    // Bob has never run: Ada seals from the prekeys in his link, and the message waits.
+    const first = na.send('Bob', 'are you there?')
+    assert.equal(first.state, 'queued')
+    nb = await startNode(b.home, { bootstrap: na.addresses() })
+    const bob = nb
+    const inbox = bob.messages()
+    assert.equal((await inbox.next()).value?.text, 'are you there?')
+    await first.delivered(AbortSignal.timeout(10_000))
+    const replies = na.messages()
+    await bob.send('Ada', 'yes, here').delivered(AbortSignal.timeout(10_000))
+    assert.equal((await replies.next()).value?.text, 'yes, here')
+    await na.send('Bob', 'good').delivered(AbortSignal.timeout(10_000))
+    assert.equal((await inbox.next()).value?.text, 'good')
+    // Nothing readable crossed the link: the stored envelopes are sealed (no plaintext in custody or outbox).
+    for (const node of [na, bob]) {
+      for (const e of node.store.listOutboxDue(Number.MAX_SAFE_INTEGER)) {
+        assert.equal(Buffer.from(e.envelope).indexOf('are you there'), -1)
+      }
+    }
+    await inbox.return?.(undefined)
+    await replies.return?.(undefined)
+  } finally {
+    await nb?.stop()
+    await na.stop()
+  }
+})
