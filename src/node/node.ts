@@ -650,6 +650,13 @@ export class TalkenNode extends EventEmitter<NodeEvents> {
       if (!message.sender.devices.some((d) => bytesEqual(d.deviceKey, opened.peerDeviceKey))) {
         throw new TalkenError('bad_signature', "the sending device is not on the sender's card")
       }
+      // A first contact used one of the one-time prekeys our card lists: list fresh ones. The
+      // re-signed card rides inside every message we send, so contacts learn them through their
+      // sessions; unused older prekeys stay valid for links already handed out.
+      if (opened.firstContact) {
+        this.#e2e.prekeys.replenishOneTimePrekeys()
+        this.#refreshCard()
+      }
     } catch (err) {
       this.#rejected++
       const reason = err instanceof TalkenError ? `${err.code}: ${err.message}` : String(err)

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict'
 import { after, test } from 'node:test'
+import { CardExtension, cardExtension, decodeContactCard } from '../../src/identity/contact-card.ts'
 import { parseContactLink } from '../../src/identity/contact-link.ts'
 import { introduce, makeHome, startNode, until } from '../helpers/nodes.ts'
 
@@ -73,6 +74,7 @@ test('first contact while the recipient is offline, then a ratcheted conversatio
   let nb: Awaited<ReturnType<typeof startNode>> | undefined
   try {
     // Bob has never run: Ada seals from the prekeys in his link, and the message waits.
+    const bobCardBefore = na.store.listContacts().find((c) => c.name === 'Bob')!.card
     const first = na.send('Bob', 'are you there?')
     assert.equal(first.state, 'queued')
     nb = await startNode(b.home, { bootstrap: na.addresses() })
@@ -83,6 +85,10 @@ test('first contact while the recipient is offline, then a ratcheted conversatio
     const replies = na.messages()
     await bob.send('Ada', 'yes, here').delivered(AbortSignal.timeout(10_000))
     assert.equal((await replies.next()).value?.text, 'yes, here')
+    // Bob used a one-time prekey, listed fresh ones, and his reply carried the re-signed card.
+    const prekeysOf = (card: Uint8Array) => cardExtension(decodeContactCard(card), CardExtension.prekeys)
+    const bobCardAfter = na.store.listContacts().find((c) => c.name === 'Bob')!.card
+    assert.notDeepEqual(prekeysOf(bobCardAfter), prekeysOf(bobCardBefore))
     await na.send('Bob', 'good').delivered(AbortSignal.timeout(10_000))
     assert.equal((await inbox.next()).value?.text, 'good')
     // Nothing readable crossed the link: the stored envelopes are sealed (no plaintext in custody or outbox).
