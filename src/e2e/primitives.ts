@@ -39,7 +39,31 @@ export const AEAD_TAG_LENGTH = 16
 export type RandomSource = (length: number) => Uint8Array
 
 /** The system CSPRNG. */
-export const systemRandom: RandomSource = (length) => new Uint8Array(randomBytes(length))
+export const systemRandom: RandomSource = (length) => {
+  const bytes = randomBytes(length)
+  return new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.length)
+}
+
+/**
+ * A source that draws `poolBytes` at a time from `source` and hands them out in order: one call
+ * into the CSPRNG per pool rather than one per request (a call costs as much as a ChaCha20-Poly1305
+ * seal of a short message). For public values only, such as nonces: the bytes wait in memory
+ * before they are used, and keys must come from randomness drawn after a state compromise, not
+ * before it (post-compromise security). Requests longer than the pool go to `source` directly.
+ */
+export function bufferedRandom(source: RandomSource = systemRandom, poolBytes = 1024): RandomSource {
+  let pool: Uint8Array = new Uint8Array(0)
+  let at = 0
+  return (length) => {
+    if (length > poolBytes) return source(length)
+    if (at + length > pool.length) {
+      pool = source(poolBytes)
+      at = 0
+    }
+    at += length
+    return pool.slice(at - length, at)
+  }
+}
 
 // ASN.1 DER prefixes (RFC 8410) for id-X25519 (1.3.101.110).
 const PKCS8_PREFIX = Buffer.from('302e020100300506032b656e04220420', 'hex')
@@ -112,7 +136,8 @@ export function hkdf(
 
 /** HMAC-SHA-256 (RFC 2104). */
 export function hmac(key: Uint8Array, data: Uint8Array): Uint8Array {
-  return new Uint8Array(createHmac('sha256', key).update(data).digest())
+  const mac = createHmac('sha256', key).update(data).digest()
+  return new Uint8Array(mac.buffer, mac.byteOffset, mac.length)
 }
 
 /** SHA-256. */
@@ -134,16 +159,43 @@ export function aeadSeal(
   plaintext: Uint8Array,
   ad: Uint8Array,
 ): Uint8Array {
+  const out = uninitializedBytes(plaintext.length + AEAD_TAG_LENGTH)
+  aeadSealInto(out, 0, key, nonce, plaintext, ad)
+  return out
+}
+
+/**
+ * As {@link aeadSeal}, but writes ciphertext ‖ tag into `out` at `offset` (which must have room
+ * for them), so that a message is assembled with one copy of its body. `plaintext` must not
+ * overlap that range.
+ */
+export function aeadSealInto(
+  out: Uint8Array,
+  offset: number,
+  key: Uint8Array,
+  nonce: Uint8Array,
+  plaintext: Uint8Array,
+  ad: Uint8Array,
+): void {
   checkAead(key, nonce)
+  if (
+    !Number.isSafeInteger(offset) ||
+    offset < 0 ||
+    out.length - offset < plaintext.length + AEAD_TAG_LENGTH
+  ) {
+    throw new TalkenError('invalid_argument', 'no room for the sealed message')
+  }
   const cipher = createCipheriv('chacha20-poly1305', key, nonce, { authTagLength: AEAD_TAG_LENGTH })
   cipher.setAAD(ad, { plaintextLength: plaintext.length })
-  const out = new Uint8Array(plaintext.length + AEAD_TAG_LENGTH)
   const body = cipher.update(plaintext)
-  out.set(body, 0)
+  out.set(body, offset)
   const rest = cipher.final()
-  out.set(rest, body.length)
-  out.set(cipher.getAuthTag(), plaintext.length)
-  return out
+  // Always so for a stream cipher; checked because `out` may be uninitialized memory.
+  if (body.length + rest.length !== plaintext.length) {
+    throw new TalkenError('invalid_argument', 'the cipher did not return one byte per plaintext byte')
+  }
+  out.set(rest, offset + body.length)
+  out.set(cipher.getAuthTag(), offset + plaintext.length)
 }
 
 /**
@@ -168,6 +220,15 @@ export function aeadOpen(key: Uint8Array, nonce: Uint8Array, sealed: Uint8Array,
       cause,
     })
   }
+}
+
+/**
+ * `length` bytes of fresh memory, not zero-filled, in an ArrayBuffer of their own (never Node's
+ * shared pool): only for output that the caller overwrites entirely before anyone reads it.
+ */
+export function uninitializedBytes(length: number): Uint8Array {
+  const b = Buffer.allocUnsafeSlow(length)
+  return new Uint8Array(b.buffer, b.byteOffset, b.length)
 }
 
 /** Concatenates byte arrays. */

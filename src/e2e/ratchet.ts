@@ -29,7 +29,7 @@ import {
   AEAD_NONCE_LENGTH,
   AEAD_TAG_LENGTH,
   aeadOpen,
-  aeadSeal,
+  aeadSealInto,
   concatBytes,
   DH_KEY_LENGTH,
   type DhKeyPair,
@@ -39,6 +39,7 @@ import {
   hmac,
   type RandomSource,
   secretsEqual,
+  uninitializedBytes,
 } from './primitives.ts'
 
 /** Most message keys skipped in one chain by one message. */
@@ -204,7 +205,8 @@ function tryHeader(hk: Uint8Array, encryptedHeader: Uint8Array): RatchetHeader |
 
 /**
  * Encrypts `plaintext` with associated data `ad` (the session's identities). Returns the new state
- * and the message (encrypted header ‖ ciphertext); `state` itself is unchanged.
+ * and the message (encrypted header ‖ ciphertext); `state` itself is unchanged. `random` gives the
+ * header nonce only, a public value (so `bufferedRandom` of primitives.ts will do).
  */
 export function ratchetEncrypt(
   state: RatchetState,
@@ -219,12 +221,14 @@ export function ratchetEncrypt(
   const [cks, mk] = kdfCk(state.cks)
   const header = encodeHeader({ dh: state.dhs.publicKey, pn: state.pn, n: state.ns })
   const nonce = random(AEAD_NONCE_LENGTH)
-  const encryptedHeader = concatBytes(nonce, aeadSeal(state.hks, nonce, header, EMPTY))
-  const body = aeadSeal(mk, ZERO_NONCE, plaintext, concatBytes(ad, encryptedHeader))
-  return {
-    state: { ...state, cks, ns: state.ns + 1 },
-    message: concatBytes(encryptedHeader, body),
-  }
+  // One buffer for the whole message, every byte of it written below: the body is copied once,
+  // out of the cipher, and never zero-filled first.
+  const message = uninitializedBytes(RATCHET_OVERHEAD + plaintext.length)
+  message.set(nonce, 0)
+  aeadSealInto(message, AEAD_NONCE_LENGTH, state.hks, nonce, header, EMPTY)
+  const encryptedHeader = message.subarray(0, ENCRYPTED_HEADER_LENGTH)
+  aeadSealInto(message, ENCRYPTED_HEADER_LENGTH, mk, ZERO_NONCE, plaintext, concatBytes(ad, encryptedHeader))
+  return { state: { ...state, cks, ns: state.ns + 1 }, message }
 }
 
 function draft(state: RatchetState): Draft {

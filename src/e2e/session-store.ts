@@ -21,7 +21,7 @@ import { CardExtension, type CardExtensionEntry } from '../identity/contact-card
 import type { SigningKeyPair } from '../identity/ed25519.ts'
 import type { Store } from '../store/store.ts'
 import { PrekeyStore } from './prekey-store.ts'
-import { type RandomSource, systemRandom } from './primitives.ts'
+import { bufferedRandom, type RandomSource, systemRandom } from './primitives.ts'
 import {
   checkSealed,
   decodeSealedPlaintext,
@@ -114,6 +114,8 @@ export interface SessionStore {
 export function openSessionStore(options: SessionStoreOptions): SessionStore {
   const { store, now } = options
   const random = options.random ?? systemRandom
+  // Header nonces are public: drawn from the CSPRNG a pool at a time (keys are drawn on use).
+  const nonces = bufferedRandom(random)
   const identity = e2eIdentity(options.device)
   const prekeys = new PrekeyStore(store, identity, random, now)
   const sessions = new Map<string, Session[]>()
@@ -153,7 +155,7 @@ export function openSessionStore(options: SessionStoreOptions): SessionStore {
       sentAt,
       paddedPlaintextLength(content.length, session.pending !== null),
     )
-    const out = encrypt(session, plaintext, AD, { random })
+    const out = encrypt(session, plaintext, AD, { random: nonces })
     const sealed = out.message.prekey
       ? sealPrekeyMessage(out.message.bytes, session.theirIdentityDh, random)
       : sealRatchetMessage(out.message.bytes)
