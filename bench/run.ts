@@ -3,11 +3,13 @@
  * (or `npm run bench -- <name> --json`). Each bench compares Talken against a baseline measured in
  * the same run; `--json` prints one machine-readable line. Unknown names exit with status 2.
  */
+import { cryptoBench } from './crypto.ts'
 import { netBench } from './net.ts'
 import { storeBench } from './store.ts'
 
 /** The benchmarks by name. */
 const BENCHES: Readonly<Record<string, (opts: { json: boolean }) => Promise<object>>> = {
+  crypto: cryptoBench,
   net: netBench,
   store: storeBench,
 }
