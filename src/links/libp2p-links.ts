@@ -108,6 +108,8 @@ const MAX_MESH_STREAMS = 2
 const DISCOVERY_DIAL_DELAY_MS = 1_500
 /** Frames held per peer while its link is still opening. */
 const MAX_EARLY_FRAMES = 64
+/** Addresses kept for redialling. */
+const MAX_DIAL_TARGETS = 256
 /** Stored peers redialled at start, most recently seen first. */
 const REMEMBERED_PEERS = 64
 /** Stored peers not seen for this long are not redialled. */
@@ -206,6 +208,9 @@ export class Libp2pLinks {
         if (dialable.length === 0) this.#opts.store.notePeer(id, now)
         for (const address of dialable) this.#opts.store.notePeer(id, now, address.toString())
       })
+      // Keep redialling a mesh peer we have met, so a link that breaks comes back without
+      // waiting for discovery.
+      for (const address of dialable.slice(0, 4)) this.#addTarget(withPeer(address.toString(), id))
     })
     await node.start()
     for (const address of this.#opts.bootstrap ?? []) this.#addTarget(address)
@@ -421,6 +426,9 @@ export class Libp2pLinks {
     const peer = ma.getComponents().findLast((c) => c.name === 'p2p')?.value
     const target: DialTarget = { address: key, peer, failures: 0, nextAt: 0, dialling: false }
     this.#targets.set(key, target)
+    // Bounded: the oldest target goes first (bootstrap addresses are re-added at each start).
+    if (this.#targets.size > MAX_DIAL_TARGETS)
+      this.#targets.delete(this.#targets.keys().next().value as string)
     return target
   }
 

@@ -23,7 +23,7 @@ const root = new URL('../..', import.meta.url).pathname
 const bin = join(root, 'bin', 'talken.js')
 const LINE = ['A', 'B', 'D', 'C'] as const
 type Name = (typeof LINE)[number]
-const TIMEOUT_MS = 30_000
+const TIMEOUT_MS = 60_000
 
 let topo: Topology | undefined
 const homes = new Map<Name, ReturnType<typeof makeHome>>()
