@@ -5,8 +5,10 @@
  * [ version=1, kind=1 (text), senderCard: bytes, sentAt: uint (Unix ms), text: string, signature: bytes(64) ]
  * ```
  *
- * The sender's signed contact card rides along, so a recipient who has not added the sender yet
- * still learns who wrote (and can verify them later by safety number). The signature is the
+ * The sender's signed contact card rides along until the recipient has it (then the field is
+ * empty, and the recipient uses the card it holds for the sending device), so a recipient who
+ * has not added the sender yet still learns who wrote, and contacts learn a re-signed card
+ * (new addresses, fresh prekeys) with the next message. The signature is the
  * sender's account key over `"talken/direct-message/v1" ‖ 0 ‖ CBOR([recipientKey, kind, sentAt,
  * text])`: bound to the recipient, so a message cannot be re-addressed to someone else.
  *
@@ -40,7 +42,10 @@ function signedPart(recipientKey: Uint8Array, sentAt: number, text: string): Uin
   return domainSeparated(DOMAIN, encodeCbor([recipientKey, KIND_TEXT, sentAt, text]))
 }
 
-/** Encodes and signs a text message from `sender` (whose card is `senderCard`) to `recipientKey`. */
+/**
+ * Encodes and signs a text message from `sender` to `recipientKey`; `senderCard` is the sender's
+ * card, or empty when the recipient has it already.
+ */
 export function encodeDirectMessage(
   sender: Identity,
   senderCard: Uint8Array,
@@ -85,7 +90,8 @@ export function decodeDirectMessage(
   if (version !== VERSION) throw new TalkenError('unsupported_version', `direct message version ${version}`)
   const kind = r.uint('kind', 255)
   if (kind !== KIND_TEXT) throw new TalkenError('unsupported_version', `direct message kind ${kind}`)
-  const sender = decodeCard(r.bytes('senderCard', 1, MAX_CARD_BYTES))
+  // An empty card means "the card you have for the device this came from": decodeCard resolves it.
+  const sender = decodeCard(r.bytes('senderCard', 0, MAX_CARD_BYTES))
   const sentAt = r.uint('sentAt')
   const text = r.text('text', MAX_TEXT_BYTES, 1, true)
   const signature = r.bytes('signature', SIGNATURE_LENGTH)

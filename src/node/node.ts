@@ -14,7 +14,7 @@
  * and goes out when the node next runs. Incoming messages are stored before they are announced,
  * and each is announced once, also across restarts.
  */
-import { randomBytes } from 'node:crypto'
+import { createHash, randomBytes } from 'node:crypto'
 import { EventEmitter } from 'node:events'
 import { createServer } from 'node:net'
 import { join } from 'node:path'
@@ -231,6 +231,9 @@ export async function createNode(options: NodeOptions): Promise<TalkenNode> {
   }
 }
 
+/** kv namespace: per contact, the hash of our card as last delivered to them. */
+const CARD_DELIVERED = 'card-delivered'
+
 /** Addresses put in our contact card: enough for a LAN and a hotspot, few enough for a QR code. */
 const CARD_ADDRESSES = Math.min(4, MAX_ADDRESSES)
 
@@ -284,6 +287,8 @@ export class TalkenNode extends EventEmitter<NodeEvents> {
   #linksReady: Libp2pLinks | undefined
   readonly #handles = new Map<string, SendHandle>()
   readonly #cards = new Map<string, ContactCard>()
+  /** Messages in flight that carry our card, to note when a contact has it. */
+  readonly #cardCarriers = new Map<string, { contact: string; cardHash: Uint8Array }>()
   #pool = { bytes: Buffer.alloc(0), offset: 0 }
   /** State changes reported while `send` is still recording the message. */
   #pending: StateChange[] | undefined
@@ -417,7 +422,17 @@ export class TalkenNode extends EventEmitter<NodeEvents> {
     if (this.#stopped) throw new TalkenError('closed', 'this node was stopped')
     const contact = findContact(this.store, contactQuery)
     const now = Date.now()
-    const content = encodeDirectMessage(this.identity, this.#card, contact.accountKey, text, now)
+    // Our card rides along until a message that carried this version of it was delivered.
+    const cardHash = createHash('sha256').update(this.#card).digest()
+    const delivered = this.store.kvGet(CARD_DELIVERED, contact.id)
+    const withCard = delivered === undefined || !bytesEqual(delivered, cardHash)
+    const content = encodeDirectMessage(
+      this.identity,
+      withCard ? this.#card : new Uint8Array(0),
+      contact.accountKey,
+      text,
+      now,
+    )
     const peer = this.#sessionPeer(contact)
     const changes: StateChange[] = []
     this.#pending = changes
@@ -433,6 +448,7 @@ export class TalkenNode extends EventEmitter<NodeEvents> {
     } finally {
       this.#pending = undefined
     }
+    if (withCard) this.#cardCarriers.set(id, { contact: contact.id, cardHash })
     const handle = new SendHandle(id, contact.id)
     this.#handles.set(id, handle)
     for (const change of changes) this.#onStateChanged(change)
@@ -608,6 +624,15 @@ export class TalkenNode extends EventEmitter<NodeEvents> {
     return value
   }
 
+  /** The card of the contact whose card certifies `deviceKey` (a message that came without one). */
+  #cardOfDevice(deviceKey: Uint8Array): ContactCard {
+    for (const contact of this.store.listContacts()) {
+      const card = this.#verifiedCard(contact.card)
+      if (card.devices.some((d) => bytesEqual(d.deviceKey, deviceKey))) return card
+    }
+    throw new TalkenError('unknown_contact', 'a message without a card, from a device of no contact')
+  }
+
   /** Decodes and verifies a sender's card, remembering the last few: senders repeat theirs in every message. */
   #verifiedCard(bytes: Uint8Array): ContactCard {
     const key = Buffer.from(bytes).toString('base64')
@@ -644,7 +669,7 @@ export class TalkenNode extends EventEmitter<NodeEvents> {
       // Decrypting advances the session inside the core's transaction, with the message record.
       const opened = this.#e2e.open(delivery.payload)
       message = decodeDirectMessage(opened.content, this.identity.account.publicKey, (bytes) =>
-        this.#verifiedCard(bytes),
+        bytes.length === 0 ? this.#cardOfDevice(opened.peerDeviceKey) : this.#verifiedCard(bytes),
       )
       // The session's device must be one the sender's account certifies.
       if (!message.sender.devices.some((d) => bytesEqual(d.deviceKey, opened.peerDeviceKey))) {
@@ -717,6 +742,13 @@ export class TalkenNode extends EventEmitter<NodeEvents> {
     const conversation = handle?.to ?? this.store.getMessage(change.id)?.conversation
     if (conversation === undefined) return
     handle?.update(change.state, change.reason)
+    const carrier = this.#cardCarriers.get(change.id)
+    if (carrier !== undefined && (change.state === 'delivered' || change.state === 'read')) {
+      this.store.kvSet(CARD_DELIVERED, carrier.contact, carrier.cardHash)
+    }
+    if (change.state === 'delivered' || change.state === 'expired' || change.state === 'failed') {
+      this.#cardCarriers.delete(change.id)
+    }
     if (change.state === 'delivered' || change.state === 'expired' || change.state === 'failed') {
       this.#handles.delete(change.id)
     }

@@ -20,6 +20,7 @@ test('two nodes on loopback: bootstrap link, message delivered, state reaches de
       for await (const m of nb.messages()) return m
     })()
     const handle = na.send('Bob', 'hello over libp2p')
+    const firstEnvelope = na.store.getOutbox(handle.id)?.envelope.length ?? 0
     const states: string[] = []
     handle.on('state', (s) => states.push(s))
     await handle.delivered(AbortSignal.timeout(10_000))
@@ -28,6 +29,17 @@ test('two nodes on loopback: bootstrap link, message delivered, state reaches de
     assert.equal(m?.fromName, 'Ada')
     assert.equal(na.store.getMessage(handle.id)?.state, 'delivered')
     assert.ok(states.includes('delivered'), states.join(','))
+    // Bob has Ada's card now: the next message leaves it out and seals into a smaller bucket
+    // (1 KiB: until Bob answers, Ada's messages still carry the X3DH prekey header).
+    const second = na.send('Bob', 'hello again')
+    const secondEnvelope = na.store.getOutbox(second.id)?.envelope.length ?? 0
+    await second.delivered(AbortSignal.timeout(10_000))
+    const third = na.send('Bob', 'hello over libp2p')
+    assert.ok(
+      secondEnvelope > 0 && secondEnvelope < 1200 && firstEnvelope > 4096,
+      `envelopes: first ${firstEnvelope} bytes (with the card), second ${secondEnvelope}`,
+    )
+    await third.delivered(AbortSignal.timeout(10_000))
   } finally {
     await na.stop()
     await nb.stop()
