@@ -159,7 +159,7 @@ export class RouteAgent {
     // the radius. A destination the table knows may be unreachable only for want of a newer
     // seqno (its routes unfeasible here or upstream), which a request obtains. In a sparse,
     // delay-tolerant mesh most destinations are never heard of, and those floods are saved.
-    if (!this.#table.hasFar() && !this.#table.starved(destKey)) return false
+    if (!this.#table.hasFar() && !this.#table.knows(destKey)) return false
     const neighbours = [...this.#io.neighbours()]
     if (neighbours.length === 0) return true
     const due = this.#discovery.due(destKey, this.#io.now())

@@ -96,15 +96,6 @@ export class RoutingTable {
     return this.#entries.has(destKey)
   }
 
-  /**
-   * True when some neighbour offers a route to `destKey` that none of them could be selected
-   * from: only unfeasible candidates, which a newer seqno from the destination would lift.
-   */
-  starved(destKey: string): boolean {
-    const e = this.#entries.get(destKey)
-    return e !== undefined && e.selected === undefined && e.candidates.size > 0
-  }
-
   /** Number of destinations known (reachable or not). */
   get size(): number {
     return this.#entries.size
