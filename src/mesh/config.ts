@@ -14,7 +14,11 @@ export interface MeshConfig {
   readonly ackCopies: number
   /** Default message lifetime: one day. */
   readonly ttlMs: number
-  /** Full route dump to each neighbour this often; triggered updates go out at once in between. */
+  /**
+   * Full route dump to each neighbour this often. A new neighbour gets one at once, and changes
+   * go out as triggered updates, so the periodic dump only repairs lost updates: rare, because
+   * on a static mesh it is most of the routing traffic (one entry per destination per neighbour).
+   */
   readonly updateIntervalMs: number
   /** A route not refreshed for this long is dropped: 3.5 update intervals, as in Babel. */
   readonly routeHoldMs: number
@@ -50,8 +54,8 @@ export const DEFAULT_MESH_CONFIG: MeshConfig = {
   sprayCentrality: 0.8,
   ackCopies: 4,
   ttlMs: 24 * 60 * 60 * 1000,
-  updateIntervalMs: 20_000,
-  routeHoldMs: 70_000,
+  updateIntervalMs: 300_000,
+  routeHoldMs: 1_050_000,
   triggerDelayMs: 20,
   window: 8,
   hopAckTimeoutMs: 10_000,

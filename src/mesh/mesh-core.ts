@@ -101,6 +101,17 @@ export class MeshCore implements Router {
   #encounters = 0
   readonly #reassembler: Reassembler
   #wakeAt = Number.POSITIVE_INFINITY
+  /**
+   * Something the pump depends on changed since it last ran (held envelopes, their budgets and
+   * flights, a neighbour's tag, summary or encounters, a selected route). Most frames change none
+   * of these (route updates that select nothing new, requests, duplicate proofs), and the pump
+   * visits every held envelope for every neighbour, so it runs only when this is set.
+   */
+  #pumpDue = true
+  /** The last pump left an envelope whose destination route discovery may still find. */
+  #asking = false
+  /** Destination (hex) → how many held envelopes go there: whose route changes concern the pump. */
+  readonly #heldDests = new Map<string, number>()
   readonly stats: MeshStats = {
     framesIn: 0,
     framesOut: 0,
@@ -130,6 +141,9 @@ export class MeshCore implements Router {
         neighbours: () => this.#neighbours.keys(),
         hasNeighbour: (id) => this.#neighbours.has(id),
         send: (id, frame) => this.#sendFrame(id, frame),
+        routeChanged: (destKey) => {
+          if (this.#heldDests.has(destKey)) this.#pumpDue = true
+        },
       },
     })
     this.#reassembler = new Reassembler({ now: () => this.#host.now(), timeoutMs: 30_000 })
@@ -188,7 +202,7 @@ export class MeshCore implements Router {
       this.stats.malformed++
       this.#host.log('debug', 'dropped a bad frame', { neighbour, code: err.code })
     }
-    this.#pump()
+    this.#pumpIfDue()
     this.#schedule()
   }
 
@@ -201,8 +215,10 @@ export class MeshCore implements Router {
         this.#expire(h)
         continue
       }
+      if (h.refusedUntil.size > 0) this.#pumpDue = true
       for (const [nid, f] of h.inflight) {
         if (now - f.sentAt >= this.#cfg.hopAckTimeoutMs) {
+          this.#pumpDue = true
           h.inflight.delete(nid)
           const n = this.#neighbours.get(nid)
           if (n) n.inflight = Math.max(0, n.inflight - 1)
@@ -214,10 +230,13 @@ export class MeshCore implements Router {
         h.holders.clear()
         h.nextRetryAt = now + this.#backoff(h.attempts)
         persistHeld(this.#store, h)
+        this.#pumpDue = true
       }
     }
     this.#reassembler.expire()
-    this.#pump()
+    // Route requests back off in time, so envelopes still waiting for one are looked at again.
+    if (this.#asking) this.#pumpDue = true
+    this.#pumpIfDue()
     this.#schedule()
   }
 
@@ -315,10 +334,12 @@ export class MeshCore implements Router {
         this.#routing.handle(n.id, frame)
         return
       case FrameKind.met:
+        if (n.encounters !== frame.encounters) this.#pumpDue = true
         n.encounters = frame.encounters
         return
       case FrameKind.summary: {
         n.has = new Set(frame.ids.map((id) => Buffer.from(id).toString('hex')))
+        this.#pumpDue = true
         const secrets: Uint8Array[] = []
         for (const p of n.has) {
           const s = this.#proofs.get(p)
@@ -339,6 +360,7 @@ export class MeshCore implements Router {
     n.tagKey = key
     this.#byTag.set(key, n.id)
     this.#encounters++
+    this.#pumpDue = true
     this.#sendMet(n.id)
     this.#routing.hello(n.id, tag, seqno)
   }
@@ -370,6 +392,7 @@ export class MeshCore implements Router {
       held.copies = Math.min(MAX_COPIES, held.copies + envelope.copies)
       held.holders.add(n.id)
       persistHeld(this.#store, held)
+      this.#pumpDue = true
       this.stats.duplicatesSuppressed++
       this.#hopAck(n.id, envelope.id, HopAckStatus.taken)
       return
@@ -497,6 +520,7 @@ export class MeshCore implements Router {
     if (h === undefined || f === undefined) return
     h.inflight.delete(n.id)
     n.inflight = Math.max(0, n.inflight - 1)
+    this.#pumpDue = true
     const now = this.#host.now()
     switch (status) {
       case HopAckStatus.taken: {
@@ -551,8 +575,15 @@ export class MeshCore implements Router {
   // Moving envelopes
 
   /** Hands envelopes to neighbours: routed handoffs, deliveries and spray, fairly across origins. */
+  #pumpIfDue(): void {
+    if (this.#pumpDue) this.#pump()
+  }
+
   #pump(): void {
-    if (this.#held.size === 0) return
+    this.#pumpDue = false
+    this.#asking = false
+    // Nobody to hand anything to (and nobody to ask): a pump now could do nothing.
+    if (this.#held.size === 0 || this.#byTag.size === 0) return
     const now = this.#host.now()
     // Each envelope's next hop, looked up once per pump rather than once per neighbour.
     const nextHops = new Map<Held, NeighbourId | undefined>()
@@ -560,7 +591,7 @@ export class MeshCore implements Router {
       const nextHop = this.#routing.nextHopByKey(h.destKey)
       nextHops.set(h, nextHop)
       if (nextHop === undefined && !this.#byTag.has(h.destKey)) {
-        this.#routing.ask(h.envelope.destination, h.destKey)
+        if (this.#routing.ask(h.envelope.destination, h.destKey)) this.#asking = true
       }
     }
     for (const n of this.#neighbours.values()) {
@@ -619,12 +650,20 @@ export class MeshCore implements Router {
   #hold(h: Held): void {
     const before = this.#held.get(h.key)
     if (before !== undefined) this.#heldBytes -= before.envelope.payload.length
+    else this.#heldDests.set(h.destKey, (this.#heldDests.get(h.destKey) ?? 0) + 1)
     this.#held.set(h.key, h)
     this.#heldBytes += h.envelope.payload.length
+    this.#pumpDue = true
   }
 
   #remove(h: Held): void {
-    if (this.#held.delete(h.key)) this.#heldBytes -= h.envelope.payload.length
+    if (this.#held.delete(h.key)) {
+      this.#heldBytes -= h.envelope.payload.length
+      const left = (this.#heldDests.get(h.destKey) ?? 1) - 1
+      if (left > 0) this.#heldDests.set(h.destKey, left)
+      else this.#heldDests.delete(h.destKey)
+    }
+    this.#pumpDue = true
     for (const nid of h.inflight.keys()) {
       const n = this.#neighbours.get(nid)
       if (n) n.inflight = Math.max(0, n.inflight - 1)

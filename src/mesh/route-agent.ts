@@ -23,6 +23,8 @@ export interface RouteAgentIo {
   neighbours(): Iterable<NeighbourId>
   hasNeighbour(id: NeighbourId): boolean
   send(neighbour: NeighbourId, frame: Frame): void
+  /** The selected route to the destination whose hex tag is `destKey` changed. */
+  routeChanged(destKey: string): void
 }
 
 /** Counters the agent adds to. */
@@ -64,6 +66,7 @@ export class RouteAgent {
     this.#table = new RoutingTable({
       maxDestinations: init.cfg.maxDestinations,
       farMetric: init.cfg.advertiseRadius + 1,
+      onChange: (key) => init.io.routeChanged(key),
     })
     this.#discovery = new RouteDiscovery(init.cfg)
     const stored = init.store.kvGet(KV_NAMESPACE, KV_SEQNO)
@@ -147,19 +150,20 @@ export class RouteAgent {
 
   /**
    * Floods a route request for `dest` if one is due (expanding ring, backing off) and may find
-   * something distance vector cannot.
+   * something distance vector cannot. Returns false when discovery cannot help with `dest` now
+   * (so asking again later is pointless until routes change).
    */
-  ask(dest: Uint8Array, destKey = tagKey(dest)): void {
+  ask(dest: Uint8Array, destKey = tagKey(dest)): boolean {
     // Within the advertising radius distance vector already lists every reachable destination,
     // so a request for a destination never heard of can only help when the mesh reaches beyond
     // the radius. A destination the table knows may be unreachable only for want of a newer
     // seqno (its routes unfeasible here or upstream), which a request obtains. In a sparse,
     // delay-tolerant mesh most destinations are never heard of, and those floods are saved.
-    if (!this.#table.hasFar() && !this.#table.knows(destKey)) return
+    if (!this.#table.hasFar() && !this.#table.knows(destKey)) return false
     const neighbours = [...this.#io.neighbours()]
-    if (neighbours.length === 0) return
+    if (neighbours.length === 0) return true
     const due = this.#discovery.due(destKey, this.#io.now())
-    if (due === undefined) return
+    if (due === undefined) return true
     this.#discovery.note(this.#selfKey, due.reqId, '')
     const want = this.#table.feasibilitySeqno(dest)
     this.#stats.routeRequestsSent++
@@ -176,6 +180,7 @@ export class RouteAgent {
       wantSeqno: want === undefined ? 0 : (want + 1) >>> 0 || 1,
     }
     for (const id of neighbours) this.#io.send(id, frame)
+    return true
   }
 
   #onRequest(from: NeighbourId, f: Extract<Frame, { kind: 5 }>): void {

@@ -39,6 +39,7 @@ export interface Route {
 }
 
 interface DestEntry {
+  readonly key: string
   readonly dest: Uint8Array
   readonly candidates: Map<NeighbourId, Candidate>
   selected: Candidate | undefined
@@ -68,14 +69,21 @@ export class RoutingTable {
   readonly #farMetric: number
   /** How many selected routes are far. */
   #far = 0
+  readonly #onChange: ((destKey: string) => void) | undefined
 
   /**
    * `maxDestinations` bounds memory: beyond it, the farthest unreachable destinations are
    * forgotten. Selected routes of at least `farMetric` hops are counted (default: never).
+   * `onChange` hears of every destination whose selected route changed (or was forgotten).
    */
-  constructor(options: { maxDestinations: number; farMetric?: number }) {
+  constructor(options: {
+    maxDestinations: number
+    farMetric?: number
+    onChange?: (destKey: string) => void
+  }) {
     this.#maxDestinations = options.maxDestinations
     this.#farMetric = options.farMetric ?? INFINITY_METRIC
+    this.#onChange = options.onChange
   }
 
   /** True when some selected route is at least `farMetric` hops long. */
@@ -117,6 +125,7 @@ export class RoutingTable {
       if (metric >= INFINITY_METRIC) return false
       this.#makeRoom()
       e = {
+        key,
         dest: new Uint8Array(dest),
         candidates: new Map(),
         selected: undefined,
@@ -125,12 +134,13 @@ export class RoutingTable {
       }
       this.#entries.set(key, e)
     }
+    const wasStarved = e.selected === undefined && e.candidates.size > 0
     if (metric >= INFINITY_METRIC) e.candidates.delete(neighbour)
     else {
       e.candidates.set(neighbour, { neighbour, seqno, metric, expiresAt })
       if (expiresAt < this.#nextExpiry) this.#nextExpiry = expiresAt
     }
-    return this.#select(e)
+    return this.#select(e, wasStarved)
   }
 
   /** Drops every candidate through `neighbour` (its link went down). Returns destinations whose route changed. */
@@ -161,8 +171,12 @@ export class RoutingTable {
     return changed
   }
 
-  /** Re-runs selection; returns true when the selected route changed (next hop, metric or seqno). */
-  #select(e: DestEntry): boolean {
+  /**
+   * Re-runs selection; returns true when the selected route changed (next hop, metric or seqno).
+   * `onChange` also hears of a destination that just became starved (offered, but unfeasibly):
+   * a route request may now help.
+   */
+  #select(e: DestEntry, wasStarved = false): boolean {
     let best: Candidate | undefined
     for (const c of e.candidates.values()) {
       if (!this.#feasible(e, c) && c !== this.#sameAsSelected(e, c)) continue
@@ -181,7 +195,10 @@ export class RoutingTable {
       before?.neighbour !== best?.neighbour ||
       before?.metric !== best?.metric ||
       before?.seqno !== best?.seqno
-    if (changed) e.dirty = true
+    if (changed) {
+      e.dirty = true
+      this.#onChange?.(e.key)
+    } else if (!wasStarved && best === undefined && e.candidates.size > 0) this.#onChange?.(e.key)
     return changed
   }
 
@@ -286,5 +303,6 @@ export class RoutingTable {
     const m = this.#entries.get(victim)?.selected?.metric
     if (m !== undefined && m >= this.#farMetric) this.#far--
     this.#entries.delete(victim)
+    if (m !== undefined) this.#onChange?.(victim)
   }
 }
