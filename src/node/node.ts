@@ -287,6 +287,8 @@ export class TalkenNode extends EventEmitter<NodeEvents> {
   #linksReady: Libp2pLinks | undefined
   readonly #handles = new Map<string, SendHandle>()
   readonly #cards = new Map<string, ContactCard>()
+  /** Device key (hex) → contact ID, for messages that come without a card; rebuilt on a miss. */
+  readonly #contactOfDevice = new Map<string, string>()
   /** Messages in flight that carry our card, to note when a contact has it. */
   readonly #cardCarriers = new Map<string, { contact: string; cardHash: Uint8Array }>()
   #pool = { bytes: Buffer.alloc(0), offset: 0 }
@@ -626,10 +628,24 @@ export class TalkenNode extends EventEmitter<NodeEvents> {
 
   /** The card of the contact whose card certifies `deviceKey` (a message that came without one). */
   #cardOfDevice(deviceKey: Uint8Array): ContactCard {
-    for (const contact of this.store.listContacts()) {
-      const card = this.#verifiedCard(contact.card)
-      if (card.devices.some((d) => bytesEqual(d.deviceKey, deviceKey))) return card
+    const key = Buffer.from(deviceKey).toString('hex')
+    const lookup = (): ContactCard | undefined => {
+      const id = this.#contactOfDevice.get(key)
+      const contact = id === undefined ? undefined : this.store.getContact(id)
+      const card = contact === undefined ? undefined : this.#verifiedCard(contact.card)
+      return card?.devices.some((d) => bytesEqual(d.deviceKey, deviceKey)) ? card : undefined
     }
+    const cached = lookup()
+    if (cached !== undefined) return cached
+    // Contacts change (a new card, `talken add` while we run): rebuild the index on a miss.
+    this.#contactOfDevice.clear()
+    for (const contact of this.store.listContacts()) {
+      for (const d of this.#verifiedCard(contact.card).devices) {
+        this.#contactOfDevice.set(Buffer.from(d.deviceKey).toString('hex'), contact.id)
+      }
+    }
+    const found = lookup()
+    if (found !== undefined) return found
     throw new TalkenError('unknown_contact', 'a message without a card, from a device of no contact')
   }
 
