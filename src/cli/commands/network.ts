@@ -282,11 +282,19 @@ export async function runDaemonCommand(ctx: CommandContext, opts: DaemonCommandO
   const node = daemon.node
   emit(
     ctx.output,
-    { event: 'ready', id: node.id, peerId: node.peerId, addresses: node.addresses(), home: ctx.home },
+    {
+      event: 'ready',
+      id: node.id,
+      peerId: node.peerId,
+      addresses: node.addresses(),
+      link: node.link,
+      home: ctx.home,
+    },
     () =>
       [
         `Talken is running as ${node.id}`,
         `Listening on ${node.addresses().join(', ') || '(no addresses)'}`,
+        `Your link, with this device's addresses: ${node.link}`,
         `Data directory ${ctx.home}. In another terminal: \`npx talken peers\`, \`npx talken send <contact> <text>\`, \`npx talken inbox --follow\`. Ctrl-C stops.`,
       ].join('\n'),
   )
