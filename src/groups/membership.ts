@@ -1,0 +1,158 @@
+/**
+ * Who is in a room, decided by the room's own signed entries: a pure fold, no I/O.
+ *
+ * The state that judges an entry is the fold of the control entries (genesis, add, remove,
+ * rotate, leave) in that entry's causal past, taken in causal order (depth, then hash). Every
+ * replica that holds an entry holds its whole past, so every replica reaches the same verdict.
+ * A control entry that was valid in its own past but no longer applies in a larger fold (an
+ * admin removed concurrently with an add they made, say) is skipped there; docs/groups.md
+ * §Membership states the rules.
+ */
+import { TalkenError } from '../errors.ts'
+import { bytesEqual } from '../wire/cbor.ts'
+import type { RoomEntry } from './entry.ts'
+import { toHex } from './entry.ts'
+import { MAX_ROOM_MEMBERS } from './limits.ts'
+import {
+  decodeAddBody,
+  decodeGenesisBody,
+  decodePostBody,
+  decodeRemoveBody,
+  decodeRotateBody,
+  type Role,
+  type SealedFor,
+} from './room-bodies.ts'
+
+/** A member of a room. */
+export interface Member {
+  readonly account: Uint8Array
+  readonly sealingKey: Uint8Array
+  readonly role: Role
+}
+
+/** The membership and key epochs a set of control entries yields. */
+export interface RoomState {
+  /** Members by account key (hex). */
+  readonly members: ReadonlyMap<string, Member>
+  /** The key ID posts should use: the last key introduced in causal order; undefined before genesis. */
+  readonly currentKeyId: Uint8Array | undefined
+  /** For each key ID (hex), the accounts (hex) it was sealed for. */
+  readonly keyHolders: ReadonlyMap<string, ReadonlySet<string>>
+}
+
+/** The state before genesis: nobody. */
+export const EMPTY_STATE: RoomState = { members: new Map(), currentKeyId: undefined, keyHolders: new Map() }
+
+/** True for the kinds that change membership or keys. */
+export function isControl(entry: RoomEntry): boolean {
+  return entry.kind !== 'post'
+}
+
+function reject(reason: string, message: string): never {
+  // `bad_signature`: a well-formed signature by a key the room does not accept for this entry.
+  const code = reason === 'not_member' || reason === 'not_admin' ? 'bad_signature' : 'malformed'
+  throw new TalkenError(code, `room entry: ${message}`, { details: { reason } })
+}
+
+function checkSealedForAll(sealed: readonly SealedFor[], members: Iterable<string>): void {
+  const want = [...members].sort()
+  const got = sealed.map((s) => toHex(s.account))
+  if (want.length !== got.length || want.some((m, i) => m !== got[i])) {
+    reject('bad_recipients', 'a new room key must be sealed for every remaining member exactly once')
+  }
+}
+
+/**
+ * Checks that `entry` may follow `state` (the fold of its causal past) and returns the state
+ * after it. Throws `bad_signature` (reason `not_member` or `not_admin`) or `malformed` (a body
+ * that does not decode, or a change that does not apply).
+ */
+export function applyEntry(state: RoomState, entry: RoomEntry): RoomState {
+  const author = toHex(entry.author)
+  const self = state.members.get(author)
+  if (entry.kind === 'genesis') {
+    if (state.members.size > 0 || state.currentKeyId !== undefined)
+      reject('second_genesis', 'a second genesis')
+    const g = decodeGenesisBody(entry.body)
+    return {
+      members: new Map([[author, { account: entry.author, sealingKey: g.sealingKey, role: 'admin' }]]),
+      currentKeyId: g.keyId,
+      keyHolders: new Map([[toHex(g.keyId), new Set([author])]]),
+    }
+  }
+  if (self === undefined) reject('not_member', 'the author is not a member of the room')
+  const members = new Map(state.members)
+  const keyHolders = new Map(state.keyHolders)
+  switch (entry.kind) {
+    case 'post':
+      decodePostBody(entry.body)
+      return state
+    case 'leave':
+      if (entry.body.length !== 0) reject('bad_body', 'a leave entry has an empty body')
+      members.delete(author)
+      return { ...state, members }
+    case 'add': {
+      if (self.role !== 'admin') reject('not_admin', 'only an admin may add members')
+      const b = decodeAddBody(entry.body)
+      const id = toHex(b.member)
+      if (members.has(id)) reject('already_member', 'the account is a member already')
+      if (members.size >= MAX_ROOM_MEMBERS)
+        reject('room_full', `a room holds at most ${MAX_ROOM_MEMBERS} members`)
+      if (state.currentKeyId === undefined || !bytesEqual(b.keyId, state.currentKeyId)) {
+        reject('stale_key', 'an add must hand over the current room key')
+      }
+      members.set(id, { account: b.member, sealingKey: b.sealingKey, role: b.role })
+      const holders = new Set(keyHolders.get(toHex(b.keyId)))
+      holders.add(id)
+      keyHolders.set(toHex(b.keyId), holders)
+      return { ...state, members, keyHolders }
+    }
+    case 'remove':
+    case 'rotate': {
+      let keyId: Uint8Array
+      let sealed: readonly SealedFor[]
+      if (entry.kind === 'remove') {
+        if (self.role !== 'admin') reject('not_admin', 'only an admin may remove members')
+        const b = decodeRemoveBody(entry.body)
+        const id = toHex(b.member)
+        if (!members.has(id)) reject('not_a_member', 'the account is not a member')
+        if (id === author) reject('self_remove', 'members remove themselves with a leave entry')
+        members.delete(id)
+        keyId = b.keyId
+        sealed = b.sealed
+      } else {
+        const b = decodeRotateBody(entry.body)
+        keyId = b.keyId
+        sealed = b.sealed
+      }
+      if (keyHolders.has(toHex(keyId))) reject('key_reused', 'a new room key needs a new key ID')
+      checkSealedForAll(sealed, members.keys())
+      keyHolders.set(toHex(keyId), new Set(sealed.map((s) => toHex(s.account))))
+      return { members, currentKeyId: keyId, keyHolders }
+    }
+  }
+}
+
+/**
+ * Folds control entries, given in causal order, into a state. Entries that no longer apply are
+ * skipped (they stay in the history; they just change nothing).
+ */
+export function foldControl(entries: readonly RoomEntry[]): RoomState {
+  let state = EMPTY_STATE
+  for (const entry of entries) {
+    try {
+      state = applyEntry(state, entry)
+    } catch (err) {
+      if (!(err instanceof TalkenError)) throw err
+    }
+  }
+  return state
+}
+
+/** True when someone who is no longer a member holds the current key, or `self` lacks it. */
+export function needsRotation(state: RoomState, self: Uint8Array): boolean {
+  if (state.currentKeyId === undefined) return false
+  const holders = state.keyHolders.get(toHex(state.currentKeyId)) ?? new Set<string>()
+  for (const h of holders) if (!state.members.has(h)) return true
+  return !holders.has(toHex(self))
+}

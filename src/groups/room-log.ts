@@ -1,0 +1,462 @@
+/**
+ * A room's history: a DAG of verified entries, persisted in the Store, sans-IO.
+ *
+ * Entries arrive from anywhere (`receive`) or are written here (`post`, `addMember`, …); either
+ * way each one is decoded, its signatures verified, its parents found, its depth checked and
+ * its author checked against the membership its own causal past defines. Entries whose parents
+ * are missing wait in a bounded pending set and are taken in when the parents arrive. Sync is a
+ * heads exchange: `entriesSince(theirHeads)` is everything the other side lacks, in causal order.
+ *
+ * Store namespaces (docs/groups.md §Storage): `groups/rooms` (room ID hex → empty),
+ * `groups/entries/<room hex>` (entry hash hex → entry bytes), `groups/keys/<room hex>`
+ * (key ID hex → room key). Post bodies are stored as they travel: encrypted.
+ */
+
+import { AEAD_NONCE_LENGTH, type RandomSource, systemRandom } from '../e2e/primitives.ts'
+import { TalkenError } from '../errors.ts'
+import type { Identity } from '../identity/identity.ts'
+import type { Store } from '../store/store.ts'
+import { bytesEqual } from '../wire/cbor.ts'
+import {
+  compareBytes,
+  decodeEntry,
+  type EntryKind,
+  fromHex,
+  GENESIS_ROOM_ID,
+  type RoomEntry,
+  signEntry,
+  toHex,
+} from './entry.ts'
+import { KEY_ID_LENGTH, MAX_PARENTS, MAX_PENDING_ENTRIES, MAX_POST_BYTES, ROOM_KEY_LENGTH } from './limits.ts'
+import {
+  applyEntry,
+  foldControl,
+  isControl,
+  type Member,
+  needsRotation,
+  type RoomState,
+} from './membership.ts'
+import {
+  decodeAddBody,
+  decodeGenesisBody,
+  decodePostBody,
+  decodeRemoveBody,
+  decodeRotateBody,
+  encodeAddBody,
+  encodeGenesisBody,
+  encodePostBody,
+  encodeRemoveBody,
+  encodeRotateBody,
+  type Role,
+} from './room-bodies.ts'
+import { type KeySealer, openPost, sealPost } from './room-keys.ts'
+
+/** What {@link RoomLog.receive} did with an entry. */
+export type ReceiveResult =
+  | {
+      readonly status: 'accepted'
+      readonly hash: Uint8Array
+      /** Pending entries this one let in, in the order they were taken. */
+      readonly released: readonly Uint8Array[]
+      /** Pending entries that turned out invalid once their parents arrived; dropped. */
+      readonly dropped: readonly Uint8Array[]
+    }
+  | { readonly status: 'duplicate'; readonly hash: Uint8Array }
+  | { readonly status: 'pending'; readonly hash: Uint8Array; readonly missing: readonly Uint8Array[] }
+
+/** One entry as the app shows it. */
+export interface HistoryItem {
+  readonly hash: Uint8Array
+  readonly kind: EntryKind
+  readonly author: Uint8Array
+  readonly depth: number
+  /** The author's claimed time, Unix milliseconds. */
+  readonly time: number
+  /** A post's plaintext; undefined when this member holds no key for it. */
+  readonly content?: Uint8Array | undefined
+  /** The account an add or remove is about. */
+  readonly subject?: Uint8Array | undefined
+}
+
+/** What a room log needs from its surroundings. */
+export interface RoomLogOptions {
+  readonly store: Store
+  /** The local account and device, which sign what this log writes. */
+  readonly identity: Identity
+  /** Hands room keys to members and opens those handed to us. */
+  readonly sealer: KeySealer
+  /** Randomness for room keys, key IDs and nonces (default: the system CSPRNG). */
+  readonly random?: RandomSource
+}
+
+const ROOMS = 'groups/rooms'
+const entriesNs = (room: string) => `groups/entries/${room}`
+const keysNs = (room: string) => `groups/keys/${room}`
+
+function byCausalOrder(a: RoomEntry, b: RoomEntry): number {
+  return a.depth - b.depth || compareBytes(a.hash, b.hash)
+}
+
+/**
+ * Creates a room: writes its genesis entry, with a first room key sealed for the creator.
+ *
+ * @example
+ * const room = createRoom({ store, identity: me, sealer: x25519Sealer(generateDhKey()) }, 'Climbing', Date.now())
+ * room.post(new TextEncoder().encode('hello'), Date.now())
+ */
+export function createRoom(options: RoomLogOptions, name: string, now: number): RoomLog {
+  const random = options.random ?? systemRandom
+  const keyId = random(KEY_ID_LENGTH)
+  const roomKey = random(ROOM_KEY_LENGTH)
+  const self = { account: options.identity.account.publicKey, sealingKey: options.sealer.sealingKey }
+  const body = encodeGenesisBody({
+    name,
+    sealingKey: options.sealer.sealingKey,
+    keyId,
+    sealedKey: options.sealer.seal(self, keyId, roomKey),
+  })
+  const genesis = signEntry(options.identity, {
+    roomId: GENESIS_ROOM_ID,
+    parents: [],
+    depth: 0,
+    kind: 'genesis',
+    body,
+    time: now,
+  })
+  const log = new RoomLog(options, genesis.hash)
+  log.receive(genesis.bytes)
+  return log
+}
+
+/** Opens the log of a room by its ID, loading what the store holds (nothing, for a new joiner). */
+export function openRoomLog(options: RoomLogOptions, roomId: Uint8Array): RoomLog {
+  return new RoomLog(options, roomId)
+}
+
+/** The history of one room as this member holds it. */
+export class RoomLog {
+  /** The room's ID: the hash of its genesis entry. */
+  readonly roomId: Uint8Array
+  readonly #store: Store
+  readonly #identity: Identity
+  readonly #sealer: KeySealer
+  readonly #random: RandomSource
+  readonly #room: string
+  readonly #entries = new Map<string, RoomEntry>()
+  readonly #heads = new Set<string>()
+  /** For each entry, the control entries in its inclusive causal past, in causal order. */
+  readonly #controlPast = new Map<string, readonly RoomEntry[]>()
+  readonly #pending = new Map<string, RoomEntry>()
+  readonly #keys = new Map<string, Uint8Array>()
+
+  /** Use {@link createRoom} or {@link openRoomLog}. */
+  constructor(options: RoomLogOptions, roomId: Uint8Array) {
+    if (roomId.length !== 32) throw new TalkenError('invalid_argument', 'a room ID is 32 bytes')
+    this.roomId = new Uint8Array(roomId)
+    this.#store = options.store
+    this.#identity = options.identity
+    this.#sealer = options.sealer
+    this.#random = options.random ?? systemRandom
+    this.#room = toHex(roomId)
+    for (const [id, key] of this.#store.kvList(keysNs(this.#room))) this.#keys.set(id, key)
+    const stored = this.#store.kvList(entriesNs(this.#room)).map(([, bytes]) => decodeEntry(bytes))
+    for (const entry of stored.sort(byCausalOrder)) this.#accept(entry, false)
+  }
+
+  /** The hashes of the entries nothing else links to yet, ascending. */
+  heads(): Uint8Array[] {
+    return [...this.#heads].sort().map(fromHex)
+  }
+
+  /** True when the entry is in the verified history (pending entries are not). */
+  has(hash: Uint8Array): boolean {
+    return this.#entries.has(toHex(hash))
+  }
+
+  /** How many entries the verified history holds, and how many wait for parents. */
+  get size(): { entries: number; pending: number } {
+    return { entries: this.#entries.size, pending: this.#pending.size }
+  }
+
+  /** Of a peer's heads, those we lack: what to ask it for. */
+  missing(theirHeads: readonly Uint8Array[]): Uint8Array[] {
+    return theirHeads.filter((h) => !this.#entries.has(toHex(h)))
+  }
+
+  /**
+   * What a peer whose heads are `theirHeads` lacks: every entry we hold outside the causal past
+   * of those heads (the ones we know), in causal order, encoded. Heads we do not know are
+   * ignored; they are ours to fetch ({@link missing}).
+   */
+  entriesSince(theirHeads: readonly Uint8Array[]): Uint8Array[] {
+    const known = new Set<string>()
+    const stack = theirHeads.map(toHex).filter((h) => this.#entries.has(h))
+    while (stack.length > 0) {
+      const h = stack.pop()!
+      if (known.has(h)) continue
+      known.add(h)
+      for (const p of this.#entries.get(h)!.parents) stack.push(toHex(p))
+    }
+    return this.entries()
+      .filter((e) => !known.has(toHex(e.hash)))
+      .map((e) => e.bytes)
+  }
+
+  /** Every verified entry in causal order: by depth, ties broken by hash. */
+  entries(): RoomEntry[] {
+    return [...this.#entries.values()].sort(byCausalOrder)
+  }
+
+  /** The members as the whole history known here defines them, by account key. */
+  members(): Member[] {
+    return [...this.#state().members.values()].sort((a, b) => compareBytes(a.account, b.account))
+  }
+
+  /** The history for display, in causal order, with posts decrypted where a key is held. */
+  history(): HistoryItem[] {
+    return this.entries().map((e) => {
+      const base = { hash: e.hash, kind: e.kind, author: e.author, depth: e.depth, time: e.time }
+      if (e.kind === 'post') return { ...base, content: this.#decrypt(e) }
+      if (e.kind === 'add') return { ...base, subject: decodeAddBody(e.body).member }
+      if (e.kind === 'remove') return { ...base, subject: decodeRemoveBody(e.body).member }
+      return base
+    })
+  }
+
+  /**
+   * Takes in an entry from a peer. Returns `accepted` (with any pending entries it released),
+   * `duplicate` (already held: never applied twice) or `pending` (parents missing; held, bounded).
+   * With `rejectMissing`, a missing parent throws `not_found` instead of holding the entry.
+   * Throws the decoder's errors, `bad_signature` (reason `not_member` / `not_admin`: an author
+   * the room does not accept) or `malformed` (wrong room, wrong depth, a change that does not
+   * apply); nothing is stored then.
+   */
+  receive(input: Uint8Array | RoomEntry, options: { rejectMissing?: boolean } = {}): ReceiveResult {
+    const entry = decodeEntry(input instanceof Uint8Array ? input : input.bytes)
+    const id = toHex(entry.hash)
+    if (this.#entries.has(id)) return { status: 'duplicate', hash: entry.hash }
+    const missing = entry.parents.filter((p) => !this.#entries.has(toHex(p)))
+    if (
+      entry.kind === 'genesis' ? !bytesEqual(entry.hash, this.roomId) : !bytesEqual(entry.roomId, this.roomId)
+    ) {
+      throw new TalkenError('malformed', 'room entry: not of this room', {
+        details: { reason: 'wrong_room' },
+      })
+    }
+    if (missing.length > 0) {
+      if (options.rejectMissing) {
+        throw new TalkenError('not_found', `room entry claims ${missing.length} parent(s) not held here`, {
+          details: { reason: 'missing_parent', missing: missing.length },
+        })
+      }
+      if (!this.#pending.has(id) && this.#pending.size >= MAX_PENDING_ENTRIES) {
+        this.#pending.delete(this.#pending.keys().next().value!)
+      }
+      this.#pending.set(id, entry)
+      return { status: 'pending', hash: entry.hash, missing }
+    }
+    this.#accept(entry, true)
+    return { status: 'accepted', hash: entry.hash, ...this.#release() }
+  }
+
+  /** Posts content (at most 16 KiB), encrypted with the current room key; rotates it first if needed. */
+  post(content: Uint8Array, now: number): RoomEntry {
+    if (content.length > MAX_POST_BYTES) throw new TalkenError('too_large', 'a post holds at most 16 KiB')
+    let state = this.#stateAt(this.#headEntries())
+    if (needsRotation(state, this.#identity.account.publicKey) || !this.#hasKey(state.currentKeyId)) {
+      this.rotateKey(now)
+      state = this.#stateAt(this.#headEntries())
+    }
+    const keyId = state.currentKeyId!
+    const nonce = this.#random(AEAD_NONCE_LENGTH)
+    const key = this.#keys.get(toHex(keyId))!
+    const ciphertext = sealPost(key, keyId, this.roomId, this.#identity.account.publicKey, content, nonce)
+    return this.#append('post', encodePostBody({ keyId, nonce, ciphertext }), now)
+  }
+
+  /** Adds a member (admins only), handing them the current room key. */
+  addMember(member: { account: Uint8Array; sealingKey: Uint8Array; role?: Role }, now: number): RoomEntry {
+    const state = this.#stateAt(this.#headEntries())
+    const keyId = state.currentKeyId
+    const key = keyId && this.#keys.get(toHex(keyId))
+    if (!keyId || !key) throw new TalkenError('not_found', 'no current room key held here')
+    const sealedKey = this.#sealer.seal(member, keyId, key)
+    const body = encodeAddBody({
+      member: member.account,
+      sealingKey: member.sealingKey,
+      role: member.role ?? 'member',
+      keyId,
+      sealedKey,
+    })
+    return this.#append('add', body, now)
+  }
+
+  /** Removes a member (admins only) and rotates the room key to everyone who stays. */
+  removeMember(account: Uint8Array, now: number): RoomEntry {
+    const state = this.#stateAt(this.#headEntries())
+    const stay = [...state.members.values()].filter((m) => !bytesEqual(m.account, account))
+    const { keyId, sealed } = this.#newKey(stay)
+    return this.#append('remove', encodeRemoveBody({ member: account, keyId, sealed }), now)
+  }
+
+  /** Replaces the room key with a new one sealed for every current member. */
+  rotateKey(now: number): RoomEntry {
+    const state = this.#stateAt(this.#headEntries())
+    return this.#append('rotate', encodeRotateBody(this.#newKey([...state.members.values()])), now)
+  }
+
+  /** Leaves the room; a remaining member's next post rotates the key. */
+  leave(now: number): RoomEntry {
+    return this.#append('leave', new Uint8Array(0), now)
+  }
+
+  #newKey(members: readonly Member[]) {
+    const keyId = this.#random(KEY_ID_LENGTH)
+    const key = this.#random(ROOM_KEY_LENGTH)
+    const sealed = [...members]
+      .sort((a, b) => compareBytes(a.account, b.account))
+      .map((m) => ({ account: m.account, sealed: this.#sealer.seal(m, keyId, key) }))
+    return { keyId, sealed }
+  }
+
+  #append(kind: EntryKind, body: Uint8Array, now: number): RoomEntry {
+    if (this.#entries.size === 0) throw new TalkenError('not_found', 'the room history is not held here yet')
+    const heads = this.#headEntries()
+      .sort((a, b) => b.depth - a.depth || compareBytes(a.hash, b.hash))
+      .slice(0, MAX_PARENTS)
+    const parents = heads.map((e) => e.hash).sort(compareBytes)
+    const depth = 1 + Math.max(...heads.map((e) => e.depth))
+    const entry = signEntry(this.#identity, { roomId: this.roomId, parents, depth, kind, body, time: now })
+    const result = this.receive(entry.bytes)
+    if (result.status !== 'accepted') throw new TalkenError('conflict', 'own entry was not accepted')
+    return entry
+  }
+
+  #headEntries(): RoomEntry[] {
+    return [...this.#heads].map((h) => this.#entries.get(h)!)
+  }
+
+  #hasKey(keyId: Uint8Array | undefined): boolean {
+    return keyId !== undefined && this.#keys.has(toHex(keyId))
+  }
+
+  /** The fold of the control entries in the causal past of `tips` (inclusive). */
+  #stateAt(tips: readonly RoomEntry[]): RoomState {
+    return foldControl(this.#controlUnion(tips))
+  }
+
+  #state(): RoomState {
+    return this.#stateAt(this.#headEntries())
+  }
+
+  #controlUnion(tips: readonly RoomEntry[]): RoomEntry[] {
+    if (tips.length === 1) return [...(this.#controlPast.get(toHex(tips[0]!.hash)) ?? [])]
+    const union = new Map<string, RoomEntry>()
+    for (const t of tips)
+      for (const c of this.#controlPast.get(toHex(t.hash)) ?? []) union.set(toHex(c.hash), c)
+    return [...union.values()].sort(byCausalOrder)
+  }
+
+  /** Validates against the entry's own past and records it; parents are known to be present. */
+  #accept(entry: RoomEntry, persist: boolean): void {
+    const id = toHex(entry.hash)
+    const parents = entry.parents.map((p) => this.#entries.get(toHex(p)))
+    if (parents.some((p) => p === undefined)) {
+      throw new TalkenError('not_found', 'room entry: a parent is not held here')
+    }
+    const known = parents as RoomEntry[]
+    if (entry.kind === 'genesis') {
+      if (!bytesEqual(entry.hash, this.roomId)) {
+        throw new TalkenError('malformed', 'room entry: not of this room', {
+          details: { reason: 'wrong_room' },
+        })
+      }
+    } else if (entry.depth !== 1 + Math.max(...known.map((p) => p.depth))) {
+      throw new TalkenError('malformed', 'room entry: depth is not one more than its deepest parent', {
+        details: { reason: 'bad_depth' },
+      })
+    }
+    const past = this.#controlUnion(known)
+    applyEntry(foldControl(past), entry)
+    // Share the parent's list when nothing changes, so a long chain of posts costs one list.
+    const ownPast = isControl(entry)
+      ? [...past, entry]
+      : known.length === 1
+        ? this.#controlPast.get(toHex(known[0]!.hash))!
+        : past
+    const key = persist ? this.#openKeyFor(entry) : undefined
+    if (persist) {
+      this.#store.transaction(() => {
+        this.#store.kvSet(ROOMS, this.#room, new Uint8Array(0))
+        this.#store.kvSet(entriesNs(this.#room), id, entry.bytes)
+        if (key) this.#store.kvSet(keysNs(this.#room), key.id, key.key)
+      })
+    }
+    if (key) this.#keys.set(key.id, key.key)
+    this.#entries.set(id, entry)
+    this.#controlPast.set(id, ownPast)
+    for (const p of entry.parents) this.#heads.delete(toHex(p))
+    this.#heads.add(id)
+    this.#pending.delete(id)
+  }
+
+  /** The room key an accepted control entry seals for us, opened; undefined when there is none. */
+  #openKeyFor(entry: RoomEntry): { id: string; key: Uint8Array } | undefined {
+    const me = this.#identity.account.publicKey
+    let keyId: Uint8Array
+    let sealed: Uint8Array | undefined
+    if (entry.kind === 'genesis') {
+      const b = decodeGenesisBody(entry.body)
+      ;[keyId, sealed] = [b.keyId, bytesEqual(entry.author, me) ? b.sealedKey : undefined]
+    } else if (entry.kind === 'add') {
+      const b = decodeAddBody(entry.body)
+      ;[keyId, sealed] = [b.keyId, bytesEqual(b.member, me) ? b.sealedKey : undefined]
+    } else if (entry.kind === 'remove' || entry.kind === 'rotate') {
+      const b = entry.kind === 'remove' ? decodeRemoveBody(entry.body) : decodeRotateBody(entry.body)
+      ;[keyId, sealed] = [b.keyId, b.sealed.find((s) => bytesEqual(s.account, me))?.sealed]
+    } else return undefined
+    if (sealed === undefined || this.#keys.has(toHex(keyId))) return undefined
+    try {
+      return { id: toHex(keyId), key: this.#sealer.open(me, keyId, sealed) }
+    } catch (err) {
+      // A key sealed for us that does not open leaves its posts unreadable here; the entry stands.
+      if (err instanceof TalkenError && err.code === 'decrypt_failed') return undefined
+      throw err
+    }
+  }
+
+  /** Takes in pending entries whose parents are now all held, repeatedly; returns their hashes. */
+  #release(): { released: Uint8Array[]; dropped: Uint8Array[] } {
+    const released: Uint8Array[] = []
+    const dropped: Uint8Array[] = []
+    for (let progress = true; progress; ) {
+      progress = false
+      for (const [id, entry] of this.#pending) {
+        if (!entry.parents.every((p) => this.#entries.has(toHex(p)))) continue
+        this.#pending.delete(id)
+        try {
+          this.#accept(entry, true)
+          released.push(entry.hash)
+          progress = true
+        } catch (err) {
+          // An invalid entry that waited for its parents is dropped like one that did not wait.
+          if (!(err instanceof TalkenError)) throw err
+          dropped.push(entry.hash)
+        }
+      }
+    }
+    return { released, dropped }
+  }
+
+  #decrypt(entry: RoomEntry): Uint8Array | undefined {
+    const b = decodePostBody(entry.body)
+    const key = this.#keys.get(toHex(b.keyId))
+    if (key === undefined) return undefined
+    try {
+      return openPost(key, b.keyId, this.roomId, entry.author, b.ciphertext, b.nonce)
+    } catch (err) {
+      if (err instanceof TalkenError && err.code === 'decrypt_failed') return undefined
+      throw err
+    }
+  }
+}

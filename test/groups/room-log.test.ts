@@ -1,0 +1,223 @@
+import assert from 'node:assert/strict'
+import { describe, it } from 'node:test'
+import { decode, encode } from 'cborg'
+import { decodeEntry, signEntry } from '../../src/groups/entry.ts'
+import { MAX_PENDING_ENTRIES } from '../../src/groups/limits.ts'
+import { createIdentity } from '../../src/identity/identity.ts'
+import { throwsCode } from '../helpers/errors.ts'
+import { prng, testSeed } from '../helpers/prng.ts'
+import { add, founder, joiner, reopen, sync, T0, type TestMember, transcript, utf8 } from './helpers.ts'
+
+const hex = (b: Uint8Array) => Buffer.from(b).toString('hex')
+
+/** A room of three: Alice (admin) with Bob and Carol, everyone holding the same history. */
+function roomOfThree(): TestMember[] {
+  const alice = founder('alice')
+  const bob = joiner('bob', alice.log.roomId)
+  const carol = joiner('carol', alice.log.roomId)
+  add(alice, bob)
+  add(alice, carol)
+  sync(alice.log, bob.log)
+  sync(alice.log, carol.log)
+  return [alice, bob, carol]
+}
+
+describe('room log', () => {
+  it('three partitioned members post concurrently, then reconcile to one verified history', () => {
+    const seed = testSeed()
+    console.log(`# room seed ${seed} (replay with TALKEN_SEED=${seed})`)
+    const rand = prng(seed)
+    const [alice, bob, carol] = roomOfThree() as [TestMember, TestMember, TestMember]
+    const members = [alice, bob, carol]
+    // A line alice — bob — carol, every link down: each posts on its own.
+    for (let i = 0; i < 30; i++) {
+      const m = members[Math.floor(rand() * 3)]!
+      m.log.post(utf8(`${m.name} ${i}`), T0 + i)
+    }
+    assert.notDeepEqual(transcript(alice.log), transcript(carol.log))
+    // The links heal; alice and carol never meet directly: bob carries between them.
+    for (let round = 0; round < 3; round++) {
+      sync(alice.log, bob.log)
+      sync(bob.log, carol.log)
+    }
+    const reference = transcript(alice.log)
+    assert.equal(reference.filter((l) => l.includes(' post ')).length, 30)
+    assert.ok(!reference.some((l) => l.includes(' post ') && l.endsWith(' -')), 'every post decrypts')
+    for (const m of members) {
+      assert.deepEqual(transcript(m.log), reference, `${m.name} holds the same history`)
+      assert.deepEqual(m.log.heads().map(hex), alice.log.heads().map(hex))
+      assert.equal(sync(m.log, alice.log), 0, 'nothing left to exchange')
+    }
+    // Causal order: every entry comes after its parents.
+    const at = new Map(alice.log.entries().map((e, i) => [hex(e.hash), i]))
+    for (const e of alice.log.entries())
+      for (const p of e.parents) assert.ok(at.get(hex(p))! < at.get(hex(e.hash))!)
+    // A post after the merge links every head: the DAG closes again.
+    bob.log.post(utf8('merged'), T0 + 100)
+    sync(bob.log, alice.log)
+    sync(bob.log, carol.log)
+    for (const m of members) assert.equal(m.log.heads().length, 1)
+  })
+
+  it('rejects a forged entry, holds a replay as a duplicate, holds or rejects a missing parent', () => {
+    const [alice, bob, carol] = roomOfThree() as [TestMember, TestMember, TestMember]
+    alice.log.post(utf8('one'), T0 + 1)
+    sync(alice.log, bob.log)
+    const before = transcript(bob.log)
+
+    // Forged: a post re-signed by someone else's key, and a post with a changed body.
+    const honest = decode(alice.log.entries().at(-1)!.bytes) as unknown[]
+    const altered = [...honest]
+    altered[7] = new Uint8Array((honest[7] as Uint8Array).length)
+    throwsCode(() => bob.log.receive(encode(altered)), 'bad_signature')
+    const outsider = createIdentity({ now: T0, deviceName: 'mallory' })
+    const foreign = signEntry(outsider, {
+      roomId: alice.log.roomId,
+      parents: bob.log.heads(),
+      depth: bob.log.entries().at(-1)!.depth + 1,
+      kind: 'post',
+      body: decodeEntry(alice.log.entries().at(-1)!.bytes).body,
+      time: T0 + 2,
+    })
+    const err = throwsCode(() => bob.log.receive(foreign.bytes), 'bad_signature')
+    assert.equal(err.details?.reason, 'not_member')
+    // A member cannot add: only admins.
+    throwsCode(() => add(bob, outsiderMember()), 'bad_signature')
+
+    // A wrong depth is a broken link.
+    const deep = signEntry(carol.identity, {
+      roomId: alice.log.roomId,
+      parents: bob.log.heads(),
+      depth: 99,
+      kind: 'leave',
+      body: new Uint8Array(0),
+      time: T0 + 3,
+    })
+    assert.equal(throwsCode(() => bob.log.receive(deep.bytes), 'malformed').details?.reason, 'bad_depth')
+
+    // Replayed: the same entry again, and everything again, changes nothing.
+    for (const bytes of alice.log.entriesSince([])) assert.equal(bob.log.receive(bytes).status, 'duplicate')
+
+    // Missing parent: carol's post that builds on one bob has not seen yet.
+    carol.log.post(utf8('carol first'), T0 + 4)
+    const child = carol.log.post(utf8('carol second'), T0 + 5)
+    throwsCode(() => bob.log.receive(child.bytes, { rejectMissing: true }), 'not_found')
+    const held = bob.log.receive(child.bytes)
+    assert.equal(held.status, 'pending')
+    assert.equal(bob.log.has(child.hash), false)
+    assert.deepEqual(transcript(bob.log), before, 'the honest history is unaffected')
+
+    // A flood of entries claiming made-up parents stays bounded.
+    for (let i = 0; i < MAX_PENDING_ENTRIES + 40; i++) {
+      const fake = signEntry(carol.identity, {
+        roomId: alice.log.roomId,
+        parents: [new Uint8Array(32).fill(i % 256).map((b, j) => (j === 0 ? i >> 8 : b))],
+        depth: 5,
+        kind: 'leave',
+        body: new Uint8Array(0),
+        time: T0,
+      })
+      bob.log.receive(fake.bytes)
+    }
+    assert.ok(bob.log.size.pending <= MAX_PENDING_ENTRIES)
+
+    // The missing parent arrives: the held child comes in with it (if not evicted), or on sync.
+    sync(carol.log, bob.log)
+    assert.ok(bob.log.has(child.hash))
+    assert.deepEqual(transcript(bob.log), transcript(carol.log))
+  })
+
+  it('a removed member decrypts nothing posted after the removal and cannot post', () => {
+    const [alice, bob, carol] = roomOfThree() as [TestMember, TestMember, TestMember]
+    alice.log.post(utf8('before'), T0 + 1)
+    sync(alice.log, bob.log)
+    sync(alice.log, carol.log)
+    alice.log.removeMember(bob.identity.account.publicKey, T0 + 2)
+    alice.log.post(utf8('after, alice'), T0 + 3)
+    sync(alice.log, carol.log)
+    carol.log.post(utf8('after, carol'), T0 + 4)
+    sync(carol.log, alice.log)
+    // Bob still gets the entries (they are signed and public in shape); the contents stay shut.
+    sync(alice.log, bob.log)
+    const seen = bob.log.history().filter((h) => h.kind === 'post')
+    assert.equal(seen.length, 3)
+    assert.equal(new TextDecoder().decode(seen[0]!.content), 'before')
+    assert.equal(seen[1]!.content, undefined)
+    assert.equal(seen[2]!.content, undefined)
+    assert.deepEqual(
+      carol.log
+        .history()
+        .filter((h) => h.kind === 'post')
+        .map((h) => new TextDecoder().decode(h.content)),
+      ['before', 'after, alice', 'after, carol'],
+    )
+    assert.equal(
+      throwsCode(() => bob.log.post(utf8('still here?'), T0 + 5), 'bad_signature').details?.reason,
+      'not_member',
+    )
+    assert.deepEqual(
+      alice.log.members().map((m) => hex(m.account)),
+      [alice, carol].map((m) => hex(m.identity.account.publicKey)).sort(),
+    )
+  })
+
+  it('after a leave, the next post rotates the key away from the leaver', () => {
+    const [alice, bob, carol] = roomOfThree() as [TestMember, TestMember, TestMember]
+    bob.log.leave(T0 + 1)
+    sync(bob.log, alice.log)
+    alice.log.post(utf8('bob has gone'), T0 + 2)
+    assert.deepEqual(
+      alice.log
+        .history()
+        .map((h) => h.kind)
+        .slice(-3),
+      ['leave', 'rotate', 'post'],
+    )
+    sync(alice.log, bob.log)
+    sync(alice.log, carol.log)
+    assert.equal(bob.log.history().at(-1)!.content, undefined)
+    assert.equal(new TextDecoder().decode(carol.log.history().at(-1)!.content), 'bob has gone')
+  })
+
+  it('a late joiner catches up from any member, verifying all and reading what its keys allow', () => {
+    const [alice, bob, carol] = roomOfThree() as [TestMember, TestMember, TestMember]
+    bob.log.post(utf8('old epoch'), T0 + 1)
+    sync(bob.log, alice.log)
+    alice.log.rotateKey(T0 + 2)
+    alice.log.post(utf8('new epoch'), T0 + 3)
+    const dave = joiner('dave', alice.log.roomId)
+    add(alice, dave)
+    sync(alice.log, carol.log)
+    // Dave meets only Carol.
+    assert.equal(dave.log.size.entries, 0)
+    sync(carol.log, dave.log)
+    assert.deepEqual(
+      dave.log.entries().map((e) => hex(e.hash)),
+      carol.log.entries().map((e) => hex(e.hash)),
+    )
+    const posts = dave.log.history().filter((h) => h.kind === 'post')
+    assert.deepEqual(
+      posts.map((h) => (h.content ? new TextDecoder().decode(h.content) : undefined)),
+      [undefined, 'new epoch'],
+    )
+    dave.log.post(utf8('hello from dave'), T0 + 4)
+    sync(dave.log, bob.log)
+    assert.equal(new TextDecoder().decode(bob.log.history().at(-1)!.content), 'hello from dave')
+  })
+
+  it('keeps its history across a restart, and a replay after it is still a duplicate', () => {
+    const [alice, bob] = roomOfThree() as [TestMember, TestMember, TestMember]
+    bob.log.post(utf8('persisted'), T0 + 1)
+    const before = transcript(bob.log)
+    bob.log = reopen(bob)
+    assert.deepEqual(transcript(bob.log), before)
+    for (const bytes of alice.log.entriesSince([])) assert.equal(bob.log.receive(bytes).status, 'duplicate')
+    bob.log.post(utf8('after restart'), T0 + 2)
+    sync(bob.log, alice.log)
+    assert.deepEqual(transcript(alice.log), transcript(bob.log))
+  })
+})
+
+function outsiderMember(): TestMember {
+  return joiner('outsider', new Uint8Array(32))
+}
