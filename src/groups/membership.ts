@@ -63,11 +63,19 @@ function checkSealedForAll(sealed: readonly SealedFor[], members: Iterable<strin
 }
 
 /**
+ * How strictly {@link applyEntry} judges: `check` for a new entry against its own causal past
+ * (everything must hold), `fold` for replaying entries that were each checked that way into a
+ * larger set, where concurrent changes may have moved things (only authority still counts).
+ */
+export type ApplyMode = 'check' | 'fold'
+
+/**
  * Checks that `entry` may follow `state` (the fold of its causal past) and returns the state
  * after it. Throws `bad_signature` (reason `not_member` or `not_admin`) or `malformed` (a body
  * that does not decode, or a change that does not apply).
  */
-export function applyEntry(state: RoomState, entry: RoomEntry): RoomState {
+export function applyEntry(state: RoomState, entry: RoomEntry, mode: ApplyMode = 'check'): RoomState {
+  const strict = mode === 'check'
   const author = toHex(entry.author)
   const self = state.members.get(author)
   if (entry.kind === 'genesis') {
@@ -85,7 +93,7 @@ export function applyEntry(state: RoomState, entry: RoomEntry): RoomState {
   const keyHolders = new Map(state.keyHolders)
   switch (entry.kind) {
     case 'post':
-      decodePostBody(entry.body)
+      if (strict) decodePostBody(entry.body)
       return state
     case 'leave':
       if (entry.body.length !== 0) reject('bad_body', 'a leave entry has an empty body')
@@ -95,10 +103,11 @@ export function applyEntry(state: RoomState, entry: RoomEntry): RoomState {
       if (self.role !== 'admin') reject('not_admin', 'only an admin may add members')
       const b = decodeAddBody(entry.body)
       const id = toHex(b.member)
-      if (members.has(id)) reject('already_member', 'the account is a member already')
-      if (members.size >= MAX_ROOM_MEMBERS)
+      if (strict && members.has(id)) reject('already_member', 'the account is a member already')
+      if (!members.has(id) && members.size >= MAX_ROOM_MEMBERS) {
         reject('room_full', `a room holds at most ${MAX_ROOM_MEMBERS} members`)
-      if (state.currentKeyId === undefined || !bytesEqual(b.keyId, state.currentKeyId)) {
+      }
+      if (strict && (state.currentKeyId === undefined || !bytesEqual(b.keyId, state.currentKeyId))) {
         reject('stale_key', 'an add must hand over the current room key')
       }
       members.set(id, { account: b.member, sealingKey: b.sealingKey, role: b.role })
@@ -115,7 +124,7 @@ export function applyEntry(state: RoomState, entry: RoomEntry): RoomState {
         if (self.role !== 'admin') reject('not_admin', 'only an admin may remove members')
         const b = decodeRemoveBody(entry.body)
         const id = toHex(b.member)
-        if (!members.has(id)) reject('not_a_member', 'the account is not a member')
+        if (strict && !members.has(id)) reject('not_a_member', 'the account is not a member')
         if (id === author) reject('self_remove', 'members remove themselves with a leave entry')
         members.delete(id)
         keyId = b.keyId
@@ -125,8 +134,13 @@ export function applyEntry(state: RoomState, entry: RoomEntry): RoomState {
         keyId = b.keyId
         sealed = b.sealed
       }
-      if (keyHolders.has(toHex(keyId))) reject('key_reused', 'a new room key needs a new key ID')
-      checkSealedForAll(sealed, members.keys())
+      if (keyHolders.has(toHex(keyId))) {
+        if (strict) reject('key_reused', 'a new room key needs a new key ID')
+        return { ...state, members }
+      }
+      // In a fold, members added concurrently are not among the recipients: the key then
+      // differs from the membership, and the next post rotates again (needsRotation).
+      if (strict) checkSealedForAll(sealed, members.keys())
       keyHolders.set(toHex(keyId), new Set(sealed.map((s) => toHex(s.account))))
       return { members, currentKeyId: keyId, keyHolders }
     }
@@ -134,25 +148,34 @@ export function applyEntry(state: RoomState, entry: RoomEntry): RoomState {
 }
 
 /**
- * Folds control entries, given in causal order, into a state. Entries that no longer apply are
- * skipped (they stay in the history; they just change nothing).
+ * Folds control entries, given in causal order, into a state. Entries whose author lost the
+ * authority to make them (in this larger set) are skipped: they stay in the history and change
+ * nothing.
  */
-export function foldControl(entries: readonly RoomEntry[]): RoomState {
-  let state = EMPTY_STATE
-  for (const entry of entries) {
-    try {
-      state = applyEntry(state, entry)
-    } catch (err) {
-      if (!(err instanceof TalkenError)) throw err
-    }
-  }
+export function foldControl(entries: readonly RoomEntry[], from: RoomState = EMPTY_STATE): RoomState {
+  let state = from
+  for (const entry of entries) state = foldOne(state, entry)
   return state
 }
 
-/** True when someone who is no longer a member holds the current key, or `self` lacks it. */
-export function needsRotation(state: RoomState, self: Uint8Array): boolean {
+/** One step of {@link foldControl}. */
+export function foldOne(state: RoomState, entry: RoomEntry): RoomState {
+  try {
+    return applyEntry(state, entry, 'fold')
+  } catch (err) {
+    if (!(err instanceof TalkenError)) throw err
+    return state
+  }
+}
+
+/**
+ * True when the current key's holders are not exactly the members: someone who left or was
+ * removed still holds it, or someone added concurrently with a rotation lacks it.
+ */
+export function needsRotation(state: RoomState): boolean {
   if (state.currentKeyId === undefined) return false
   const holders = state.keyHolders.get(toHex(state.currentKeyId)) ?? new Set<string>()
+  if (holders.size !== state.members.size) return true
   for (const h of holders) if (!state.members.has(h)) return true
-  return !holders.has(toHex(self))
+  return false
 }

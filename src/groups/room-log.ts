@@ -31,6 +31,7 @@ import { KEY_ID_LENGTH, MAX_PARENTS, MAX_PENDING_ENTRIES, MAX_POST_BYTES, ROOM_K
 import {
   applyEntry,
   foldControl,
+  foldOne,
   isControl,
   type Member,
   needsRotation,
@@ -148,6 +149,8 @@ export class RoomLog {
   readonly #controlPast = new Map<string, readonly RoomEntry[]>()
   readonly #pending = new Map<string, RoomEntry>()
   readonly #keys = new Map<string, Uint8Array>()
+  /** The fold of each control list above: lists are shared along chains, so folds are too. */
+  readonly #folds = new WeakMap<readonly RoomEntry[], RoomState>()
 
   /** Use {@link createRoom} or {@link openRoomLog}. */
   constructor(options: RoomLogOptions, roomId: Uint8Array) {
@@ -263,7 +266,7 @@ export class RoomLog {
   post(content: Uint8Array, now: number): RoomEntry {
     if (content.length > MAX_POST_BYTES) throw new TalkenError('too_large', 'a post holds at most 16 KiB')
     let state = this.#stateAt(this.#headEntries())
-    if (needsRotation(state, this.#identity.account.publicKey) || !this.#hasKey(state.currentKeyId)) {
+    if (needsRotation(state) || !this.#hasKey(state.currentKeyId)) {
       this.rotateKey(now)
       state = this.#stateAt(this.#headEntries())
     }
@@ -342,15 +345,24 @@ export class RoomLog {
 
   /** The fold of the control entries in the causal past of `tips` (inclusive). */
   #stateAt(tips: readonly RoomEntry[]): RoomState {
-    return foldControl(this.#controlUnion(tips))
+    return this.#fold(this.#controlUnion(tips))
+  }
+
+  #fold(list: readonly RoomEntry[]): RoomState {
+    let state = this.#folds.get(list)
+    if (state === undefined) {
+      state = foldControl(list)
+      this.#folds.set(list, state)
+    }
+    return state
   }
 
   #state(): RoomState {
     return this.#stateAt(this.#headEntries())
   }
 
-  #controlUnion(tips: readonly RoomEntry[]): RoomEntry[] {
-    if (tips.length === 1) return [...(this.#controlPast.get(toHex(tips[0]!.hash)) ?? [])]
+  #controlUnion(tips: readonly RoomEntry[]): readonly RoomEntry[] {
+    if (tips.length === 1) return this.#controlPast.get(toHex(tips[0]!.hash)) ?? []
     const union = new Map<string, RoomEntry>()
     for (const t of tips)
       for (const c of this.#controlPast.get(toHex(t.hash)) ?? []) union.set(toHex(c.hash), c)
@@ -377,13 +389,12 @@ export class RoomLog {
       })
     }
     const past = this.#controlUnion(known)
-    applyEntry(foldControl(past), entry)
-    // Share the parent's list when nothing changes, so a long chain of posts costs one list.
-    const ownPast = isControl(entry)
-      ? [...past, entry]
-      : known.length === 1
-        ? this.#controlPast.get(toHex(known[0]!.hash))!
-        : past
+    const before = this.#fold(past)
+    applyEntry(before, entry)
+    // A non-control entry shares its past's list (and so its cached fold); the entry is last in
+    // causal order in its own list, so that list's fold is one more step.
+    const ownPast = isControl(entry) ? [...past, entry] : past
+    if (isControl(entry)) this.#folds.set(ownPast, foldOne(before, entry))
     const key = persist ? this.#openKeyFor(entry) : undefined
     if (persist) {
       this.#store.transaction(() => {

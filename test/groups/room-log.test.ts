@@ -161,6 +161,60 @@ describe('room log', () => {
     )
   })
 
+  it('a removal concurrent with an add: everyone agrees, and the next key skips the removed', () => {
+    const alice = founder('alice')
+    const [bob, carol, dave] = ['bob', 'carol', 'dave'].map((n) => joiner(n, alice.log.roomId)) as [
+      TestMember,
+      TestMember,
+      TestMember,
+    ]
+    add(alice, bob)
+    add(alice, carol, 'admin')
+    sync(alice.log, bob.log)
+    sync(alice.log, carol.log)
+    // Partitioned: alice removes bob while carol adds dave.
+    alice.log.removeMember(bob.identity.account.publicKey, T0 + 1)
+    add(carol, dave, 'member', T0 + 1)
+    sync(carol.log, dave.log)
+    for (let round = 0; round < 2; round++)
+      for (const [x, y] of pairs([alice, bob, carol, dave])) sync(x.log, y.log)
+    const expected = [alice, carol, dave].map((m) => hex(m.identity.account.publicKey)).sort()
+    for (const m of [alice, bob, carol, dave]) {
+      assert.deepEqual(
+        m.log.members().map((x) => hex(x.account)),
+        expected,
+        `${m.name}'s view of the members`,
+      )
+    }
+    // The removal's key was sealed without dave: the next post rotates to one for all three.
+    dave.log.post(utf8('hi all'), T0 + 2)
+    for (const [x, y] of pairs([alice, bob, carol, dave])) sync(x.log, y.log)
+    for (const m of [alice, carol, dave])
+      assert.equal(new TextDecoder().decode(m.log.history().at(-1)!.content), 'hi all')
+    assert.equal(bob.log.history().at(-1)!.content, undefined)
+  })
+
+  it('two admins removing each other concurrently: one deterministic outcome everywhere', () => {
+    const alice = founder('alice')
+    const [bob, carol] = ['bob', 'carol'].map((n) => joiner(n, alice.log.roomId)) as [TestMember, TestMember]
+    add(alice, bob)
+    add(alice, carol, 'admin')
+    sync(alice.log, bob.log)
+    sync(alice.log, carol.log)
+    alice.log.removeMember(carol.identity.account.publicKey, T0 + 1)
+    carol.log.removeMember(alice.identity.account.publicKey, T0 + 1)
+    for (let round = 0; round < 2; round++)
+      for (const [x, y] of pairs([alice, bob, carol])) sync(x.log, y.log)
+    const views = [alice, bob, carol].map((m) =>
+      m.log
+        .members()
+        .map((x) => hex(x.account))
+        .join(','),
+    )
+    assert.equal(new Set(views).size, 1)
+    assert.equal(alice.log.members().length, 2)
+  })
+
   it('after a leave, the next post rotates the key away from the leaver', () => {
     const [alice, bob, carol] = roomOfThree() as [TestMember, TestMember, TestMember]
     bob.log.leave(T0 + 1)
@@ -217,6 +271,13 @@ describe('room log', () => {
     assert.deepEqual(transcript(alice.log), transcript(bob.log))
   })
 })
+
+function pairs<T>(items: readonly T[]): Array<[T, T]> {
+  const out: Array<[T, T]> = []
+  for (let i = 0; i < items.length; i++)
+    for (let j = i + 1; j < items.length; j++) out.push([items[i]!, items[j]!])
+  return out
+}
 
 function outsiderMember(): TestMember {
   return joiner('outsider', new Uint8Array(32))
