@@ -18,8 +18,8 @@
 import { AEAD_NONCE_LENGTH, AEAD_TAG_LENGTH } from '../e2e/primitives.ts'
 import { TalkenError } from '../errors.ts'
 import { PUBLIC_KEY_LENGTH } from '../identity/ed25519.ts'
-import { type CborValue, decodeCbor, encodeCbor, FieldReader } from '../wire/cbor.ts'
-import { compareBytes } from './entry.ts'
+import { bytesEqual, type CborValue, decodeCbor, encodeCbor, FieldReader } from '../wire/cbor.ts'
+import { compareBytes, type RoomEntry } from './entry.ts'
 import {
   KEY_ID_LENGTH,
   MAX_ENTRY_BODY_BYTES,
@@ -171,4 +171,24 @@ export function encodeRotateBody(b: RotateBody): Uint8Array {
 export function decodeRotateBody(body: Uint8Array): RotateBody {
   const r = read(body, 'rotate body', 2)
   return { keyId: r.bytes('keyId', KEY_ID_LENGTH), sealed: readSealed(r, 'rotate body') }
+}
+
+/** The room key a control entry seals for `member`, if it seals one for them. */
+export function sealedKeyFor(
+  entry: RoomEntry,
+  member: Uint8Array,
+): { keyId: Uint8Array; sealed: Uint8Array } | undefined {
+  let keyId: Uint8Array
+  let sealed: Uint8Array | undefined
+  if (entry.kind === 'genesis') {
+    const b = decodeGenesisBody(entry.body)
+    ;[keyId, sealed] = [b.keyId, bytesEqual(entry.author, member) ? b.sealedKey : undefined]
+  } else if (entry.kind === 'add') {
+    const b = decodeAddBody(entry.body)
+    ;[keyId, sealed] = [b.keyId, bytesEqual(b.member, member) ? b.sealedKey : undefined]
+  } else if (entry.kind === 'remove' || entry.kind === 'rotate') {
+    const b = entry.kind === 'remove' ? decodeRemoveBody(entry.body) : decodeRotateBody(entry.body)
+    ;[keyId, sealed] = [b.keyId, b.sealed.find((s) => bytesEqual(s.account, member))?.sealed]
+  } else return undefined
+  return sealed === undefined ? undefined : { keyId, sealed }
 }

@@ -28,7 +28,9 @@ import {
   type RandomSource,
 } from '../e2e/primitives.ts'
 import { TalkenError } from '../errors.ts'
+import type { RoomEntry } from './entry.ts'
 import { ROOM_KEY_LENGTH } from './limits.ts'
+import { decodePostBody } from './room-bodies.ts'
 
 const SEAL_LABEL = 'talken/room-key-seal/v1'
 const POST_LABEL = 'talken/room-post/v1'
@@ -122,4 +124,38 @@ export function openPost(
   nonce: Uint8Array,
 ): Uint8Array {
   return aeadOpen(roomKey, nonce, ciphertext, postAd(roomId, author, keyId))
+}
+
+/**
+ * Opens a room key sealed for us; undefined when it does not open (a key sealed for us that does
+ * not open leaves its posts unreadable here, and the entry that carried it stands).
+ */
+export function openSealedKey(
+  sealer: KeySealer,
+  self: Uint8Array,
+  keyId: Uint8Array,
+  sealed: Uint8Array,
+): Uint8Array | undefined {
+  try {
+    return sealer.open(self, keyId, sealed)
+  } catch (err) {
+    if (err instanceof TalkenError && err.code === 'decrypt_failed') return undefined
+    throw err
+  }
+}
+
+/** A post entry's content, or undefined when `keyFor` has no key for it or it does not open. */
+export function openPostEntry(
+  entry: RoomEntry,
+  keyFor: (keyId: Uint8Array) => Uint8Array | undefined,
+): Uint8Array | undefined {
+  const b = decodePostBody(entry.body)
+  const key = keyFor(b.keyId)
+  if (key === undefined) return undefined
+  try {
+    return openPost(key, b.keyId, entry.roomId, entry.author, b.ciphertext, b.nonce)
+  } catch (err) {
+    if (err instanceof TalkenError && err.code === 'decrypt_failed') return undefined
+    throw err
+  }
 }

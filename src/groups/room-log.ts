@@ -39,18 +39,16 @@ import {
 } from './membership.ts'
 import {
   decodeAddBody,
-  decodeGenesisBody,
-  decodePostBody,
   decodeRemoveBody,
-  decodeRotateBody,
   encodeAddBody,
   encodeGenesisBody,
   encodePostBody,
   encodeRemoveBody,
   encodeRotateBody,
   type Role,
+  sealedKeyFor,
 } from './room-bodies.ts'
-import { type KeySealer, openPost, sealPost } from './room-keys.ts'
+import { type KeySealer, openPostEntry, openSealedKey, sealPost } from './room-keys.ts'
 
 /** What {@link RoomLog.receive} did with an entry. */
 export type ReceiveResult =
@@ -414,26 +412,10 @@ export class RoomLog {
   /** The room key an accepted control entry seals for us, opened; undefined when there is none. */
   #openKeyFor(entry: RoomEntry): { id: string; key: Uint8Array } | undefined {
     const me = this.#identity.account.publicKey
-    let keyId: Uint8Array
-    let sealed: Uint8Array | undefined
-    if (entry.kind === 'genesis') {
-      const b = decodeGenesisBody(entry.body)
-      ;[keyId, sealed] = [b.keyId, bytesEqual(entry.author, me) ? b.sealedKey : undefined]
-    } else if (entry.kind === 'add') {
-      const b = decodeAddBody(entry.body)
-      ;[keyId, sealed] = [b.keyId, bytesEqual(b.member, me) ? b.sealedKey : undefined]
-    } else if (entry.kind === 'remove' || entry.kind === 'rotate') {
-      const b = entry.kind === 'remove' ? decodeRemoveBody(entry.body) : decodeRotateBody(entry.body)
-      ;[keyId, sealed] = [b.keyId, b.sealed.find((s) => bytesEqual(s.account, me))?.sealed]
-    } else return undefined
-    if (sealed === undefined || this.#keys.has(toHex(keyId))) return undefined
-    try {
-      return { id: toHex(keyId), key: this.#sealer.open(me, keyId, sealed) }
-    } catch (err) {
-      // A key sealed for us that does not open leaves its posts unreadable here; the entry stands.
-      if (err instanceof TalkenError && err.code === 'decrypt_failed') return undefined
-      throw err
-    }
+    const found = sealedKeyFor(entry, me)
+    if (found === undefined || this.#keys.has(toHex(found.keyId))) return undefined
+    const key = openSealedKey(this.#sealer, me, found.keyId, found.sealed)
+    return key && { id: toHex(found.keyId), key }
   }
 
   /** Takes in pending entries whose parents are now all held, repeatedly; returns their hashes. */
@@ -460,14 +442,6 @@ export class RoomLog {
   }
 
   #decrypt(entry: RoomEntry): Uint8Array | undefined {
-    const b = decodePostBody(entry.body)
-    const key = this.#keys.get(toHex(b.keyId))
-    if (key === undefined) return undefined
-    try {
-      return openPost(key, b.keyId, this.roomId, entry.author, b.ciphertext, b.nonce)
-    } catch (err) {
-      if (err instanceof TalkenError && err.code === 'decrypt_failed') return undefined
-      throw err
-    }
+    return openPostEntry(entry, (keyId) => this.#keys.get(toHex(keyId)))
   }
 }
