@@ -2,7 +2,7 @@ import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { decode, encode } from 'cborg'
 import { decodeEntry, signEntry } from '../../src/groups/entry.ts'
-import { MAX_PENDING_ENTRIES } from '../../src/groups/limits.ts'
+import { MAX_ENTRY_BYTES, MAX_PENDING_ENTRIES, MAX_ROOM_MEMBERS } from '../../src/groups/limits.ts'
 import { createIdentity } from '../../src/identity/identity.ts'
 import { throwsCode } from '../helpers/errors.ts'
 import { prng, testSeed } from '../helpers/prng.ts'
@@ -257,6 +257,33 @@ describe('room log', () => {
     dave.log.post(utf8('hello from dave'), T0 + 4)
     sync(dave.log, bob.log)
     assert.equal(new TextDecoder().decode(bob.log.history().at(-1)!.content), 'hello from dave')
+  })
+
+  it('refuses entries of another room, and holds a full room within the entry limit', () => {
+    const alice = founder('alice')
+    const other = founder('other', 'elsewhere')
+    other.log.post(utf8('elsewhere'), T0 + 1)
+    for (const bytes of other.log.entriesSince([])) {
+      assert.equal(throwsCode(() => alice.log.receive(bytes), 'malformed').details?.reason, 'wrong_room')
+    }
+    // Fill the room to its limit; a rotation then seals for every member and still fits.
+    for (let i = 1; i < MAX_ROOM_MEMBERS; i++) {
+      const account = new Uint8Array(32)
+      account[0] = i
+      alice.log.addMember({ account, sealingKey: alice.sealer.sealingKey }, T0 + i)
+    }
+    assert.equal(alice.log.members().length, MAX_ROOM_MEMBERS)
+    const full = new Uint8Array(32).fill(0xff)
+    const err = throwsCode(
+      () => alice.log.addMember({ account: full, sealingKey: alice.sealer.sealingKey }, T0),
+      'malformed',
+    )
+    assert.equal(err.details?.reason, 'room_full')
+    const rotation = alice.log.rotateKey(T0 + 200)
+    assert.ok(rotation.bytes.length <= MAX_ENTRY_BYTES)
+    const copy = joiner('copy', alice.log.roomId)
+    sync(alice.log, copy.log)
+    assert.equal(copy.log.members().length, MAX_ROOM_MEMBERS)
   })
 
   it('keeps its history across a restart, and a replay after it is still a duplicate', () => {
