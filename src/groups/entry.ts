@@ -38,12 +38,14 @@ export type EntryKind = 'genesis' | 'post' | 'add' | 'remove' | 'rotate' | 'leav
 /** Wire codes of {@link EntryKind}, in order. */
 export const ENTRY_KINDS: readonly EntryKind[] = ['genesis', 'post', 'add', 'remove', 'rotate', 'leave']
 
-/** The all-zero room ID a genesis entry carries (it cannot carry its own hash). */
-export const GENESIS_ROOM_ID: Uint8Array = new Uint8Array(HASH_LENGTH)
+/** The all-zero room ID a genesis entry carries (it cannot carry its own hash); a fresh copy. */
+export function genesisRoomId(): Uint8Array {
+  return new Uint8Array(HASH_LENGTH)
+}
 
 /** The fields an author chooses; the signature and hash follow from them. */
 export interface EntryFields {
-  /** The room's ID; {@link GENESIS_ROOM_ID} for the genesis entry. */
+  /** The room's ID; {@link genesisRoomId}() for the genesis entry. */
   readonly roomId: Uint8Array
   /** The author's account key. */
   readonly author: Uint8Array
@@ -131,8 +133,8 @@ function checkFields(f: EntryFields): void {
  * Signs an entry with the identity's device key (the identity's account is the author).
  *
  * @example
- * const genesis = signEntry(me, { roomId: GENESIS_ROOM_ID, author: me.account.publicKey,
- *   cert: me.deviceCert, parents: [], depth: 0, kind: 'genesis', body, time: Date.now() })
+ * const genesis = signEntry(me, { roomId: genesisRoomId(),
+ *   parents: [], depth: 0, kind: 'genesis', body, time: Date.now() })
  * const roomId = genesis.hash
  */
 export function signEntry(identity: Identity, fields: Omit<EntryFields, 'author' | 'cert'>): RoomEntry {

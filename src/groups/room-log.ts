@@ -22,7 +22,7 @@ import {
   decodeEntry,
   type EntryKind,
   fromHex,
-  GENESIS_ROOM_ID,
+  genesisRoomId,
   type RoomEntry,
   signEntry,
   toHex,
@@ -115,7 +115,7 @@ export function createRoom(options: RoomLogOptions, name: string, now: number): 
     sealedKey: options.sealer.seal(self, keyId, roomKey),
   })
   const genesis = signEntry(options.identity, {
-    roomId: GENESIS_ROOM_ID,
+    roomId: genesisRoomId(),
     parents: [],
     depth: 0,
     kind: 'genesis',

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { decode, encode } from 'cborg'
 import { TalkenError } from '../../src/errors.ts'
-import { compareBytes, decodeEntry, GENESIS_ROOM_ID, signEntry } from '../../src/groups/entry.ts'
+import { compareBytes, decodeEntry, genesisRoomId, signEntry } from '../../src/groups/entry.ts'
 import { ENTRY_OVERHEAD_BYTES, MAX_ENTRY_BODY_BYTES, MAX_ENTRY_BYTES } from '../../src/groups/limits.ts'
 import { createIdentity } from '../../src/identity/identity.ts'
 import { throwsCode } from '../helpers/errors.ts'
@@ -10,7 +10,7 @@ import { prng, testSeed } from '../helpers/prng.ts'
 
 const me = createIdentity({ now: 1_750_000_000_000, deviceName: 'entry' })
 const genesis = signEntry(me, {
-  roomId: GENESIS_ROOM_ID,
+  roomId: genesisRoomId(),
   parents: [],
   depth: 0,
   kind: 'genesis',

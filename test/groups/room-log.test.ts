@@ -127,6 +127,31 @@ describe('room log', () => {
     assert.deepEqual(transcript(bob.log), transcript(carol.log))
   })
 
+  it('a held entry is taken in, or dropped, once its parents arrive', () => {
+    const [alice, bob] = roomOfThree() as [TestMember, TestMember, TestMember]
+    const parent = alice.log.post(utf8('parent'), T0 + 1)
+    const child = alice.log.post(utf8('child'), T0 + 2)
+    const outsider = createIdentity({ now: T0, deviceName: 'mallory' })
+    const forged = signEntry(outsider, {
+      roomId: alice.log.roomId,
+      parents: [parent.hash],
+      depth: parent.depth + 1,
+      kind: 'leave',
+      body: new Uint8Array(0),
+      time: T0 + 3,
+    })
+    assert.equal(bob.log.receive(child.bytes).status, 'pending')
+    assert.equal(bob.log.receive(forged.bytes).status, 'pending')
+    assert.equal(bob.log.size.pending, 2)
+    const result = bob.log.receive(parent.bytes)
+    assert.equal(result.status, 'accepted')
+    if (result.status !== 'accepted') return
+    assert.deepEqual(result.released.map(hex), [hex(child.hash)])
+    assert.deepEqual(result.dropped.map(hex), [hex(forged.hash)])
+    assert.equal(bob.log.size.pending, 0)
+    assert.deepEqual(transcript(bob.log), transcript(alice.log))
+  })
+
   it('a removed member decrypts nothing posted after the removal and cannot post', () => {
     const [alice, bob, carol] = roomOfThree() as [TestMember, TestMember, TestMember]
     alice.log.post(utf8('before'), T0 + 1)
