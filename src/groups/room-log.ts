@@ -263,22 +263,24 @@ export class RoomLog {
   /** Posts content (at most 16 KiB), encrypted with the current room key; rotates it first if needed. */
   post(content: Uint8Array, now: number): RoomEntry {
     if (content.length > MAX_POST_BYTES) throw new TalkenError('too_large', 'a post holds at most 16 KiB')
-    let state = this.#stateAt(this.#headEntries())
+    let tips = this.#tips()
+    let state = this.#stateAt(tips)
     if (needsRotation(state) || !this.#hasKey(state.currentKeyId)) {
       this.rotateKey(now)
-      state = this.#stateAt(this.#headEntries())
+      tips = this.#tips()
+      state = this.#stateAt(tips)
     }
     const keyId = state.currentKeyId!
     const nonce = this.#random(AEAD_NONCE_LENGTH)
     const key = this.#keys.get(toHex(keyId))!
     const ciphertext = sealPost(key, keyId, this.roomId, this.#identity.account.publicKey, content, nonce)
-    return this.#append('post', encodePostBody({ keyId, nonce, ciphertext }), now)
+    return this.#append(tips, 'post', encodePostBody({ keyId, nonce, ciphertext }), now)
   }
 
   /** Adds a member (admins only), handing them the current room key. */
   addMember(member: { account: Uint8Array; sealingKey: Uint8Array; role?: Role }, now: number): RoomEntry {
-    const state = this.#stateAt(this.#headEntries())
-    const keyId = state.currentKeyId
+    const tips = this.#tips()
+    const keyId = this.#stateAt(tips).currentKeyId
     const key = keyId && this.#keys.get(toHex(keyId))
     if (!keyId || !key) throw new TalkenError('not_found', 'no current room key held here')
     const sealedKey = this.#sealer.seal(member, keyId, key)
@@ -289,26 +291,27 @@ export class RoomLog {
       keyId,
       sealedKey,
     })
-    return this.#append('add', body, now)
+    return this.#append(tips, 'add', body, now)
   }
 
   /** Removes a member (admins only) and rotates the room key to everyone who stays. */
   removeMember(account: Uint8Array, now: number): RoomEntry {
-    const state = this.#stateAt(this.#headEntries())
-    const stay = [...state.members.values()].filter((m) => !bytesEqual(m.account, account))
+    const tips = this.#tips()
+    const stay = [...this.#stateAt(tips).members.values()].filter((m) => !bytesEqual(m.account, account))
     const { keyId, sealed } = this.#newKey(stay)
-    return this.#append('remove', encodeRemoveBody({ member: account, keyId, sealed }), now)
+    return this.#append(tips, 'remove', encodeRemoveBody({ member: account, keyId, sealed }), now)
   }
 
   /** Replaces the room key with a new one sealed for every current member. */
   rotateKey(now: number): RoomEntry {
-    const state = this.#stateAt(this.#headEntries())
-    return this.#append('rotate', encodeRotateBody(this.#newKey([...state.members.values()])), now)
+    const tips = this.#tips()
+    const members = [...this.#stateAt(tips).members.values()]
+    return this.#append(tips, 'rotate', encodeRotateBody(this.#newKey(members)), now)
   }
 
   /** Leaves the room; a remaining member's next post rotates the key. */
   leave(now: number): RoomEntry {
-    return this.#append('leave', new Uint8Array(0), now)
+    return this.#append(this.#tips(), 'leave', new Uint8Array(0), now)
   }
 
   #newKey(members: readonly Member[]) {
@@ -320,11 +323,18 @@ export class RoomLog {
     return { keyId, sealed }
   }
 
-  #append(kind: EntryKind, body: Uint8Array, now: number): RoomEntry {
+  /**
+   * The heads the next entry links to: all of them, or the 16 deepest (ties by hash) when there
+   * are more. Writers judge keys and members from exactly these, as validators will.
+   */
+  #tips(): RoomEntry[] {
     if (this.#entries.size === 0) throw new TalkenError('not_found', 'the room history is not held here yet')
-    const heads = this.#headEntries()
+    return this.#headEntries()
       .sort((a, b) => b.depth - a.depth || compareBytes(a.hash, b.hash))
       .slice(0, MAX_PARENTS)
+  }
+
+  #append(heads: readonly RoomEntry[], kind: EntryKind, body: Uint8Array, now: number): RoomEntry {
     const parents = heads.map((e) => e.hash).sort(compareBytes)
     const depth = 1 + Math.max(...heads.map((e) => e.depth))
     const entry = signEntry(this.#identity, { roomId: this.roomId, parents, depth, kind, body, time: now })

@@ -2,7 +2,12 @@ import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { decode, encode } from 'cborg'
 import { decodeEntry, signEntry } from '../../src/groups/entry.ts'
-import { MAX_ENTRY_BYTES, MAX_PENDING_ENTRIES, MAX_ROOM_MEMBERS } from '../../src/groups/limits.ts'
+import {
+  MAX_ENTRY_BYTES,
+  MAX_PARENTS,
+  MAX_PENDING_ENTRIES,
+  MAX_ROOM_MEMBERS,
+} from '../../src/groups/limits.ts'
 import { createIdentity } from '../../src/identity/identity.ts'
 import { throwsCode } from '../helpers/errors.ts'
 import { prng, testSeed } from '../helpers/prng.ts'
@@ -309,6 +314,25 @@ describe('room log', () => {
     const copy = joiner('copy', alice.log.roomId)
     sync(alice.log, copy.log)
     assert.equal(copy.log.members().length, MAX_ROOM_MEMBERS)
+  })
+
+  it('with more heads than one entry may link, writers judge from the heads they link', () => {
+    const alice = founder('alice')
+    const crowd = Array.from({ length: MAX_PARENTS + 4 }, (_, i) => joiner(`m${i}`, alice.log.roomId))
+    for (const m of crowd) add(alice, m)
+    for (const m of crowd) sync(alice.log, m.log)
+    // Everyone posts on the same history: alice ends with one head per member.
+    for (const m of crowd) m.log.post(utf8(m.name), T0 + 1)
+    for (const m of crowd) sync(m.log, alice.log)
+    assert.equal(alice.log.heads().length, crowd.length)
+    // A removal links 16 heads and seals for the members of exactly that past.
+    const removal = alice.log.removeMember(crowd[0]!.identity.account.publicKey, T0 + 2)
+    assert.equal(removal.parents.length, MAX_PARENTS)
+    alice.log.post(utf8('after'), T0 + 3)
+    assert.equal(alice.log.heads().length, 1)
+    for (const m of crowd) sync(alice.log, m.log)
+    assert.equal(crowd[0]!.log.history().at(-1)!.content, undefined)
+    assert.equal(new TextDecoder().decode(crowd[1]!.log.history().at(-1)!.content), 'after')
   })
 
   it('keeps its history across a restart, and a replay after it is still a duplicate', () => {
