@@ -32,6 +32,8 @@ export type TalkenErrorCode =
   // end-to-end encryption
   | 'decrypt_failed' // a sealed message that does not decrypt: altered, or not for any session or key we hold
   | 'replayed' // a message already decrypted once (a replay or duplicate); it is not delivered twice
+  // rooms
+  | 'not_permitted' // a room entry or action its membership does not allow (not a member, not an admin)
   // node and daemon
   | 'not_running' // a command that needs the daemon, and none runs for this data directory
   // io

@@ -49,8 +49,8 @@ export function isControl(entry: RoomEntry): boolean {
 }
 
 function reject(reason: string, message: string): never {
-  // `bad_signature`: a well-formed signature by a key the room does not accept for this entry.
-  const code = reason === 'not_member' || reason === 'not_admin' ? 'bad_signature' : 'malformed'
+  // `not_permitted`: a valid signature by someone the room does not allow to write this entry.
+  const code = reason === 'not_member' || reason === 'not_admin' ? 'not_permitted' : 'malformed'
   throw new TalkenError(code, `room entry: ${message}`, { details: { reason } })
 }
 
@@ -71,7 +71,7 @@ export type ApplyMode = 'check' | 'fold'
 
 /**
  * Checks that `entry` may follow `state` (the fold of its causal past) and returns the state
- * after it. Throws `bad_signature` (reason `not_member` or `not_admin`) or `malformed` (a body
+ * after it. Throws `not_permitted` (reason `not_member` or `not_admin`) or `malformed` (a body
  * that does not decode, or a change that does not apply).
  */
 export function applyEntry(state: RoomState, entry: RoomEntry, mode: ApplyMode = 'check'): RoomState {

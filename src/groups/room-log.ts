@@ -228,7 +228,7 @@ export class RoomLog {
    * Takes in an entry from a peer. Returns `accepted` (with any pending entries it released),
    * `duplicate` (already held: never applied twice) or `pending` (parents missing; held, bounded).
    * With `rejectMissing`, a missing parent throws `not_found` instead of holding the entry.
-   * Throws the decoder's errors, `bad_signature` (reason `not_member` / `not_admin`: an author
+   * Throws the decoder's errors, `not_permitted` (reason `not_member` / `not_admin`: an author
    * the room does not accept) or `malformed` (wrong room, wrong depth, a change that does not
    * apply); nothing is stored then.
    */
