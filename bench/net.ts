@@ -47,9 +47,9 @@ import { yamux } from '@libp2p/yamux'
 import { multiaddr } from '@multiformats/multiaddr'
 import { createLibp2p, type Libp2p } from 'libp2p'
 import { encodeFrame, FrameDecoder } from '../src/links/framing.ts'
-import { addContact } from '../src/node/contacts.ts'
-import { initHome, openHome } from '../src/node/data-dir.ts'
+import { initHome } from '../src/node/data-dir.ts'
 import { createNode, type IncomingMessage, type TalkenNode } from '../src/node/node.ts'
+import { introduce, until } from '../test/helpers/nodes.ts'
 
 /** Messages per throughput run. */
 const MESSAGES = 10_000
@@ -348,29 +348,6 @@ function makeHome(dir: string, name: string): { home: string; link: string; id: 
   return result
 }
 
-/** Makes each home a contact of every other. */
-function introduce(homes: ReadonlyArray<{ home: string; link: string }>): void {
-  for (const a of homes) {
-    const opened = openHome({ home: a.home })
-    try {
-      for (const b of homes) {
-        if (b !== a) addContact(opened.store, opened.profile.accountKey, b.link, { now: Date.now() })
-      }
-    } finally {
-      opened.close()
-    }
-  }
-}
-
-/** Resolves once `check` holds (polling every 20 ms); rejects after `ms`. */
-async function until(check: () => boolean, ms: number, what: string): Promise<void> {
-  const deadline = Date.now() + ms
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await new Promise((r) => setTimeout(r, 20))
-  }
-}
-
 /** Calls the waiter of each delivered message; fails it on expired or failed. */
 function deliveries(node: TalkenNode): Map<string, (err?: Error) => void> {
   const waiting = new Map<string, (err?: Error) => void>()
@@ -404,7 +381,7 @@ async function echo(node: TalkenNode): Promise<void> {
 async function talkenSide(dir: string): Promise<SideResult> {
   const ha = makeHome(dir, 'Ada')
   const hb = makeHome(dir, 'Bob')
-  introduce([ha, hb])
+  introduce(ha, hb)
   const nb = await createNode({ home: hb.home, listen: [LOOPBACK], mdns: false })
   await nb.start()
   const na = await createNode({ home: ha.home, listen: [LOOPBACK], mdns: false, bootstrap: nb.addresses() })
@@ -530,7 +507,7 @@ export async function lineHops(dir: string): Promise<LineResult> {
   if (skip !== undefined) return none(skip)
   const names = ['A', 'B', 'D', 'C'] as const
   const homes = names.map((n) => makeHome(join(dir, 'line'), n))
-  introduce(homes)
+  introduce(...homes)
   const topo = netns.createTopology(netns.line(names))
   try {
     const procs = names.map((name, i) => {
