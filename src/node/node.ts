@@ -23,17 +23,10 @@ import type { PrivateKey } from '@libp2p/interface'
 import { openSessionStore, type SessionStore } from '../e2e/session-store.ts'
 import { decodePrekeyBundle, type PrekeyBundle } from '../e2e/x3dh.ts'
 import { isTalkenError, TalkenError } from '../errors.ts'
-import {
-  CardExtension,
-  type ContactCard,
-  cardExtension,
-  decodeContactCard,
-  encodeContactCard,
-} from '../identity/contact-card.ts'
+import { CardExtension, cardExtension, decodeContactCard } from '../identity/contact-card.ts'
 import { toContactLink } from '../identity/contact-link.ts'
-import { type Identity, makeContactCard } from '../identity/identity.ts'
+import type { Identity } from '../identity/identity.ts'
 import { readFileIfExists, writePrivateFile } from '../identity/key-file.ts'
-import { toTextId } from '../identity/text-id.ts'
 import { Libp2pLinks, type LinkStats } from '../links/libp2p-links.ts'
 import type { MdnsInit } from '../links/mdns.ts'
 import type { MeshConfig } from '../mesh/config.ts'
@@ -43,10 +36,14 @@ import { tagKey } from '../mesh/routing-table.ts'
 import { decodeDirectMessage, encodeDirectMessage } from '../messaging/direct-message.ts'
 import type { Contact, DeliveryState, Store } from '../store/store.ts'
 import { bytesEqual } from '../wire/cbor.ts'
-import { MAX_ADDRESS_BYTES, MAX_ADDRESSES } from '../wire/limits.ts'
+import { CardBook } from './card-book.ts'
 import { acceptContactCard, findContact } from './contacts.ts'
 import { loadIdentity, openHome } from './data-dir.ts'
 import { destinationTag } from './destination-tag.ts'
+import { refreshOwnCard } from './own-card.ts'
+import { SendHandle } from './send-handle.ts'
+
+export { SendHandle }
 
 /** The libp2p key file in the data directory: this device's network identity. */
 export const PEER_KEY_FILE = 'peer.key'
@@ -146,58 +143,6 @@ export interface NodeEvents {
   error: [Error]
 }
 
-/** What `send` returns: the message ID and its delivery state as it changes. */
-export class SendHandle extends EventEmitter<{ state: [DeliveryState, string | undefined] }> {
-  readonly id: string
-  readonly to: string
-  #state: DeliveryState = 'queued'
-
-  constructor(id: string, to: string) {
-    super()
-    this.id = id
-    this.to = to
-  }
-
-  get state(): DeliveryState {
-    return this.#state
-  }
-
-  /** @internal */
-  update(state: DeliveryState, reason: string | undefined): void {
-    this.#state = state
-    this.emit('state', state, reason)
-  }
-
-  /** Resolves when the message is delivered (or read); rejects if it expires or fails. */
-  delivered(signal?: AbortSignal): Promise<void> {
-    return new Promise((resolve, reject) => {
-      const check = (state: DeliveryState, reason: string | undefined): boolean => {
-        if (state === 'delivered' || state === 'read') resolve()
-        else if (state === 'expired' || state === 'failed') {
-          reject(new TalkenError('io_failed', `message ${this.id} ${state}${reason ? `: ${reason}` : ''}`))
-        } else return false
-        return true
-      }
-      if (check(this.#state, undefined)) return
-      const onAbort = (): void => {
-        this.off('state', listener)
-        reject(signal?.reason)
-      }
-      const listener = (state: DeliveryState, reason: string | undefined): void => {
-        if (!check(state, reason)) return
-        this.off('state', listener)
-        signal?.removeEventListener('abort', onAbort)
-      }
-      if (signal?.aborted) {
-        reject(signal.reason)
-        return
-      }
-      this.on('state', listener)
-      signal?.addEventListener('abort', onAbort, { once: true })
-    })
-  }
-}
-
 const silent: Logger = () => {}
 
 /** Where a message that failed verification is filed: remembered (so never delivered twice), never shown. */
@@ -233,9 +178,6 @@ export async function createNode(options: NodeOptions): Promise<TalkenNode> {
 
 /** kv namespace: per contact, the hash of our card as last delivered to them. */
 const CARD_DELIVERED = 'card-delivered'
-
-/** Addresses put in our contact card: enough for a LAN and a hotspot, few enough for a QR code. */
-const CARD_ADDRESSES = Math.min(4, MAX_ADDRESSES)
 
 /** Where the node's TCP port is remembered, so its addresses (and links to it) stay valid. */
 const PORT_KEY = ['node', 'tcp-port'] as const
@@ -286,9 +228,7 @@ export class TalkenNode extends EventEmitter<NodeEvents> {
   readonly #links: Promise<Libp2pLinks>
   #linksReady: Libp2pLinks | undefined
   readonly #handles = new Map<string, SendHandle>()
-  readonly #cards = new Map<string, ContactCard>()
-  /** Device key (hex) → contact ID, for messages that come without a card; rebuilt on a miss. */
-  readonly #contactOfDevice = new Map<string, string>()
+  readonly #cardBook: CardBook
   /** Messages in flight that carry our card, to note when a contact has it. */
   readonly #cardCarriers = new Map<string, { contact: string; cardHash: Uint8Array }>()
   #pool = { bytes: Buffer.alloc(0), offset: 0 }
@@ -320,6 +260,7 @@ export class TalkenNode extends EventEmitter<NodeEvents> {
     if (profile === undefined) throw new TalkenError('no_identity', 'the store holds no profile')
     this.#card = profile.card
     this.#e2e = openSessionStore({ store, device: identity.device, now: () => Date.now() })
+    this.#cardBook = new CardBook(store)
     this.#refreshCard()
     this.#tag = destinationTag(identity.account.publicKey)
     const host: RouterHost = {
@@ -561,44 +502,17 @@ export class TalkenNode extends EventEmitter<NodeEvents> {
     if (port > 0 && port < 65536) this.store.kvSet(...PORT_KEY, new Uint8Array([port >> 8, port & 0xff]))
   }
 
-  /**
-   * Puts the addresses others can dial into our contact card, re-signed when they changed: links
-   * shared from now on carry them, and contacts receive the new card with our next message.
-   */
+  /** Re-signs our card when its addresses (if given) or this device's prekeys changed. */
   #refreshCard(addresses?: readonly string[]): void {
-    const profile = this.store.getIdentity()
-    if (profile === undefined) return
-    const card = decodeContactCard(profile.card)
-    let dialable = card.addresses
-    if (addresses !== undefined) {
-      const fits = addresses.filter((a) => Buffer.byteLength(a) <= MAX_ADDRESS_BYTES)
-      const external = fits.filter((a) => !a.startsWith('/ip4/127.') && !a.startsWith('/ip6/::1/'))
-      // Loopback only when there is nothing else: then only this machine can reach us anyway.
-      dialable = (external.length > 0 ? external : fits).slice(0, CARD_ADDRESSES)
-    }
-    // This device's prekey bundle rides in the card (extension 1), so contacts can write first.
-    const [prekeyKey, prekeyValue] = this.#e2e.cardExtension()
-    const extensions = [
-      ...card.extensions.filter(([key]) => key !== prekeyKey),
-      [prekeyKey, prekeyValue] as const,
-    ].sort((a, b) => a[0] - b[0])
-    const sameAddresses =
-      card.addresses.length === dialable.length && card.addresses.every((a, i) => a === dialable[i])
-    const samePrekeys = bytesEqual(cardExtension(card, prekeyKey) ?? new Uint8Array(0), prekeyValue)
-    if (sameAddresses && samePrekeys) return
-    // A replacement must be strictly newer (card times are in seconds) for contacts to take it.
-    const now = Math.max(Date.now(), (card.created + 1) * 1000)
-    const fresh = encodeContactCard(
-      makeContactCard(this.identity, { name: profile.name, addresses: dialable, extensions, now }),
-    )
-    this.store.setIdentity({ ...profile, card: fresh })
-    this.#card = fresh
-    this.#log('info', 'contact card re-signed', { addresses: dialable, prekeys: !samePrekeys })
+    const fresh = refreshOwnCard(this.store, this.identity, this.#e2e.cardExtension(), addresses)
+    if (fresh === undefined) return
+    this.#card = fresh.card
+    this.#log('info', 'contact card re-signed', { addresses: fresh.addresses, prekeys: fresh.prekeysChanged })
   }
 
   /** The device of `contact` to seal for, with its prekey bundle when no session exists yet. */
   #sessionPeer(contact: Contact): { deviceKey: Uint8Array; bundle?: PrekeyBundle } {
-    const card = this.#verifiedCard(contact.card)
+    const card = this.#cardBook.verified(contact.card)
     const withSession = card.devices.find((d) => this.#e2e.hasSession(d.deviceKey))
     if (withSession !== undefined) return { deviceKey: withSession.deviceKey }
     const extension = cardExtension(card, CardExtension.prekeys)
@@ -626,40 +540,6 @@ export class TalkenNode extends EventEmitter<NodeEvents> {
     return value
   }
 
-  /** The card of the contact whose card certifies `deviceKey` (a message that came without one). */
-  #cardOfDevice(deviceKey: Uint8Array): ContactCard {
-    const key = Buffer.from(deviceKey).toString('hex')
-    const lookup = (): ContactCard | undefined => {
-      const id = this.#contactOfDevice.get(key)
-      const contact = id === undefined ? undefined : this.store.getContact(id)
-      const card = contact === undefined ? undefined : this.#verifiedCard(contact.card)
-      return card?.devices.some((d) => bytesEqual(d.deviceKey, deviceKey)) ? card : undefined
-    }
-    const cached = lookup()
-    if (cached !== undefined) return cached
-    // Contacts change (a new card, `talken add` while we run): rebuild the index on a miss.
-    this.#contactOfDevice.clear()
-    for (const contact of this.store.listContacts()) {
-      for (const d of this.#verifiedCard(contact.card).devices) {
-        this.#contactOfDevice.set(Buffer.from(d.deviceKey).toString('hex'), contact.id)
-      }
-    }
-    const found = lookup()
-    if (found !== undefined) return found
-    throw new TalkenError('unknown_contact', 'a message without a card, from a device of no contact')
-  }
-
-  /** Decodes and verifies a sender's card, remembering the last few: senders repeat theirs in every message. */
-  #verifiedCard(bytes: Uint8Array): ContactCard {
-    const key = Buffer.from(bytes).toString('base64')
-    const known = this.#cards.get(key)
-    if (known !== undefined) return known
-    const card = decodeContactCard(bytes)
-    if (this.#cards.size >= 256) this.#cards.delete(this.#cards.keys().next().value as string)
-    this.#cards.set(key, card)
-    return card
-  }
-
   #contactAddresses(): string[] {
     const out: string[] = []
     for (const contact of this.store.listContacts()) {
@@ -685,7 +565,7 @@ export class TalkenNode extends EventEmitter<NodeEvents> {
       // Decrypting advances the session inside the core's transaction, with the message record.
       const opened = this.#e2e.open(delivery.payload)
       message = decodeDirectMessage(opened.content, this.identity.account.publicKey, (bytes) =>
-        bytes.length === 0 ? this.#cardOfDevice(opened.peerDeviceKey) : this.#verifiedCard(bytes),
+        bytes.length === 0 ? this.#cardBook.ofDevice(opened.peerDeviceKey) : this.#cardBook.verified(bytes),
       )
       // The session's device must be one the sender's account certifies.
       if (!message.sender.devices.some((d) => bytesEqual(d.deviceKey, opened.peerDeviceKey))) {
@@ -791,9 +671,4 @@ export class TalkenNode extends EventEmitter<NodeEvents> {
     )
     this.#timer.unref?.()
   }
-}
-
-/** The text ID of the account whose key is `accountKey` (re-exported for apps). */
-export function contactIdOf(accountKey: Uint8Array): string {
-  return toTextId(accountKey)
 }
