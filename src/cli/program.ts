@@ -11,6 +11,7 @@ import { KEY_FILE, openHome } from '../node/data-dir.ts'
 import { registerContactCommands } from './commands/contacts.ts'
 import { profileJson, registerIdentityCommands, runInit } from './commands/identity.ts'
 import { registerNetworkCommands, runDaemonCommand } from './commands/network.ts'
+import { registerRoomCommands } from './commands/rooms.ts'
 import { type CommandContext, type GlobalOptions, homeFrom } from './context.ts'
 import { EXIT_USAGE, emit, type Output, processOutput, report } from './output.ts'
 
@@ -89,6 +90,7 @@ export function buildProgram(state: { output: Output; now: () => number }): Comm
   registerIdentityCommands(program, context)
   registerContactCommands(program, context)
   registerNetworkCommands(program, context)
+  registerRoomCommands(program, context)
   program
     .command('start')
     .description(

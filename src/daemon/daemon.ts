@@ -5,9 +5,11 @@
  * `<home>/control.sock`, logs readable lines (or JSON lines), and on SIGINT/SIGTERM stops
  * cleanly: control socket closed, links closed, store closed, lock released.
  */
+import { TalkenError } from '../errors.ts'
 import type { Logger, LogLevel } from '../mesh/router.ts'
 import { recentMessages } from '../node/inbox.ts'
 import { createNode, type NodeOptions, type TalkenNode } from '../node/node.ts'
+import type { NodeRooms } from '../node/rooms.ts'
 import { type ControlMethod, ControlServer } from './control.ts'
 import { acquireLock } from './lock.ts'
 
@@ -118,19 +120,52 @@ export function controlMethods(node: TalkenNode): Record<string, ControlMethod> 
       }
       return { id: handle.id, to: handle.to, state: handle.state, daemon: true }
     },
+    rooms: (params) => roomAction(node.rooms, params),
     follow: (_params, ctx) =>
       new Promise<null>((resolve) => {
         const onMessage = (m: unknown): void => ctx.event({ type: 'message', ...(m as object) })
         const onState = (s: unknown): void => ctx.event({ type: 'state', ...(s as object) })
+        const onEntry = (e: unknown): void => ctx.event({ type: 'room', ...(e as object) })
         node.on('message', onMessage)
         node.on('state', onState)
+        node.on('room:entry', onEntry)
         const done = (): void => {
           node.off('message', onMessage)
           node.off('state', onState)
+          node.off('room:entry', onEntry)
           resolve(null)
         }
         ctx.signal.addEventListener('abort', done)
         node.once('stopped', done)
       }),
+  }
+}
+
+/** Runs one `talken rooms` action on a node's rooms (the daemon's `rooms` method, and the CLI without a daemon). */
+export function roomAction(rooms: NodeRooms, params: Readonly<Record<string, unknown>>): unknown {
+  const str = (k: string) => String(params[k] ?? '')
+  switch (params.action) {
+    case 'list':
+      return rooms.list()
+    case 'create':
+      return rooms.create(str('name'))
+    case 'invite':
+      return rooms.invite(str('room'))
+    case 'join':
+      return rooms.join(str('link'))
+    case 'post':
+      return rooms.post(str('room'), str('text'))
+    case 'history':
+      return rooms.history(str('room'))
+    case 'members':
+      return rooms.members(str('room'))
+    case 'leave':
+      return rooms.leave(str('room'))
+    case 'remove':
+      return rooms.remove(str('room'), str('member'))
+    case 'sync':
+      return { asked: rooms.sync(str('room')) }
+    default:
+      throw new TalkenError('invalid_argument', `unknown rooms action "${String(params.action)}"`)
   }
 }

@@ -174,6 +174,11 @@ export class RoomLog {
     return this.#entries.has(toHex(hash))
   }
 
+  /** The verified entry with this hash, if held. */
+  entry(hash: Uint8Array): RoomEntry | undefined {
+    return this.#entries.get(toHex(hash))
+  }
+
   /** How many entries the verified history holds, and how many wait for parents. */
   get size(): { entries: number; pending: number } {
     return { entries: this.#entries.size, pending: this.#pending.size }

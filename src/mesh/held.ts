@@ -5,7 +5,13 @@
  * what is in flight).
  */
 import type { DeliveryState, Store } from '../store/store.ts'
-import { decodeEnvelope, type Envelope, encodeEnvelope, messageIdHex } from '../wire/envelope.ts'
+import {
+  decodeEnvelope,
+  type Envelope,
+  EnvelopeFlags,
+  encodeEnvelope,
+  messageIdHex,
+} from '../wire/envelope.ts'
 import { MAX_COPIES } from '../wire/limits.ts'
 import { SUMMARY_ID_LENGTH } from './frames.ts'
 import type { NeighbourId } from './router.ts'
@@ -32,6 +38,11 @@ export interface Held {
   copies: number
   /** True for our own data messages (kept in the outbox until delivered). */
   readonly own: boolean
+  /**
+   * A datagram (neither an ack nor asking for one): carried best-effort, held in memory only,
+   * forgotten by each holder once the next hop took it. Never persisted, never acknowledged.
+   */
+  readonly datagram: boolean
   /** Fairness and quota key: LOCAL_ORIGIN or the neighbour it came from. */
   readonly origin: string
   readonly expiresAtMs: number
@@ -59,6 +70,7 @@ export function makeHeld(
     destKey: tagKey(envelope.destination),
     copies: envelope.copies,
     own: o.own,
+    datagram: (envelope.flags & (EnvelopeFlags.ack | EnvelopeFlags.ackRequested)) === 0,
     origin: o.origin,
     expiresAtMs: envelope.expires * 1000,
     receivedAt: o.receivedAt,
@@ -80,6 +92,7 @@ export function reservedCopies(h: Held): number {
 
 /** Writes the record's durable part (throws `quota_exceeded` or `storage_full` for custody). */
 export function persistHeld(store: Store, h: Held): void {
+  if (h.datagram) return
   const envelope = encodeEnvelope({ ...h.envelope, copies: Math.min(MAX_COPIES, Math.max(1, h.copies)) })
   if (h.own) {
     store.putOutbox({
@@ -104,6 +117,7 @@ export function persistHeld(store: Store, h: Held): void {
 
 /** Deletes the record's durable part. */
 export function unpersistHeld(store: Store, h: Held): void {
+  if (h.datagram) return
   if (h.own) store.removeOutbox(h.key)
   else store.removeCustody(h.key)
 }

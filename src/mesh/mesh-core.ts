@@ -251,11 +251,24 @@ export class MeshCore implements Router {
       destination,
       hopLimit: this.#cfg.hopLimit,
       expires: Math.ceil((now + ttl) / 1000),
-      copies: this.#cfg.copies,
-      flags: EnvelopeFlags.ackRequested,
+      copies: options.datagram ? 1 : this.#cfg.copies,
+      flags: options.datagram ? 0 : EnvelopeFlags.ackRequested,
       payload: encodeMeshPayload({ kind: 1, source: this.self, ackSecret, body: payload }),
     }
     const key = messageIdHex(id)
+    if (options.datagram) {
+      const d = makeHeld(envelope, {
+        own: true,
+        origin: LOCAL_ORIGIN,
+        receivedAt: now,
+        nextRetryAt: Number.POSITIVE_INFINITY,
+      })
+      this.#hold(d)
+      if (bytesEqual(destination, this.self)) this.#deliverLocal(envelope, undefined)
+      this.#pump()
+      this.#schedule()
+      return key
+    }
     const h = makeHeld(envelope, {
       own: true,
       origin: LOCAL_ORIGIN,
@@ -299,6 +312,11 @@ export class MeshCore implements Router {
   /** The next hop towards `dest`, if a route is selected. */
   nextHop(dest: Uint8Array): NeighbourId | undefined {
     return this.#routing.lookup(dest)?.nextHop
+  }
+
+  /** Hops to `dest` by the selected route; undefined when none is selected. */
+  metricTo(dest: Uint8Array): number | undefined {
+    return this.#routing.lookup(dest)?.metric
   }
 
   /** Neighbours whose Hello arrived: link ID and destination tag (hex). */
@@ -447,6 +465,22 @@ export class MeshCore implements Router {
       this.stats.malformed++
       return
     }
+    if ((envelope.flags & EnvelopeFlags.ackRequested) === 0) {
+      // A datagram: handed over at most once while its ID is remembered, recorded nowhere, never acked.
+      if (this.#seen.has(key)) {
+        this.stats.duplicatesSuppressed++
+        return
+      }
+      this.#seen.set(key, from ?? '')
+      this.stats.delivered++
+      this.#host.deliver({
+        id: key,
+        payload: payload.body,
+        hops: this.#cfg.hopLimit - envelope.hopLimit,
+        datagram: true,
+      })
+      return
+    }
     const now = this.#host.now()
     // Exactly once: the received record is the memory of what was delivered, written in the same
     // transaction as whatever the application stored on delivery.
@@ -526,7 +560,9 @@ export class MeshCore implements Router {
       case HopAckStatus.taken: {
         h.copies = Math.max(0, h.copies - f.copies)
         h.holders.add(n.id)
-        if (h.own) {
+        if (h.datagram) {
+          if (h.copies === 0 && h.inflight.size === 0) this.#remove(h)
+        } else if (h.own) {
           if (h.state === 'queued' || h.state === 'sent') {
             this.#setState(h, n.tagKey === h.destKey ? 'delivered' : 'relayed')
           }
@@ -679,7 +715,7 @@ export class MeshCore implements Router {
   #setState(h: Held, state: DeliveryState, reason?: string): void {
     if (h.state === state) return
     h.state = state
-    if (!h.own) return
+    if (!h.own || h.datagram) return
     this.#store.setMessageState(h.key, state, this.#host.now(), reason)
     this.#host.stateChanged(reason === undefined ? { id: h.key, state } : { id: h.key, state, reason })
   }

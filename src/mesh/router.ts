@@ -27,6 +27,8 @@ export interface Delivery {
   readonly payload: Uint8Array
   /** How many hops the envelope travelled, when known. */
   readonly hops?: number
+  /** Sent as a datagram ({@link SendOptions.datagram}): not recorded, not acknowledged; the filing returned is ignored. */
+  readonly datagram?: boolean
 }
 
 /** A change in an outgoing message's delivery contract. */
@@ -82,6 +84,13 @@ export interface SendOptions {
   readonly ttlMs?: number
   /** How to file the outgoing message; by default under the destination tag (hex), with the payload as body. */
   readonly filing?: MessageFiling
+  /**
+   * Send best-effort: no end-to-end acknowledgement, no delivery states, nothing written to the
+   * store on either end, one copy (no spraying), each holder forgetting it once the next hop
+   * took it. For protocols that repair losses themselves (room gossip). The receiver hands it to
+   * the application at most once while it remembers the ID (a bounded, in-memory set).
+   */
+  readonly datagram?: boolean
 }
 
 /** What a router holds right now, for the simulator's storage metrics. */

@@ -23,6 +23,7 @@ import type { PrivateKey } from '@libp2p/interface'
 import { openSessionStore, type SessionStore } from '../e2e/session-store.ts'
 import { decodePrekeyBundle, type PrekeyBundle } from '../e2e/x3dh.ts'
 import { isTalkenError, TalkenError } from '../errors.ts'
+import { looksLikeRoomFrame } from '../groups/room-transport.ts'
 import { CardExtension, cardExtension, decodeContactCard } from '../identity/contact-card.ts'
 import { toContactLink } from '../identity/contact-link.ts'
 import type { Identity } from '../identity/identity.ts'
@@ -41,6 +42,7 @@ import { acceptContactCard, findContact } from './contacts.ts'
 import { loadIdentity, openHome } from './data-dir.ts'
 import { destinationTag } from './destination-tag.ts'
 import { refreshOwnCard } from './own-card.ts'
+import { NodeRooms, type RoomEntryEvent } from './rooms.ts'
 import { SendHandle } from './send-handle.ts'
 
 export { SendHandle }
@@ -138,6 +140,8 @@ export interface NodeEvents {
   state: [MessageStateEvent]
   'link:up': [string]
   'link:down': [string]
+  /** An entry entered a room's history here (written or received). */
+  'room:entry': [RoomEntryEvent]
   /** The node stopped. */
   stopped: []
   error: [Error]
@@ -225,6 +229,8 @@ export class TalkenNode extends EventEmitter<NodeEvents> {
   #card: Uint8Array
   readonly #e2e: SessionStore
   readonly #core: MeshCore
+  /** The rooms this account holds. */
+  readonly rooms: NodeRooms
   readonly #links: Promise<Libp2pLinks>
   #linksReady: Libp2pLinks | undefined
   readonly #handles = new Map<string, SendHandle>()
@@ -269,7 +275,11 @@ export class TalkenNode extends EventEmitter<NodeEvents> {
       transmit: (neighbour, frame) => {
         this.#linksReady?.send(neighbour, frame)
       },
-      deliver: (delivery) => this.#onDeliver(delivery),
+      deliver: (delivery) => {
+        if (!delivery.datagram) return this.#onDeliver(delivery)
+        if (looksLikeRoomFrame(delivery.payload)) this.rooms.receive(delivery.payload)
+        return undefined
+      },
       stateChanged: (change) => this.#onStateChanged(change),
       wakeAt: (time) => this.#wakeAt(time),
       log: this.#log,
@@ -279,6 +289,22 @@ export class TalkenNode extends EventEmitter<NodeEvents> {
       host,
       store,
       ...(options.mesh ? { config: options.mesh } : {}),
+    })
+    this.rooms = new NodeRooms({
+      store,
+      identity,
+      log: this.#log,
+      send: (account, frame, ttlMs) => {
+        if (this.#stopped) return
+        this.#core.send(destinationTag(account), frame, { datagram: true, ttlMs })
+      },
+      distance: (account) => {
+        const tag = destinationTag(account)
+        return bytesEqual(tag, this.#tag) ? 0 : this.#core.metricTo(tag)
+      },
+      step: (fn) => this.#step(fn),
+      card: () => this.#card,
+      entry: (event) => this.#announce.push(() => this.emit('room:entry', event)),
     })
     this.#links = Libp2pLinks.create({
       privateKey: peerKey,
@@ -349,6 +375,7 @@ export class TalkenNode extends EventEmitter<NodeEvents> {
     this.#stopped = true
     this.#running = false
     clearTimeout(this.#timer)
+    this.rooms.stop()
     try {
       await (await this.#links).stop()
     } finally {
@@ -618,7 +645,11 @@ export class TalkenNode extends EventEmitter<NodeEvents> {
     try {
       // One transaction per step: a step's custody, outbox and state writes land together, and
       // cost one commit instead of one each.
-      this.store.transaction(fn)
+      this.store.transaction(() => {
+        fn()
+        // Room frames delivered during the step are handled once the core has returned.
+        this.rooms.drain()
+      })
     } catch (err) {
       this.#announce.length = 0
       this.#log('error', 'mesh step failed', { error: (err as Error).message })

@@ -58,8 +58,8 @@ export function sideForDegree(n: number, radius: number, degree: number): number
   return radius * Math.sqrt((Math.PI * Math.max(1, n - 1)) / degree)
 }
 
-/** Number of connected components of the graph (union–find). */
-export function components(n: number, edges: readonly number[]): number {
+/** Each node's component representative (union–find over `edges`). */
+export function componentRoots(n: number, edges: readonly number[]): Int32Array {
   const parent = new Int32Array(n)
   for (let i = 0; i < n; i++) parent[i] = i
   const find = (v: number): number => {
@@ -72,14 +72,37 @@ export function components(n: number, edges: readonly number[]): number {
     }
     return r
   }
-  let count = n
   for (let i = 0; i < edges.length; i += 2) {
     const ra = find(edges[i]!)
     const rb = find(edges[i + 1]!)
-    if (ra !== rb) {
-      parent[ra] = rb
-      count--
+    if (ra !== rb) parent[ra] = rb
+  }
+  for (let v = 0; v < n; v++) parent[v] = find(v)
+  return parent
+}
+
+/** Number of connected components of the graph. */
+export function components(n: number, edges: readonly number[]): number {
+  const roots = componentRoots(n, edges)
+  let count = 0
+  for (let v = 0; v < n; v++) if (roots[v] === v) count++
+  return count
+}
+
+/** The nodes of the largest connected component, ascending (ties: the lowest root). */
+export function largestComponent(n: number, edges: readonly number[]): number[] {
+  const roots = componentRoots(n, edges)
+  const sizes = new Map<number, number>()
+  for (let v = 0; v < n; v++) sizes.set(roots[v]!, (sizes.get(roots[v]!) ?? 0) + 1)
+  let best = -1
+  let bestSize = 0
+  for (const [root, size] of [...sizes].sort((a, b) => a[0] - b[0])) {
+    if (size > bestSize) {
+      best = root
+      bestSize = size
     }
   }
-  return count
+  const out: number[] = []
+  for (let v = 0; v < n; v++) if (roots[v] === best) out.push(v)
+  return out
 }

@@ -22,7 +22,7 @@ import { passphraseFromEnvOrFile } from '../passphrase.ts'
 const collect = (value: string, previous: string[] = []): string[] => [...previous, value]
 
 /** Connects to the daemon, waiting a moment if one is starting (its lock is taken, its socket not yet up). */
-async function daemonClient(home: string): Promise<ControlClient | undefined> {
+export async function daemonClient(home: string): Promise<ControlClient | undefined> {
   for (let attempt = 0; attempt < 50; attempt++) {
     const client = await ControlClient.connect(home)
     if (client !== undefined) return client

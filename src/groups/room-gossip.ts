@@ -1,0 +1,490 @@
+/**
+ * Spreads one room's history among its members and reconciles it when they meet: a sans-IO
+ * state machine in the spirit of Plumtree (Leitão, Pereira, Rodrigues: "Epidemic Broadcast
+ * Trees", 2007) over the member overlay, with heads exchange for anti-entropy.
+ *
+ * - **Overlay.** Each member keeps a few other members as gossip peers: the nearest ones by the
+ *   mesh's hop count, plus one drawn at random so that clusters stay joined. A member that pushes
+ *   to us becomes our peer too (links are symmetric).
+ * - **Eager push, lazy announce.** A new entry goes in full to eager peers and as a hash (ihave,
+ *   batched) to lazy ones. Receiving an entry already held over a push prunes that edge: the
+ *   sender becomes lazy and is told so. What remains eager converges to a spanning tree, so each
+ *   member receives each entry about once.
+ * - **Repair.** A hash announced but not received within a timeout is grafted: asked for from the
+ *   announcer, whose edge becomes eager again. An entry whose parents are missing is held (the
+ *   room log's pending set) and its parents are grafted from its sender.
+ * - **Anti-entropy.** When a peer becomes reachable, and every so often with a random member,
+ *   the two exchange heads and then only what the other lacks (docs/groups.md §Sync).
+ * - **Bad senders.** Entries that fail verification count against the member that sent them;
+ *   past a threshold its frames are ignored for a while.
+ *
+ * No clock, randomness or I/O of its own: the host (the node, or the simulator) supplies them.
+ */
+import { isTalkenError, type TalkenError } from '../errors.ts'
+import { BoundedMap } from '../mesh/bounded-map.ts'
+import type { Logger } from '../mesh/router.ts'
+import { toHex } from './entry.ts'
+import {
+  decodeGossipFrame,
+  encodeGossipFrame,
+  entryFrames,
+  type GossipFrame,
+  MAX_GOSSIP_HASHES,
+} from './gossip-frames.ts'
+import type { RoomLog } from './room-log.ts'
+
+/** A member, by the lower-case hex of its account key. */
+export type MemberId = string
+
+/** Whether a frame carries entries or only gossip control (hashes, heads, prunes). */
+export type GossipTraffic = 'entries' | 'control'
+
+/** What the gossip core asks of its host. Times are milliseconds on the host's clock. */
+export interface RoomGossipHost {
+  now(): number
+  /** Uniform in [0, 1). */
+  random(): number
+  /** Sends a frame to a member (through the mesh); may be lost. */
+  send(member: MemberId, frame: Uint8Array, traffic: GossipTraffic): void
+  /** Hops to `member` by the mesh's current routes; undefined when no route is known. */
+  distance(member: MemberId): number | undefined
+  /** Asks to be woken through {@link RoomGossip.timer} at or after `time`. */
+  wakeAt(time: number): void
+  /** An entry entered the history: written here (`from` undefined) or received. */
+  accepted?(hash: Uint8Array, from: MemberId | undefined): void
+  /** A full copy of an entry already held arrived. */
+  duplicate?(hash: Uint8Array, from: MemberId): void
+  /** A frame or entry from `from` was refused. */
+  rejected?(from: MemberId, error: TalkenError): void
+  readonly log: Logger
+}
+
+/** Tunables; the defaults suit a room of up to 128 members on a mesh of phones. */
+export interface GossipConfig {
+  /** Nearest members kept as gossip peers. */
+  readonly nearPeers: number
+  /** Random members kept as gossip peers besides the nearest. */
+  readonly randomPeers: number
+  /** How long announced hashes are batched before an ihave goes out. */
+  readonly announceDelayMs: number
+  /** How long an announced or missing entry may stay missing before it is grafted. */
+  readonly graftTimeoutMs: number
+  /** How often reachability and the overlay are looked at again. */
+  readonly reviewIntervalMs: number
+  /** How often a random reachable member is synced with. */
+  readonly antiEntropyIntervalMs: number
+  /** Invalid entries from one member before its frames are ignored. */
+  readonly maxStrikes: number
+  /** How long a member's frames are ignored after too many invalid entries. */
+  readonly penaltyMs: number
+}
+
+export const DEFAULT_GOSSIP_CONFIG: GossipConfig = {
+  nearPeers: 3,
+  randomPeers: 1,
+  announceDelayMs: 250,
+  graftTimeoutMs: 1_000,
+  reviewIntervalMs: 2_000,
+  antiEntropyIntervalMs: 30_000,
+  maxStrikes: 8,
+  penaltyMs: 10 * 60_000,
+}
+
+/** Counters, for tests, logs and the simulator. */
+export interface GossipStats {
+  entriesAccepted: number
+  duplicates: number
+  duplicatesPushed: number
+  rejected: number
+  ignoredFrames: number
+  prunesSent: number
+  graftsSent: number
+  syncsSent: number
+}
+
+interface Wanted {
+  /** Members that announced it (or sent an entry needing it), first asked first. */
+  readonly from: MemberId[]
+  due: number
+  tries: number
+}
+
+/** Most hashes tracked as wanted at once. */
+const MAX_WANTED = 4096
+/** Most graft attempts for one hash before leaving it to anti-entropy. */
+const MAX_GRAFT_TRIES = 3
+/** Most newly reachable peers synced with per review (bounds the burst after a partition heals). */
+const SYNCS_PER_REVIEW = 4
+
+/** The gossip state of one room on one device. */
+export class RoomGossip {
+  readonly stats: GossipStats = {
+    entriesAccepted: 0,
+    duplicates: 0,
+    duplicatesPushed: 0,
+    rejected: 0,
+    ignoredFrames: 0,
+    prunesSent: 0,
+    graftsSent: 0,
+    syncsSent: 0,
+  }
+  readonly #log: RoomLog
+  readonly #host: RoomGossipHost
+  readonly #cfg: GossipConfig
+  readonly #self: MemberId
+  readonly #eager = new Set<MemberId>()
+  readonly #lazy = new Set<MemberId>()
+  /** Members with a route at the last review. */
+  #reachable = new Set<MemberId>()
+  /** Overlay peers synced with since they last became reachable. */
+  readonly #met = new Set<MemberId>()
+  /** Member → hashes to announce to it at the next flush. */
+  readonly #announce = new Map<MemberId, Uint8Array[]>()
+  #announceAt = Number.POSITIVE_INFINITY
+  readonly #wanted = new Map<string, Wanted>()
+  /** Pending entry (hex) → the member that sent it, so that released entries spread onward. */
+  readonly #pendingFrom = new Map<string, MemberId>()
+  /** Entry (hex) → the member whose push brought it first, for recent entries. */
+  readonly #firstPush = new BoundedMap<string, MemberId>(4096)
+  readonly #strikes = new Map<MemberId, { count: number; until: number }>()
+  #reviewAt = 0
+  #antiEntropyAt: number
+  #wakeAt = Number.POSITIVE_INFINITY
+
+  constructor(log: RoomLog, self: Uint8Array, host: RoomGossipHost, config: Partial<GossipConfig> = {}) {
+    this.#log = log
+    this.#host = host
+    this.#cfg = { ...DEFAULT_GOSSIP_CONFIG, ...config }
+    this.#self = toHex(self)
+    this.#antiEntropyAt = host.now() + this.#cfg.antiEntropyIntervalMs * (0.5 + host.random())
+    this.#schedule()
+  }
+
+  /** The room's log this gossip feeds. */
+  get log(): RoomLog {
+    return this.#log
+  }
+
+  /** The current gossip peers: eager (full entries) and lazy (hashes only). */
+  peers(): { eager: MemberId[]; lazy: MemberId[] } {
+    return { eager: [...this.#eager].sort(), lazy: [...this.#lazy].sort() }
+  }
+
+  /** Spreads an entry this device wrote (already in the log). */
+  published(entry: { readonly hash: Uint8Array; readonly bytes: Uint8Array }): void {
+    this.stats.entriesAccepted++
+    this.#host.accepted?.(entry.hash, undefined)
+    this.#review(false)
+    this.#spread([entry.bytes], [entry.hash], undefined)
+    this.#schedule()
+  }
+
+  /** Asks `member` for whatever it holds that we lack (and offers the same): a heads exchange. */
+  syncWith(member: MemberId): void {
+    this.#sendSync(member, false)
+    this.#schedule()
+  }
+
+  /** Hands everything held to `member` (a new member who holds nothing yet). */
+  supplyAll(member: MemberId): void {
+    for (const frame of entryFrames('supply', this.#log.entriesSince([])))
+      this.#host.send(member, frame, 'entries')
+  }
+
+  /** A frame from `from` arrived. Never throws: bad frames and entries are counted and reported. */
+  receive(from: MemberId, bytes: Uint8Array): void {
+    const now = this.#host.now()
+    const strikes = this.#strikes.get(from)
+    if (strikes && strikes.until > now) {
+      this.stats.ignoredFrames++
+      return
+    }
+    let frame: GossipFrame
+    try {
+      frame = decodeGossipFrame(bytes)
+    } catch (err) {
+      this.#reject(from, err)
+      return
+    }
+    this.#handle(from, frame)
+    this.#schedule()
+  }
+
+  /** A wake-up asked for through {@link RoomGossipHost.wakeAt} is due. */
+  timer(): void {
+    const now = this.#host.now()
+    this.#wakeAt = Number.POSITIVE_INFINITY
+    if (now >= this.#reviewAt) this.#review(true)
+    if (now >= this.#announceAt) this.#flushAnnouncements()
+    this.#graftDue(now)
+    if (now >= this.#antiEntropyAt) {
+      this.#antiEntropyAt = now + this.#cfg.antiEntropyIntervalMs * (0.75 + 0.5 * this.#host.random())
+      const reachable = [...this.#reachable]
+      if (reachable.length > 0)
+        this.#sendSync(reachable[Math.floor(this.#host.random() * reachable.length)]!, false)
+    }
+    this.#schedule()
+  }
+
+  // ------------------------------------------------------------------------------------------
+
+  #handle(from: MemberId, frame: GossipFrame): void {
+    switch (frame.type) {
+      case 'push':
+        if (!this.#eager.has(from) && !this.#lazy.has(from)) this.#eager.add(from)
+        this.#takeEntries(from, frame.entries, true)
+        return
+      case 'supply':
+        this.#takeEntries(from, frame.entries, false)
+        return
+      case 'ihave':
+        for (const h of frame.hashes) this.#want(h, from, this.#cfg.graftTimeoutMs)
+        return
+      case 'graft': {
+        this.#lazy.delete(from)
+        this.#eager.add(from)
+        const held = frame.hashes.map((h) => this.#log.entry(h)).filter((e) => e !== undefined)
+        held.sort((a, b) => a.depth - b.depth)
+        for (const f of entryFrames(
+          'supply',
+          held.map((e) => e.bytes),
+        ))
+          this.#host.send(from, f, 'entries')
+        return
+      }
+      case 'prune':
+        if (this.#eager.delete(from)) this.#lazy.add(from)
+        return
+      case 'sync': {
+        const since = this.#log.entriesSince(frame.heads)
+        for (const f of entryFrames('supply', since)) this.#host.send(from, f, 'entries')
+        const ours = this.#log.heads().map(toHex).sort().join()
+        const theirs = frame.heads.map(toHex).sort().join()
+        if (!frame.reply && ours !== theirs) this.#sendSync(from, true)
+        // What they hold and we lack comes in their answer; graft it only if that answer is lost.
+        for (const h of this.#log.missing(frame.heads)) this.#want(h, from, 2 * this.#cfg.graftTimeoutMs)
+        return
+      }
+    }
+  }
+
+  #takeEntries(from: MemberId, entries: readonly Uint8Array[], eager: boolean): void {
+    const spreadBytes: Uint8Array[] = []
+    const spreadHashes: Uint8Array[] = []
+    let prune = false
+    for (const bytes of entries) {
+      try {
+        const result = this.#log.receive(bytes)
+        if (result.status === 'duplicate') {
+          // Prune only a second push of something that came by push: a copy racing a graft or a
+          // sync answer says nothing about the tree.
+          const first = this.#firstPush.get(toHex(result.hash))
+          if (eager && first !== undefined && first !== from) prune = true
+          this.stats.duplicates++
+          if (eager) this.stats.duplicatesPushed++
+          this.#host.duplicate?.(result.hash, from)
+          continue
+        }
+        const id = toHex(result.hash)
+        this.#wanted.delete(id)
+        if (eager) this.#firstPush.set(id, from)
+        if (result.status === 'pending') {
+          if (this.#pendingFrom.has(id)) {
+            this.stats.duplicates++
+            this.#host.duplicate?.(result.hash, from)
+            continue
+          }
+          this.#pendingFrom.set(id, from)
+          for (const m of result.missing) this.#want(m, from, this.#cfg.graftTimeoutMs)
+          continue
+        }
+        this.#accepted(result.hash, bytes, from, spreadBytes, spreadHashes)
+        for (const h of result.released) {
+          const hid = toHex(h)
+          const origin = this.#pendingFrom.get(hid) ?? from
+          this.#pendingFrom.delete(hid)
+          this.#wanted.delete(hid)
+          const entry = this.#log.entry(h)
+          if (entry) this.#accepted(h, entry.bytes, origin, spreadBytes, spreadHashes)
+        }
+        for (const h of result.dropped) this.#pendingFrom.delete(toHex(h))
+      } catch (err) {
+        this.#reject(from, err)
+      }
+    }
+    if (this.#pendingFrom.size > 2 * MAX_GOSSIP_HASHES) {
+      for (const id of this.#pendingFrom.keys()) {
+        if (this.#pendingFrom.size <= MAX_GOSSIP_HASHES) break
+        this.#pendingFrom.delete(id)
+      }
+    }
+    if (prune && this.#eager.delete(from)) {
+      this.#lazy.add(from)
+      this.stats.prunesSent++
+      this.#host.send(from, encodeGossipFrame({ type: 'prune' }), 'control')
+    }
+    this.#spread(spreadBytes, spreadHashes, from)
+  }
+
+  #accepted(
+    hash: Uint8Array,
+    bytes: Uint8Array,
+    from: MemberId,
+    spreadBytes: Uint8Array[],
+    spreadHashes: Uint8Array[],
+  ): void {
+    this.stats.entriesAccepted++
+    this.#host.accepted?.(hash, from)
+    spreadBytes.push(bytes)
+    spreadHashes.push(hash)
+  }
+
+  /** Pushes entries to eager peers and queues their hashes for lazy ones, skipping `from`. */
+  #spread(entries: readonly Uint8Array[], hashes: readonly Uint8Array[], from: MemberId | undefined): void {
+    if (entries.length === 0) return
+    for (const peer of this.#eager) {
+      if (peer === from || !this.#reachable.has(peer)) continue
+      for (const f of entryFrames('push', entries)) this.#host.send(peer, f, 'entries')
+    }
+    for (const peer of this.#lazy) {
+      if (peer === from || !this.#reachable.has(peer)) continue
+      const queue = this.#announce.get(peer) ?? []
+      queue.push(...hashes)
+      this.#announce.set(peer, queue)
+    }
+    if (this.#announce.size > 0 && this.#announceAt === Number.POSITIVE_INFINITY) {
+      this.#announceAt = this.#host.now() + this.#cfg.announceDelayMs
+    }
+  }
+
+  #flushAnnouncements(): void {
+    this.#announceAt = Number.POSITIVE_INFINITY
+    for (const [peer, hashes] of this.#announce) {
+      for (let i = 0; i < hashes.length; i += MAX_GOSSIP_HASHES) {
+        const frame = encodeGossipFrame({ type: 'ihave', hashes: hashes.slice(i, i + MAX_GOSSIP_HASHES) })
+        this.#host.send(peer, frame, 'control')
+      }
+    }
+    this.#announce.clear()
+  }
+
+  #want(hash: Uint8Array, from: MemberId, delayMs: number): void {
+    const id = toHex(hash)
+    if (this.#log.has(hash) || this.#pendingFrom.has(id)) return
+    const w = this.#wanted.get(id)
+    if (w) {
+      if (!w.from.includes(from)) w.from.push(from)
+      return
+    }
+    if (this.#wanted.size >= MAX_WANTED) return
+    this.#wanted.set(id, { from: [from], due: this.#host.now() + delayMs, tries: 0 })
+  }
+
+  #graftDue(now: number): void {
+    const asks = new Map<MemberId, Uint8Array[]>()
+    for (const [id, w] of this.#wanted) {
+      if (w.due > now) continue
+      const hash = Uint8Array.from(Buffer.from(id, 'hex'))
+      if (this.#log.has(hash) || w.tries >= MAX_GRAFT_TRIES || w.from.length === 0) {
+        this.#wanted.delete(id)
+        continue
+      }
+      const peer = w.from[w.tries % w.from.length]!
+      w.tries++
+      w.due = now + this.#cfg.graftTimeoutMs * 2 ** w.tries
+      const list = asks.get(peer) ?? []
+      list.push(hash)
+      asks.set(peer, list)
+    }
+    for (const [peer, hashes] of asks) {
+      this.#lazy.delete(peer)
+      this.#eager.add(peer)
+      this.stats.graftsSent++
+      for (let i = 0; i < hashes.length; i += MAX_GOSSIP_HASHES) {
+        const frame = encodeGossipFrame({ type: 'graft', hashes: hashes.slice(i, i + MAX_GOSSIP_HASHES) })
+        this.#host.send(peer, frame, 'control')
+      }
+    }
+  }
+
+  #sendSync(member: MemberId, reply: boolean): void {
+    const heads = this.#log.size.entries === 0 ? [] : this.#log.heads().slice(-MAX_GOSSIP_HASHES)
+    this.stats.syncsSent++
+    this.#host.send(member, encodeGossipFrame({ type: 'sync', heads, reply }), 'control')
+  }
+
+  /**
+   * Looks at members and routes again: drops peers who left the room, fills the overlay up to
+   * its size from reachable members (nearest first, then at random), and syncs with peers that
+   * just became reachable.
+   */
+  #review(syncNew: boolean): void {
+    this.#reviewAt = this.#host.now() + this.#cfg.reviewIntervalMs
+    const members = this.#log.size.entries === 0 ? [] : this.#log.members().map((m) => toHex(m.account))
+    const others = members.filter((m) => m !== this.#self)
+    const isMember = new Set(others)
+    for (const set of [this.#eager, this.#lazy]) for (const p of set) if (!isMember.has(p)) set.delete(p)
+    const distance = new Map<MemberId, number>()
+    for (const m of others) {
+      const d = this.#host.distance(m)
+      if (d !== undefined) distance.set(m, d)
+    }
+    const reachable = new Set(distance.keys())
+    const inOverlay = (m: MemberId) => this.#eager.has(m) || this.#lazy.has(m)
+    const active = () => [...reachable].filter(inOverlay).length
+    const want = this.#cfg.nearPeers + this.#cfg.randomPeers
+    if (active() < want) {
+      const candidates = [...reachable].filter((m) => !inOverlay(m))
+      const ranked = candidates
+        .map((m) => ({ m, d: distance.get(m)!, r: this.#host.random() }))
+        .sort((a, b) => a.d - b.d || a.r - b.r)
+      const near = Math.max(0, this.#cfg.nearPeers - active())
+      for (const c of ranked.slice(0, near)) this.#eager.add(c.m)
+      const rest = ranked.slice(near)
+      while (active() < want && rest.length > 0) {
+        const [pick] = rest.splice(Math.floor(this.#host.random() * rest.length), 1)
+        this.#eager.add(pick!.m)
+      }
+    }
+    if (syncNew) {
+      const fresh = [...reachable].filter((m) => inOverlay(m) && !this.#met.has(m))
+      for (const m of fresh.slice(0, SYNCS_PER_REVIEW)) {
+        this.#sendSync(m, false)
+        this.#met.add(m)
+      }
+    }
+    for (const m of this.#met) if (!reachable.has(m) || !inOverlay(m)) this.#met.delete(m)
+    this.#reachable = reachable
+  }
+
+  #reject(from: MemberId, err: unknown): void {
+    if (!isTalkenError(err)) throw err
+    if (err.code === 'storage_full' || err.code === 'storage_failed') {
+      // Not the sender's fault: the entry is not stored, and the next sync brings it again.
+      this.#host.log('error', 'could not store a room entry', { code: err.code })
+      return
+    }
+    this.stats.rejected++
+    const now = this.#host.now()
+    const s = this.#strikes.get(from) ?? { count: 0, until: 0 }
+    s.count++
+    if (s.count >= this.#cfg.maxStrikes) {
+      s.count = 0
+      s.until = now + this.#cfg.penaltyMs
+      this.#host.log('warn', 'ignoring a room member that sent invalid entries', {
+        member: from.slice(0, 16),
+      })
+    }
+    this.#strikes.set(from, s)
+    this.#host.rejected?.(from, err as TalkenError)
+  }
+
+  #schedule(): void {
+    let next = Math.min(this.#reviewAt, this.#announceAt, this.#antiEntropyAt)
+    for (const w of this.#wanted.values()) next = Math.min(next, w.due)
+    if (next < this.#wakeAt) {
+      this.#wakeAt = next
+      this.#host.wakeAt(next)
+    }
+  }
+}

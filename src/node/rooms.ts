@@ -1,0 +1,534 @@
+/**
+ * The rooms a node holds: each one's log (src/groups/room-log.ts) and gossip
+ * (src/groups/room-gossip.ts), carried in sealed room frames (src/groups/room-transport.ts) as
+ * mesh datagrams; invitations and joins; the view the CLI and apps get.
+ *
+ * Store (kv): `rooms/self` `sealing-key` → this account's X25519 sealing key (private);
+ * `rooms/joining` room hex → CBOR [name, inviter account, token] while a join is unanswered;
+ * `rooms/invites` token hex → CBOR [room hex, expires ms]. The logs keep their own namespaces.
+ */
+import { dhKeyFromPrivate, generateDhKey, systemRandom } from '../e2e/primitives.ts'
+import { TalkenError } from '../errors.ts'
+import { fromHex, toHex } from '../groups/entry.ts'
+import { decodeGenesisBody } from '../groups/room-bodies.ts'
+import { RoomGossip } from '../groups/room-gossip.ts'
+import { type KeySealer, x25519Sealer } from '../groups/room-keys.ts'
+import { parseRoomLink, toRoomLink } from '../groups/room-link.ts'
+import { createRoom, type HistoryItem, openRoomLog, type RoomLog } from '../groups/room-log.ts'
+import {
+  JOIN_TOKEN_LENGTH,
+  openRoomMessage,
+  type RoomMessage,
+  roomTransportKey,
+  sealRoomMessage,
+} from '../groups/room-transport.ts'
+import { decodeContactCard } from '../identity/contact-card.ts'
+import type { Identity } from '../identity/identity.ts'
+import { toTextId } from '../identity/text-id.ts'
+import type { Logger } from '../mesh/router.ts'
+import type { Store } from '../store/store.ts'
+import { bytesEqual, decodeCbor, encodeCbor, FieldReader } from '../wire/cbor.ts'
+import { acceptContactCard } from './contacts.ts'
+import { destinationTag } from './destination-tag.ts'
+
+/** How long an invitation link admits joiners. */
+export const INVITE_LIFETIME_MS = 7 * 24 * 3600_000
+/** How often an unanswered join request is sent again. */
+const JOIN_RETRY_MS = 10_000
+/** Room frames live this long in the mesh. */
+const FRAME_TTL_MS = 10 * 60_000
+
+const SELF_NS = 'rooms/self'
+const JOINING_NS = 'rooms/joining'
+const INVITES_NS = 'rooms/invites'
+const ROOMS_NS = 'groups/rooms'
+
+/** What the node lends its rooms. */
+export interface RoomsHost {
+  readonly store: Store
+  readonly identity: Identity
+  readonly log: Logger
+  /** Sends a room frame to an account, as a mesh datagram. */
+  send(account: Uint8Array, frame: Uint8Array, ttlMs: number): void
+  /** Hops to an account by the mesh's routes; undefined when none is known. */
+  distance(account: Uint8Array): number | undefined
+  /** Runs `fn` as one store transaction (and whatever the node does around its steps). */
+  step(fn: () => void): void
+  /** The node's signed contact card, for invitations. */
+  card(): Uint8Array
+  /** An entry entered a room's history. */
+  entry(event: RoomEntryEvent): void
+}
+
+/** A room as listed. */
+export interface RoomSummary {
+  /** The room ID, hex. */
+  readonly id: string
+  readonly name: string
+  /** True once our own add (or the genesis) is in the history held here. */
+  readonly member: boolean
+  readonly members: number
+  readonly entries: number
+}
+
+/** One entry of a room's history, for display. */
+export interface RoomHistoryItem {
+  readonly hash: string
+  readonly kind: HistoryItem['kind']
+  /** Author's text ID, and contact name when known. */
+  readonly author: string
+  readonly authorName?: string | undefined
+  readonly depth: number
+  /** The author's claimed time, Unix ms. */
+  readonly time: number
+  /** A post's text; undefined when no key for it is held here. */
+  readonly text?: string | undefined
+  /** The member an add or remove is about (text ID). */
+  readonly subject?: string | undefined
+}
+
+/** A room member, for display. */
+export interface RoomMemberInfo {
+  readonly id: string
+  readonly name?: string | undefined
+  readonly role: 'member' | 'admin'
+  readonly self: boolean
+}
+
+/** An entry that entered a room's history here (written or received). */
+export interface RoomEntryEvent {
+  readonly room: string
+  readonly item: RoomHistoryItem
+}
+
+interface Room {
+  readonly id: string
+  readonly log: RoomLog
+  readonly gossip: RoomGossip
+  readonly key: Uint8Array
+  /** Name from the invitation, until the genesis entry arrives. */
+  invitedName?: string
+}
+
+/** All rooms of one node. */
+export class NodeRooms {
+  readonly #host: RoomsHost
+  readonly #rooms = new Map<string, Room>()
+  readonly #sealer: KeySealer
+  readonly #me: Uint8Array
+  readonly #meHex: string
+  readonly #inbox: Uint8Array[] = []
+  #timer: NodeJS.Timeout | undefined
+  #timerAt = Number.POSITIVE_INFINITY
+  #stopped = false
+  #nextJoinRetry = 0
+
+  constructor(host: RoomsHost) {
+    this.#host = host
+    this.#me = host.identity.account.publicKey
+    this.#meHex = toHex(this.#me)
+    let secret = host.store.kvGet(SELF_NS, 'sealing-key')
+    if (secret === undefined) {
+      secret = generateDhKey().privateKey
+      host.store.kvSet(SELF_NS, 'sealing-key', secret)
+    }
+    this.#sealer = x25519Sealer(dhKeyFromPrivate(secret))
+    const ids = new Set([
+      ...host.store.kvList(ROOMS_NS).map(([id]) => id),
+      ...host.store.kvList(JOINING_NS).map(([id]) => id),
+    ])
+    for (const id of ids) {
+      try {
+        const room = this.#open(fromHex(id))
+        const joining = this.#joining(id)
+        if (joining) room.invitedName = joining.name
+      } catch (err) {
+        host.log('error', 'could not open a room', { room: id, error: (err as Error).message })
+      }
+    }
+  }
+
+  /** Stops timers; the node is stopping. */
+  stop(): void {
+    this.#stopped = true
+    clearTimeout(this.#timer)
+  }
+
+  /** Creates a room with this account as its first member and admin. */
+  create(name: string): RoomSummary {
+    let room: Room | undefined
+    this.#host.step(() => {
+      const log = createRoom(this.#logOptions(), name, Date.now())
+      room = this.#adopt(log)
+    })
+    return this.#summary(room!)
+  }
+
+  /** The rooms held here. */
+  list(): RoomSummary[] {
+    return [...this.#rooms.values()].map((r) => this.#summary(r)).sort((a, b) => a.name.localeCompare(b.name))
+  }
+
+  /** A link (and its token) that lets someone join `query`; only admins can answer joins. */
+  invite(query: string, now = Date.now()): { room: string; link: string; expiresAt: number } {
+    const room = this.#find(query)
+    const me = room.log.members().find((m) => bytesEqual(m.account, this.#me))
+    if (me === undefined || me.role !== 'admin') {
+      throw new TalkenError('not_permitted', 'only an admin of the room can invite', {
+        details: { reason: 'not_admin' },
+      })
+    }
+    const token = systemRandom(JOIN_TOKEN_LENGTH)
+    const expiresAt = now + INVITE_LIFETIME_MS
+    this.#host.store.kvSet(INVITES_NS, toHex(token), encodeCbor([room.id, expiresAt]))
+    const link = toRoomLink({
+      roomId: room.log.roomId,
+      name: this.#name(room),
+      token,
+      inviter: decodeContactCard(this.#host.card()),
+    })
+    return { room: room.id, link, expiresAt }
+  }
+
+  /**
+   * Joins a room from an invitation link: adds the inviter as a contact, and asks it (again every
+   * 10 s, also after restarts, until the add arrives) to add us.
+   */
+  join(linkText: string): RoomSummary {
+    const invite = parseRoomLink(linkText)
+    if (bytesEqual(invite.inviter.accountKey, this.#me)) {
+      throw new TalkenError('invalid_argument', 'this is an invitation of your own')
+    }
+    const id = toHex(invite.roomId)
+    let room = this.#rooms.get(id)
+    if (room && this.#isMember(room)) return this.#summary(room)
+    this.#host.step(() => {
+      acceptContactCard(this.#host.store, this.#me, invite.inviter, { now: Date.now() })
+      this.#host.store.kvSet(
+        JOINING_NS,
+        id,
+        encodeCbor([invite.name, invite.inviter.accountKey, invite.token]),
+      )
+      room ??= this.#open(invite.roomId)
+      room.invitedName = invite.name
+      this.#sendJoin(room)
+    })
+    this.#schedule(Date.now() + JOIN_RETRY_MS)
+    return this.#summary(room!)
+  }
+
+  /** Posts text to a room. */
+  post(query: string, text: string): { room: string; hash: string } {
+    const room = this.#find(query)
+    this.#requireMember(room)
+    let hash = ''
+    this.#host.step(() => {
+      const entry = room.log.post(new TextEncoder().encode(text), Date.now())
+      hash = toHex(entry.hash)
+      room.gossip.published(entry)
+      this.#announce(room, entry.hash)
+    })
+    return { room: room.id, hash }
+  }
+
+  /** The room's history in causal order. */
+  history(query: string): RoomHistoryItem[] {
+    const room = this.#find(query)
+    return room.log.history().map((h) => this.#item(h))
+  }
+
+  /** The room's members. */
+  members(query: string): RoomMemberInfo[] {
+    const room = this.#find(query)
+    return room.log.members().map((m) => ({
+      id: toTextId(m.account),
+      name: this.#contactName(m.account),
+      role: m.role,
+      self: bytesEqual(m.account, this.#me),
+    }))
+  }
+
+  /** Leaves a room: writes a leave entry; the rest rotate the key on their next post. */
+  leave(query: string): RoomSummary {
+    const room = this.#find(query)
+    this.#requireMember(room)
+    this.#host.step(() => {
+      const entry = room.log.leave(Date.now())
+      room.gossip.published(entry)
+      this.#announce(room, entry.hash)
+      this.#host.store.kvDelete(JOINING_NS, room.id)
+    })
+    return this.#summary(room)
+  }
+
+  /** Removes a member (admins only); the room key rotates to those who stay. */
+  remove(query: string, memberId: string): RoomSummary {
+    const room = this.#find(query)
+    const member = room.log
+      .members()
+      .find((m) => toTextId(m.account) === memberId || this.#contactName(m.account) === memberId)
+    if (member === undefined) throw new TalkenError('not_found', `no member ${memberId} in this room`)
+    this.#host.step(() => {
+      const entry = room.log.removeMember(member.account, Date.now())
+      room.gossip.published(entry)
+      this.#announce(room, entry.hash)
+    })
+    return this.#summary(room)
+  }
+
+  /** Asks every reachable member for what we lack ("load history from peers"); returns how many were asked. */
+  sync(query: string): number {
+    const room = this.#find(query)
+    let asked = 0
+    this.#host.step(() => {
+      for (const m of room.log.size.entries === 0 ? [] : room.log.members()) {
+        if (bytesEqual(m.account, this.#me) || this.#host.distance(m.account) === undefined) continue
+        room.gossip.syncWith(toHex(m.account))
+        asked++
+      }
+      const joining = this.#joining(room.id)
+      if (joining) {
+        this.#sendJoin(room)
+        asked++
+      }
+    })
+    return asked
+  }
+
+  /** A room frame arrived (inside the node's core step): kept, handled by {@link drain}. */
+  receive(frame: Uint8Array): void {
+    if (this.#inbox.length < 1024) this.#inbox.push(frame)
+  }
+
+  /** Handles the frames received during a core step, after the core has returned. */
+  drain(): void {
+    while (this.#inbox.length > 0) this.#handle(this.#inbox.shift()!)
+  }
+
+  // ------------------------------------------------------------------------------------------
+
+  #handle(bytes: Uint8Array): void {
+    const rooms = [...this.#rooms.values()]
+    let opened: { index: number; message: RoomMessage }
+    try {
+      opened = openRoomMessage(
+        rooms.map((r) => r.key),
+        bytes,
+      )
+    } catch (err) {
+      this.#host.log('debug', 'dropped a room frame', { error: (err as Error).message })
+      return
+    }
+    const room = rooms[opened.index]!
+    const m = opened.message
+    if (m.kind === 'gossip') {
+      const before = room.log.size.entries
+      const wasMember = this.#isMember(room)
+      room.gossip.receive(toHex(m.sender), m.frame)
+      if (room.log.size.entries > before && !wasMember && this.#isMember(room)) {
+        this.#host.store.kvDelete(JOINING_NS, room.id)
+        room.invitedName = undefined
+        this.#host.log('info', 'joined a room', { room: room.id.slice(0, 16) })
+      }
+      return
+    }
+    this.#onJoin(room, m)
+  }
+
+  #onJoin(room: Room, m: Extract<RoomMessage, { kind: 'join' }>): void {
+    const sender = toHex(m.sender)
+    const record = this.#host.store.kvGet(INVITES_NS, toHex(m.token))
+    const invite = record && decodeInvite(record)
+    if (invite === undefined || invite.room !== room.id || invite.expiresAt < Date.now()) {
+      this.#host.log('info', 'refused a join request with an unknown or expired invitation', {
+        room: room.id.slice(0, 16),
+      })
+      return
+    }
+    const members = room.log.members()
+    if (!members.some((x) => bytesEqual(x.account, m.sender))) {
+      const me = members.find((x) => bytesEqual(x.account, this.#me))
+      if (me?.role !== 'admin') return
+      const entry = room.log.addMember({ account: m.sender, sealingKey: m.sealingKey }, Date.now())
+      room.gossip.published(entry)
+      this.#announce(room, entry.hash)
+      this.#host.log('info', 'added a member who joined by invitation', { room: room.id.slice(0, 16) })
+    }
+    room.gossip.supplyAll(sender)
+  }
+
+  #sendJoin(room: Room): void {
+    const joining = this.#joining(room.id)
+    if (joining === undefined) return
+    const frame = sealRoomMessage(room.key, {
+      kind: 'join',
+      sender: this.#me,
+      token: joining.token,
+      sealingKey: this.#sealer.sealingKey,
+    })
+    this.#host.send(joining.inviter, frame, FRAME_TTL_MS)
+  }
+
+  #open(roomId: Uint8Array): Room {
+    return this.#adopt(openRoomLog(this.#logOptions(), roomId))
+  }
+
+  #adopt(log: RoomLog): Room {
+    const id = toHex(log.roomId)
+    const key = roomTransportKey(log.roomId)
+    const room: Room = {
+      id,
+      log,
+      key,
+      gossip: new RoomGossip(log, this.#me, {
+        now: () => Date.now(),
+        random: () => Math.random(),
+        send: (member, frame) =>
+          this.#host.send(
+            fromHex(member),
+            sealRoomMessage(key, { kind: 'gossip', sender: this.#me, frame }),
+            FRAME_TTL_MS,
+          ),
+        distance: (member) => this.#host.distance(fromHex(member)),
+        wakeAt: (t) => this.#schedule(t),
+        accepted: (hash, from) => {
+          if (from !== undefined) this.#announce(room, hash)
+        },
+        rejected: (from, err) =>
+          this.#host.log('warn', 'refused a room entry', {
+            room: id.slice(0, 16),
+            from: from.slice(0, 16),
+            error: err.message,
+          }),
+        log: this.#host.log,
+      }),
+    }
+    this.#rooms.set(id, room)
+    return room
+  }
+
+  #announce(room: Room, hash: Uint8Array): void {
+    const item = room.log.history().find((h) => bytesEqual(h.hash, hash))
+    if (item) this.#host.entry({ room: room.id, item: this.#item(item) })
+  }
+
+  #schedule(time: number): void {
+    if (this.#stopped || time >= this.#timerAt) return
+    clearTimeout(this.#timer)
+    this.#timerAt = time
+    this.#timer = setTimeout(() => this.#tick(), Math.max(0, Math.min(time - Date.now(), 2 ** 31 - 1)))
+    this.#timer.unref?.()
+  }
+
+  #tick(): void {
+    this.#timerAt = Number.POSITIVE_INFINITY
+    this.#timer = undefined
+    if (this.#stopped) return
+    const now = Date.now()
+    this.#host.step(() => {
+      for (const room of this.#rooms.values()) room.gossip.timer()
+      if (now >= this.#nextJoinRetry) {
+        this.#nextJoinRetry = now + JOIN_RETRY_MS
+        for (const room of this.#rooms.values()) if (!this.#isMember(room)) this.#sendJoin(room)
+      }
+    })
+    if (this.#host.store.kvList(JOINING_NS).length > 0) this.#schedule(this.#nextJoinRetry)
+  }
+
+  #logOptions() {
+    return { store: this.#host.store, identity: this.#host.identity, sealer: this.#sealer }
+  }
+
+  #joining(id: string): { name: string; inviter: Uint8Array; token: Uint8Array } | undefined {
+    const bytes = this.#host.store.kvGet(JOINING_NS, id)
+    if (bytes === undefined) return undefined
+    const r = new FieldReader(decodeCbor(bytes, 4096, 'joining record'), 'joining record', 3)
+    return {
+      name: r.text('name', 64),
+      inviter: r.bytes('inviter', 32),
+      token: r.bytes('token', JOIN_TOKEN_LENGTH),
+    }
+  }
+
+  #find(query: string): Room {
+    const q = query.trim().toLowerCase()
+    const exact = this.#rooms.get(q)
+    if (exact) return exact
+    const matches = [...this.#rooms.values()].filter(
+      (r) => (q.length >= 4 && r.id.startsWith(q)) || this.#name(r).toLowerCase() === q,
+    )
+    if (matches.length === 1) return matches[0]!
+    if (matches.length > 1) {
+      throw new TalkenError(
+        'ambiguous_contact',
+        `"${query}" names ${matches.length} rooms; use more of the room ID`,
+      )
+    }
+    throw new TalkenError('not_found', `no room "${query}" here (talken rooms lists them)`)
+  }
+
+  #isMember(room: Room): boolean {
+    return room.log.size.entries > 0 && room.log.members().some((m) => bytesEqual(m.account, this.#me))
+  }
+
+  #requireMember(room: Room): void {
+    if (this.#isMember(room)) return
+    if (this.#joining(room.id)) {
+      throw new TalkenError(
+        'not_permitted',
+        'the join is not answered yet: the inviter has to be reachable',
+        {
+          details: { reason: 'joining' },
+        },
+      )
+    }
+    throw new TalkenError('not_permitted', 'you are not a member of this room', {
+      details: { reason: 'not_member' },
+    })
+  }
+
+  #name(room: Room): string {
+    const genesis = room.log.entry(room.log.roomId)
+    if (genesis) return decodeGenesisBody(genesis.body).name
+    return room.invitedName ?? room.id.slice(0, 12)
+  }
+
+  #summary(room: Room): RoomSummary {
+    const size = room.log.size
+    return {
+      id: room.id,
+      name: this.#name(room),
+      member: this.#isMember(room),
+      members: size.entries === 0 ? 0 : room.log.members().length,
+      entries: size.entries,
+    }
+  }
+
+  #contactName(account: Uint8Array): string | undefined {
+    if (bytesEqual(account, this.#me)) return 'you'
+    const id = toTextId(account)
+    return this.#host.store.listContacts().find((c) => c.id === id)?.name
+  }
+
+  #item(h: HistoryItem): RoomHistoryItem {
+    return {
+      hash: toHex(h.hash),
+      kind: h.kind,
+      author: toTextId(h.author),
+      authorName: this.#contactName(h.author),
+      depth: h.depth,
+      time: h.time,
+      text: h.content === undefined ? undefined : new TextDecoder().decode(h.content),
+      subject: h.subject === undefined ? undefined : toTextId(h.subject),
+    }
+  }
+}
+
+function decodeInvite(bytes: Uint8Array): { room: string; expiresAt: number } | undefined {
+  try {
+    const r = new FieldReader(decodeCbor(bytes, 256, 'invite record'), 'invite record', 2)
+    return { room: r.text('room', 64), expiresAt: r.uint('expiresAt') }
+  } catch {
+    return undefined
+  }
+}
