@@ -4,8 +4,8 @@
  *
  * ```
  * [1, entries: [bytes…]]            push      entries for the eager tree
- * [2, hashes: [bytes(32)…]]         ihave     hashes announced lazily
- * [3, hashes: [bytes(32)…]]         graft     "send me these, and push to me from now on"
+ * [2, heads: [bytes(32)…]]          ihave     the sender's heads, announced lazily
+ * [3, heads: [bytes(32)…]]          graft     "push to me from now on; send what I lack beyond these heads"
  * [4]                               prune     "stop pushing to me; announce instead"
  * [5, heads: [bytes(32)…], reply]   sync      "this is what I hold"; reply: bool
  * [6, entries: [bytes…]]            supply    entries asked for (graft, sync); never pruned on

@@ -65,8 +65,8 @@ export interface GossipConfig {
   readonly nearPeers: number
   /** Random members kept as gossip peers besides the nearest. */
   readonly randomPeers: number
-  /** How long announced hashes are batched before an ihave goes out. */
-  readonly announceDelayMs: number
+  /** How often at most lazy peers are told our heads (when something new arrived). */
+  readonly announceIntervalMs: number
   /** How long an announced or missing entry may stay missing before it is grafted. */
   readonly graftTimeoutMs: number
   /** How often reachability and the overlay are looked at again. */
@@ -82,8 +82,8 @@ export interface GossipConfig {
 export const DEFAULT_GOSSIP_CONFIG: GossipConfig = {
   nearPeers: 3,
   randomPeers: 1,
-  announceDelayMs: 250,
-  graftTimeoutMs: 1_000,
+  announceIntervalMs: 2_000,
+  graftTimeoutMs: 1_500,
   reviewIntervalMs: 2_000,
   antiEntropyIntervalMs: 30_000,
   maxStrikes: 8,
@@ -111,6 +111,8 @@ interface Wanted {
 
 /** Most hashes tracked as wanted at once. */
 const MAX_WANTED = 4096
+/** Most hashes a sync or graft names (its heads first, then the newest other entries). */
+const SYNC_HASHES = 48
 /** Most graft attempts for one hash before leaving it to anti-entropy. */
 const MAX_GRAFT_TRIES = 3
 /** Most newly reachable peers synced with per review (bounds the burst after a partition heals). */
@@ -138,8 +140,8 @@ export class RoomGossip {
   #reachable = new Set<MemberId>()
   /** Overlay peers synced with since they last became reachable. */
   readonly #met = new Set<MemberId>()
-  /** Member → hashes to announce to it at the next flush. */
-  readonly #announce = new Map<MemberId, Uint8Array[]>()
+  /** Lazy peers to tell our heads at the next announcement. */
+  readonly #announce = new Set<MemberId>()
   #announceAt = Number.POSITIVE_INFINITY
   readonly #wanted = new Map<string, Wanted>()
   /** Pending entry (hex) → the member that sent it, so that released entries spread onward. */
@@ -175,7 +177,7 @@ export class RoomGossip {
     this.stats.entriesAccepted++
     this.#host.accepted?.(entry.hash, undefined)
     this.#review(false)
-    this.#spread([entry.bytes], [entry.hash], undefined)
+    this.#spread([entry.bytes], undefined)
     this.#schedule()
   }
 
@@ -241,15 +243,12 @@ export class RoomGossip {
         for (const h of frame.hashes) this.#want(h, from, this.#cfg.graftTimeoutMs)
         return
       case 'graft': {
+        // "Push to me from now on, and send what I lack": the frame carries the asker's heads.
         this.#lazy.delete(from)
         this.#eager.add(from)
-        const held = frame.hashes.map((h) => this.#log.entry(h)).filter((e) => e !== undefined)
-        held.sort((a, b) => a.depth - b.depth)
-        for (const f of entryFrames(
-          'supply',
-          held.map((e) => e.bytes),
-        ))
+        for (const f of entryFrames('supply', this.#log.entriesSince(frame.hashes))) {
           this.#host.send(from, f, 'entries')
+        }
         return
       }
       case 'prune':
@@ -258,9 +257,9 @@ export class RoomGossip {
       case 'sync': {
         const since = this.#log.entriesSince(frame.heads)
         for (const f of entryFrames('supply', since)) this.#host.send(from, f, 'entries')
-        const ours = this.#log.heads().map(toHex).sort().join()
-        const theirs = frame.heads.map(toHex).sort().join()
-        if (!frame.reply && ours !== theirs) this.#sendSync(from, true)
+        // Answer with ours unless they named every one of our heads (then they lack nothing).
+        const named = new Set(frame.heads.map(toHex))
+        if (!frame.reply && !this.#log.heads().every((h) => named.has(toHex(h)))) this.#sendSync(from, true)
         // What they hold and we lack comes in their answer; graft it only if that answer is lost.
         for (const h of this.#log.missing(frame.heads)) this.#want(h, from, 2 * this.#cfg.graftTimeoutMs)
         return
@@ -270,7 +269,6 @@ export class RoomGossip {
 
   #takeEntries(from: MemberId, entries: readonly Uint8Array[], eager: boolean): void {
     const spreadBytes: Uint8Array[] = []
-    const spreadHashes: Uint8Array[] = []
     let prune = false
     for (const bytes of entries) {
       try {
@@ -298,14 +296,14 @@ export class RoomGossip {
           for (const m of result.missing) this.#want(m, from, this.#cfg.graftTimeoutMs)
           continue
         }
-        this.#accepted(result.hash, bytes, from, spreadBytes, spreadHashes)
+        this.#accepted(result.hash, bytes, from, spreadBytes)
         for (const h of result.released) {
           const hid = toHex(h)
           const origin = this.#pendingFrom.get(hid) ?? from
           this.#pendingFrom.delete(hid)
           this.#wanted.delete(hid)
           const entry = this.#log.entry(h)
-          if (entry) this.#accepted(h, entry.bytes, origin, spreadBytes, spreadHashes)
+          if (entry) this.#accepted(h, entry.bytes, origin, spreadBytes)
         }
         for (const h of result.dropped) this.#pendingFrom.delete(toHex(h))
       } catch (err) {
@@ -323,48 +321,37 @@ export class RoomGossip {
       this.stats.prunesSent++
       this.#host.send(from, encodeGossipFrame({ type: 'prune' }), 'control')
     }
-    this.#spread(spreadBytes, spreadHashes, from)
+    this.#spread(spreadBytes, from)
   }
 
-  #accepted(
-    hash: Uint8Array,
-    bytes: Uint8Array,
-    from: MemberId,
-    spreadBytes: Uint8Array[],
-    spreadHashes: Uint8Array[],
-  ): void {
+  #accepted(hash: Uint8Array, bytes: Uint8Array, from: MemberId, spreadBytes: Uint8Array[]): void {
     this.stats.entriesAccepted++
     this.#host.accepted?.(hash, from)
     spreadBytes.push(bytes)
-    spreadHashes.push(hash)
   }
 
-  /** Pushes entries to eager peers and queues their hashes for lazy ones, skipping `from`. */
-  #spread(entries: readonly Uint8Array[], hashes: readonly Uint8Array[], from: MemberId | undefined): void {
+  /** Pushes entries to eager peers and marks lazy ones (but `from`) for the next announcement. */
+  #spread(entries: readonly Uint8Array[], from: MemberId | undefined): void {
     if (entries.length === 0) return
     for (const peer of this.#eager) {
       if (peer === from || !this.#reachable.has(peer)) continue
       for (const f of entryFrames('push', entries)) this.#host.send(peer, f, 'entries')
     }
-    for (const peer of this.#lazy) {
-      if (peer === from || !this.#reachable.has(peer)) continue
-      const queue = this.#announce.get(peer) ?? []
-      queue.push(...hashes)
-      this.#announce.set(peer, queue)
-    }
+    for (const peer of this.#lazy) if (peer !== from && this.#reachable.has(peer)) this.#announce.add(peer)
     if (this.#announce.size > 0 && this.#announceAt === Number.POSITIVE_INFINITY) {
-      this.#announceAt = this.#host.now() + this.#cfg.announceDelayMs
+      this.#announceAt = this.#host.now() + this.#cfg.announceIntervalMs
     }
   }
 
+  /**
+   * Tells the lazy peers marked since the last time what we hold: our heads, which name the whole
+   * history. One small frame per peer per interval, however many entries arrived meanwhile.
+   */
   #flushAnnouncements(): void {
     this.#announceAt = Number.POSITIVE_INFINITY
-    for (const [peer, hashes] of this.#announce) {
-      for (let i = 0; i < hashes.length; i += MAX_GOSSIP_HASHES) {
-        const frame = encodeGossipFrame({ type: 'ihave', hashes: hashes.slice(i, i + MAX_GOSSIP_HASHES) })
-        this.#host.send(peer, frame, 'control')
-      }
-    }
+    const heads = this.#log.heads().slice(-MAX_GOSSIP_HASHES)
+    const frame = encodeGossipFrame({ type: 'ihave', hashes: heads })
+    for (const peer of this.#announce) this.#host.send(peer, frame, 'control')
     this.#announce.clear()
   }
 
@@ -381,7 +368,7 @@ export class RoomGossip {
   }
 
   #graftDue(now: number): void {
-    const asks = new Map<MemberId, Uint8Array[]>()
+    const asks = new Set<MemberId>()
     for (const [id, w] of this.#wanted) {
       if (w.due > now) continue
       const hash = Uint8Array.from(Buffer.from(id, 'hex'))
@@ -392,25 +379,26 @@ export class RoomGossip {
       const peer = w.from[w.tries % w.from.length]!
       w.tries++
       w.due = now + this.#cfg.graftTimeoutMs * 2 ** w.tries
-      const list = asks.get(peer) ?? []
-      list.push(hash)
-      asks.set(peer, list)
+      asks.add(peer)
     }
-    for (const [peer, hashes] of asks) {
+    if (asks.size === 0) return
+    const frame = encodeGossipFrame({ type: 'graft', hashes: this.#held() })
+    for (const peer of asks) {
       this.#lazy.delete(peer)
       this.#eager.add(peer)
       this.stats.graftsSent++
-      for (let i = 0; i < hashes.length; i += MAX_GOSSIP_HASHES) {
-        const frame = encodeGossipFrame({ type: 'graft', hashes: hashes.slice(i, i + MAX_GOSSIP_HASHES) })
-        this.#host.send(peer, frame, 'control')
-      }
+      this.#host.send(peer, frame, 'control')
     }
   }
 
   #sendSync(member: MemberId, reply: boolean): void {
-    const heads = this.#log.size.entries === 0 ? [] : this.#log.heads().slice(-MAX_GOSSIP_HASHES)
     this.stats.syncsSent++
-    this.#host.send(member, encodeGossipFrame({ type: 'sync', heads, reply }), 'control')
+    this.#host.send(member, encodeGossipFrame({ type: 'sync', heads: this.#held(), reply }), 'control')
+  }
+
+  /** What a sync or graft names as held: the heads, then the newest other entries (bounded). */
+  #held(): Uint8Array[] {
+    return this.#log.size.entries === 0 ? [] : this.#log.recent(SYNC_HASHES)
   }
 
   /**

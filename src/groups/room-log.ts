@@ -147,6 +147,7 @@ export class RoomLog {
   readonly #controlPast = new Map<string, readonly RoomEntry[]>()
   readonly #pending = new Map<string, RoomEntry>()
   readonly #keys = new Map<string, Uint8Array>()
+  #maxDepth = 0
   /** The fold of each control list above: lists are shared along chains, so folds are too. */
   readonly #folds = new WeakMap<readonly RoomEntry[], RoomState>()
 
@@ -172,6 +173,20 @@ export class RoomLog {
   /** True when the entry is in the verified history (pending entries are not). */
   has(hash: Uint8Array): boolean {
     return this.#entries.has(toHex(hash))
+  }
+
+  /**
+   * The heads and then the deepest other entries, at most `max` hashes: what a sync or graft
+   * names as held, so that the other side can place us even when it lacks our newest heads.
+   */
+  recent(max: number): Uint8Array[] {
+    const heads = this.heads()
+    const floor = this.#maxDepth - 8
+    const deep = [...this.#entries.values()]
+      .filter((e) => e.depth >= floor && !this.#heads.has(toHex(e.hash)))
+      .sort((a, b) => b.depth - a.depth || compareBytes(a.hash, b.hash))
+      .map((e) => e.hash)
+    return [...heads, ...deep].slice(0, max)
   }
 
   /** The verified entry with this hash, if held. */
@@ -418,6 +433,7 @@ export class RoomLog {
     }
     if (key) this.#keys.set(key.id, key.key)
     this.#entries.set(id, entry)
+    if (entry.depth > this.#maxDepth) this.#maxDepth = entry.depth
     this.#controlPast.set(id, ownPast)
     for (const p of entry.parents) this.#heads.delete(toHex(p))
     this.#heads.add(id)

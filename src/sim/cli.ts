@@ -17,6 +17,7 @@ import { parseArgs } from 'node:util'
 import { TalkenError } from '../errors.ts'
 import type { LinkParams } from './link-model.ts'
 import type { RouterMetrics } from './metrics.ts'
+import { type RoomsReport, runRooms } from './rooms.ts'
 import { ROUTERS, type RouterEntry } from './routers.ts'
 import { buildScenario, SCENARIOS, type ScenarioName } from './scenarios.ts'
 import { type ScenarioInput, simulate } from './simulator.ts'
@@ -132,7 +133,65 @@ export async function runScenario(o: RunOptions): Promise<SimReport> {
 
 const USAGE = `usage: npm run sim -- --scenario <${SCENARIOS.join('|')}> [--nodes N] [--seed S] [--json]
   [--routers a,b,…] [--trace DIR] [--messages M] [--duration SECONDS]
-  [--latency MS] [--bandwidth BYTES_PER_S] [--loss P] [--mtu BYTES] [--max-events N] [--strict]`
+  [--latency MS] [--bandwidth BYTES_PER_S] [--loss P] [--mtu BYTES] [--max-events N] [--strict]
+       npm run sim -- --scenario rooms [--nodes N] [--seed S] [--members M] [--posts P] [--json]`
+
+/** `parseArgs` with no positionals, its failures as `invalid_argument` with the usage. */
+function flags(
+  argv: readonly string[],
+  options: Record<string, { type: 'string' | 'boolean' }>,
+): Record<string, string | boolean | undefined> {
+  try {
+    return parseArgs({ args: [...argv], strict: true, allowPositionals: false, options }).values
+  } catch (err) {
+    throw new TalkenError('invalid_argument', `${(err as Error).message}\n${USAGE}`)
+  }
+}
+
+/** Parses the arguments of the rooms scenario (docs/simulator.md §rooms). */
+export function parseRoomsCli(argv: readonly string[]): {
+  options: { nodes: number; seed: number; members?: number; posts?: number }
+  json: boolean
+} {
+  const values = flags(argv, {
+    scenario: { type: 'string' },
+    nodes: { type: 'string' },
+    seed: { type: 'string' },
+    members: { type: 'string' },
+    posts: { type: 'string' },
+    json: { type: 'boolean' },
+  })
+  const str = (k: string) => values[k] as string | undefined
+  const members = integer('members', str('members'), 2)
+  const posts = integer('posts', str('posts'), 1)
+  return {
+    json: values.json === true,
+    options: {
+      nodes: integer('nodes', str('nodes'), 2) ?? 1000,
+      seed: integer('seed', str('seed'), 0) ?? 1,
+      ...(members === undefined ? {} : { members }),
+      ...(posts === undefined ? {} : { posts }),
+    },
+  }
+}
+
+function formatRooms(r: RoomsReport): string {
+  const keys = [
+    'deliveryRatio',
+    'latencyP50',
+    'latencyP95',
+    'txPerPostPerMember',
+    'upkeepPerPostPerMember',
+    'duplicatesPerMember',
+  ] as const
+  const rows = [
+    ['mode', ...keys],
+    ...(['talken', 'flooding'] as const).map((m) => [m, ...keys.map((k) => String(r[m][k]))]),
+  ]
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((row) => row[i]!.length)))
+  const table = rows.map((row) => row.map((c, i) => c.padEnd(widths[i]!)).join('  ')).join('\n')
+  return `rooms: ${r.members} members in ${r.nodes} nodes, ${r.posts} posts, seed ${r.seed} (${r.wallSeconds} s wall, ${r.cpuSeconds} s CPU, ${r.peakRssMB} MB)\n${table}`
+}
 
 function integer(name: string, value: string | undefined, min: number): number | undefined {
   if (value === undefined) return undefined
@@ -154,32 +213,22 @@ function decimal(name: string, value: string | undefined): number | undefined {
 
 /** Parses command-line arguments into {@link RunOptions} (and whether to print JSON). */
 export function parseCli(argv: readonly string[]): { options: RunOptions; json: boolean } {
-  let values: Record<string, string | boolean | undefined>
-  try {
-    values = parseArgs({
-      args: [...argv],
-      strict: true,
-      allowPositionals: false,
-      options: {
-        scenario: { type: 'string' },
-        nodes: { type: 'string' },
-        seed: { type: 'string' },
-        json: { type: 'boolean' },
-        trace: { type: 'string' },
-        routers: { type: 'string' },
-        messages: { type: 'string' },
-        duration: { type: 'string' },
-        latency: { type: 'string' },
-        bandwidth: { type: 'string' },
-        loss: { type: 'string' },
-        mtu: { type: 'string' },
-        'max-events': { type: 'string' },
-        strict: { type: 'boolean' },
-      },
-    }).values
-  } catch (err) {
-    throw new TalkenError('invalid_argument', `${(err as Error).message}\n${USAGE}`)
-  }
+  const values = flags(argv, {
+    scenario: { type: 'string' },
+    nodes: { type: 'string' },
+    seed: { type: 'string' },
+    json: { type: 'boolean' },
+    trace: { type: 'string' },
+    routers: { type: 'string' },
+    messages: { type: 'string' },
+    duration: { type: 'string' },
+    latency: { type: 'string' },
+    bandwidth: { type: 'string' },
+    loss: { type: 'string' },
+    mtu: { type: 'string' },
+    'max-events': { type: 'string' },
+    strict: { type: 'boolean' },
+  })
   const str = (k: string) => values[k] as string | undefined
   // `--trace DIR` alone means the trace scenario.
   const scenario = str('scenario') ?? (str('trace') === undefined ? undefined : 'trace')
@@ -243,6 +292,13 @@ export function formatReport(report: SimReport): string {
 export async function main(argv: readonly string[]): Promise<number> {
   const json = argv.includes('--json')
   try {
+    const at = argv.indexOf('--scenario')
+    if (at >= 0 && argv[at + 1] === 'rooms') {
+      const parsed = parseRoomsCli(argv)
+      const report = runRooms(parsed.options)
+      process.stdout.write(`${parsed.json ? JSON.stringify(report) : formatRooms(report)}\n`)
+      return 0
+    }
     const parsed = parseCli(argv)
     const report = await runScenario(parsed.options)
     process.stdout.write(`${parsed.json ? JSON.stringify(report) : formatReport(report)}\n`)

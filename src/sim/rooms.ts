@@ -15,10 +15,12 @@
  * Metrics, per mode:
  * - `deliveryRatio`: (post, member other than its author) pairs delivered / all such pairs.
  * - `latencyP50`, `latencyP95`: seconds from post to delivery at a member, over delivered pairs.
- * - `txPerPostPerMember`: every frame sent on any link during the run (mesh data and control:
- *   room frames, acknowledgements, hop acks, and the mesh's routing upkeep) / (posts × members).
- * - `dataTxPerPostPerMember`: the same for frames that carry envelopes (room frames and their
- *   end-to-end acknowledgements) only.
+ * - `txPerPostPerMember`: transmissions of room traffic / (posts × members): every hop of every
+ *   envelope carrying a room frame (pushes, announcements, grafts, prunes, syncs, supplies), or,
+ *   for flooding, every copy of a post sent over a link.
+ * - `upkeepPerPostPerMember`: Talken's other frames / (posts × members): the mesh's hellos and
+ *   route updates, which it sends whether or not a room exists, and the per-hop link
+ *   acknowledgements (flooding is given perfect links and sends none).
  * - `duplicatesPerMember`: full copies of a post a member received beyond the first /
  *   (posts × members).
  */
@@ -60,7 +62,7 @@ export interface RoomsMetrics {
   latencyP50: number | null
   latencyP95: number | null
   txPerPostPerMember: number
-  dataTxPerPostPerMember: number
+  upkeepPerPostPerMember: number
   duplicatesPerMember: number
   framesSent: number
   dataFrames: number
@@ -185,8 +187,8 @@ class Collector {
       deliveryRatio: expected === 0 ? 0 : round(this.firstSeen.size / expected),
       latencyP50: percentile(lat, 0.5),
       latencyP95: percentile(lat, 0.95),
-      txPerPostPerMember: per === 0 ? 0 : round((frames.data + frames.control) / per),
-      dataTxPerPostPerMember: per === 0 ? 0 : round(frames.data / per),
+      txPerPostPerMember: per === 0 ? 0 : round(frames.data / per),
+      upkeepPerPostPerMember: per === 0 ? 0 : round(frames.control / per),
       duplicatesPerMember: per === 0 ? 0 : round(this.duplicates / per),
       framesSent: frames.data + frames.control,
       dataFrames: frames.data,

@@ -8,102 +8,26 @@
  * The tests run in order and share the daemons: each leaves every daemon running.
  */
 import assert from 'node:assert/strict'
-import { execFile } from 'node:child_process'
-import { join } from 'node:path'
 import { after, before, test } from 'node:test'
 import { ensureBuilt } from '../helpers/cli.ts'
-import { createTopology, line, type NsProcess, netnsSkipReason, type Topology } from '../helpers/netns.ts'
+import { createTopology, line, netnsSkipReason } from '../helpers/netns.ts'
+import { eventually, MESH_TIMEOUT_MS, NsCluster } from '../helpers/netns-cli.ts'
 import { introduce, makeHome } from '../helpers/nodes.ts'
 
 const skip = netnsSkipReason()
 if (skip !== undefined) console.log(`skipping namespace daemon tests: ${skip}`)
 
-const root = new URL('../..', import.meta.url).pathname
-const bin = join(root, 'bin', 'talken.js')
 const NAMES = ['A', 'B', 'D', 'C', 'E'] as const
 type Name = (typeof NAMES)[number]
 /** E is the node with a bootstrap address and mDNS off; the others discover each other. */
 const LINE: readonly Name[] = ['A', 'B', 'D', 'C']
-/** Bound on any one wait for the mesh (discovery, routes, delivery). */
-const MESH_TIMEOUT_MS = 30_000
 
-let topo: Topology | undefined
-const homes = new Map<Name, ReturnType<typeof makeHome>>()
-const daemons = new Map<Name, NsProcess>()
-
-function home(name: Name): string {
-  const h = homes.get(name)
-  if (h === undefined) throw new Error(`no home for ${name}`)
-  return h.home
-}
-
-function env(name: Name): Record<string, string> {
-  return { TALKEN_HOME: home(name), TALKEN_PASSPHRASE: '' }
-}
-
-function topology(): Topology {
-  if (topo === undefined) throw new Error('no topology')
-  return topo
-}
-
-/** Starts `talken daemon` for `name` in its namespace and waits for its ready line. */
-async function startDaemon(name: Name, extra: readonly string[] = []): Promise<{ addresses: string[] }> {
-  const level = process.env.NETNS_LOG_LEVEL ?? 'info'
-  const proc = topology().spawn(
-    name,
-    process.execPath,
-    [bin, '--json', 'daemon', '--log-level', level, ...extra],
-    {
-      cwd: root,
-      env: env(name),
-    },
-  )
-  daemons.set(name, proc)
-  return proc.waitFor(
-    (l) => {
-      if (l.stream !== 'stdout' || !l.text.startsWith('{')) return undefined
-      const e = JSON.parse(l.text) as { event?: string; addresses?: string[] }
-      return e.event === 'ready' ? { addresses: e.addresses ?? [] } : undefined
-    },
-    MESH_TIMEOUT_MS,
-    0,
-    'the ready line',
-  )
-}
-
-function daemon(name: Name): NsProcess {
-  const proc = daemons.get(name)
-  if (proc === undefined) throw new Error(`no daemon for ${name}`)
-  return proc
-}
-
-/** Runs `talken --json …args` for `name`, inside its namespace; resolves with the parsed output. */
-function cli<T>(name: Name, args: readonly string[], timeoutMs = 20_000): Promise<T> {
-  const started = Date.now()
-  return new Promise((resolve, reject) => {
-    execFile(
-      'ip',
-      ['netns', 'exec', topology().ns(name), process.execPath, bin, '--json', ...args],
-      { cwd: root, env: { ...process.env, ...env(name) }, timeout: timeoutMs, encoding: 'utf8' },
-      (err, stdout, stderr) => {
-        if (err) {
-          reject(new Error(`talken ${args.join(' ')} (${name}) failed: ${err.message}\n${stdout}\n${stderr}`))
-          return
-        }
-        if (process.env.NETNS_VERBOSE) {
-          process.stderr.write(
-            `[${name} cli] talken ${args.join(' ')} (${Date.now() - started} ms): ${stdout.trim()}\n`,
-          )
-        }
-        try {
-          resolve(JSON.parse(stdout) as T)
-        } catch {
-          reject(new Error(`talken ${args.join(' ')} (${name}) printed no JSON:\n${stdout}\n${stderr}`))
-        }
-      },
-    )
-  })
-}
+const cluster = new NsCluster()
+const topology = () => cluster.topo()
+const daemon = (name: Name) => cluster.daemon(name)
+const startDaemon = (name: Name, extra: readonly string[] = []) => cluster.startDaemon(name, extra)
+const cli = <T>(name: Name, args: readonly string[], timeoutMs?: number) =>
+  cluster.cli<T>(name, args, timeoutMs)
 
 interface Peer {
   readonly peerId: string
@@ -142,19 +66,6 @@ async function sentState(name: Name, id: string): Promise<string | undefined> {
   return messages.find((m) => m.id === id && m.direction === 'out')?.state
 }
 
-/** Polls `check` until it returns true; rejects after `timeoutMs` with what it last saw. */
-async function eventually(
-  check: () => Promise<boolean>,
-  timeoutMs: number,
-  what: () => string,
-): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what()}`)
-    await new Promise((r) => setTimeout(r, 250))
-  }
-}
-
 /** Waits until `id` has reached C's inbox and A has heard it was delivered; then checks it is there once. */
 async function arrivesOnce(to: Name, from: Name, id: string): Promise<void> {
   let count = 0
@@ -173,20 +84,13 @@ async function arrivesOnce(to: Name, from: Name, id: string): Promise<void> {
 before(async () => {
   if (skip !== undefined) return
   ensureBuilt()
-  for (const name of NAMES) homes.set(name, makeHome(name))
-  introduce(...homes.values())
-  topo = createTopology([...line(LINE), ['C', 'E']])
+  for (const name of NAMES) cluster.homes.set(name, makeHome(name))
+  introduce(...cluster.homes.values())
+  cluster.topology = createTopology([...line(LINE), ['C', 'E']])
   await Promise.all(LINE.map((name) => startDaemon(name)))
 })
 
-after(async () => {
-  try {
-    await Promise.all([...daemons.values()].map((p) => p.stop(5_000)))
-    await topo?.destroy()
-  } finally {
-    for (const h of homes.values()) h.remove()
-  }
-})
+after(() => cluster.destroy())
 
 test('daemons find their neighbours by mDNS, and A → C arrives through B and D', { skip }, async () => {
   const want: Record<string, string[]> = { A: ['B'], B: ['A', 'D'], D: ['B', 'C'], C: ['D'] }

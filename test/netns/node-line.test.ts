@@ -6,6 +6,7 @@
 import assert from 'node:assert/strict'
 import { after, before, test } from 'node:test'
 import { createTopology, line, type NsProcess, netnsSkipReason, type Topology } from '../helpers/netns.ts'
+import { eventually } from '../helpers/netns-cli.ts'
 import { introduce, makeHome } from '../helpers/nodes.ts'
 
 const skip = netnsSkipReason()
@@ -66,19 +67,6 @@ async function meshNeighbours(proc: NsProcess): Promise<string[]> {
     .filter((p) => p.mesh)
     .map((p) => p.contact ?? p.peerId)
     .sort()
-}
-
-/** Polls `check` until it returns true; rejects after `timeoutMs` with what it last saw. */
-async function eventually(
-  check: () => Promise<boolean>,
-  timeoutMs: number,
-  what: () => string,
-): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what()}`)
-    await new Promise((r) => setTimeout(r, 200))
-  }
 }
 
 let topo: Topology | undefined
