@@ -12,7 +12,7 @@
  * (key ID hex → room key). Post bodies are stored as they travel: encrypted.
  */
 
-import { AEAD_NONCE_LENGTH, type RandomSource, systemRandom } from '../e2e/primitives.ts'
+import { AEAD_NONCE_LENGTH, type RandomSource, sha256, systemRandom } from '../e2e/primitives.ts'
 import { TalkenError } from '../errors.ts'
 import type { Identity } from '../identity/identity.ts'
 import type { Store } from '../store/store.ts'
@@ -27,7 +27,7 @@ import {
   signEntry,
   toHex,
 } from './entry.ts'
-import { KEY_ID_LENGTH, MAX_PARENTS, MAX_PENDING_ENTRIES, MAX_POST_BYTES, ROOM_KEY_LENGTH } from './limits.ts'
+import { KEY_ID_LENGTH, MAX_ENTRY_BYTES, MAX_PARENTS, MAX_PENDING_ENTRIES, MAX_POST_BYTES, ROOM_KEY_LENGTH } from './limits.ts'
 import {
   applyEntry,
   foldControl,
@@ -253,7 +253,13 @@ export class RoomLog {
    * apply); nothing is stored then.
    */
   receive(input: Uint8Array | RoomEntry, options: { rejectMissing?: boolean } = {}): ReceiveResult {
-    const entry = decodeEntry(input instanceof Uint8Array ? input : input.bytes)
+    const bytes = input instanceof Uint8Array ? input : input.bytes
+    // A copy of an entry held already is known by its hash, before any signature is checked.
+    if (bytes.length <= MAX_ENTRY_BYTES) {
+      const hash = sha256(bytes)
+      if (this.#entries.has(toHex(hash))) return { status: 'duplicate', hash }
+    }
+    const entry = decodeEntry(bytes)
     const id = toHex(entry.hash)
     if (this.#entries.has(id)) return { status: 'duplicate', hash: entry.hash }
     const missing = entry.parents.filter((p) => !this.#entries.has(toHex(p)))

@@ -52,13 +52,21 @@ export function generateSigningKey(): SigningKeyPair {
   return signingKeyFromSeed(randomBytes(SEED_LENGTH))
 }
 
-const publicKeyCache = new WeakMap<Uint8Array, KeyObject>()
+/**
+ * Public keys as OpenSSL objects, by value: building one costs about as much as a verification,
+ * and the same few keys (contacts' devices, room members) sign most of what arrives. Bounded;
+ * the oldest entry goes first.
+ */
+const publicKeyCache = new Map<string, KeyObject>()
+const PUBLIC_KEY_CACHE_SIZE = 1024
 
 function publicKeyObject(publicKey: Uint8Array): KeyObject {
-  let key = publicKeyCache.get(publicKey)
+  const id = Buffer.from(publicKey.buffer, publicKey.byteOffset, publicKey.byteLength).toString('latin1')
+  let key = publicKeyCache.get(id)
   if (key === undefined) {
     key = createPublicKey({ key: Buffer.concat([SPKI_PREFIX, publicKey]), format: 'der', type: 'spki' })
-    publicKeyCache.set(publicKey, key)
+    if (publicKeyCache.size >= PUBLIC_KEY_CACHE_SIZE) publicKeyCache.delete(publicKeyCache.keys().next().value!)
+    publicKeyCache.set(id, key)
   }
   return key
 }

@@ -3,7 +3,9 @@
  *
  * ```
  * [ version=1, kind=1 (text), senderCard: bytes, sentAt: uint (Unix ms), text: string, signature: bytes(64) ]
+ * [ version=1, kind=2 (read receipt), senderCard, sentAt, ids: [bytes(16)…] (1–64), signature ]
  * ```
+ * A read receipt names messages of the recipient's that the sender has read (by envelope ID).
  *
  * The sender's signed contact card rides along until the recipient has it (then the field is
  * empty, and the recipient uses the card it holds for the sending device), so a recipient who
@@ -25,6 +27,10 @@ import { MAX_CARD_BYTES } from '../wire/limits.ts'
 
 const VERSION = 1
 const KIND_TEXT = 1
+const KIND_RECEIPT = 2
+/** Most message IDs one read receipt names. */
+export const MAX_RECEIPT_IDS = 64
+const MESSAGE_ID_BYTES = 16
 const DOMAIN = 'talken/direct-message/v1'
 
 /** Longest text of one message, in UTF-8 bytes. */
@@ -35,11 +41,40 @@ export interface DirectMessage {
   readonly sender: ContactCard
   /** Unix milliseconds, as the sender's clock said. */
   readonly sentAt: number
+  /** The text; empty for a read receipt. */
   readonly text: string
+  /** For a read receipt: the IDs (hex) of the recipient's messages the sender has read. */
+  readonly readIds?: readonly string[]
 }
 
-function signedPart(recipientKey: Uint8Array, sentAt: number, text: string): Uint8Array {
-  return domainSeparated(DOMAIN, encodeCbor([recipientKey, KIND_TEXT, sentAt, text]))
+function signedPart(
+  recipientKey: Uint8Array,
+  kind: number,
+  sentAt: number,
+  content: string | Uint8Array[],
+): Uint8Array {
+  return domainSeparated(DOMAIN, encodeCbor([recipientKey, kind, sentAt, content]))
+}
+
+/** Encodes and signs a read receipt for 1–64 message IDs (hex) of `recipientKey`'s. */
+export function encodeReadReceipt(
+  sender: Identity,
+  senderCard: Uint8Array,
+  recipientKey: Uint8Array,
+  ids: readonly string[],
+  sentAt: number,
+): Uint8Array {
+  if (ids.length === 0 || ids.length > MAX_RECEIPT_IDS) {
+    throw new TalkenError('invalid_argument', `a receipt names 1 to ${MAX_RECEIPT_IDS} messages`)
+  }
+  const raw = ids.map((id) => {
+    const b = Buffer.from(id, 'hex')
+    if (b.length !== MESSAGE_ID_BYTES)
+      throw new TalkenError('invalid_argument', 'a message ID is 16 bytes of hex')
+    return new Uint8Array(b)
+  })
+  const signature = sender.account.sign(signedPart(recipientKey, KIND_RECEIPT, sentAt, raw))
+  return encodeCbor([VERSION, KIND_RECEIPT, senderCard, sentAt, raw, signature])
 }
 
 /**
@@ -69,7 +104,7 @@ export function encodeDirectMessage(
   }
   if (!Number.isSafeInteger(sentAt) || sentAt < 0)
     throw new TalkenError('invalid_argument', 'sentAt is Unix ms')
-  const signature = sender.account.sign(signedPart(recipientKey, sentAt, text))
+  const signature = sender.account.sign(signedPart(recipientKey, KIND_TEXT, sentAt, text))
   const body = encodeCbor([VERSION, KIND_TEXT, senderCard, sentAt, text, signature])
   if (body.length > MAX_BODY_BYTES) throw new TalkenError('too_large', 'message body too large')
   return body
@@ -89,14 +124,28 @@ export function decodeDirectMessage(
   const version = r.uint('version', 255)
   if (version !== VERSION) throw new TalkenError('unsupported_version', `direct message version ${version}`)
   const kind = r.uint('kind', 255)
-  if (kind !== KIND_TEXT) throw new TalkenError('unsupported_version', `direct message kind ${kind}`)
+  if (kind !== KIND_TEXT && kind !== KIND_RECEIPT) {
+    throw new TalkenError('unsupported_version', `direct message kind ${kind}`)
+  }
   // An empty card means "the card you have for the device this came from": decodeCard resolves it.
   const sender = decodeCard(r.bytes('senderCard', 0, MAX_CARD_BYTES))
   const sentAt = r.uint('sentAt')
-  const text = r.text('text', MAX_TEXT_BYTES, 1, true)
+  const content =
+    kind === KIND_TEXT
+      ? r.text('text', MAX_TEXT_BYTES, 1, true)
+      : r.array('ids', MAX_RECEIPT_IDS, (v) => {
+          if (!(v instanceof Uint8Array) || v.length !== MESSAGE_ID_BYTES) {
+            throw new TalkenError('malformed', 'read receipt: a message ID is 16 bytes')
+          }
+          return v
+        })
+  if (typeof content !== 'string' && content.length === 0) {
+    throw new TalkenError('malformed', 'read receipt: no message IDs')
+  }
   const signature = r.bytes('signature', SIGNATURE_LENGTH)
-  if (!verifySignature(sender.accountKey, signedPart(recipientKey, sentAt, text), signature)) {
+  if (!verifySignature(sender.accountKey, signedPart(recipientKey, kind, sentAt, content), signature)) {
     throw new TalkenError('bad_signature', 'direct message signature does not verify')
   }
-  return { sender, sentAt, text }
+  if (typeof content === 'string') return { sender, sentAt, text: content }
+  return { sender, sentAt, text: '', readIds: content.map((b) => Buffer.from(b).toString('hex')) }
 }

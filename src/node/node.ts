@@ -34,7 +34,12 @@ import type { MeshConfig } from '../mesh/config.ts'
 import { createMeshRouter, type MeshCore, type MeshStats } from '../mesh/mesh-core.ts'
 import type { Delivery, Logger, MessageFiling, RouterHost, StateChange } from '../mesh/router.ts'
 import { tagKey } from '../mesh/routing-table.ts'
-import { decodeDirectMessage, encodeDirectMessage } from '../messaging/direct-message.ts'
+import {
+  decodeDirectMessage,
+  encodeDirectMessage,
+  encodeReadReceipt,
+  MAX_RECEIPT_IDS,
+} from '../messaging/direct-message.ts'
 import type { Contact, DeliveryState, Store } from '../store/store.ts'
 import { bytesEqual } from '../wire/cbor.ts'
 import { CardBook } from './card-book.ts'
@@ -42,6 +47,13 @@ import { acceptContactCard, findContact } from './contacts.ts'
 import { loadIdentity, openHome } from './data-dir.ts'
 import { destinationTag } from './destination-tag.ts'
 import { refreshOwnCard } from './own-card.ts'
+import {
+  applyReceipt,
+  RECEIPTS_CONVERSATION,
+  receiptsEnabled,
+  setReceiptsEnabled,
+  unreadIncoming,
+} from './receipts.ts'
 import { NodeRooms, type RoomEntryEvent } from './rooms.ts'
 import { SendHandle } from './send-handle.ts'
 
@@ -67,6 +79,11 @@ export interface NodeOptions {
   readonly bootstrap?: readonly string[]
   /** LAN discovery; default on. Switch off where multicast must not go. */
   readonly mdns?: boolean | MdnsInit
+  /**
+   * Which devices (libp2p peer IDs) this node may link with; default all. Others are neither
+   * dialled nor accepted (see `LinksOptions.allowPeer`). Fixes the topology of a local mesh.
+   */
+  readonly allowPeer?: (peerId: string) => boolean
   readonly logger?: Logger
   /** Mesh tuning (see mesh/config.ts). */
   readonly mesh?: Partial<MeshConfig>
@@ -245,6 +262,8 @@ export class TalkenNode extends EventEmitter<NodeEvents> {
   #running = false
   #stopped = false
   #rejected = 0
+  /** Our messages read (by receipt) before their delivery acknowledgement arrived. */
+  readonly #readBeforeAck = new Set<string>()
   /** Announcements of messages delivered during the current core step. */
   readonly #announce: Array<() => void> = []
 
@@ -311,6 +330,7 @@ export class TalkenNode extends EventEmitter<NodeEvents> {
       ...(options.listen ? { listen: options.listen } : {}),
       bootstrap: [...(options.bootstrap ?? []), ...this.#contactAddresses()],
       mdns: options.mdns ?? true,
+      ...(options.allowPeer ? { allowPeer: options.allowPeer } : {}),
       store,
       log: this.#log,
       handlers: {
@@ -423,6 +443,42 @@ export class TalkenNode extends EventEmitter<NodeEvents> {
     this.#handles.set(id, handle)
     for (const change of changes) this.#onStateChanged(change)
     return handle
+  }
+
+  /**
+   * Marks a contact's incoming messages read, and (unless turned off for that contact) tells them
+   * with a read receipt. Returns how many messages were newly read.
+   */
+  markRead(contactQuery: string): number {
+    if (this.#stopped) throw new TalkenError('closed', 'this node was stopped')
+    const contact = findContact(this.store, contactQuery)
+    const unread = unreadIncoming(this.store, contact.id)
+    if (unread.length === 0) return 0
+    const now = Date.now()
+    const ids = unread.map((m) => m.id)
+    this.store.transaction(() => {
+      for (const id of ids) this.store.setMessageState(id, 'read', now)
+      if (!receiptsEnabled(this.store, contact.id)) return
+      const peer = this.#sessionPeer(contact)
+      for (let i = 0; i < ids.length; i += MAX_RECEIPT_IDS) {
+        const content = encodeReadReceipt(
+          this.identity,
+          new Uint8Array(0),
+          contact.accountKey,
+          ids.slice(i, i + MAX_RECEIPT_IDS),
+          now,
+        )
+        this.#core.send(destinationTag(contact.accountKey), this.#e2e.seal(peer, content, now), {
+          filing: { conversation: RECEIPTS_CONVERSATION, body: new Uint8Array(0) },
+        })
+      }
+    })
+    return ids.length
+  }
+
+  /** Turns read receipts to a contact on or off (on by default). */
+  setReadReceipts(contactQuery: string, on: boolean): void {
+    setReceiptsEnabled(this.store, findContact(this.store, contactQuery).id, on)
   }
 
   /**
@@ -626,6 +682,13 @@ export class TalkenNode extends EventEmitter<NodeEvents> {
       this.#log('warn', 'refused a message that claims to come from this account', { id: delivery.id })
       return { ...REJECTED, refused: 'self_contact: it claims to come from this account' }
     }
+    if (message.readIds !== undefined) {
+      for (const { id, before } of applyReceipt(this.store, contact.id, message.readIds, receivedAt)) {
+        if (before !== 'delivered') this.#readBeforeAck.add(id)
+        this.#announce.push(() => this.#onStateChanged({ id, state: 'read' }, true))
+      }
+      return { conversation: RECEIPTS_CONVERSATION, body: new Uint8Array(0) }
+    }
     this.#announce.push(() =>
       this.emit('message', {
         id: delivery.id,
@@ -660,14 +723,22 @@ export class TalkenNode extends EventEmitter<NodeEvents> {
     for (const a of announce) a()
   }
 
-  #onStateChanged(change: StateChange): void {
+  #onStateChanged(change: StateChange, fromReceipt = false): void {
     if (this.#pending !== undefined) {
       this.#pending.push(change)
       return
     }
+    if (!fromReceipt && this.#readBeforeAck.has(change.id)) {
+      // The receipt came before the delivery acknowledgement: read stays read.
+      if (change.state === 'delivered') this.store.setMessageState(change.id, 'read', Date.now())
+      if (change.state === 'delivered' || change.state === 'expired' || change.state === 'failed') {
+        this.#readBeforeAck.delete(change.id)
+      }
+      return
+    }
     const handle = this.#handles.get(change.id)
     const conversation = handle?.to ?? this.store.getMessage(change.id)?.conversation
-    if (conversation === undefined) return
+    if (conversation === undefined || conversation === RECEIPTS_CONVERSATION) return
     handle?.update(change.state, change.reason)
     const carrier = this.#cardCarriers.get(change.id)
     if (carrier !== undefined && (change.state === 'delivered' || change.state === 'read')) {

@@ -1,0 +1,72 @@
+/**
+ * Read receipts between two real nodes: on by default, off per contact, never shown as messages.
+ */
+import assert from 'node:assert/strict'
+import { after, test } from 'node:test'
+import { isTalkenError } from '../../src/errors.ts'
+import { encodeContactCard } from '../../src/identity/contact-card.ts'
+import { createIdentity, makeContactCard } from '../../src/identity/identity.ts'
+import { decodeDirectMessage, encodeReadReceipt } from '../../src/messaging/direct-message.ts'
+import { recentMessages } from '../../src/node/inbox.ts'
+import { introduce, makeHome, startNode, until } from '../helpers/nodes.ts'
+
+test('reading a conversation tells the sender, unless receipts are off for that contact', async () => {
+  const a = makeHome('Ada')
+  const b = makeHome('Bob')
+  after(() => {
+    a.remove()
+    b.remove()
+  })
+  introduce(a, b)
+  const nb = await startNode(b.home)
+  const na = await startNode(a.home, { bootstrap: nb.addresses() })
+  try {
+    const first = na.send('Bob', 'are you there?')
+    await first.delivered(AbortSignal.timeout(10_000))
+    const states: string[] = []
+    na.on('state', (s) => {
+      if (s.id === first.id) states.push(s.state)
+    })
+    assert.equal(nb.markRead('Ada'), 1)
+    await until(() => na.store.getMessage(first.id)?.state === 'read', 10_000, 'read at Ada')
+    assert.deepEqual(states, ['read'])
+    assert.equal(nb.markRead('Ada'), 0, 'nothing left unread')
+
+    // Off for Ada: Bob reads, Ada's message stays delivered.
+    nb.setReadReceipts('Ada', false)
+    const second = na.send('Bob', 'quietly')
+    await second.delivered(AbortSignal.timeout(10_000))
+    assert.equal(nb.markRead('Ada'), 1)
+    await new Promise((r) => setTimeout(r, 1500))
+    assert.equal(na.store.getMessage(second.id)?.state, 'delivered')
+    assert.equal(nb.store.getMessage(second.id)?.state, 'read', 'read on Bob’s side all the same')
+
+    // Receipts are not messages: neither inbox shows them.
+    for (const node of [na, nb]) {
+      const texts = recentMessages(node.store, { all: true, limit: 100 }).map((m) => m.text)
+      assert.deepEqual(texts.sort(), ['are you there?', 'quietly'])
+    }
+  } finally {
+    await na.stop()
+    await nb.stop()
+  }
+})
+
+test('a read receipt is signed, bound to its recipient, and bounded', () => {
+  const ada = createIdentity({ now: 1_000, deviceName: 'ada' })
+  const bob = createIdentity({ now: 1_000, deviceName: 'bob' })
+  const card = encodeContactCard(makeContactCard(ada, { name: 'Ada', now: 1_000 }))
+  const id = '00112233445566778899aabbccddeeff'
+  const receipt = encodeReadReceipt(ada, card, bob.account.publicKey, [id], 1)
+  assert.deepEqual(decodeDirectMessage(receipt, bob.account.publicKey).readIds, [id])
+  assert.throws(
+    () => decodeDirectMessage(receipt, ada.account.publicKey),
+    (e) => isTalkenError(e, 'bad_signature'),
+  )
+  for (const ids of [[], Array(65).fill(id), ['00']]) {
+    assert.throws(
+      () => encodeReadReceipt(ada, card, bob.account.publicKey, ids, 1),
+      (e) => isTalkenError(e, 'invalid_argument'),
+    )
+  }
+})
