@@ -48,3 +48,23 @@ export async function until(check: () => boolean, ms = 10_000, what = 'condition
     await new Promise((r) => setTimeout(r, 20))
   }
 }
+
+/**
+ * Two nodes on loopback, Ada's bootstrapped to Bob's, their homes removed after the test;
+ * contacts of each other unless `introduce` is false.
+ */
+export async function startPair(
+  t: { after(fn: () => unknown): void },
+  options: { introduce?: boolean } = {},
+): Promise<{ ada: TalkenNode; bob: TalkenNode; homes: { ada: string; bob: string } }> {
+  const a = makeHome('Ada')
+  const b = makeHome('Bob')
+  t.after(() => {
+    a.remove()
+    b.remove()
+  })
+  if (options.introduce !== false) introduce(a, b)
+  const bob = await startNode(b.home)
+  const ada = await startNode(a.home, { bootstrap: bob.addresses() })
+  return { ada, bob, homes: { ada: a.home, bob: b.home } }
+}

@@ -2,18 +2,10 @@ import assert from 'node:assert/strict'
 import { after, test } from 'node:test'
 import { CardExtension, cardExtension, decodeContactCard } from '../../src/identity/contact-card.ts'
 import { parseContactLink } from '../../src/identity/contact-link.ts'
-import { introduce, makeHome, startNode, until } from '../helpers/nodes.ts'
+import { introduce, makeHome, startNode, startPair, until } from '../helpers/nodes.ts'
 
-test('two nodes on loopback: bootstrap link, message delivered, state reaches delivered', async () => {
-  const a = makeHome('Ada')
-  const b = makeHome('Bob')
-  after(() => {
-    a.remove()
-    b.remove()
-  })
-  introduce(a, b)
-  const nb = await startNode(b.home)
-  const na = await startNode(a.home, { bootstrap: nb.addresses() })
+test('two nodes on loopback: bootstrap link, message delivered, state reaches delivered', async (t) => {
+  const { ada: na, bob: nb } = await startPair(t)
   try {
     await until(() => na.peers().some((p) => p.mesh) && nb.peers().some((p) => p.mesh), 10_000, 'mesh link')
     const received = (async () => {

@@ -2,24 +2,16 @@
  * Read receipts between two real nodes: on by default, off per contact, never shown as messages.
  */
 import assert from 'node:assert/strict'
-import { after, test } from 'node:test'
+import { test } from 'node:test'
 import { isTalkenError } from '../../src/errors.ts'
 import { encodeContactCard } from '../../src/identity/contact-card.ts'
 import { createIdentity, makeContactCard } from '../../src/identity/identity.ts'
 import { decodeDirectMessage, encodeReadReceipt } from '../../src/messaging/direct-message.ts'
 import { recentMessages } from '../../src/node/inbox.ts'
-import { introduce, makeHome, startNode, until } from '../helpers/nodes.ts'
+import { startPair, until } from '../helpers/nodes.ts'
 
-test('reading a conversation tells the sender, unless receipts are off for that contact', async () => {
-  const a = makeHome('Ada')
-  const b = makeHome('Bob')
-  after(() => {
-    a.remove()
-    b.remove()
-  })
-  introduce(a, b)
-  const nb = await startNode(b.home)
-  const na = await startNode(a.home, { bootstrap: nb.addresses() })
+test('reading a conversation tells the sender, unless receipts are off for that contact', async (t) => {
+  const { ada: na, bob: nb } = await startPair(t)
   try {
     const first = na.send('Bob', 'are you there?')
     await first.delivered(AbortSignal.timeout(10_000))

@@ -6,20 +6,15 @@ import assert from 'node:assert/strict'
 import { after, test } from 'node:test'
 import { isTalkenError } from '../../src/errors.ts'
 import { parseRoomLink } from '../../src/groups/room-link.ts'
-import { makeHome, startNode, until } from '../helpers/nodes.ts'
+import { makeHome, startNode, startPair, until } from '../helpers/nodes.ts'
 
 const texts = (items: Array<{ kind: string; text?: string | undefined }>) =>
   items.filter((h) => h.kind === 'post').map((h) => h.text ?? '(locked)')
 
-test('a room over real links: invite, join, posts both ways, catch-up after a restart', async () => {
-  const a = makeHome('Ada')
-  const b = makeHome('Bob')
-  after(() => {
-    a.remove()
-    b.remove()
-  })
-  let nb = await startNode(b.home)
-  const na = await startNode(a.home, { bootstrap: nb.addresses() })
+test('a room over real links: invite, join, posts both ways, catch-up after a restart', async (t) => {
+  const pair = await startPair(t, { introduce: false })
+  const na = pair.ada
+  let nb = pair.bob
   try {
     const room = na.rooms.create('Climbing')
     na.rooms.post(room.id, 'first, before anyone joined')
@@ -34,7 +29,7 @@ test('a room over real links: invite, join, posts both ways, catch-up after a re
       () => nb.rooms.post(room.id, 'too early'),
       (e) => isTalkenError(e, 'not_permitted'),
     )
-    await until(() => nb.rooms.list()[0]?.member === true, 20_000, 'Bob joined')
+    await until(() => nb.rooms.list()[0]?.member === true, 30_000, 'Bob joined')
     await until(() => texts(nb.rooms.history('Climbing')).length === 1, 10_000, 'history reached Bob')
     assert.deepEqual(texts(nb.rooms.history('Climbing')), ['first, before anyone joined'])
     assert.deepEqual(
@@ -55,8 +50,8 @@ test('a room over real links: invite, join, posts both ways, catch-up after a re
     // Bob goes away; Ada posts; Bob comes back and catches up.
     await nb.stop()
     na.rooms.post('Climbing', 'while you were away')
-    nb = await startNode(b.home, { bootstrap: na.addresses() })
-    await until(() => texts(nb.rooms.history('Climbing')).includes('while you were away'), 20_000, 'catch-up')
+    nb = await startNode(pair.homes.bob, { bootstrap: na.addresses() })
+    await until(() => texts(nb.rooms.history('Climbing')).includes('while you were away'), 30_000, 'catch-up')
     assert.deepEqual(
       na.rooms.history('Climbing').map((h) => h.hash),
       nb.rooms.history('Climbing').map((h) => h.hash),
