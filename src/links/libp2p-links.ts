@@ -14,7 +14,7 @@
  */
 import '../platform/node-shims.ts'
 import { identify } from '@libp2p/identify'
-import type { Connection, PeerId, PrivateKey, Stream } from '@libp2p/interface'
+import type { Connection, ConnectionGater, PeerId, PrivateKey, Stream } from '@libp2p/interface'
 import { mdns as libp2pMdns } from '@libp2p/mdns'
 import { noise } from '@libp2p/noise'
 import { peerIdFromString } from '@libp2p/peer-id'
@@ -61,6 +61,13 @@ export interface LinksOptions {
   readonly redialMaxMs?: number
   /** Use `@libp2p/mdns` (default interface only) instead of Talken's per-interface mDNS; for interop tests. */
   readonly plainMdns?: boolean
+  /**
+   * Which peers (libp2p peer IDs) this node may link with; default every peer. A rejected peer is
+   * never dialled (neither by peer ID nor by an address that names it) and its connections are
+   * refused once the encryption handshake has proved who it is, both ways. Consulted at every
+   * connection attempt, so it may read mutable state. For fixed topologies: demos, local meshes.
+   */
+  readonly allowPeer?: (peerId: string) => boolean
 }
 
 /** Counters for status output and tests. */
@@ -152,6 +159,7 @@ export class Libp2pLinks {
                 : talkenMdns(mdnsInit),
             ],
       connectionManager: { maxConnections: 128, maxIncomingPendingConnections: 16 },
+      ...(opts.allowPeer === undefined ? {} : { connectionGater: peerGater(opts.allowPeer) }),
       services: { identify: identify(), ping: ping() },
     })
     return new Libp2pLinks(node, opts)
@@ -498,6 +506,25 @@ export class Libp2pLinks {
     } catch (err) {
       this.#opts.log('warn', 'could not record peer addresses', { error: (err as Error).message })
     }
+  }
+}
+
+/**
+ * A libp2p connection gater that lets only peers `allow` accepts link with us. The gater's
+ * `deny*` hooks return true to refuse: dialling a peer, dialling an address naming a peer (one
+ * with no `/p2p/` passes, and the dial is judged after the handshake), and encrypted connections
+ * either way, the first point at which an inbound peer's ID is known.
+ */
+function peerGater(allow: (peerId: string) => boolean): ConnectionGater {
+  const deny = (peer: PeerId): boolean => !allow(peer.toString())
+  return {
+    denyDialPeer: deny,
+    denyDialMultiaddr: (address) => {
+      const peer = address.getComponents().findLast((c) => c.name === 'p2p')?.value
+      return peer !== undefined && !allow(peer)
+    },
+    denyInboundEncryptedConnection: deny,
+    denyOutboundEncryptedConnection: deny,
   }
 }
 
