@@ -13,7 +13,7 @@ const flags = process.argv.slice(2).filter((a) => a.startsWith('-'))
 function collect(path, out) {
   const st = statSync(path)
   if (st.isFile()) {
-    if (path.endsWith('.test.ts')) out.push(path)
+    if (path.endsWith('.test.ts') || path.endsWith('.test.tsx')) out.push(path)
     return out
   }
   for (const name of readdirSync(path).sort()) {

@@ -14,6 +14,7 @@ import { registerNetworkCommands, runDaemonCommand } from './commands/network.ts
 import { registerRoomCommands } from './commands/rooms.ts'
 import { type CommandContext, type GlobalOptions, homeFrom } from './context.ts'
 import { EXIT_USAGE, emit, type Output, processOutput, report } from './output.ts'
+import { passphraseFromEnvOrFile } from './passphrase.ts'
 
 /** The package version, read from package.json (two levels up from both src/cli and dist/cli). */
 const VERSION = (
@@ -97,13 +98,31 @@ export function buildProgram(state: { output: Output; now: () => number }): Comm
       'first run creates your identity; then show your link and run the node (what `npm start` does)',
     )
     .option('--no-mdns', 'do not discover peers on the local network')
+    .option('--no-tui', 'no chat screen: show your link and run the node in the foreground')
     .option('--log-level <level>', 'debug, info, warn or error', 'warn')
-    .action(async (opts: { mdns: boolean; logLevel: string }) => {
+    .action(async (opts: { mdns: boolean; tui: boolean; logLevel: string }) => {
       const ctx = context()
+      // In a terminal, the chat screen (it asks for a name on first run); otherwise the node.
+      if (opts.tui && !ctx.output.json && process.stdin.isTTY && process.stdout.isTTY) {
+        await runTuiCommand(ctx, opts.mdns)
+        return
+      }
       await welcome(ctx)
       await runDaemonCommand(ctx, { mdns: opts.mdns, logLevel: opts.logLevel })
     })
+
+  program
+    .command('tui')
+    .description('the chat screen: uses the running daemon, or runs the node itself while open')
+    .option('--no-mdns', 'do not discover peers on the local network (when it runs the node)')
+    .action((opts: { mdns: boolean }) => runTuiCommand(context(), opts.mdns))
   return program
+}
+
+async function runTuiCommand(ctx: CommandContext, mdns: boolean): Promise<void> {
+  const { runTui } = await import('../tui/run.tsx')
+  const passphrase = passphraseFromEnvOrFile()
+  await runTui({ home: ctx.home, mdns, ...(passphrase ? { passphrase } : {}) })
 }
 
 /** Runs the CLI on `argv` (as process.argv) and returns the exit code. */

@@ -7,7 +7,9 @@
  */
 import { TalkenError } from '../errors.ts'
 import type { Logger, LogLevel } from '../mesh/router.ts'
-import { recentMessages } from '../node/inbox.ts'
+import { safetyNumber } from '../identity/safety-number.ts'
+import { addContact, findContact } from '../node/contacts.ts'
+import { contactSummaries, conversation, recentMessages } from '../node/inbox.ts'
 import { createNode, type NodeOptions, type TalkenNode } from '../node/node.ts'
 import type { NodeRooms } from '../node/rooms.ts'
 import { type ControlMethod, ControlServer } from './control.ts'
@@ -121,6 +123,31 @@ export function controlMethods(node: TalkenNode): Record<string, ControlMethod> 
       return { id: handle.id, to: handle.to, state: handle.state, daemon: true }
     },
     rooms: (params) => roomAction(node.rooms, params),
+    identity: () => ({ id: node.id, name: node.store.getIdentity()?.name ?? '', link: node.link }),
+    contacts: () => contactSummaries(node.store),
+    conversation: (params) =>
+      conversation(node.store, String(params.contact ?? ''), typeof params.limit === 'number' ? params.limit : 200),
+    addContact: (params) => {
+      const { contact, outcome } = addContact(node.store, node.identity.account.publicKey, String(params.link ?? ''), {
+        name: typeof params.name === 'string' && params.name !== '' ? params.name : undefined,
+        now: Date.now(),
+      })
+      return { outcome, id: contact.id, name: contact.name }
+    },
+    safetyNumber: (params) => {
+      let contact = findContact(node.store, String(params.contact ?? ''))
+      if (params.confirm === true && !contact.verified) {
+        contact = { ...contact, verified: true }
+        node.store.putContact(contact)
+      }
+      const number = safetyNumber(node.identity.account.publicKey, contact.accountKey)
+      return { id: contact.id, name: contact.name, safetyNumber: number, verified: contact.verified }
+    },
+    markRead: (params) => ({ read: node.markRead(String(params.contact ?? '')) }),
+    receipts: (params) => {
+      node.setReadReceipts(String(params.contact ?? ''), params.on !== false)
+      return { on: params.on !== false }
+    },
     follow: (_params, ctx) =>
       new Promise<null>((resolve) => {
         const onMessage = (m: unknown): void => ctx.event({ type: 'message', ...(m as object) })

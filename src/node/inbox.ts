@@ -2,6 +2,8 @@
  * Reading conversations back: the most recent messages across all contacts, for `talken inbox`.
  */
 import type { MessageRecord, Store } from '../store/store.ts'
+import { findContact } from './contacts.ts'
+import { receiptsEnabled } from './receipts.ts'
 
 /** A stored message as the CLI and the control socket show it. */
 export interface MessageView {
@@ -37,4 +39,38 @@ export function recentMessages(store: Store, options: { limit?: number; all?: bo
   }
   out.sort((a, b) => a.at - b.at || a.id.localeCompare(b.id))
   return out.slice(-limit)
+}
+
+/** A contact as a chat list shows it. */
+export interface ContactSummary {
+  readonly id: string
+  readonly name: string
+  readonly verified: boolean
+  /** Incoming messages not marked read. */
+  readonly unread: number
+  /** When the last message (either way) was written, Unix ms; 0 when none. */
+  readonly lastAt: number
+  /** Whether this contact gets our read receipts. */
+  readonly receipts: boolean
+}
+
+/** Every contact with its unread count and last activity. */
+export function contactSummaries(store: Store): ContactSummary[] {
+  return store.listContacts().map((c) => {
+    const recent = store.listMessages(c.id, { limit: 500 })
+    return {
+      id: c.id,
+      name: c.name,
+      verified: c.verified,
+      unread: recent.filter((m) => m.direction === 'in' && m.state === 'received').length,
+      lastAt: recent.at(-1)?.createdAt ?? 0,
+      receipts: receiptsEnabled(store, c.id),
+    }
+  })
+}
+
+/** The last `limit` messages with one contact (a name, ID or unique prefix), oldest first. */
+export function conversation(store: Store, contactQuery: string, limit = 200): MessageView[] {
+  const contact = findContact(store, contactQuery)
+  return store.listMessages(contact.id, { limit }).map((m) => messageView(m, contact.name))
 }

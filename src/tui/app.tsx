@@ -1,0 +1,704 @@
+/**
+ * The terminal client (ink): contacts and rooms on the left with unread counts, the conversation
+ * on the right with times and each message's delivery state as it changes, an input line with
+ * slash commands, and screens for peers and routes, your ID and QR code, adding a contact, and
+ * safety numbers. It talks to the node only through a {@link TuiClient}.
+ */
+import { Box, type Key, Text, useApp, useInput, useStdout } from 'ink'
+import { useCallback, useEffect, useRef, useState } from 'react'
+import type { ContactSummary } from '../node/inbox.ts'
+import type { PeerInfo, RouteInfo } from '../node/node.ts'
+import type { RoomSummary } from '../node/rooms.ts'
+import type { DeliveryState } from '../store/store.ts'
+import type { TuiClient, TuiEvent } from './client.ts'
+import { COMMANDS, clock, parseInput, pick, stateLabel, typed, wrap } from './view.ts'
+
+/** The open conversation. */
+export type Chat =
+  | { readonly kind: 'contact'; readonly id: string; readonly name: string }
+  | { readonly kind: 'room'; readonly id: string; readonly name: string }
+
+type Screen = 'chat' | 'peers' | 'id' | 'verify' | 'help' | 'add'
+
+/** One message or room entry as shown. */
+export interface Line {
+  readonly id: string
+  readonly at: number
+  readonly who: string
+  readonly text: string
+  readonly mine: boolean
+  readonly state?: DeliveryState | undefined
+}
+
+export interface AppProps {
+  readonly client: TuiClient
+  /** Renders a QR code for a link (injected: tests skip it). */
+  readonly qr?: (text: string) => Promise<string>
+  /** Called when the user quits. */
+  readonly onExit?: () => void
+}
+
+const SIDEBAR = 22
+
+export function App({ client, qr, onExit }: AppProps) {
+  const { exit } = useApp()
+  const { stdout } = useStdout()
+  const [size, setSize] = useState({ columns: stdout?.columns ?? 80, rows: stdout?.rows ?? 24 })
+  const [me, setMe] = useState<{ id: string; name: string; link: string }>()
+  const [contacts, setContacts] = useState<ContactSummary[]>([])
+  const [rooms, setRooms] = useState<RoomSummary[]>([])
+  const [roomUnread, setRoomUnread] = useState<Record<string, number>>({})
+  const [chat, setChat] = useState<Chat>()
+  const [lines, setLines] = useState<Line[]>([])
+  const [input, setInputState] = useState('')
+  // Keys can arrive faster than renders: the line being typed lives in a ref, the state mirrors it.
+  const inputRef = useRef('')
+  const setInput = useCallback((next: string | ((s: string) => string)) => {
+    inputRef.current = typeof next === 'function' ? next(inputRef.current) : next
+    setInputState(inputRef.current)
+  }, [])
+  const [notice, setNotice] = useState('Type /help for commands.')
+  const [screen, setScreen] = useState<Screen>('chat')
+  const [connected, setConnected] = useState(true)
+  const [peers, setPeers] = useState<{ peers: PeerInfo[]; routes: RouteInfo[] }>({ peers: [], routes: [] })
+  const [safety, setSafety] = useState<{
+    id: string
+    name: string
+    safetyNumber: string
+    verified: boolean
+  }>()
+  const [qrText, setQrText] = useState('')
+  const chatRef = useRef<Chat | undefined>(undefined)
+  chatRef.current = chat
+
+  const fail = useCallback((err: unknown) => setNotice(`! ${(err as Error).message}`), [])
+
+  useEffect(() => {
+    if (!stdout) return
+    const onResize = () => setSize({ columns: stdout.columns, rows: stdout.rows })
+    stdout.on('resize', onResize)
+    return () => {
+      stdout.off('resize', onResize)
+    }
+  }, [stdout])
+
+  const refresh = useCallback(async () => {
+    const [c, r] = await Promise.all([client.contacts(), client.rooms()])
+    setContacts(c)
+    setRooms(r)
+    return { c, r }
+  }, [client])
+
+  const load = useCallback(
+    async (target: Chat, limit = 200) => {
+      if (target.kind === 'contact') {
+        const messages = await client.conversation(target.id, limit)
+        setLines(
+          messages.map((m) => ({
+            id: m.id,
+            at: m.at,
+            who: m.direction === 'out' ? 'me' : target.name,
+            text: m.text,
+            mine: m.direction === 'out',
+            state: m.direction === 'out' ? m.state : undefined,
+          })),
+        )
+        if (messages.some((m) => m.direction === 'in' && m.state === 'received')) {
+          await client.markRead(target.id)
+          setContacts(await client.contacts())
+        }
+      } else {
+        const history = await client.roomHistory(target.id)
+        setLines(
+          history.map((h) => ({
+            id: h.hash,
+            at: h.time,
+            who: h.authorName ?? h.author.slice(0, 10),
+            text:
+              h.kind === 'post'
+                ? (h.text ?? '(no key for this post)')
+                : `· ${h.kind}${h.subject ? ` ${h.subject.slice(0, 10)}` : ''}`,
+            mine: h.authorName === 'you',
+          })),
+        )
+        setRoomUnread((u) => ({ ...u, [target.id]: 0 }))
+      }
+    },
+    [client],
+  )
+
+  const open = useCallback(
+    (target: Chat) => {
+      setChat(target)
+      setScreen('chat')
+      load(target).catch(fail)
+    },
+    [load, fail],
+  )
+
+  // First load: who we are, the lists, the most recent conversation.
+  useEffect(() => {
+    let live = true
+    ;(async () => {
+      setMe(await client.identity())
+      const { c } = await refresh()
+      if (!live || chatRef.current) return
+      const latest = [...c].filter((x) => x.lastAt > 0).sort((a, b) => b.lastAt - a.lastAt)[0]
+      if (latest) open({ kind: 'contact', id: latest.id, name: latest.name })
+      else if (c.length > 0)
+        setNotice('/chat NAME opens a conversation (Tab goes through them); /help lists commands.')
+      else setNotice('No contacts yet: /id shows your link to share, /add LINK adds someone.')
+    })().catch(fail)
+    return () => {
+      live = false
+    }
+  }, [client, refresh, open, fail])
+
+  // The node's events.
+  useEffect(() => {
+    const onEvent = (e: TuiEvent) => {
+      const current = chatRef.current
+      switch (e.type) {
+        case 'connection':
+          setConnected(e.up)
+          if (e.up) {
+            refresh().catch(() => {})
+            if (current) load(current).catch(() => {})
+          }
+          return
+        case 'message':
+          if (current?.kind === 'contact' && current.id === e.from) {
+            setLines((l) => [
+              ...l,
+              { id: e.id, at: e.receivedAt, who: current.name, text: e.text, mine: false },
+            ])
+            client.markRead(e.from).catch(() => {})
+          } else {
+            setContacts((cs) =>
+              cs.map((c) => (c.id === e.from ? { ...c, unread: c.unread + 1, lastAt: e.receivedAt } : c)),
+            )
+            refresh().catch(() => {})
+          }
+          return
+        case 'state':
+          if (current?.kind === 'contact' && current.id === e.conversation) {
+            setLines((l) => l.map((x) => (x.id === e.id ? { ...x, state: e.state } : x)))
+          }
+          return
+        case 'room':
+          if (current?.kind === 'room' && current.id === e.room) {
+            const h = e.item
+            setLines((l) =>
+              l.some((x) => x.id === h.hash)
+                ? l
+                : [
+                    ...l,
+                    {
+                      id: h.hash,
+                      at: h.time,
+                      who: h.authorName ?? h.author.slice(0, 10),
+                      text: h.kind === 'post' ? (h.text ?? '(no key for this post)') : `· ${h.kind}`,
+                      mine: h.authorName === 'you',
+                    },
+                  ],
+            )
+          } else if (e.item.authorName !== 'you') {
+            setRoomUnread((u) => ({ ...u, [e.room]: (u[e.room] ?? 0) + 1 }))
+          }
+          return
+      }
+    }
+    return client.follow(onEvent)
+  }, [client, refresh, load])
+
+  // The peers screen refreshes itself while it is open.
+  useEffect(() => {
+    if (screen !== 'peers') return
+    const tick = () => {
+      Promise.all([client.peers(), client.routes()])
+        .then(([p, r]) => setPeers({ peers: p, routes: r }))
+        .catch(fail)
+    }
+    tick()
+    const timer = setInterval(tick, 2000)
+    return () => clearInterval(timer)
+  }, [screen, client, fail])
+
+  const quit = useCallback(() => {
+    onExit?.()
+    exit()
+  }, [exit, onExit])
+
+  const conversations: Chat[] = [
+    ...contacts.map((c) => ({ kind: 'contact' as const, id: c.id, name: c.name })),
+    ...rooms.map((r) => ({ kind: 'room' as const, id: r.id, name: r.name })),
+  ]
+
+  const command = async (name: string, args: string) => {
+    switch (name) {
+      case 'chat': {
+        const target =
+          pick(
+            contacts.map((c) => ({ ...c, kind: 'contact' as const })),
+            args,
+          ) ??
+          pick(
+            rooms.map((r) => ({ ...r, kind: 'room' as const })),
+            args,
+          )
+        if (target === undefined)
+          throw new Error(`no contact or room "${args}" (one name, or the start of one)`)
+        open({ kind: target.kind, id: target.id, name: target.name })
+        setNotice(`${target.kind === 'room' ? 'room' : 'chat with'} ${target.name}`)
+        return
+      }
+      case 'add': {
+        if (args === '') {
+          setScreen('add')
+          return
+        }
+        const [link, ...rest] = args.split(/\s+/)
+        if (link!.toLowerCase().startsWith('talken:room/')) {
+          const room = await client.roomJoin(link!)
+          await refresh()
+          setNotice(`asked to join ${room.name}: you are in once the inviter's node answers`)
+          return
+        }
+        const added = await client.addContact(link!, rest.join(' ') || undefined)
+        await refresh()
+        open({ kind: 'contact', id: added.id, name: added.name })
+        setNotice(`${added.outcome} ${added.name}: compare safety numbers with /verify`)
+        return
+      }
+      case 'history':
+        if (chat) await load(chat, 2000)
+        setNotice('the whole conversation held here')
+        return
+      case 'load-history': {
+        if (chat?.kind !== 'room')
+          throw new Error('/load-history is for rooms: a direct chat lives on the two devices only')
+        const asked = await client.roomSync(chat.id)
+        setNotice(`asked ${asked} member(s) for what is missing`)
+        return
+      }
+      case 'verify': {
+        const target = args !== '' ? pick(contacts, args) : chat?.kind === 'contact' ? chat : undefined
+        if (target === undefined) throw new Error('/verify NAME: which contact?')
+        setSafety(await client.safetyNumber(target.id))
+        setScreen('verify')
+        return
+      }
+      case 'receipts': {
+        if (chat?.kind !== 'contact')
+          throw new Error('/receipts on|off applies to a contact: open one with /chat')
+        const on = args !== 'off'
+        await client.setReceipts(chat.id, on)
+        await refresh()
+        setNotice(`read receipts to ${chat.name} ${on ? 'on' : 'off'}`)
+        return
+      }
+      case 'room': {
+        if (args === '') throw new Error('/room NAME creates a room')
+        const room = await client.roomCreate(args)
+        await refresh()
+        open({ kind: 'room', id: room.id, name: room.name })
+        setNotice(`created ${room.name}: /invite makes a link to share`)
+        return
+      }
+      case 'invite': {
+        if (chat?.kind !== 'room') throw new Error('/invite works in a room')
+        const { link } = await client.roomInvite(chat.id)
+        setQrText(link)
+        setScreen('id')
+        setNotice(`invitation to ${chat.name}, valid 7 days`)
+        return
+      }
+      case 'members': {
+        if (chat?.kind !== 'room') throw new Error('/members works in a room')
+        const members = await client.roomMembers(chat.id)
+        setNotice(
+          members
+            .map((m) => `${m.name ?? m.id.slice(0, 10)}${m.role === 'admin' ? ' (admin)' : ''}`)
+            .join(', '),
+        )
+        return
+      }
+      case 'peers':
+        setScreen('peers')
+        return
+      case 'id':
+        setQrText(me?.link ?? '')
+        setScreen('id')
+        return
+      case 'help':
+        setScreen('help')
+        return
+      case 'exit':
+      case 'quit':
+        quit()
+        return
+      default:
+        throw new Error(`unknown command /${name}: /help lists them`)
+    }
+  }
+
+  const submit = async (line: string) => {
+    const parsed = parseInput(line)
+    if (parsed.kind === 'empty') return
+    if (parsed.kind === 'command') {
+      await command(parsed.name, parsed.args)
+      return
+    }
+    if (chat === undefined) throw new Error('no conversation open: /chat NAME, or /add LINK first')
+    if (chat.kind === 'room') {
+      await client.roomPost(chat.id, parsed.text)
+      return
+    }
+    const sent = await client.send(chat.id, parsed.text)
+    setLines((l) =>
+      l.some((x) => x.id === sent.id)
+        ? l
+        : [
+            ...l,
+            { id: sent.id, at: Date.now(), who: 'me', text: parsed.text, mine: true, state: sent.state },
+          ],
+    )
+  }
+
+  // ink registers its input handler in an effect, after the frame is drawn: a key pressed right
+  // after a frame could reach the previous handler. The registered one calls the latest.
+  const onKey = (ch: string, key: Key) => {
+    if (key.ctrl && ch === 'c') {
+      quit()
+      return
+    }
+    if (key.escape) {
+      setScreen('chat')
+      return
+    }
+    if (screen === 'verify' && ch === 'y' && safety && !safety.verified) {
+      client
+        .safetyNumber(safety.id, true)
+        .then((s) => {
+          setSafety(s)
+          setNotice(`${s.name} marked as verified`)
+          return refresh()
+        })
+        .catch(fail)
+      return
+    }
+    if (key.tab && conversations.length > 0) {
+      const at = conversations.findIndex((c) => c.kind === chat?.kind && c.id === chat?.id)
+      const step = key.shift ? -1 : 1
+      open(conversations[(at + step + conversations.length) % conversations.length]!)
+      return
+    }
+    if (key.return) {
+      const line = inputRef.current
+      setInput('')
+      submit(line).catch(fail)
+      return
+    }
+    if (key.backspace || key.delete) {
+      setInput((s) => s.slice(0, -1))
+      return
+    }
+    if (key.ctrl && ch === 'u') {
+      setInput('')
+      return
+    }
+    if (ch && !key.ctrl && !key.meta && !key.upArrow && !key.downArrow && !key.leftArrow && !key.rightArrow) {
+      const { text, submit: enter } = typed(ch)
+      if (!enter) {
+        setInput((s) => s + text)
+        return
+      }
+      const line = inputRef.current + text
+      setInput('')
+      submit(line).catch(fail)
+    }
+  }
+  const onKeyRef = useRef(onKey)
+  onKeyRef.current = onKey
+  useInput((ch, key) => onKeyRef.current(ch, key))
+
+  const width = Math.max(40, size.columns)
+  const height = Math.max(12, size.rows)
+  const bodyRows = height - 4
+  const mainWidth = width - SIDEBAR - 1
+
+  return (
+    <Box flexDirection="column" width={width} height={height}>
+      <Header me={me} connected={connected} chat={chat} width={width} />
+      <Box flexDirection="row" height={bodyRows}>
+        <Sidebar contacts={contacts} rooms={rooms} roomUnread={roomUnread} chat={chat} rows={bodyRows} />
+        <Box flexDirection="column" width={mainWidth} height={bodyRows} paddingLeft={1} overflow="hidden">
+          {screen === 'chat' && (
+            <Conversation lines={lines} chat={chat} width={mainWidth - 1} rows={bodyRows} />
+          )}
+          {screen === 'help' && <Help />}
+          {screen === 'peers' && <Peers peers={peers.peers} routes={peers.routes} rows={bodyRows} />}
+          {screen === 'id' && (
+            <IdScreen me={me} link={qrText} qr={qr} width={mainWidth - 1} rows={bodyRows} />
+          )}
+          {screen === 'verify' && safety && <Verify safety={safety} />}
+          {screen === 'add' && <AddContact />}
+        </Box>
+      </Box>
+      <Text wrap="truncate-end">
+        {'> '}
+        {input}
+        <Text inverse> </Text>
+      </Text>
+      <Text dimColor wrap="truncate-end">
+        {notice}
+      </Text>
+    </Box>
+  )
+}
+
+function Header({
+  me,
+  connected,
+  chat,
+  width,
+}: {
+  me: { name: string } | undefined
+  connected: boolean
+  chat: Chat | undefined
+  width: number
+}) {
+  return (
+    <Box width={width}>
+      <Text bold>Talken</Text>
+      <Text>{me ? ` · ${me.name}` : ''}</Text>
+      <Text color={connected ? 'green' : 'red'}>
+        {connected ? ' · node running' : ' · node not running (waiting for it)'}
+      </Text>
+      <Text dimColor wrap="truncate-end">
+        {chat ? ` · ${chat.kind === 'room' ? '#' : ''}${chat.name}` : ''}
+      </Text>
+    </Box>
+  )
+}
+
+/** Contacts and rooms, with unread counts; the open one marked. */
+export function Sidebar({
+  contacts,
+  rooms,
+  roomUnread,
+  chat,
+  rows,
+}: {
+  contacts: readonly ContactSummary[]
+  rooms: readonly RoomSummary[]
+  roomUnread: Readonly<Record<string, number>>
+  chat: Chat | undefined
+  rows: number
+}) {
+  const entries = [
+    ...contacts.map((c) => ({
+      key: `c${c.id}`,
+      open: chat?.kind === 'contact' && chat.id === c.id,
+      label: `${c.verified ? '✓' : ' '}${c.name}`,
+      unread: c.unread,
+    })),
+    ...rooms.map((r) => ({
+      key: `r${r.id}`,
+      open: chat?.kind === 'room' && chat.id === r.id,
+      label: `#${r.name}${r.member ? '' : '…'}`,
+      unread: roomUnread[r.id] ?? 0,
+    })),
+  ]
+  return (
+    <Box
+      flexDirection="column"
+      width={SIDEBAR}
+      borderStyle="single"
+      borderTop={false}
+      borderBottom={false}
+      borderLeft={false}
+    >
+      {entries.length === 0 && <Text dimColor>(nobody yet)</Text>}
+      {entries.slice(0, rows).map((e) => (
+        <Text key={e.key} inverse={e.open} wrap="truncate-end">
+          {e.label.slice(0, SIDEBAR - 6).padEnd(SIDEBAR - 5)}
+          {e.unread > 0 ? <Text color="yellow">{String(e.unread).padStart(3)}</Text> : ''}
+        </Text>
+      ))}
+    </Box>
+  )
+}
+
+/** The open conversation: the last lines that fit, times and delivery states. */
+export function Conversation({
+  lines,
+  chat,
+  width,
+  rows,
+}: {
+  lines: readonly Line[]
+  chat: Chat | undefined
+  width: number
+  rows: number
+}) {
+  if (chat === undefined) return <Text dimColor>No conversation open. /chat NAME, or /add LINK.</Text>
+  const rendered: Array<{ key: string; text: string; mine: boolean; state?: string }> = []
+  for (const l of lines) {
+    const label = l.state ? stateLabel(l.state) : ''
+    const head = `${clock(l.at)} ${l.who}: `
+    const wrapped = wrap(`${head}${l.text}`, Math.max(10, width - (label ? label.length + 2 : 0)))
+    wrapped.forEach((text, i) => {
+      rendered.push({
+        key: `${l.id}:${i}`,
+        text,
+        mine: l.mine,
+        ...(i === wrapped.length - 1 && label ? { state: label } : {}),
+      })
+    })
+  }
+  const visible = rendered.slice(-Math.max(1, rows))
+  return (
+    <Box flexDirection="column">
+      {visible.length === 0 && <Text dimColor>Nothing here yet: type a message and press Enter.</Text>}
+      {visible.map((r) => (
+        <Text key={r.key} wrap="truncate-end" color={r.mine ? 'cyan' : undefined}>
+          {r.text}
+          {r.state ? <Text dimColor>{`  ${r.state}`}</Text> : ''}
+        </Text>
+      ))}
+    </Box>
+  )
+}
+
+export function Help() {
+  return (
+    <Box flexDirection="column">
+      <Text bold>Commands</Text>
+      {COMMANDS.map(([c, meaning]) => (
+        <Text key={c} wrap="truncate-end">
+          {c.padEnd(18)}
+          <Text dimColor>{meaning}</Text>
+        </Text>
+      ))}
+      <Text dimColor>Tab / Shift-Tab: next / previous conversation · Esc: back · Ctrl-C: quit</Text>
+    </Box>
+  )
+}
+
+/** Connected peers (contacts by name, others by peer ID only) and the routes the mesh knows. */
+export function Peers({
+  peers,
+  routes,
+  rows,
+}: {
+  peers: readonly PeerInfo[]
+  routes: readonly RouteInfo[]
+  rows: number
+}) {
+  const half = Math.max(2, Math.floor((rows - 2) / 2))
+  return (
+    <Box flexDirection="column">
+      <Text bold>Peers ({peers.length})</Text>
+      {peers.length === 0 && <Text dimColor>nobody in range yet</Text>}
+      {peers.slice(0, half).map((p) => (
+        <Text key={p.peerId} wrap="truncate-end">
+          {p.mesh ? '● ' : '○ '}
+          {p.contact ?? p.peerId.slice(0, 16)}
+        </Text>
+      ))}
+      <Text bold>Routes ({routes.length})</Text>
+      {routes.slice(0, half).map((r) => (
+        <Text key={r.destination} wrap="truncate-end">
+          {(r.contact ?? r.destination.slice(0, 12)).padEnd(16)} {String(r.metric).padStart(2)} hop
+          {r.metric === 1 ? ' ' : 's'} via {r.nextHop.slice(-8)}
+        </Text>
+      ))}
+    </Box>
+  )
+}
+
+/** A link to share (yours, or a room invitation) with its QR code when it fits. */
+export function IdScreen({
+  me,
+  link,
+  qr,
+  width,
+  rows,
+}: {
+  me: { id: string; name: string } | undefined
+  link: string
+  qr: ((text: string) => Promise<string>) | undefined
+  width: number
+  rows: number
+}) {
+  const [code, setCode] = useState('')
+  useEffect(() => {
+    let live = true
+    if (qr && link) {
+      qr(link)
+        .then((c) => {
+          if (live) setCode(c)
+        })
+        .catch(() => {})
+    }
+    return () => {
+      live = false
+    }
+  }, [qr, link])
+  const codeLines = code.split('\n').filter((l) => l !== '')
+  const fits = codeLines.length > 0 && codeLines.length <= rows - 3 && (codeLines[0]?.length ?? 0) <= width
+  return (
+    <Box flexDirection="column">
+      {me && <Text wrap="truncate-end">{`${me.name}  ${me.id}`}</Text>}
+      <Text dimColor>
+        Share this link (`talken id` prints it whole; `talken id --qr-file me.png` saves the QR code):
+      </Text>
+      <Text wrap="wrap">{link}</Text>
+      {fits ? (
+        codeLines.map((l, i) => <Text key={String(i)}>{l}</Text>)
+      ) : (
+        <Text dimColor>
+          {code
+            ? 'The QR code does not fit this terminal: enlarge it, or run `talken id --qr-file me.png`.'
+            : ''}
+        </Text>
+      )}
+    </Box>
+  )
+}
+
+/** The safety number to compare, in three groups. */
+export function Verify({ safety }: { safety: { name: string; safetyNumber: string; verified: boolean } }) {
+  const groups = safety.safetyNumber.split(' ')
+  return (
+    <Box flexDirection="column">
+      <Text bold>Safety number with {safety.name}</Text>
+      <Text> </Text>
+      <Text>{groups.slice(0, 4).join(' ')}</Text>
+      <Text>{groups.slice(4, 8).join(' ')}</Text>
+      <Text>{groups.slice(8).join(' ')}</Text>
+      <Text> </Text>
+      {safety.verified ? (
+        <Text color="green">✓ verified</Text>
+      ) : (
+        <Text>
+          Compare it with {safety.name}, in person or on a call. Same number? Press y. Esc goes back.
+        </Text>
+      )}
+    </Box>
+  )
+}
+
+export function AddContact() {
+  return (
+    <Box flexDirection="column">
+      <Text bold>Add a contact</Text>
+      <Text>Ask them for their link (`talken id`, or /id in their Talken) and paste it:</Text>
+      <Text> </Text>
+      <Text color="cyan">/add talken:… [name]</Text>
+      <Text> </Text>
+      <Text dimColor>A talken:room/… link joins a room instead. Esc goes back.</Text>
+    </Box>
+  )
+}
