@@ -19,10 +19,9 @@
  * (the message arrives, A's state reaches delivered), prints a summary and removes everything.
  * Every wait has a deadline; a failure prints what was awaited and exits non-zero.
  */
-import { mkdtempSync, realpathSync, rmSync } from 'node:fs'
+import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import { generateKeyPair, privateKeyToProtobuf } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
@@ -34,6 +33,7 @@ import { initHome } from '../node/data-dir.ts'
 import { destinationTag } from '../node/destination-tag.ts'
 import { createNode, type IncomingMessage, PEER_KEY_FILE, type TalkenNode } from '../node/node.ts'
 import type { DeliveryState } from '../store/store.ts'
+import { isMainModule } from './main-module.ts'
 
 /** The nodes, in line order. */
 export const DEMO_NAMES = ['A', 'B', 'D', 'C'] as const
@@ -630,15 +630,5 @@ export async function main(argv: readonly string[]): Promise<number> {
   }
 }
 
-function invokedDirectly(): boolean {
-  const script = process.argv[1]
-  if (script === undefined) return false
-  try {
-    return realpathSync(script) === realpathSync(fileURLToPath(import.meta.url))
-  } catch {
-    return false
-  }
-}
-
 // Exit explicitly: the nodes are stopped, and nothing left over should keep a finished demo alive.
-if (invokedDirectly()) process.exit(await main(process.argv.slice(2)))
+if (isMainModule(import.meta.url)) process.exit(await main(process.argv.slice(2)))

@@ -1,19 +1,5 @@
-/**
- * The simulator's command line and its in-process API.
- *
- * ```
- * npm run sim -- --scenario grid --nodes 100 --seed 1 --json [--routers epidemic,direct]
- * npm run sim -- --scenario trace --trace /work/shared/traces/helsinki-chat --seed 1 --json
- * ```
- *
- * Prints one JSON object: `{"scenario","nodes","seed",<router>:{metrics}…,"scenarioInfo",
- * "wallSeconds","peakRssMB","cpuSeconds"}` (the attack scenario adds
- * `"withoutAttacker":{<router>:{…}}`). Everything but the last three is a pure function of the
- * arguments.
- */
-import { realpathSync } from 'node:fs'
-import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
+import { isMainModule } from '../cli/main-module.ts'
 import { TalkenError } from '../errors.ts'
 import type { LinkParams } from './link-model.ts'
 import type { RouterMetrics } from './metrics.ts'
@@ -314,14 +300,4 @@ export async function main(argv: readonly string[]): Promise<number> {
   }
 }
 
-function invokedDirectly(): boolean {
-  const script = process.argv[1]
-  if (script === undefined) return false
-  try {
-    return realpathSync(script) === realpathSync(fileURLToPath(import.meta.url))
-  } catch {
-    return false
-  }
-}
-
-if (invokedDirectly()) process.exitCode = await main(process.argv.slice(2))
+if (isMainModule(import.meta.url)) process.exitCode = await main(process.argv.slice(2))
