@@ -70,7 +70,14 @@ export class RouteAgent {
     })
     this.#discovery = new RouteDiscovery(init.cfg)
     const stored = init.store.kvGet(KV_NAMESPACE, KV_SEQNO)
-    this.#seqno = stored?.length === 4 ? new DataView(stored.buffer, stored.byteOffset).getUint32(0) : 1
+    // A restart starts a new seqno: neighbours that still hold a route to us from before (which
+    // their feasibility condition now holds us to) accept the fresh one at once, rather than only
+    // after a route request makes us bump it.
+    this.#seqno =
+      stored?.length === 4 ? (new DataView(stored.buffer, stored.byteOffset).getUint32(0) + 1) >>> 0 : 1
+    const b = new Uint8Array(4)
+    new DataView(b.buffer).setUint32(0, this.#seqno)
+    init.store.kvSet(KV_NAMESPACE, KV_SEQNO, b)
   }
 
   /** This node's routing seqno (sent in Hello). */
