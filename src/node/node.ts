@@ -674,8 +674,11 @@ export class TalkenNode extends EventEmitter<NodeEvents> {
         now: receivedAt,
       })
       contact = accepted.contact
-      if (accepted.outcome === 'added')
+      if (accepted.outcome === 'added') {
+        // Someone we never added: they learn nothing about when we read until we say so.
+        setReceiptsEnabled(this.store, contact.id, false)
         this.#log('info', 'a new contact wrote to you', { contact: contact.id })
+      }
     } catch (err) {
       if (!isTalkenError(err) || err.code !== 'self_contact') throw err
       this.#rejected++

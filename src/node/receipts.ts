@@ -1,6 +1,7 @@
 /**
  * Read receipts: which incoming messages the user has read, telling their senders (on by
- * default, off per contact), and applying the receipts contacts send us.
+ * default for contacts the user added, off for people who wrote first and were added by their
+ * message, switchable per contact), and applying the receipts contacts send us.
  *
  * Store (kv): `receipts/off` contact ID → empty, for contacts who get no read receipts. Receipts
  * travel as direct messages of kind 2 (src/messaging/direct-message.ts) and are filed under the

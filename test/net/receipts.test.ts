@@ -7,6 +7,7 @@ import { isTalkenError } from '../../src/errors.ts'
 import { encodeContactCard } from '../../src/identity/contact-card.ts'
 import { createIdentity, makeContactCard } from '../../src/identity/identity.ts'
 import { decodeDirectMessage, encodeReadReceipt } from '../../src/messaging/direct-message.ts'
+import { addContact } from '../../src/node/contacts.ts'
 import { recentMessages } from '../../src/node/inbox.ts'
 import { startPair, until } from '../helpers/nodes.ts'
 
@@ -60,5 +61,25 @@ test('a read receipt is signed, bound to its recipient, and bounded', () => {
       () => encodeReadReceipt(ada, card, bob.account.publicKey, ids, 1),
       (e) => isTalkenError(e, 'invalid_argument'),
     )
+  }
+})
+
+test('someone who wrote first, without being added, gets no read receipts until turned on', async (t) => {
+  const { ada, bob } = await startPair(t, { introduce: false })
+  try {
+    addContact(ada.store, ada.identity.account.publicKey, bob.link, { now: Date.now() })
+    const first = ada.send(bob.id, 'hello, we met at the crag')
+    await first.delivered(AbortSignal.timeout(10_000))
+    assert.equal(bob.markRead(ada.id), 1)
+    await new Promise((r) => setTimeout(r, 1500))
+    assert.equal(ada.store.getMessage(first.id)?.state, 'delivered', 'no receipt to a stranger')
+    bob.setReadReceipts(ada.id, true)
+    const second = ada.send(bob.id, 'still there?')
+    await second.delivered(AbortSignal.timeout(10_000))
+    bob.markRead(ada.id)
+    await until(() => ada.store.getMessage(second.id)?.state === 'read', 10_000, 'read once turned on')
+  } finally {
+    await ada.stop()
+    await bob.stop()
   }
 })
