@@ -6,8 +6,8 @@
  * cleanly: control socket closed, links closed, store closed, lock released.
  */
 import { TalkenError } from '../errors.ts'
-import type { Logger, LogLevel } from '../mesh/router.ts'
 import { safetyNumber } from '../identity/safety-number.ts'
+import type { Logger, LogLevel } from '../mesh/router.ts'
 import { addContact, findContact } from '../node/contacts.ts'
 import { contactSummaries, conversation, recentMessages } from '../node/inbox.ts'
 import { createNode, type NodeOptions, type TalkenNode } from '../node/node.ts'
@@ -126,12 +126,21 @@ export function controlMethods(node: TalkenNode): Record<string, ControlMethod> 
     identity: () => ({ id: node.id, name: node.store.getIdentity()?.name ?? '', link: node.link }),
     contacts: () => contactSummaries(node.store),
     conversation: (params) =>
-      conversation(node.store, String(params.contact ?? ''), typeof params.limit === 'number' ? params.limit : 200),
+      conversation(
+        node.store,
+        String(params.contact ?? ''),
+        typeof params.limit === 'number' ? params.limit : 200,
+      ),
     addContact: (params) => {
-      const { contact, outcome } = addContact(node.store, node.identity.account.publicKey, String(params.link ?? ''), {
-        name: typeof params.name === 'string' && params.name !== '' ? params.name : undefined,
-        now: Date.now(),
-      })
+      const { contact, outcome } = addContact(
+        node.store,
+        node.identity.account.publicKey,
+        String(params.link ?? ''),
+        {
+          name: typeof params.name === 'string' && params.name !== '' ? params.name : undefined,
+          now: Date.now(),
+        },
+      )
       return { outcome, id: contact.id, name: contact.name }
     },
     safetyNumber: (params) => {

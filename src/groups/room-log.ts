@@ -27,7 +27,14 @@ import {
   signEntry,
   toHex,
 } from './entry.ts'
-import { KEY_ID_LENGTH, MAX_ENTRY_BYTES, MAX_PARENTS, MAX_PENDING_ENTRIES, MAX_POST_BYTES, ROOM_KEY_LENGTH } from './limits.ts'
+import {
+  KEY_ID_LENGTH,
+  MAX_ENTRY_BYTES,
+  MAX_PARENTS,
+  MAX_PENDING_ENTRIES,
+  MAX_POST_BYTES,
+  ROOM_KEY_LENGTH,
+} from './limits.ts'
 import {
   applyEntry,
   foldControl,

@@ -65,7 +65,8 @@ function publicKeyObject(publicKey: Uint8Array): KeyObject {
   let key = publicKeyCache.get(id)
   if (key === undefined) {
     key = createPublicKey({ key: Buffer.concat([SPKI_PREFIX, publicKey]), format: 'der', type: 'spki' })
-    if (publicKeyCache.size >= PUBLIC_KEY_CACHE_SIZE) publicKeyCache.delete(publicKeyCache.keys().next().value!)
+    if (publicKeyCache.size >= PUBLIC_KEY_CACHE_SIZE)
+      publicKeyCache.delete(publicKeyCache.keys().next().value!)
     publicKeyCache.set(id, key)
   }
   return key

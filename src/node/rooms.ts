@@ -29,7 +29,6 @@ import type { Logger } from '../mesh/router.ts'
 import type { Store } from '../store/store.ts'
 import { bytesEqual, decodeCbor, encodeCbor, FieldReader } from '../wire/cbor.ts'
 import { acceptContactCard } from './contacts.ts'
-import { destinationTag } from './destination-tag.ts'
 
 /** How long an invitation link admits joiners. */
 export const INVITE_LIFETIME_MS = 7 * 24 * 3600_000
@@ -116,7 +115,6 @@ export class NodeRooms {
   readonly #rooms = new Map<string, Room>()
   readonly #sealer: KeySealer
   readonly #me: Uint8Array
-  readonly #meHex: string
   readonly #inbox: Uint8Array[] = []
   #timer: NodeJS.Timeout | undefined
   #timerAt = Number.POSITIVE_INFINITY
@@ -126,7 +124,6 @@ export class NodeRooms {
   constructor(host: RoomsHost) {
     this.#host = host
     this.#me = host.identity.account.publicKey
-    this.#meHex = toHex(this.#me)
     let secret = host.store.kvGet(SELF_NS, 'sealing-key')
     if (secret === undefined) {
       secret = generateDhKey().privateKey
