@@ -7,7 +7,8 @@
  * [2, heads: [bytes(32)…]]          ihave     the sender's heads, announced lazily
  * [3, heads: [bytes(32)…]]          graft     "push to me from now on; send what I lack beyond these heads"
  * [4]                               prune     "stop pushing to me; announce instead"
- * [5, heads: [bytes(32)…], reply]   sync      "this is what I hold"; reply: bool
+ * [5, heads: [bytes(32)…], reply, peer?]  sync  "this is what I hold"; reply: bool; peer: bool,
+ *                                             "I keep you as a gossip peer" (absent: false)
  * [6, entries: [bytes…]]            supply    entries asked for (graft, sync); never pruned on
  * ```
  */
@@ -25,7 +26,13 @@ export type GossipFrame =
   | { readonly type: 'push' | 'supply'; readonly entries: readonly Uint8Array[] }
   | { readonly type: 'ihave' | 'graft'; readonly hashes: readonly Uint8Array[] }
   | { readonly type: 'prune' }
-  | { readonly type: 'sync'; readonly heads: readonly Uint8Array[]; readonly reply: boolean }
+  | {
+      readonly type: 'sync'
+      readonly heads: readonly Uint8Array[]
+      readonly reply: boolean
+      /** The sender keeps us as a gossip peer (so we keep it too). */
+      readonly peer?: boolean
+    }
 
 const CODES = { push: 1, ihave: 2, graft: 3, prune: 4, sync: 5, supply: 6 } as const
 
@@ -42,7 +49,7 @@ export function encodeGossipFrame(f: GossipFrame): Uint8Array {
     case 'prune':
       return encodeCbor([code])
     case 'sync':
-      return encodeCbor([code, [...f.heads], f.reply])
+      return encodeCbor(f.peer ? [code, [...f.heads], f.reply, true] : [code, [...f.heads], f.reply])
   }
 }
 
@@ -60,7 +67,7 @@ const entry = (v: CborValue) => {
   return v
 }
 
-/** Decodes a gossip frame; throws `too_large` or `malformed` only. */
+/** Decodes a gossip frame; throws `too_large`, `malformed` or `non_canonical` only. */
 export function decodeGossipFrame(bytes: Uint8Array): GossipFrame {
   if (bytes.length > MAX_GOSSIP_FRAME_BYTES) throw new TalkenError('too_large', 'gossip frame too large')
   const value = decodeCbor(bytes, MAX_GOSSIP_FRAME_BYTES, 'gossip frame')
@@ -86,12 +93,15 @@ export function decodeGossipFrame(bytes: Uint8Array): GossipFrame {
       new FieldReader(value, 'gossip prune', 1).uint('kind')
       return { type: 'prune' }
     case 5: {
-      const r = new FieldReader(value, 'gossip sync', 3)
+      const r = new FieldReader(value, 'gossip sync', 3, 4)
       r.uint('kind')
       const heads = r.array('heads', MAX_GOSSIP_HASHES, hash)
       const reply = r.value()
       if (typeof reply !== 'boolean') throw new TalkenError('malformed', 'gossip sync: reply is a bool')
-      return { type: 'sync', heads, reply }
+      if (r.remaining === 0) return { type: 'sync', heads, reply }
+      const peer = r.value()
+      if (peer !== true) throw new TalkenError('malformed', 'gossip sync: peer is true or absent')
+      return { type: 'sync', heads, reply, peer }
     }
     default:
       throw new TalkenError('malformed', 'gossip frame: unknown kind')

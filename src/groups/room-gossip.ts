@@ -255,6 +255,9 @@ export class RoomGossip {
         if (this.#eager.delete(from)) this.#lazy.add(from)
         return
       case 'sync': {
+        // Links are two-way: a member that picked us as a peer (its first sync says so) is ours too,
+        // or a member nobody picked, and who never posts, would hear only through anti-entropy.
+        if (frame.peer && !this.#eager.has(from) && !this.#lazy.has(from)) this.#eager.add(from)
         const since = this.#log.entriesSince(frame.heads)
         for (const f of entryFrames('supply', since)) this.#host.send(from, f, 'entries')
         // Answer with ours unless they named every one of our heads (then they lack nothing).
@@ -391,9 +394,9 @@ export class RoomGossip {
     }
   }
 
-  #sendSync(member: MemberId, reply: boolean): void {
+  #sendSync(member: MemberId, reply: boolean, peer = false): void {
     this.stats.syncsSent++
-    this.#host.send(member, encodeGossipFrame({ type: 'sync', heads: this.#held(), reply }), 'control')
+    this.#host.send(member, encodeGossipFrame({ type: 'sync', heads: this.#held(), reply, peer }), 'control')
   }
 
   /** What a sync or graft names as held: the heads, then the newest other entries (bounded). */
@@ -437,7 +440,7 @@ export class RoomGossip {
     if (syncNew) {
       const fresh = [...reachable].filter((m) => inOverlay(m) && !this.#met.has(m))
       for (const m of fresh.slice(0, SYNCS_PER_REVIEW)) {
-        this.#sendSync(m, false)
+        this.#sendSync(m, false, true)
         this.#met.add(m)
       }
     }
