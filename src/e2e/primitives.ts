@@ -104,10 +104,39 @@ export function generateDhKey(random: RandomSource = systemRandom): DhKeyPair {
 }
 
 /**
+ * Whether a 32-byte X25519 public key is in its one canonical encoding: u < 2^255 − 19, so the top
+ * bit clear and not one of the 19 values at or above p. X25519 ignores the top bit and reduces u
+ * mod p (RFC 7748 §5), so each key has other encodings with the same shared secret; refusing them
+ * means a sealed message has one encoding, and a relay cannot re-shape one into a "new" message.
+ */
+export function isCanonicalDhKey(key: Uint8Array): boolean {
+  if (key.length !== DH_KEY_LENGTH || (key[31]! & 0x80) !== 0) return false
+  if (key[31] !== 0x7f || key[0]! < 0xed) return true
+  for (let i = 1; i < 31; i++) if (key[i] !== 0xff) return true
+  return false
+}
+
+/**
  * X25519(ours, theirs): the 32-byte shared secret. Throws `malformed` when `theirPublic` is not
- * 32 bytes or is a low-order point (OpenSSL refuses an all-zero result, RFC 7748 §6.1).
+ * 32 bytes, not canonical ({@link isCanonicalDhKey}), or a low-order point (OpenSSL refuses an
+ * all-zero result, RFC 7748 §6.1). Every protocol use goes through this.
  */
 export function dh(ours: DhKeyPair, theirPublic: Uint8Array): Uint8Array {
+  if (
+    theirPublic instanceof Uint8Array &&
+    theirPublic.length === DH_KEY_LENGTH &&
+    !isCanonicalDhKey(theirPublic)
+  ) {
+    throw new TalkenError('malformed', 'an X25519 public key not in its canonical encoding')
+  }
+  return x25519(ours, theirPublic)
+}
+
+/**
+ * The X25519 function exactly as RFC 7748 §5 defines it (the top bit of u masked, u reduced mod
+ * p), for its known-answer tests; protocol code uses {@link dh}.
+ */
+export function x25519(ours: DhKeyPair, theirPublic: Uint8Array): Uint8Array {
   if (!(theirPublic instanceof Uint8Array) || theirPublic.length !== DH_KEY_LENGTH) {
     throw new TalkenError('malformed', 'an X25519 public key is 32 bytes')
   }

@@ -12,8 +12,10 @@ import {
   dhKeyFromPrivate,
   generateDhKey,
   hkdf,
+  isCanonicalDhKey,
   signingKeyFromSeed,
   verifySignature,
+  x25519,
 } from '../../src/e2e/primitives.ts'
 import { throwsCode } from '../helpers/errors.ts'
 
@@ -43,7 +45,7 @@ describe('e2e primitives: RFC known answers', () => {
   it('X25519 (RFC 7748 §5.2 and §6.1)', () => {
     const v = vectors('rfc7748-x25519.json')
     for (const s of v.scalarMult) {
-      assert.equal(toHex(dh(dhKeyFromPrivate(hex(s.scalar)), hex(s.u))), s.output)
+      assert.equal(toHex(x25519(dhKeyFromPrivate(hex(s.scalar)), hex(s.u))), s.output)
     }
     const alice = dhKeyFromPrivate(hex(v.dh.alicePrivate))
     const bob = dhKeyFromPrivate(hex(v.dh.bobPrivate))
@@ -54,6 +56,19 @@ describe('e2e primitives: RFC known answers', () => {
     // Low-order points give an all-zero secret, which OpenSSL refuses: a typed error.
     throwsCode(() => dh(alice, new Uint8Array(32)), 'malformed')
     throwsCode(() => dh(alice, new Uint8Array(31)), 'malformed')
+    // dh() takes each public key in its one encoding only: the top bit set, or u ≥ p, is refused,
+    // though X25519 itself would give the same secret.
+    const flipped = new Uint8Array(bob.publicKey)
+    flipped[31]! |= 0x80
+    assert.equal(toHex(x25519(alice, flipped)), v.dh.shared)
+    throwsCode(() => dh(alice, flipped), 'malformed')
+    const p = new Uint8Array(32).fill(0xff)
+    p[0] = 0xed
+    p[31] = 0x7f
+    throwsCode(() => dh(alice, p), 'malformed')
+    assert.equal(isCanonicalDhKey(p), false)
+    p[0] = 0xec
+    assert.equal(isCanonicalDhKey(p), true)
   })
 
   it('Ed25519 (RFC 8032 §7.1 tests 1–3)', () => {
