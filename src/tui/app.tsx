@@ -36,11 +36,13 @@ export interface AppProps {
   readonly qr?: (text: string) => Promise<string>
   /** Called when the user quits. */
   readonly onExit?: () => void
+  /** First run: open on the screen with the link to share. */
+  readonly welcome?: boolean
 }
 
 const SIDEBAR = 22
 
-export function App({ client, qr, onExit }: AppProps) {
+export function App({ client, qr, onExit, welcome }: AppProps) {
   const { exit } = useApp()
   const { stdout } = useStdout()
   const [size, setSize] = useState({ columns: stdout?.columns ?? 80, rows: stdout?.rows ?? 24 })
@@ -57,8 +59,12 @@ export function App({ client, qr, onExit }: AppProps) {
     inputRef.current = typeof next === 'function' ? next(inputRef.current) : next
     setInputState(inputRef.current)
   }, [])
-  const [notice, setNotice] = useState('Type /help for commands.')
-  const [screen, setScreen] = useState<Screen>('chat')
+  const [notice, setNotice] = useState(
+    welcome
+      ? 'Welcome! Share this link so people can add you. Esc: the chat · /help: commands'
+      : 'Type /help for commands.',
+  )
+  const [screen, setScreen] = useState<Screen>(welcome ? 'id' : 'chat')
   const [connected, setConnected] = useState(true)
   const [peers, setPeers] = useState<{ peers: PeerInfo[]; routes: RouteInfo[] }>({ peers: [], routes: [] })
   const [safety, setSafety] = useState<{
@@ -140,10 +146,13 @@ export function App({ client, qr, onExit }: AppProps) {
   useEffect(() => {
     let live = true
     ;(async () => {
-      setMe(await client.identity())
+      const identity = await client.identity()
+      setMe(identity)
+      if (welcome) setQrText(identity.link)
       const { c } = await refresh()
       if (!live || chatRef.current) return
       const latest = [...c].filter((x) => x.lastAt > 0).sort((a, b) => b.lastAt - a.lastAt)[0]
+      if (welcome) return
       if (latest) open({ kind: 'contact', id: latest.id, name: latest.name })
       else if (c.length > 0)
         setNotice('/chat NAME opens a conversation (Tab goes through them); /help lists commands.')
@@ -152,7 +161,7 @@ export function App({ client, qr, onExit }: AppProps) {
     return () => {
       live = false
     }
-  }, [client, refresh, open, fail])
+  }, [client, refresh, open, fail, welcome])
 
   // The node's events.
   useEffect(() => {
@@ -648,8 +657,9 @@ export function IdScreen({
   }, [qr, link])
   const codeLines = code.split('\n').filter((l) => l !== '')
   const fits = codeLines.length > 0 && codeLines.length <= rows - 3 && (codeLines[0]?.length ?? 0) <= width
+  // Taller than the screen: keep every line's height and let the bottom be cut, not the top squeezed.
   return (
-    <Box flexDirection="column">
+    <Box flexDirection="column" flexShrink={0}>
       {me && <Text wrap="truncate-end">{`${me.name}  ${me.id}`}</Text>}
       <Text dimColor>
         Share this link (`talken id` prints it whole; `talken id --qr-file me.png` saves the QR code):

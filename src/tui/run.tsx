@@ -85,7 +85,8 @@ async function askName(): Promise<string | undefined> {
 /** Runs the terminal client until the user quits. */
 export async function runTui(options: TuiOptions): Promise<void> {
   const { home } = options
-  if (!existsSync(join(home, KEY_FILE))) {
+  const firstRun = !existsSync(join(home, KEY_FILE))
+  if (firstRun) {
     const name = await askName()
     if (name === undefined) return
     initHome({ home, name }).close()
@@ -104,7 +105,7 @@ export async function runTui(options: TuiOptions): Promise<void> {
     })
   }
   const client = daemonTuiClient(home)
-  const app = render(<App client={client} qr={qrToTerminal} />, { exitOnCtrlC: false })
+  const app = render(<App client={client} qr={qrToTerminal} welcome={firstRun} />, { exitOnCtrlC: false })
   try {
     await app.waitUntilExit()
   } finally {

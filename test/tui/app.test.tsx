@@ -275,6 +275,19 @@ describe('terminal client', () => {
     ui.unmount()
   })
 
+  it('first run opens on the link to share, and Esc goes to the chat', async () => {
+    const { client } = fakeClient()
+    const ui = render(<App client={client} welcome />)
+    await until(
+      ui.lastFrame,
+      (s) => s.includes('talken:me-link') && s.includes('Welcome! Share this link'),
+      'the link',
+    )
+    ui.stdin.write('\u001b')
+    await until(ui.lastFrame, (s) => s.includes('No conversation open'), 'the chat')
+    ui.unmount()
+  })
+
   it('first run asks for a name and refuses an empty one', async () => {
     let chosen: string | undefined
     const ui = render(
