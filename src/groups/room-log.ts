@@ -242,13 +242,21 @@ export class RoomLog {
 
   /** The history for display, in causal order, with posts decrypted where a key is held. */
   history(): HistoryItem[] {
-    return this.entries().map((e) => {
-      const base = { hash: e.hash, kind: e.kind, author: e.author, depth: e.depth, time: e.time }
-      if (e.kind === 'post') return { ...base, content: this.#decrypt(e) }
-      if (e.kind === 'add') return { ...base, subject: decodeAddBody(e.body).member }
-      if (e.kind === 'remove') return { ...base, subject: decodeRemoveBody(e.body).member }
-      return base
-    })
+    return this.entries().map((e) => this.#item(e))
+  }
+
+  /** One entry of {@link history}, by hash; undefined when not held. */
+  historyItem(hash: Uint8Array): HistoryItem | undefined {
+    const e = this.#entries.get(toHex(hash))
+    return e && this.#item(e)
+  }
+
+  #item(e: RoomEntry): HistoryItem {
+    const base = { hash: e.hash, kind: e.kind, author: e.author, depth: e.depth, time: e.time }
+    if (e.kind === 'post') return { ...base, content: this.#decrypt(e) }
+    if (e.kind === 'add') return { ...base, subject: decodeAddBody(e.body).member }
+    if (e.kind === 'remove') return { ...base, subject: decodeRemoveBody(e.body).member }
+    return base
   }
 
   /**

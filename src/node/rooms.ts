@@ -405,7 +405,7 @@ export class NodeRooms {
   }
 
   #announce(room: Room, hash: Uint8Array): void {
-    const item = room.log.history().find((h) => bytesEqual(h.hash, hash))
+    const item = room.log.historyItem(hash)
     if (item) this.#host.entry({ room: room.id, item: this.#item(item) })
   }
 
@@ -504,7 +504,7 @@ export class NodeRooms {
   #contactName(account: Uint8Array): string | undefined {
     if (bytesEqual(account, this.#me)) return 'you'
     const id = toTextId(account)
-    return this.#host.store.listContacts().find((c) => c.id === id)?.name
+    return this.#host.store.getContact(id)?.name
   }
 
   #item(h: HistoryItem): RoomHistoryItem {
