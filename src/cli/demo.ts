@@ -26,7 +26,6 @@ import { parseArgs } from 'node:util'
 import { generateKeyPair, privateKeyToProtobuf } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { writePrivateFile } from '../identity/key-file.ts'
-import type { MeshConfig } from '../mesh/config.ts'
 import { tagKey } from '../mesh/routing-table.ts'
 import { addContact } from '../node/contacts.ts'
 import { initHome } from '../node/data-dir.ts'
@@ -45,19 +44,6 @@ const LINE: Readonly<Record<DemoName, readonly DemoName[]>> = {
   B: ['A', 'D'],
   D: ['B', 'C'],
   C: ['D'],
-}
-
-/**
- * Mesh timers shortened so that the demo fits in a minute (defaults in mesh/config.ts). When C
- * comes back with the routing seqno it stored, D does not take C's Hello as a route (it is not
- * better than D's feasibility distance from before), so the route to C returns only once a route
- * request makes C raise its seqno. The relay holding the message asks again only when its mesh
- * core wakes, and with the defaults it wakes for the periodic route dump, every 5 minutes.
- */
-export const DEMO_MESH: Partial<MeshConfig> = {
-  updateIntervalMs: 1_000,
-  routeRequestBaseMs: 500,
-  routeRequestMaxMs: 2_000,
 }
 
 /** The demo's steps, each printed with its own prefix. */
@@ -213,7 +199,6 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoSummary> {
       home: n.home,
       listen: [`/ip4/127.0.0.1/tcp/${n.port}`],
       mdns: false,
-      mesh: DEMO_MESH,
       allowPeer: (peerId) => {
         if (n.allowed.has(peerId)) return true
         const who = nameOfPeer(peerId)
@@ -328,12 +313,6 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoSummary> {
     }
     say('setup', 'homes', `4 nodes, each with its own data directory under ${root}`, { dir: root })
     say('setup', 'contacts', 'A and C are contacts; B and D only relay (they cannot read what they carry)')
-    say(
-      'setup',
-      'timers',
-      `mesh timers shortened for the demo: route dumps every ${DEMO_MESH.updateIntervalMs} ms, route requests retried within ${DEMO_MESH.routeRequestMaxMs} ms`,
-      { mesh: DEMO_MESH },
-    )
 
     for (const name of DEMO_NAMES) {
       const n = get(name)

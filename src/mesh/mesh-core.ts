@@ -110,6 +110,8 @@ export class MeshCore implements Router {
   #pumpDue = true
   /** The last pump left an envelope whose destination route discovery may still find. */
   #asking = false
+  /** The earliest time a route request the pump is waiting on may go out again. */
+  #askAt = Number.POSITIVE_INFINITY
   /** Destination (hex) → how many held envelopes go there: whose route changes concern the pump. */
   readonly #heldDests = new Map<string, number>()
   readonly stats: MeshStats = {
@@ -618,6 +620,7 @@ export class MeshCore implements Router {
   #pump(): void {
     this.#pumpDue = false
     this.#asking = false
+    this.#askAt = Number.POSITIVE_INFINITY
     // Nobody to hand anything to (and nobody to ask): a pump now could do nothing.
     if (this.#held.size === 0 || this.#byTag.size === 0) return
     const now = this.#host.now()
@@ -627,7 +630,10 @@ export class MeshCore implements Router {
       const nextHop = this.#routing.nextHopByKey(h.destKey)
       nextHops.set(h, nextHop)
       if (nextHop === undefined && !this.#byTag.has(h.destKey)) {
-        if (this.#routing.ask(h.envelope.destination, h.destKey)) this.#asking = true
+        if (this.#routing.ask(h.envelope.destination, h.destKey)) {
+          this.#asking = true
+          this.#askAt = Math.min(this.#askAt, this.#routing.retryAt(h.destKey) ?? now)
+        }
       }
     }
     for (const n of this.#neighbours.values()) {
@@ -774,6 +780,8 @@ export class MeshCore implements Router {
   /** Asks the host for a wake-up at the earliest time something is due. */
   #schedule(): void {
     let at = this.#routing.nextWake(this.#neighbours.size > 0)
+    // An envelope waits for a route request that backs off: wake when the next one may go out.
+    if (this.#asking) at = Math.min(at, this.#askAt)
     for (const h of this.#held.values()) {
       at = Math.min(at, h.expiresAtMs)
       for (const f of h.inflight.values()) at = Math.min(at, f.sentAt + this.#cfg.hopAckTimeoutMs)

@@ -160,6 +160,11 @@ export class RouteAgent {
    * something distance vector cannot. Returns false when discovery cannot help with `dest` now
    * (so asking again later is pointless until routes change).
    */
+  /** When a request for `destKey` may go out again (undefined: at once). */
+  retryAt(destKey: string): number | undefined {
+    return this.#discovery.nextTry(destKey)
+  }
+
   ask(dest: Uint8Array, destKey = tagKey(dest)): boolean {
     // Within the advertising radius distance vector already lists every reachable destination,
     // so a request for a destination never heard of can only help when the mesh reaches beyond

@@ -36,6 +36,11 @@ export class RouteDiscovery {
     return { reqId: this.#reqId, hopLimit: Math.min(this.#cfg.hopLimit, 2 ** Math.min(attempts, 6)) }
   }
 
+  /** When `destKey` may be asked for again; undefined when it never was (or was forgotten). */
+  nextTry(destKey: string): number | undefined {
+    return this.#asked.get(destKey)?.until
+  }
+
   /** Records a request; returns false when it was seen before (each request is handled once). */
   note(originKey: string, reqId: number, from: NeighbourId): boolean {
     const key = `${originKey}:${reqId}`

@@ -86,4 +86,22 @@ describe('mesh: a message the recipient cannot open', () => {
     net.run(3_600_000)
     assert.ok(!net.nodes.get('A')!.states.some((s) => s.id === id && s.state === 'delivered'))
   })
+
+  it('a node that restarts gets what waited for it at once, not at the next route dump', () => {
+    // C goes away while A's message is on its way; when C comes back (its store kept), it starts
+    // a new routing seqno, so D takes its route at once, and the relay holding the message asks
+    // again when its route request backs off rather than at the 5-minute dump.
+    const net = line()
+    net.run(2_000)
+    net.stop('C')
+    net.run(net.now + 100_000) // routes to C expire
+    const id = net.send('A', 'C', 'while you were away')
+    net.run(net.now + 20_000)
+    assert.equal(net.nodes.get('C')!.delivered.length, 0)
+    net.start('C')
+    net.link('D', 'C')
+    net.run(net.now + 10_000)
+    assert.deepEqual(net.nodes.get('C')!.delivered.map(text), ['while you were away'])
+    assert.ok(net.nodes.get('A')!.states.some((s) => s.id === id && s.state === 'delivered'))
+  })
 })
