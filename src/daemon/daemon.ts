@@ -6,9 +6,8 @@
  * cleanly: control socket closed, links closed, store closed, lock released.
  */
 import { TalkenError } from '../errors.ts'
-import { safetyNumber } from '../identity/safety-number.ts'
 import type { Logger, LogLevel } from '../mesh/router.ts'
-import { addContact, findContact } from '../node/contacts.ts'
+import { addContact, verifyContact } from '../node/contacts.ts'
 import { contactSummaries, conversation, recentMessages } from '../node/inbox.ts'
 import { createNode, type NodeOptions, type TalkenNode } from '../node/node.ts'
 import type { NodeRooms } from '../node/rooms.ts'
@@ -144,13 +143,13 @@ export function controlMethods(node: TalkenNode): Record<string, ControlMethod> 
       return { outcome, id: contact.id, name: contact.name }
     },
     safetyNumber: (params) => {
-      let contact = findContact(node.store, String(params.contact ?? ''))
-      if (params.confirm === true && !contact.verified) {
-        contact = { ...contact, verified: true }
-        node.store.putContact(contact)
-      }
-      const number = safetyNumber(node.identity.account.publicKey, contact.accountKey)
-      return { id: contact.id, name: contact.name, safetyNumber: number, verified: contact.verified }
+      const { contact, safetyNumber } = verifyContact(
+        node.store,
+        node.identity.account.publicKey,
+        String(params.contact ?? ''),
+        params.confirm === true,
+      )
+      return { id: contact.id, name: contact.name, safetyNumber, verified: contact.verified }
     },
     markRead: (params) => ({ read: node.markRead(String(params.contact ?? '')) }),
     receipts: (params) => {

@@ -258,37 +258,27 @@ export class MeshCore implements Router {
       payload: encodeMeshPayload({ kind: 1, source: this.self, ackSecret, body: payload }),
     }
     const key = messageIdHex(id)
-    if (options.datagram) {
-      const d = makeHeld(envelope, {
-        own: true,
-        origin: LOCAL_ORIGIN,
-        receivedAt: now,
-        nextRetryAt: Number.POSITIVE_INFINITY,
-      })
-      this.#hold(d)
-      if (bytesEqual(destination, this.self)) this.#deliverLocal(envelope, undefined)
-      this.#pump()
-      this.#schedule()
-      return key
-    }
     const h = makeHeld(envelope, {
       own: true,
       origin: LOCAL_ORIGIN,
       receivedAt: now,
-      nextRetryAt: now + this.#cfg.retryBaseMs,
+      nextRetryAt: options.datagram ? Number.POSITIVE_INFINITY : now + this.#cfg.retryBaseMs,
     })
-    this.#store.transaction(() => {
-      this.#store.addMessage({
-        id: key,
-        conversation: options.filing?.conversation ?? tagKey(destination),
-        direction: 'out',
-        body: options.filing?.body ?? payload,
-        createdAt: now,
-        state: 'queued',
-        updatedAt: now,
+    // A datagram is recorded nowhere (persistHeld and #setState skip it too).
+    if (!options.datagram) {
+      this.#store.transaction(() => {
+        this.#store.addMessage({
+          id: key,
+          conversation: options.filing?.conversation ?? tagKey(destination),
+          direction: 'out',
+          body: options.filing?.body ?? payload,
+          createdAt: now,
+          state: 'queued',
+          updatedAt: now,
+        })
+        persistHeld(this.#store, h)
       })
-      persistHeld(this.#store, h)
-    })
+    }
     this.#hold(h)
     this.#setState(h, 'queued')
     if (bytesEqual(destination, this.self)) this.#deliverLocal(envelope, undefined)

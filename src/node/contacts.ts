@@ -4,6 +4,7 @@
 import { TalkenError } from '../errors.ts'
 import { type ContactCard, decodeContactCard, encodeContactCard } from '../identity/contact-card.ts'
 import { parseContactLink } from '../identity/contact-link.ts'
+import { safetyNumber } from '../identity/safety-number.ts'
 import { toTextId } from '../identity/text-id.ts'
 import type { Contact, Store } from '../store/store.ts'
 import { bytesEqual } from '../wire/cbor.ts'
@@ -108,4 +109,22 @@ export function findContact(store: Store, query: string): Contact {
       .map((c) => `${c.name} ${c.id.slice(0, 12)}…`)
       .join(', ')}): use more of the ID`,
   )
+}
+
+/**
+ * The safety number with a contact (a name, ID or unique prefix); with `confirm`, marks the
+ * contact verified first (the numbers matched). What `talken verify` and the chat screen show.
+ */
+export function verifyContact(
+  store: Store,
+  ownAccountKey: Uint8Array,
+  query: string,
+  confirm = false,
+): { contact: Contact; safetyNumber: string } {
+  let contact = findContact(store, query)
+  if (confirm && !contact.verified) {
+    contact = { ...contact, verified: true }
+    store.putContact(contact)
+  }
+  return { contact, safetyNumber: safetyNumber(ownAccountKey, contact.accountKey) }
 }

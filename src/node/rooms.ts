@@ -105,7 +105,7 @@ interface Room {
   readonly log: RoomLog
   readonly gossip: RoomGossip
   readonly key: Uint8Array
-  /** Name from the invitation, until the genesis entry arrives. */
+  /** Name from the invitation, set while our join is unanswered (also marks that state). */
   invitedName?: string
 }
 
@@ -319,10 +319,9 @@ export class NodeRooms {
     const room = rooms[opened.index]!
     const m = opened.message
     if (m.kind === 'gossip') {
-      const before = room.log.size.entries
-      const wasMember = this.#isMember(room)
       room.gossip.receive(toHex(m.sender), m.frame)
-      if (room.log.size.entries > before && !wasMember && this.#isMember(room)) {
+      // Only a room still being joined can have just let us in.
+      if (room.invitedName !== undefined && this.#isMember(room)) {
         this.#host.store.kvDelete(JOINING_NS, room.id)
         room.invitedName = undefined
         this.#host.log('info', 'joined a room', { room: room.id.slice(0, 16) })

@@ -27,7 +27,7 @@
 import { generateDhKey, type RandomSource } from '../e2e/primitives.ts'
 import { TalkenError } from '../errors.ts'
 import { toHex } from '../groups/entry.ts'
-import { type GossipStats, RoomGossip } from '../groups/room-gossip.ts'
+import { RoomGossip } from '../groups/room-gossip.ts'
 import { x25519Sealer } from '../groups/room-keys.ts'
 import { createRoom, openRoomLog, type RoomLog } from '../groups/room-log.ts'
 import { type Identity, identityFromSecrets } from '../identity/identity.ts'
@@ -256,11 +256,6 @@ class MemberRouter implements Router {
   readonly #node: number
   readonly #account: Uint8Array | undefined
   readonly #collector: Collector
-  /** Gossip counters of this node (undefined for non-members). */
-  get gossipStats(): GossipStats | undefined {
-    return this.#gossip?.stats
-  }
-
   constructor(
     init: { self: Uint8Array; host: RouterHost; store: Store },
     ctx: { node: number; setup: RoomSetup; tagOf: Map<string, Uint8Array>; collector: Collector },
@@ -369,7 +364,6 @@ class FloodRouter implements Router {
   readonly #collector: Collector
   readonly #neighbours = new Set<NeighbourId>()
   readonly #seen = new Set<number>()
-  #nextPost = 0
 
   constructor(host: RouterHost, node: number, member: boolean, collector: Collector) {
     this.#host = host
@@ -384,9 +378,8 @@ class FloodRouter implements Router {
     this.#neighbours.delete(neighbour)
   }
   receive(neighbour: NeighbourId, frame: Uint8Array): void {
-    if (frame.length < 8) return
-    const view = new DataView(frame.buffer, frame.byteOffset, 8)
-    const id = view.getUint32(0) * 2 ** 20 + view.getUint32(4)
+    if (frame.length < 4) return
+    const id = new DataView(frame.buffer, frame.byteOffset, 4).getUint32(0)
     if (this.#member) this.#collector.seen(String(id), this.#node, this.#host.now())
     if (this.#seen.has(id)) return
     this.#seen.add(id)
@@ -394,11 +387,10 @@ class FloodRouter implements Router {
   }
   timer(): void {}
   send(): string {
-    const id = this.#node * 2 ** 20 + this.#nextPost++
+    // Posts are numbered in the order they are made, across the run.
+    const id = this.#collector.posted.size
     const frame = new Uint8Array(FLOOD_FRAME_BYTES)
-    const view = new DataView(frame.buffer)
-    view.setUint32(0, this.#node)
-    view.setUint32(4, id - this.#node * 2 ** 20)
+    new DataView(frame.buffer).setUint32(0, id)
     this.#seen.add(id)
     this.#collector.post(String(id), this.#node, this.#host.now())
     for (const n of this.#neighbours) this.#host.transmit(n, frame, 'data')

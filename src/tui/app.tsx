@@ -8,7 +8,7 @@ import { Box, type Key, Text, useApp, useInput, useStdout } from 'ink'
 import { useCallback, useEffect, useRef, useState } from 'react'
 import type { ContactSummary } from '../node/inbox.ts'
 import type { PeerInfo, RouteInfo } from '../node/node.ts'
-import type { RoomSummary } from '../node/rooms.ts'
+import type { RoomHistoryItem, RoomSummary } from '../node/rooms.ts'
 import type { DeliveryState } from '../store/store.ts'
 import type { TuiClient, TuiEvent } from './client.ts'
 import { COMMANDS, clock, parseInput, pick, stateLabel, typed, wrap } from './view.ts'
@@ -41,6 +41,20 @@ export interface AppProps {
 }
 
 const SIDEBAR = 22
+
+/** A room entry as a conversation line: posts as text, membership changes as a note. */
+function roomLine(h: RoomHistoryItem): Line {
+  return {
+    id: h.hash,
+    at: h.time,
+    who: h.authorName ?? h.author.slice(0, 10),
+    text:
+      h.kind === 'post'
+        ? (h.text ?? '(no key for this post)')
+        : `· ${h.kind}${h.subject ? ` ${h.subject.slice(0, 10)}` : ''}`,
+    mine: h.authorName === 'you',
+  }
+}
 
 export function App({ client, qr, onExit, welcome }: AppProps) {
   const { exit } = useApp()
@@ -115,18 +129,7 @@ export function App({ client, qr, onExit, welcome }: AppProps) {
         }
       } else {
         const history = await client.roomHistory(target.id)
-        setLines(
-          history.map((h) => ({
-            id: h.hash,
-            at: h.time,
-            who: h.authorName ?? h.author.slice(0, 10),
-            text:
-              h.kind === 'post'
-                ? (h.text ?? '(no key for this post)')
-                : `· ${h.kind}${h.subject ? ` ${h.subject.slice(0, 10)}` : ''}`,
-            mine: h.authorName === 'you',
-          })),
-        )
+        setLines(history.map(roomLine))
         setRoomUnread((u) => ({ ...u, [target.id]: 0 }))
       }
     },
@@ -197,20 +200,7 @@ export function App({ client, qr, onExit, welcome }: AppProps) {
         case 'room':
           if (current?.kind === 'room' && current.id === e.room) {
             const h = e.item
-            setLines((l) =>
-              l.some((x) => x.id === h.hash)
-                ? l
-                : [
-                    ...l,
-                    {
-                      id: h.hash,
-                      at: h.time,
-                      who: h.authorName ?? h.author.slice(0, 10),
-                      text: h.kind === 'post' ? (h.text ?? '(no key for this post)') : `· ${h.kind}`,
-                      mine: h.authorName === 'you',
-                    },
-                  ],
-            )
+            setLines((l) => (l.some((x) => x.id === h.hash) ? l : [...l, roomLine(h)]))
           } else if (e.item.authorName !== 'you') {
             setRoomUnread((u) => ({ ...u, [e.room]: (u[e.room] ?? 0) + 1 }))
           }

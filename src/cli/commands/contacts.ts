@@ -3,8 +3,7 @@
  */
 import type { Command } from 'commander'
 import { decodeContactCard } from '../../identity/contact-card.ts'
-import { safetyNumber } from '../../identity/safety-number.ts'
-import { addContact, findContact } from '../../node/contacts.ts'
+import { addContact, verifyContact } from '../../node/contacts.ts'
 import { openHome } from '../../node/data-dir.ts'
 import type { Contact } from '../../store/store.ts'
 import type { CommandContext } from '../context.ts'
@@ -75,12 +74,12 @@ export function registerContactCommands(program: Command, context: () => Command
       const ctx = context()
       const home = openHome({ home: ctx.home })
       try {
-        let contact = findContact(home.store, query)
-        const number = safetyNumber(home.profile.accountKey, contact.accountKey)
-        if (opts.confirm && !contact.verified) {
-          contact = { ...contact, verified: true }
-          home.store.putContact(contact)
-        }
+        const { contact, safetyNumber: number } = verifyContact(
+          home.store,
+          home.profile.accountKey,
+          query,
+          opts.confirm === true,
+        )
         emit(
           ctx.output,
           { contact: contact.id, name: contact.name, safetyNumber: number, verified: contact.verified },
