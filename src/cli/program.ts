@@ -120,6 +120,17 @@ export function buildProgram(state: { output: Output; now: () => number }): Comm
 }
 
 async function runTuiCommand(ctx: CommandContext, mdns: boolean): Promise<void> {
+  if (!process.stdin.isTTY || !process.stdout.isTTY) {
+    throw new TalkenError(
+      'invalid_argument',
+      'the chat screen needs a terminal; without one, run `talken daemon` and use `talken send` and `talken inbox`',
+    )
+  }
+  // ink draws only the last frame when it believes it runs under CI (a CI or
+  // CONTINUOUS_INTEGRATION variable, read once when ink loads). The chat screen runs only in a
+  // terminal, where a person (or a terminal test) must see every frame: clear the flags first.
+  delete process.env.CI
+  delete process.env.CONTINUOUS_INTEGRATION
   const { runTui } = await import('../tui/run.tsx')
   const passphrase = passphraseFromEnvOrFile()
   await runTui({ home: ctx.home, mdns, ...(passphrase ? { passphrase } : {}) })

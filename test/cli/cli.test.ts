@@ -119,6 +119,14 @@ describe('talken CLI', () => {
     assert.equal(talken(alice, ['add']).status, 2)
   })
 
+  it('the chat screen without a terminal is a typed error, not a blank screen', () => {
+    const r = talken(alice, ['tui', '--no-mdns', '--json'])
+    assert.equal(r.status, 1)
+    const { error } = r.json as ErrorJson
+    assert.equal(error.code, 'invalid_argument')
+    assert.match(error.message, /needs a terminal/)
+  })
+
   it('every command has --help', () => {
     for (const cmd of [[], ['init'], ['id'], ['add'], ['contacts'], ['verify']]) {
       const r = talken(alice, [...cmd, '--help'])
