@@ -7,11 +7,15 @@
  * Sealed (prekey)  = 0x01 ‖ E (32) ‖ ChaCha20-Poly1305(k, 0¹², prekey message, 0x01)   (first contact)
  *   k = HKDF(ikm = X25519(E, IK_B), salt = E ‖ IK_B, info = "talken/e2e/seal/v1", 32)
  *   E: a fresh X25519 key per sealed prekey message; IK_B: the recipient's identity DH key
- * Plaintext inside the ratchet = sentAt (uint64 BE, Unix ms) ‖ content ‖ 0x80 ‖ 0x00…
+ * Plaintext inside the ratchet = sentAt (uint64 BE, Unix ms) ‖ deliverySecret (16) ‖ content ‖ 0x80 ‖ 0x00…
  *   padded so that the sealed body is exactly 256, 1,024, 4,096, 16,384 or 65,024 bytes
  * ```
+ * The delivery secret is the mesh's acknowledgement secret (mesh-payload.ts): the envelope's ID is
+ * its hash, and only the recipient, by opening the body, learns it and can prove delivery. A relay
+ * sees the ID, never the secret, so it cannot forge an acknowledgement.
+ *
  * The two kinds look alike: the recipient tries its sessions' header keys first, then its identity
- * DH key. A prekey body costs 310 bytes of overhead, a ratchet body 94, so content of up to 64,714
+ * DH key. A prekey body costs 326 bytes of overhead, a ratchet body 110, so content of up to 64,698
  * bytes fits either. Byte table: docs/e2e.md §Sealed body.
  */
 import { TalkenError } from '../errors.ts'
@@ -45,16 +49,20 @@ export const SEALED_BUCKETS: readonly number[] = [256, 1024, 4096, 16 * 1024, LA
 export const MAX_SEALED_BYTES = LARGEST_BUCKET
 
 const SENT_AT_LENGTH = 8
+/** Length of the delivery secret inside every sealed body (the mesh's ACK_SECRET_LENGTH). */
+export const DELIVERY_SECRET_LENGTH = 16
+/** Bytes before the content in a sealed plaintext: time and delivery secret. */
+const PREFIX_LENGTH = SENT_AT_LENGTH + DELIVERY_SECRET_LENGTH
 const PAD_MARKER = 0x80
 const SEAL_INFO = 'talken/e2e/seal/v1'
 const ZERO_NONCE = new Uint8Array(AEAD_NONCE_LENGTH)
 const VERSION_AD = Uint8Array.of(SEALED_VERSION)
 
-/** Bytes a sealed ratchet body adds to its content: version, ratchet overhead, time, pad marker (94). */
-export const RATCHET_BODY_OVERHEAD = 1 + RATCHET_OVERHEAD + SENT_AT_LENGTH + 1
-/** Bytes a sealed prekey body adds: version, E, outer tag, prekey header, then as a ratchet body (310). */
+/** Bytes a sealed ratchet body adds to its content: version, ratchet overhead, time, delivery secret, pad marker (110). */
+export const RATCHET_BODY_OVERHEAD = 1 + RATCHET_OVERHEAD + PREFIX_LENGTH + 1
+/** Bytes a sealed prekey body adds: version, E, outer tag, prekey header, then as a ratchet body (326). */
 export const PREKEY_BODY_OVERHEAD =
-  1 + DH_KEY_LENGTH + AEAD_TAG_LENGTH + PREKEY_HEADER_LENGTH + RATCHET_OVERHEAD + SENT_AT_LENGTH + 1
+  1 + DH_KEY_LENGTH + AEAD_TAG_LENGTH + PREKEY_HEADER_LENGTH + RATCHET_OVERHEAD + PREFIX_LENGTH + 1
 /** The most content one sealed body carries, whichever kind it is. */
 export const MAX_SEALED_CONTENT = MAX_SEALED_BYTES - PREKEY_BODY_OVERHEAD
 
@@ -71,35 +79,52 @@ export function paddedPlaintextLength(contentLength: number, prekey: boolean): n
   }
   const overhead = prekey ? PREKEY_BODY_OVERHEAD : RATCHET_BODY_OVERHEAD
   const bucket = SEALED_BUCKETS.find((b) => b >= contentLength + overhead)!
-  return bucket - overhead + SENT_AT_LENGTH + 1
+  return bucket - overhead + PREFIX_LENGTH + 1
 }
 
-/** The ratchet plaintext: time, content and padding to `length` ({@link paddedPlaintextLength}). */
-export function encodeSealedPlaintext(content: Uint8Array, sentAt: number, length: number): Uint8Array {
+/** What a sealed plaintext carries besides padding. */
+export interface SealedPlaintext {
+  /** Unix milliseconds, by the sender's clock. */
+  readonly sentAt: number
+  /** The mesh acknowledgement secret of the envelope that carries the body. */
+  readonly deliverySecret: Uint8Array
+  readonly content: Uint8Array
+}
+
+/** The ratchet plaintext: time, delivery secret, content and padding to `length` ({@link paddedPlaintextLength}). */
+export function encodeSealedPlaintext(p: SealedPlaintext, length: number): Uint8Array {
+  const { sentAt, deliverySecret, content } = p
   if (!Number.isSafeInteger(sentAt) || sentAt < 0)
     throw new TalkenError('invalid_argument', 'sentAt is Unix ms')
-  if (length < content.length + SENT_AT_LENGTH + 1)
+  if (deliverySecret.length !== DELIVERY_SECRET_LENGTH)
+    throw new TalkenError('invalid_argument', `a delivery secret is ${DELIVERY_SECRET_LENGTH} bytes`)
+  if (length < content.length + PREFIX_LENGTH + 1)
     throw new TalkenError('invalid_argument', 'padding too short')
   const out = new Uint8Array(length)
   const view = new DataView(out.buffer)
   view.setUint32(0, Math.floor(sentAt / 2 ** 32))
   view.setUint32(4, sentAt >>> 0)
-  out.set(content, SENT_AT_LENGTH)
-  out[SENT_AT_LENGTH + content.length] = PAD_MARKER
+  out.set(deliverySecret, SENT_AT_LENGTH)
+  out.set(content, PREFIX_LENGTH)
+  out[PREFIX_LENGTH + content.length] = PAD_MARKER
   return out
 }
 
-/** Reads the time and content back from a ratchet plaintext. Throws `malformed`. */
-export function decodeSealedPlaintext(plaintext: Uint8Array): { sentAt: number; content: Uint8Array } {
+/** Reads the time, delivery secret and content back from a ratchet plaintext. Throws `malformed`. */
+export function decodeSealedPlaintext(plaintext: Uint8Array): SealedPlaintext {
   let end = plaintext.length - 1
-  while (end >= SENT_AT_LENGTH && plaintext[end] === 0) end--
-  if (end < SENT_AT_LENGTH || plaintext[end] !== PAD_MARKER) {
+  while (end >= PREFIX_LENGTH && plaintext[end] === 0) end--
+  if (end < PREFIX_LENGTH || plaintext[end] !== PAD_MARKER) {
     throw new TalkenError('malformed', 'sealed plaintext: bad padding')
   }
   const view = new DataView(plaintext.buffer, plaintext.byteOffset, plaintext.length)
   const high = view.getUint32(0)
   if (high >= 2 ** 21) throw new TalkenError('malformed', 'sealed plaintext: time out of range')
-  return { sentAt: high * 2 ** 32 + view.getUint32(4), content: plaintext.slice(SENT_AT_LENGTH, end) }
+  return {
+    sentAt: high * 2 ** 32 + view.getUint32(4),
+    deliverySecret: plaintext.slice(SENT_AT_LENGTH, PREFIX_LENGTH),
+    content: plaintext.slice(PREFIX_LENGTH, end),
+  }
 }
 
 /** Checks a sealed body's size and version before any decryption. Throws `malformed`, `unsupported_version`. */

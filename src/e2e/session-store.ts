@@ -13,8 +13,8 @@
  * @example
  * const e2e = openSessionStore({ store, device: identity.device, now: Date.now })
  * const card = makeContactCard(identity, { name, extensions: [e2e.cardExtension()], now })
- * const payload = e2e.seal({ deviceKey, bundle }, content)   // to an envelope
- * const { peerDeviceKey, content } = e2e.open(payload)       // from an envelope
+ * const payload = e2e.seal({ deviceKey, bundle }, content, { deliverySecret })   // to an envelope
+ * const { peerDeviceKey, content, deliverySecret } = e2e.open(payload)          // from an envelope
  */
 import { TalkenError } from '../errors.ts'
 import { CardExtension, type CardExtensionEntry } from '../identity/contact-card.ts'
@@ -24,6 +24,7 @@ import { PrekeyStore } from './prekey-store.ts'
 import { bufferedRandom, type RandomSource, systemRandom } from './primitives.ts'
 import {
   checkSealed,
+  DELIVERY_SECRET_LENGTH,
   decodeSealedPlaintext,
   encodeSealedPlaintext,
   openSealedPrekey,
@@ -75,8 +76,21 @@ export interface OpenedMessage {
   readonly content: Uint8Array
   /** Unix milliseconds, by the sender's clock. */
   readonly sentAt: number
+  /** The secret that proves delivery of the envelope that carried this body (its ID is the hash). */
+  readonly deliverySecret: Uint8Array
   /** True when this message started a new session (first contact from that device). */
   readonly firstContact: boolean
+}
+
+/** Options of {@link SessionStore.seal}. */
+export interface SealOptions {
+  /** Unix milliseconds (default: now). */
+  readonly sentAt?: number
+  /**
+   * The mesh acknowledgement secret of the envelope that will carry the body
+   * ({@link DELIVERY_SECRET_LENGTH} bytes; default: random).
+   */
+  readonly deliverySecret?: Uint8Array
 }
 
 /** End-to-end sessions of one device. */
@@ -92,13 +106,24 @@ export interface SessionStore {
   /** The peer devices with sessions (hex Ed25519 keys). */
   peers(): string[]
   /**
+   * The base key of the session with this device while it still sends prekey messages (the peer
+   * has not yet shown that it holds the session); undefined otherwise.
+   */
+  pendingBaseKey(deviceKey: Uint8Array): Uint8Array | undefined
+  /**
+   * Records that the peer device holds the session named by `baseKey`: a body sealed in it was
+   * delivered (its delivery secret came back, which only the peer could reveal). Later bodies are
+   * plain ratchet messages instead of prekey messages. Returns false when nothing changed.
+   */
+  confirm(deviceKey: Uint8Array, baseKey: Uint8Array): boolean
+  /**
    * Seals `content` for a peer device: with its session, or, when there is none, a new one from
    * `bundle` (verified by the caller against the peer's card). Throws `not_found` when neither.
    */
   seal(
     peer: { deviceKey: Uint8Array; bundle?: PrekeyBundle },
     content: Uint8Array,
-    sentAt?: number,
+    options?: SealOptions,
   ): Uint8Array
   /**
    * Opens a sealed body. Throws `malformed`, `unsupported_version`, `decrypt_failed` (not for us,
@@ -136,8 +161,10 @@ export function openSessionStore(options: SessionStoreOptions): SessionStore {
   function seal(
     peer: { deviceKey: Uint8Array; bundle?: PrekeyBundle },
     content: Uint8Array,
-    sentAt = now(),
+    options: SealOptions = {},
   ): Uint8Array {
+    const sentAt = options.sentAt ?? now()
+    const deliverySecret = options.deliverySecret ?? random(DELIVERY_SECRET_LENGTH)
     const key = hex(peer.deviceKey)
     let list = sessions.get(key) ?? []
     let session = list[0]
@@ -151,8 +178,7 @@ export function openSessionStore(options: SessionStoreOptions): SessionStore {
       list = [session]
     }
     const plaintext = encodeSealedPlaintext(
-      content,
-      sentAt,
+      { sentAt, deliverySecret, content },
       paddedPlaintextLength(content.length, session.pending !== null),
     )
     const out = encrypt(session, plaintext, AD, { random: nonces })
@@ -164,12 +190,13 @@ export function openSessionStore(options: SessionStoreOptions): SessionStore {
   }
 
   function opened(s: Session, plaintext: Uint8Array, firstContact: boolean): OpenedMessage {
-    const { content, sentAt } = decodeSealedPlaintext(plaintext)
+    const { content, sentAt, deliverySecret } = decodeSealedPlaintext(plaintext)
     return {
       peerDeviceKey: s.theirDeviceKey,
       peerIdentityDh: s.theirIdentityDh,
       content,
       sentAt,
+      deliverySecret,
       firstContact,
     }
   }
@@ -220,6 +247,21 @@ export function openSessionStore(options: SessionStoreOptions): SessionStore {
     cardExtension: () => [CardExtension.prekeys, encodePrekeyBundle(prekeys.bundle())],
     hasSession: (deviceKey) => sessions.has(hex(deviceKey)),
     peers: () => [...sessions.keys()],
+    pendingBaseKey(deviceKey) {
+      const active = sessions.get(hex(deviceKey))?.[0]
+      return active?.pending ? active.baseKey : undefined
+    },
+    confirm(deviceKey, baseKey) {
+      const key = hex(deviceKey)
+      const list = sessions.get(key) ?? []
+      const index = list.findIndex((s) => s.pending !== null && same(s.baseKey, baseKey))
+      if (index < 0) return false
+      save(
+        key,
+        list.map((s, i) => (i === index ? { ...s, pending: null } : s)),
+      )
+      return true
+    },
     seal,
     open(sealed) {
       checkSealed(sealed)

@@ -16,7 +16,7 @@
  * Everything is injected through {@link RouterHost} and the {@link Store}: no clock, randomness,
  * timers or sockets of its own.
  */
-import { isTalkenError } from '../errors.ts'
+import { isTalkenError, TalkenError } from '../errors.ts'
 import type { DeliveryState, Store } from '../store/store.ts'
 import { bytesEqual } from '../wire/cbor.ts'
 import {
@@ -46,6 +46,13 @@ import { ACK_SECRET_LENGTH, decodeMeshPayload, encodeMeshPayload, proofId } from
 import { RouteAgent } from './route-agent.ts'
 import type { NeighbourId, Router, RouterHost, RouterLoad, SendOptions } from './router.ts'
 import { tagKey } from './routing-table.ts'
+
+/**
+ * kv namespace of the delivery proofs of sealed messages received (message ID in hex → ack
+ * secret): a repeat of a message is acknowledged again, also after a restart, though its body
+ * cannot be opened twice.
+ */
+const PROOF_NAMESPACE = 'mesh-proof'
 
 interface Neighbour {
   readonly id: NeighbourId
@@ -244,7 +251,14 @@ export class MeshCore implements Router {
 
   send(destination: Uint8Array, payload: Uint8Array, options: SendOptions = {}): string {
     const now = this.#host.now()
-    const ackSecret = this.#randomBytes(ACK_SECRET_LENGTH)
+    const sealedProof = options.ackSecret !== undefined
+    if (sealedProof && (options.datagram || options.ackSecret!.length !== ACK_SECRET_LENGTH)) {
+      throw new TalkenError(
+        'invalid_argument',
+        `an ack secret is ${ACK_SECRET_LENGTH} bytes, and datagrams have none`,
+      )
+    }
+    const ackSecret = options.ackSecret ?? this.#randomBytes(ACK_SECRET_LENGTH)
     // The ID commits to the ack secret, so only the recipient can prove delivery (mesh-payload.ts).
     const id = proofId(ackSecret)
     const ttl = options.ttlMs ?? this.#cfg.ttlMs
@@ -255,7 +269,11 @@ export class MeshCore implements Router {
       expires: Math.ceil((now + ttl) / 1000),
       copies: options.datagram ? 1 : this.#cfg.copies,
       flags: options.datagram ? 0 : EnvelopeFlags.ackRequested,
-      payload: encodeMeshPayload({ kind: 1, source: this.self, ackSecret, body: payload }),
+      payload: encodeMeshPayload(
+        sealedProof
+          ? { kind: 3, source: this.self, body: payload }
+          : { kind: 1, source: this.self, ackSecret, body: payload },
+      ),
     }
     const key = messageIdHex(id)
     const h = makeHeld(envelope, {
@@ -453,11 +471,13 @@ export class MeshCore implements Router {
       this.#learnProof(payload.ackSecret, from)
       return
     }
-    if (!bytesEqual(proofId(payload.ackSecret), envelope.id)) {
+    const acked = (envelope.flags & EnvelopeFlags.ackRequested) !== 0
+    // A clear ack secret must match the ID; a sealed one travels only in acknowledged messages.
+    if (payload.kind === 1 ? !bytesEqual(proofId(payload.ackSecret), envelope.id) : !acked) {
       this.stats.malformed++
       return
     }
-    if ((envelope.flags & EnvelopeFlags.ackRequested) === 0) {
+    if (!acked && payload.kind === 1) {
       // A datagram: handed over at most once while its ID is remembered, recorded nowhere, never acked.
       if (this.#seen.has(key)) {
         this.stats.duplicatesSuppressed++
@@ -478,11 +498,16 @@ export class MeshCore implements Router {
     // transaction as whatever the application stored on delivery.
     // A message the application refused (it could not open it) is remembered as failed and never
     // acknowledged: its sender must not be told it was delivered.
-    let acknowledge = true
+    let proof: Uint8Array | undefined = payload.kind === 1 ? payload.ackSecret : undefined
     const fresh = this.#store.transaction(() => {
       const existing = this.#store.getMessage(key)
       if (existing !== undefined) {
-        acknowledge = existing.state !== 'failed'
+        // A repeat: acknowledge again (the first acknowledgement may have been lost), with the
+        // sealed secret we kept when the body was opened.
+        if (existing.state === 'failed') proof = undefined
+        else
+          proof ??=
+            this.#proofs.get(key.slice(0, SUMMARY_ID_LENGTH * 2)) ?? this.#store.kvGet(PROOF_NAMESPACE, key)
         return false
       }
       const filing = this.#host.deliver({
@@ -490,27 +515,43 @@ export class MeshCore implements Router {
         payload: payload.body,
         hops: this.#cfg.hopLimit - envelope.hopLimit,
       })
-      acknowledge = filing?.refused === undefined
+      let refused = filing?.refused
+      if (payload.kind === 3 && refused === undefined) {
+        const secret = filing?.ackSecret
+        if (
+          secret === undefined ||
+          secret.length !== ACK_SECRET_LENGTH ||
+          !bytesEqual(proofId(secret), envelope.id)
+        ) {
+          refused = 'the message holds no delivery proof for its ID'
+        } else {
+          proof = secret
+          this.#store.kvSet(PROOF_NAMESPACE, key, secret)
+        }
+      }
+      if (refused !== undefined) proof = undefined
       return this.#store.addMessage({
         id: key,
         conversation: filing?.conversation ?? tagKey(payload.source),
         direction: 'in',
         body: filing?.body ?? payload.body,
         createdAt: now,
-        state: acknowledge ? 'received' : 'failed',
-        ...(filing?.refused === undefined ? {} : { stateReason: filing.refused }),
+        state: refused === undefined ? 'received' : 'failed',
+        ...(refused === undefined ? {} : { stateReason: refused }),
         updatedAt: now,
       })
     })
     if (fresh) this.stats.delivered++
     else this.stats.duplicatesSuppressed++
     if (from !== undefined) this.#seen.set(key, from)
-    if (!acknowledge) return
+    // Refused (never acknowledged: its sender must not be told it was delivered), or a repeat
+    // whose proof is gone.
+    if (proof === undefined) return
     const known = this.#proofs.has(key.slice(0, SUMMARY_ID_LENGTH * 2))
-    this.#learnProof(payload.ackSecret, undefined)
-    if (from !== undefined) this.#sendProofs(from, [payload.ackSecret])
+    this.#learnProof(proof, undefined)
+    if (from !== undefined) this.#sendProofs(from, [proof])
     if (!known && !bytesEqual(payload.source, this.self))
-      this.#sendAck(payload.source, payload.ackSecret, envelope.expires)
+      this.#sendAck(payload.source, proof, envelope.expires)
   }
 
   #sendAck(source: Uint8Array, ackSecret: Uint8Array, expires: number): void {
@@ -555,8 +596,10 @@ export class MeshCore implements Router {
         if (h.datagram) {
           if (h.copies === 0 && h.inflight.size === 0) this.#remove(h)
         } else if (h.own) {
-          if (h.state === 'queued' || h.state === 'sent') {
-            this.#setState(h, n.tagKey === h.destKey ? 'delivered' : 'relayed')
+          // Taken by the destination itself: delivered once its proof comes back (a neighbour's
+          // claim to be the destination proves nothing).
+          if ((h.state === 'queued' || h.state === 'sent') && n.tagKey !== h.destKey) {
+            this.#setState(h, 'relayed')
           }
           persistHeld(this.#store, h)
         } else if (h.copies === 0 && h.inflight.size === 0) {

@@ -1,15 +1,18 @@
 /**
- * What the mesh puts inside an envelope's payload (before end-to-end sealing wraps it).
+ * What the mesh puts inside an envelope's payload, around the application's body.
  *
  * ```
- * Message = [1, source: bytes(16), ackSecret: bytes(16), body: bytes]   flags: ackRequested
- * Ack     = [2, ackSecret: bytes(16)]                                   flags: ack
- * envelope id of a Message = first 16 bytes of SHA-256("talken/ack-proof" ‖ 0x00 ‖ ackSecret)
+ * Sealed message = [3, source: bytes(16), body: bytes]                  flags: ackRequested
+ *                  the ack secret travels inside body, sealed end to end (SendOptions.ackSecret)
+ * Message        = [1, source: bytes(16), ackSecret: bytes(16), body: bytes]
+ *                  the ack secret in the clear: datagrams (never acknowledged) and the simulator
+ * Ack            = [2, ackSecret: bytes(16)]                            flags: ack
+ * envelope id of a message = first 16 bytes of SHA-256("talken/ack-proof" ‖ 0x00 ‖ ackSecret)
  * ```
- * The ack secret is the delivery proof: only a node that opened the message knows it, and anyone
- * can check it against the envelope ID. So a relay purges its copy of a message only on a real
- * acknowledgement, and a forged one purges nothing. The source sits inside the payload, never in
- * the routing header; once end-to-end encryption seals Message, relays cannot read it.
+ * The ack secret is the delivery proof: anyone can check it against the envelope ID, and in a
+ * sealed message only the recipient, by opening the body, learns it. So a relay purges its copy
+ * only on a real acknowledgement, and cannot forge one: it sees the ID, never the secret. The
+ * source sits inside the payload, never in the routing header.
  */
 import { createHash } from 'node:crypto'
 import { TalkenError } from '../errors.ts'
@@ -40,10 +43,18 @@ export type MeshPayload =
       readonly body: Uint8Array
     }
   | { readonly kind: 2; readonly ackSecret: Uint8Array }
+  | { readonly kind: 3; readonly source: Uint8Array; readonly body: Uint8Array }
 
 /** Encodes a mesh payload. */
 export function encodeMeshPayload(p: MeshPayload): Uint8Array {
-  return p.kind === 1 ? encodeCbor([1, p.source, p.ackSecret, p.body]) : encodeCbor([2, p.ackSecret])
+  switch (p.kind) {
+    case 1:
+      return encodeCbor([1, p.source, p.ackSecret, p.body])
+    case 2:
+      return encodeCbor([2, p.ackSecret])
+    case 3:
+      return encodeCbor([3, p.source, p.body])
+  }
 }
 
 /** Decodes a mesh payload; typed errors only. */
@@ -64,6 +75,15 @@ export function decodeMeshPayload(bytes: Uint8Array): MeshPayload {
     const r = new FieldReader(value, 'mesh ack', 2)
     r.uint('kind')
     return { kind: 2, ackSecret: r.bytes('ackSecret', ACK_SECRET_LENGTH) }
+  }
+  if (value[0] === 3) {
+    const r = new FieldReader(value, 'mesh sealed message', 3)
+    r.uint('kind')
+    return {
+      kind: 3,
+      source: r.bytes('source', DESTINATION_LENGTH),
+      body: r.bytes('body', 0, MAX_BODY_BYTES),
+    }
   }
   throw new TalkenError('malformed', 'mesh payload: unknown kind')
 }

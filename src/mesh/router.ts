@@ -76,6 +76,12 @@ export interface MessageFiling {
    * sender is not told it was delivered, and the copies expire.
    */
   readonly refused?: string
+  /**
+   * For a message sent with {@link SendOptions.ackSecret}: the secret the application found
+   * inside the payload. It proves delivery; a message delivered without the secret its ID commits
+   * to is treated as refused.
+   */
+  readonly ackSecret?: Uint8Array
 }
 
 /** Options of {@link Router.send}. */
@@ -91,6 +97,14 @@ export interface SendOptions {
    * the application at most once while it remembers the ID (a bounded, in-memory set).
    */
   readonly datagram?: boolean
+  /**
+   * The delivery proof (16 bytes, random), which the caller has hidden inside `payload` under
+   * end-to-end encryption. The envelope's ID is its hash; the recipient's application returns it
+   * in its {@link MessageFiling}, and only then is the message acknowledged. Relays see the ID,
+   * never the secret, so they cannot forge an acknowledgement. Without it the secret travels in
+   * the clear beside the payload (datagrams, which are never acknowledged, and the simulator).
+   */
+  readonly ackSecret?: Uint8Array
 }
 
 /** What a router holds right now, for the simulator's storage metrics. */

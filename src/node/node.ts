@@ -32,7 +32,8 @@ import { Libp2pLinks, type LinkStats } from '../links/libp2p-links.ts'
 import type { MdnsInit } from '../links/mdns.ts'
 import type { MeshConfig } from '../mesh/config.ts'
 import { createMeshRouter, type MeshCore, type MeshStats } from '../mesh/mesh-core.ts'
-import type { Delivery, Logger, MessageFiling, RouterHost, StateChange } from '../mesh/router.ts'
+import { ACK_SECRET_LENGTH } from '../mesh/mesh-payload.ts'
+import type { Delivery, Logger, MessageFiling, RouterHost, SendOptions, StateChange } from '../mesh/router.ts'
 import { tagKey } from '../mesh/routing-table.ts'
 import {
   decodeDirectMessage,
@@ -61,6 +62,9 @@ export { SendHandle }
 
 /** The libp2p key file in the data directory: this device's network identity. */
 export const PEER_KEY_FILE = 'peer.key'
+
+/** Delivery states after which nothing more happens to a message (read may follow delivered). */
+const FINAL_STATES: ReadonlySet<DeliveryState> = new Set(['delivered', 'read', 'expired', 'failed'])
 
 /** Options of {@link createNode}. */
 export interface NodeOptions {
@@ -254,6 +258,8 @@ export class TalkenNode extends EventEmitter<NodeEvents> {
   readonly #cardBook: CardBook
   /** Messages in flight that carry our card, to note when a contact has it. */
   readonly #cardCarriers = new Map<string, { contact: string; cardHash: Uint8Array }>()
+  /** Prekey messages in flight (message ID → the session they belong to): see {@link #sendSealed}. */
+  readonly #prekeyCarriers = new Map<string, { deviceKey: Uint8Array; baseKey: Uint8Array }>()
   #pool = { bytes: Buffer.alloc(0), offset: 0 }
   /** State changes reported while `send` is still recording the message. */
   #pending: StateChange[] | undefined
@@ -423,14 +429,13 @@ export class TalkenNode extends EventEmitter<NodeEvents> {
       text,
       now,
     )
-    const peer = this.#sessionPeer(contact)
     const changes: StateChange[] = []
     this.#pending = changes
     let id: string
     try {
       // Sealing advances the session: it commits with the outbox entry, or not at all.
       id = this.store.transaction(() =>
-        this.#core.send(destinationTag(contact.accountKey), this.#e2e.seal(peer, content, now), {
+        this.#sendSealed(contact, content, now, {
           ...(this.#options.ttlMs === undefined ? {} : { ttlMs: this.#options.ttlMs }),
           filing: { conversation: contact.id, body: Buffer.from(text, 'utf8') },
         }),
@@ -459,7 +464,6 @@ export class TalkenNode extends EventEmitter<NodeEvents> {
     this.store.transaction(() => {
       for (const id of ids) this.store.setMessageState(id, 'read', now)
       if (!receiptsEnabled(this.store, contact.id)) return
-      const peer = this.#sessionPeer(contact)
       for (let i = 0; i < ids.length; i += MAX_RECEIPT_IDS) {
         const content = encodeReadReceipt(
           this.identity,
@@ -468,7 +472,7 @@ export class TalkenNode extends EventEmitter<NodeEvents> {
           ids.slice(i, i + MAX_RECEIPT_IDS),
           now,
         )
-        this.#core.send(destinationTag(contact.accountKey), this.#e2e.seal(peer, content, now), {
+        this.#sendSealed(contact, content, now, {
           filing: { conversation: RECEIPTS_CONVERSATION, body: new Uint8Array(0) },
         })
       }
@@ -593,6 +597,23 @@ export class TalkenNode extends EventEmitter<NodeEvents> {
     this.#log('info', 'contact card re-signed', { addresses: fresh.addresses, prekeys: fresh.prekeysChanged })
   }
 
+  /**
+   * Seals `content` for `contact` with a fresh delivery proof inside, and hands it to the mesh
+   * (in the caller's transaction). Returns the message ID.
+   */
+  #sendSealed(contact: Contact, content: Uint8Array, now: number, options: SendOptions): string {
+    const peer = this.#sessionPeer(contact)
+    // The mesh acknowledges the envelope only with this secret, which only the recipient reads.
+    const ackSecret = randomBytes(ACK_SECRET_LENGTH)
+    const sealed = this.#e2e.seal(peer, content, { sentAt: now, deliverySecret: ackSecret })
+    const id = this.#core.send(destinationTag(contact.accountKey), sealed, { ...options, ackSecret })
+    // A prekey message: once it is delivered, the peer holds the session and later messages can
+    // be plain ratchet messages (no fresh X25519 key and no prekey header each time).
+    const baseKey = this.#e2e.pendingBaseKey(peer.deviceKey)
+    if (baseKey !== undefined) this.#prekeyCarriers.set(id, { deviceKey: peer.deviceKey, baseKey })
+    return id
+  }
+
   /** The device of `contact` to seal for, with its prekey bundle when no session exists yet. */
   #sessionPeer(contact: Contact): { deviceKey: Uint8Array; bundle?: PrekeyBundle } {
     const card = this.#cardBook.verified(contact.card)
@@ -644,9 +665,11 @@ export class TalkenNode extends EventEmitter<NodeEvents> {
   /** Called by the core inside its store transaction: file the message, announce it after. */
   #onDeliver(delivery: Delivery): MessageFiling {
     let message: ReturnType<typeof decodeDirectMessage>
+    let ackSecret: Uint8Array
     try {
       // Decrypting advances the session inside the core's transaction, with the message record.
       const opened = this.#e2e.open(delivery.payload)
+      ackSecret = opened.deliverySecret
       message = decodeDirectMessage(opened.content, this.identity.account.publicKey, (bytes) =>
         bytes.length === 0 ? this.#cardBook.ofDevice(opened.peerDeviceKey) : this.#cardBook.verified(bytes),
       )
@@ -690,7 +713,7 @@ export class TalkenNode extends EventEmitter<NodeEvents> {
         if (before !== 'delivered') this.#readBeforeAck.add(id)
         this.#announce.push(() => this.#onStateChanged({ id, state: 'read' }, true))
       }
-      return { conversation: RECEIPTS_CONVERSATION, body: new Uint8Array(0) }
+      return { conversation: RECEIPTS_CONVERSATION, body: new Uint8Array(0), ackSecret }
     }
     this.#announce.push(() =>
       this.emit('message', {
@@ -703,7 +726,7 @@ export class TalkenNode extends EventEmitter<NodeEvents> {
         hops: delivery.hops,
       }),
     )
-    return { conversation: contact.id, body: Buffer.from(message.text, 'utf8') }
+    return { conversation: contact.id, body: Buffer.from(message.text, 'utf8'), ackSecret }
   }
 
   /** Runs one step of the core, then announces what it delivered (once its records are stored). */
@@ -730,6 +753,13 @@ export class TalkenNode extends EventEmitter<NodeEvents> {
     if (this.#pending !== undefined) {
       this.#pending.push(change)
       return
+    }
+    const prekey = this.#prekeyCarriers.get(change.id)
+    if (prekey !== undefined && FINAL_STATES.has(change.state)) {
+      this.#prekeyCarriers.delete(change.id)
+      if (change.state === 'delivered' || change.state === 'read') {
+        this.#e2e.confirm(prekey.deviceKey, prekey.baseKey)
+      }
     }
     if (!fromReceipt && this.#readBeforeAck.has(change.id)) {
       // The receipt came before the delivery acknowledgement: read stays read.

@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { MAX_SKIPPED_KEYS } from '../../src/e2e/ratchet.ts'
-import { MAX_SEALED_CONTENT, SEALED_BUCKETS } from '../../src/e2e/sealed.ts'
+import { MAX_SEALED_CONTENT, openSealedPrekey, SEALED_BUCKETS } from '../../src/e2e/sealed.ts'
 import { decodeSessionRecord } from '../../src/e2e/session-codec.ts'
 import { openSessionStore } from '../../src/e2e/session-store.ts'
 import { decodePrekeyBundle } from '../../src/e2e/x3dh.ts'
@@ -241,5 +241,48 @@ describe('e2e sessions: delivery order, gaps, restarts and replays', () => {
     // Even with the session gone, the first-contact message is remembered and refused.
     b.e2e.deleteSession(keyOf(a))
     throwsCode(() => b.e2e.open(first), 'replayed')
+  })
+})
+
+describe('e2e sessions: the delivery proof and leaving prekey messages behind', () => {
+  it('the delivery secret travels sealed and comes out on open', () => {
+    const a = device()
+    const b = device()
+    const secret = new Uint8Array(16).fill(0x42)
+    const sealed = a.e2e.seal({ deviceKey: keyOf(b), bundle: b.e2e.bundle() }, text('proof'), {
+      deliverySecret: secret,
+    })
+    assert.ok(!Buffer.from(sealed).includes(Buffer.from(secret)), 'not in the clear')
+    const opened = b.e2e.open(sealed)
+    assert.deepEqual(opened.deliverySecret, secret)
+    assert.equal(b.e2e.open(send(a, b, 'default')).deliverySecret.length, 16)
+    throwsCode(
+      () => a.e2e.seal({ deviceKey: keyOf(b) }, text('x'), { deliverySecret: new Uint8Array(15) }),
+      'invalid_argument',
+    )
+  })
+
+  it('once a prekey message is confirmed delivered, later messages are ratchet messages', () => {
+    const a = device()
+    const b = device()
+    const first = firstContact(a, b, 'first')
+    const baseKey = a.e2e.pendingBaseKey(keyOf(b))
+    assert.ok(baseKey !== undefined, 'prekey messages until confirmed')
+    // Still unconfirmed: the second message is a prekey message too (B may get it first).
+    const second = send(a, b, 'second')
+    b.e2e.open(second)
+    b.e2e.open(first)
+    assert.equal(a.e2e.confirm(keyOf(b), new Uint8Array(32)), false, 'not a session of ours')
+    assert.equal(a.e2e.confirm(keyOf(b), baseKey), true)
+    assert.equal(a.e2e.pendingBaseKey(keyOf(b)), undefined)
+    const third = send(a, b, 'third')
+    throwsCode(() => openSealedPrekey(third, b.e2e.identity.identityDh), 'decrypt_failed')
+    const opened = b.e2e.open(third)
+    assert.equal(str(opened.content), 'third')
+    assert.equal(opened.firstContact, false)
+    // Kept across a restart.
+    const again = openSessionStore({ store: a.store, device: a.key, now: () => 1_750_000_000_000 })
+    assert.equal(again.pendingBaseKey(keyOf(b)), undefined)
+    assert.equal(str(b.e2e.open(again.seal({ deviceKey: keyOf(b) }, text('fourth'))).content), 'fourth')
   })
 })

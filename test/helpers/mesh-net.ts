@@ -26,6 +26,11 @@ export interface TestNode {
   readonly states: StateChange[]
   /** When set, deliveries it returns a reason for are refused (as an application that cannot open them). */
   refuse?: ((d: Delivery) => string | undefined) | undefined
+  /**
+   * Set for a node that receives messages sent with {@link MeshNet.sendSealed}: the proof its
+   * application hands back on delivery, as a real one finds it after opening the body.
+   */
+  proofOf?: ((d: Delivery) => Uint8Array | undefined) | undefined
   txData: number
   txControl: number
 }
@@ -42,6 +47,9 @@ export class MeshNet {
   readonly #config: Partial<MeshConfig>
   /** Frames in flight may be dropped with this probability. */
   loss = 0
+  /** Every frame transmitted, when recording. */
+  readonly frames: { from: string; to: string; frame: Uint8Array }[] = []
+  record = false
 
   constructor(options: { seed?: number; latencyMs?: number; config?: Partial<MeshConfig> } = {}) {
     this.#random = prng(options.seed ?? 1)
@@ -86,6 +94,7 @@ export class MeshNet {
         if (!this.#links.has(key)) return
         if (this.loss > 0 && this.#random() < this.loss) return
         const copy = new Uint8Array(frame)
+        if (this.record) this.frames.push({ from: name, to, frame: copy })
         this.#at(this.now + this.latencyMs, () => {
           if (this.#links.has(key)) this.nodes.get(to)?.core?.receive(name, copy)
         })
@@ -94,7 +103,9 @@ export class MeshNet {
         const refused = node.refuse?.(d)
         if (refused !== undefined) return { conversation: '.refused', body: new Uint8Array(0), refused }
         node.delivered.push(d)
-        return undefined
+        if (node.proofOf === undefined) return undefined
+        const proof = node.proofOf(d)
+        return { conversation: 'in', body: d.payload, ...(proof ? { ackSecret: proof } : {}) }
       },
       stateChanged: (c) => node.states.push(c),
       wakeAt: (t) =>
@@ -164,5 +175,14 @@ export class MeshNet {
       new TextEncoder().encode(text),
       ttlMs ? { ttlMs } : {},
     )
+  }
+
+  /**
+   * Sends `text` with its ack secret inside the payload (`secret ‖ text`), as the node does under
+   * end-to-end encryption: the mesh itself never writes the secret on the wire.
+   */
+  sendSealed(from: string, to: string, text: string, ackSecret: Uint8Array): string {
+    const body = new Uint8Array([...ackSecret, ...new TextEncoder().encode(text)])
+    return this.#node(from).core!.send(this.#node(to).tag, body, { ackSecret })
   }
 }

@@ -105,3 +105,77 @@ describe('mesh: a message the recipient cannot open', () => {
     assert.ok(net.nodes.get('A')!.states.some((s) => s.id === id && s.state === 'delivered'))
   })
 })
+
+describe('mesh: the delivery proof sealed inside the payload', () => {
+  const has = (frame: Uint8Array, part: Uint8Array) => Buffer.from(frame).includes(Buffer.from(part))
+  const sealedBody = (secret: Uint8Array, text: string) =>
+    new Uint8Array([...secret, ...new TextEncoder().encode(text)])
+
+  it('A sees delivered once C hands back the proof, and every copy is purged', () => {
+    const net = line()
+    const c = net.nodes.get('C')!
+    // The application finds the secret where the sender put it (in a real node: inside the seal).
+    c.proofOf = (d) => d.payload.slice(0, 16)
+    net.run(2_000)
+    const id = net.sendSealed('A', 'C', 'sealed proof', new Uint8Array(16).fill(0xa7))
+    net.run(net.now + 10_000)
+    assert.equal(c.delivered.length, 1)
+    assert.deepEqual(
+      net.nodes
+        .get('A')!
+        .states.filter((s) => s.id === id)
+        .map((s) => s.state),
+      ['queued', 'sent', 'relayed', 'delivered'],
+    )
+    for (const n of net.nodes.values()) assert.deepEqual(n.core!.heldIds(), [], `${n.name} holds no copy`)
+  })
+
+  it('without the proof its ID commits to, C does not acknowledge, and the mesh never wrote the secret', () => {
+    const net = line()
+    net.record = true
+    const c = net.nodes.get('C')!
+    c.proofOf = () => new Uint8Array(16).fill(1) // not the secret the ID was made from
+    net.run(2_000)
+    const secret = new Uint8Array(16).fill(0x5c)
+    const id = net.sendSealed('A', 'C', 'no proof', secret)
+    net.run(net.now + 60_000)
+    assert.equal(c.store.getMessage(id)?.state, 'failed')
+    assert.match(c.store.getMessage(id)?.stateReason ?? '', /no delivery proof/)
+    assert.ok(!net.nodes.get('A')!.states.some((s) => s.id === id && s.state === 'delivered'))
+    // The secret appears only inside the body, which a real sender seals end to end.
+    const carrying = net.frames.filter((f) => has(f.frame, secret))
+    assert.ok(carrying.length >= 3, 'the message crossed the three links')
+    for (const f of carrying) assert.ok(has(f.frame, sealedBody(secret, 'no proof')), 'only inside the body')
+  })
+
+  it('a repeat that reaches C after a restart is acknowledged again from the kept proof', () => {
+    const net = line()
+    net.record = true
+    const c = net.nodes.get('C')!
+    c.proofOf = (d) => d.payload.slice(0, 16)
+    net.run(2_000)
+    const secret = new Uint8Array(16).fill(0x33)
+    const id = net.sendSealed('A', 'C', 'twice', secret)
+    net.run(net.now + 10_000)
+    assert.equal(c.delivered.length, 1)
+    const carried = net.frames.filter(
+      (f) => f.from === 'D' && f.to === 'C' && has(f.frame, sealedBody(secret, 'twice')),
+    )
+    assert.ok(carried.length > 0)
+    // C restarts (its memory of proofs is gone) and the same envelope arrives again from D.
+    net.stop('C')
+    net.start('C')
+    net.link('D', 'C')
+    net.run(net.now + 1_000)
+    c.proofOf = () => assert.fail('a repeat is not opened again')
+    const before = net.frames.length
+    for (const f of carried) c.core!.receive('D', f.frame)
+    net.run(net.now + 1_000)
+    assert.equal(c.delivered.length, 1)
+    assert.equal(c.store.getMessage(id)?.state, 'received')
+    assert.ok(
+      net.frames.slice(before).some((f) => f.from === 'C' && f.to === 'D' && has(f.frame, secret)),
+      'C sent the proof back',
+    )
+  })
+})
