@@ -550,8 +550,13 @@ export class MeshCore implements Router {
     const known = this.#proofs.has(key.slice(0, SUMMARY_ID_LENGTH * 2))
     this.#learnProof(proof, undefined)
     if (from !== undefined) this.#sendProofs(from, [proof])
-    if (!known && !bytesEqual(payload.source, this.self))
+    // The acknowledgement envelope carries the proof to the source across the mesh, also when the
+    // path back is broken. When the source itself handed us the message, the proof just sent on
+    // that link is all it needs (were it lost, its retry is acknowledged again).
+    const fromSource = from !== undefined && this.#neighbours.get(from)?.tagKey === tagKey(payload.source)
+    if (!known && !fromSource && !bytesEqual(payload.source, this.self)) {
       this.#sendAck(payload.source, proof, envelope.expires)
+    }
   }
 
   #sendAck(source: Uint8Array, ackSecret: Uint8Array, expires: number): void {

@@ -14,8 +14,8 @@
  * sender's account key over `"talken/direct-message/v1" ‖ 0 ‖ CBOR([recipientKey, kind, sentAt,
  * text])`: bound to the recipient, so a message cannot be re-addressed to someone else.
  *
- * This body is signed, not yet encrypted: relays that carry it can read it. The sealed envelope of
- * the end-to-end layer replaces it (see docs/threat-model.md).
+ * The node seals this body end to end (src/e2e/session-store.ts) before the mesh carries it, so
+ * relays see neither the card, the text nor the signature (docs/threat-model.md).
  */
 import { TalkenError } from '../errors.ts'
 import { type ContactCard, decodeContactCard } from '../identity/contact-card.ts'
