@@ -26,7 +26,7 @@ import {
   encodeEnvelope,
   messageIdHex,
 } from '../wire/envelope.ts'
-import { MAX_COPIES, MESSAGE_ID_LENGTH } from '../wire/limits.ts'
+import { DESTINATION_LENGTH, MAX_COPIES, MESSAGE_ID_LENGTH } from '../wire/limits.ts'
 import { BoundedMap } from './bounded-map.ts'
 import { DEFAULT_MESH_CONFIG, type MeshConfig } from './config.ts'
 import { copiesToHand } from './forwarding-policy.ts'
@@ -48,11 +48,13 @@ import type { NeighbourId, Router, RouterHost, RouterLoad, SendOptions } from '.
 import { tagKey } from './routing-table.ts'
 
 /**
- * kv namespace of the delivery proofs of sealed messages received (message ID in hex → ack
- * secret): a repeat of a message is acknowledged again, also after a restart, though its body
- * cannot be opened twice.
+ * kv namespace of the delivery proofs of opaque messages received (message ID in hex → ack
+ * secret ‖ source tag, when known): a repeat of a message is acknowledged again, also after a
+ * restart, though its body cannot be opened twice.
  */
 const PROOF_NAMESPACE = 'mesh-proof'
+/** Where a received message is filed when neither the application nor the payload names its sender. */
+const UNKNOWN_CONVERSATION = 'unknown'
 
 interface Neighbour {
   readonly id: NeighbourId
@@ -251,15 +253,16 @@ export class MeshCore implements Router {
 
   send(destination: Uint8Array, payload: Uint8Array, options: SendOptions = {}): string {
     const now = this.#host.now()
-    const sealedProof = options.ackSecret !== undefined
-    if (sealedProof && (options.datagram || options.ackSecret!.length !== ACK_SECRET_LENGTH)) {
+    const { datagram = false, ackSecret: sealedSecret } = options
+    if (sealedSecret !== undefined && (datagram || sealedSecret.length !== ACK_SECRET_LENGTH)) {
       throw new TalkenError(
         'invalid_argument',
         `an ack secret is ${ACK_SECRET_LENGTH} bytes, and datagrams have none`,
       )
     }
-    const ackSecret = options.ackSecret ?? this.#randomBytes(ACK_SECRET_LENGTH)
     // The ID commits to the ack secret, so only the recipient can prove delivery (mesh-payload.ts).
+    // A datagram is never acknowledged: its ID commits to a secret nobody learns.
+    const ackSecret = sealedSecret ?? this.#randomBytes(ACK_SECRET_LENGTH)
     const id = proofId(ackSecret)
     const ttl = options.ttlMs ?? this.#cfg.ttlMs
     const envelope: Envelope = {
@@ -267,11 +270,12 @@ export class MeshCore implements Router {
       destination,
       hopLimit: this.#cfg.hopLimit,
       expires: Math.ceil((now + ttl) / 1000),
-      copies: options.datagram ? 1 : this.#cfg.copies,
-      flags: options.datagram ? 0 : EnvelopeFlags.ackRequested,
+      copies: datagram ? 1 : this.#cfg.copies,
+      flags: datagram ? 0 : EnvelopeFlags.ackRequested,
+      // Opaque unless the caller has no end-to-end layer to carry the secret and the source.
       payload: encodeMeshPayload(
-        sealedProof
-          ? { kind: 3, source: this.self, body: payload }
+        sealedSecret !== undefined || datagram
+          ? { kind: 3, body: payload }
           : { kind: 1, source: this.self, ackSecret, body: payload },
       ),
     }
@@ -472,12 +476,12 @@ export class MeshCore implements Router {
       return
     }
     const acked = (envelope.flags & EnvelopeFlags.ackRequested) !== 0
-    // A clear ack secret must match the ID; a sealed one travels only in acknowledged messages.
-    if (payload.kind === 1 ? !bytesEqual(proofId(payload.ackSecret), envelope.id) : !acked) {
+    // A clear ack secret must match the ID.
+    if (payload.kind === 1 && !bytesEqual(proofId(payload.ackSecret), envelope.id)) {
       this.stats.malformed++
       return
     }
-    if (!acked && payload.kind === 1) {
+    if (!acked) {
       // A datagram: handed over at most once while its ID is remembered, recorded nowhere, never acked.
       if (this.#seen.has(key)) {
         this.stats.duplicatesSuppressed++
@@ -499,15 +503,20 @@ export class MeshCore implements Router {
     // A message the application refused (it could not open it) is remembered as failed and never
     // acknowledged: its sender must not be told it was delivered.
     let proof: Uint8Array | undefined = payload.kind === 1 ? payload.ackSecret : undefined
+    let source: Uint8Array | undefined = payload.kind === 1 ? payload.source : undefined
     const fresh = this.#store.transaction(() => {
       const existing = this.#store.getMessage(key)
       if (existing !== undefined) {
         // A repeat: acknowledge again (the first acknowledgement may have been lost), with the
-        // sealed secret we kept when the body was opened.
+        // secret and source the application found in the body, which cannot be opened twice.
         if (existing.state === 'failed') proof = undefined
-        else
-          proof ??=
-            this.#proofs.get(key.slice(0, SUMMARY_ID_LENGTH * 2)) ?? this.#store.kvGet(PROOF_NAMESPACE, key)
+        else if (proof === undefined) {
+          const kept = this.#store.kvGet(PROOF_NAMESPACE, key)
+          if (kept !== undefined && kept.length >= ACK_SECRET_LENGTH) {
+            proof = kept.slice(0, ACK_SECRET_LENGTH)
+            if (kept.length === ACK_SECRET_LENGTH + DESTINATION_LENGTH) source = kept.slice(ACK_SECRET_LENGTH)
+          }
+        }
         return false
       }
       const filing = this.#host.deliver({
@@ -526,13 +535,14 @@ export class MeshCore implements Router {
           refused = 'the message holds no delivery proof for its ID'
         } else {
           proof = secret
-          this.#store.kvSet(PROOF_NAMESPACE, key, secret)
+          if (filing?.source?.length === DESTINATION_LENGTH) source = filing.source
+          this.#store.kvSet(PROOF_NAMESPACE, key, Buffer.concat([secret, source ?? new Uint8Array(0)]))
         }
       }
       if (refused !== undefined) proof = undefined
       return this.#store.addMessage({
         id: key,
-        conversation: filing?.conversation ?? tagKey(payload.source),
+        conversation: filing?.conversation ?? (source ? tagKey(source) : UNKNOWN_CONVERSATION),
         direction: 'in',
         body: filing?.body ?? payload.body,
         createdAt: now,
@@ -552,11 +562,11 @@ export class MeshCore implements Router {
     if (from !== undefined) this.#sendProofs(from, [proof])
     // The acknowledgement envelope carries the proof to the source across the mesh, also when the
     // path back is broken. When the source itself handed us the message, the proof just sent on
-    // that link is all it needs (were it lost, its retry is acknowledged again).
-    const fromSource = from !== undefined && this.#neighbours.get(from)?.tagKey === tagKey(payload.source)
-    if (!known && !fromSource && !bytesEqual(payload.source, this.self)) {
-      this.#sendAck(payload.source, proof, envelope.expires)
-    }
+    // that link is all it needs (were it lost, its retry is acknowledged again). Without a known
+    // source the proof goes back only along the paths the message came.
+    if (source === undefined || known || bytesEqual(source, this.self)) return
+    if (from !== undefined && this.#neighbours.get(from)?.tagKey === tagKey(source)) return
+    this.#sendAck(source, proof, envelope.expires)
   }
 
   #sendAck(source: Uint8Array, ackSecret: Uint8Array, expires: number): void {

@@ -2,17 +2,17 @@
  * What the mesh puts inside an envelope's payload, around the application's body.
  *
  * ```
- * Sealed message = [3, source: bytes(16), body: bytes]                  flags: ackRequested
- *                  the ack secret travels inside body, sealed end to end (SendOptions.ackSecret)
- * Message        = [1, source: bytes(16), ackSecret: bytes(16), body: bytes]
- *                  the ack secret in the clear: datagrams (never acknowledged) and the simulator
- * Ack            = [2, ackSecret: bytes(16)]                            flags: ack
+ * Opaque message = [3, body: bytes]                        flags: ackRequested, or 0 (datagram)
+ *                  source and ack secret travel inside body, sealed end to end (SendOptions.ackSecret)
+ * Message        = [1, source: bytes(16), ackSecret: bytes(16), body: bytes]    flags: ackRequested
+ *                  source and ack secret in the clear: for a caller with no end-to-end layer (the simulator)
+ * Ack            = [2, ackSecret: bytes(16)]                       flags: ack
  * envelope id of a message = first 16 bytes of SHA-256("talken/ack-proof" ‖ 0x00 ‖ ackSecret)
  * ```
- * The ack secret is the delivery proof: anyone can check it against the envelope ID, and in a
- * sealed message only the recipient, by opening the body, learns it. So a relay purges its copy
- * only on a real acknowledgement, and cannot forge one: it sees the ID, never the secret. The
- * source sits inside the payload, never in the routing header.
+ * The ack secret is the delivery proof: anyone can check it against the envelope ID, and in an
+ * opaque message only the recipient, by opening the body, learns it. So a relay purges its copy
+ * only on a real acknowledgement, and cannot forge one: it sees the ID, never the secret. Nor does
+ * it see who sent an opaque message: the recipient learns the source from the body too.
  */
 import { createHash } from 'node:crypto'
 import { TalkenError } from '../errors.ts'
@@ -43,7 +43,7 @@ export type MeshPayload =
       readonly body: Uint8Array
     }
   | { readonly kind: 2; readonly ackSecret: Uint8Array }
-  | { readonly kind: 3; readonly source: Uint8Array; readonly body: Uint8Array }
+  | { readonly kind: 3; readonly body: Uint8Array }
 
 /** Encodes a mesh payload. */
 export function encodeMeshPayload(p: MeshPayload): Uint8Array {
@@ -53,7 +53,7 @@ export function encodeMeshPayload(p: MeshPayload): Uint8Array {
     case 2:
       return encodeCbor([2, p.ackSecret])
     case 3:
-      return encodeCbor([3, p.source, p.body])
+      return encodeCbor([3, p.body])
   }
 }
 
@@ -77,13 +77,9 @@ export function decodeMeshPayload(bytes: Uint8Array): MeshPayload {
     return { kind: 2, ackSecret: r.bytes('ackSecret', ACK_SECRET_LENGTH) }
   }
   if (value[0] === 3) {
-    const r = new FieldReader(value, 'mesh sealed message', 3)
+    const r = new FieldReader(value, 'mesh opaque message', 2)
     r.uint('kind')
-    return {
-      kind: 3,
-      source: r.bytes('source', DESTINATION_LENGTH),
-      body: r.bytes('body', 0, MAX_BODY_BYTES),
-    }
+    return { kind: 3, body: r.bytes('body', 0, MAX_BODY_BYTES) }
   }
   throw new TalkenError('malformed', 'mesh payload: unknown kind')
 }

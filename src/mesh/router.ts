@@ -82,6 +82,12 @@ export interface MessageFiling {
    * to is treated as refused.
    */
   readonly ackSecret?: Uint8Array
+  /**
+   * For such a message: the sender's destination tag, as the application learned it from the
+   * opened body. The acknowledgement envelope goes there; without it the proof travels back only
+   * along the paths the message came.
+   */
+  readonly source?: Uint8Array
 }
 
 /** Options of {@link Router.send}. */
@@ -101,8 +107,10 @@ export interface SendOptions {
    * The delivery proof (16 bytes, random), which the caller has hidden inside `payload` under
    * end-to-end encryption. The envelope's ID is its hash; the recipient's application returns it
    * in its {@link MessageFiling}, and only then is the message acknowledged. Relays see the ID,
-   * never the secret, so they cannot forge an acknowledgement. Without it the secret travels in
-   * the clear beside the payload (datagrams, which are never acknowledged, and the simulator).
+   * never the secret, so they cannot forge an acknowledgement; nor do they see the source, which
+   * the recipient's application also finds in the body ({@link MessageFiling.source}). Without
+   * it, secret and source travel in the clear beside the payload (for callers with no end-to-end
+   * layer, such as the simulator). Datagrams carry neither.
    */
   readonly ackSecret?: Uint8Array
 }

@@ -708,12 +708,14 @@ export class TalkenNode extends EventEmitter<NodeEvents> {
       this.#log('warn', 'refused a message that claims to come from this account', { id: delivery.id })
       return { ...REJECTED, refused: 'self_contact: it claims to come from this account' }
     }
+    // Where the acknowledgement goes: the sender's tag, which relays never saw (mesh-payload.ts).
+    const source = destinationTag(contact.accountKey)
     if (message.readIds !== undefined) {
       for (const { id, before } of applyReceipt(this.store, contact.id, message.readIds, receivedAt)) {
         if (before !== 'delivered') this.#readBeforeAck.add(id)
         this.#announce.push(() => this.#onStateChanged({ id, state: 'read' }, true))
       }
-      return { conversation: RECEIPTS_CONVERSATION, body: new Uint8Array(0), ackSecret }
+      return { conversation: RECEIPTS_CONVERSATION, body: new Uint8Array(0), ackSecret, source }
     }
     this.#announce.push(() =>
       this.emit('message', {
@@ -726,7 +728,7 @@ export class TalkenNode extends EventEmitter<NodeEvents> {
         hops: delivery.hops,
       }),
     )
-    return { conversation: contact.id, body: Buffer.from(message.text, 'utf8'), ackSecret }
+    return { conversation: contact.id, body: Buffer.from(message.text, 'utf8'), ackSecret, source }
   }
 
   /** Runs one step of the core, then announces what it delivered (once its records are stored). */

@@ -31,8 +31,15 @@ export interface TestNode {
    * application hands back on delivery, as a real one finds it after opening the body.
    */
   proofOf?: ((d: Delivery) => Uint8Array | undefined) | undefined
+  /** The same for the sender's tag (default: none, so no acknowledgement envelope is sent). */
+  sourceOf?: ((d: Delivery) => Uint8Array | undefined) | undefined
   txData: number
   txControl: number
+}
+
+/** The body {@link MeshNet.sendSealed} sends: ack secret ‖ sender's tag ‖ text. */
+export function sealedBody(ackSecret: Uint8Array, source: Uint8Array, text: string): Uint8Array {
+  return new Uint8Array([...ackSecret, ...source, ...new TextEncoder().encode(text)])
 }
 
 /** A deterministic network of mesh cores. */
@@ -105,7 +112,13 @@ export class MeshNet {
         node.delivered.push(d)
         if (node.proofOf === undefined) return undefined
         const proof = node.proofOf(d)
-        return { conversation: 'in', body: d.payload, ...(proof ? { ackSecret: proof } : {}) }
+        const source = node.sourceOf?.(d)
+        return {
+          conversation: 'in',
+          body: d.payload,
+          ...(proof ? { ackSecret: proof } : {}),
+          ...(source ? { source } : {}),
+        }
       },
       stateChanged: (c) => node.states.push(c),
       wakeAt: (t) =>
@@ -178,11 +191,12 @@ export class MeshNet {
   }
 
   /**
-   * Sends `text` with its ack secret inside the payload (`secret ‖ text`), as the node does under
-   * end-to-end encryption: the mesh itself never writes the secret on the wire.
+   * Sends `text` with its ack secret and the sender's tag inside the payload (`secret ‖ tag ‖
+   * text`, {@link sealedBody}), as the node does under end-to-end encryption: the mesh itself
+   * writes neither on the wire.
    */
   sendSealed(from: string, to: string, text: string, ackSecret: Uint8Array): string {
-    const body = new Uint8Array([...ackSecret, ...new TextEncoder().encode(text)])
-    return this.#node(from).core!.send(this.#node(to).tag, body, { ackSecret })
+    const node = this.#node(from)
+    return node.core!.send(this.#node(to).tag, sealedBody(ackSecret, node.tag, text), { ackSecret })
   }
 }

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
-import { MeshNet } from '../helpers/mesh-net.ts'
+import { MeshNet, sealedBody } from '../helpers/mesh-net.ts'
 
 const text = (d: { payload: Uint8Array }) => new TextDecoder().decode(d.payload)
 
@@ -106,18 +106,29 @@ describe('mesh: a message the recipient cannot open', () => {
   })
 })
 
-describe('mesh: the delivery proof sealed inside the payload', () => {
+describe('mesh: opaque messages (proof and source sealed inside the body)', () => {
   const has = (frame: Uint8Array, part: Uint8Array) => Buffer.from(frame).includes(Buffer.from(part))
-  const sealedBody = (secret: Uint8Array, text: string) =>
-    new Uint8Array([...secret, ...new TextEncoder().encode(text)])
-
-  it('A sees delivered once C hands back the proof, and every copy is purged', () => {
-    const net = line()
+  /** `frame` with the first occurrence of `part` cut out. */
+  const without = (frame: Uint8Array, part: Uint8Array) => {
+    const at = Buffer.from(frame).indexOf(Buffer.from(part))
+    return at < 0 ? frame : new Uint8Array([...frame.subarray(0, at), ...frame.subarray(at + part.length)])
+  }
+  /** C's application, which finds secret and source where `sendSealed` put them. */
+  const opensBodies = (net: MeshNet) => {
     const c = net.nodes.get('C')!
-    // The application finds the secret where the sender put it (in a real node: inside the seal).
     c.proofOf = (d) => d.payload.slice(0, 16)
+    c.sourceOf = (d) => d.payload.slice(16, 32)
+    return c
+  }
+
+  it('A sees delivered once C hands back the proof; relays never saw the secret or the source', () => {
+    const net = line()
+    net.record = true
+    const c = opensBodies(net)
     net.run(2_000)
-    const id = net.sendSealed('A', 'C', 'sealed proof', new Uint8Array(16).fill(0xa7))
+    const secret = new Uint8Array(16).fill(0xa7)
+    const body = sealedBody(secret, net.nodes.get('A')!.tag, 'sealed proof')
+    const id = net.sendSealed('A', 'C', 'sealed proof', secret)
     net.run(net.now + 10_000)
     assert.equal(c.delivered.length, 1)
     assert.deepEqual(
@@ -128,39 +139,63 @@ describe('mesh: the delivery proof sealed inside the payload', () => {
       ['queued', 'sent', 'relayed', 'delivered'],
     )
     for (const n of net.nodes.values()) assert.deepEqual(n.core!.heldIds(), [], `${n.name} holds no copy`)
+    // Every frame that carried the message holds A's tag and the secret only inside the body,
+    // which a real sender seals end to end.
+    const carrying = net.frames.filter((f) => has(f.frame, body))
+    assert.ok(carrying.length >= 3, 'the message crossed the three links')
+    for (const f of carrying) {
+      assert.ok(!has(without(f.frame, body), net.nodes.get('A')!.tag), 'no source beside the body')
+      assert.ok(!has(without(f.frame, body), secret), 'no secret beside the body')
+    }
   })
 
-  it('without the proof its ID commits to, C does not acknowledge, and the mesh never wrote the secret', () => {
+  it('without the proof its ID commits to, C does not acknowledge', () => {
     const net = line()
-    net.record = true
-    const c = net.nodes.get('C')!
+    const c = opensBodies(net)
     c.proofOf = () => new Uint8Array(16).fill(1) // not the secret the ID was made from
     net.run(2_000)
-    const secret = new Uint8Array(16).fill(0x5c)
-    const id = net.sendSealed('A', 'C', 'no proof', secret)
+    const id = net.sendSealed('A', 'C', 'no proof', new Uint8Array(16).fill(0x5c))
     net.run(net.now + 60_000)
     assert.equal(c.store.getMessage(id)?.state, 'failed')
     assert.match(c.store.getMessage(id)?.stateReason ?? '', /no delivery proof/)
     assert.ok(!net.nodes.get('A')!.states.some((s) => s.id === id && s.state === 'delivered'))
-    // The secret appears only inside the body, which a real sender seals end to end.
-    const carrying = net.frames.filter((f) => has(f.frame, secret))
-    assert.ok(carrying.length >= 3, 'the message crossed the three links')
-    for (const f of carrying) assert.ok(has(f.frame, sealedBody(secret, 'no proof')), 'only inside the body')
+  })
+
+  it('with the source it found in the body, C keeps an acknowledgement for A when the way back is down', () => {
+    for (const knowsSource of [true, false]) {
+      const net = line()
+      const c = opensBodies(net)
+      if (!knowsSource) c.sourceOf = undefined
+      // C's only link fails the moment it opens the message.
+      const open = c.proofOf!
+      c.proofOf = (d) => {
+        net.unlink('D', 'C')
+        return open(d)
+      }
+      net.run(2_000)
+      const id = net.sendSealed('A', 'C', 'way back down', new Uint8Array(16).fill(0x21))
+      net.run(net.now + 1_000)
+      assert.equal(c.delivered.length, 1)
+      // With a source, an acknowledgement envelope waits in C's custody for a path to A; without
+      // one, the proof can travel back only along the path the message came.
+      assert.equal(c.core!.heldIds().length, knowsSource ? 1 : 0, `source known: ${knowsSource}`)
+      net.link('D', 'C')
+      net.run(net.now + 10_000)
+      assert.ok(net.nodes.get('A')!.states.some((s) => s.id === id && s.state === 'delivered'))
+    }
   })
 
   it('a repeat that reaches C after a restart is acknowledged again from the kept proof', () => {
     const net = line()
     net.record = true
-    const c = net.nodes.get('C')!
-    c.proofOf = (d) => d.payload.slice(0, 16)
+    const c = opensBodies(net)
     net.run(2_000)
     const secret = new Uint8Array(16).fill(0x33)
+    const body = sealedBody(secret, net.nodes.get('A')!.tag, 'twice')
     const id = net.sendSealed('A', 'C', 'twice', secret)
     net.run(net.now + 10_000)
     assert.equal(c.delivered.length, 1)
-    const carried = net.frames.filter(
-      (f) => f.from === 'D' && f.to === 'C' && has(f.frame, sealedBody(secret, 'twice')),
-    )
+    const carried = net.frames.filter((f) => f.from === 'D' && f.to === 'C' && has(f.frame, body))
     assert.ok(carried.length > 0)
     // C restarts (its memory of proofs is gone) and the same envelope arrives again from D.
     net.stop('C')
