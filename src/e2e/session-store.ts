@@ -151,6 +151,8 @@ export function openSessionStore(options: SessionStoreOptions): SessionStore {
       store.kvSet(SESSION_NAMESPACE, peer, encodeSessionRecord(list))
       extra?.()
     })
+    // Last in the map's order = most recently used (see openRatchet).
+    sessions.delete(peer)
     sessions.set(peer, list)
   }
 
@@ -202,8 +204,10 @@ export function openSessionStore(options: SessionStoreOptions): SessionStore {
   }
 
   function openRatchet(body: Uint8Array): OpenedMessage | undefined {
+    // Header keys are tried session by session, most recently used first: a message usually
+    // comes from someone who wrote (or was written to) lately.
     for (const search of ['current', 'old'] as const) {
-      for (const [key, list] of sessions) {
+      for (const [key, list] of [...sessions].reverse()) {
         for (let i = 0; i < list.length; i++) {
           const out = tryDecrypt(list[i]!, body, search, AD, { random })
           if (out === undefined) continue
