@@ -1,17 +1,24 @@
 /**
- * How room traffic travels between devices: sealed with a key only holders of the room ID can
- * derive, padded to the sizes of end-to-end sealed bodies, inside mesh datagrams
- * (docs/groups.md §Transport).
+ * How room traffic travels between devices: signed by the sending account, sealed with a key only
+ * holders of the room ID can derive, padded to the sizes of end-to-end sealed bodies, inside mesh
+ * datagrams (docs/groups.md §Transport).
  *
  * ```
  * transport key = HKDF-SHA-256(ikm = roomId, salt = ∅, info = "talken/room-transport/v1", 32)
  * frame         = 0x02 ‖ nonce(12) ‖ ChaCha20-Poly1305(key, nonce, padded, ad = 0x02)
- * padded        = CBOR([kind, sender: bytes(32), body: bytes]) ‖ 0x80 ‖ 0x00…   (to a bucket)
- * kind          = 1 gossip frame (gossip-frames.ts) · 2 join request [token(16), sealingKey(32)]
+ * padded        = CBOR([kind, sender: bytes(32), body, signature: bytes(64)]) ‖ 0x80 ‖ 0x00…   (to a bucket)
+ * kind, body    = 1, gossip frame: bytes (gossip-frames.ts) · 2, join request: [token(16), sealingKey(32)]
+ * signature     = Ed25519(sender, "talken/room-frame/v1" ‖ 0x00 ‖ CBOR([roomId, kind, body]))
  * ```
  * A frame names no room: a receiver tries the keys of the rooms it holds (a device holds few).
  * So a relay sees a padded blob of one of the sealed-body sizes, as for a direct message, and
  * cannot tell which room, or whether two frames belong to the same one.
+ *
+ * The signature makes the sender's account key mean something to whoever holds the room ID (a
+ * former member, anyone who saw an invitation link): a join request cannot put someone else's
+ * account in the room with the requester's sealing key, and gossip cannot be sent in a member's
+ * name to get that member's frames ignored. Frames are bound to their room, so they cannot be
+ * replayed into another.
  */
 import {
   AEAD_NONCE_LENGTH,
@@ -24,6 +31,7 @@ import {
 } from '../e2e/primitives.ts'
 import { SEALED_BUCKETS } from '../e2e/sealed.ts'
 import { TalkenError } from '../errors.ts'
+import { domainSeparated, SIGNATURE_LENGTH, verifySignature } from '../identity/ed25519.ts'
 import { decodeCbor, encodeCbor, FieldReader } from '../wire/cbor.ts'
 import { MAX_GOSSIP_FRAME_BYTES } from './gossip-frames.ts'
 
@@ -33,6 +41,13 @@ const AD = new Uint8Array([ROOM_FRAME_VERSION])
 const OVERHEAD = 1 + AEAD_NONCE_LENGTH + AEAD_TAG_LENGTH
 /** Length of a join token. */
 export const JOIN_TOKEN_LENGTH = 16
+const SIGNATURE_DOMAIN = 'talken/room-frame/v1'
+
+/** The room a frame travels in: its ID (which the signature covers) and transport key. */
+export interface RoomChannel {
+  readonly id: Uint8Array
+  readonly key: Uint8Array
+}
 
 /** What a room frame carries. */
 export type RoomMessage =
@@ -49,16 +64,27 @@ export function roomTransportKey(roomId: Uint8Array): Uint8Array {
   return hkdf(roomId, new Uint8Array(0), 'talken/room-transport/v1', 32)
 }
 
-/** Seals a room message for the mesh. */
+function kindAndBody(m: RoomMessage): [kind: number, body: Uint8Array | Uint8Array[]] {
+  return m.kind === 'gossip' ? [1, m.frame] : [2, [m.token, m.sealingKey]]
+}
+
+function signedPart(roomId: Uint8Array, kind: number, body: Uint8Array | Uint8Array[]): Uint8Array {
+  return domainSeparated(SIGNATURE_DOMAIN, encodeCbor([roomId, kind, body]))
+}
+
+/**
+ * Seals a room message for the mesh. `sign` signs with the account key of `m.sender` (the
+ * caller's own).
+ */
 export function sealRoomMessage(
-  key: Uint8Array,
+  room: RoomChannel,
   m: RoomMessage,
+  sign: (bytes: Uint8Array) => Uint8Array,
   random: RandomSource = systemRandom,
 ): Uint8Array {
-  const inner =
-    m.kind === 'gossip'
-      ? encodeCbor([1, m.sender, m.frame])
-      : encodeCbor([2, m.sender, [m.token, m.sealingKey]])
+  const [kind, body] = kindAndBody(m)
+  const inner = encodeCbor([kind, m.sender, body, sign(signedPart(room.id, kind, body))])
+  const key = room.key
   const bucket = SEALED_BUCKETS.find((b) => b >= inner.length + 1 + OVERHEAD)
   if (bucket === undefined) throw new TalkenError('too_large', 'room message too large for one frame')
   const padded = new Uint8Array(bucket - OVERHEAD)
@@ -79,24 +105,31 @@ export function looksLikeRoomFrame(bytes: Uint8Array): boolean {
 }
 
 /**
- * Opens a room frame with the first key that fits. Returns the room's index in `keys` and the
- * message; throws `decrypt_failed` when no key opens it and `malformed` for a bad inside.
+ * Opens a room frame with the first room whose key fits, and checks the sender's signature.
+ * Returns the room's index in `rooms` and the message; throws `decrypt_failed` when no key opens
+ * it, `malformed` for a bad inside and `bad_signature` when the sender did not sign it for this
+ * room.
  */
 export function openRoomMessage(
-  keys: readonly Uint8Array[],
+  rooms: readonly RoomChannel[],
   bytes: Uint8Array,
 ): { index: number; message: RoomMessage } {
   if (!looksLikeRoomFrame(bytes)) throw new TalkenError('malformed', 'not a room frame')
   const nonce = bytes.subarray(1, 1 + AEAD_NONCE_LENGTH)
   const sealed = bytes.subarray(1 + AEAD_NONCE_LENGTH)
-  for (let index = 0; index < keys.length; index++) {
+  for (let index = 0; index < rooms.length; index++) {
     let padded: Uint8Array
     try {
-      padded = aeadOpen(keys[index]!, nonce, sealed, AD)
+      padded = aeadOpen(rooms[index]!.key, nonce, sealed, AD)
     } catch {
       continue
     }
-    return { index, message: decodeInner(unpad(padded)) }
+    const { message, signature } = decodeInner(unpad(padded))
+    const [kind, body] = kindAndBody(message)
+    if (!verifySignature(message.sender, signedPart(rooms[index]!.id, kind, body), signature)) {
+      throw new TalkenError('bad_signature', 'room frame: not signed by its sender for this room')
+    }
+    return { index, message }
   }
   throw new TalkenError('decrypt_failed', 'no room held here opens this frame')
 }
@@ -108,18 +141,22 @@ function unpad(padded: Uint8Array): Uint8Array {
   return padded.subarray(0, end)
 }
 
-function decodeInner(bytes: Uint8Array): RoomMessage {
-  const value = decodeCbor(bytes, MAX_GOSSIP_FRAME_BYTES + 64, 'room message')
+function decodeInner(bytes: Uint8Array): { message: RoomMessage; signature: Uint8Array } {
+  const value = decodeCbor(bytes, MAX_GOSSIP_FRAME_BYTES + 160, 'room message')
   if (!Array.isArray(value)) throw new TalkenError('malformed', 'room message: expected an array')
-  const r = new FieldReader(value, 'room message', 3)
+  const r = new FieldReader(value, 'room message', 4)
   const kind = r.uint('kind', 2, 1)
   const sender = r.bytes('sender', 32)
-  if (kind === 1) return { kind: 'gossip', sender, frame: r.bytes('frame', 1, MAX_GOSSIP_FRAME_BYTES) }
-  const j = new FieldReader(r.value(), 'join request', 2)
-  return {
-    kind: 'join',
-    sender,
-    token: j.bytes('token', JOIN_TOKEN_LENGTH),
-    sealingKey: j.bytes('sealingKey', 32),
+  let message: RoomMessage
+  if (kind === 1) message = { kind: 'gossip', sender, frame: r.bytes('frame', 1, MAX_GOSSIP_FRAME_BYTES) }
+  else {
+    const j = new FieldReader(r.value(), 'join request', 2)
+    message = {
+      kind: 'join',
+      sender,
+      token: j.bytes('token', JOIN_TOKEN_LENGTH),
+      sealingKey: j.bytes('sealingKey', 32),
+    }
   }
+  return { message, signature: r.bytes('signature', SIGNATURE_LENGTH) }
 }

@@ -8,7 +8,7 @@
  * `rooms/invites` token hex → CBOR [room hex, expires ms]. The logs keep their own namespaces.
  */
 import { dhKeyFromPrivate, generateDhKey, systemRandom } from '../e2e/primitives.ts'
-import { TalkenError } from '../errors.ts'
+import { isTalkenError, TalkenError } from '../errors.ts'
 import { fromHex, toHex } from '../groups/entry.ts'
 import { decodeGenesisBody } from '../groups/room-bodies.ts'
 import { RoomGossip } from '../groups/room-gossip.ts'
@@ -115,6 +115,8 @@ export class NodeRooms {
   readonly #rooms = new Map<string, Room>()
   readonly #sealer: KeySealer
   readonly #me: Uint8Array
+  /** Signs room frames with our account key. */
+  readonly #sign: (bytes: Uint8Array) => Uint8Array
   readonly #inbox: Uint8Array[] = []
   #timer: NodeJS.Timeout | undefined
   #timerAt = Number.POSITIVE_INFINITY
@@ -124,6 +126,7 @@ export class NodeRooms {
   constructor(host: RoomsHost) {
     this.#host = host
     this.#me = host.identity.account.publicKey
+    this.#sign = (bytes) => host.identity.account.sign(bytes)
     let secret = host.store.kvGet(SELF_NS, 'sealing-key')
     if (secret === undefined) {
       secret = generateDhKey().privateKey
@@ -309,11 +312,14 @@ export class NodeRooms {
     let opened: { index: number; message: RoomMessage }
     try {
       opened = openRoomMessage(
-        rooms.map((r) => r.key),
+        rooms.map((r) => ({ id: r.log.roomId, key: r.key })),
         bytes,
       )
     } catch (err) {
-      this.#host.log('debug', 'dropped a room frame', { error: (err as Error).message })
+      // A forged sender is worth a warning (someone holding the room ID is up to no good); a
+      // frame of a room we do not hold is routine.
+      const level = isTalkenError(err, 'bad_signature') ? 'warn' : 'debug'
+      this.#host.log(level, 'dropped a room frame', { error: (err as Error).message })
       return
     }
     const room = rooms[opened.index]!
@@ -356,12 +362,11 @@ export class NodeRooms {
   #sendJoin(room: Room): void {
     const joining = this.#joining(room.id)
     if (joining === undefined) return
-    const frame = sealRoomMessage(room.key, {
-      kind: 'join',
-      sender: this.#me,
-      token: joining.token,
-      sealingKey: this.#sealer.sealingKey,
-    })
+    const frame = sealRoomMessage(
+      { id: room.log.roomId, key: room.key },
+      { kind: 'join', sender: this.#me, token: joining.token, sealingKey: this.#sealer.sealingKey },
+      this.#sign,
+    )
     this.#host.send(joining.inviter, frame, FRAME_TTL_MS)
   }
 
@@ -382,7 +387,7 @@ export class NodeRooms {
         send: (member, frame) =>
           this.#host.send(
             fromHex(member),
-            sealRoomMessage(key, { kind: 'gossip', sender: this.#me, frame }),
+            sealRoomMessage({ id: log.roomId, key }, { kind: 'gossip', sender: this.#me, frame }, this.#sign),
             FRAME_TTL_MS,
           ),
         distance: (member) => this.#host.distance(fromHex(member)),
