@@ -16,7 +16,7 @@
  * const payload = e2e.seal({ deviceKey, bundle }, content, { deliverySecret })   // to an envelope
  * const { peerDeviceKey, content, deliverySecret } = e2e.open(payload)          // from an envelope
  */
-import { TalkenError } from '../errors.ts'
+import { isTalkenError, TalkenError } from '../errors.ts'
 import { CardExtension, type CardExtensionEntry } from '../identity/contact-card.ts'
 import type { SigningKeyPair } from '../identity/ed25519.ts'
 import type { Store } from '../store/store.ts'
@@ -127,8 +127,9 @@ export interface SessionStore {
   ): Uint8Array
   /**
    * Opens a sealed body. Throws `malformed`, `unsupported_version`, `decrypt_failed` (not for us,
-   * or altered), `replayed`, `too_large`, `bad_signature` or `not_found` (a used prekey); on any
-   * failure nothing changes.
+   * or altered), `replayed`, `too_large`, `bad_signature` or `not_found` (a used prekey: its
+   * `details.peerDevice` names the sending device, hex, whose identity signature verified); on
+   * any failure nothing changes.
    */
   open(sealed: Uint8Array): OpenedMessage
   /** Forgets the sessions with a peer device. */
@@ -236,7 +237,17 @@ export function openSessionStore(options: SessionStoreOptions): SessionStore {
     if (prekeys.seen(m.signedPrekeyId, m.ephemeral)) {
       throw new TalkenError('replayed', 'this first-contact message was accepted already')
     }
-    const out = acceptSession(identity, prekeys, m, AD, { random })
+    let out: ReturnType<typeof acceptSession>
+    try {
+      out = acceptSession(identity, prekeys, m, AD, { random })
+    } catch (err) {
+      // Its prekeys are gone (a one-time prekey someone else took first): say whose it was, so that
+      // the caller can ask a contact to send it again in a session that works.
+      if (isTalkenError(err, 'not_found')) {
+        throw new TalkenError('not_found', err.message, { cause: err, details: { peerDevice: key } })
+      }
+      throw err
+    }
     const message = opened(out.session, out.plaintext, true)
     save(key, [out.session, ...list].slice(0, MAX_SESSIONS_PER_DEVICE), () =>
       prekeys.consume(m.signedPrekeyId, out.oneTimePrekeyId, m.ephemeral),

@@ -343,6 +343,22 @@ export class MeshCore implements Router {
     return [...this.#held.keys()]
   }
 
+  /**
+   * Gives up one of our own messages not yet delivered: it becomes `failed` with `reason` and
+   * leaves the outbox (copies that relays hold expire on their own). Returns false when `id` is
+   * not an own message still held.
+   */
+  abandon(id: string, reason: string): boolean {
+    const h = this.#held.get(id)
+    if (h === undefined || !h.own || h.datagram) return false
+    this.#store.transaction(() => {
+      this.#setState(h, 'failed', reason)
+      this.#remove(h)
+    })
+    this.#schedule()
+    return true
+  }
+
   // ------------------------------------------------------------------------------------------
   // Frames
 

@@ -4,8 +4,13 @@
  * ```
  * [ version=1, kind=1 (text), senderCard: bytes, sentAt: uint (Unix ms), text: string, signature: bytes(64) ]
  * [ version=1, kind=2 (read receipt), senderCard, sentAt, ids: [bytes(16)…] (1–64), signature ]
+ * [ version=1, kind=3 (resend request), senderCard, sentAt, ids: [bytes(16)…] (1–64), signature ]
  * ```
- * A read receipt names messages of the recipient's that the sender has read (by envelope ID).
+ * A read receipt names messages of the recipient's that the sender has read (by envelope ID). A
+ * resend request names messages of the recipient's that the sender received and could not open
+ * because their first-contact prekey was used up already (a contact link shown to several people
+ * hands them the same one-time prekeys): it travels in a session that works, and the recipient
+ * sends those messages again in it.
  *
  * The sender's signed contact card rides along until the recipient has it (then the field is
  * empty, and the recipient uses the card it holds for the sending device), so a recipient who
@@ -28,6 +33,7 @@ import { MAX_CARD_BYTES } from '../wire/limits.ts'
 const VERSION = 1
 const KIND_TEXT = 1
 const KIND_RECEIPT = 2
+const KIND_RESEND = 3
 /** Most message IDs one read receipt names. */
 export const MAX_RECEIPT_IDS = 64
 const MESSAGE_ID_BYTES = 16
@@ -45,6 +51,8 @@ export interface DirectMessage {
   readonly text: string
   /** For a read receipt: the IDs (hex) of the recipient's messages the sender has read. */
   readonly readIds?: readonly string[]
+  /** For a resend request: the IDs (hex) of the recipient's messages the sender could not open. */
+  readonly resendIds?: readonly string[]
 }
 
 function signedPart(
@@ -64,8 +72,30 @@ export function encodeReadReceipt(
   ids: readonly string[],
   sentAt: number,
 ): Uint8Array {
+  return encodeIdList(KIND_RECEIPT, sender, senderCard, recipientKey, ids, sentAt)
+}
+
+/** Encodes and signs a resend request for 1–64 message IDs (hex) of `recipientKey`'s. */
+export function encodeResendRequest(
+  sender: Identity,
+  senderCard: Uint8Array,
+  recipientKey: Uint8Array,
+  ids: readonly string[],
+  sentAt: number,
+): Uint8Array {
+  return encodeIdList(KIND_RESEND, sender, senderCard, recipientKey, ids, sentAt)
+}
+
+function encodeIdList(
+  kind: number,
+  sender: Identity,
+  senderCard: Uint8Array,
+  recipientKey: Uint8Array,
+  ids: readonly string[],
+  sentAt: number,
+): Uint8Array {
   if (ids.length === 0 || ids.length > MAX_RECEIPT_IDS) {
-    throw new TalkenError('invalid_argument', `a receipt names 1 to ${MAX_RECEIPT_IDS} messages`)
+    throw new TalkenError('invalid_argument', `a receipt or request names 1 to ${MAX_RECEIPT_IDS} messages`)
   }
   const raw = ids.map((id) => {
     const b = Buffer.from(id, 'hex')
@@ -73,8 +103,8 @@ export function encodeReadReceipt(
       throw new TalkenError('invalid_argument', 'a message ID is 16 bytes of hex')
     return new Uint8Array(b)
   })
-  const signature = sender.account.sign(signedPart(recipientKey, KIND_RECEIPT, sentAt, raw))
-  return encodeCbor([VERSION, KIND_RECEIPT, senderCard, sentAt, raw, signature])
+  const signature = sender.account.sign(signedPart(recipientKey, kind, sentAt, raw))
+  return encodeCbor([VERSION, kind, senderCard, sentAt, raw, signature])
 }
 
 /**
@@ -124,7 +154,7 @@ export function decodeDirectMessage(
   const version = r.uint('version', 255)
   if (version !== VERSION) throw new TalkenError('unsupported_version', `direct message version ${version}`)
   const kind = r.uint('kind', 255)
-  if (kind !== KIND_TEXT && kind !== KIND_RECEIPT) {
+  if (kind !== KIND_TEXT && kind !== KIND_RECEIPT && kind !== KIND_RESEND) {
     throw new TalkenError('unsupported_version', `direct message kind ${kind}`)
   }
   // An empty card means "the card you have for the device this came from": decodeCard resolves it.
@@ -135,17 +165,20 @@ export function decodeDirectMessage(
       ? r.text('text', MAX_TEXT_BYTES, 1, true)
       : r.array('ids', MAX_RECEIPT_IDS, (v) => {
           if (!(v instanceof Uint8Array) || v.length !== MESSAGE_ID_BYTES) {
-            throw new TalkenError('malformed', 'read receipt: a message ID is 16 bytes')
+            throw new TalkenError('malformed', 'direct message: a message ID is 16 bytes')
           }
           return v
         })
   if (typeof content !== 'string' && content.length === 0) {
-    throw new TalkenError('malformed', 'read receipt: no message IDs')
+    throw new TalkenError('malformed', 'direct message: no message IDs')
   }
   const signature = r.bytes('signature', SIGNATURE_LENGTH)
   if (!verifySignature(sender.accountKey, signedPart(recipientKey, kind, sentAt, content), signature)) {
     throw new TalkenError('bad_signature', 'direct message signature does not verify')
   }
   if (typeof content === 'string') return { sender, sentAt, text: content }
-  return { sender, sentAt, text: '', readIds: content.map((b) => Buffer.from(b).toString('hex')) }
+  const ids = content.map((b) => Buffer.from(b).toString('hex'))
+  return kind === KIND_RECEIPT
+    ? { sender, sentAt, text: '', readIds: ids }
+    : { sender, sentAt, text: '', resendIds: ids }
 }

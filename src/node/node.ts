@@ -39,6 +39,7 @@ import {
   decodeDirectMessage,
   encodeDirectMessage,
   encodeReadReceipt,
+  encodeResendRequest,
   MAX_RECEIPT_IDS,
 } from '../messaging/direct-message.ts'
 import type { Contact, DeliveryState, Store } from '../store/store.ts'
@@ -258,6 +259,8 @@ export class TalkenNode extends EventEmitter<NodeEvents> {
   readonly #cardBook: CardBook
   /** Messages in flight that carry our card, to note when a contact has it. */
   readonly #cardCarriers = new Map<string, { contact: string; cardHash: Uint8Array }>()
+  /** Resend requests to send once the current step is stored, by contact ID. */
+  readonly #resendAsks = new Map<string, string[]>()
   /** Prekey messages in flight (message ID → the session they belong to): see {@link #sendSealed}. */
   readonly #prekeyCarriers = new Map<string, { deviceKey: Uint8Array; baseKey: Uint8Array }>()
   #pool = { bytes: Buffer.alloc(0), offset: 0 }
@@ -463,19 +466,7 @@ export class TalkenNode extends EventEmitter<NodeEvents> {
     const ids = unread.map((m) => m.id)
     this.store.transaction(() => {
       for (const id of ids) this.store.setMessageState(id, 'read', now)
-      if (!receiptsEnabled(this.store, contact.id)) return
-      for (let i = 0; i < ids.length; i += MAX_RECEIPT_IDS) {
-        const content = encodeReadReceipt(
-          this.identity,
-          new Uint8Array(0),
-          contact.accountKey,
-          ids.slice(i, i + MAX_RECEIPT_IDS),
-          now,
-        )
-        this.#sendSealed(contact, content, now, {
-          filing: { conversation: RECEIPTS_CONVERSATION, body: new Uint8Array(0) },
-        })
-      }
+      if (receiptsEnabled(this.store, contact.id)) this.#sendIdLists(contact, ids, encodeReadReceipt, now)
     })
     return ids.length
   }
@@ -614,6 +605,30 @@ export class TalkenNode extends EventEmitter<NodeEvents> {
     return id
   }
 
+  /**
+   * Sends message IDs to `contact` as read receipts or resend requests, 64 to a message, filed out
+   * of sight (in the caller's transaction).
+   */
+  #sendIdLists(
+    contact: Contact,
+    ids: readonly string[],
+    encode: typeof encodeReadReceipt,
+    now: number,
+  ): void {
+    for (let i = 0; i < ids.length; i += MAX_RECEIPT_IDS) {
+      const content = encode(
+        this.identity,
+        new Uint8Array(0),
+        contact.accountKey,
+        ids.slice(i, i + MAX_RECEIPT_IDS),
+        now,
+      )
+      this.#sendSealed(contact, content, now, {
+        filing: { conversation: RECEIPTS_CONVERSATION, body: new Uint8Array(0) },
+      })
+    }
+  }
+
   /** The device of `contact` to seal for, with its prekey bundle when no session exists yet. */
   #sessionPeer(contact: Contact): { deviceKey: Uint8Array; bundle?: PrekeyBundle } {
     const card = this.#cardBook.verified(contact.card)
@@ -688,6 +703,7 @@ export class TalkenNode extends EventEmitter<NodeEvents> {
       this.#rejected++
       const reason = err instanceof TalkenError ? `${err.code}: ${err.message}` : String(err)
       this.#log('warn', 'refused an incoming message', { id: delivery.id, error: reason })
+      this.#askToResend(err, delivery.id)
       return { ...REJECTED, refused: reason }
     }
     const receivedAt = Date.now()
@@ -710,6 +726,11 @@ export class TalkenNode extends EventEmitter<NodeEvents> {
     }
     // Where the acknowledgement goes: the sender's tag, which relays never saw (mesh-payload.ts).
     const source = destinationTag(contact.accountKey)
+    if (message.resendIds !== undefined) {
+      const ids = message.resendIds
+      this.#announce.push(() => this.#resend(contact, ids))
+      return { conversation: RECEIPTS_CONVERSATION, body: new Uint8Array(0), ackSecret, source }
+    }
     if (message.readIds !== undefined) {
       for (const { id, before } of applyReceipt(this.store, contact.id, message.readIds, receivedAt)) {
         if (before !== 'delivered') this.#readBeforeAck.add(id)
@@ -729,6 +750,72 @@ export class TalkenNode extends EventEmitter<NodeEvents> {
       }),
     )
     return { conversation: contact.id, body: Buffer.from(message.text, 'utf8'), ackSecret, source }
+  }
+
+  /**
+   * A first message from a contact's device that we could not open because its one-time prekey
+   * was taken already (a link shown to several people): ask that contact, in a session that works,
+   * to send it again. Requests of one step go out together, once the step is stored.
+   */
+  #askToResend(err: unknown, id: string): void {
+    const device = isTalkenError(err, 'not_found') ? err.details?.peerDevice : undefined
+    if (typeof device !== 'string') return
+    let contact: Contact | undefined
+    try {
+      const card = this.#cardBook.ofDevice(Buffer.from(device, 'hex'))
+      contact = this.store.listContacts().find((c) => bytesEqual(c.accountKey, card.accountKey))
+    } catch {
+      return // not a contact's device: there is nobody to ask
+    }
+    if (contact === undefined) return
+    const asks = this.#resendAsks.get(contact.id)
+    if (asks !== undefined) {
+      asks.push(id)
+      return
+    }
+    this.#resendAsks.set(contact.id, [id])
+    this.#announce.push(() => {
+      const ids = this.#resendAsks.get(contact.id) ?? []
+      this.#resendAsks.delete(contact.id)
+      if (this.#stopped) return
+      const now = Date.now()
+      try {
+        this.store.transaction(() => this.#sendIdLists(contact, ids, encodeResendRequest, now))
+        this.#log('info', 'asked a contact to send again what we could not open', {
+          contact: contact.id,
+          messages: ids.length,
+        })
+      } catch (e) {
+        this.#log('warn', 'could not ask a contact to send again', { error: (e as Error).message })
+      }
+    })
+  }
+
+  /**
+   * A contact could not open some of our messages (their first-contact prekey was taken): send
+   * each one still undelivered again, in the session the request came through, and give up the
+   * old copy, saying which message replaced it.
+   */
+  #resend(contact: Contact, ids: readonly string[]): void {
+    if (this.#stopped) return
+    for (const id of ids) {
+      const old = this.store.getMessage(id)
+      if (old === undefined || old.direction !== 'out' || old.conversation !== contact.id) continue
+      if (old.state !== 'queued' && old.state !== 'sent' && old.state !== 'relayed') continue
+      try {
+        const again = this.send(contact.id, Buffer.from(old.body).toString('utf8'))
+        this.#core.abandon(
+          id,
+          `${contact.name} could not open it (its first-contact prekey was taken); sent again as ${again.id}`,
+        )
+        this.#log('info', 'sent a message again that its recipient could not open', {
+          old: id,
+          new: again.id,
+        })
+      } catch (e) {
+        this.#log('warn', 'could not send a message again', { id, error: (e as Error).message })
+      }
+    }
   }
 
   /** Runs one step of the core, then announces what it delivered (once its records are stored). */

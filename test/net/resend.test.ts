@@ -1,0 +1,112 @@
+/**
+ * A contact link shown to two people hands both the same one-time prekey. The second first
+ * message cannot be opened; its recipient asks the sender, in a session that works, to send it
+ * again, and nothing is lost.
+ */
+import assert from 'node:assert/strict'
+import { test } from 'node:test'
+import { openSessionStore } from '../../src/e2e/session-store.ts'
+import { decodeContactCard, encodeContactCard } from '../../src/identity/contact-card.ts'
+import { toContactLink } from '../../src/identity/contact-link.ts'
+import { createIdentity, makeContactCard } from '../../src/identity/identity.ts'
+import {
+  decodeDirectMessage,
+  encodeReadReceipt,
+  encodeResendRequest,
+} from '../../src/messaging/direct-message.ts'
+import { loadIdentity, openHome } from '../../src/node/data-dir.ts'
+import type { IncomingMessage } from '../../src/node/node.ts'
+import { refreshOwnCard } from '../../src/node/own-card.ts'
+import { throwsCode } from '../helpers/errors.ts'
+import { introduce, makeHome, startNode, until } from '../helpers/nodes.ts'
+
+/** Re-signs the card of `home` with a bundle of a single one-time prekey; returns its link. */
+function linkWithOneOneTimePrekey(home: string): string {
+  const opened = openHome({ home })
+  try {
+    const identity = loadIdentity({ home })
+    const e2e = openSessionStore({ store: opened.store, device: identity.device, now: Date.now })
+    e2e.prekeys.replenishOneTimePrekeys(1)
+    const fresh = refreshOwnCard(opened.store, identity, e2e.cardExtension())
+    assert.ok(fresh !== undefined)
+    return toContactLink(decodeContactCard(fresh.card))
+  } finally {
+    opened.close()
+  }
+}
+
+test('two people write first with the same one-time prekey: the second message is sent again, not lost', async (t) => {
+  const homes = { ada: makeHome('Ada'), bob: makeHome('Bob'), cid: makeHome('Cid') }
+  t.after(() => {
+    for (const h of Object.values(homes)) h.remove()
+  })
+  const bobLink = { home: homes.bob.home, link: linkWithOneOneTimePrekey(homes.bob.home) }
+  introduce({ home: homes.ada.home, link: homes.ada.link }, bobLink, {
+    home: homes.cid.home,
+    link: homes.cid.link,
+  })
+  const bob = await startNode(homes.bob.home)
+  const ada = await startNode(homes.ada.home, { bootstrap: bob.addresses() })
+  const cid = await startNode(homes.cid.home, { bootstrap: bob.addresses() })
+  try {
+    await until(() => bob.peers().filter((p) => p.mesh).length === 2, 10_000, 'both links')
+    const got: IncomingMessage[] = []
+    bob.on('message', (m) => got.push(m))
+    // Ada takes the one-time prekey first.
+    await ada.send('Bob', 'hello from Ada').delivered(AbortSignal.timeout(10_000))
+    // Cid's first message names the same prekey: Bob cannot open it.
+    const first = cid.send('Bob', 'hello from Cid')
+    const states: string[] = []
+    first.on('state', (s) => states.push(s))
+    await until(() => got.some((m) => m.text === 'hello from Cid'), 20_000, "Cid's message, sent again")
+    assert.deepEqual(
+      got.map((m) => [m.fromName, m.text]),
+      [
+        ['Ada', 'hello from Ada'],
+        ['Cid', 'hello from Cid'],
+      ],
+    )
+    // At Cid, the first copy failed, saying which message replaced it; that one was delivered.
+    await until(() => states.includes('failed'), 10_000, 'the first copy given up')
+    const old = cid.store.getMessage(first.id)
+    assert.equal(old?.state, 'failed')
+    const again = /sent again as ([0-9a-f]{32})/.exec(old?.stateReason ?? '')?.[1]
+    assert.ok(again, old?.stateReason)
+    await until(() => cid.store.getMessage(again)?.state === 'delivered', 10_000, 'the new copy delivered')
+    // And the conversation goes on both ways.
+    await bob.send('Cid', 'got it').delivered(AbortSignal.timeout(10_000))
+    await cid.send('Bob', 'great').delivered(AbortSignal.timeout(10_000))
+  } finally {
+    await Promise.all([ada.stop(), cid.stop(), bob.stop()])
+  }
+})
+
+test('a resend request is signed, bound to its recipient, told apart from a receipt, and bounded', () => {
+  const ada = createIdentity({ now: 1_000, deviceName: 'ada' })
+  const bob = createIdentity({ now: 1_000, deviceName: 'bob' })
+  const card = encodeContactCard(makeContactCard(ada, { name: 'Ada', now: 1_000 }))
+  const id = '00112233445566778899aabbccddeeff'
+  const request = decodeDirectMessage(
+    encodeResendRequest(ada, card, bob.account.publicKey, [id], 1),
+    bob.account.publicKey,
+  )
+  assert.deepEqual(request.resendIds, [id])
+  assert.equal(request.readIds, undefined)
+  assert.equal(
+    decodeDirectMessage(encodeReadReceipt(ada, card, bob.account.publicKey, [id], 1), bob.account.publicKey)
+      .resendIds,
+    undefined,
+  )
+  throwsCode(
+    () =>
+      decodeDirectMessage(
+        encodeResendRequest(ada, card, bob.account.publicKey, [id], 1),
+        ada.account.publicKey,
+      ),
+    'bad_signature',
+  )
+  throwsCode(
+    () => encodeResendRequest(ada, card, bob.account.publicKey, Array(65).fill(id), 1),
+    'invalid_argument',
+  )
+})
