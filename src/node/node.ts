@@ -13,18 +13,20 @@
  * in the outbox (and in the conversation, as `queued`) even if the process dies the next moment,
  * and goes out when the node next runs. Incoming messages are stored before they are announced,
  * and each is announced once, also across restarts.
+ *
+ * This file wires the parts together and runs them; direct messages live in direct-messages.ts,
+ * rooms in rooms.ts.
  */
-import { createHash, randomBytes } from 'node:crypto'
+import { randomBytes } from 'node:crypto'
 import { EventEmitter } from 'node:events'
 import { createServer } from 'node:net'
 import { join } from 'node:path'
 import { generateKeyPair, privateKeyFromProtobuf, privateKeyToProtobuf } from '@libp2p/crypto/keys'
 import type { PrivateKey } from '@libp2p/interface'
 import { openSessionStore, type SessionStore } from '../e2e/session-store.ts'
-import { decodePrekeyBundle, type PrekeyBundle } from '../e2e/x3dh.ts'
-import { isTalkenError, TalkenError } from '../errors.ts'
+import { TalkenError } from '../errors.ts'
 import { looksLikeRoomFrame } from '../groups/room-transport.ts'
-import { CardExtension, cardExtension, decodeContactCard } from '../identity/contact-card.ts'
+import { decodeContactCard } from '../identity/contact-card.ts'
 import { toContactLink } from '../identity/contact-link.ts'
 import type { Identity } from '../identity/identity.ts'
 import { readFileIfExists, writePrivateFile } from '../identity/key-file.ts'
@@ -32,40 +34,22 @@ import { Libp2pLinks, type LinkStats } from '../links/libp2p-links.ts'
 import type { MdnsInit } from '../links/mdns.ts'
 import type { MeshConfig } from '../mesh/config.ts'
 import { createMeshRouter, type MeshCore, type MeshStats } from '../mesh/mesh-core.ts'
-import { ACK_SECRET_LENGTH } from '../mesh/mesh-payload.ts'
-import type { Delivery, Logger, MessageFiling, RouterHost, SendOptions, StateChange } from '../mesh/router.ts'
+import type { Logger, RouterHost } from '../mesh/router.ts'
 import { tagKey } from '../mesh/routing-table.ts'
-import {
-  decodeDirectMessage,
-  encodeDirectMessage,
-  encodeReadReceipt,
-  encodeResendRequest,
-  MAX_RECEIPT_IDS,
-} from '../messaging/direct-message.ts'
 import type { Contact, DeliveryState, Store } from '../store/store.ts'
 import { bytesEqual } from '../wire/cbor.ts'
 import { CardBook } from './card-book.ts'
-import { acceptContactCard, findContact } from './contacts.ts'
 import { loadIdentity, openHome } from './data-dir.ts'
 import { destinationTag } from './destination-tag.ts'
+import { DirectMessages } from './direct-messages.ts'
 import { refreshOwnCard } from './own-card.ts'
-import {
-  applyReceipt,
-  RECEIPTS_CONVERSATION,
-  receiptsEnabled,
-  setReceiptsEnabled,
-  unreadIncoming,
-} from './receipts.ts'
 import { NodeRooms, type RoomEntryEvent } from './rooms.ts'
-import { SendHandle } from './send-handle.ts'
+import type { SendHandle } from './send-handle.ts'
 
-export { SendHandle }
+export { SendHandle } from './send-handle.ts'
 
 /** The libp2p key file in the data directory: this device's network identity. */
 export const PEER_KEY_FILE = 'peer.key'
-
-/** Delivery states after which nothing more happens to a message (read may follow delivered). */
-const FINAL_STATES: ReadonlySet<DeliveryState> = new Set(['delivered', 'read', 'expired', 'failed'])
 
 /** Options of {@link createNode}. */
 export interface NodeOptions {
@@ -171,9 +155,6 @@ export interface NodeEvents {
 
 const silent: Logger = () => {}
 
-/** Where a message that failed verification is filed: remembered (so never delivered twice), never shown. */
-const REJECTED: MessageFiling = { conversation: '.rejected', body: new Uint8Array(0) }
-
 /** Creates a node; call {@link TalkenNode.start} to go online. */
 export async function createNode(options: NodeOptions): Promise<TalkenNode> {
   let store: Store
@@ -201,9 +182,6 @@ export async function createNode(options: NodeOptions): Promise<TalkenNode> {
     throw err
   }
 }
-
-/** kv namespace: per contact, the hash of our card as last delivered to them. */
-const CARD_DELIVERED = 'card-delivered'
 
 /** Where the node's TCP port is remembered, so its addresses (and links to it) stay valid. */
 const PORT_KEY = ['node', 'tcp-port'] as const
@@ -251,28 +229,17 @@ export class TalkenNode extends EventEmitter<NodeEvents> {
   #card: Uint8Array
   readonly #e2e: SessionStore
   readonly #core: MeshCore
+  readonly #direct: DirectMessages
   /** The rooms this account holds. */
   readonly rooms: NodeRooms
   readonly #links: Promise<Libp2pLinks>
   #linksReady: Libp2pLinks | undefined
-  readonly #handles = new Map<string, SendHandle>()
   readonly #cardBook: CardBook
-  /** Messages in flight that carry our card, to note when a contact has it. */
-  readonly #cardCarriers = new Map<string, { contact: string; cardHash: Uint8Array }>()
-  /** Resend requests to send once the current step is stored, by contact ID. */
-  readonly #resendAsks = new Map<string, string[]>()
-  /** Prekey messages in flight (message ID → the session they belong to): see {@link #sendSealed}. */
-  readonly #prekeyCarriers = new Map<string, { deviceKey: Uint8Array; baseKey: Uint8Array }>()
   #pool = { bytes: Buffer.alloc(0), offset: 0 }
-  /** State changes reported while `send` is still recording the message. */
-  #pending: StateChange[] | undefined
   #timer: NodeJS.Timeout | undefined
   #timerAt = Number.POSITIVE_INFINITY
   #running = false
   #stopped = false
-  #rejected = 0
-  /** Our messages read (by receipt) before their delivery acknowledgement arrived. */
-  readonly #readBeforeAck = new Set<string>()
   /** Announcements of messages delivered during the current core step. */
   readonly #announce: Array<() => void> = []
 
@@ -304,11 +271,11 @@ export class TalkenNode extends EventEmitter<NodeEvents> {
         this.#linksReady?.send(neighbour, frame)
       },
       deliver: (delivery) => {
-        if (!delivery.datagram) return this.#onDeliver(delivery)
+        if (!delivery.datagram) return this.#direct.deliver(delivery)
         if (looksLikeRoomFrame(delivery.payload)) this.rooms.receive(delivery.payload)
         return undefined
       },
-      stateChanged: (change) => this.#onStateChanged(change),
+      stateChanged: (change) => this.#direct.stateChanged(change),
       wakeAt: (time) => this.#wakeAt(time),
       log: this.#log,
     }
@@ -317,6 +284,21 @@ export class TalkenNode extends EventEmitter<NodeEvents> {
       host,
       store,
       ...(options.mesh ? { config: options.mesh } : {}),
+    })
+    this.#direct = new DirectMessages({
+      store,
+      identity,
+      e2e: this.#e2e,
+      cardBook: this.#cardBook,
+      core: this.#core,
+      log: this.#log,
+      ttlMs: options.ttlMs,
+      card: () => this.#card,
+      refreshCard: () => this.#refreshCard(),
+      afterStep: (fn) => this.#announce.push(fn),
+      stopped: () => this.#stopped,
+      message: (m) => this.emit('message', m),
+      state: (e) => this.emit('state', e),
     })
     this.rooms = new NodeRooms({
       store,
@@ -418,39 +400,7 @@ export class TalkenNode extends EventEmitter<NodeEvents> {
    * this returns. Throws `unknown_contact`, `ambiguous_contact`, `too_large`, `invalid_argument`.
    */
   send(contactQuery: string, text: string): SendHandle {
-    if (this.#stopped) throw new TalkenError('closed', 'this node was stopped')
-    const contact = findContact(this.store, contactQuery)
-    const now = Date.now()
-    // Our card rides along until a message that carried this version of it was delivered.
-    const cardHash = createHash('sha256').update(this.#card).digest()
-    const delivered = this.store.kvGet(CARD_DELIVERED, contact.id)
-    const withCard = delivered === undefined || !bytesEqual(delivered, cardHash)
-    const content = encodeDirectMessage(
-      this.identity,
-      withCard ? this.#card : new Uint8Array(0),
-      contact.accountKey,
-      text,
-      now,
-    )
-    const changes: StateChange[] = []
-    this.#pending = changes
-    let id: string
-    try {
-      // Sealing advances the session: it commits with the outbox entry, or not at all.
-      id = this.store.transaction(() =>
-        this.#sendSealed(contact, content, now, {
-          ...(this.#options.ttlMs === undefined ? {} : { ttlMs: this.#options.ttlMs }),
-          filing: { conversation: contact.id, body: Buffer.from(text, 'utf8') },
-        }),
-      )
-    } finally {
-      this.#pending = undefined
-    }
-    if (withCard) this.#cardCarriers.set(id, { contact: contact.id, cardHash })
-    const handle = new SendHandle(id, contact.id)
-    this.#handles.set(id, handle)
-    for (const change of changes) this.#onStateChanged(change)
-    return handle
+    return this.#direct.send(contactQuery, text)
   }
 
   /**
@@ -458,22 +408,12 @@ export class TalkenNode extends EventEmitter<NodeEvents> {
    * with a read receipt. Returns how many messages were newly read.
    */
   markRead(contactQuery: string): number {
-    if (this.#stopped) throw new TalkenError('closed', 'this node was stopped')
-    const contact = findContact(this.store, contactQuery)
-    const unread = unreadIncoming(this.store, contact.id)
-    if (unread.length === 0) return 0
-    const now = Date.now()
-    const ids = unread.map((m) => m.id)
-    this.store.transaction(() => {
-      for (const id of ids) this.store.setMessageState(id, 'read', now)
-      if (receiptsEnabled(this.store, contact.id)) this.#sendIdLists(contact, ids, encodeReadReceipt, now)
-    })
-    return ids.length
+    return this.#direct.markRead(contactQuery)
   }
 
   /** Turns read receipts to a contact on or off (on by default). */
   setReadReceipts(contactQuery: string, on: boolean): void {
-    setReceiptsEnabled(this.store, findContact(this.store, contactQuery).id, on)
+    this.#direct.setReadReceipts(contactQuery, on)
   }
 
   /**
@@ -555,7 +495,7 @@ export class TalkenNode extends EventEmitter<NodeEvents> {
       custody: { count: custody.count, bytes: custody.bytes },
       mesh: { ...this.#core.stats },
       links: { ...(links?.stats ?? { framesIn: 0, framesOut: 0, framesDropped: 0, badStreams: 0 }) },
-      rejected: this.#rejected,
+      rejected: this.#direct.rejected,
     }
   }
 
@@ -588,69 +528,6 @@ export class TalkenNode extends EventEmitter<NodeEvents> {
     this.#log('info', 'contact card re-signed', { addresses: fresh.addresses, prekeys: fresh.prekeysChanged })
   }
 
-  /**
-   * Seals `content` for `contact` with a fresh delivery proof inside, and hands it to the mesh
-   * (in the caller's transaction). Returns the message ID.
-   */
-  #sendSealed(contact: Contact, content: Uint8Array, now: number, options: SendOptions): string {
-    const peer = this.#sessionPeer(contact)
-    // The mesh acknowledges the envelope only with this secret, which only the recipient reads.
-    const ackSecret = randomBytes(ACK_SECRET_LENGTH)
-    const sealed = this.#e2e.seal(peer, content, { sentAt: now, deliverySecret: ackSecret })
-    const id = this.#core.send(destinationTag(contact.accountKey), sealed, { ...options, ackSecret })
-    // A prekey message: once it is delivered, the peer holds the session and later messages can
-    // be plain ratchet messages (no fresh X25519 key and no prekey header each time).
-    const baseKey = this.#e2e.pendingBaseKey(peer.deviceKey)
-    if (baseKey !== undefined) this.#prekeyCarriers.set(id, { deviceKey: peer.deviceKey, baseKey })
-    return id
-  }
-
-  /**
-   * Sends message IDs to `contact` as read receipts or resend requests, 64 to a message, filed out
-   * of sight (in the caller's transaction).
-   */
-  #sendIdLists(
-    contact: Contact,
-    ids: readonly string[],
-    encode: typeof encodeReadReceipt,
-    now: number,
-  ): void {
-    for (let i = 0; i < ids.length; i += MAX_RECEIPT_IDS) {
-      const content = encode(
-        this.identity,
-        new Uint8Array(0),
-        contact.accountKey,
-        ids.slice(i, i + MAX_RECEIPT_IDS),
-        now,
-      )
-      this.#sendSealed(contact, content, now, {
-        filing: { conversation: RECEIPTS_CONVERSATION, body: new Uint8Array(0) },
-      })
-    }
-  }
-
-  /** The device of `contact` to seal for, with its prekey bundle when no session exists yet. */
-  #sessionPeer(contact: Contact): { deviceKey: Uint8Array; bundle?: PrekeyBundle } {
-    const card = this.#cardBook.verified(contact.card)
-    const withSession = card.devices.find((d) => this.#e2e.hasSession(d.deviceKey))
-    if (withSession !== undefined) return { deviceKey: withSession.deviceKey }
-    const extension = cardExtension(card, CardExtension.prekeys)
-    if (extension === undefined) {
-      throw new TalkenError(
-        'unsupported_version',
-        `${contact.name}'s link carries no prekeys (an older version): ask them for a fresh link`,
-      )
-    }
-    const bundle = decodePrekeyBundle(extension)
-    if (!card.devices.some((d) => bytesEqual(d.deviceKey, bundle.deviceKey))) {
-      throw new TalkenError(
-        'bad_signature',
-        `the prekeys in ${contact.name}'s card belong to no device of theirs`,
-      )
-    }
-    return { deviceKey: bundle.deviceKey, bundle }
-  }
-
   /** Uniform in [0, 1) from the CSPRNG, drawn from a pool (one system call per 680 numbers). */
   #random(): number {
     if (this.#pool.offset + 6 > this.#pool.bytes.length) this.#pool = { bytes: randomBytes(4096), offset: 0 }
@@ -677,147 +554,6 @@ export class TalkenNode extends EventEmitter<NodeEvents> {
     return map
   }
 
-  /** Called by the core inside its store transaction: file the message, announce it after. */
-  #onDeliver(delivery: Delivery): MessageFiling {
-    let message: ReturnType<typeof decodeDirectMessage>
-    let ackSecret: Uint8Array
-    try {
-      // Decrypting advances the session inside the core's transaction, with the message record.
-      const opened = this.#e2e.open(delivery.payload)
-      ackSecret = opened.deliverySecret
-      message = decodeDirectMessage(opened.content, this.identity.account.publicKey, (bytes) =>
-        bytes.length === 0 ? this.#cardBook.ofDevice(opened.peerDeviceKey) : this.#cardBook.verified(bytes),
-      )
-      // The session's device must be one the sender's account certifies.
-      if (!message.sender.devices.some((d) => bytesEqual(d.deviceKey, opened.peerDeviceKey))) {
-        throw new TalkenError('bad_signature', "the sending device is not on the sender's card")
-      }
-      // A first contact used one of the one-time prekeys our card lists: list fresh ones. The
-      // re-signed card rides inside every message we send, so contacts learn them through their
-      // sessions; unused older prekeys stay valid for links already handed out.
-      if (opened.firstContact) {
-        this.#e2e.prekeys.replenishOneTimePrekeys()
-        this.#refreshCard()
-      }
-    } catch (err) {
-      this.#rejected++
-      const reason = err instanceof TalkenError ? `${err.code}: ${err.message}` : String(err)
-      this.#log('warn', 'refused an incoming message', { id: delivery.id, error: reason })
-      this.#askToResend(err, delivery.id)
-      return { ...REJECTED, refused: reason }
-    }
-    const receivedAt = Date.now()
-    let contact: Contact
-    try {
-      const accepted = acceptContactCard(this.store, this.identity.account.publicKey, message.sender, {
-        now: receivedAt,
-      })
-      contact = accepted.contact
-      if (accepted.outcome === 'added') {
-        // Someone we never added: they learn nothing about when we read until we say so.
-        setReceiptsEnabled(this.store, contact.id, false)
-        this.#log('info', 'a new contact wrote to you', { contact: contact.id })
-      }
-    } catch (err) {
-      if (!isTalkenError(err) || err.code !== 'self_contact') throw err
-      this.#rejected++
-      this.#log('warn', 'refused a message that claims to come from this account', { id: delivery.id })
-      return { ...REJECTED, refused: 'self_contact: it claims to come from this account' }
-    }
-    // Where the acknowledgement goes: the sender's tag, which relays never saw (mesh-payload.ts).
-    const source = destinationTag(contact.accountKey)
-    if (message.resendIds !== undefined) {
-      const ids = message.resendIds
-      this.#announce.push(() => this.#resend(contact, ids))
-      return { conversation: RECEIPTS_CONVERSATION, body: new Uint8Array(0), ackSecret, source }
-    }
-    if (message.readIds !== undefined) {
-      for (const { id, before } of applyReceipt(this.store, contact.id, message.readIds, receivedAt)) {
-        if (before !== 'delivered') this.#readBeforeAck.add(id)
-        this.#announce.push(() => this.#onStateChanged({ id, state: 'read' }, true))
-      }
-      return { conversation: RECEIPTS_CONVERSATION, body: new Uint8Array(0), ackSecret, source }
-    }
-    this.#announce.push(() =>
-      this.emit('message', {
-        id: delivery.id,
-        from: contact.id,
-        fromName: contact.name,
-        text: message.text,
-        sentAt: message.sentAt,
-        receivedAt,
-        hops: delivery.hops,
-      }),
-    )
-    return { conversation: contact.id, body: Buffer.from(message.text, 'utf8'), ackSecret, source }
-  }
-
-  /**
-   * A first message from a contact's device that we could not open because its one-time prekey
-   * was taken already (a link shown to several people): ask that contact, in a session that works,
-   * to send it again. Requests of one step go out together, once the step is stored.
-   */
-  #askToResend(err: unknown, id: string): void {
-    const device = isTalkenError(err, 'not_found') ? err.details?.peerDevice : undefined
-    if (typeof device !== 'string') return
-    let contact: Contact | undefined
-    try {
-      const card = this.#cardBook.ofDevice(Buffer.from(device, 'hex'))
-      contact = this.store.listContacts().find((c) => bytesEqual(c.accountKey, card.accountKey))
-    } catch {
-      return // not a contact's device: there is nobody to ask
-    }
-    if (contact === undefined) return
-    const asks = this.#resendAsks.get(contact.id)
-    if (asks !== undefined) {
-      asks.push(id)
-      return
-    }
-    this.#resendAsks.set(contact.id, [id])
-    this.#announce.push(() => {
-      const ids = this.#resendAsks.get(contact.id) ?? []
-      this.#resendAsks.delete(contact.id)
-      if (this.#stopped) return
-      const now = Date.now()
-      try {
-        this.store.transaction(() => this.#sendIdLists(contact, ids, encodeResendRequest, now))
-        this.#log('info', 'asked a contact to send again what we could not open', {
-          contact: contact.id,
-          messages: ids.length,
-        })
-      } catch (e) {
-        this.#log('warn', 'could not ask a contact to send again', { error: (e as Error).message })
-      }
-    })
-  }
-
-  /**
-   * A contact could not open some of our messages (their first-contact prekey was taken): send
-   * each one still undelivered again, in the session the request came through, and give up the
-   * old copy, saying which message replaced it.
-   */
-  #resend(contact: Contact, ids: readonly string[]): void {
-    if (this.#stopped) return
-    for (const id of ids) {
-      const old = this.store.getMessage(id)
-      if (old === undefined || old.direction !== 'out' || old.conversation !== contact.id) continue
-      if (old.state !== 'queued' && old.state !== 'sent' && old.state !== 'relayed') continue
-      try {
-        const again = this.send(contact.id, Buffer.from(old.body).toString('utf8'))
-        this.#core.abandon(
-          id,
-          `${contact.name} could not open it (its first-contact prekey was taken); sent again as ${again.id}`,
-        )
-        this.#log('info', 'sent a message again that its recipient could not open', {
-          old: id,
-          new: again.id,
-        })
-      } catch (e) {
-        this.#log('warn', 'could not send a message again', { id, error: (e as Error).message })
-      }
-    }
-  }
-
   /** Runs one step of the core, then announces what it delivered (once its records are stored). */
   #step(fn: () => void): void {
     try {
@@ -836,48 +572,6 @@ export class TalkenNode extends EventEmitter<NodeEvents> {
     }
     const announce = this.#announce.splice(0)
     for (const a of announce) a()
-  }
-
-  #onStateChanged(change: StateChange, fromReceipt = false): void {
-    if (this.#pending !== undefined) {
-      this.#pending.push(change)
-      return
-    }
-    const prekey = this.#prekeyCarriers.get(change.id)
-    if (prekey !== undefined && FINAL_STATES.has(change.state)) {
-      this.#prekeyCarriers.delete(change.id)
-      if (change.state === 'delivered' || change.state === 'read') {
-        this.#e2e.confirm(prekey.deviceKey, prekey.baseKey)
-      }
-    }
-    if (!fromReceipt && this.#readBeforeAck.has(change.id)) {
-      // The receipt came before the delivery acknowledgement: read stays read.
-      if (change.state === 'delivered') this.store.setMessageState(change.id, 'read', Date.now())
-      if (change.state === 'delivered' || change.state === 'expired' || change.state === 'failed') {
-        this.#readBeforeAck.delete(change.id)
-      }
-      return
-    }
-    const handle = this.#handles.get(change.id)
-    const conversation = handle?.to ?? this.store.getMessage(change.id)?.conversation
-    if (conversation === undefined || conversation === RECEIPTS_CONVERSATION) return
-    handle?.update(change.state, change.reason)
-    const carrier = this.#cardCarriers.get(change.id)
-    if (carrier !== undefined && (change.state === 'delivered' || change.state === 'read')) {
-      this.store.kvSet(CARD_DELIVERED, carrier.contact, carrier.cardHash)
-    }
-    if (change.state === 'delivered' || change.state === 'expired' || change.state === 'failed') {
-      this.#cardCarriers.delete(change.id)
-    }
-    if (change.state === 'delivered' || change.state === 'expired' || change.state === 'failed') {
-      this.#handles.delete(change.id)
-    }
-    this.emit('state', {
-      id: change.id,
-      conversation,
-      state: change.state,
-      reason: change.reason,
-    })
   }
 
   #wakeAt(time: number): void {

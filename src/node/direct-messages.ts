@@ -1,0 +1,412 @@
+/**
+ * Direct messages between two accounts, on top of the mesh core and the end-to-end sessions:
+ * sending (sealed, with the delivery proof inside), receiving (opened, verified, filed exactly
+ * once), delivery states, read receipts, and the repair of first contacts that collided on a
+ * one-time prekey (resend requests). The node wires it to its core and announces what it reports
+ * once the core's step is stored.
+ */
+import { createHash, randomBytes } from 'node:crypto'
+import type { SessionStore } from '../e2e/session-store.ts'
+import { decodePrekeyBundle, type PrekeyBundle } from '../e2e/x3dh.ts'
+import { isTalkenError, TalkenError } from '../errors.ts'
+import { CardExtension, cardExtension } from '../identity/contact-card.ts'
+import type { Identity } from '../identity/identity.ts'
+import type { MeshCore } from '../mesh/mesh-core.ts'
+import { ACK_SECRET_LENGTH } from '../mesh/mesh-payload.ts'
+import type { Delivery, Logger, MessageFiling, SendOptions, StateChange } from '../mesh/router.ts'
+import {
+  decodeDirectMessage,
+  encodeDirectMessage,
+  encodeReadReceipt,
+  encodeResendRequest,
+  MAX_RECEIPT_IDS,
+} from '../messaging/direct-message.ts'
+import type { Contact, DeliveryState, Store } from '../store/store.ts'
+import { bytesEqual } from '../wire/cbor.ts'
+import type { CardBook } from './card-book.ts'
+import { acceptContactCard, findContact } from './contacts.ts'
+import { destinationTag } from './destination-tag.ts'
+import type { IncomingMessage, MessageStateEvent } from './node.ts'
+import {
+  applyReceipt,
+  RECEIPTS_CONVERSATION,
+  receiptsEnabled,
+  setReceiptsEnabled,
+  unreadIncoming,
+} from './receipts.ts'
+import { SendHandle } from './send-handle.ts'
+
+/** kv namespace: per contact, the hash of our card as last delivered to them. */
+const CARD_DELIVERED = 'card-delivered'
+
+/** Where a message that failed verification is filed: remembered (so never delivered twice), never shown. */
+const REJECTED: MessageFiling = { conversation: '.rejected', body: new Uint8Array(0) }
+
+/** Delivery states after which nothing more happens to a message (read may follow delivered). */
+const FINAL_STATES: ReadonlySet<DeliveryState> = new Set(['delivered', 'read', 'expired', 'failed'])
+
+/** What {@link DirectMessages} needs from its node. */
+export interface DirectHost {
+  readonly store: Store
+  readonly identity: Identity
+  readonly e2e: SessionStore
+  readonly cardBook: CardBook
+  readonly core: Pick<MeshCore, 'send' | 'abandon'>
+  readonly log: Logger
+  /** Lifetime of a message, in milliseconds (default: the mesh's). */
+  readonly ttlMs: number | undefined
+  /** Our current contact card. */
+  card(): Uint8Array
+  /** Re-signs our card (fresh one-time prekeys after a first contact). */
+  refreshCard(): void
+  /** Runs `fn` once the core step under way (a delivery is always part of one) is stored. */
+  afterStep(fn: () => void): void
+  stopped(): boolean
+  /** A message arrived (announced after its step). */
+  message(m: IncomingMessage): void
+  /** One of our messages changed state. */
+  state(e: MessageStateEvent): void
+}
+
+/** Direct messages of one node. See the file comment. */
+export class DirectMessages {
+  readonly #host: DirectHost
+  readonly #handles = new Map<string, SendHandle>()
+  /** Messages in flight that carry our card, to note when a contact has it. */
+  readonly #cardCarriers = new Map<string, { contact: string; cardHash: Uint8Array }>()
+  /** Resend requests to send once the current step is stored, by contact ID. */
+  readonly #resendAsks = new Map<string, string[]>()
+  /** Prekey messages in flight (message ID → the session they belong to): see {@link #sendSealed}. */
+  readonly #prekeyCarriers = new Map<string, { deviceKey: Uint8Array; baseKey: Uint8Array }>()
+  /** State changes reported while `send` is still recording the message. */
+  #pending: StateChange[] | undefined
+  /** Our messages read (by receipt) before their delivery acknowledgement arrived. */
+  readonly #readBeforeAck = new Set<string>()
+  #rejected = 0
+
+  constructor(host: DirectHost) {
+    this.#host = host
+  }
+
+  /** Incoming messages refused so far (not opened, not verified, or from this account). */
+  get rejected(): number {
+    return this.#rejected
+  }
+
+  /**
+   * Sends `text` to a contact (a name, text ID, or unique prefix). The message is persisted before
+   * this returns. Throws `unknown_contact`, `ambiguous_contact`, `too_large`, `invalid_argument`.
+   */
+  send(contactQuery: string, text: string): SendHandle {
+    if (this.#host.stopped()) throw new TalkenError('closed', 'this node was stopped')
+    const contact = findContact(this.#host.store, contactQuery)
+    const now = Date.now()
+    // Our card rides along until a message that carried this version of it was delivered.
+    const cardHash = createHash('sha256').update(this.#host.card()).digest()
+    const delivered = this.#host.store.kvGet(CARD_DELIVERED, contact.id)
+    const withCard = delivered === undefined || !bytesEqual(delivered, cardHash)
+    const content = encodeDirectMessage(
+      this.#host.identity,
+      withCard ? this.#host.card() : new Uint8Array(0),
+      contact.accountKey,
+      text,
+      now,
+    )
+    const changes: StateChange[] = []
+    this.#pending = changes
+    let id: string
+    try {
+      // Sealing advances the session: it commits with the outbox entry, or not at all.
+      id = this.#host.store.transaction(() =>
+        this.#sendSealed(contact, content, now, {
+          ...(this.#host.ttlMs === undefined ? {} : { ttlMs: this.#host.ttlMs }),
+          filing: { conversation: contact.id, body: Buffer.from(text, 'utf8') },
+        }),
+      )
+    } finally {
+      this.#pending = undefined
+    }
+    if (withCard) this.#cardCarriers.set(id, { contact: contact.id, cardHash })
+    const handle = new SendHandle(id, contact.id)
+    this.#handles.set(id, handle)
+    for (const change of changes) this.stateChanged(change)
+    return handle
+  }
+
+  /**
+   * Marks a contact's incoming messages read, and (unless turned off for that contact) tells them
+   * with a read receipt. Returns how many messages were newly read.
+   */
+  markRead(contactQuery: string): number {
+    if (this.#host.stopped()) throw new TalkenError('closed', 'this node was stopped')
+    const contact = findContact(this.#host.store, contactQuery)
+    const unread = unreadIncoming(this.#host.store, contact.id)
+    if (unread.length === 0) return 0
+    const now = Date.now()
+    const ids = unread.map((m) => m.id)
+    this.#host.store.transaction(() => {
+      for (const id of ids) this.#host.store.setMessageState(id, 'read', now)
+      if (receiptsEnabled(this.#host.store, contact.id))
+        this.#sendIdLists(contact, ids, encodeReadReceipt, now)
+    })
+    return ids.length
+  }
+
+  /** Turns read receipts to a contact on or off (on by default). */
+  setReadReceipts(contactQuery: string, on: boolean): void {
+    setReceiptsEnabled(this.#host.store, findContact(this.#host.store, contactQuery).id, on)
+  }
+
+  /**
+   * Seals `content` for `contact` with a fresh delivery proof inside, and hands it to the mesh
+   * (in the caller's transaction). Returns the message ID.
+   */
+  #sendSealed(contact: Contact, content: Uint8Array, now: number, options: SendOptions): string {
+    const peer = this.#sessionPeer(contact)
+    // The mesh acknowledges the envelope only with this secret, which only the recipient reads.
+    const ackSecret = randomBytes(ACK_SECRET_LENGTH)
+    const sealed = this.#host.e2e.seal(peer, content, { sentAt: now, deliverySecret: ackSecret })
+    const id = this.#host.core.send(destinationTag(contact.accountKey), sealed, { ...options, ackSecret })
+    // A prekey message: once it is delivered, the peer holds the session and later messages can
+    // be plain ratchet messages (no fresh X25519 key and no prekey header each time).
+    const baseKey = this.#host.e2e.pendingBaseKey(peer.deviceKey)
+    if (baseKey !== undefined) this.#prekeyCarriers.set(id, { deviceKey: peer.deviceKey, baseKey })
+    return id
+  }
+
+  /**
+   * Sends message IDs to `contact` as read receipts or resend requests, 64 to a message, filed out
+   * of sight (in the caller's transaction).
+   */
+  #sendIdLists(
+    contact: Contact,
+    ids: readonly string[],
+    encode: typeof encodeReadReceipt,
+    now: number,
+  ): void {
+    for (let i = 0; i < ids.length; i += MAX_RECEIPT_IDS) {
+      const content = encode(
+        this.#host.identity,
+        new Uint8Array(0),
+        contact.accountKey,
+        ids.slice(i, i + MAX_RECEIPT_IDS),
+        now,
+      )
+      this.#sendSealed(contact, content, now, {
+        filing: { conversation: RECEIPTS_CONVERSATION, body: new Uint8Array(0) },
+      })
+    }
+  }
+
+  /** The device of `contact` to seal for, with its prekey bundle when no session exists yet. */
+  #sessionPeer(contact: Contact): { deviceKey: Uint8Array; bundle?: PrekeyBundle } {
+    const card = this.#host.cardBook.verified(contact.card)
+    const withSession = card.devices.find((d) => this.#host.e2e.hasSession(d.deviceKey))
+    if (withSession !== undefined) return { deviceKey: withSession.deviceKey }
+    const extension = cardExtension(card, CardExtension.prekeys)
+    if (extension === undefined) {
+      throw new TalkenError(
+        'unsupported_version',
+        `${contact.name}'s link carries no prekeys (an older version): ask them for a fresh link`,
+      )
+    }
+    const bundle = decodePrekeyBundle(extension)
+    if (!card.devices.some((d) => bytesEqual(d.deviceKey, bundle.deviceKey))) {
+      throw new TalkenError(
+        'bad_signature',
+        `the prekeys in ${contact.name}'s card belong to no device of theirs`,
+      )
+    }
+    return { deviceKey: bundle.deviceKey, bundle }
+  }
+
+  /** Called by the core inside its store transaction: file the message, announce it after. */
+  deliver(delivery: Delivery): MessageFiling {
+    let message: ReturnType<typeof decodeDirectMessage>
+    let ackSecret: Uint8Array
+    try {
+      // Decrypting advances the session inside the core's transaction, with the message record.
+      const opened = this.#host.e2e.open(delivery.payload)
+      ackSecret = opened.deliverySecret
+      message = decodeDirectMessage(opened.content, this.#host.identity.account.publicKey, (bytes) =>
+        bytes.length === 0
+          ? this.#host.cardBook.ofDevice(opened.peerDeviceKey)
+          : this.#host.cardBook.verified(bytes),
+      )
+      // The session's device must be one the sender's account certifies.
+      if (!message.sender.devices.some((d) => bytesEqual(d.deviceKey, opened.peerDeviceKey))) {
+        throw new TalkenError('bad_signature', "the sending device is not on the sender's card")
+      }
+      // A first contact used one of the one-time prekeys our card lists: list fresh ones. The
+      // re-signed card rides inside every message we send, so contacts learn them through their
+      // sessions; unused older prekeys stay valid for links already handed out.
+      if (opened.firstContact) {
+        this.#host.e2e.prekeys.replenishOneTimePrekeys()
+        this.#host.refreshCard()
+      }
+    } catch (err) {
+      this.#rejected++
+      const reason = err instanceof TalkenError ? `${err.code}: ${err.message}` : String(err)
+      this.#host.log('warn', 'refused an incoming message', { id: delivery.id, error: reason })
+      this.#askToResend(err, delivery.id)
+      return { ...REJECTED, refused: reason }
+    }
+    const receivedAt = Date.now()
+    let contact: Contact
+    try {
+      const accepted = acceptContactCard(
+        this.#host.store,
+        this.#host.identity.account.publicKey,
+        message.sender,
+        {
+          now: receivedAt,
+        },
+      )
+      contact = accepted.contact
+      if (accepted.outcome === 'added') {
+        // Someone we never added: they learn nothing about when we read until we say so.
+        setReceiptsEnabled(this.#host.store, contact.id, false)
+        this.#host.log('info', 'a new contact wrote to you', { contact: contact.id })
+      }
+    } catch (err) {
+      if (!isTalkenError(err) || err.code !== 'self_contact') throw err
+      this.#rejected++
+      this.#host.log('warn', 'refused a message that claims to come from this account', { id: delivery.id })
+      return { ...REJECTED, refused: 'self_contact: it claims to come from this account' }
+    }
+    // Where the acknowledgement goes: the sender's tag, which relays never saw (mesh-payload.ts).
+    const source = destinationTag(contact.accountKey)
+    if (message.resendIds !== undefined) {
+      const ids = message.resendIds
+      this.#host.afterStep(() => this.#resend(contact, ids))
+      return { conversation: RECEIPTS_CONVERSATION, body: new Uint8Array(0), ackSecret, source }
+    }
+    if (message.readIds !== undefined) {
+      for (const { id, before } of applyReceipt(this.#host.store, contact.id, message.readIds, receivedAt)) {
+        if (before !== 'delivered') this.#readBeforeAck.add(id)
+        this.#host.afterStep(() => this.stateChanged({ id, state: 'read' }, true))
+      }
+      return { conversation: RECEIPTS_CONVERSATION, body: new Uint8Array(0), ackSecret, source }
+    }
+    this.#host.afterStep(() =>
+      this.#host.message({
+        id: delivery.id,
+        from: contact.id,
+        fromName: contact.name,
+        text: message.text,
+        sentAt: message.sentAt,
+        receivedAt,
+        hops: delivery.hops,
+      }),
+    )
+    return { conversation: contact.id, body: Buffer.from(message.text, 'utf8'), ackSecret, source }
+  }
+
+  /**
+   * A first message from a contact's device that we could not open because its one-time prekey
+   * was taken already (a link shown to several people): ask that contact, in a session that works,
+   * to send it again. Requests of one step go out together, once the step is stored.
+   */
+  #askToResend(err: unknown, id: string): void {
+    const device = isTalkenError(err, 'not_found') ? err.details?.peerDevice : undefined
+    if (typeof device !== 'string') return
+    let contact: Contact | undefined
+    try {
+      const card = this.#host.cardBook.ofDevice(Buffer.from(device, 'hex'))
+      contact = this.#host.store.listContacts().find((c) => bytesEqual(c.accountKey, card.accountKey))
+    } catch {
+      return // not a contact's device: there is nobody to ask
+    }
+    if (contact === undefined) return
+    const asks = this.#resendAsks.get(contact.id)
+    if (asks !== undefined) {
+      asks.push(id)
+      return
+    }
+    this.#resendAsks.set(contact.id, [id])
+    this.#host.afterStep(() => {
+      const ids = this.#resendAsks.get(contact.id) ?? []
+      this.#resendAsks.delete(contact.id)
+      if (this.#host.stopped()) return
+      const now = Date.now()
+      try {
+        this.#host.store.transaction(() => this.#sendIdLists(contact, ids, encodeResendRequest, now))
+        this.#host.log('info', 'asked a contact to send again what we could not open', {
+          contact: contact.id,
+          messages: ids.length,
+        })
+      } catch (e) {
+        this.#host.log('warn', 'could not ask a contact to send again', { error: (e as Error).message })
+      }
+    })
+  }
+
+  /**
+   * A contact could not open some of our messages (their first-contact prekey was taken): send
+   * each one still undelivered again, in the session the request came through, and give up the
+   * old copy, saying which message replaced it.
+   */
+  #resend(contact: Contact, ids: readonly string[]): void {
+    if (this.#host.stopped()) return
+    for (const id of ids) {
+      const old = this.#host.store.getMessage(id)
+      if (old === undefined || old.direction !== 'out' || old.conversation !== contact.id) continue
+      if (old.state !== 'queued' && old.state !== 'sent' && old.state !== 'relayed') continue
+      try {
+        const again = this.send(contact.id, Buffer.from(old.body).toString('utf8'))
+        this.#host.core.abandon(
+          id,
+          `${contact.name} could not open it (its first-contact prekey was taken); sent again as ${again.id}`,
+        )
+        this.#host.log('info', 'sent a message again that its recipient could not open', {
+          old: id,
+          new: again.id,
+        })
+      } catch (e) {
+        this.#host.log('warn', 'could not send a message again', { id, error: (e as Error).message })
+      }
+    }
+  }
+
+  stateChanged(change: StateChange, fromReceipt = false): void {
+    if (this.#pending !== undefined) {
+      this.#pending.push(change)
+      return
+    }
+    const prekey = this.#prekeyCarriers.get(change.id)
+    if (prekey !== undefined && FINAL_STATES.has(change.state)) {
+      this.#prekeyCarriers.delete(change.id)
+      if (change.state === 'delivered' || change.state === 'read') {
+        this.#host.e2e.confirm(prekey.deviceKey, prekey.baseKey)
+      }
+    }
+    if (!fromReceipt && this.#readBeforeAck.has(change.id)) {
+      // The receipt came before the delivery acknowledgement: read stays read.
+      if (change.state === 'delivered') this.#host.store.setMessageState(change.id, 'read', Date.now())
+      if (change.state === 'delivered' || change.state === 'expired' || change.state === 'failed') {
+        this.#readBeforeAck.delete(change.id)
+      }
+      return
+    }
+    const handle = this.#handles.get(change.id)
+    const conversation = handle?.to ?? this.#host.store.getMessage(change.id)?.conversation
+    if (conversation === undefined || conversation === RECEIPTS_CONVERSATION) return
+    handle?.update(change.state, change.reason)
+    const carrier = this.#cardCarriers.get(change.id)
+    if (carrier !== undefined && (change.state === 'delivered' || change.state === 'read')) {
+      this.#host.store.kvSet(CARD_DELIVERED, carrier.contact, carrier.cardHash)
+    }
+    if (change.state === 'delivered' || change.state === 'expired' || change.state === 'failed') {
+      this.#cardCarriers.delete(change.id)
+    }
+    if (change.state === 'delivered' || change.state === 'expired' || change.state === 'failed') {
+      this.#handles.delete(change.id)
+    }
+    this.#host.state({
+      id: change.id,
+      conversation,
+      state: change.state,
+      reason: change.reason,
+    })
+  }
+}
