@@ -12,6 +12,7 @@
  *    centrality as in BUBBLE Rap, Hui et al., 2008), so that the copies end up with the nodes
  *    most likely to meet the destination. The last copy waits for the destination or a route.
  */
+import { EnvelopeFlags } from '../wire/envelope.ts'
 import { type Held, reservedCopies } from './held.ts'
 import type { NeighbourId } from './router.ts'
 
@@ -35,6 +36,10 @@ export interface ForwardingFacts {
   readonly now: number
 }
 
+function isAck(h: Held): boolean {
+  return (h.envelope.flags & EnvelopeFlags.ack) !== 0
+}
+
 function refusing(h: Held, neighbour: NeighbourId, now: number): boolean {
   const until = h.refusedUntil.get(neighbour)
   return until !== undefined && until > now
@@ -44,7 +49,17 @@ function refusing(h: Held, neighbour: NeighbourId, now: number): boolean {
 export function copiesToHand(h: Held, f: ForwardingFacts): number {
   const available = h.copies - reservedCopies(h)
   if (available <= 0 || h.envelope.hopLimit === 0) return 0
-  if (h.holders.has(f.neighbour) || h.inflight.has(f.neighbour) || f.neighbourHasIt) return 0
+  if (h.inflight.has(f.neighbour) || f.neighbourHasIt) return 0
+  // A holder gets no second copy. One exception: an acknowledgement whose route now leads back
+  // through the neighbour that handed it to us (the path reversed). Nobody would send it again,
+  // unlike a message, whose source retries; the neighbour takes it back only if its own route
+  // leads elsewhere, so this cannot ping-pong.
+  if (
+    h.holders.has(f.neighbour) &&
+    !(isAck(h) && h.origin === f.neighbour && f.routeNextHop === f.neighbour)
+  ) {
+    return 0
+  }
   if (refusing(h, f.neighbour, f.now)) return 0
   if (f.neighbourTag === h.destKey) return available
   if (f.destinationIsNeighbour) return 0

@@ -445,8 +445,9 @@ export class MeshCore implements Router {
       this.#hopAck(n.id, envelope.id, HopAckStatus.taken)
       return
     }
-    if (this.#seen.has(key)) {
-      // Seen and passed on already: taking it again could only loop.
+    // Seen and passed on already: taking it again could only loop, unless it is an acknowledgement
+    // whose path reversed (our route to its destination leads elsewhere than back to the sender).
+    if (this.#seen.has(key) && !this.#reversedAck(envelope, n.id)) {
       this.stats.duplicatesSuppressed++
       this.#hopAck(n.id, envelope.id, HopAckStatus.duplicate)
       return
@@ -472,6 +473,13 @@ export class MeshCore implements Router {
     this.#seen.set(key, n.id)
     this.#hopAck(n.id, envelope.id, HopAckStatus.taken)
     if (envelope.flags & EnvelopeFlags.ack) this.#peekAck(envelope)
+  }
+
+  /** An acknowledgement handed back to us by a neighbour our route to its destination does not lead to. */
+  #reversedAck(envelope: Envelope, from: NeighbourId): boolean {
+    if ((envelope.flags & EnvelopeFlags.ack) === 0) return false
+    const route = this.#routing.nextHopByKey(tagKey(envelope.destination))
+    return route !== undefined && route !== from
   }
 
   /** Relays read the proof in an acknowledgement as it passes, and drop their copies of the message. */

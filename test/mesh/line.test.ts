@@ -185,6 +185,27 @@ describe('mesh: opaque messages (proof and source sealed inside the body)', () =
     }
   })
 
+  it('an acknowledgement whose path reversed still reaches A (A moved while it travelled)', () => {
+    const net = line()
+    net.add('E')
+    const c = opensBodies(net)
+    // The moment C opens the message, A leaves B and reaches C through E instead. C's
+    // acknowledgement envelope has already gone towards B, which must hand it back through D.
+    const open = c.proofOf!
+    c.proofOf = (d) => {
+      net.unlink('A', 'B')
+      net.link('A', 'E')
+      net.link('E', 'C')
+      return open(d)
+    }
+    net.run(2_000)
+    const id = net.sendSealed('A', 'C', 'A moves', new Uint8Array(16).fill(0x21))
+    net.run(net.now + 60_000)
+    assert.equal(c.delivered.length, 1)
+    assert.ok(net.nodes.get('A')!.states.some((s) => s.id === id && s.state === 'delivered'))
+    for (const n of net.nodes.values()) assert.deepEqual(n.core!.heldIds(), [], `${n.name} holds nothing`)
+  })
+
   it('a repeat that reaches C after a restart is acknowledged again from the kept proof', () => {
     const net = line()
     net.record = true
