@@ -45,6 +45,14 @@ const REJECTED: MessageFiling = { conversation: '.rejected', body: new Uint8Arra
 /** Delivery states after which nothing more happens to a message (read may follow delivered). */
 const FINAL_STATES: ReadonlySet<DeliveryState> = new Set(['delivered', 'read', 'expired', 'failed'])
 
+/** The end of the reason a message given up because it was sent again gives: "… sent again as ID". */
+const RESENT_AS = /sent again as ([0-9a-f]{32})$/
+
+/** The ID of the message that replaced one given up after a resend request (from its state reason). */
+export function resentAs(reason: string | undefined): string | undefined {
+  return reason === undefined ? undefined : RESENT_AS.exec(reason)?.[1]
+}
+
 /** What {@link DirectMessages} needs from its node. */
 export interface DirectHost {
   readonly store: Store

@@ -3,6 +3,7 @@
  */
 import type { MessageRecord, Store } from '../store/store.ts'
 import { findContact } from './contacts.ts'
+import { resentAs } from './direct-messages.ts'
 import { receiptsEnabled } from './receipts.ts'
 
 /** A stored message as the CLI and the control socket show it. */
@@ -14,6 +15,14 @@ export interface MessageView {
   readonly text: string
   readonly at: number
   readonly state: MessageRecord['state']
+}
+
+/**
+ * Whether a conversation shows `m`: not a message given up because it was sent again (its
+ * replacement shows instead).
+ */
+function shown(m: MessageRecord): boolean {
+  return !(m.direction === 'out' && m.state === 'failed' && resentAs(m.stateReason) !== undefined)
 }
 
 export function messageView(m: MessageRecord, contactName: string | undefined): MessageView {
@@ -34,7 +43,7 @@ export function recentMessages(store: Store, options: { limit?: number; all?: bo
   const out: MessageView[] = []
   for (const contact of store.listContacts()) {
     for (const m of store.listMessages(contact.id, { limit: limit * 4 })) {
-      if (options.all || m.direction === 'in') out.push(messageView(m, contact.name))
+      if ((options.all || m.direction === 'in') && shown(m)) out.push(messageView(m, contact.name))
     }
   }
   out.sort((a, b) => a.at - b.at || a.id.localeCompare(b.id))
@@ -72,5 +81,8 @@ export function contactSummaries(store: Store): ContactSummary[] {
 /** The last `limit` messages with one contact (a name, ID or unique prefix), oldest first. */
 export function conversation(store: Store, contactQuery: string, limit = 200): MessageView[] {
   const contact = findContact(store, contactQuery)
-  return store.listMessages(contact.id, { limit }).map((m) => messageView(m, contact.name))
+  return store
+    .listMessages(contact.id, { limit })
+    .filter(shown)
+    .map((m) => messageView(m, contact.name))
 }

@@ -194,7 +194,10 @@ export function App({ client, qr, onExit, welcome }: AppProps) {
           return
         case 'state':
           if (current?.kind === 'contact' && current.id === e.conversation) {
-            setLines((l) => l.map((x) => (x.id === e.id ? { ...x, state: e.state } : x)))
+            // A message given up may have been sent again by the node (its recipient could not
+            // open it): read the conversation back, which shows the new one in its place.
+            if (e.state === 'failed') load(current).catch(() => {})
+            else setLines((l) => l.map((x) => (x.id === e.id ? { ...x, state: e.state } : x)))
           }
           return
         case 'room':

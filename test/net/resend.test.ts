@@ -15,6 +15,8 @@ import {
   encodeResendRequest,
 } from '../../src/messaging/direct-message.ts'
 import { loadIdentity, openHome } from '../../src/node/data-dir.ts'
+import { resentAs } from '../../src/node/direct-messages.ts'
+import { conversation } from '../../src/node/inbox.ts'
 import type { IncomingMessage } from '../../src/node/node.ts'
 import { refreshOwnCard } from '../../src/node/own-card.ts'
 import { throwsCode } from '../helpers/errors.ts'
@@ -70,9 +72,14 @@ test('two people write first with the same one-time prekey: the second message i
     await until(() => states.includes('failed'), 10_000, 'the first copy given up')
     const old = cid.store.getMessage(first.id)
     assert.equal(old?.state, 'failed')
-    const again = /sent again as ([0-9a-f]{32})/.exec(old?.stateReason ?? '')?.[1]
+    const again = resentAs(old?.stateReason)
     assert.ok(again, old?.stateReason)
     await until(() => cid.store.getMessage(again)?.state === 'delivered', 10_000, 'the new copy delivered')
+    // Cid's conversation shows the message once: the new copy, not the one given up.
+    assert.deepEqual(
+      conversation(cid.store, 'Bob').map((m) => [m.id, m.text, m.state]),
+      [[again, 'hello from Cid', 'delivered']],
+    )
     // And the conversation goes on both ways.
     await bob.send('Cid', 'got it').delivered(AbortSignal.timeout(10_000))
     await cid.send('Bob', 'great').delivered(AbortSignal.timeout(10_000))

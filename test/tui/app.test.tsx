@@ -155,6 +155,28 @@ describe('terminal client', () => {
     ui.unmount()
   })
 
+  it('a message the node gave up and sent again shows once, as the new one', async () => {
+    // What the node's conversation reads back after a resend: the new copy only.
+    const resent: MessageView = {
+      ...fromBob,
+      id: 'new1',
+      direction: 'out',
+      text: 'first words',
+      state: 'sent',
+    }
+    const old: MessageView = { ...resent, id: 'old1', state: 'relayed' }
+    const { client, emit } = fakeClient({ contacts: [bob], messages: [fromBob, old] })
+    const ui = render(<App client={client} />)
+    await until(ui.lastFrame, (s) => /first words\s+relayed/.test(s), 'the first copy')
+    // The node sends it again, then gives the old one up; the conversation now holds the new one.
+    Object.assign(old, resent)
+    emit({ type: 'state', id: 'old1', conversation: BOB, state: 'failed' })
+    const f = await until(ui.lastFrame, (s) => /first words\s+sent/.test(s), 'the new copy')
+    assert.equal(f.match(/first words/g)?.length, 1, f)
+    assert.doesNotMatch(f, /failed/)
+    ui.unmount()
+  })
+
   it('shows an incoming message in the open chat, and counts one for another contact', async () => {
     const { client, emit, unread } = fakeClient({
       contacts: [bob, { ...ada, unread: 0 }],
