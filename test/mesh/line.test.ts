@@ -235,3 +235,29 @@ describe('mesh: opaque messages (proof and source sealed inside the body)', () =
     )
   })
 })
+
+describe('mesh: giving up a message', () => {
+  it('abandon makes an own undelivered message failed and drops it from the outbox; nothing else', () => {
+    const net = line()
+    net.run(2_000)
+    net.stop('C')
+    const a = net.nodes.get('A')!
+    const id = net.send('A', 'C', 'never mind')
+    net.run(net.now + 1_000)
+    assert.ok(a.store.getOutbox(id) !== undefined)
+    assert.equal(a.core!.abandon(id, 'sent again as 00112233445566778899aabbccddeeff'), true)
+    assert.equal(a.store.getMessage(id)?.state, 'failed')
+    assert.match(a.store.getMessage(id)?.stateReason ?? '', /sent again as/)
+    assert.equal(a.store.getOutbox(id), undefined)
+    assert.ok(!a.core!.heldIds().includes(id))
+    assert.deepEqual(
+      a.states.filter((s) => s.id === id).map((s) => s.state),
+      ['queued', 'sent', 'relayed', 'failed'],
+    )
+    // Not ours, not held, or already given up: nothing to do.
+    assert.equal(a.core!.abandon(id, 'again'), false)
+    assert.equal(a.core!.abandon('00'.repeat(16), 'unknown'), false)
+    const relayed = net.nodes.get('B')!.core!.heldIds()
+    for (const h of relayed) assert.equal(net.nodes.get('B')!.core!.abandon(h, 'not mine'), false)
+  })
+})
