@@ -207,8 +207,9 @@ export function openSessionStore(options: SessionStoreOptions): SessionStore {
   function openRatchet(body: Uint8Array): OpenedMessage | undefined {
     // Header keys are tried session by session, most recently used first: a message usually
     // comes from someone who wrote (or was written to) lately.
+    const recent = [...sessions].reverse()
     for (const search of ['current', 'old'] as const) {
-      for (const [key, list] of [...sessions].reverse()) {
+      for (const [key, list] of recent) {
         for (let i = 0; i < list.length; i++) {
           const out = tryDecrypt(list[i]!, body, search, AD, { random })
           if (out === undefined) continue

@@ -64,6 +64,9 @@ function signedPart(
   return domainSeparated(DOMAIN, encodeCbor([recipientKey, kind, sentAt, content]))
 }
 
+/** What a list of message IDs says: read (a read receipt) or could not be opened (a resend request). */
+export type IdListKind = 'read' | 'resend'
+
 /** Encodes and signs a read receipt for 1–64 message IDs (hex) of `recipientKey`'s. */
 export function encodeReadReceipt(
   sender: Identity,
@@ -72,22 +75,12 @@ export function encodeReadReceipt(
   ids: readonly string[],
   sentAt: number,
 ): Uint8Array {
-  return encodeIdList(KIND_RECEIPT, sender, senderCard, recipientKey, ids, sentAt)
+  return encodeIdList('read', sender, senderCard, recipientKey, ids, sentAt)
 }
 
-/** Encodes and signs a resend request for 1–64 message IDs (hex) of `recipientKey`'s. */
-export function encodeResendRequest(
-  sender: Identity,
-  senderCard: Uint8Array,
-  recipientKey: Uint8Array,
-  ids: readonly string[],
-  sentAt: number,
-): Uint8Array {
-  return encodeIdList(KIND_RESEND, sender, senderCard, recipientKey, ids, sentAt)
-}
-
-function encodeIdList(
-  kind: number,
+/** Encodes and signs a read receipt (`read`) or a resend request (`resend`) for 1–64 message IDs (hex) of `recipientKey`'s. */
+export function encodeIdList(
+  list: IdListKind,
   sender: Identity,
   senderCard: Uint8Array,
   recipientKey: Uint8Array,
@@ -103,6 +96,7 @@ function encodeIdList(
       throw new TalkenError('invalid_argument', 'a message ID is 16 bytes of hex')
     return new Uint8Array(b)
   })
+  const kind = list === 'read' ? KIND_RECEIPT : KIND_RESEND
   const signature = sender.account.sign(signedPart(recipientKey, kind, sentAt, raw))
   return encodeCbor([VERSION, kind, senderCard, sentAt, raw, signature])
 }

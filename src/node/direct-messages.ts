@@ -11,14 +11,15 @@ import { decodePrekeyBundle, type PrekeyBundle } from '../e2e/x3dh.ts'
 import { isTalkenError, TalkenError } from '../errors.ts'
 import { CardExtension, cardExtension } from '../identity/contact-card.ts'
 import type { Identity } from '../identity/identity.ts'
+import { toTextId } from '../identity/text-id.ts'
 import type { MeshCore } from '../mesh/mesh-core.ts'
 import { ACK_SECRET_LENGTH } from '../mesh/mesh-payload.ts'
 import type { Delivery, Logger, MessageFiling, SendOptions, StateChange } from '../mesh/router.ts'
 import {
   decodeDirectMessage,
   encodeDirectMessage,
-  encodeReadReceipt,
-  encodeResendRequest,
+  encodeIdList,
+  type IdListKind,
   MAX_RECEIPT_IDS,
 } from '../messaging/direct-message.ts'
 import type { Contact, DeliveryState, Store } from '../store/store.ts'
@@ -47,6 +48,11 @@ const FINAL_STATES: ReadonlySet<DeliveryState> = new Set(['delivered', 'read', '
 
 /** The end of the reason a message given up because it was sent again gives: "… sent again as ID". */
 const RESENT_AS = /sent again as ([0-9a-f]{32})$/
+
+/** The reason a message given up after a resend request gives; {@link resentAs} reads it back. */
+function resentReason(contactName: string, newId: string): string {
+  return `${contactName} could not open it (its first-contact prekey was taken); sent again as ${newId}`
+}
 
 /** The ID of the message that replaced one given up after a resend request (from its state reason). */
 export function resentAs(reason: string | undefined): string | undefined {
@@ -154,8 +160,7 @@ export class DirectMessages {
     const ids = unread.map((m) => m.id)
     this.#host.store.transaction(() => {
       for (const id of ids) this.#host.store.setMessageState(id, 'read', now)
-      if (receiptsEnabled(this.#host.store, contact.id))
-        this.#sendIdLists(contact, ids, encodeReadReceipt, now)
+      if (receiptsEnabled(this.#host.store, contact.id)) this.#sendIdLists(contact, ids, 'read', now)
     })
     return ids.length
   }
@@ -186,14 +191,10 @@ export class DirectMessages {
    * Sends message IDs to `contact` as read receipts or resend requests, 64 to a message, filed out
    * of sight (in the caller's transaction).
    */
-  #sendIdLists(
-    contact: Contact,
-    ids: readonly string[],
-    encode: typeof encodeReadReceipt,
-    now: number,
-  ): void {
+  #sendIdLists(contact: Contact, ids: readonly string[], list: IdListKind, now: number): void {
     for (let i = 0; i < ids.length; i += MAX_RECEIPT_IDS) {
-      const content = encode(
+      const content = encodeIdList(
+        list,
         this.#host.identity,
         new Uint8Array(0),
         contact.accountKey,
@@ -321,7 +322,7 @@ export class DirectMessages {
     let contact: Contact | undefined
     try {
       const card = this.#host.cardBook.ofDevice(Buffer.from(device, 'hex'))
-      contact = this.#host.store.listContacts().find((c) => bytesEqual(c.accountKey, card.accountKey))
+      contact = this.#host.store.getContact(toTextId(card.accountKey))
     } catch {
       return // not a contact's device: there is nobody to ask
     }
@@ -338,7 +339,7 @@ export class DirectMessages {
       if (this.#host.stopped()) return
       const now = Date.now()
       try {
-        this.#host.store.transaction(() => this.#sendIdLists(contact, ids, encodeResendRequest, now))
+        this.#host.store.transaction(() => this.#sendIdLists(contact, ids, 'resend', now))
         this.#host.log('info', 'asked a contact to send again what we could not open', {
           contact: contact.id,
           messages: ids.length,
@@ -362,10 +363,7 @@ export class DirectMessages {
       if (old.state !== 'queued' && old.state !== 'sent' && old.state !== 'relayed') continue
       try {
         const again = this.send(contact.id, Buffer.from(old.body).toString('utf8'))
-        this.#host.core.abandon(
-          id,
-          `${contact.name} could not open it (its first-contact prekey was taken); sent again as ${again.id}`,
-        )
+        this.#host.core.abandon(id, resentReason(contact.name, again.id))
         this.#host.log('info', 'sent a message again that its recipient could not open', {
           old: id,
           new: again.id,

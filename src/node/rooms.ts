@@ -18,6 +18,7 @@ import { createRoom, type HistoryItem, openRoomLog, type RoomLog } from '../grou
 import {
   JOIN_TOKEN_LENGTH,
   openRoomMessage,
+  type RoomChannel,
   type RoomMessage,
   roomTransportKey,
   sealRoomMessage,
@@ -104,7 +105,8 @@ interface Room {
   readonly id: string
   readonly log: RoomLog
   readonly gossip: RoomGossip
-  readonly key: Uint8Array
+  /** The room's ID and transport key, as frames are sealed and opened with them. */
+  readonly channel: RoomChannel
   /** Name from the invitation, set while our join is unanswered (also marks that state). */
   invitedName?: string
 }
@@ -312,7 +314,7 @@ export class NodeRooms {
     let opened: { index: number; message: RoomMessage }
     try {
       opened = openRoomMessage(
-        rooms.map((r) => ({ id: r.log.roomId, key: r.key })),
+        rooms.map((r) => r.channel),
         bytes,
       )
     } catch (err) {
@@ -363,7 +365,7 @@ export class NodeRooms {
     const joining = this.#joining(room.id)
     if (joining === undefined) return
     const frame = sealRoomMessage(
-      { id: room.log.roomId, key: room.key },
+      room.channel,
       { kind: 'join', sender: this.#me, token: joining.token, sealingKey: this.#sealer.sealingKey },
       this.#sign,
     )
@@ -376,18 +378,18 @@ export class NodeRooms {
 
   #adopt(log: RoomLog): Room {
     const id = toHex(log.roomId)
-    const key = roomTransportKey(log.roomId)
+    const channel: RoomChannel = { id: log.roomId, key: roomTransportKey(log.roomId) }
     const room: Room = {
       id,
       log,
-      key,
+      channel,
       gossip: new RoomGossip(log, this.#me, {
         now: () => Date.now(),
         random: () => Math.random(),
         send: (member, frame) =>
           this.#host.send(
             fromHex(member),
-            sealRoomMessage({ id: log.roomId, key }, { kind: 'gossip', sender: this.#me, frame }, this.#sign),
+            sealRoomMessage(channel, { kind: 'gossip', sender: this.#me, frame }, this.#sign),
             FRAME_TTL_MS,
           ),
         distance: (member) => this.#host.distance(fromHex(member)),

@@ -9,11 +9,7 @@ import { openSessionStore } from '../../src/e2e/session-store.ts'
 import { decodeContactCard, encodeContactCard } from '../../src/identity/contact-card.ts'
 import { toContactLink } from '../../src/identity/contact-link.ts'
 import { createIdentity, makeContactCard } from '../../src/identity/identity.ts'
-import {
-  decodeDirectMessage,
-  encodeReadReceipt,
-  encodeResendRequest,
-} from '../../src/messaging/direct-message.ts'
+import { decodeDirectMessage, encodeIdList, encodeReadReceipt } from '../../src/messaging/direct-message.ts'
 import { loadIdentity, openHome } from '../../src/node/data-dir.ts'
 import { resentAs } from '../../src/node/direct-messages.ts'
 import { conversation } from '../../src/node/inbox.ts'
@@ -94,7 +90,7 @@ test('a resend request is signed, bound to its recipient, told apart from a rece
   const card = encodeContactCard(makeContactCard(ada, { name: 'Ada', now: 1_000 }))
   const id = '00112233445566778899aabbccddeeff'
   const request = decodeDirectMessage(
-    encodeResendRequest(ada, card, bob.account.publicKey, [id], 1),
+    encodeIdList('resend', ada, card, bob.account.publicKey, [id], 1),
     bob.account.publicKey,
   )
   assert.deepEqual(request.resendIds, [id])
@@ -107,13 +103,13 @@ test('a resend request is signed, bound to its recipient, told apart from a rece
   throwsCode(
     () =>
       decodeDirectMessage(
-        encodeResendRequest(ada, card, bob.account.publicKey, [id], 1),
+        encodeIdList('resend', ada, card, bob.account.publicKey, [id], 1),
         ada.account.publicKey,
       ),
     'bad_signature',
   )
   throwsCode(
-    () => encodeResendRequest(ada, card, bob.account.publicKey, Array(65).fill(id), 1),
+    () => encodeIdList('resend', ada, card, bob.account.publicKey, Array(65).fill(id), 1),
     'invalid_argument',
   )
 })
