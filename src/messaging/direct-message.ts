@@ -2,9 +2,9 @@
  * A direct message between two accounts: what the mesh carries as a message body.
  *
  * ```
- * [ version=1, kind=1 (text), senderCard: bytes, sentAt: uint (Unix ms), text: string, signature: bytes(64) ]
- * [ version=1, kind=2 (read receipt), senderCard, sentAt, ids: [bytes(16)…] (1–64), signature ]
- * [ version=1, kind=3 (resend request), senderCard, sentAt, ids: [bytes(16)…] (1–64), signature ]
+ * [ version=2, kind=1 (text), senderCard: bytes, sentAt: uint (Unix ms), text: string ]
+ * [ version=2, kind=2 (read receipt), senderCard, sentAt, ids: [bytes(16)…] (1–64) ]
+ * [ version=2, kind=3 (resend request), senderCard, sentAt, ids: [bytes(16)…] (1–64) ]
  * ```
  * A read receipt names messages of the recipient's that the sender has read (by envelope ID). A
  * resend request names messages of the recipient's that the sender received and could not open
@@ -15,34 +15,34 @@
  * The sender's signed contact card rides along until the recipient has it (then the field is
  * empty, and the recipient uses the card it holds for the sending device), so a recipient who
  * has not added the sender yet still learns who wrote, and contacts learn a re-signed card
- * (new addresses, fresh prekeys) with the next message. The signature is the
- * sender's account key over `"talken/direct-message/v1" ‖ 0 ‖ CBOR([recipientKey, kind, sentAt,
- * text])`: bound to the recipient, so a message cannot be re-addressed to someone else.
+ * (new addresses, fresh prekeys) with the next message.
  *
- * The node seals this body end to end (src/e2e/session-store.ts) before the mesh carries it, so
- * relays see neither the card, the text nor the signature (docs/threat-model.md).
+ * There is no signature: the end-to-end session authenticates the message instead, as in
+ * Signal. The node seals this body (src/e2e/session-store.ts) in a session whose X3DH bound the
+ * sending device's identity key and ours, and accepts it only if that device is one the card
+ * certifies (src/node/direct-messages.ts). So a message can be neither forged, altered nor
+ * re-addressed, and yet the recipient holds no proof of authorship that would convince anyone
+ * else: the session's keys are the recipient's too (docs/threat-model.md, deniability). Version 1
+ * carried an Ed25519 signature by the account key and is refused.
  */
 import { TalkenError } from '../errors.ts'
 import { type ContactCard, decodeContactCard } from '../identity/contact-card.ts'
-import { domainSeparated, PUBLIC_KEY_LENGTH, SIGNATURE_LENGTH, verifySignature } from '../identity/ed25519.ts'
-import type { Identity } from '../identity/identity.ts'
 import { MAX_BODY_BYTES } from '../mesh/mesh-payload.ts'
 import { decodeCbor, encodeCbor, FieldReader } from '../wire/cbor.ts'
 import { MAX_CARD_BYTES } from '../wire/limits.ts'
 
-const VERSION = 1
+const VERSION = 2
 const KIND_TEXT = 1
 const KIND_RECEIPT = 2
 const KIND_RESEND = 3
 /** Most message IDs one read receipt names. */
 export const MAX_RECEIPT_IDS = 64
 const MESSAGE_ID_BYTES = 16
-const DOMAIN = 'talken/direct-message/v1'
 
 /** Longest text of one message, in UTF-8 bytes. */
 export const MAX_TEXT_BYTES = 16 * 1024
 
-/** A verified direct message. */
+/** A decoded direct message: whether its session may speak for `sender` is the caller's check. */
 export interface DirectMessage {
   readonly sender: ContactCard
   /** Unix milliseconds, as the sender's clock said. */
@@ -55,35 +55,22 @@ export interface DirectMessage {
   readonly resendIds?: readonly string[]
 }
 
-function signedPart(
-  recipientKey: Uint8Array,
-  kind: number,
-  sentAt: number,
-  content: string | Uint8Array[],
-): Uint8Array {
-  return domainSeparated(DOMAIN, encodeCbor([recipientKey, kind, sentAt, content]))
-}
-
 /** What a list of message IDs says: read (a read receipt) or could not be opened (a resend request). */
 export type IdListKind = 'read' | 'resend'
 
-/** Encodes and signs a read receipt for 1–64 message IDs (hex) of `recipientKey`'s. */
+/** Encodes a read receipt for 1–64 message IDs (hex) of the recipient's. */
 export function encodeReadReceipt(
-  sender: Identity,
   senderCard: Uint8Array,
-  recipientKey: Uint8Array,
   ids: readonly string[],
   sentAt: number,
 ): Uint8Array {
-  return encodeIdList('read', sender, senderCard, recipientKey, ids, sentAt)
+  return encodeIdList('read', senderCard, ids, sentAt)
 }
 
-/** Encodes and signs a read receipt (`read`) or a resend request (`resend`) for 1–64 message IDs (hex) of `recipientKey`'s. */
+/** Encodes a read receipt (`read`) or a resend request (`resend`) for 1–64 message IDs (hex) of the recipient's. */
 export function encodeIdList(
   list: IdListKind,
-  sender: Identity,
   senderCard: Uint8Array,
-  recipientKey: Uint8Array,
   ids: readonly string[],
   sentAt: number,
 ): Uint8Array {
@@ -96,24 +83,14 @@ export function encodeIdList(
       throw new TalkenError('invalid_argument', 'a message ID is 16 bytes of hex')
     return new Uint8Array(b)
   })
-  const kind = list === 'read' ? KIND_RECEIPT : KIND_RESEND
-  const signature = sender.account.sign(signedPart(recipientKey, kind, sentAt, raw))
-  return encodeCbor([VERSION, kind, senderCard, sentAt, raw, signature])
+  return encodeCbor([VERSION, list === 'read' ? KIND_RECEIPT : KIND_RESEND, senderCard, sentAt, raw])
 }
 
 /**
- * Encodes and signs a text message from `sender` to `recipientKey`; `senderCard` is the sender's
- * card, or empty when the recipient has it already.
+ * Encodes a text message; `senderCard` is the sender's card, or empty when the recipient has it
+ * already.
  */
-export function encodeDirectMessage(
-  sender: Identity,
-  senderCard: Uint8Array,
-  recipientKey: Uint8Array,
-  text: string,
-  sentAt: number,
-): Uint8Array {
-  if (recipientKey.length !== PUBLIC_KEY_LENGTH)
-    throw new TalkenError('invalid_argument', 'recipient key is 32 bytes')
+export function encodeDirectMessage(senderCard: Uint8Array, text: string, sentAt: number): Uint8Array {
   const bytes = Buffer.byteLength(text, 'utf8')
   if (bytes === 0) throw new TalkenError('invalid_argument', 'a message needs some text')
   if (bytes > MAX_TEXT_BYTES) {
@@ -128,25 +105,29 @@ export function encodeDirectMessage(
   }
   if (!Number.isSafeInteger(sentAt) || sentAt < 0)
     throw new TalkenError('invalid_argument', 'sentAt is Unix ms')
-  const signature = sender.account.sign(signedPart(recipientKey, KIND_TEXT, sentAt, text))
-  const body = encodeCbor([VERSION, KIND_TEXT, senderCard, sentAt, text, signature])
+  const body = encodeCbor([VERSION, KIND_TEXT, senderCard, sentAt, text])
   if (body.length > MAX_BODY_BYTES) throw new TalkenError('too_large', 'message body too large')
   return body
 }
 
 /**
- * Decodes and verifies a message addressed to `recipientKey`; `decodeCard` may be a cache in
- * front of {@link decodeContactCard} (a card's bytes verify the same way every time). Throws `malformed`, `too_large`,
- * `non_canonical`, `unsupported_version` or `bad_signature`.
+ * Decodes a message and its sender's card; `decodeCard` may be a cache in front of
+ * {@link decodeContactCard} (a card's bytes verify the same way every time). Throws `malformed`,
+ * `too_large`, `non_canonical`, `unsupported_version`, or `bad_signature` for a card that does
+ * not verify.
  */
 export function decodeDirectMessage(
   bytes: Uint8Array,
-  recipientKey: Uint8Array,
   decodeCard: (bytes: Uint8Array) => ContactCard = decodeContactCard,
 ): DirectMessage {
-  const r = new FieldReader(decodeCbor(bytes, MAX_BODY_BYTES, 'direct message'), 'direct message', 6)
-  const version = r.uint('version', 255)
-  if (version !== VERSION) throw new TalkenError('unsupported_version', `direct message version ${version}`)
+  const value = decodeCbor(bytes, MAX_BODY_BYTES, 'direct message')
+  // The version first: another version may have another number of fields.
+  const version = Array.isArray(value) ? value[0] : undefined
+  if (typeof version === 'number' && version !== VERSION) {
+    throw new TalkenError('unsupported_version', `direct message version ${version}, expected ${VERSION}`)
+  }
+  const r = new FieldReader(value, 'direct message', 5)
+  r.uint('version', VERSION, VERSION)
   const kind = r.uint('kind', 255)
   if (kind !== KIND_TEXT && kind !== KIND_RECEIPT && kind !== KIND_RESEND) {
     throw new TalkenError('unsupported_version', `direct message kind ${kind}`)
@@ -165,10 +146,6 @@ export function decodeDirectMessage(
         })
   if (typeof content !== 'string' && content.length === 0) {
     throw new TalkenError('malformed', 'direct message: no message IDs')
-  }
-  const signature = r.bytes('signature', SIGNATURE_LENGTH)
-  if (!verifySignature(sender.accountKey, signedPart(recipientKey, kind, sentAt, content), signature)) {
-    throw new TalkenError('bad_signature', 'direct message signature does not verify')
   }
   if (typeof content === 'string') return { sender, sentAt, text: content }
   const ids = content.map((b) => Buffer.from(b).toString('hex'))

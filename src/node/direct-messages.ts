@@ -119,13 +119,7 @@ export class DirectMessages {
     const cardHash = createHash('sha256').update(this.#host.card()).digest()
     const delivered = this.#host.store.kvGet(CARD_DELIVERED, contact.id)
     const withCard = delivered === undefined || !bytesEqual(delivered, cardHash)
-    const content = encodeDirectMessage(
-      this.#host.identity,
-      withCard ? this.#host.card() : new Uint8Array(0),
-      contact.accountKey,
-      text,
-      now,
-    )
+    const content = encodeDirectMessage(withCard ? this.#host.card() : new Uint8Array(0), text, now)
     const changes: StateChange[] = []
     this.#pending = changes
     let id: string
@@ -193,14 +187,7 @@ export class DirectMessages {
    */
   #sendIdLists(contact: Contact, ids: readonly string[], list: IdListKind, now: number): void {
     for (let i = 0; i < ids.length; i += MAX_RECEIPT_IDS) {
-      const content = encodeIdList(
-        list,
-        this.#host.identity,
-        new Uint8Array(0),
-        contact.accountKey,
-        ids.slice(i, i + MAX_RECEIPT_IDS),
-        now,
-      )
+      const content = encodeIdList(list, new Uint8Array(0), ids.slice(i, i + MAX_RECEIPT_IDS), now)
       this.#sendSealed(contact, content, now, {
         filing: { conversation: RECEIPTS_CONVERSATION, body: new Uint8Array(0) },
       })
@@ -237,12 +224,13 @@ export class DirectMessages {
       // Decrypting advances the session inside the core's transaction, with the message record.
       const opened = this.#host.e2e.open(delivery.payload)
       ackSecret = opened.deliverySecret
-      message = decodeDirectMessage(opened.content, this.#host.identity.account.publicKey, (bytes) =>
+      message = decodeDirectMessage(opened.content, (bytes) =>
         bytes.length === 0
           ? this.#host.cardBook.ofDevice(opened.peerDeviceKey)
           : this.#host.cardBook.verified(bytes),
       )
-      // The session's device must be one the sender's account certifies.
+      // The session authenticates the sending device (X3DH bound its identity key); this binds
+      // that device to the account the card names. Messages carry no signature of their own.
       if (!message.sender.devices.some((d) => bytesEqual(d.deviceKey, opened.peerDeviceKey))) {
         throw new TalkenError('bad_signature', "the sending device is not on the sender's card")
       }

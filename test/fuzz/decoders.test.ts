@@ -47,14 +47,7 @@ const samples = {
   keyFileEncrypted: encodeKeyFile(me.secrets, 'pw', { logN: 10, r: 8, p: 1 }),
 }
 const link = toContactLink(card)
-const recipient = createIdentity({ now: 1_750_000_000_000, deviceName: 'fuzz-recipient' })
-const directMessage = encodeDirectMessage(
-  me,
-  encodeContactCard(card),
-  recipient.account.publicKey,
-  'hello\nworld',
-  1_750_000_000_000,
-)
+const directMessage = encodeDirectMessage(encodeContactCard(card), 'hello\nworld', 1_750_000_000_000)
 const streamBytes = Buffer.concat([
   encodeStreamFrame(new Uint8Array(40).fill(3)).subarray(),
   encodeStreamFrame(new Uint8Array(300).fill(4)).subarray(),
@@ -181,7 +174,7 @@ describe('decoder fuzzing', () => {
   fuzz(
     'direct message',
     (r) => input(r, directMessage),
-    (b) => decodeDirectMessage(b, recipient.account.publicKey),
+    (b) => decodeDirectMessage(b),
   )
   // Framing has one error (malformed): reaching it and passing are the two outcomes.
   fuzz(

@@ -45,20 +45,15 @@ test('reading a conversation tells the sender, unless receipts are off for that 
   }
 })
 
-test('a read receipt is signed, bound to its recipient, and bounded', () => {
+test('a read receipt names 1 to 64 message IDs', () => {
   const ada = createIdentity({ now: 1_000, deviceName: 'ada' })
-  const bob = createIdentity({ now: 1_000, deviceName: 'bob' })
   const card = encodeContactCard(makeContactCard(ada, { name: 'Ada', now: 1_000 }))
   const id = '00112233445566778899aabbccddeeff'
-  const receipt = encodeReadReceipt(ada, card, bob.account.publicKey, [id], 1)
-  assert.deepEqual(decodeDirectMessage(receipt, bob.account.publicKey).readIds, [id])
-  assert.throws(
-    () => decodeDirectMessage(receipt, ada.account.publicKey),
-    (e) => isTalkenError(e, 'bad_signature'),
-  )
+  const receipt = encodeReadReceipt(card, [id], 1)
+  assert.deepEqual(decodeDirectMessage(receipt).readIds, [id])
   for (const ids of [[], Array(65).fill(id), ['00']]) {
     assert.throws(
-      () => encodeReadReceipt(ada, card, bob.account.publicKey, ids, 1),
+      () => encodeReadReceipt(card, ids, 1),
       (e) => isTalkenError(e, 'invalid_argument'),
     )
   }
