@@ -45,6 +45,11 @@ function refusing(h: Held, neighbour: NeighbourId, now: number): boolean {
   return until !== undefined && until > now
 }
 
+/** Whether `h` has a copy it could hand to anyone now: when not, {@link copiesToHand} is 0 for every neighbour. */
+export function hasCopyToHand(h: Held): boolean {
+  return h.copies - reservedCopies(h) > 0 && h.envelope.hopLimit > 0
+}
+
 /** How many copies of `h` to hand to the neighbour now (0: none). */
 export function copiesToHand(h: Held, f: ForwardingFacts): number {
   const available = h.copies - reservedCopies(h)

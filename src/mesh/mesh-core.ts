@@ -29,7 +29,7 @@ import {
 import { DESTINATION_LENGTH, MAX_COPIES, MESSAGE_ID_LENGTH } from '../wire/limits.ts'
 import { BoundedMap } from './bounded-map.ts'
 import { DEFAULT_MESH_CONFIG, type MeshConfig } from './config.ts'
-import { copiesToHand } from './forwarding-policy.ts'
+import { copiesToHand, hasCopyToHand } from './forwarding-policy.ts'
 import { fragmentFrame, isFragment, MIN_FRAGMENT_MTU, Reassembler } from './fragmentation.ts'
 import {
   decodeFrame,
@@ -696,11 +696,13 @@ export class MeshCore implements Router {
     // Nobody to hand anything to (and nobody to ask): a pump now could do nothing.
     if (this.#held.size === 0 || this.#byTag.size === 0) return
     const now = this.#host.now()
-    // Each envelope's next hop, looked up once per pump rather than once per neighbour.
+    // Each envelope's next hop, looked up once per pump rather than once per neighbour; only
+    // envelopes with a copy left to hand are offered to neighbours (most held ones wait for an
+    // acknowledgement, and a pump runs for nearly every frame).
     const nextHops = new Map<Held, NeighbourId | undefined>()
     for (const h of this.#held.values()) {
       const nextHop = this.#routing.nextHopByKey(h.destKey)
-      nextHops.set(h, nextHop)
+      if (hasCopyToHand(h)) nextHops.set(h, nextHop)
       if (nextHop === undefined && !this.#byTag.has(h.destKey)) {
         if (this.#routing.ask(h.envelope.destination, h.destKey)) {
           this.#asking = true

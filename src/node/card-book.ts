@@ -4,7 +4,7 @@
  */
 import { TalkenError } from '../errors.ts'
 import { type ContactCard, decodeContactCard } from '../identity/contact-card.ts'
-import type { Store } from '../store/store.ts'
+import type { Contact, Store } from '../store/store.ts'
 import { bytesEqual } from '../wire/cbor.ts'
 
 /** Verified cards remembered, by their bytes. */
@@ -31,14 +31,15 @@ export class CardBook {
     return card
   }
 
-  /** The card of the contact whose card certifies `deviceKey`. Throws `unknown_contact`. */
-  ofDevice(deviceKey: Uint8Array): ContactCard {
+  /** The contact whose card certifies `deviceKey`, with that card. Throws `unknown_contact`. */
+  ofDevice(deviceKey: Uint8Array): { contact: Contact; card: ContactCard } {
     const key = Buffer.from(deviceKey).toString('hex')
-    const lookup = (): ContactCard | undefined => {
+    const lookup = (): { contact: Contact; card: ContactCard } | undefined => {
       const id = this.#contactOfDevice.get(key)
       const contact = id === undefined ? undefined : this.#store.getContact(id)
-      const card = contact === undefined ? undefined : this.verified(contact.card)
-      return card?.devices.some((d) => bytesEqual(d.deviceKey, deviceKey)) ? card : undefined
+      if (contact === undefined) return undefined
+      const card = this.verified(contact.card)
+      return card.devices.some((d) => bytesEqual(d.deviceKey, deviceKey)) ? { contact, card } : undefined
     }
     const cached = lookup()
     if (cached !== undefined) return cached

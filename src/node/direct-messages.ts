@@ -9,9 +9,8 @@ import { createHash, randomBytes } from 'node:crypto'
 import type { SessionStore } from '../e2e/session-store.ts'
 import { decodePrekeyBundle, type PrekeyBundle } from '../e2e/x3dh.ts'
 import { isTalkenError, TalkenError } from '../errors.ts'
-import { CardExtension, cardExtension } from '../identity/contact-card.ts'
+import { CardExtension, type ContactCard, cardExtension } from '../identity/contact-card.ts'
 import type { Identity } from '../identity/identity.ts'
-import { toTextId } from '../identity/text-id.ts'
 import type { MeshCore } from '../mesh/mesh-core.ts'
 import { ACK_SECRET_LENGTH } from '../mesh/mesh-payload.ts'
 import type { Delivery, Logger, MessageFiling, SendOptions, StateChange } from '../mesh/router.ts'
@@ -220,15 +219,18 @@ export class DirectMessages {
   deliver(delivery: Delivery): MessageFiling {
     let message: ReturnType<typeof decodeDirectMessage>
     let ackSecret: Uint8Array
+    // The stored contact, when the message came without a card (the usual case): nothing to accept.
+    let known: Contact | undefined
     try {
       // Decrypting advances the session inside the core's transaction, with the message record.
       const opened = this.#host.e2e.open(delivery.payload)
       ackSecret = opened.deliverySecret
-      message = decodeDirectMessage(opened.content, (bytes) =>
-        bytes.length === 0
-          ? this.#host.cardBook.ofDevice(opened.peerDeviceKey)
-          : this.#host.cardBook.verified(bytes),
-      )
+      message = decodeDirectMessage(opened.content, (bytes) => {
+        if (bytes.length > 0) return this.#host.cardBook.verified(bytes)
+        const found = this.#host.cardBook.ofDevice(opened.peerDeviceKey)
+        known = found.contact
+        return found.card
+      })
       // The session authenticates the sending device (X3DH bound its identity key); this binds
       // that device to the account the card names. Messages carry no signature of their own.
       if (!message.sender.devices.some((d) => bytesEqual(d.deviceKey, opened.peerDeviceKey))) {
@@ -249,24 +251,8 @@ export class DirectMessages {
       return { ...REJECTED, refused: reason }
     }
     const receivedAt = Date.now()
-    let contact: Contact
-    try {
-      const accepted = acceptContactCard(
-        this.#host.store,
-        this.#host.identity.account.publicKey,
-        message.sender,
-        {
-          now: receivedAt,
-        },
-      )
-      contact = accepted.contact
-      if (accepted.outcome === 'added') {
-        // Someone we never added: they learn nothing about when we read until we say so.
-        setReceiptsEnabled(this.#host.store, contact.id, false)
-        this.#host.log('info', 'a new contact wrote to you', { contact: contact.id })
-      }
-    } catch (err) {
-      if (!isTalkenError(err) || err.code !== 'self_contact') throw err
+    const contact = known ?? this.#acceptSender(message.sender, receivedAt)
+    if (contact === undefined) {
       this.#rejected++
       this.#host.log('warn', 'refused a message that claims to come from this account', { id: delivery.id })
       return { ...REJECTED, refused: 'self_contact: it claims to come from this account' }
@@ -299,6 +285,24 @@ export class DirectMessages {
     return { conversation: contact.id, body: Buffer.from(message.text, 'utf8'), ackSecret, source }
   }
 
+  /** The contact a card names, added (unverified) if new; undefined if it is this account's. */
+  #acceptSender(card: ContactCard, now: number): Contact | undefined {
+    try {
+      const accepted = acceptContactCard(this.#host.store, this.#host.identity.account.publicKey, card, {
+        now,
+      })
+      if (accepted.outcome === 'added') {
+        // Someone we never added: they learn nothing about when we read until we say so.
+        setReceiptsEnabled(this.#host.store, accepted.contact.id, false)
+        this.#host.log('info', 'a new contact wrote to you', { contact: accepted.contact.id })
+      }
+      return accepted.contact
+    } catch (err) {
+      if (isTalkenError(err, 'self_contact')) return undefined
+      throw err
+    }
+  }
+
   /**
    * A first message from a contact's device that we could not open because its one-time prekey
    * was taken already (a link shown to several people): ask that contact, in a session that works,
@@ -309,8 +313,7 @@ export class DirectMessages {
     if (typeof device !== 'string') return
     let contact: Contact | undefined
     try {
-      const card = this.#host.cardBook.ofDevice(Buffer.from(device, 'hex'))
-      contact = this.#host.store.getContact(toTextId(card.accountKey))
+      contact = this.#host.cardBook.ofDevice(Buffer.from(device, 'hex')).contact
     } catch {
       return // not a contact's device: there is nobody to ask
     }
