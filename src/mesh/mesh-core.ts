@@ -302,7 +302,7 @@ export class MeshCore implements Router {
       })
     }
     this.#hold(h)
-    this.#setState(h, 'queued')
+    this.#setState(h, 'queued', undefined, false) // recorded as queued just above
     if (bytesEqual(destination, this.self)) this.#deliverLocal(envelope, undefined)
     this.#pump()
     this.#schedule()
@@ -701,9 +701,12 @@ export class MeshCore implements Router {
     // acknowledgement, and a pump runs for nearly every frame).
     const nextHops = new Map<Held, NeighbourId | undefined>()
     for (const h of this.#held.values()) {
+      const sendable = hasCopyToHand(h)
+      const destinationIsNeighbour = this.#byTag.has(h.destKey)
+      if (!sendable && destinationIsNeighbour) continue // nothing to hand, no route to ask for
       const nextHop = this.#routing.nextHopByKey(h.destKey)
-      if (hasCopyToHand(h)) nextHops.set(h, nextHop)
-      if (nextHop === undefined && !this.#byTag.has(h.destKey)) {
+      if (sendable) nextHops.set(h, nextHop)
+      if (nextHop === undefined && !destinationIsNeighbour) {
         if (this.#routing.ask(h.envelope.destination, h.destKey)) {
           this.#asking = true
           this.#askAt = Math.min(this.#askAt, this.#routing.retryAt(h.destKey) ?? now)
@@ -792,11 +795,11 @@ export class MeshCore implements Router {
     this.#remove(h)
   }
 
-  #setState(h: Held, state: DeliveryState, reason?: string): void {
+  #setState(h: Held, state: DeliveryState, reason?: string, record = true): void {
     if (h.state === state) return
     h.state = state
     if (!h.own || h.datagram) return
-    this.#store.setMessageState(h.key, state, this.#host.now(), reason)
+    if (record) this.#store.setMessageState(h.key, state, this.#host.now(), reason)
     this.#host.stateChanged(reason === undefined ? { id: h.key, state } : { id: h.key, state, reason })
   }
 
