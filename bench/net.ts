@@ -22,7 +22,10 @@
  *   1       4     sequence number, big-endian
  *   5       n     payload (200 bytes for data, ping and pong; none for ack)
  *
- * Also measured: `idleRssMB`, the resident memory of `talken daemon` idling on a fresh data
+ * Also measured: `storeFloor`, the sender's own durable writes per message with Talken's
+ * statements and nothing else (no network, no encryption, no recipient): an upper bound for any
+ * Talken that stores each message before `send` returns; `storeFloorRatioVsLibp2p` is that bound
+ * against the libp2p side. `idleRssMB`, the resident memory of `talken daemon` idling on a fresh data
  * directory; and `perHopP50Ms`, from a line of network namespaces A–B–D–C (root only, using
  * `test/helpers/netns.ts`): the ping-pong p50 from A to C (3 hops, 2 relays) minus the p50
  * from A to B (1 hop), divided by 4 — a round trip to C crosses the two relays both ways, so
@@ -45,10 +48,13 @@ import { noise } from '@libp2p/noise'
 import { tcp } from '@libp2p/tcp'
 import { yamux } from '@libp2p/yamux'
 import { multiaddr } from '@multiformats/multiaddr'
+import Database from 'better-sqlite3'
 import { createLibp2p, type Libp2p } from 'libp2p'
 import { encodeFrame, FrameDecoder } from '../src/links/framing.ts'
 import { initHome } from '../src/node/data-dir.ts'
 import { createNode, type IncomingMessage, type TalkenNode } from '../src/node/node.ts'
+import { migrate } from '../src/store/sqlite-migrations.ts'
+import { prepareStatements } from '../src/store/sqlite-statements.ts'
 import { introduce, until } from '../test/helpers/nodes.ts'
 
 /** Messages per throughput run. */
@@ -99,6 +105,10 @@ export interface NetBenchResult {
   readonly tcp: SideResult
   /** talken.msgsPerSec / libp2p.msgsPerSec; the target is at least 0.5. */
   readonly ratioVsLibp2p: number
+  /** The sender's durable writes alone, per message (see `storeFloorSide`): what no Talken can beat. */
+  readonly storeFloor: { readonly msgsPerSec: number }
+  /** storeFloor.msgsPerSec / libp2p.msgsPerSec: the highest ratioVsLibp2p any Talken that stores each send could reach. */
+  readonly storeFloorRatioVsLibp2p: number
   /** One-way p50 latency added per relay hop (see the file comment); target at most 2 ms. */
   readonly perHopP50Ms: number | null
   /** Round-trip p50 added per relay; null with perHopP50Ms. */
@@ -333,6 +343,58 @@ async function tcpSide(): Promise<SideResult> {
   } finally {
     socket.destroy()
     await new Promise((resolve) => server.close(resolve))
+  }
+}
+
+// ------------------------------------------------------------------------------------------
+// store floor: the sender's own durable writes, and nothing else
+
+/** Sizes of what the sender stores per message in the Talken side (measured there, steady state). */
+const FLOOR_SESSION_RECORD_BYTES = 460
+const FLOOR_ENVELOPE_BYTES = 1_077
+
+/**
+ * What the sender's store alone costs per message: Talken's own statements (`prepareStatements`,
+ * the same schema and pragmas) on a fresh file, and nothing else. One transaction when a message
+ * is sent (the session record, the message, its outbox entry, its state `sent`): one commit per
+ * send, because `send` returns only once the message is stored. One when it is delivered (its
+ * state, its outbox entry removed), with {@link WINDOW} messages in flight. The recipient's writes,
+ * the encryption, the mesh and the network are all left out, so no Talken can be faster.
+ */
+function storeFloorSide(dir: string): { msgsPerSec: number } {
+  const db = new Database(join(dir, 'store-floor.db'))
+  try {
+    db.pragma('journal_mode = WAL')
+    db.pragma('synchronous = NORMAL')
+    db.pragma('foreign_keys = ON')
+    migrate(db)
+    const q = prepareStatements(db)
+    const session = new Uint8Array(FLOOR_SESSION_RECORD_BYTES).fill(1)
+    const envelope = new Uint8Array(FLOOR_ENVELOPE_BYTES).fill(2)
+    const body = new TextEncoder().encode(text('floor'))
+    const sent = db.transaction((id: string, now: number) => {
+      q.kvSet.run('e2e-session', 'peer', session)
+      q.addMessage.run(id, 'conversation', 'out', body, now, 'queued', null, now)
+      q.putOutbox.run(id, envelope, 0, now + 1_800_000, now + 86_400_000)
+      q.setMessageState.run('sent', null, now, id)
+    })
+    const delivered = db.transaction((id: string, now: number) => {
+      q.setMessageState.run('delivered', null, now, id)
+      q.removeOutbox.run(id)
+    })
+    const id = (i: number): string => i.toString(16).padStart(32, '0')
+    const run = (from: number, n: number): number => {
+      const t0 = performance.now()
+      for (let i = from; i < from + n + WINDOW; i++) {
+        if (i < from + n) sent(id(i), Date.now())
+        if (i >= from + WINDOW) delivered(id(i - WINDOW), Date.now())
+      }
+      return (performance.now() - t0) / 1000
+    }
+    run(MESSAGES, WARMUP_MESSAGES)
+    return { msgsPerSec: Math.round(MESSAGES / run(0, MESSAGES)) }
+  } finally {
+    db.close()
   }
 }
 
@@ -629,6 +691,7 @@ export async function netBench(opts: { json: boolean }): Promise<NetBenchResult>
     const rss = await idleRss(dir)
     const tcpResult = await tcpSide()
     const libp2pResult = await libp2pSide()
+    const storeFloor = storeFloorSide(dir)
     const talken = await talkenSide(dir)
     let line: LineResult
     try {
@@ -647,6 +710,8 @@ export async function netBench(opts: { json: boolean }): Promise<NetBenchResult>
       libp2p: libp2pResult,
       tcp: tcpResult,
       ratioVsLibp2p: round3(talken.msgsPerSec / libp2pResult.msgsPerSec),
+      storeFloor,
+      storeFloorRatioVsLibp2p: round3(storeFloor.msgsPerSec / libp2pResult.msgsPerSec),
       perHopP50Ms: line.perHopP50Ms,
       perHopRttP50Ms: line.perHopRttP50Ms,
       lineP50Ms: line.lineP50Ms,
@@ -678,6 +743,9 @@ function printTable(r: NetBenchResult): void {
   console.log(row('libp2p', r.libp2p))
   console.log(row('tcp', r.tcp))
   console.log(`ratio vs libp2p ${r.ratioVsLibp2p} (target >= 0.5)`)
+  console.log(
+    `store floor (the sender's durable writes alone) ${r.storeFloor.msgsPerSec} msgs/s: ${r.storeFloorRatioVsLibp2p} x libp2p`,
+  )
   console.log(
     r.perHopP50Ms === null
       ? `per relay hop: n/a (${r.perHopNote})`
