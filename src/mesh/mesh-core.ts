@@ -26,7 +26,7 @@ import {
   encodeEnvelope,
   messageIdHex,
 } from '../wire/envelope.ts'
-import { DESTINATION_LENGTH, MAX_COPIES, MESSAGE_ID_LENGTH } from '../wire/limits.ts'
+import { MAX_COPIES, MESSAGE_ID_LENGTH } from '../wire/limits.ts'
 import { BoundedMap } from './bounded-map.ts'
 import { DEFAULT_MESH_CONFIG, type MeshConfig } from './config.ts'
 import { copiesToHand, hasCopyToHand } from './forwarding-policy.ts'
@@ -42,19 +42,11 @@ import {
   SUMMARY_ID_LENGTH,
 } from './frames.ts'
 import { type Held, LOCAL_ORIGIN, makeHeld, persistHeld, restoreHeld, unpersistHeld } from './held.ts'
+import { fileDelivery } from './local-delivery.ts'
 import { ACK_SECRET_LENGTH, decodeMeshPayload, encodeMeshPayload, proofId } from './mesh-payload.ts'
 import { RouteAgent } from './route-agent.ts'
 import type { NeighbourId, Router, RouterHost, RouterLoad, SendOptions } from './router.ts'
 import { tagKey } from './routing-table.ts'
-
-/**
- * kv namespace of the delivery proofs of opaque messages received (message ID in hex → ack
- * secret ‖ source tag, when known): a repeat of a message is acknowledged again, also after a
- * restart, though its body cannot be opened twice.
- */
-const PROOF_NAMESPACE = 'mesh-proof'
-/** Where a received message is filed when neither the application nor the payload names its sender. */
-const UNKNOWN_CONVERSATION = 'unknown'
 
 interface Neighbour {
   readonly id: NeighbourId
@@ -521,59 +513,12 @@ export class MeshCore implements Router {
       })
       return
     }
-    const now = this.#host.now()
-    // Exactly once: the received record is the memory of what was delivered, written in the same
-    // transaction as whatever the application stored on delivery.
-    // A message the application refused (it could not open it) is remembered as failed and never
-    // acknowledged: its sender must not be told it was delivered.
-    let proof: Uint8Array | undefined = payload.kind === 1 ? payload.ackSecret : undefined
-    let source: Uint8Array | undefined = payload.kind === 1 ? payload.source : undefined
-    const fresh = this.#store.transaction(() => {
-      const existing = this.#store.getMessage(key)
-      if (existing !== undefined) {
-        // A repeat: acknowledge again (the first acknowledgement may have been lost), with the
-        // secret and source the application found in the body, which cannot be opened twice.
-        if (existing.state === 'failed') proof = undefined
-        else if (proof === undefined) {
-          const kept = this.#store.kvGet(PROOF_NAMESPACE, key)
-          if (kept !== undefined && kept.length >= ACK_SECRET_LENGTH) {
-            proof = kept.slice(0, ACK_SECRET_LENGTH)
-            if (kept.length === ACK_SECRET_LENGTH + DESTINATION_LENGTH) source = kept.slice(ACK_SECRET_LENGTH)
-          }
-        }
-        return false
-      }
-      const filing = this.#host.deliver({
-        id: key,
-        payload: payload.body,
-        hops: this.#cfg.hopLimit - envelope.hopLimit,
-      })
-      let refused = filing?.refused
-      if (payload.kind === 3 && refused === undefined) {
-        const secret = filing?.ackSecret
-        if (
-          secret === undefined ||
-          secret.length !== ACK_SECRET_LENGTH ||
-          !bytesEqual(proofId(secret), envelope.id)
-        ) {
-          refused = 'the message holds no delivery proof for its ID'
-        } else {
-          proof = secret
-          if (filing?.source?.length === DESTINATION_LENGTH) source = filing.source
-          this.#store.kvSet(PROOF_NAMESPACE, key, Buffer.concat([secret, source ?? new Uint8Array(0)]))
-        }
-      }
-      if (refused !== undefined) proof = undefined
-      return this.#store.addMessage({
-        id: key,
-        conversation: filing?.conversation ?? (source ? tagKey(source) : UNKNOWN_CONVERSATION),
-        direction: 'in',
-        body: filing?.body ?? payload.body,
-        createdAt: now,
-        state: refused === undefined ? 'received' : 'failed',
-        ...(refused === undefined ? {} : { stateReason: refused }),
-        updatedAt: now,
-      })
+    const { fresh, proof, source } = fileDelivery(this.#store, (d) => this.#host.deliver(d), {
+      key,
+      envelope,
+      payload,
+      hops: this.#cfg.hopLimit - envelope.hopLimit,
+      now: this.#host.now(),
     })
     if (fresh) this.stats.delivered++
     else this.stats.duplicatesSuppressed++

@@ -1,0 +1,99 @@
+/**
+ * The delivery contract at the destination: a message is handed to the application exactly once,
+ * also across restarts, and acknowledged only with a proof the application vouches for.
+ *
+ * - The received record (in the store's messages) is the memory of what was delivered; it is
+ *   written in the same transaction as whatever the application stored on delivery.
+ * - A message the application refused (it could not open or verify it) is remembered as `failed`
+ *   and never acknowledged: its sender must not be told it was delivered.
+ * - An opaque message (payload kind 3) proves delivery only with the secret the application found
+ *   inside it, which must hash to the envelope's ID. That secret, and the sender's tag when known,
+ *   are kept (kv {@link PROOF_NAMESPACE}) so that a repeat, whose body cannot be opened twice, is
+ *   acknowledged again, also after a restart.
+ */
+import type { Store } from '../store/store.ts'
+import { bytesEqual } from '../wire/cbor.ts'
+import type { Envelope } from '../wire/envelope.ts'
+import { DESTINATION_LENGTH } from '../wire/limits.ts'
+import { ACK_SECRET_LENGTH, type MeshPayload, proofId } from './mesh-payload.ts'
+import type { RouterHost } from './router.ts'
+import { tagKey } from './routing-table.ts'
+
+/**
+ * kv namespace of the delivery proofs of opaque messages received (message ID in hex → ack
+ * secret ‖ source tag, when known).
+ */
+const PROOF_NAMESPACE = 'mesh-proof'
+
+/** Where a received message is filed when neither the application nor the payload names its sender. */
+const UNKNOWN_CONVERSATION = 'unknown'
+
+/** What filing one received message came to. */
+export interface FiledDelivery {
+  /** False for a repeat of a message received before (nothing handed to the application). */
+  readonly fresh: boolean
+  /** The secret to acknowledge with; undefined when the message must not be acknowledged. */
+  readonly proof: Uint8Array | undefined
+  /** Where the acknowledgement envelope goes (the sender's tag), when known. */
+  readonly source: Uint8Array | undefined
+}
+
+/**
+ * Records a message addressed to us (`key`: its ID in hex), handing it to `deliver` unless it is a
+ * repeat, all in one store transaction. `payload` is the envelope's decoded payload, a message
+ * (kind 1, clear, or 3, opaque), never an acknowledgement.
+ */
+export function fileDelivery(
+  store: Store,
+  deliver: RouterHost['deliver'],
+  o: { key: string; envelope: Envelope; payload: MeshPayload; hops: number; now: number },
+): FiledDelivery {
+  const { key, envelope, payload, now } = o
+  if (payload.kind === 2) throw new TypeError('an acknowledgement is not filed')
+  let proof: Uint8Array | undefined = payload.kind === 1 ? payload.ackSecret : undefined
+  let source: Uint8Array | undefined = payload.kind === 1 ? payload.source : undefined
+  const fresh = store.transaction(() => {
+    const existing = store.getMessage(key)
+    if (existing !== undefined) {
+      // A repeat: acknowledge again (the first acknowledgement may have been lost), with the
+      // secret and source the application found in the body, which cannot be opened twice.
+      if (existing.state === 'failed') proof = undefined
+      else if (proof === undefined) {
+        const kept = store.kvGet(PROOF_NAMESPACE, key)
+        if (kept !== undefined && kept.length >= ACK_SECRET_LENGTH) {
+          proof = kept.slice(0, ACK_SECRET_LENGTH)
+          if (kept.length === ACK_SECRET_LENGTH + DESTINATION_LENGTH) source = kept.slice(ACK_SECRET_LENGTH)
+        }
+      }
+      return false
+    }
+    const filing = deliver({ id: key, payload: payload.body, hops: o.hops })
+    let refused = filing?.refused
+    if (payload.kind === 3 && refused === undefined) {
+      const secret = filing?.ackSecret
+      if (
+        secret === undefined ||
+        secret.length !== ACK_SECRET_LENGTH ||
+        !bytesEqual(proofId(secret), envelope.id)
+      ) {
+        refused = 'the message holds no delivery proof for its ID'
+      } else {
+        proof = secret
+        if (filing?.source?.length === DESTINATION_LENGTH) source = filing.source
+        store.kvSet(PROOF_NAMESPACE, key, Buffer.concat([secret, source ?? new Uint8Array(0)]))
+      }
+    }
+    if (refused !== undefined) proof = undefined
+    return store.addMessage({
+      id: key,
+      conversation: filing?.conversation ?? (source ? tagKey(source) : UNKNOWN_CONVERSATION),
+      direction: 'in',
+      body: filing?.body ?? payload.body,
+      createdAt: now,
+      state: refused === undefined ? 'received' : 'failed',
+      ...(refused === undefined ? {} : { stateReason: refused }),
+      updatedAt: now,
+    })
+  })
+  return { fresh, proof, source }
+}
