@@ -262,21 +262,32 @@ export class RoomLog {
   /**
    * Takes in an entry from a peer. Returns `accepted` (with any pending entries it released),
    * `duplicate` (already held: never applied twice) or `pending` (parents missing; held, bounded).
-   * With `rejectMissing`, a missing parent throws `not_found` instead of holding the entry.
+   * With `rejectMissing`, a missing parent throws `not_found` instead of holding the entry; with
+   * `rejectDuplicate`, an entry held already (a replay, or a copy from gossip) throws `replayed`
+   * instead of returning `duplicate`. Either way the history is unchanged.
    * Throws the decoder's errors, `not_permitted` (reason `not_member` / `not_admin`: an author
    * the room does not accept) or `malformed` (wrong room, wrong depth, a change that does not
    * apply); nothing is stored then.
    */
-  receive(input: Uint8Array | RoomEntry, options: { rejectMissing?: boolean } = {}): ReceiveResult {
+  receive(
+    input: Uint8Array | RoomEntry,
+    options: { rejectMissing?: boolean; rejectDuplicate?: boolean } = {},
+  ): ReceiveResult {
     const bytes = input instanceof Uint8Array ? input : input.bytes
+    const duplicate = (hash: Uint8Array): ReceiveResult => {
+      if (!options.rejectDuplicate) return { status: 'duplicate', hash }
+      throw new TalkenError('replayed', 'room entry already held: a replay or a copy', {
+        details: { reason: 'duplicate' },
+      })
+    }
     // A copy of an entry held already is known by its hash, before any signature is checked.
     if (bytes.length <= MAX_ENTRY_BYTES) {
       const hash = sha256(bytes)
-      if (this.#entries.has(toHex(hash))) return { status: 'duplicate', hash }
+      if (this.#entries.has(toHex(hash))) return duplicate(hash)
     }
     const entry = decodeEntry(bytes)
     const id = toHex(entry.hash)
-    if (this.#entries.has(id)) return { status: 'duplicate', hash: entry.hash }
+    if (this.#entries.has(id)) return duplicate(entry.hash)
     const missing = entry.parents.filter((p) => !this.#entries.has(toHex(p)))
     if (
       entry.kind === 'genesis' ? !bytesEqual(entry.hash, this.roomId) : !bytesEqual(entry.roomId, this.roomId)

@@ -64,7 +64,7 @@ describe('room log', () => {
     for (const m of members) assert.equal(m.log.heads().length, 1)
   })
 
-  it('rejects a forged entry, holds a replay as a duplicate, holds or rejects a missing parent', () => {
+  it('rejects a forged entry, a replay and a missing parent (or holds them), history unaffected', () => {
     const [alice, bob, carol] = roomOfThree() as [TestMember, TestMember, TestMember]
     alice.log.post(utf8('one'), T0 + 1)
     sync(alice.log, bob.log)
@@ -100,8 +100,14 @@ describe('room log', () => {
     })
     assert.equal(throwsCode(() => bob.log.receive(deep.bytes), 'malformed').details?.reason, 'bad_depth')
 
-    // Replayed: the same entry again, and everything again, changes nothing.
-    for (const bytes of alice.log.entriesSince([])) assert.equal(bob.log.receive(bytes).status, 'duplicate')
+    // Replayed: the same entry again, and everything again, changes nothing; asked to, it is an error.
+    for (const bytes of alice.log.entriesSince([])) {
+      assert.equal(bob.log.receive(bytes).status, 'duplicate')
+      assert.equal(
+        throwsCode(() => bob.log.receive(bytes, { rejectDuplicate: true }), 'replayed').details?.reason,
+        'duplicate',
+      )
+    }
 
     // Missing parent: carol's post that builds on one bob has not seen yet.
     carol.log.post(utf8('carol first'), T0 + 4)
