@@ -4,8 +4,8 @@
  *
  * One operation is one message sealed by one side and opened by the other; figures are
  * operations per second (`unit`), for a small message ({@link SMALL_BYTES}) and a large one
- * ({@link LARGE_BYTES}: the most content a sealed body carries, 64,714 bytes — the 64 KiB bucket
- * less 512 bytes, less the 310 bytes a first-contact body adds).
+ * ({@link LARGE_BYTES}: the most content a sealed body carries, 64,698 bytes — the 64 KiB bucket
+ * less 512 bytes, less the 326 bytes a first-contact body adds).
  *
  * - talken: `encrypt` of the sender's session then `decrypt` of the receiver's (`session.ts`),
  *   sessions in memory, in steady state: one direction only (A to B, within one sending chain, so
@@ -24,7 +24,7 @@
  *   `ratchetFloorRatio` = talken ÷ ratchetFloor: the implementation's own cost. For small messages
  *   this floor is about twice the first one, so the first ratio cannot reach much above 0.5.
  * - sealed (extra): the same message through `openSessionStore` `seal` then `open` over memory
- *   stores: padding to the bucket (256 bytes and 65,024 bytes), the session record re-encoded as
+ *   stores: padding to the bucket (512 bytes and 65,024 bytes), the session record re-encoded as
  *   CBOR and written in a store transaction on both sides. `sealedRatio` = sealed ÷ floor.
  *
  * Timing: after a few untimed batches, short timed batches ({@link BATCH} operations) of the three
