@@ -148,9 +148,15 @@ export function openSessionStore(options: SessionStoreOptions): SessionStore {
   for (const [key, value] of store.kvList(SESSION_NAMESPACE)) sessions.set(key, decodeSessionRecord(value))
 
   function save(peer: string, list: Session[], extra?: () => void): void {
+    const before = sessions.get(peer)
     store.transaction(() => {
       store.kvSet(SESSION_NAMESPACE, peer, encodeSessionRecord(list))
       extra?.()
+      // Undone with the write (a transaction it is part of failed): the stored state is the truth.
+      store.onRollback(() => {
+        if (before === undefined) sessions.delete(peer)
+        else sessions.set(peer, before)
+      })
     })
     // Last in the map's order = most recently used (see openRatchet).
     sessions.delete(peer)

@@ -68,6 +68,8 @@ export interface MeshStats {
   delivered: number
   duplicatesSuppressed: number
   custodyRefused: number
+  /** Messages for us refused because they could not be stored (a full disk); their senders retry. */
+  deliveriesRefused: number
   routeRequestsSent: number
   routeRequestsForwarded: number
   proofsLearned: number
@@ -122,6 +124,7 @@ export class MeshCore implements Router {
     delivered: 0,
     duplicatesSuppressed: 0,
     custodyRefused: 0,
+    deliveriesRefused: 0,
     routeRequestsSent: 0,
     routeRequestsForwarded: 0,
     proofsLearned: 0,
@@ -218,7 +221,10 @@ export class MeshCore implements Router {
         this.#expire(h)
         continue
       }
-      if (h.refusedUntil.size > 0) this.#pumpDue = true
+      if (h.refusedUntil.size > 0) {
+        this.#pumpDue = true
+        for (const [nid, until] of h.refusedUntil) if (until <= now) h.refusedUntil.delete(nid)
+      }
       for (const [nid, f] of h.inflight) {
         if (now - f.sentAt >= this.#cfg.hopAckTimeoutMs) {
           this.#pumpDue = true
@@ -410,8 +416,20 @@ export class MeshCore implements Router {
     const key = messageIdHex(envelope.id)
     const nowS = this.#host.now() / 1000
     if (bytesEqual(envelope.destination, this.self)) {
+      // Taken only once it is stored: when that fails (a full disk) the sender keeps it, tries again.
+      try {
+        this.#deliverLocal(envelope, n.id)
+      } catch (err) {
+        if (isTalkenError(err, 'storage_full') || isTalkenError(err, 'storage_failed')) {
+          this.stats.deliveriesRefused++
+          this.#hopAck(n.id, envelope.id, HopAckStatus.refused)
+          return
+        }
+        // Undeliverable (a malformed payload): taken, so that nobody sends it again, and counted.
+        this.#hopAck(n.id, envelope.id, HopAckStatus.taken)
+        throw err
+      }
       this.#hopAck(n.id, envelope.id, HopAckStatus.taken)
-      this.#deliverLocal(envelope, n.id)
       return
     }
     if (envelope.expires <= nowS || envelope.hopLimit === 0) {
@@ -807,6 +825,8 @@ export class MeshCore implements Router {
     for (const h of this.#held.values()) {
       at = Math.min(at, h.expiresAtMs)
       for (const f of h.inflight.values()) at = Math.min(at, f.sentAt + this.#cfg.hopAckTimeoutMs)
+      // A neighbour that refused it (full, or over quota) is asked again when its refusal ends.
+      for (const until of h.refusedUntil.values()) at = Math.min(at, until)
       if (h.own && h.copies === 0) at = Math.min(at, h.nextRetryAt)
     }
     const fragments = this.#reassembler.nextExpiry()

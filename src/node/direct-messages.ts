@@ -244,6 +244,8 @@ export class DirectMessages {
         this.#host.refreshCard()
       }
     } catch (err) {
+      // A write that did not fit is not the message's fault: the mesh refuses it, and it comes again.
+      if (isTalkenError(err, 'storage_full') || isTalkenError(err, 'storage_failed')) throw err
       this.#rejected++
       const reason = err instanceof TalkenError ? `${err.code}: ${err.message}` : String(err)
       this.#host.log('warn', 'refused an incoming message', { id: delivery.id, error: reason })

@@ -295,7 +295,7 @@ export class TalkenNode extends EventEmitter<NodeEvents> {
       ttlMs: options.ttlMs,
       card: () => this.#card,
       refreshCard: () => this.#refreshCard(),
-      afterStep: (fn) => this.#announce.push(fn),
+      afterStep: (fn) => this.#afterStep(fn),
       stopped: () => this.#stopped,
       message: (m) => this.emit('message', m),
       state: (e) => this.emit('state', e),
@@ -314,7 +314,7 @@ export class TalkenNode extends EventEmitter<NodeEvents> {
       },
       step: (fn) => this.#step(fn),
       card: () => this.#card,
-      entry: (event) => this.#announce.push(() => this.emit('room:entry', event)),
+      entry: (event) => this.#afterStep(() => this.emit('room:entry', event)),
     })
     this.#links = Libp2pLinks.create({
       privateKey: peerKey,
@@ -552,6 +552,18 @@ export class TalkenNode extends EventEmitter<NodeEvents> {
     const map = new Map<string, Contact>()
     for (const c of this.store.listContacts()) map.set(tagKey(destinationTag(c.accountKey)), c)
     return map
+  }
+
+  /**
+   * Announces `fn` once the step under way is stored; not at all if the part of it that asked is
+   * undone (say, a delivery whose records did not fit on the disk: it comes again later).
+   */
+  #afterStep(fn: () => void): void {
+    this.#announce.push(fn)
+    this.store.onRollback(() => {
+      const i = this.#announce.lastIndexOf(fn)
+      if (i >= 0) this.#announce.splice(i, 1)
+    })
   }
 
   /** Runs one step of the core, then announces what it delivered (once its records are stored). */

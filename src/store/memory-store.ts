@@ -183,6 +183,11 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): Store {
   return {
     custodyQuota,
 
+    onRollback(fn) {
+      open()
+      undoLog?.push(fn)
+    },
+
     getIdentity() {
       open()
       const i = identity.get(0)

@@ -130,6 +130,8 @@ export function openSqliteStore(options: SqliteStoreOptions): Store {
   const db = openDatabase(options)
   const q = prepareStatements(db)
   let closed = false
+  /** Callbacks to run if the transaction under way is undone, newest last (see Store.onRollback). */
+  let rollbacks: Array<() => void> | undefined
 
   // One wrapper, made once: better-sqlite3 turns nested calls into savepoints, so they join.
   const atomically = db.transaction((fn: () => unknown) => {
@@ -335,9 +337,16 @@ export function openSqliteStore(options: SqliteStoreOptions): Store {
 
     transaction<T>(fn: () => T): T {
       if (closed) throw new TalkenError('closed', 'the store is closed')
+      const outer = rollbacks === undefined
+      const log = rollbacks ?? []
+      const mark = log.length
+      rollbacks = log
       try {
         return atomically.immediate(fn) as T
       } catch (err) {
+        // Undone: this transaction's part (nested ones that committed into it included).
+        for (let i = log.length - 1; i >= mark; i--) log[i]!()
+        log.length = mark
         // The caller's own errors pass through untouched; only SQLite's failures are translated.
         if (
           err instanceof Database.SqliteError ||
@@ -346,7 +355,14 @@ export function openSqliteStore(options: SqliteStoreOptions): Store {
           throw storageError(err)
         }
         throw err
+      } finally {
+        if (outer) rollbacks = undefined
       }
+    },
+
+    onRollback(fn) {
+      if (closed) throw new TalkenError('closed', 'the store is closed')
+      rollbacks?.push(fn)
     },
     close() {
       if (closed) return

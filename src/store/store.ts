@@ -220,6 +220,14 @@ export interface Store {
   // lifecycle ----------------------------------------------------------------------------------
   /** Runs `fn` atomically: all of its writes land, or none (when it throws). Nested calls join the outer one. */
   transaction<T>(fn: () => T): T
+  /**
+   * Runs `fn` if the transaction under way is undone instead of committed: when it throws, or
+   * when a transaction it is nested in does (nested calls undo only their own part, like SQLite
+   * savepoints). For state kept in memory beside the store (caches, announcements), which must
+   * not outlive writes that did not land. Outside a transaction it does nothing. `fn` must not
+   * use the store; callbacks run newest first.
+   */
+  onRollback(fn: () => void): void
   /** Idempotent. Any later call throws `closed`. */
   close(): void
 }

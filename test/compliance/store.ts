@@ -502,6 +502,34 @@ export function storeCompliance(name: string, open: (options?: StoreTestOptions)
         assert.deepEqual(landed(store, 1), all(false))
       })
 
+      it('onRollback: runs what was registered in the part that is undone, newest first, and nothing on commit', () => {
+        const ran: string[] = []
+        store.onRollback(() => ran.push('outside')) // no transaction: nothing to undo
+        store.transaction(() => {
+          store.onRollback(() => ran.push('committed'))
+          assert.throws(() =>
+            store.transaction(() => {
+              store.onRollback(() => ran.push('inner 1'))
+              store.onRollback(() => ran.push('inner 2'))
+              throw new Error('inner')
+            }),
+          )
+        })
+        assert.deepEqual(ran, ['inner 2', 'inner 1'])
+        ran.length = 0
+        assert.throws(() =>
+          store.transaction(() => {
+            store.onRollback(() => ran.push('outer'))
+            store.transaction(() => store.onRollback(() => ran.push('finished inner')))
+            throw new Error('outer')
+          }),
+        )
+        assert.deepEqual(ran, ['finished inner', 'outer'])
+        ran.length = 0
+        store.transaction(() => store.onRollback(() => ran.push('never')))
+        assert.deepEqual(ran, [])
+      })
+
       it('a store error caught inside keeps the transaction going', () => {
         const s = fresh({ custodyQuota: { perOriginBytes: 15, totalBytes: 100 } })
         s.transaction(() => {

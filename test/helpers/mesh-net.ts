@@ -69,14 +69,14 @@ export class MeshNet {
     this.#events.sort((a, b) => a.at - b.at || a.seq - b.seq)
   }
 
-  /** Adds a node (tag derived from its name) and starts its core. */
-  add(name: string): TestNode {
+  /** Adds a node (tag derived from its name; a fresh memory store unless given) and starts its core. */
+  add(name: string, options: { store?: Store } = {}): TestNode {
     const tag = new Uint8Array(16)
     Buffer.from(name.padEnd(16, '.')).copy(Buffer.from(tag.buffer), 0, 0, 16)
     const node: TestNode = {
       name,
       tag,
-      store: createMemoryStore(),
+      store: options.store ?? createMemoryStore(),
       core: undefined,
       delivered: [],
       states: [],
@@ -110,6 +110,8 @@ export class MeshNet {
         const refused = node.refuse?.(d)
         if (refused !== undefined) return { conversation: '.refused', body: new Uint8Array(0), refused }
         node.delivered.push(d)
+        // Delivered inside the core's transaction: undone with it (a full disk, say).
+        node.store.onRollback(() => node.delivered.splice(node.delivered.lastIndexOf(d), 1))
         if (node.proofOf === undefined) return undefined
         const proof = node.proofOf(d)
         const source = node.sourceOf?.(d)

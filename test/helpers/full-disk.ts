@@ -1,0 +1,27 @@
+/** A store whose disk can fill up, for the tests of what a full disk must not lose. */
+import { TalkenError } from '../../src/errors.ts'
+import type { Store } from '../../src/store/store.ts'
+
+/** Store writes that a full disk makes fail, unless a test names fewer. */
+export const STORE_WRITES: readonly string[] = [
+  'addMessage',
+  'setMessageState',
+  'putOutbox',
+  'putCustody',
+  'kvSet',
+]
+
+/** `store`, whose `writes` throw `storage_full` while `disk.full` is set (as a full disk does). */
+export function fillable(store: Store, disk: { full: boolean }, writes = STORE_WRITES): Store {
+  return new Proxy(store, {
+    get(target, prop) {
+      const value = Reflect.get(target, prop)
+      if (typeof value !== 'function') return value
+      if (!writes.includes(String(prop))) return value.bind(target)
+      return (...args: unknown[]) => {
+        if (disk.full) throw new TalkenError('storage_full', 'the disk is full')
+        return value.apply(target, args)
+      }
+    },
+  })
+}
