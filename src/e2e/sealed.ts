@@ -1,21 +1,24 @@
 /**
  * Sealed bodies: what an envelope's payload holds. A relay sees a version byte and opaque bytes of
- * one of five sizes; sender, authenticator, time and content are all inside the encryption.
+ * one of six sizes; sender, authenticator, time and content are all inside the encryption.
  *
  * ```
- * Sealed (ratchet) = 0x01 ‖ ratchet message                                 (a session exists)
- * Sealed (prekey)  = 0x01 ‖ E (32) ‖ ChaCha20-Poly1305(k, 0¹², prekey message, 0x01)   (first contact)
+ * Sealed (ratchet) = 0x02 ‖ ratchet message                                 (a session exists)
+ * Sealed (prekey)  = 0x02 ‖ E (32) ‖ ChaCha20-Poly1305(k, 0¹², prekey message, 0x02)   (first contact)
  *   k = HKDF(ikm = X25519(E, IK_B), salt = E ‖ IK_B, info = "talken/e2e/seal/v1", 32)
  *   E: a fresh X25519 key per sealed prekey message; IK_B: the recipient's identity DH key
- * Plaintext inside the ratchet = sentAt (uint64 BE, Unix ms) ‖ deliverySecret (16) ‖ content ‖ 0x80 ‖ 0x00…
- *   padded so that the sealed body is exactly 256, 1,024, 4,096, 16,384 or 65,024 bytes
+ * Plaintext inside the ratchet =
+ *   sentAt (uint64 BE, Unix ms) ‖ deliverySecret (16) ‖ ackTag (16) ‖ content ‖ 0x80 ‖ 0x00…
+ *   padded so that the sealed body is exactly 256, 512, 1,024, 4,096, 16,384 or 65,024 bytes
  * ```
  * The delivery secret is the mesh's acknowledgement secret (mesh-payload.ts): the envelope's ID is
  * its hash, and only the recipient, by opening the body, learns it and can prove delivery. A relay
- * sees the ID, never the secret, so it cannot forge an acknowledgement.
+ * sees the ID, never the secret, so it cannot forge an acknowledgement. The ack tag is what the
+ * recipient's acknowledgement envelope carries back to the sender instead of the secret
+ * (mesh/ack-tags.ts), so that a relay cannot link the two. Version 1 had no ack tag; it is refused.
  *
  * The two kinds look alike: the recipient tries its sessions' header keys first, then its identity
- * DH key. A prekey body costs 326 bytes of overhead, a ratchet body 110, so content of up to 64,698
+ * DH key. A prekey body costs 342 bytes of overhead, a ratchet body 126, so content of up to 64,682
  * bytes fits either. Byte table: docs/e2e.md §Sealed body.
  */
 import { TalkenError } from '../errors.ts'
@@ -36,7 +39,7 @@ import { RATCHET_OVERHEAD } from './ratchet.ts'
 import { PREKEY_HEADER_LENGTH } from './session.ts'
 
 /** The sealed body format version (its first byte). */
-export const SEALED_VERSION = 1
+export const SEALED_VERSION = 2
 /**
  * The largest bucket: 64 KiB less 512 bytes, so that a sealed body fits in a mesh message body
  * (65,495 bytes, see mesh-payload.ts) with room to spare.
@@ -55,16 +58,18 @@ export const MAX_SEALED_BYTES = LARGEST_BUCKET
 const SENT_AT_LENGTH = 8
 /** Length of the delivery secret inside every sealed body (the mesh's ACK_SECRET_LENGTH). */
 export const DELIVERY_SECRET_LENGTH = 16
+/** Length of the ack tag inside every sealed body (the mesh's ACK_TAG_LENGTH). */
+export const ACK_TAG_LENGTH = 16
 /** Bytes before the content in a sealed plaintext: time and delivery secret. */
-const PREFIX_LENGTH = SENT_AT_LENGTH + DELIVERY_SECRET_LENGTH
+const PREFIX_LENGTH = SENT_AT_LENGTH + DELIVERY_SECRET_LENGTH + ACK_TAG_LENGTH
 const PAD_MARKER = 0x80
 const SEAL_INFO = 'talken/e2e/seal/v1'
 const ZERO_NONCE = new Uint8Array(AEAD_NONCE_LENGTH)
 const VERSION_AD = Uint8Array.of(SEALED_VERSION)
 
-/** Bytes a sealed ratchet body adds to its content: version, ratchet overhead, time, delivery secret, pad marker (110). */
+/** Bytes a sealed ratchet body adds to its content: version, ratchet overhead, time, delivery secret, ack tag, pad marker (126). */
 export const RATCHET_BODY_OVERHEAD = 1 + RATCHET_OVERHEAD + PREFIX_LENGTH + 1
-/** Bytes a sealed prekey body adds: version, E, outer tag, prekey header, then as a ratchet body (326). */
+/** Bytes a sealed prekey body adds: version, E, outer tag, prekey header, then as a ratchet body (342). */
 export const PREKEY_BODY_OVERHEAD =
   1 + DH_KEY_LENGTH + AEAD_TAG_LENGTH + PREKEY_HEADER_LENGTH + RATCHET_OVERHEAD + PREFIX_LENGTH + 1
 /** The most content one sealed body carries, whichever kind it is. */
@@ -92,16 +97,20 @@ export interface SealedPlaintext {
   readonly sentAt: number
   /** The mesh acknowledgement secret of the envelope that carries the body. */
   readonly deliverySecret: Uint8Array
+  /** What the acknowledgement goes back with instead of the secret (mesh/ack-tags.ts). */
+  readonly ackTag: Uint8Array
   readonly content: Uint8Array
 }
 
-/** The ratchet plaintext: time, delivery secret, content and padding to `length` ({@link paddedPlaintextLength}). */
+/** The ratchet plaintext: time, delivery secret, ack tag, content and padding to `length` ({@link paddedPlaintextLength}). */
 export function encodeSealedPlaintext(p: SealedPlaintext, length: number): Uint8Array {
-  const { sentAt, deliverySecret, content } = p
+  const { sentAt, deliverySecret, ackTag, content } = p
   if (!Number.isSafeInteger(sentAt) || sentAt < 0)
     throw new TalkenError('invalid_argument', 'sentAt is Unix ms')
   if (deliverySecret.length !== DELIVERY_SECRET_LENGTH)
     throw new TalkenError('invalid_argument', `a delivery secret is ${DELIVERY_SECRET_LENGTH} bytes`)
+  if (ackTag.length !== ACK_TAG_LENGTH)
+    throw new TalkenError('invalid_argument', `an ack tag is ${ACK_TAG_LENGTH} bytes`)
   if (length < content.length + PREFIX_LENGTH + 1)
     throw new TalkenError('invalid_argument', 'padding too short')
   const out = new Uint8Array(length)
@@ -109,12 +118,13 @@ export function encodeSealedPlaintext(p: SealedPlaintext, length: number): Uint8
   view.setUint32(0, Math.floor(sentAt / 2 ** 32))
   view.setUint32(4, sentAt >>> 0)
   out.set(deliverySecret, SENT_AT_LENGTH)
+  out.set(ackTag, SENT_AT_LENGTH + DELIVERY_SECRET_LENGTH)
   out.set(content, PREFIX_LENGTH)
   out[PREFIX_LENGTH + content.length] = PAD_MARKER
   return out
 }
 
-/** Reads the time, delivery secret and content back from a ratchet plaintext. Throws `malformed`. */
+/** Reads the time, delivery secret, ack tag and content back from a ratchet plaintext. Throws `malformed`. */
 export function decodeSealedPlaintext(plaintext: Uint8Array): SealedPlaintext {
   let end = plaintext.length - 1
   while (end >= PREFIX_LENGTH && plaintext[end] === 0) end--
@@ -126,7 +136,8 @@ export function decodeSealedPlaintext(plaintext: Uint8Array): SealedPlaintext {
   if (high >= 2 ** 21) throw new TalkenError('malformed', 'sealed plaintext: time out of range')
   return {
     sentAt: high * 2 ** 32 + view.getUint32(4),
-    deliverySecret: plaintext.slice(SENT_AT_LENGTH, PREFIX_LENGTH),
+    deliverySecret: plaintext.slice(SENT_AT_LENGTH, SENT_AT_LENGTH + DELIVERY_SECRET_LENGTH),
+    ackTag: plaintext.slice(SENT_AT_LENGTH + DELIVERY_SECRET_LENGTH, PREFIX_LENGTH),
     content: plaintext.slice(PREFIX_LENGTH, end),
   }
 }

@@ -13,8 +13,8 @@
  * @example
  * const e2e = openSessionStore({ store, device: identity.device, now: Date.now })
  * const card = makeContactCard(identity, { name, extensions: [e2e.cardExtension()], now })
- * const payload = e2e.seal({ deviceKey, bundle }, content, { deliverySecret })   // to an envelope
- * const { peerDeviceKey, content, deliverySecret } = e2e.open(payload)          // from an envelope
+ * const payload = e2e.seal({ deviceKey, bundle }, content, { deliverySecret, ackTag })   // to an envelope
+ * const { peerDeviceKey, content, deliverySecret, ackTag } = e2e.open(payload)          // from an envelope
  */
 import { isTalkenError, TalkenError } from '../errors.ts'
 import { CardExtension, type CardExtensionEntry } from '../identity/contact-card.ts'
@@ -23,6 +23,7 @@ import type { Store } from '../store/store.ts'
 import { PrekeyStore } from './prekey-store.ts'
 import { bufferedRandom, type RandomSource, systemRandom } from './primitives.ts'
 import {
+  ACK_TAG_LENGTH,
   checkSealed,
   DELIVERY_SECRET_LENGTH,
   decodeSealedPlaintext,
@@ -78,6 +79,8 @@ export interface OpenedMessage {
   readonly sentAt: number
   /** The secret that proves delivery of the envelope that carried this body (its ID is the hash). */
   readonly deliverySecret: Uint8Array
+  /** What the acknowledgement goes back with instead of the secret (mesh/ack-tags.ts). */
+  readonly ackTag: Uint8Array
   /** True when this message started a new session (first contact from that device). */
   readonly firstContact: boolean
 }
@@ -91,6 +94,8 @@ export interface SealOptions {
    * ({@link DELIVERY_SECRET_LENGTH} bytes; default: random).
    */
   readonly deliverySecret?: Uint8Array
+  /** Its ack tag ({@link ACK_TAG_LENGTH} bytes, `MeshCore.ackTagFor`; default: random). */
+  readonly ackTag?: Uint8Array
 }
 
 /** End-to-end sessions of one device. */
@@ -174,6 +179,7 @@ export function openSessionStore(options: SessionStoreOptions): SessionStore {
   ): Uint8Array {
     const sentAt = options.sentAt ?? now()
     const deliverySecret = options.deliverySecret ?? random(DELIVERY_SECRET_LENGTH)
+    const ackTag = options.ackTag ?? random(ACK_TAG_LENGTH)
     const key = hex(peer.deviceKey)
     let list = sessions.get(key) ?? []
     let session = list[0]
@@ -187,7 +193,7 @@ export function openSessionStore(options: SessionStoreOptions): SessionStore {
       list = [session]
     }
     const plaintext = encodeSealedPlaintext(
-      { sentAt, deliverySecret, content },
+      { sentAt, deliverySecret, ackTag, content },
       paddedPlaintextLength(content.length, session.pending !== null),
     )
     const out = encrypt(session, plaintext, AD, { random: nonces })
@@ -199,13 +205,14 @@ export function openSessionStore(options: SessionStoreOptions): SessionStore {
   }
 
   function opened(s: Session, plaintext: Uint8Array, firstContact: boolean): OpenedMessage {
-    const { content, sentAt, deliverySecret } = decodeSealedPlaintext(plaintext)
+    const { content, sentAt, deliverySecret, ackTag } = decodeSealedPlaintext(plaintext)
     return {
       peerDeviceKey: s.theirDeviceKey,
       peerIdentityDh: s.theirIdentityDh,
       content,
       sentAt,
       deliverySecret,
+      ackTag,
       firstContact,
     }
   }

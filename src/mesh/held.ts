@@ -55,6 +55,10 @@ export interface Held {
   attempts: number
   nextRetryAt: number
   state: DeliveryState | undefined
+  /** For our own opaque messages: the ack tag (hex) their acknowledgement will carry. */
+  ackTag?: string
+  /** …and the ack secret, while in memory (not stored: the body holds it, sealed). */
+  ackSecret?: Uint8Array
 }
 
 /** A new in-memory record for an envelope. */

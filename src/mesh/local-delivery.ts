@@ -7,21 +7,21 @@
  * - A message the application refused (it could not open or verify it) is remembered as `failed`
  *   and never acknowledged: its sender must not be told it was delivered.
  * - An opaque message (payload kind 3) proves delivery only with the secret the application found
- *   inside it, which must hash to the envelope's ID. That secret, and the sender's tag when known,
- *   are kept (kv {@link PROOF_NAMESPACE}) so that a repeat, whose body cannot be opened twice, is
- *   acknowledged again, also after a restart.
+ *   inside it, which must hash to the envelope's ID. That secret, and the sender's tag and the
+ *   ack tag (ack-tags.ts) when known, are kept (kv {@link PROOF_NAMESPACE}) so that a repeat,
+ *   whose body cannot be opened twice, is acknowledged again, also after a restart.
  */
 import type { Store } from '../store/store.ts'
 import { bytesEqual } from '../wire/cbor.ts'
 import type { Envelope } from '../wire/envelope.ts'
 import { DESTINATION_LENGTH } from '../wire/limits.ts'
-import { ACK_SECRET_LENGTH, type MeshPayload, proofId } from './mesh-payload.ts'
+import { ACK_SECRET_LENGTH, ACK_TAG_LENGTH, type MeshPayload, proofId } from './mesh-payload.ts'
 import type { RouterHost } from './router.ts'
 import { tagKey } from './routing-table.ts'
 
 /**
  * kv namespace of the delivery proofs of opaque messages received (message ID in hex → ack
- * secret ‖ source tag, when known).
+ * secret, then the source tag when known, then the ack tag when known too).
  */
 const PROOF_NAMESPACE = 'mesh-proof'
 
@@ -36,22 +36,26 @@ export interface FiledDelivery {
   readonly proof: Uint8Array | undefined
   /** Where the acknowledgement envelope goes (the sender's tag), when known. */
   readonly source: Uint8Array | undefined
+  /** What the acknowledgement envelope carries instead of the proof, when known (ack-tags.ts). */
+  readonly ackTag: Uint8Array | undefined
 }
+
+/** A message's payload: clear (kind 1) or opaque (kind 3). */
+export type MessagePayload = Extract<MeshPayload, { kind: 1 | 3 }>
 
 /**
  * Records a message addressed to us (`key`: its ID in hex), handing it to `deliver` unless it is a
- * repeat, all in one store transaction. `payload` is the envelope's decoded payload, a message
- * (kind 1, clear, or 3, opaque), never an acknowledgement.
+ * repeat, all in one store transaction.
  */
 export function fileDelivery(
   store: Store,
   deliver: RouterHost['deliver'],
-  o: { key: string; envelope: Envelope; payload: MeshPayload; hops: number; now: number },
+  o: { key: string; envelope: Envelope; payload: MessagePayload; hops: number; now: number },
 ): FiledDelivery {
   const { key, envelope, payload, now } = o
-  if (payload.kind === 2) throw new TypeError('an acknowledgement is not filed')
   let proof: Uint8Array | undefined = payload.kind === 1 ? payload.ackSecret : undefined
   let source: Uint8Array | undefined = payload.kind === 1 ? payload.source : undefined
+  let ackTag: Uint8Array | undefined
   const fresh = store.transaction(() => {
     const existing = store.getMessage(key)
     if (existing !== undefined) {
@@ -62,7 +66,9 @@ export function fileDelivery(
         const kept = store.kvGet(PROOF_NAMESPACE, key)
         if (kept !== undefined && kept.length >= ACK_SECRET_LENGTH) {
           proof = kept.slice(0, ACK_SECRET_LENGTH)
-          if (kept.length === ACK_SECRET_LENGTH + DESTINATION_LENGTH) source = kept.slice(ACK_SECRET_LENGTH)
+          const rest = kept.subarray(ACK_SECRET_LENGTH)
+          if (rest.length >= DESTINATION_LENGTH) source = rest.slice(0, DESTINATION_LENGTH)
+          if (rest.length === DESTINATION_LENGTH + ACK_TAG_LENGTH) ackTag = rest.slice(DESTINATION_LENGTH)
         }
       }
       return false
@@ -79,8 +85,12 @@ export function fileDelivery(
         refused = 'the message holds no delivery proof for its ID'
       } else {
         proof = secret
-        if (filing?.source?.length === DESTINATION_LENGTH) source = filing.source
-        store.kvSet(PROOF_NAMESPACE, key, Buffer.concat([secret, source ?? new Uint8Array(0)]))
+        if (filing?.source?.length === DESTINATION_LENGTH) {
+          source = filing.source
+          if (filing.ackTag?.length === ACK_TAG_LENGTH) ackTag = filing.ackTag
+        }
+        const kept = [secret, ...(source ? [source] : []), ...(ackTag ? [ackTag] : [])]
+        store.kvSet(PROOF_NAMESPACE, key, Buffer.concat(kept))
       }
     }
     if (refused !== undefined) proof = undefined
@@ -95,5 +105,5 @@ export function fileDelivery(
       updatedAt: now,
     })
   })
-  return { fresh, proof, source }
+  return { fresh, proof, source, ackTag }
 }

@@ -27,6 +27,7 @@ import {
   messageIdHex,
 } from '../wire/envelope.ts'
 import { MAX_COPIES, MESSAGE_ID_LENGTH } from '../wire/limits.ts'
+import { AckTags } from './ack-tags.ts'
 import { BoundedMap } from './bounded-map.ts'
 import { DEFAULT_MESH_CONFIG, type MeshConfig } from './config.ts'
 import { copiesToHand, hasCopyToHand } from './forwarding-policy.ts'
@@ -43,7 +44,13 @@ import {
 } from './frames.ts'
 import { type Held, LOCAL_ORIGIN, makeHeld, persistHeld, restoreHeld, unpersistHeld } from './held.ts'
 import { fileDelivery } from './local-delivery.ts'
-import { ACK_SECRET_LENGTH, decodeMeshPayload, encodeMeshPayload, proofId } from './mesh-payload.ts'
+import {
+  ACK_SECRET_LENGTH,
+  decodeMeshPayload,
+  encodeMeshPayload,
+  type MeshPayload,
+  proofId,
+} from './mesh-payload.ts'
 import { RouteAgent } from './route-agent.ts'
 import type { NeighbourId, Router, RouterHost, RouterLoad, SendOptions } from './router.ts'
 import { tagKey } from './routing-table.ts'
@@ -75,6 +82,15 @@ export interface MeshStats {
   proofsLearned: number
 }
 
+/** Whether a held envelope carries an opaque message (its proof and source sealed in the body). */
+function isOpaque(h: Held): boolean {
+  try {
+    return decodeMeshPayload(h.envelope.payload).kind === 3
+  } catch {
+    return false
+  }
+}
+
 /** What {@link MeshCore} is made of. */
 export interface MeshCoreInit {
   /** This node's 16-byte destination tag. */
@@ -103,6 +119,8 @@ export class MeshCore implements Router {
   /** Neighbours met so far (each Hello counts): a cheap centrality for spraying. */
   #encounters = 0
   readonly #reassembler: Reassembler
+  /** Ack tags of our own opaque messages held (ack-tags.ts). */
+  readonly #ackTags: AckTags
   #wakeAt = Number.POSITIVE_INFINITY
   /**
    * Something the pump depends on changed since it last ran (held envelopes, their budgets and
@@ -153,7 +171,9 @@ export class MeshCore implements Router {
       },
     })
     this.#reassembler = new Reassembler({ now: () => this.#host.now(), timeoutMs: 30_000 })
+    this.#ackTags = new AckTags(this.#store, (n) => this.#randomBytes(n))
     for (const h of restoreHeld(this.#store)) {
+      if (h.own && !h.datagram && isOpaque(h)) this.#tagOwn(h)
       this.#hold(h)
       if (!h.own) this.#seen.set(h.key, h.origin)
     }
@@ -299,6 +319,10 @@ export class MeshCore implements Router {
         persistHeld(this.#store, h)
       })
     }
+    if (sealedSecret !== undefined) {
+      h.ackSecret = new Uint8Array(sealedSecret)
+      this.#tagOwn(h)
+    }
     this.#hold(h)
     this.#setState(h, 'queued', undefined, false) // recorded as queued just above
     if (bytesEqual(destination, this.self)) this.#deliverLocal(envelope, undefined)
@@ -309,6 +333,14 @@ export class MeshCore implements Router {
 
   load(): RouterLoad {
     return { storedMessages: this.#held.size, storedBytes: this.#heldBytes }
+  }
+
+  /**
+   * The ack tag of the message an ack secret proves: seal it in the body beside the secret (see
+   * ack-tags.ts), and send with {@link SendOptions.ackSecret}.
+   */
+  ackTagFor(ackSecret: Uint8Array): Uint8Array {
+    return this.#ackTags.tagOf(proofId(ackSecret))
   }
 
   // ------------------------------------------------------------------------------------------
@@ -509,6 +541,10 @@ export class MeshCore implements Router {
       this.#learnProof(payload.ackSecret, from)
       return
     }
+    if (payload.kind === 4) {
+      this.#onSealedAck(payload.ackTag)
+      return
+    }
     const acked = (envelope.flags & EnvelopeFlags.ackRequested) !== 0
     // A clear ack secret must match the ID.
     if (payload.kind === 1 && !bytesEqual(proofId(payload.ackSecret), envelope.id)) {
@@ -531,7 +567,7 @@ export class MeshCore implements Router {
       })
       return
     }
-    const { fresh, proof, source } = fileDelivery(this.#store, (d) => this.#host.deliver(d), {
+    const { fresh, proof, source, ackTag } = fileDelivery(this.#store, (d) => this.#host.deliver(d), {
       key,
       envelope,
       payload,
@@ -553,10 +589,30 @@ export class MeshCore implements Router {
     // source the proof goes back only along the paths the message came.
     if (source === undefined || known || bytesEqual(source, this.self)) return
     if (from !== undefined && this.#neighbours.get(from)?.tagKey === tagKey(source)) return
-    this.#sendAck(source, proof, envelope.expires)
+    this.#sendAck(
+      source,
+      ackTag === undefined ? { kind: 2, ackSecret: proof } : { kind: 4, ackTag },
+      envelope.expires,
+    )
   }
 
-  #sendAck(source: Uint8Array, ackSecret: Uint8Array, expires: number): void {
+  /** An acknowledgement of one of our opaque messages, by its ack tag (ack-tags.ts). */
+  #onSealedAck(tag: Uint8Array): void {
+    const key = this.#ackTags.messageOf(tag)
+    const h = key === undefined ? undefined : this.#held.get(key)
+    if (h === undefined) return // not ours, or known delivered already
+    // The neighbour that brought the tag does not know the proof: it may be told too.
+    if (h.ackSecret !== undefined) {
+      this.#learnProof(h.ackSecret, undefined)
+      return
+    }
+    // Restarted since sending: the secret is only in the sealed body. The recipient spreads the
+    // proof itself; here the message is done.
+    this.#setState(h, 'delivered')
+    this.#remove(h)
+  }
+
+  #sendAck(source: Uint8Array, payload: Extract<MeshPayload, { kind: 2 | 4 }>, expires: number): void {
     const now = this.#host.now()
     const envelope: Envelope = {
       id: this.#randomBytes(MESSAGE_ID_LENGTH),
@@ -565,7 +621,7 @@ export class MeshCore implements Router {
       expires,
       copies: this.#cfg.ackCopies,
       flags: EnvelopeFlags.ack,
-      payload: encodeMeshPayload({ kind: 2, ackSecret }),
+      payload: encodeMeshPayload(payload),
     }
     const h = makeHeld(envelope, {
       own: false,
@@ -729,6 +785,13 @@ export class MeshCore implements Router {
   // ------------------------------------------------------------------------------------------
   // Held envelopes and their persistence
 
+  /** Notes the ack tag that will acknowledge our own opaque message `h`. */
+  #tagOwn(h: Held): void {
+    const tag = Buffer.from(this.#ackTags.tagOf(h.envelope.id)).toString('hex')
+    h.ackTag = tag
+    this.#ackTags.remember(tag, h.key)
+  }
+
   #hold(h: Held): void {
     const before = this.#held.get(h.key)
     if (before !== undefined) this.#heldBytes -= before.envelope.payload.length
@@ -739,6 +802,7 @@ export class MeshCore implements Router {
   }
 
   #remove(h: Held): void {
+    if (h.ackTag !== undefined) this.#ackTags.forget(h.ackTag)
     if (this.#held.delete(h.key)) {
       this.#heldBytes -= h.envelope.payload.length
       const left = (this.#heldDests.get(h.destKey) ?? 1) - 1

@@ -88,6 +88,12 @@ export interface MessageFiling {
    * along the paths the message came.
    */
   readonly source?: Uint8Array
+  /**
+   * For such a message: the ack tag the application found inside it (16 bytes; the sender's
+   * `MeshCore.ackTagFor` of the secret). The acknowledgement envelope carries it instead of the
+   * secret, so that relays cannot link it to the message; without it, it carries the secret.
+   */
+  readonly ackTag?: Uint8Array
 }
 
 /** Options of {@link Router.send}. */

@@ -64,7 +64,7 @@ export interface DirectHost {
   readonly identity: Identity
   readonly e2e: SessionStore
   readonly cardBook: CardBook
-  readonly core: Pick<MeshCore, 'send' | 'abandon'>
+  readonly core: Pick<MeshCore, 'send' | 'abandon' | 'ackTagFor'>
   readonly log: Logger
   /** Lifetime of a message, in milliseconds (default: the mesh's). */
   readonly ttlMs: number | undefined
@@ -171,7 +171,9 @@ export class DirectMessages {
     const peer = this.#sessionPeer(contact)
     // The mesh acknowledges the envelope only with this secret, which only the recipient reads.
     const ackSecret = randomBytes(ACK_SECRET_LENGTH)
-    const sealed = this.#host.e2e.seal(peer, content, { sentAt: now, deliverySecret: ackSecret })
+    // The acknowledgement comes back with the tag, which relays cannot link to the message.
+    const ackTag = this.#host.core.ackTagFor(ackSecret)
+    const sealed = this.#host.e2e.seal(peer, content, { sentAt: now, deliverySecret: ackSecret, ackTag })
     const id = this.#host.core.send(destinationTag(contact.accountKey), sealed, { ...options, ackSecret })
     // A prekey message: once it is delivered, the peer holds the session and later messages can
     // be plain ratchet messages (no fresh X25519 key and no prekey header each time).
@@ -219,12 +221,14 @@ export class DirectMessages {
   deliver(delivery: Delivery): MessageFiling {
     let message: ReturnType<typeof decodeDirectMessage>
     let ackSecret: Uint8Array
+    let ackTag: Uint8Array
     // The stored contact, when the message came without a card (the usual case): nothing to accept.
     let known: Contact | undefined
     try {
       // Decrypting advances the session inside the core's transaction, with the message record.
       const opened = this.#host.e2e.open(delivery.payload)
       ackSecret = opened.deliverySecret
+      ackTag = opened.ackTag
       message = decodeDirectMessage(opened.content, (bytes) => {
         if (bytes.length > 0) return this.#host.cardBook.verified(bytes)
         const found = this.#host.cardBook.ofDevice(opened.peerDeviceKey)
@@ -264,14 +268,14 @@ export class DirectMessages {
     if (message.resendIds !== undefined) {
       const ids = message.resendIds
       this.#host.afterStep(() => this.#resend(contact, ids))
-      return { conversation: RECEIPTS_CONVERSATION, body: new Uint8Array(0), ackSecret, source }
+      return { conversation: RECEIPTS_CONVERSATION, body: new Uint8Array(0), ackSecret, ackTag, source }
     }
     if (message.readIds !== undefined) {
       for (const { id, before } of applyReceipt(this.#host.store, contact.id, message.readIds, receivedAt)) {
         if (before !== 'delivered') this.#readBeforeAck.add(id)
         this.#host.afterStep(() => this.stateChanged({ id, state: 'read' }, true))
       }
-      return { conversation: RECEIPTS_CONVERSATION, body: new Uint8Array(0), ackSecret, source }
+      return { conversation: RECEIPTS_CONVERSATION, body: new Uint8Array(0), ackSecret, ackTag, source }
     }
     this.#host.afterStep(() =>
       this.#host.message({
@@ -284,7 +288,7 @@ export class DirectMessages {
         hops: delivery.hops,
       }),
     )
-    return { conversation: contact.id, body: Buffer.from(message.text, 'utf8'), ackSecret, source }
+    return { conversation: contact.id, body: Buffer.from(message.text, 'utf8'), ackSecret, ackTag, source }
   }
 
   /** The contact a card names, added (unverified) if new; undefined if it is this account's. */

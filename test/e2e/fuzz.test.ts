@@ -8,7 +8,7 @@
 import assert from 'node:assert/strict'
 import { createHash } from 'node:crypto'
 import { describe, it } from 'node:test'
-import { decodeSealedPlaintext, openSealedPrekey } from '../../src/e2e/sealed.ts'
+import { decodeSealedPlaintext, openSealedPrekey, SEALED_VERSION } from '../../src/e2e/sealed.ts'
 import { acceptSession, decodePrekeyMessage, decrypt, type Session } from '../../src/e2e/session.ts'
 import { decodeSessionRecord } from '../../src/e2e/session-codec.ts'
 import { decodePrekeyBundle, encodePrekeyBundle } from '../../src/e2e/x3dh.ts'
@@ -121,7 +121,8 @@ describe('e2e fuzz: mutated input gives typed errors and never corrupts a sessio
   }
   const ratchetMessages = sealed.map((s) => s.subarray(1))
   const prekeyMessage = openSealedPrekey(fresh, b.e2e.identity.identityDh)
-  const AD = Uint8Array.of(1)
+  // What the session store binds every ratchet message to: the sealed body's version byte.
+  const AD = Uint8Array.of(SEALED_VERSION)
 
   it('40,000 ratchet messages (session level)', () => {
     const session = bSession()

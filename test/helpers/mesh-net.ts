@@ -33,13 +33,20 @@ export interface TestNode {
   proofOf?: ((d: Delivery) => Uint8Array | undefined) | undefined
   /** The same for the sender's tag (default: none, so no acknowledgement envelope is sent). */
   sourceOf?: ((d: Delivery) => Uint8Array | undefined) | undefined
+  /** The same for the ack tag (default: none, so the acknowledgement envelope carries the secret). */
+  ackTagOf?: ((d: Delivery) => Uint8Array | undefined) | undefined
   txData: number
   txControl: number
 }
 
-/** The body {@link MeshNet.sendSealed} sends: ack secret ‖ sender's tag ‖ text. */
-export function sealedBody(ackSecret: Uint8Array, source: Uint8Array, text: string): Uint8Array {
-  return new Uint8Array([...ackSecret, ...source, ...new TextEncoder().encode(text)])
+/** The body {@link MeshNet.sendSealed} sends: ack secret ‖ sender's tag ‖ ack tag ‖ text. */
+export function sealedBody(
+  ackSecret: Uint8Array,
+  source: Uint8Array,
+  ackTag: Uint8Array,
+  text: string,
+): Uint8Array {
+  return new Uint8Array([...ackSecret, ...source, ...ackTag, ...new TextEncoder().encode(text)])
 }
 
 /** A deterministic network of mesh cores. */
@@ -115,11 +122,13 @@ export class MeshNet {
         if (node.proofOf === undefined) return undefined
         const proof = node.proofOf(d)
         const source = node.sourceOf?.(d)
+        const ackTag = node.ackTagOf?.(d)
         return {
           conversation: 'in',
           body: d.payload,
           ...(proof ? { ackSecret: proof } : {}),
           ...(source ? { source } : {}),
+          ...(ackTag ? { ackTag } : {}),
         }
       },
       stateChanged: (c) => node.states.push(c),
@@ -193,12 +202,13 @@ export class MeshNet {
   }
 
   /**
-   * Sends `text` with its ack secret and the sender's tag inside the payload (`secret ‖ tag ‖
-   * text`, {@link sealedBody}), as the node does under end-to-end encryption: the mesh itself
-   * writes neither on the wire.
+   * Sends `text` with its ack secret, the sender's tag and the ack tag inside the payload
+   * ({@link sealedBody}), as the node does under end-to-end encryption: the mesh itself writes
+   * none of them on the wire.
    */
   sendSealed(from: string, to: string, text: string, ackSecret: Uint8Array): string {
     const node = this.#node(from)
-    return node.core!.send(this.#node(to).tag, sealedBody(ackSecret, node.tag, text), { ackSecret })
+    const body = sealedBody(ackSecret, node.tag, node.core!.ackTagFor(ackSecret), text)
+    return node.core!.send(this.#node(to).tag, body, { ackSecret })
   }
 }

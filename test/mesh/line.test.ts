@@ -118,6 +118,7 @@ describe('mesh: opaque messages (proof and source sealed inside the body)', () =
     const c = net.nodes.get('C')!
     c.proofOf = (d) => d.payload.slice(0, 16)
     c.sourceOf = (d) => d.payload.slice(16, 32)
+    c.ackTagOf = (d) => d.payload.slice(32, 48)
     return c
   }
 
@@ -127,7 +128,8 @@ describe('mesh: opaque messages (proof and source sealed inside the body)', () =
     const c = opensBodies(net)
     net.run(2_000)
     const secret = new Uint8Array(16).fill(0xa7)
-    const body = sealedBody(secret, net.nodes.get('A')!.tag, 'sealed proof')
+    const a = net.nodes.get('A')!
+    const body = sealedBody(secret, a.tag, a.core!.ackTagFor(secret), 'sealed proof')
     const id = net.sendSealed('A', 'C', 'sealed proof', secret)
     net.run(net.now + 10_000)
     assert.equal(c.delivered.length, 1)
@@ -146,6 +148,18 @@ describe('mesh: opaque messages (proof and source sealed inside the body)', () =
     for (const f of carrying) {
       assert.ok(!has(without(f.frame, body), net.nodes.get('A')!.tag), 'no source beside the body')
       assert.ok(!has(without(f.frame, body), secret), 'no secret beside the body')
+    }
+    // The acknowledgement envelope went to A with the ack tag, not the secret (the proof went back
+    // along the path): no frame, outside the sealed body, holds both A's tag and the proof, so no
+    // relay learns who wrote to whom.
+    const ackTag = a.core!.ackTagFor(secret)
+    assert.ok(
+      net.frames.some((f) => f.from === 'C' && has(f.frame, a.tag) && has(f.frame, ackTag)),
+      'C sent A an acknowledgement envelope with the tag',
+    )
+    for (const f of net.frames) {
+      const outside = without(f.frame, body)
+      assert.ok(!(has(outside, a.tag) && has(outside, secret)), 'no frame links A to the proof')
     }
   })
 
@@ -212,7 +226,8 @@ describe('mesh: opaque messages (proof and source sealed inside the body)', () =
     const c = opensBodies(net)
     net.run(2_000)
     const secret = new Uint8Array(16).fill(0x33)
-    const body = sealedBody(secret, net.nodes.get('A')!.tag, 'twice')
+    const a = net.nodes.get('A')!
+    const body = sealedBody(secret, a.tag, a.core!.ackTagFor(secret), 'twice')
     const id = net.sendSealed('A', 'C', 'twice', secret)
     net.run(net.now + 10_000)
     assert.equal(c.delivered.length, 1)
