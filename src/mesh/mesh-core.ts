@@ -216,6 +216,23 @@ export class MeshCore implements Router {
   }
 
   receive(neighbour: NeighbourId, bytes: Uint8Array): void {
+    this.#take(neighbour, bytes)
+    this.#pumpIfDue()
+    this.#schedule()
+  }
+
+  /**
+   * Frames that arrived together from `neighbour`, in order: as {@link receive} for each, but the
+   * pump (which looks at every held envelope) and the wake-up are worked out once, at the end.
+   */
+  receiveAll(neighbour: NeighbourId, frames: readonly Uint8Array[]): void {
+    for (const bytes of frames) this.#take(neighbour, bytes)
+    this.#pumpIfDue()
+    this.#schedule()
+  }
+
+  /** Takes one frame in; the caller pumps and schedules. */
+  #take(neighbour: NeighbourId, bytes: Uint8Array): void {
     const n = this.#neighbours.get(neighbour)
     if (n === undefined) return
     this.stats.framesIn++
@@ -228,8 +245,6 @@ export class MeshCore implements Router {
       this.stats.malformed++
       this.#host.log('debug', 'dropped a bad frame', { neighbour, code: err.code })
     }
-    this.#pumpIfDue()
-    this.#schedule()
   }
 
   timer(): void {

@@ -335,10 +335,7 @@ export class TalkenNode extends EventEmitter<NodeEvents> {
           this.#step(() => this.#core.linkDown(peer))
           this.emit('link:down', peer)
         },
-        frames: (peer, frames) =>
-          this.#step(() => {
-            for (const frame of frames) this.#core.receive(peer, frame)
-          }),
+        frames: (peer, frames) => this.#step(() => this.#core.receiveAll(peer, frames)),
       },
     })
   }
