@@ -405,7 +405,7 @@ export class RoomGossip {
   }
 
   /**
-   * Looks at members and routes again: drops peers who left the room, fills the overlay up to
+   * Looks at members and routes again: drops peers who left the room (with a last sync), fills the overlay up to
    * its size from reachable members (nearest first, then at random), and syncs with peers that
    * just became reachable.
    */
@@ -414,7 +414,17 @@ export class RoomGossip {
     const members = this.#log.size.entries === 0 ? [] : this.#log.members().map((m) => toHex(m.account))
     const others = members.filter((m) => m !== this.#self)
     const isMember = new Set(others)
-    for (const set of [this.#eager, this.#lazy]) for (const p of set) if (!isMember.has(p)) set.delete(p)
+    const dropped = new Set<MemberId>()
+    for (const set of [this.#eager, this.#lazy]) {
+      for (const p of set) {
+        if (isMember.has(p)) continue
+        set.delete(p)
+        dropped.add(p)
+      }
+    }
+    // A peer no longer a member (removed, or gone) gets one last sync: its answer brings it what
+    // it lacks, its removal included, even if nothing was pushed to it (we had lost sight of it).
+    for (const p of dropped) this.#sendSync(p, false)
     const distance = new Map<MemberId, number>()
     for (const m of others) {
       const d = this.#host.distance(m)

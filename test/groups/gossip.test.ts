@@ -605,6 +605,23 @@ describe('room gossip', () => {
     }
   })
 
+  it('a removed member hears of its removal soon, also when the remover had lost sight of it', () => {
+    // Two members: only the admin can tell the other. The admin loses sight of it for a while
+    // (the other, still seeing the admin, has no reason to sync again).
+    const { net, nodes } = room(2, seedFor('gossip removal'), { antiEntropyIntervalMs: 600_000 })
+    net.runFor(1_000)
+    const admin = nodes[0]!
+    const gone = nodes[1]!
+    net.cut = (a, b) => a === admin.id && b === gone.id
+    net.runFor(3_000) // the admin's reviews have seen it go
+    // Back, and removed before the admin's next review sees it back: no push, no announcement.
+    net.cut = undefined
+    const removal = admin.member.log.removeMember(gone.member.identity.account.publicKey, net.now)
+    admin.gossip.published(removal)
+    net.runFor(5_000)
+    assert.ok(gone.member.log.has(removal.hash), 'the removed member holds its removal')
+  })
+
   it('a member alone keeps posting, becomes reachable, and everyone converges', () => {
     const seed = seedFor('gossip alone')
     const { net, nodes } = room(6, seed)
