@@ -61,7 +61,8 @@ test('a room over real links: invite, join, posts both ways, catch-up after a re
     na.rooms.remove('Climbing', nb.id)
     na.rooms.post('Climbing', 'after removal')
     // Bob hears of this by push, by an announcement, or (if Ada had not yet seen him back when she
-    // removed him, so that neither went out) by his own anti-entropy: every 30 s ± 25 %.
+    // removed him, so that neither went out) by the last sync she sends a peer she drops, within
+    // a review; the bound leaves room for anti-entropy (every 30 s ± 25 %) on a loaded machine.
     await until(
       () => nb.rooms.history('Climbing').length === na.rooms.history('Climbing').length,
       60_000,
