@@ -204,11 +204,16 @@ export class MeshNet {
   /**
    * Sends `text` with its ack secret, the sender's tag and the ack tag inside the payload
    * ({@link sealedBody}), as the node does under end-to-end encryption: the mesh itself writes
-   * none of them on the wire.
+   * none of them on the wire. Returns the message ID and the body, to look for on the wire.
    */
-  sendSealed(from: string, to: string, text: string, ackSecret: Uint8Array): string {
+  sendSealed(
+    from: string,
+    to: string,
+    text: string,
+    ackSecret: Uint8Array,
+  ): { id: string; body: Uint8Array } {
     const node = this.#node(from)
     const body = sealedBody(ackSecret, node.tag, node.core!.ackTagFor(ackSecret), text)
-    return node.core!.send(this.#node(to).tag, body, { ackSecret })
+    return { id: node.core!.send(this.#node(to).tag, body, { ackSecret }), body }
   }
 }

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
-import { MeshNet, sealedBody } from '../helpers/mesh-net.ts'
+import { MeshNet } from '../helpers/mesh-net.ts'
 
 const text = (d: { payload: Uint8Array }) => new TextDecoder().decode(d.payload)
 
@@ -129,8 +129,7 @@ describe('mesh: opaque messages (proof and source sealed inside the body)', () =
     net.run(2_000)
     const secret = new Uint8Array(16).fill(0xa7)
     const a = net.nodes.get('A')!
-    const body = sealedBody(secret, a.tag, a.core!.ackTagFor(secret), 'sealed proof')
-    const id = net.sendSealed('A', 'C', 'sealed proof', secret)
+    const { id, body } = net.sendSealed('A', 'C', 'sealed proof', secret)
     net.run(net.now + 10_000)
     assert.equal(c.delivered.length, 1)
     assert.deepEqual(
@@ -168,7 +167,7 @@ describe('mesh: opaque messages (proof and source sealed inside the body)', () =
     const c = opensBodies(net)
     c.proofOf = () => new Uint8Array(16).fill(1) // not the secret the ID was made from
     net.run(2_000)
-    const id = net.sendSealed('A', 'C', 'no proof', new Uint8Array(16).fill(0x5c))
+    const { id } = net.sendSealed('A', 'C', 'no proof', new Uint8Array(16).fill(0x5c))
     net.run(net.now + 60_000)
     assert.equal(c.store.getMessage(id)?.state, 'failed')
     assert.match(c.store.getMessage(id)?.stateReason ?? '', /no delivery proof/)
@@ -187,7 +186,7 @@ describe('mesh: opaque messages (proof and source sealed inside the body)', () =
         return open(d)
       }
       net.run(2_000)
-      const id = net.sendSealed('A', 'C', 'way back down', new Uint8Array(16).fill(0x21))
+      const { id } = net.sendSealed('A', 'C', 'way back down', new Uint8Array(16).fill(0x21))
       net.run(net.now + 1_000)
       assert.equal(c.delivered.length, 1)
       // With a source, an acknowledgement envelope waits in C's custody for a path to A; without
@@ -213,7 +212,7 @@ describe('mesh: opaque messages (proof and source sealed inside the body)', () =
       return open(d)
     }
     net.run(2_000)
-    const id = net.sendSealed('A', 'C', 'A moves', new Uint8Array(16).fill(0x21))
+    const { id } = net.sendSealed('A', 'C', 'A moves', new Uint8Array(16).fill(0x21))
     net.run(net.now + 60_000)
     assert.equal(c.delivered.length, 1)
     assert.ok(net.nodes.get('A')!.states.some((s) => s.id === id && s.state === 'delivered'))
@@ -226,9 +225,7 @@ describe('mesh: opaque messages (proof and source sealed inside the body)', () =
     const c = opensBodies(net)
     net.run(2_000)
     const secret = new Uint8Array(16).fill(0x33)
-    const a = net.nodes.get('A')!
-    const body = sealedBody(secret, a.tag, a.core!.ackTagFor(secret), 'twice')
-    const id = net.sendSealed('A', 'C', 'twice', secret)
+    const { id, body } = net.sendSealed('A', 'C', 'twice', secret)
     net.run(net.now + 10_000)
     assert.equal(c.delivered.length, 1)
     const carried = net.frames.filter((f) => f.from === 'D' && f.to === 'C' && has(f.frame, body))
