@@ -16,6 +16,7 @@
  */
 import { createHmac } from 'node:crypto'
 import type { Store } from '../store/store.ts'
+import { bytesEqual } from '../wire/cbor.ts'
 import { ACK_TAG_LENGTH } from './mesh-payload.ts'
 
 const KV_NAMESPACE = 'mesh'
@@ -29,6 +30,8 @@ export class AckTags {
   #key: Uint8Array | undefined
   /** Tag (hex) → message ID (hex), for own messages held. */
   readonly #messages = new Map<string, string>()
+  /** The last tag made: a sender asks for it to seal it, then the core again as it sends. */
+  #last: { id: Uint8Array; tag: Uint8Array } | undefined
 
   constructor(store: Store, randomBytes: (n: number) => Uint8Array) {
     this.#store = store
@@ -37,6 +40,8 @@ export class AckTags {
 
   /** The ack tag of message `id` (made with this node's key, created on first use). */
   tagOf(id: Uint8Array): Uint8Array {
+    const last = this.#last
+    if (last !== undefined && this.#key !== undefined && bytesEqual(last.id, id)) return last.tag
     if (this.#key === undefined) {
       const stored = this.#store.kvGet(KV_NAMESPACE, KV_KEY)
       if (stored !== undefined && stored.length === KEY_LENGTH) this.#key = stored
@@ -46,11 +51,17 @@ export class AckTags {
         this.#key = fresh
         // Kept only if stored: a key the store lost would make tags that a restart cannot remake.
         this.#store.onRollback(() => {
-          if (this.#key === fresh) this.#key = undefined
+          if (this.#key !== fresh) return
+          this.#key = undefined
+          this.#last = undefined
         })
       }
     }
-    return new Uint8Array(createHmac('sha256', this.#key).update(id).digest().subarray(0, ACK_TAG_LENGTH))
+    const tag = new Uint8Array(
+      createHmac('sha256', this.#key).update(id).digest().subarray(0, ACK_TAG_LENGTH),
+    )
+    this.#last = { id: new Uint8Array(id), tag }
+    return tag
   }
 
   /** Remembers that `tag` (hex) answers message `key` (hex). */
