@@ -13,7 +13,8 @@
  * RouteReq = [5, dest: bytes(16), origin: bytes(16), originSeqno: uint, reqId: uint, hops: uint (0–64),
  *             hopLimit: uint (0–64), wantSeqno: uint]       "who reaches dest with a seqno ≥ wantSeqno?",
  *                                                           flooded within hopLimit
- * Summary  = [6, [id: bytes(8)] (0–1024)]                   first 8 bytes of the IDs of envelopes held
+ * Summary  = [6, [id: bytes(8)] (0–1024)]                   first 8 bytes of the IDs of envelopes held,
+ *                                                           then of messages recently delivered here
  * RouteRep = [7, dest: bytes(16), seqno: uint, metric: uint (0–65534), origin: bytes(16), reqId: uint]
  *                                                           the answer, sent back along the request's path
  * Met      = [8, encounters: uint]                        how many neighbours this node has met so far

@@ -82,6 +82,13 @@ export interface MeshStats {
   proofsLearned: number
 }
 
+/**
+ * Messages delivered here that our Summary lists (the most recent): enough for the copies still
+ * travelling towards us (a copy budget's worth per message, for the messages of the last hours),
+ * small beside the 1,024 IDs a Summary carries.
+ */
+const RECEIVED_IN_SUMMARY = 128
+
 /** Whether a held envelope carries an opaque message (its proof and source sealed in the body). */
 function isOpaque(h: Held): boolean {
   try {
@@ -116,6 +123,8 @@ export class MeshCore implements Router {
   readonly #seen: BoundedMap<string, NeighbourId>
   /** ID prefix → ack secret of messages known delivered. */
   readonly #proofs: BoundedMap<string, Uint8Array>
+  /** ID prefixes (hex) of the messages most recently delivered here, listed in our Summary. */
+  readonly #receivedHere = new BoundedMap<string, true>(RECEIVED_IN_SUMMARY)
   /** Neighbours met so far (each Hello counts): a cheap centrality for spraying. */
   #encounters = 0
   readonly #reassembler: Reassembler
@@ -197,8 +206,10 @@ export class MeshCore implements Router {
       encounters: 0,
       inflight: 0,
     })
-    this.#sendFrame(neighbour, { kind: FrameKind.hello, node: this.self, seqno: this.#routing.seqno })
+    // The Summary goes first: a neighbour that holds something we already have learns it before
+    // our Hello makes it hand that over.
     this.#sendSummary(neighbour)
+    this.#sendFrame(neighbour, { kind: FrameKind.hello, node: this.self, seqno: this.#routing.seqno })
     this.#routing.linkUp(neighbour)
     this.#schedule()
   }
@@ -595,7 +606,9 @@ export class MeshCore implements Router {
     // Refused (never acknowledged: its sender must not be told it was delivered), or a repeat
     // whose proof is gone.
     if (proof === undefined) return
-    const known = this.#proofs.has(key.slice(0, SUMMARY_ID_LENGTH * 2))
+    const prefix = key.slice(0, SUMMARY_ID_LENGTH * 2)
+    const known = this.#proofs.has(prefix)
+    this.#receivedHere.set(prefix, true)
     this.#learnProof(proof, undefined)
     if (from !== undefined) this.#sendProofs(from, [proof])
     // The acknowledgement envelope carries the proof to the source across the mesh, also when the
@@ -869,11 +882,20 @@ export class MeshCore implements Router {
     }
   }
 
+  /**
+   * Tells a neighbour what not to hand us: the envelopes we hold, then the messages most recently
+   * delivered here (newest first). A holder of a copy of one of those learns that we have it
+   * before it would send it, and our answer to its Summary brings it the proof.
+   */
   #sendSummary(neighbour: NeighbourId): void {
     const ids: Uint8Array[] = []
     for (const h of this.#held.values()) {
       if (ids.length >= MAX_SUMMARY_IDS) break
       ids.push(h.envelope.id.subarray(0, SUMMARY_ID_LENGTH))
+    }
+    const received = [...this.#receivedHere.entries()]
+    for (let i = received.length - 1; i >= 0 && ids.length < MAX_SUMMARY_IDS; i--) {
+      ids.push(Buffer.from(received[i]![0], 'hex'))
     }
     if (ids.length > 0) this.#sendFrame(neighbour, { kind: FrameKind.summary, ids })
   }
