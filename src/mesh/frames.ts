@@ -53,6 +53,11 @@ export const MAX_PROOFS_PER_FRAME = 64
 export const MAX_SUMMARY_IDS = 1024
 /** Length of the ID prefixes in a Summary. */
 export const SUMMARY_ID_LENGTH = 8
+
+/** The ID prefix (hex) that Summaries and proofs go by, of a message ID in hex. */
+export function idPrefix(key: string): string {
+  return key.slice(0, SUMMARY_ID_LENGTH * 2)
+}
 /** Largest mesh frame before fragmentation: an envelope plus the Data wrapper. */
 export const MAX_FRAME_BYTES = MAX_ENVELOPE_BYTES + 16
 const ACK_SECRET_LENGTH = 16

@@ -13,7 +13,7 @@ import {
   messageIdHex,
 } from '../wire/envelope.ts'
 import { MAX_COPIES } from '../wire/limits.ts'
-import { SUMMARY_ID_LENGTH } from './frames.ts'
+import { idPrefix } from './frames.ts'
 import type { NeighbourId } from './router.ts'
 import { tagKey } from './routing-table.ts'
 
@@ -69,7 +69,7 @@ export function makeHeld(
   const key = messageIdHex(envelope.id)
   return {
     key,
-    prefix: key.slice(0, SUMMARY_ID_LENGTH * 2),
+    prefix: idPrefix(key),
     envelope,
     destKey: tagKey(envelope.destination),
     copies: envelope.copies,

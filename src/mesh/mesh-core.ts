@@ -39,6 +39,7 @@ import {
   FrameKind,
   HopAckStatus,
   type HopAckStatusCode,
+  idPrefix,
   MAX_SUMMARY_IDS,
   SUMMARY_ID_LENGTH,
 } from './frames.ts'
@@ -51,21 +52,11 @@ import {
   type MeshPayload,
   proofId,
 } from './mesh-payload.ts'
+import { type Neighbour, NeighbourTable } from './neighbour-table.ts'
+import { ProofBook } from './proof-book.ts'
 import { RouteAgent } from './route-agent.ts'
 import type { NeighbourId, Router, RouterHost, RouterLoad, SendOptions } from './router.ts'
 import { tagKey } from './routing-table.ts'
-
-interface Neighbour {
-  readonly id: NeighbourId
-  readonly mtu: number
-  tag: Uint8Array | undefined
-  tagKey: string | undefined
-  /** ID prefixes (hex) the neighbour said it holds. */
-  has: Set<string>
-  /** How many encounters the neighbour reported. */
-  encounters: number
-  inflight: number
-}
 
 /** Counters for tests, logs and the simulator. */
 export interface MeshStats {
@@ -81,13 +72,6 @@ export interface MeshStats {
   routeRequestsForwarded: number
   proofsLearned: number
 }
-
-/**
- * Messages delivered here that our Summary lists (the most recent): enough for the copies still
- * travelling towards us (a copy budget's worth per message, for the messages of the last hours),
- * small beside the 1,024 IDs a Summary carries.
- */
-const RECEIVED_IN_SUMMARY = 128
 
 /** Whether a held envelope carries an opaque message (its proof and source sealed in the body). */
 function isOpaque(h: Held): boolean {
@@ -114,17 +98,14 @@ export class MeshCore implements Router {
   readonly #store: Store
   readonly #cfg: MeshConfig
   readonly #routing: RouteAgent
-  readonly #neighbours = new Map<NeighbourId, Neighbour>()
-  readonly #byTag = new Map<string, NeighbourId>()
+  readonly #neighbours = new NeighbourTable()
   readonly #held = new Map<string, Held>()
   /** Payload bytes of the envelopes in #held, kept as they come and go (load() is on the simulator's hot path). */
   #heldBytes = 0
   /** Message ID → the neighbour it came from (for sending proofs back), exact and bounded. */
   readonly #seen: BoundedMap<string, NeighbourId>
-  /** ID prefix → ack secret of messages known delivered. */
-  readonly #proofs: BoundedMap<string, Uint8Array>
-  /** ID prefixes (hex) of the messages most recently delivered here, listed in our Summary. */
-  readonly #receivedHere = new BoundedMap<string, true>(RECEIVED_IN_SUMMARY)
+  /** Proofs of messages known delivered, and the messages delivered here. */
+  readonly #proofs: ProofBook
   /** Neighbours met so far (each Hello counts): a cheap centrality for spraying. */
   #encounters = 0
   readonly #reassembler: Reassembler
@@ -163,7 +144,7 @@ export class MeshCore implements Router {
     this.#store = init.store
     this.#cfg = { ...DEFAULT_MESH_CONFIG, ...init.config }
     this.#seen = new BoundedMap(this.#cfg.seenCapacity)
-    this.#proofs = new BoundedMap(this.#cfg.proofCapacity)
+    this.#proofs = new ProofBook(this.#cfg.proofCapacity)
     this.#routing = new RouteAgent({
       self: this.self,
       cfg: this.#cfg,
@@ -171,7 +152,7 @@ export class MeshCore implements Router {
       stats: this.stats,
       io: {
         now: () => this.#host.now(),
-        neighbours: () => this.#neighbours.keys(),
+        neighbours: () => this.#neighbours.ids(),
         hasNeighbour: (id) => this.#neighbours.has(id),
         send: (id, frame) => this.#sendFrame(id, frame),
         routeChanged: (destKey) => {
@@ -197,15 +178,7 @@ export class MeshCore implements Router {
       this.#host.log('warn', 'ignoring a link whose MTU is too small to carry fragments', { neighbour, mtu })
       return
     }
-    this.#neighbours.set(neighbour, {
-      id: neighbour,
-      mtu,
-      tag: undefined,
-      tagKey: undefined,
-      has: new Set(),
-      encounters: 0,
-      inflight: 0,
-    })
+    this.#neighbours.add(neighbour, mtu)
     // The Summary goes first: a neighbour that holds something we already have learns it before
     // our Hello makes it hand that over.
     this.#sendSummary(neighbour)
@@ -215,10 +188,7 @@ export class MeshCore implements Router {
   }
 
   linkDown(neighbour: NeighbourId): void {
-    const n = this.#neighbours.get(neighbour)
-    if (n === undefined) return
-    this.#neighbours.delete(neighbour)
-    if (n.tagKey !== undefined && this.#byTag.get(n.tagKey) === neighbour) this.#byTag.delete(n.tagKey)
+    if (this.#neighbours.remove(neighbour) === undefined) return
     this.#reassembler.forget(neighbour)
     for (const h of this.#held.values()) h.inflight.delete(neighbour)
     this.#routing.linkDown(neighbour)
@@ -275,8 +245,7 @@ export class MeshCore implements Router {
         if (now - f.sentAt >= this.#cfg.hopAckTimeoutMs) {
           this.#pumpDue = true
           h.inflight.delete(nid)
-          const n = this.#neighbours.get(nid)
-          if (n) n.inflight = Math.max(0, n.inflight - 1)
+          this.#neighbours.settle(nid)
         }
       }
       if (h.own && h.copies === 0 && h.inflight.size === 0 && now >= h.nextRetryAt) {
@@ -444,11 +413,7 @@ export class MeshCore implements Router {
       case FrameKind.summary: {
         n.has = new Set(frame.ids.map((id) => Buffer.from(id).toString('hex')))
         this.#pumpDue = true
-        const secrets: Uint8Array[] = []
-        for (const p of n.has) {
-          const s = this.#proofs.get(p)
-          if (s) secrets.push(s)
-        }
+        const secrets = this.#proofs.proofsFor(n.has)
         if (secrets.length > 0) this.#sendProofs(n.id, secrets)
         return
       }
@@ -457,12 +422,7 @@ export class MeshCore implements Router {
 
   #onHello(n: Neighbour, tag: Uint8Array, seqno: number): void {
     if (bytesEqual(tag, this.self)) return
-    const key = tagKey(tag)
-    if (n.tagKey !== undefined && n.tagKey !== key && this.#byTag.get(n.tagKey) === n.id)
-      this.#byTag.delete(n.tagKey)
-    n.tag = new Uint8Array(tag)
-    n.tagKey = key
-    this.#byTag.set(key, n.id)
+    this.#neighbours.name(n, tag, tagKey(tag))
     this.#encounters++
     this.#pumpDue = true
     this.#sendMet(n.id)
@@ -494,8 +454,7 @@ export class MeshCore implements Router {
       this.#hopAck(n.id, envelope.id, HopAckStatus.dead)
       return
     }
-    const prefix = key.slice(0, SUMMARY_ID_LENGTH * 2)
-    const proof = this.#proofs.get(prefix)
+    const proof = this.#proofs.get(idPrefix(key))
     if (proof) {
       this.#hopAck(n.id, envelope.id, HopAckStatus.dead)
       this.#sendProofs(n.id, [proof])
@@ -606,9 +565,9 @@ export class MeshCore implements Router {
     // Refused (never acknowledged: its sender must not be told it was delivered), or a repeat
     // whose proof is gone.
     if (proof === undefined) return
-    const prefix = key.slice(0, SUMMARY_ID_LENGTH * 2)
+    const prefix = idPrefix(key)
     const known = this.#proofs.has(prefix)
-    this.#receivedHere.set(prefix, true)
+    this.#proofs.receivedHere(prefix)
     this.#learnProof(proof, undefined)
     if (from !== undefined) this.#sendProofs(from, [proof])
     // The acknowledgement envelope carries the proof to the source across the mesh, also when the
@@ -672,7 +631,7 @@ export class MeshCore implements Router {
     const f = h?.inflight.get(n.id)
     if (h === undefined || f === undefined) return
     h.inflight.delete(n.id)
-    n.inflight = Math.max(0, n.inflight - 1)
+    this.#neighbours.settle(n.id)
     this.#pumpDue = true
     const now = this.#host.now()
     switch (status) {
@@ -710,9 +669,8 @@ export class MeshCore implements Router {
   #learnProof(ackSecret: Uint8Array, from: NeighbourId | undefined): void {
     const id = proofId(ackSecret)
     const key = messageIdHex(id)
-    const prefix = key.slice(0, SUMMARY_ID_LENGTH * 2)
-    if (this.#proofs.has(prefix)) return
-    this.#proofs.set(prefix, new Uint8Array(ackSecret))
+    const prefix = idPrefix(key)
+    if (!this.#proofs.add(prefix, ackSecret)) return
     this.stats.proofsLearned++
     const targets = new Set<NeighbourId>()
     const back = this.#seen.get(key)
@@ -741,7 +699,7 @@ export class MeshCore implements Router {
     this.#asking = false
     this.#askAt = Number.POSITIVE_INFINITY
     // Nobody to hand anything to (and nobody to ask): a pump now could do nothing.
-    if (this.#held.size === 0 || this.#byTag.size === 0) return
+    if (this.#held.size === 0 || this.#neighbours.named === 0) return
     const now = this.#host.now()
     // Each envelope's next hop, looked up once per pump rather than once per neighbour; only
     // envelopes with a copy left to hand are offered to neighbours (most held ones wait for an
@@ -749,7 +707,7 @@ export class MeshCore implements Router {
     const nextHops = new Map<Held, NeighbourId | undefined>()
     for (const h of this.#held.values()) {
       const sendable = hasCopyToHand(h)
-      const destinationIsNeighbour = this.#byTag.has(h.destKey)
+      const destinationIsNeighbour = this.#neighbours.hasTag(h.destKey)
       if (!sendable && destinationIsNeighbour) continue // nothing to hand, no route to ask for
       const nextHop = this.#routing.nextHopByKey(h.destKey)
       if (sendable) nextHops.set(h, nextHop)
@@ -789,7 +747,7 @@ export class MeshCore implements Router {
       neighbour: n.id,
       neighbourTag: n.tagKey,
       neighbourHasIt: n.has.has(h.prefix),
-      destinationIsNeighbour: this.#byTag.has(h.destKey),
+      destinationIsNeighbour: this.#neighbours.hasTag(h.destKey),
       routeNextHop,
       neighbourEncounters: n.encounters,
       ourEncounters: this.#encounters,
@@ -838,10 +796,7 @@ export class MeshCore implements Router {
       else this.#heldDests.delete(h.destKey)
     }
     this.#pumpDue = true
-    for (const nid of h.inflight.keys()) {
-      const n = this.#neighbours.get(nid)
-      if (n) n.inflight = Math.max(0, n.inflight - 1)
-    }
+    for (const nid of h.inflight.keys()) this.#neighbours.settle(nid)
     unpersistHeld(this.#store, h)
   }
 
@@ -893,9 +848,9 @@ export class MeshCore implements Router {
       if (ids.length >= MAX_SUMMARY_IDS) break
       ids.push(h.envelope.id.subarray(0, SUMMARY_ID_LENGTH))
     }
-    const received = [...this.#receivedHere.entries()]
-    for (let i = received.length - 1; i >= 0 && ids.length < MAX_SUMMARY_IDS; i--) {
-      ids.push(Buffer.from(received[i]![0], 'hex'))
+    for (const prefix of this.#proofs.recentlyReceived()) {
+      if (ids.length >= MAX_SUMMARY_IDS) break
+      ids.push(prefix)
     }
     if (ids.length > 0) this.#sendFrame(neighbour, { kind: FrameKind.summary, ids })
   }

@@ -1,0 +1,100 @@
+/**
+ * A mesh core's neighbours: one per link that is up, found by the host's link ID and, once its
+ * Hello arrived, by its destination tag. Each keeps what the neighbour said about itself (tag,
+ * Summary, encounter count) and how many of our data frames await its hop acknowledgement.
+ */
+import type { NeighbourId } from './router.ts'
+
+/** One neighbour: a link that is up. */
+export interface Neighbour {
+  readonly id: NeighbourId
+  /** The largest frame the link carries. */
+  readonly mtu: number
+  /** Its destination tag, once its Hello arrived. */
+  tag: Uint8Array | undefined
+  tagKey: string | undefined
+  /** ID prefixes (hex) it said it has: held, or delivered to it (its Summary). */
+  has: Set<string>
+  /** How many encounters it reported (its Met). */
+  encounters: number
+  /** Our data frames awaiting its hop acknowledgement. */
+  inflight: number
+}
+
+/** The neighbours of one mesh core. */
+export class NeighbourTable {
+  readonly #byId = new Map<NeighbourId, Neighbour>()
+  /** Destination tag (hex) → the link its latest Hello came over. */
+  readonly #byTag = new Map<string, NeighbourId>()
+
+  /** A link came up: a neighbour not yet named (it replaces any entry of the same link). */
+  add(id: NeighbourId, mtu: number): Neighbour {
+    const n: Neighbour = {
+      id,
+      mtu,
+      tag: undefined,
+      tagKey: undefined,
+      has: new Set(),
+      encounters: 0,
+      inflight: 0,
+    }
+    this.#byId.set(id, n)
+    return n
+  }
+
+  /** The link went down: forgets the neighbour, and its tag unless a later Hello moved it to another link. */
+  remove(id: NeighbourId): Neighbour | undefined {
+    const n = this.#byId.get(id)
+    if (n === undefined) return undefined
+    this.#byId.delete(id)
+    if (n.tagKey !== undefined && this.#byTag.get(n.tagKey) === id) this.#byTag.delete(n.tagKey)
+    return n
+  }
+
+  /** The neighbour's Hello named it `tag` (`key` in hex): the tag now leads to this link. */
+  name(n: Neighbour, tag: Uint8Array, key: string): void {
+    if (n.tagKey !== undefined && n.tagKey !== key && this.#byTag.get(n.tagKey) === n.id) {
+      this.#byTag.delete(n.tagKey)
+    }
+    n.tag = new Uint8Array(tag)
+    n.tagKey = key
+    this.#byTag.set(key, n.id)
+  }
+
+  get(id: NeighbourId): Neighbour | undefined {
+    return this.#byId.get(id)
+  }
+
+  has(id: NeighbourId): boolean {
+    return this.#byId.has(id)
+  }
+
+  /** Whether the node whose tag is `key` (hex) is a neighbour (its Hello arrived over a link that is up). */
+  hasTag(key: string): boolean {
+    return this.#byTag.has(key)
+  }
+
+  /** Neighbours whose Hello arrived. */
+  get named(): number {
+    return this.#byTag.size
+  }
+
+  /** Links that are up. */
+  get size(): number {
+    return this.#byId.size
+  }
+
+  ids(): IterableIterator<NeighbourId> {
+    return this.#byId.keys()
+  }
+
+  values(): IterableIterator<Neighbour> {
+    return this.#byId.values()
+  }
+
+  /** One of our data frames to `id` is settled (acknowledged, timed out or given up). */
+  settle(id: NeighbourId): void {
+    const n = this.#byId.get(id)
+    if (n !== undefined) n.inflight = Math.max(0, n.inflight - 1)
+  }
+}

@@ -1,0 +1,64 @@
+/**
+ * What a node knows of deliveries: the proofs of messages known delivered, by ID prefix (so that
+ * a copy met later is dropped, and a neighbour that lists it in its Summary is told), and which
+ * messages were delivered here (listed in our own Summary, so that nobody hands them over again).
+ * Both are exact and bounded, in memory: forgetting costs at most a transmission, never a message.
+ */
+import { BoundedMap } from './bounded-map.ts'
+
+/**
+ * Messages delivered here that our Summary lists (the most recent): enough for the copies still
+ * travelling towards us (a copy budget's worth per message, for the messages of the last hours),
+ * small beside the 1,024 IDs a Summary carries.
+ */
+const RECEIVED_IN_SUMMARY = 128
+
+/** Delivery proofs known to one node, and the messages delivered to it. */
+export class ProofBook {
+  /** ID prefix → ack secret of messages known delivered. */
+  readonly #proofs: BoundedMap<string, Uint8Array>
+  /** ID prefixes of the messages most recently delivered here. */
+  readonly #receivedHere = new BoundedMap<string, true>(RECEIVED_IN_SUMMARY)
+
+  /** Remembers at most `capacity` proofs, forgetting the oldest first. */
+  constructor(capacity: number) {
+    this.#proofs = new BoundedMap(capacity)
+  }
+
+  /** The proof of the message whose ID has `prefix`, if known. */
+  get(prefix: string): Uint8Array | undefined {
+    return this.#proofs.get(prefix)
+  }
+
+  has(prefix: string): boolean {
+    return this.#proofs.has(prefix)
+  }
+
+  /** Records a proof; false when it was known already. */
+  add(prefix: string, ackSecret: Uint8Array): boolean {
+    if (this.#proofs.has(prefix)) return false
+    this.#proofs.set(prefix, new Uint8Array(ackSecret))
+    return true
+  }
+
+  /** The message whose ID has `prefix` was delivered here. */
+  receivedHere(prefix: string): void {
+    this.#receivedHere.set(prefix, true)
+  }
+
+  /** The proofs we know among `prefixes` (what a neighbour's Summary lists). */
+  proofsFor(prefixes: Iterable<string>): Uint8Array[] {
+    const secrets: Uint8Array[] = []
+    for (const p of prefixes) {
+      const s = this.#proofs.get(p)
+      if (s) secrets.push(s)
+    }
+    return secrets
+  }
+
+  /** Prefixes (bytes) of the messages most recently delivered here, newest first. */
+  *recentlyReceived(): Generator<Uint8Array> {
+    const received = [...this.#receivedHere.entries()]
+    for (let i = received.length - 1; i >= 0; i--) yield Buffer.from(received[i]![0], 'hex')
+  }
+}
