@@ -15,6 +15,11 @@
  *
  * Everything is injected through {@link RouterHost} and the {@link Store}: no clock, randomness,
  * timers or sockets of its own.
+ *
+ * The core holds the envelopes (held.ts persists them) and moves them; its parts: the neighbour
+ * table (neighbour-table.ts), routes (route-agent.ts), the forwarding decision
+ * (forwarding-policy.ts), local delivery and proofs (deliveries.ts), small links
+ * (fragmentation.ts).
  */
 import { isTalkenError, TalkenError } from '../errors.ts'
 import type { DeliveryState, Store } from '../store/store.ts'
@@ -26,10 +31,11 @@ import {
   encodeEnvelope,
   messageIdHex,
 } from '../wire/envelope.ts'
-import { MAX_COPIES, MESSAGE_ID_LENGTH } from '../wire/limits.ts'
+import { MAX_COPIES } from '../wire/limits.ts'
 import { AckTags } from './ack-tags.ts'
 import { BoundedMap } from './bounded-map.ts'
 import { DEFAULT_MESH_CONFIG, type MeshConfig } from './config.ts'
+import { Deliveries } from './deliveries.ts'
 import { copiesToHand, hasCopyToHand } from './forwarding-policy.ts'
 import { fragmentFrame, isFragment, MIN_FRAGMENT_MTU, Reassembler } from './fragmentation.ts'
 import {
@@ -44,16 +50,8 @@ import {
   SUMMARY_ID_LENGTH,
 } from './frames.ts'
 import { type Held, LOCAL_ORIGIN, makeHeld, persistHeld, restoreHeld, unpersistHeld } from './held.ts'
-import { fileDelivery } from './local-delivery.ts'
-import {
-  ACK_SECRET_LENGTH,
-  decodeMeshPayload,
-  encodeMeshPayload,
-  type MeshPayload,
-  proofId,
-} from './mesh-payload.ts'
+import { ACK_SECRET_LENGTH, decodeMeshPayload, encodeMeshPayload, proofId } from './mesh-payload.ts'
 import { type Neighbour, NeighbourTable } from './neighbour-table.ts'
-import { ProofBook } from './proof-book.ts'
 import { RouteAgent } from './route-agent.ts'
 import type { NeighbourId, Router, RouterHost, RouterLoad, SendOptions } from './router.ts'
 import { tagKey } from './routing-table.ts'
@@ -104,8 +102,8 @@ export class MeshCore implements Router {
   #heldBytes = 0
   /** Message ID → the neighbour it came from (for sending proofs back), exact and bounded. */
   readonly #seen: BoundedMap<string, NeighbourId>
-  /** Proofs of messages known delivered, and the messages delivered here. */
-  readonly #proofs: ProofBook
+  /** Local delivery and delivery proofs. */
+  readonly #deliveries: Deliveries
   /** Neighbours met so far (each Hello counts): a cheap centrality for spraying. */
   #encounters = 0
   readonly #reassembler: Reassembler
@@ -144,7 +142,6 @@ export class MeshCore implements Router {
     this.#store = init.store
     this.#cfg = { ...DEFAULT_MESH_CONFIG, ...init.config }
     this.#seen = new BoundedMap(this.#cfg.seenCapacity)
-    this.#proofs = new ProofBook(this.#cfg.proofCapacity)
     this.#routing = new RouteAgent({
       self: this.self,
       cfg: this.#cfg,
@@ -162,6 +159,24 @@ export class MeshCore implements Router {
     })
     this.#reassembler = new Reassembler({ now: () => this.#host.now(), timeoutMs: 30_000 })
     this.#ackTags = new AckTags(this.#store, (n) => this.#randomBytes(n))
+    this.#deliveries = new Deliveries({
+      self: this.self,
+      host: this.#host,
+      store: this.#store,
+      cfg: this.#cfg,
+      stats: this.stats,
+      seen: this.#seen,
+      neighbours: this.#neighbours,
+      ackTags: this.#ackTags,
+      io: {
+        held: (key) => this.#held.get(key),
+        hold: (h) => this.#hold(h),
+        remove: (h) => this.#remove(h),
+        setState: (h, state) => this.#setState(h, state),
+        sendProofs: (neighbour, secrets) => this.#sendProofs(neighbour, secrets),
+        randomBytes: (n) => this.#randomBytes(n),
+      },
+    })
     for (const h of restoreHeld(this.#store)) {
       if (h.own && !h.datagram && isOpaque(h)) this.#tagOwn(h)
       this.#hold(h)
@@ -320,7 +335,7 @@ export class MeshCore implements Router {
     }
     this.#hold(h)
     this.#setState(h, 'queued', undefined, false) // recorded as queued just above
-    if (bytesEqual(destination, this.self)) this.#deliverLocal(envelope, undefined)
+    if (bytesEqual(destination, this.self)) this.#deliveries.deliver(envelope, undefined)
     this.#pump()
     this.#schedule()
     return key
@@ -399,7 +414,7 @@ export class MeshCore implements Router {
         this.#onHopAck(n, messageIdHex(frame.id), frame.status)
         return
       case FrameKind.proofs:
-        for (const s of frame.secrets) this.#learnProof(s, n.id)
+        for (const s of frame.secrets) this.#deliveries.learn(s, n.id)
         return
       case FrameKind.routes:
       case FrameKind.routeRequest:
@@ -413,7 +428,7 @@ export class MeshCore implements Router {
       case FrameKind.summary: {
         n.has = new Set(frame.ids.map((id) => Buffer.from(id).toString('hex')))
         this.#pumpDue = true
-        const secrets = this.#proofs.proofsFor(n.has)
+        const secrets = this.#deliveries.proofs.proofsFor(n.has)
         if (secrets.length > 0) this.#sendProofs(n.id, secrets)
         return
       }
@@ -436,7 +451,7 @@ export class MeshCore implements Router {
     if (bytesEqual(envelope.destination, this.self)) {
       // Taken only once it is stored: when that fails (a full disk) the sender keeps it, tries again.
       try {
-        this.#deliverLocal(envelope, n.id)
+        this.#deliveries.deliver(envelope, n.id)
       } catch (err) {
         if (isTalkenError(err, 'storage_full') || isTalkenError(err, 'storage_failed')) {
           this.stats.deliveriesRefused++
@@ -454,7 +469,7 @@ export class MeshCore implements Router {
       this.#hopAck(n.id, envelope.id, HopAckStatus.dead)
       return
     }
-    const proof = this.#proofs.get(idPrefix(key))
+    const proof = this.#deliveries.proofs.get(idPrefix(key))
     if (proof) {
       this.#hopAck(n.id, envelope.id, HopAckStatus.dead)
       this.#sendProofs(n.id, [proof])
@@ -499,7 +514,7 @@ export class MeshCore implements Router {
     this.#hold(h)
     this.#seen.set(key, n.id)
     this.#hopAck(n.id, envelope.id, HopAckStatus.taken)
-    if (envelope.flags & EnvelopeFlags.ack) this.#peekAck(envelope)
+    if (envelope.flags & EnvelopeFlags.ack) this.#deliveries.peek(envelope)
   }
 
   /** An acknowledgement handed back to us by a neighbour our route to its destination does not lead to. */
@@ -507,123 +522,6 @@ export class MeshCore implements Router {
     if ((envelope.flags & EnvelopeFlags.ack) === 0) return false
     const route = this.#routing.nextHopByKey(tagKey(envelope.destination))
     return route !== undefined && route !== from
-  }
-
-  /** Relays read the proof in an acknowledgement as it passes, and drop their copies of the message. */
-  #peekAck(envelope: Envelope): void {
-    try {
-      const p = decodeMeshPayload(envelope.payload)
-      if (p.kind === 2) this.#learnProof(p.ackSecret, undefined)
-    } catch (err) {
-      if (!isTalkenError(err)) throw err
-    }
-  }
-
-  #deliverLocal(envelope: Envelope, from: NeighbourId | undefined): void {
-    const key = messageIdHex(envelope.id)
-    const payload = decodeMeshPayload(envelope.payload)
-    if (payload.kind === 2) {
-      this.#learnProof(payload.ackSecret, from)
-      return
-    }
-    if (payload.kind === 4) {
-      this.#onSealedAck(payload.ackTag)
-      return
-    }
-    const acked = (envelope.flags & EnvelopeFlags.ackRequested) !== 0
-    // A clear ack secret must match the ID.
-    if (payload.kind === 1 && !bytesEqual(proofId(payload.ackSecret), envelope.id)) {
-      this.stats.malformed++
-      return
-    }
-    if (!acked) {
-      // A datagram: handed over at most once while its ID is remembered, recorded nowhere, never acked.
-      if (this.#seen.has(key)) {
-        this.stats.duplicatesSuppressed++
-        return
-      }
-      this.#seen.set(key, from ?? '')
-      this.stats.delivered++
-      this.#host.deliver({
-        id: key,
-        payload: payload.body,
-        hops: this.#cfg.hopLimit - envelope.hopLimit,
-        datagram: true,
-      })
-      return
-    }
-    const { fresh, proof, source, ackTag } = fileDelivery(this.#store, (d) => this.#host.deliver(d), {
-      key,
-      envelope,
-      payload,
-      hops: this.#cfg.hopLimit - envelope.hopLimit,
-      now: this.#host.now(),
-    })
-    if (fresh) this.stats.delivered++
-    else this.stats.duplicatesSuppressed++
-    if (from !== undefined) this.#seen.set(key, from)
-    // Refused (never acknowledged: its sender must not be told it was delivered), or a repeat
-    // whose proof is gone.
-    if (proof === undefined) return
-    const prefix = idPrefix(key)
-    const known = this.#proofs.has(prefix)
-    this.#proofs.receivedHere(prefix)
-    this.#learnProof(proof, undefined)
-    if (from !== undefined) this.#sendProofs(from, [proof])
-    // The acknowledgement envelope carries the proof to the source across the mesh, also when the
-    // path back is broken. When the source itself handed us the message, the proof just sent on
-    // that link is all it needs (were it lost, its retry is acknowledged again). Without a known
-    // source the proof goes back only along the paths the message came.
-    if (source === undefined || known || bytesEqual(source, this.self)) return
-    if (from !== undefined && this.#neighbours.get(from)?.tagKey === tagKey(source)) return
-    this.#sendAck(
-      source,
-      ackTag === undefined ? { kind: 2, ackSecret: proof } : { kind: 4, ackTag },
-      envelope.expires,
-    )
-  }
-
-  /** An acknowledgement of one of our opaque messages, by its ack tag (ack-tags.ts). */
-  #onSealedAck(tag: Uint8Array): void {
-    const key = this.#ackTags.messageOf(tag)
-    const h = key === undefined ? undefined : this.#held.get(key)
-    if (h === undefined) return // not ours, or known delivered already
-    // The neighbour that brought the tag does not know the proof: it may be told too.
-    if (h.ackSecret !== undefined) {
-      this.#learnProof(h.ackSecret, undefined)
-      return
-    }
-    // Restarted since sending: the secret is only in the sealed body. The recipient spreads the
-    // proof itself; here the message is done.
-    this.#setState(h, 'delivered')
-    this.#remove(h)
-  }
-
-  #sendAck(source: Uint8Array, payload: Extract<MeshPayload, { kind: 2 | 4 }>, expires: number): void {
-    const now = this.#host.now()
-    const envelope: Envelope = {
-      id: this.#randomBytes(MESSAGE_ID_LENGTH),
-      destination: source,
-      hopLimit: this.#cfg.hopLimit,
-      expires,
-      copies: this.#cfg.ackCopies,
-      flags: EnvelopeFlags.ack,
-      payload: encodeMeshPayload(payload),
-    }
-    const h = makeHeld(envelope, {
-      own: false,
-      origin: LOCAL_ORIGIN,
-      receivedAt: now,
-      nextRetryAt: Number.POSITIVE_INFINITY,
-    })
-    try {
-      persistHeld(this.#store, h)
-    } catch (err) {
-      if (!isTalkenError(err, 'quota_exceeded') && !isTalkenError(err, 'storage_full')) throw err
-      return // the proof still travels back along the path and to every holder met
-    }
-    this.#hold(h)
-    this.#seen.set(h.key, '')
   }
 
   #onHopAck(n: Neighbour, key: string, status: HopAckStatusCode): void {
@@ -664,26 +562,6 @@ export class MeshCore implements Router {
         h.holders.add(n.id)
         return
     }
-  }
-
-  #learnProof(ackSecret: Uint8Array, from: NeighbourId | undefined): void {
-    const id = proofId(ackSecret)
-    const key = messageIdHex(id)
-    const prefix = idPrefix(key)
-    if (!this.#proofs.add(prefix, ackSecret)) return
-    this.stats.proofsLearned++
-    const targets = new Set<NeighbourId>()
-    const back = this.#seen.get(key)
-    if (back) targets.add(back)
-    const h = this.#held.get(key)
-    if (h !== undefined) {
-      for (const holder of h.holders) targets.add(holder)
-      if (h.own) this.#setState(h, 'delivered')
-      this.#remove(h)
-    }
-    for (const n of this.#neighbours.values()) if (n.has.has(prefix)) targets.add(n.id)
-    if (from !== undefined) targets.delete(from)
-    for (const t of targets) if (this.#neighbours.has(t)) this.#sendProofs(t, [ackSecret])
   }
 
   // ------------------------------------------------------------------------------------------
@@ -848,7 +726,7 @@ export class MeshCore implements Router {
       if (ids.length >= MAX_SUMMARY_IDS) break
       ids.push(h.envelope.id.subarray(0, SUMMARY_ID_LENGTH))
     }
-    for (const prefix of this.#proofs.recentlyReceived()) {
+    for (const prefix of this.#deliveries.proofs.recentlyReceived()) {
       if (ids.length >= MAX_SUMMARY_IDS) break
       ids.push(prefix)
     }
