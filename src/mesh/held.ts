@@ -153,3 +153,77 @@ export function restoreHeld(store: Store): Held[] {
   }
   return out
 }
+
+/**
+ * The envelopes one node holds, in memory, by message ID; with their payload bytes and how many
+ * go to each destination kept as they come and go (both asked for on hot paths).
+ */
+export class HeldSet {
+  readonly #byKey = new Map<string, Held>()
+  #bytes = 0
+  /** Destination (hex) → how many held envelopes go there. */
+  readonly #dests = new Map<string, number>()
+
+  get size(): number {
+    return this.#byKey.size
+  }
+
+  /** Payload bytes of the envelopes held. */
+  get bytes(): number {
+    return this.#bytes
+  }
+
+  get(key: string): Held | undefined {
+    return this.#byKey.get(key)
+  }
+
+  keys(): IterableIterator<string> {
+    return this.#byKey.keys()
+  }
+
+  values(): IterableIterator<Held> {
+    return this.#byKey.values()
+  }
+
+  /** Whether some envelope held goes to the destination whose tag is `destKey` (hex). */
+  goesTo(destKey: string): boolean {
+    return this.#dests.has(destKey)
+  }
+
+  /**
+   * The earliest time something held is due (infinity: nothing): an expiry, a hop
+   * acknowledgement overdue (`hopAckTimeoutMs` after sending), a refusal that ends (the neighbour
+   * is asked again), a retry of one of our own messages whose copies are all handed out.
+   */
+  nextDue(hopAckTimeoutMs: number): number {
+    let at = Number.POSITIVE_INFINITY
+    for (const h of this.#byKey.values()) {
+      at = Math.min(at, h.expiresAtMs)
+      for (const f of h.inflight.values()) at = Math.min(at, f.sentAt + hopAckTimeoutMs)
+      for (const until of h.refusedUntil.values()) at = Math.min(at, until)
+      if (h.own && h.copies === 0) at = Math.min(at, h.nextRetryAt)
+    }
+    return at
+  }
+
+  /** Adds `h`, or replaces the envelope held under its ID. */
+  add(h: Held): void {
+    const before = this.#byKey.get(h.key)
+    if (before !== undefined) this.#bytes -= before.envelope.payload.length
+    else this.#dests.set(h.destKey, (this.#dests.get(h.destKey) ?? 0) + 1)
+    this.#byKey.set(h.key, h)
+    this.#bytes += h.envelope.payload.length
+  }
+
+  /** Removes the envelope held under `h`'s ID (`h` itself, or what replaced it); false when none was. */
+  delete(h: Held): boolean {
+    const held = this.#byKey.get(h.key)
+    if (held === undefined) return false
+    this.#byKey.delete(h.key)
+    this.#bytes -= held.envelope.payload.length
+    const left = (this.#dests.get(held.destKey) ?? 1) - 1
+    if (left > 0) this.#dests.set(held.destKey, left)
+    else this.#dests.delete(held.destKey)
+    return true
+  }
+}

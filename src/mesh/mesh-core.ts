@@ -49,7 +49,15 @@ import {
   MAX_SUMMARY_IDS,
   SUMMARY_ID_LENGTH,
 } from './frames.ts'
-import { type Held, LOCAL_ORIGIN, makeHeld, persistHeld, restoreHeld, unpersistHeld } from './held.ts'
+import {
+  type Held,
+  HeldSet,
+  LOCAL_ORIGIN,
+  makeHeld,
+  persistHeld,
+  restoreHeld,
+  unpersistHeld,
+} from './held.ts'
 import { ACK_SECRET_LENGTH, decodeMeshPayload, encodeMeshPayload, proofId } from './mesh-payload.ts'
 import { type Neighbour, NeighbourTable } from './neighbour-table.ts'
 import { RouteAgent } from './route-agent.ts'
@@ -97,9 +105,7 @@ export class MeshCore implements Router {
   readonly #cfg: MeshConfig
   readonly #routing: RouteAgent
   readonly #neighbours = new NeighbourTable()
-  readonly #held = new Map<string, Held>()
-  /** Payload bytes of the envelopes in #held, kept as they come and go (load() is on the simulator's hot path). */
-  #heldBytes = 0
+  readonly #held = new HeldSet()
   /** Message ID → the neighbour it came from (for sending proofs back), exact and bounded. */
   readonly #seen: BoundedMap<string, NeighbourId>
   /** Local delivery and delivery proofs. */
@@ -121,8 +127,6 @@ export class MeshCore implements Router {
   #asking = false
   /** The earliest time a route request the pump is waiting on may go out again. */
   #askAt = Number.POSITIVE_INFINITY
-  /** Destination (hex) → how many held envelopes go there: whose route changes concern the pump. */
-  readonly #heldDests = new Map<string, number>()
   readonly stats: MeshStats = {
     framesIn: 0,
     framesOut: 0,
@@ -153,7 +157,7 @@ export class MeshCore implements Router {
         hasNeighbour: (id) => this.#neighbours.has(id),
         send: (id, frame) => this.#sendFrame(id, frame),
         routeChanged: (destKey) => {
-          if (this.#heldDests.has(destKey)) this.#pumpDue = true
+          if (this.#held.goesTo(destKey)) this.#pumpDue = true
         },
       },
     })
@@ -342,7 +346,7 @@ export class MeshCore implements Router {
   }
 
   load(): RouterLoad {
-    return { storedMessages: this.#held.size, storedBytes: this.#heldBytes }
+    return { storedMessages: this.#held.size, storedBytes: this.#held.bytes }
   }
 
   /**
@@ -657,22 +661,13 @@ export class MeshCore implements Router {
   }
 
   #hold(h: Held): void {
-    const before = this.#held.get(h.key)
-    if (before !== undefined) this.#heldBytes -= before.envelope.payload.length
-    else this.#heldDests.set(h.destKey, (this.#heldDests.get(h.destKey) ?? 0) + 1)
-    this.#held.set(h.key, h)
-    this.#heldBytes += h.envelope.payload.length
+    this.#held.add(h)
     this.#pumpDue = true
   }
 
   #remove(h: Held): void {
     if (h.ackTag !== undefined) this.#ackTags.forget(h.ackTag)
-    if (this.#held.delete(h.key)) {
-      this.#heldBytes -= h.envelope.payload.length
-      const left = (this.#heldDests.get(h.destKey) ?? 1) - 1
-      if (left > 0) this.#heldDests.set(h.destKey, left)
-      else this.#heldDests.delete(h.destKey)
-    }
+    this.#held.delete(h)
     this.#pumpDue = true
     for (const nid of h.inflight.keys()) this.#neighbours.settle(nid)
     unpersistHeld(this.#store, h)
@@ -756,13 +751,7 @@ export class MeshCore implements Router {
     let at = this.#routing.nextWake(this.#neighbours.size > 0)
     // An envelope waits for a route request that backs off: wake when the next one may go out.
     if (this.#asking) at = Math.min(at, this.#askAt)
-    for (const h of this.#held.values()) {
-      at = Math.min(at, h.expiresAtMs)
-      for (const f of h.inflight.values()) at = Math.min(at, f.sentAt + this.#cfg.hopAckTimeoutMs)
-      // A neighbour that refused it (full, or over quota) is asked again when its refusal ends.
-      for (const until of h.refusedUntil.values()) at = Math.min(at, until)
-      if (h.own && h.copies === 0) at = Math.min(at, h.nextRetryAt)
-    }
+    at = Math.min(at, this.#held.nextDue(this.#cfg.hopAckTimeoutMs))
     const fragments = this.#reassembler.nextExpiry()
     if (fragments !== undefined) at = Math.min(at, fragments)
     if (at === Number.POSITIVE_INFINITY) return
