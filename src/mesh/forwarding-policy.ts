@@ -75,3 +75,34 @@ export function copiesToHand(h: Held, f: ForwardingFacts): number {
   if (available < 2 || f.neighbourEncounters < f.ourEncounters * f.sprayCentrality) return 0
   return Math.floor(available / 2)
 }
+
+/**
+ * The order in which to hand envelopes to one neighbour, at most `room` of them: each held
+ * envelope with copies for it (`copiesFor`, 0 for none), taken round-robin across the origins
+ * they came from (the neighbour that handed each over, or this node), so that one origin's flood
+ * cannot crowd out the others. Within an origin, in the order given.
+ */
+export function fairHandoffs(
+  held: Iterable<Held>,
+  copiesFor: (h: Held) => number,
+  room: number,
+): Array<[Held, number]> {
+  const buckets = new Map<string, Array<[Held, number]>>()
+  for (const h of held) {
+    const k = copiesFor(h)
+    if (k === 0) continue
+    let b = buckets.get(h.origin)
+    if (b === undefined) {
+      b = []
+      buckets.set(h.origin, b)
+    }
+    b.push([h, k])
+  }
+  const queues = [...buckets.values()]
+  const out: Array<[Held, number]> = []
+  for (let i = 0; out.length < room && queues.some((q) => q.length > 0); i++) {
+    const next = queues[i % queues.length]!.shift()
+    if (next) out.push(next)
+  }
+  return out
+}

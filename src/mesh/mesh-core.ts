@@ -36,7 +36,7 @@ import { AckTags } from './ack-tags.ts'
 import { BoundedMap } from './bounded-map.ts'
 import { DEFAULT_MESH_CONFIG, type MeshConfig } from './config.ts'
 import { Deliveries } from './deliveries.ts'
-import { copiesToHand, hasCopyToHand } from './forwarding-policy.ts'
+import { copiesToHand, fairHandoffs, hasCopyToHand } from './forwarding-policy.ts'
 import { fragmentFrame, isFragment, MIN_FRAGMENT_MTU, Reassembler } from './fragmentation.ts'
 import {
   decodeFrame,
@@ -602,22 +602,9 @@ export class MeshCore implements Router {
     }
     for (const n of this.#neighbours.values()) {
       if (n.tagKey === undefined || n.inflight >= this.#cfg.window) continue
-      const buckets = new Map<string, Array<[Held, number]>>()
-      for (const [h, nextHop] of nextHops) {
-        const k = this.#copiesFor(h, n, nextHop, now)
-        if (k === 0) continue
-        let b = buckets.get(h.origin)
-        if (b === undefined) {
-          b = []
-          buckets.set(h.origin, b)
-        }
-        b.push([h, k])
-      }
-      const queues = [...buckets.values()]
-      for (let i = 0; n.inflight < this.#cfg.window && queues.some((q) => q.length > 0); i++) {
-        const q = queues[i % queues.length]!
-        const next = q.shift()
-        if (next) this.#transmitEnvelope(n, next[0], next[1], now)
+      const copiesFor = (h: Held) => this.#copiesFor(h, n, nextHops.get(h), now)
+      for (const [h, k] of fairHandoffs(nextHops.keys(), copiesFor, this.#cfg.window - n.inflight)) {
+        this.#transmitEnvelope(n, h, k, now)
       }
     }
   }
