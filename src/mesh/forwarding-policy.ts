@@ -27,7 +27,7 @@ export interface ForwardingFacts {
   readonly destinationIsNeighbour: boolean
   /** Next hop of the selected route to the destination, if any. */
   readonly routeNextHop: NeighbourId | undefined
-  /** How many encounters the neighbour reported (its Met frame); 0 until it did. */
+  /** How many encounters the neighbour reported (in its Hello); 0 until it did. */
   readonly neighbourEncounters: number
   /** How many encounters we had. */
   readonly ourEncounters: number

@@ -3,7 +3,8 @@
  * array whose first element is its kind (docs/protocol.md §Mesh frames).
  *
  * ```
- * Hello    = [0, version: uint (1), node: bytes(16), seqno: uint]
+ * Hello    = [0, version: uint (2), node: bytes(16), seqno: uint, encounters: uint]
+ *                                                           encounters: links this node has had, this one included
  * Data     = [1, envelope: bytes]                          an envelope handed over with custody
  * HopAck   = [2, id: bytes(16), status: uint]              0 taken, 1 had it already, 2 refused (quota),
  *                                                           3 expired or out of hops
@@ -17,7 +18,6 @@
  *                                                           then of messages recently delivered here
  * RouteRep = [7, dest: bytes(16), seqno: uint, metric: uint (0–65534), origin: bytes(16), reqId: uint]
  *                                                           the answer, sent back along the request's path
- * Met      = [8, encounters: uint]                        how many neighbours this node has met so far
  * Fragment = [15, …]                                        see fragmentation.ts
  * ```
  */
@@ -35,7 +35,6 @@ export const FrameKind = {
   routeRequest: 5,
   summary: 6,
   routeReply: 7,
-  met: 8,
   fragment: 15,
 } as const
 
@@ -61,7 +60,8 @@ export function idPrefix(key: string): string {
 /** Largest mesh frame before fragmentation: an envelope plus the Data wrapper. */
 export const MAX_FRAME_BYTES = MAX_ENVELOPE_BYTES + 16
 const ACK_SECRET_LENGTH = 16
-const HELLO_VERSION = 1
+/** Version 1 had no encounter count (a Met frame, kind 8, followed it): refused. */
+const HELLO_VERSION = 2
 
 /** One advertised route. */
 export interface RouteAdvert {
@@ -72,7 +72,7 @@ export interface RouteAdvert {
 
 /** A decoded mesh frame. */
 export type Frame =
-  | { readonly kind: 0; readonly node: Uint8Array; readonly seqno: number }
+  | { readonly kind: 0; readonly node: Uint8Array; readonly seqno: number; readonly encounters: number }
   | { readonly kind: 1; readonly envelope: Uint8Array }
   | { readonly kind: 2; readonly id: Uint8Array; readonly status: HopAckStatusCode }
   | { readonly kind: 3; readonly secrets: readonly Uint8Array[] }
@@ -97,14 +97,13 @@ export type Frame =
       readonly origin: Uint8Array
       readonly reqId: number
     }
-  | { readonly kind: 8; readonly encounters: number }
 
 /** Encodes a frame. */
 export function encodeFrame(frame: Frame): Uint8Array {
   let value: CborValue[]
   switch (frame.kind) {
     case FrameKind.hello:
-      value = [frame.kind, HELLO_VERSION, frame.node, frame.seqno]
+      value = [frame.kind, HELLO_VERSION, frame.node, frame.seqno, frame.encounters]
       break
     case FrameKind.data:
       value = [frame.kind, frame.envelope]
@@ -133,9 +132,6 @@ export function encodeFrame(frame: Frame): Uint8Array {
     case FrameKind.routeReply:
       value = [frame.kind, frame.dest, frame.seqno, frame.metric, frame.origin, frame.reqId]
       break
-    case FrameKind.met:
-      value = [frame.kind, frame.encounters]
-      break
     case FrameKind.summary:
       value = [frame.kind, [...frame.ids]]
       break
@@ -163,11 +159,18 @@ export function decodeFrame(bytes: Uint8Array): Frame {
   const kind = value[0]
   switch (kind) {
     case FrameKind.hello: {
-      const r = new FieldReader(value, 'hello', 4)
-      r.uint('kind')
-      const version = r.uint('version', 255)
+      // The version first, so that another version's layout is told apart from a malformed one.
+      const version = new FieldReader(value.slice(1, 2), 'hello', 1).uint('version', 255)
       if (version !== HELLO_VERSION) throw new TalkenError('unsupported_version', `hello version ${version}`)
-      return { kind, node: r.bytes('node', DESTINATION_LENGTH), seqno: r.uint('seqno', 0xffffffff) }
+      const r = new FieldReader(value, 'hello', 5)
+      r.uint('kind')
+      r.uint('version')
+      return {
+        kind,
+        node: r.bytes('node', DESTINATION_LENGTH),
+        seqno: r.uint('seqno', 0xffffffff),
+        encounters: r.uint('encounters', 0xffffffff),
+      }
     }
     case FrameKind.data: {
       const r = new FieldReader(value, 'data', 2)
@@ -236,11 +239,6 @@ export function decodeFrame(bytes: Uint8Array): Frame {
         new FieldReader([v], `summary.ids[${i}]`, 1).bytes('id', SUMMARY_ID_LENGTH),
       )
       return { kind, ids }
-    }
-    case FrameKind.met: {
-      const r = new FieldReader(value, 'met', 2)
-      r.uint('kind')
-      return { kind, encounters: r.uint('encounters', 0xffffffff) }
     }
     default:
       throw new TalkenError('malformed', `mesh frame: unknown kind ${String(kind)}`)

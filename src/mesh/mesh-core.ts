@@ -110,7 +110,7 @@ export class MeshCore implements Router {
   readonly #seen: BoundedMap<string, NeighbourId>
   /** Local delivery and delivery proofs. */
   readonly #deliveries: Deliveries
-  /** Neighbours met so far (each Hello counts): a cheap centrality for spraying. */
+  /** Links we have had, each counted as it comes up: a cheap centrality for spraying, sent in our Hello. */
   #encounters = 0
   readonly #reassembler: Reassembler
   /** Ack tags of our own opaque messages held (ack-tags.ts). */
@@ -201,7 +201,15 @@ export class MeshCore implements Router {
     // The Summary goes first: a neighbour that holds something we already have learns it before
     // our Hello makes it hand that over.
     this.#sendSummary(neighbour)
-    this.#sendFrame(neighbour, { kind: FrameKind.hello, node: this.self, seqno: this.#routing.seqno })
+    // The Hello says how many links we have had, this one included (the neighbour's own count
+    // includes it too): whom to spray copies to is settled without another round trip.
+    this.#encounters++
+    this.#sendFrame(neighbour, {
+      kind: FrameKind.hello,
+      node: this.self,
+      seqno: this.#routing.seqno,
+      encounters: this.#encounters,
+    })
     this.#routing.linkUp(neighbour)
     this.#schedule()
   }
@@ -409,7 +417,7 @@ export class MeshCore implements Router {
   #handle(n: Neighbour, frame: Frame): void {
     switch (frame.kind) {
       case FrameKind.hello:
-        this.#onHello(n, frame.node, frame.seqno)
+        this.#onHello(n, frame.node, frame.seqno, frame.encounters)
         return
       case FrameKind.data:
         this.#onData(n, frame.envelope)
@@ -425,10 +433,6 @@ export class MeshCore implements Router {
       case FrameKind.routeReply:
         this.#routing.handle(n.id, frame)
         return
-      case FrameKind.met:
-        if (n.encounters !== frame.encounters) this.#pumpDue = true
-        n.encounters = frame.encounters
-        return
       case FrameKind.summary: {
         n.has = new Set(frame.ids.map((id) => Buffer.from(id).toString('hex')))
         this.#pumpDue = true
@@ -439,12 +443,11 @@ export class MeshCore implements Router {
     }
   }
 
-  #onHello(n: Neighbour, tag: Uint8Array, seqno: number): void {
+  #onHello(n: Neighbour, tag: Uint8Array, seqno: number, encounters: number): void {
     if (bytesEqual(tag, this.self)) return
     this.#neighbours.name(n, tag, tagKey(tag))
-    this.#encounters++
+    n.encounters = encounters
     this.#pumpDue = true
-    this.#sendMet(n.id)
     this.#routing.hello(n.id, tag, seqno)
   }
 
@@ -713,11 +716,6 @@ export class MeshCore implements Router {
       ids.push(prefix)
     }
     if (ids.length > 0) this.#sendFrame(neighbour, { kind: FrameKind.summary, ids })
-  }
-
-  /** Tells a neighbour how many encounters we had (our centrality, for spraying). */
-  #sendMet(neighbour: NeighbourId): void {
-    this.#sendFrame(neighbour, { kind: FrameKind.met, encounters: this.#encounters })
   }
 
   #backoff(attempts: number): number {

@@ -1,7 +1,7 @@
 /**
  * A mesh core's neighbours: one per link that is up, found by the host's link ID and, once its
- * Hello arrived, by its destination tag. Each keeps what the neighbour said about itself (tag,
- * Summary, encounter count) and how many of our data frames await its hop acknowledgement.
+ * Hello arrived, by its destination tag. Each keeps what the neighbour said about itself (tag and
+ * encounter count in its Hello, its Summary) and how many of our data frames await its hop acknowledgement.
  */
 import type { NeighbourId } from './router.ts'
 
@@ -15,7 +15,7 @@ export interface Neighbour {
   tagKey: string | undefined
   /** ID prefixes (hex) it said it has: held, or delivered to it (its Summary). */
   has: Set<string>
-  /** How many encounters it reported (its Met). */
+  /** How many encounters it reported (in its Hello). */
   encounters: number
   /** Our data frames awaiting its hop acknowledgement. */
   inflight: number

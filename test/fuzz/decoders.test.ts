@@ -54,7 +54,7 @@ const streamBytes = Buffer.concat([
 ])
 const tag = new Uint8Array(16).fill(5)
 const frames = [
-  encodeFrame({ kind: 0, node: tag, seqno: 7 }),
+  encodeFrame({ kind: 0, node: tag, seqno: 7, encounters: 12 }),
   encodeFrame({ kind: 1, envelope: samples.envelope }),
   encodeFrame({ kind: 2, id: tag, status: 1 }),
   encodeFrame({ kind: 3, secrets: [tag, tag] }),
@@ -70,7 +70,6 @@ const frames = [
     wantSeqno: 0,
   }),
   encodeFrame({ kind: 6, ids: [tag.subarray(0, 8)] }),
-  encodeFrame({ kind: 8, encounters: 12 }),
   encodeFrame({ kind: 7, dest: tag, seqno: 3, metric: 2, origin: tag, reqId: 9 }),
 ]
 const payloads = [
