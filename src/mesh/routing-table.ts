@@ -39,6 +39,8 @@ export interface Route {
 }
 
 interface DestEntry {
+  /** Creation order: lists of destinations come out in it, whichever index found them. */
+  readonly seq: number
   readonly key: string
   readonly dest: Uint8Array
   readonly candidates: Map<NeighbourId, Candidate>
@@ -54,6 +56,11 @@ export function seqnoNewer(s1: number, s2: number): boolean {
   return s1 !== s2 && (s1 - s2) >>> 0 < 0x80000000
 }
 
+/** Entries in creation order (the order of the table itself). */
+function bySeq(entries: Iterable<DestEntry>): DestEntry[] {
+  return [...entries].sort((a, b) => a.seq - b.seq)
+}
+
 /** Hex key of a 16-byte tag. */
 export function tagKey(tag: Uint8Array): string {
   return Buffer.from(tag.buffer, tag.byteOffset, tag.byteLength).toString('hex')
@@ -62,6 +69,11 @@ export function tagKey(tag: Uint8Array): string {
 /** The routing table of one node. */
 export class RoutingTable {
   readonly #entries = new Map<string, DestEntry>()
+  #seq = 0
+  /** Neighbour → the destinations it offers a candidate for (a link going down visits only those). */
+  readonly #byNeighbour = new Map<NeighbourId, Set<DestEntry>>()
+  /** Destinations whose selected route changed since they were last advertised. */
+  readonly #dirty = new Set<DestEntry>()
   readonly #maxDestinations: number
   /** No candidate expires before this time (a lower bound), so most expiry passes are skipped. */
   #nextExpiry = Number.POSITIVE_INFINITY
@@ -125,6 +137,7 @@ export class RoutingTable {
       if (metric >= INFINITY_METRIC) return false
       this.#makeRoom()
       e = {
+        seq: this.#seq++,
         key,
         dest: new Uint8Array(dest),
         candidates: new Map(),
@@ -135,9 +148,15 @@ export class RoutingTable {
       this.#entries.set(key, e)
     }
     const wasStarved = e.selected === undefined && e.candidates.size > 0
-    if (metric >= INFINITY_METRIC) e.candidates.delete(neighbour)
+    if (metric >= INFINITY_METRIC) this.#dropCandidate(e, neighbour)
     else {
       e.candidates.set(neighbour, { neighbour, seqno, metric, expiresAt })
+      let offered = this.#byNeighbour.get(neighbour)
+      if (offered === undefined) {
+        offered = new Set()
+        this.#byNeighbour.set(neighbour, offered)
+      }
+      offered.add(e)
       if (expiresAt < this.#nextExpiry) this.#nextExpiry = expiresAt
     }
     return this.#select(e, wasStarved)
@@ -145,11 +164,23 @@ export class RoutingTable {
 
   /** Drops every candidate through `neighbour` (its link went down). Returns destinations whose route changed. */
   dropNeighbour(neighbour: NeighbourId): Uint8Array[] {
+    const offered = this.#byNeighbour.get(neighbour)
+    if (offered === undefined) return []
+    this.#byNeighbour.delete(neighbour)
     const changed: Uint8Array[] = []
-    for (const e of this.#entries.values()) {
+    for (const e of bySeq(offered)) {
       if (e.candidates.delete(neighbour) && this.#select(e)) changed.push(e.dest)
     }
     return changed
+  }
+
+  /** Removes `neighbour`'s candidate for `e`; false when it had none. */
+  #dropCandidate(e: DestEntry, neighbour: NeighbourId): boolean {
+    if (!e.candidates.delete(neighbour)) return false
+    const offered = this.#byNeighbour.get(neighbour)
+    offered?.delete(e)
+    if (offered?.size === 0) this.#byNeighbour.delete(neighbour)
+    return true
   }
 
   /** Drops expired candidates. Returns destinations whose route changed. */
@@ -161,7 +192,7 @@ export class RoutingTable {
       let removed = false
       for (const [n, c] of e.candidates) {
         if (c.expiresAt <= now) {
-          e.candidates.delete(n)
+          this.#dropCandidate(e, n)
           removed = true
         } else if (c.expiresAt < next) next = c.expiresAt
       }
@@ -197,6 +228,7 @@ export class RoutingTable {
       before?.seqno !== best?.seqno
     if (changed) {
       e.dirty = true
+      this.#dirty.add(e)
       this.#onChange?.(e.key)
     } else if (!wasStarved && best === undefined && e.candidates.size > 0) this.#onChange?.(e.key)
     return changed
@@ -261,8 +293,7 @@ export class RoutingTable {
   /** The destinations changed since {@link clearDirty}: their selected route, or a retraction. */
   peekDirty(): Advert[] {
     const out: Advert[] = []
-    for (const e of this.#entries.values()) {
-      if (!e.dirty) continue
+    for (const e of bySeq(this.#dirty)) {
       if (e.selected)
         out.push({
           dest: e.dest,
@@ -277,13 +308,13 @@ export class RoutingTable {
 
   /** Marks every destination as advertised. */
   clearDirty(): void {
-    for (const e of this.#entries.values()) e.dirty = false
+    for (const e of this.#dirty) e.dirty = false
+    this.#dirty.clear()
   }
 
   /** True when some destination changed since it was last advertised. */
   hasDirty(): boolean {
-    for (const e of this.#entries.values()) if (e.dirty) return true
-    return false
+    return this.#dirty.size > 0
   }
 
   #makeRoom(): void {
@@ -300,8 +331,11 @@ export class RoutingTable {
       }
     }
     if (victim === undefined) return
-    const m = this.#entries.get(victim)?.selected?.metric
+    const gone = this.#entries.get(victim)!
+    const m = gone.selected?.metric
     if (m !== undefined && m >= this.#farMetric) this.#far--
+    for (const n of [...gone.candidates.keys()]) this.#dropCandidate(gone, n)
+    this.#dirty.delete(gone)
     this.#entries.delete(victim)
     if (m !== undefined) this.#onChange?.(victim)
   }
