@@ -242,6 +242,9 @@ export class TalkenNode extends EventEmitter<NodeEvents> {
   #stopped = false
   /** Announcements of messages delivered during the current core step. */
   readonly #announce: Array<() => void> = []
+  /** Frames of the core's waiting for the writes under way to be stored (see #transmit). */
+  readonly #outgoing: Array<[peer: string, frame: Uint8Array]> = []
+  #flushDue = false
 
   /** @internal Use {@link createNode}. */
   constructor(
@@ -267,9 +270,7 @@ export class TalkenNode extends EventEmitter<NodeEvents> {
     const host: RouterHost = {
       now: () => Date.now(),
       random: () => this.#random(),
-      transmit: (neighbour, frame) => {
-        this.#linksReady?.send(neighbour, frame)
-      },
+      transmit: (neighbour, frame) => this.#transmit(neighbour, frame),
       deliver: (delivery) => {
         if (!delivery.datagram) return this.#direct.deliver(delivery)
         if (looksLikeRoomFrame(delivery.payload)) this.rooms.receive(delivery.payload)
@@ -549,6 +550,28 @@ export class TalkenNode extends EventEmitter<NodeEvents> {
     const map = new Map<string, Contact>()
     for (const c of this.store.listContacts()) map.set(tagKey(destinationTag(c.accountKey)), c)
     return map
+  }
+
+  /**
+   * Sends a frame of the core's once the writes under way are stored, and never if the part of
+   * them that sent it is undone: a hop acknowledgement or a delivery proof must not promise what
+   * the disk did not keep (a commit can fail when the disk is full). Frames of one turn of the
+   * event loop leave together, in order.
+   */
+  #transmit(neighbour: string, frame: Uint8Array): void {
+    const out: [string, Uint8Array] = [neighbour, frame]
+    this.#outgoing.push(out)
+    this.store.onRollback(() => {
+      const i = this.#outgoing.lastIndexOf(out)
+      if (i >= 0) this.#outgoing.splice(i, 1)
+    })
+    if (this.#flushDue) return
+    this.#flushDue = true
+    // Store transactions are synchronous: by the microtask, each has committed or been undone.
+    queueMicrotask(() => {
+      this.#flushDue = false
+      for (const [peer, f] of this.#outgoing.splice(0)) this.#linksReady?.send(peer, f)
+    })
   }
 
   /**

@@ -25,3 +25,30 @@ export function fillable(store: Store, disk: { full: boolean }, writes = STORE_W
     },
   })
 }
+
+/**
+ * `store`, whose outermost transactions fail as a full disk fails them at commit (SQLite writes a
+ * transaction's pages to its log when it commits) while `disk.full` is set: everything the
+ * transaction did is undone, and it throws `storage_full`.
+ */
+export function fullAtCommit(store: Store, disk: { full: boolean }): Store {
+  let depth = 0
+  return new Proxy(store, {
+    get(target, prop) {
+      const value = Reflect.get(target, prop)
+      if (typeof value !== 'function') return value
+      if (prop !== 'transaction') return value.bind(target)
+      return <T>(fn: () => T): T =>
+        target.transaction(() => {
+          depth++
+          try {
+            const result = fn()
+            if (depth === 1 && disk.full) throw new TalkenError('storage_full', 'the disk is full')
+            return result
+          } finally {
+            depth--
+          }
+        })
+    },
+  })
+}

@@ -6,9 +6,11 @@
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import type { TestContext } from 'node:test'
 import { addContact } from '../../src/node/contacts.ts'
-import { initHome, openHome } from '../../src/node/data-dir.ts'
+import { initHome, loadIdentity, openHome } from '../../src/node/data-dir.ts'
 import { createNode, type NodeOptions, type TalkenNode } from '../../src/node/node.ts'
+import type { Store } from '../../src/store/store.ts'
 
 /** A fresh data directory with an identity named `name`; returns the path and the contact link. */
 export function makeHome(name: string): { home: string; link: string; remove(): void } {
@@ -67,4 +69,36 @@ export async function startPair(
   const bob = await startNode(b.home)
   const ada = await startNode(a.home, { bootstrap: bob.addresses() })
   return { ada, bob, homes: { ada: a.home, bob: b.home } }
+}
+
+/**
+ * Ada and Bob, linked on loopback, Bob's store wrapped by `wrap` (a disk that fills up:
+ * full-disk.ts) and Ada's hop-ack timeout short (a refusal lasts three of them), their first
+ * message delivered. Everything is stopped and removed when the test ends.
+ */
+export async function pairWithBobsDisk(
+  t: TestContext,
+  wrap: (store: Store) => Store,
+): Promise<{ ada: TalkenNode; bob: TalkenNode }> {
+  const homes = { ada: makeHome('Ada'), bob: makeHome('Bob') }
+  introduce(homes.ada, homes.bob)
+  const opened = openHome({ home: homes.bob.home })
+  const bob = await createNode({
+    store: wrap(opened.store),
+    identity: loadIdentity({ home: homes.bob.home }),
+    listen: ['/ip4/127.0.0.1/tcp/0'],
+    mdns: false,
+  })
+  t.after(async () => {
+    await bob.stop()
+    opened.close()
+    for (const h of Object.values(homes)) h.remove()
+  })
+  bob.on('error', () => {}) // a step that did not fit: the tests look at what follows
+  await bob.start()
+  const ada = await startNode(homes.ada.home, { bootstrap: bob.addresses(), mesh: { hopAckTimeoutMs: 500 } })
+  t.after(() => ada.stop())
+  await until(() => ada.peers().some((p) => p.mesh) && bob.peers().some((p) => p.mesh), 10_000, 'the link')
+  await ada.send('Bob', 'first').delivered(AbortSignal.timeout(10_000))
+  return { ada, bob }
 }
