@@ -1,7 +1,8 @@
 /**
  * A mesh core's neighbours: one per link that is up, found by the host's link ID and, once its
  * Hello arrived, by its destination tag. Each keeps what the neighbour said about itself (tag and
- * encounter count in its Hello, its Summary) and how many of our data frames await its hop acknowledgement.
+ * encounter count in its Hello, its Summary) and how many of our data frames await its hop
+ * acknowledgement.
  */
 import type { NeighbourId } from './router.ts'
 

@@ -559,6 +559,7 @@ export class TalkenNode extends EventEmitter<NodeEvents> {
    * event loop leave together, in order.
    */
   #transmit(neighbour: string, frame: Uint8Array): void {
+    if (this.#stopped) return // its links are gone, and its store may be closed
     const out: [string, Uint8Array] = [neighbour, frame]
     this.#outgoing.push(out)
     this.store.onRollback(() => {
