@@ -61,7 +61,8 @@ export function bufferedRandom(source: RandomSource = systemRandom, poolBytes = 
       at = 0
     }
     at += length
-    return pool.slice(at - length, at)
+    // A view, not a copy: the pool is never written again (a refill is a new array).
+    return pool.subarray(at - length, at)
   }
 }
 
@@ -181,12 +182,27 @@ function checkAead(key: Uint8Array, nonce: Uint8Array): void {
   }
 }
 
+/**
+ * Associated data: bytes, or parts authenticated as their concatenation (each handed to the cipher
+ * in turn, so that nothing is copied to join them).
+ */
+export type AssociatedData = Uint8Array | readonly Uint8Array[]
+
+function setAad(
+  cipher: { setAAD(ad: Uint8Array, options: { plaintextLength: number }): unknown },
+  ad: AssociatedData,
+  plaintextLength: number,
+): void {
+  if (ad instanceof Uint8Array) cipher.setAAD(ad, { plaintextLength })
+  else for (const part of ad) cipher.setAAD(part, { plaintextLength })
+}
+
 /** ChaCha20-Poly1305 encryption (RFC 8439 §2.8): returns ciphertext ‖ 16-byte tag. */
 export function aeadSeal(
   key: Uint8Array,
   nonce: Uint8Array,
   plaintext: Uint8Array,
-  ad: Uint8Array,
+  ad: AssociatedData,
 ): Uint8Array {
   const out = uninitializedBytes(plaintext.length + AEAD_TAG_LENGTH)
   aeadSealInto(out, 0, key, nonce, plaintext, ad)
@@ -204,7 +220,7 @@ export function aeadSealInto(
   key: Uint8Array,
   nonce: Uint8Array,
   plaintext: Uint8Array,
-  ad: Uint8Array,
+  ad: AssociatedData,
 ): void {
   checkAead(key, nonce)
   if (
@@ -215,7 +231,7 @@ export function aeadSealInto(
     throw new TalkenError('invalid_argument', 'no room for the sealed message')
   }
   const cipher = createCipheriv('chacha20-poly1305', key, nonce, { authTagLength: AEAD_TAG_LENGTH })
-  cipher.setAAD(ad, { plaintextLength: plaintext.length })
+  setAad(cipher, ad, plaintext.length)
   const body = cipher.update(plaintext)
   out.set(body, offset)
   const rest = cipher.final()
@@ -231,14 +247,19 @@ export function aeadSealInto(
  * ChaCha20-Poly1305 decryption of ciphertext ‖ tag. Throws `decrypt_failed` when the tag does not
  * verify (wrong key, altered ciphertext or associated data) or the input is shorter than a tag.
  */
-export function aeadOpen(key: Uint8Array, nonce: Uint8Array, sealed: Uint8Array, ad: Uint8Array): Uint8Array {
+export function aeadOpen(
+  key: Uint8Array,
+  nonce: Uint8Array,
+  sealed: Uint8Array,
+  ad: AssociatedData,
+): Uint8Array {
   checkAead(key, nonce)
   if (sealed.length < AEAD_TAG_LENGTH)
     throw new TalkenError('decrypt_failed', 'ciphertext shorter than a tag')
   const split = sealed.length - AEAD_TAG_LENGTH
   try {
     const decipher = createDecipheriv('chacha20-poly1305', key, nonce, { authTagLength: AEAD_TAG_LENGTH })
-    decipher.setAAD(ad, { plaintextLength: split })
+    setAad(decipher, ad, split)
     decipher.setAuthTag(sealed.subarray(split))
     const body = decipher.update(sealed.subarray(0, split))
     const rest = decipher.final()

@@ -30,7 +30,6 @@ import {
   AEAD_TAG_LENGTH,
   aeadOpen,
   aeadSealInto,
-  concatBytes,
   DH_KEY_LENGTH,
   type DhKeyPair,
   dh,
@@ -227,7 +226,7 @@ export function ratchetEncrypt(
   message.set(nonce, 0)
   aeadSealInto(message, AEAD_NONCE_LENGTH, state.hks, nonce, header, EMPTY)
   const encryptedHeader = message.subarray(0, ENCRYPTED_HEADER_LENGTH)
-  aeadSealInto(message, ENCRYPTED_HEADER_LENGTH, mk, ZERO_NONCE, plaintext, concatBytes(ad, encryptedHeader))
+  aeadSealInto(message, ENCRYPTED_HEADER_LENGTH, mk, ZERO_NONCE, plaintext, [ad, encryptedHeader])
   return { state: { ...state, cks, ns: state.ns + 1 }, message }
 }
 
@@ -399,12 +398,7 @@ export function ratchetTryDecrypt(
   const encryptedHeader = message.subarray(0, ENCRYPTED_HEADER_LENGTH)
   const mk = messageKeyFor(s, encryptedHeader, random, search)
   if (mk === undefined) return undefined
-  const plaintext = aeadOpen(
-    mk,
-    ZERO_NONCE,
-    message.subarray(ENCRYPTED_HEADER_LENGTH),
-    concatBytes(ad, encryptedHeader),
-  )
+  const plaintext = aeadOpen(mk, ZERO_NONCE, message.subarray(ENCRYPTED_HEADER_LENGTH), [ad, encryptedHeader])
   if (s.skipped.length > MAX_SKIPPED_KEYS) s.skipped.splice(0, s.skipped.length - MAX_SKIPPED_KEYS)
   return { state: s, plaintext }
 }

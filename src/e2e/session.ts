@@ -106,10 +106,46 @@ export interface SessionOptions {
 
 /** The associated data of every message of this session, followed by the caller's own. */
 export function sessionAssociatedData(session: Session, ad?: Uint8Array): Uint8Array {
-  const identities = session.initiator
+  const identities = identitiesAd(session)
+  return ad === undefined || ad.length === 0 ? identities : concatBytes(identities, ad)
+}
+
+/**
+ * The session's identities as associated data, made once per set of keys: a session's successive
+ * states (one per message) share their key arrays, so this is a lookup after the first message.
+ * Only public keys are remembered (never a session state, whose old chain keys must not linger).
+ */
+interface IdentitiesMemo {
+  readonly initiator: boolean
+  readonly ourDeviceKey: Uint8Array
+  readonly ourIdentityDh: Uint8Array
+  readonly theirIdentityDh: Uint8Array
+  readonly ad: Uint8Array
+}
+const identitiesMemo = new WeakMap<Uint8Array, IdentitiesMemo>()
+
+function identitiesAd(session: Session): Uint8Array {
+  const memo = identitiesMemo.get(session.theirDeviceKey)
+  if (
+    memo !== undefined &&
+    memo.initiator === session.initiator &&
+    memo.ourDeviceKey === session.ourDeviceKey &&
+    memo.ourIdentityDh === session.ourIdentityDh &&
+    memo.theirIdentityDh === session.theirIdentityDh
+  ) {
+    return memo.ad
+  }
+  const ad = session.initiator
     ? sessionAd(session.ourDeviceKey, session.ourIdentityDh, session.theirDeviceKey, session.theirIdentityDh)
     : sessionAd(session.theirDeviceKey, session.theirIdentityDh, session.ourDeviceKey, session.ourIdentityDh)
-  return ad === undefined || ad.length === 0 ? identities : concatBytes(identities, ad)
+  identitiesMemo.set(session.theirDeviceKey, {
+    initiator: session.initiator,
+    ourDeviceKey: session.ourDeviceKey,
+    ourIdentityDh: session.ourIdentityDh,
+    theirIdentityDh: session.theirIdentityDh,
+    ad,
+  })
+  return ad
 }
 
 /** Encodes a prekey message. */

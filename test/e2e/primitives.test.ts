@@ -42,6 +42,25 @@ describe('e2e primitives: RFC known answers', () => {
     }
   })
 
+  it('ChaCha20-Poly1305 with associated data in parts: the same as their concatenation', () => {
+    for (const v of vectors('rfc8439-aead.json').vectors) {
+      const ad = hex(v.ad)
+      for (const cut of [0, 1, ad.length >> 1, ad.length]) {
+        const parts = [ad.subarray(0, cut), ad.subarray(cut)]
+        const sealed = aeadSeal(hex(v.key), hex(v.nonce), hex(v.plaintext), parts)
+        assert.equal(toHex(sealed), v.ciphertext + v.tag, `cut at ${cut}`)
+        assert.equal(toHex(aeadOpen(hex(v.key), hex(v.nonce), sealed, parts)), v.plaintext)
+        // A part left out is associated data that differs.
+        if (cut < ad.length) {
+          throwsCode(
+            () => aeadOpen(hex(v.key), hex(v.nonce), sealed, [ad.subarray(0, cut)]),
+            'decrypt_failed',
+          )
+        }
+      }
+    }
+  })
+
   it('X25519 (RFC 7748 §5.2 and §6.1)', () => {
     const v = vectors('rfc7748-x25519.json')
     for (const s of v.scalarMult) {
