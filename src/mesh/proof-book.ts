@@ -17,8 +17,8 @@ const RECEIVED_IN_SUMMARY = 128
 export class ProofBook {
   /** ID prefix → ack secret of messages known delivered. */
   readonly #proofs: BoundedMap<string, Uint8Array>
-  /** ID prefixes of the messages most recently delivered here. */
-  readonly #receivedHere = new BoundedMap<string, true>(RECEIVED_IN_SUMMARY)
+  /** ID prefixes (hex → bytes, as a Summary lists them) of the messages most recently delivered here. */
+  readonly #receivedHere = new BoundedMap<string, Uint8Array>(RECEIVED_IN_SUMMARY)
 
   /** Remembers at most `capacity` proofs, forgetting the oldest first. */
   constructor(capacity: number) {
@@ -43,7 +43,7 @@ export class ProofBook {
 
   /** The message whose ID has `prefix` was delivered here. */
   receivedHere(prefix: string): void {
-    this.#receivedHere.set(prefix, true)
+    this.#receivedHere.set(prefix, Buffer.from(prefix, 'hex'))
   }
 
   /** The proofs we know among `prefixes` (what a neighbour's Summary lists). */
@@ -59,6 +59,6 @@ export class ProofBook {
   /** Prefixes (bytes) of the messages most recently delivered here, newest first. */
   *recentlyReceived(): Generator<Uint8Array> {
     const received = [...this.#receivedHere.entries()]
-    for (let i = received.length - 1; i >= 0; i--) yield Buffer.from(received[i]![0], 'hex')
+    for (let i = received.length - 1; i >= 0; i--) yield received[i]![1]
   }
 }

@@ -560,12 +560,7 @@ export class TalkenNode extends EventEmitter<NodeEvents> {
    */
   #transmit(neighbour: string, frame: Uint8Array): void {
     if (this.#stopped) return // its links are gone, and its store may be closed
-    const out: [string, Uint8Array] = [neighbour, frame]
-    this.#outgoing.push(out)
-    this.store.onRollback(() => {
-      const i = this.#outgoing.lastIndexOf(out)
-      if (i >= 0) this.#outgoing.splice(i, 1)
-    })
+    this.#pushUnlessUndone(this.#outgoing, [neighbour, frame])
     if (this.#flushDue) return
     this.#flushDue = true
     // Store transactions are synchronous: by the microtask, each has committed or been undone.
@@ -580,10 +575,15 @@ export class TalkenNode extends EventEmitter<NodeEvents> {
    * undone (say, a delivery whose records did not fit on the disk: it comes again later).
    */
   #afterStep(fn: () => void): void {
-    this.#announce.push(fn)
+    this.#pushUnlessUndone(this.#announce, fn)
+  }
+
+  /** Appends `item` to `list`, and takes it out again if the writes under way are undone. */
+  #pushUnlessUndone<T>(list: T[], item: T): void {
+    list.push(item)
     this.store.onRollback(() => {
-      const i = this.#announce.lastIndexOf(fn)
-      if (i >= 0) this.#announce.splice(i, 1)
+      const i = list.lastIndexOf(item)
+      if (i >= 0) list.splice(i, 1)
     })
   }
 
