@@ -4,8 +4,8 @@
  *
  * One operation is one message sealed by one side and opened by the other; figures are
  * operations per second (`unit`), for a small message ({@link SMALL_BYTES}) and a large one
- * ({@link LARGE_BYTES}: the most content a sealed body carries, 64,682 bytes — the 64 KiB bucket
- * less 512 bytes, less the 342 bytes a first-contact body adds).
+ * ({@link LARGE_BYTES}: the most content a sealed body carries, 64,680 bytes — the 64 KiB bucket
+ * less 512 bytes, less the 344 bytes a first-contact body adds without an introduction).
  *
  * - talken: `encrypt` of the sender's session then `decrypt` of the receiver's (`session.ts`),
  *   sessions in memory, in steady state: one direction only (A to B, within one sending chain, so

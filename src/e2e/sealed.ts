@@ -3,8 +3,8 @@
  * one of six sizes; sender, authenticator, time and content are all inside the encryption.
  *
  * ```
- * Sealed (ratchet) = 0x02 ‖ ratchet message                                 (a session exists)
- * Sealed (prekey)  = 0x02 ‖ E (32) ‖ ChaCha20-Poly1305(k, 0¹², prekey message, 0x02)   (first contact)
+ * Sealed (ratchet) = 0x03 ‖ ratchet message                                 (a session exists)
+ * Sealed (prekey)  = 0x03 ‖ E (32) ‖ ChaCha20-Poly1305(k, 0¹², prekey message, 0x03)   (first contact)
  *   k = HKDF(ikm = X25519(E, IK_B), salt = E ‖ IK_B, info = "talken/e2e/seal/v1", 32)
  *   E: a fresh X25519 key per sealed prekey message; IK_B: the recipient's identity DH key
  * Plaintext inside the ratchet =
@@ -15,11 +15,13 @@
  * its hash, and only the recipient, by opening the body, learns it and can prove delivery. A relay
  * sees the ID, never the secret, so it cannot forge an acknowledgement. The ack tag is what the
  * recipient's acknowledgement envelope carries back to the sender instead of the secret
- * (mesh/ack-tags.ts), so that a relay cannot link the two. Version 1 had no ack tag; it is refused.
+ * (mesh/ack-tags.ts), so that a relay cannot link the two. Version 1 had no ack tag, version 2 no
+ * introduction in its prekey messages; both are refused.
  *
  * The two kinds look alike: the recipient tries its sessions' header keys first, then its identity
- * DH key. A prekey body costs 342 bytes of overhead, a ratchet body 126, so content of up to 64,682
- * bytes fits either. Byte table: docs/e2e.md §Sealed body.
+ * DH key. A prekey body costs 344 bytes of overhead plus its introduction (the sender's card and a
+ * 16-byte tag), a ratchet body 126, so content of up to 64,680 bytes fits either without an
+ * introduction. Byte table: docs/e2e.md §Sealed body.
  */
 import { TalkenError } from '../errors.ts'
 import {
@@ -36,10 +38,10 @@ import {
   type RandomSource,
 } from './primitives.ts'
 import { RATCHET_OVERHEAD } from './ratchet.ts'
-import { PREKEY_HEADER_LENGTH } from './session.ts'
+import { introductionOverhead, PREKEY_HEADER_LENGTH } from './session.ts'
 
 /** The sealed body format version (its first byte). */
-export const SEALED_VERSION = 2
+export const SEALED_VERSION = 3
 /**
  * The largest bucket: 64 KiB less 512 bytes, so that a sealed body fits in a mesh message body
  * (65,495 bytes, see mesh-payload.ts) with room to spare.
@@ -69,24 +71,35 @@ const VERSION_AD = Uint8Array.of(SEALED_VERSION)
 
 /** Bytes a sealed ratchet body adds to its content: version, ratchet overhead, time, delivery secret, ack tag, pad marker (126). */
 export const RATCHET_BODY_OVERHEAD = 1 + RATCHET_OVERHEAD + PREFIX_LENGTH + 1
-/** Bytes a sealed prekey body adds: version, E, outer tag, prekey header, then as a ratchet body (342). */
+/**
+ * Bytes a sealed prekey body adds: version, E, outer tag, prekey header, then as a ratchet body
+ * (344), plus its introduction and tag if it has one.
+ */
 export const PREKEY_BODY_OVERHEAD =
   1 + DH_KEY_LENGTH + AEAD_TAG_LENGTH + PREKEY_HEADER_LENGTH + RATCHET_OVERHEAD + PREFIX_LENGTH + 1
 /** The most content one sealed body carries, whichever kind it is. */
 export const MAX_SEALED_CONTENT = MAX_SEALED_BYTES - PREKEY_BODY_OVERHEAD
 
-/** The ratchet plaintext length that makes the sealed body fill its bucket. */
-export function paddedPlaintextLength(contentLength: number, prekey: boolean): number {
+/**
+ * The ratchet plaintext length that makes the sealed body fill its bucket; for a prekey body with
+ * an introduction of `introductionLength` bytes, the introduction counts against the content.
+ */
+export function paddedPlaintextLength(
+  contentLength: number,
+  prekey: boolean,
+  introductionLength = 0,
+): number {
   if (!Number.isSafeInteger(contentLength) || contentLength < 0) {
     throw new TalkenError('invalid_argument', 'content length is a non-negative integer')
   }
-  if (contentLength > MAX_SEALED_CONTENT) {
+  const introduction = prekey ? introductionOverhead(introductionLength) : 0
+  if (contentLength + introduction > MAX_SEALED_CONTENT) {
     throw new TalkenError(
       'too_large',
-      `sealed content is at most ${MAX_SEALED_CONTENT} bytes, not ${contentLength}`,
+      `sealed content is at most ${MAX_SEALED_CONTENT - introduction} bytes, not ${contentLength}`,
     )
   }
-  const overhead = prekey ? PREKEY_BODY_OVERHEAD : RATCHET_BODY_OVERHEAD
+  const overhead = (prekey ? PREKEY_BODY_OVERHEAD : RATCHET_BODY_OVERHEAD) + introduction
   const bucket = SEALED_BUCKETS.find((b) => b >= contentLength + overhead)!
   return bucket - overhead + PREFIX_LENGTH + 1
 }

@@ -4,7 +4,7 @@
  * ```
  * SessionRecord = [ version: 1, sessions: [Session] (1–3, the active one first) ]
  * Session = [ initiator: 0|1, ourDeviceKey, ourIdentityDh, theirDeviceKey, theirIdentityDh,
- *             baseKey (32 bytes each), pending: [] | [signedPrekeyId, oneTimePrekeyId, identitySignature],
+ *             baseKey (32 bytes each), pending: [] | [signedPrekeyId, oneTimePrekeyId, identitySignature, introductionKey?],
  *             ratchet: Ratchet ]
  * Ratchet = [ dhsPrivate, dhsPublic, dhr | h'', rk, cks | h'', ckr | h'', hks | h'', hkr | h'',
  *             nhks, nhkr, ns, nr, pn, oldChains: [[hk, end]] (≤ 8),
@@ -120,7 +120,12 @@ function sessionToCbor(s: Session): CborValue {
     s.baseKey,
     s.pending === null
       ? []
-      : [s.pending.signedPrekeyId, s.pending.oneTimePrekeyId, s.pending.identitySignature],
+      : [
+          s.pending.signedPrekeyId,
+          s.pending.oneTimePrekeyId,
+          s.pending.identitySignature,
+          ...(s.pending.introductionKey === undefined ? [] : [s.pending.introductionKey]),
+        ],
     ratchetToCbor(s.ratchet),
   ]
 }
@@ -136,11 +141,12 @@ function sessionFromCbor(value: CborValue, i: number): Session {
   const pendingValue = r.value()
   let pending: Session['pending'] = null
   if (Array.isArray(pendingValue) && pendingValue.length > 0) {
-    const p = new FieldReader(pendingValue, `session[${i}].pending`, 3)
+    const p = new FieldReader(pendingValue, `session[${i}].pending`, 3, 4)
     pending = {
       signedPrekeyId: p.uint('signedPrekeyId', MAX_PREKEY_ID, 1),
       oneTimePrekeyId: p.uint('oneTimePrekeyId', MAX_PREKEY_ID),
       identitySignature: p.bytes('identitySignature', SIGNATURE_LENGTH),
+      ...(p.remaining === 0 ? {} : { introductionKey: p.bytes('introductionKey', KEY) }),
     }
   } else if (!Array.isArray(pendingValue)) {
     throw new TalkenError('malformed', `session[${i}].pending: expected an array`)

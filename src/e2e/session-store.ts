@@ -42,6 +42,7 @@ import {
   encrypt,
   type Session,
   tryDecrypt,
+  verifyIntroduction,
 } from './session.ts'
 import { decodeSessionRecord, encodeSessionRecord, MAX_SESSIONS_PER_DEVICE } from './session-codec.ts'
 import {
@@ -83,6 +84,8 @@ export interface OpenedMessage {
   readonly ackTag: Uint8Array
   /** True when this message started a new session (first contact from that device). */
   readonly firstContact: boolean
+  /** The sender's introduction (its contact card), verified, when it came in a prekey body that had one. */
+  readonly introduction?: Uint8Array
 }
 
 /** Options of {@link SessionStore.seal}. */
@@ -96,6 +99,12 @@ export interface SealOptions {
   readonly deliverySecret?: Uint8Array
   /** Its ack tag ({@link ACK_TAG_LENGTH} bytes, `MeshCore.ackTagFor`; default: random). */
   readonly ackTag?: Uint8Array
+  /**
+   * Our contact card, carried by prekey bodies only (authenticated, inside the outer layer): a
+   * recipient that cannot open such a body, its one-time prekey taken, learns whom to ask to send
+   * again. It counts against the content's room.
+   */
+  readonly introduction?: Uint8Array
 }
 
 /** End-to-end sessions of one device. */
@@ -133,8 +142,9 @@ export interface SessionStore {
   /**
    * Opens a sealed body. Throws `malformed`, `unsupported_version`, `decrypt_failed` (not for us,
    * or altered), `replayed`, `too_large`, `bad_signature` or `not_found` (a used prekey: its
-   * `details.peerDevice` names the sending device, hex, whose identity signature verified); on
-   * any failure nothing changes.
+   * `details.peerDevice` names the sending device, hex, whose identity signature verified, and
+   * `details.introduction` its verified introduction, hex, if it had one); on any failure nothing
+   * changes.
    */
   open(sealed: Uint8Array): OpenedMessage
   /** Forgets the sessions with a peer device. */
@@ -192,11 +202,15 @@ export function openSessionStore(options: SessionStoreOptions): SessionStore {
       session = createInitiatorSession(identity, peer.bundle, { random })
       list = [session]
     }
+    const introduction = session.pending?.introductionKey === undefined ? undefined : options.introduction
     const plaintext = encodeSealedPlaintext(
       { sentAt, deliverySecret, ackTag, content },
-      paddedPlaintextLength(content.length, session.pending !== null),
+      paddedPlaintextLength(content.length, session.pending !== null, introduction?.length),
     )
-    const out = encrypt(session, plaintext, AD, { random: nonces })
+    const out = encrypt(session, plaintext, AD, {
+      random: nonces,
+      ...(introduction === undefined ? {} : { introduction }),
+    })
     const sealed = out.message.prekey
       ? sealPrekeyMessage(out.message.bytes, session.theirIdentityDh, random)
       : sealRatchetMessage(out.message.bytes)
@@ -204,7 +218,12 @@ export function openSessionStore(options: SessionStoreOptions): SessionStore {
     return sealed
   }
 
-  function opened(s: Session, plaintext: Uint8Array, firstContact: boolean): OpenedMessage {
+  function opened(
+    s: Session,
+    plaintext: Uint8Array,
+    firstContact: boolean,
+    introduction?: Uint8Array,
+  ): OpenedMessage {
     const { content, sentAt, deliverySecret, ackTag } = decodeSealedPlaintext(plaintext)
     return {
       peerDeviceKey: s.theirDeviceKey,
@@ -214,6 +233,7 @@ export function openSessionStore(options: SessionStoreOptions): SessionStore {
       deliverySecret,
       ackTag,
       firstContact,
+      ...(introduction === undefined || introduction.length === 0 ? {} : { introduction }),
     }
   }
 
@@ -243,8 +263,9 @@ export function openSessionStore(options: SessionStoreOptions): SessionStore {
     // A repeat of the first messages of a session we already accepted (they all carry its prekeys).
     const index = list.findIndex((s) => same(s.baseKey, m.ephemeral))
     if (index >= 0) {
+      verifyIntroduction(identity, m)
       const out = decrypt(list[index]!, m.message, AD, { random })
-      const message = opened(out.session, out.plaintext, false)
+      const message = opened(out.session, out.plaintext, false, m.introduction)
       save(key, promote(list, index, out.session))
       return message
     }
@@ -255,14 +276,18 @@ export function openSessionStore(options: SessionStoreOptions): SessionStore {
     try {
       out = acceptSession(identity, prekeys, m, AD, { random })
     } catch (err) {
-      // Its prekeys are gone (a one-time prekey someone else took first): say whose it was, so that
-      // the caller can ask a contact to send it again in a session that works.
+      // Its prekeys are gone (a one-time prekey someone else took first): say who wrote, so that
+      // the caller can ask them to send it again in a session that works.
       if (isTalkenError(err, 'not_found')) {
-        throw new TalkenError('not_found', err.message, { cause: err, details: { peerDevice: key } })
+        const details =
+          m.introduction.length === 0
+            ? { peerDevice: key }
+            : { peerDevice: key, introduction: hex(m.introduction) }
+        throw new TalkenError('not_found', err.message, { cause: err, details })
       }
       throw err
     }
-    const message = opened(out.session, out.plaintext, true)
+    const message = opened(out.session, out.plaintext, true, m.introduction)
     save(key, [out.session, ...list].slice(0, MAX_SESSIONS_PER_DEVICE), () =>
       prekeys.consume(m.signedPrekeyId, out.oneTimePrekeyId, m.ephemeral),
     )

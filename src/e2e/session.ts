@@ -9,8 +9,13 @@
  * ```
  * PrekeyMessage = ephemeral EK_A (32) ‖ sender device key (32) ‖ sender identity DH key (32)
  *               ‖ identity signature (64) ‖ signedPrekeyId (uint32 BE) ‖ oneTimePrekeyId (uint32 BE, 0 = none)
+ *               ‖ introduction length n (uint16 BE, ≤ 12,288) ‖ introduction (n) ‖ tag (16, if n > 0)
  *               ‖ ratchet message (≥ 84)
+ * tag           = HMAC-SHA-256(IntroKey, every byte before it)[0..16]        (IntroKey: x3dh.ts)
  * ```
+ * The introduction is the initiator's contact card. The tag lets a responder that can no longer
+ * run X3DH (its one-time prekey went to someone else first) still learn, authenticated, who wrote,
+ * and ask them to write again ({@link verifyIntroduction}).
  * Byte table: docs/e2e.md §Prekey message.
  *
  * @example
@@ -21,12 +26,15 @@
  */
 import { TalkenError } from '../errors.ts'
 import { PUBLIC_KEY_LENGTH, SIGNATURE_LENGTH } from '../identity/ed25519.ts'
+import { MAX_CARD_BYTES } from '../wire/limits.ts'
 import {
   concatBytes,
   DH_KEY_LENGTH,
   type DhKeyPair,
   generateDhKey,
+  hmac,
   type RandomSource,
+  secretsEqual,
   systemRandom,
 } from './primitives.ts'
 import {
@@ -41,16 +49,29 @@ import {
 } from './ratchet.ts'
 import {
   type E2eIdentity,
+  initiatorIntroductionKey,
   type PrekeyBundle,
+  responderIntroductionKey,
   sessionAd,
   verifyIdentityDh,
   x3dhInitiate,
   x3dhRespond,
 } from './x3dh.ts'
 
-/** Bytes of a prekey message before its ratchet message. */
+const EMPTY = new Uint8Array(0)
+
+/** Bytes of a prekey message before its ratchet message, without an introduction. */
 export const PREKEY_HEADER_LENGTH =
-  DH_KEY_LENGTH + PUBLIC_KEY_LENGTH + DH_KEY_LENGTH + SIGNATURE_LENGTH + 4 + 4
+  DH_KEY_LENGTH + PUBLIC_KEY_LENGTH + DH_KEY_LENGTH + SIGNATURE_LENGTH + 4 + 4 + 2
+/** Largest introduction a prekey message carries (a contact card's limit). */
+export const MAX_INTRODUCTION_BYTES = MAX_CARD_BYTES
+/** Length of the tag after an introduction. */
+export const INTRODUCTION_TAG_LENGTH = 16
+
+/** Bytes an introduction of `length` bytes adds to a prekey message (0 for none). */
+export function introductionOverhead(length: number): number {
+  return length === 0 ? 0 : length + INTRODUCTION_TAG_LENGTH
+}
 
 /** The prekeys an initiator used, repeated in each message until it hears back. */
 export interface PendingPrekey {
@@ -58,6 +79,8 @@ export interface PendingPrekey {
   /** 0: none. */
   readonly oneTimePrekeyId: number
   readonly identitySignature: Uint8Array
+  /** The key of the introduction tag (x3dh.ts IntroKey); absent in sessions stored before it. */
+  readonly introductionKey?: Uint8Array
 }
 
 /** One device's session with one device of a peer. */
@@ -88,6 +111,10 @@ export interface PrekeyMessage {
   readonly identitySignature: Uint8Array
   readonly signedPrekeyId: number
   readonly oneTimePrekeyId: number
+  /** The sender's introduction (its contact card), or empty. */
+  readonly introduction: Uint8Array
+  /** Its tag ({@link INTRODUCTION_TAG_LENGTH} bytes), or empty with no introduction. */
+  readonly introductionTag: Uint8Array
   /** The ratchet message inside. */
   readonly message: Uint8Array
 }
@@ -148,13 +175,52 @@ function identitiesAd(session: Session): Uint8Array {
   return ad
 }
 
-/** Encodes a prekey message. */
-export function encodePrekeyMessage(m: PrekeyMessage): Uint8Array {
-  const ids = new Uint8Array(8)
+/** The bytes an introduction tag covers: everything before it. */
+function introducedHeader(m: Omit<PrekeyMessage, 'introductionTag' | 'message'>): Uint8Array {
+  const ids = new Uint8Array(10)
   const view = new DataView(ids.buffer)
   view.setUint32(0, m.signedPrekeyId)
   view.setUint32(4, m.oneTimePrekeyId)
-  return concatBytes(m.ephemeral, m.senderDeviceKey, m.senderIdentityDh, m.identitySignature, ids, m.message)
+  view.setUint16(8, m.introduction.length)
+  return concatBytes(
+    m.ephemeral,
+    m.senderDeviceKey,
+    m.senderIdentityDh,
+    m.identitySignature,
+    ids,
+    m.introduction,
+  )
+}
+
+function introductionTag(key: Uint8Array, header: Uint8Array): Uint8Array {
+  return hmac(key, header).subarray(0, INTRODUCTION_TAG_LENGTH)
+}
+
+/** Encodes a prekey message. */
+export function encodePrekeyMessage(m: PrekeyMessage): Uint8Array {
+  if (m.introduction.length > MAX_INTRODUCTION_BYTES) {
+    throw new TalkenError('too_large', `an introduction is at most ${MAX_INTRODUCTION_BYTES} bytes`)
+  }
+  if (m.introductionTag.length !== (m.introduction.length === 0 ? 0 : INTRODUCTION_TAG_LENGTH)) {
+    throw new TalkenError(
+      'invalid_argument',
+      'an introduction tag is 16 bytes, and only with an introduction',
+    )
+  }
+  return concatBytes(introducedHeader(m), m.introductionTag, m.message)
+}
+
+/**
+ * Checks a prekey message's introduction tag with our identity DH key (no prekey needed). Throws
+ * `bad_signature` when it does not verify, `malformed` for an unusable ephemeral key. A message
+ * with no introduction passes: it claims nothing.
+ */
+export function verifyIntroduction(ours: E2eIdentity, m: PrekeyMessage): void {
+  if (m.introduction.length === 0) return
+  const key = responderIntroductionKey(ours, m.senderIdentityDh, m.ephemeral)
+  if (!secretsEqual(introductionTag(key, introducedHeader(m)), m.introductionTag)) {
+    throw new TalkenError('bad_signature', "the introduction's tag does not verify")
+  }
 }
 
 /** Decodes a prekey message (shape only; {@link acceptSession} verifies it). Throws `malformed`. */
@@ -174,8 +240,17 @@ export function decodePrekeyMessage(bytes: Uint8Array): PrekeyMessage {
   const identitySignature = take(SIGNATURE_LENGTH)
   const signedPrekeyId = view.getUint32(at)
   const oneTimePrekeyId = view.getUint32(at + 4)
-  at += 8
+  const introductionLength = view.getUint16(at + 8)
+  at += 10
   if (signedPrekeyId === 0) throw new TalkenError('malformed', 'prekey message: signed prekey ID 0')
+  if (introductionLength > MAX_INTRODUCTION_BYTES) {
+    throw new TalkenError('malformed', `prekey message: an introduction of ${introductionLength} bytes`)
+  }
+  if (bytes.length - at < introductionOverhead(introductionLength) + RATCHET_OVERHEAD) {
+    throw new TalkenError('malformed', 'prekey message too short for its introduction')
+  }
+  const introduction = take(introductionLength)
+  const introductionTag = take(introductionLength === 0 ? 0 : INTRODUCTION_TAG_LENGTH)
   return {
     ephemeral,
     senderDeviceKey,
@@ -183,6 +258,8 @@ export function decodePrekeyMessage(bytes: Uint8Array): PrekeyMessage {
     identitySignature,
     signedPrekeyId,
     oneTimePrekeyId,
+    introduction,
+    introductionTag,
     message: bytes.slice(at),
   }
 }
@@ -212,6 +289,7 @@ export function createInitiatorSession(
       signedPrekeyId: theirBundle.signedPrekeyId,
       oneTimePrekeyId: chosen?.id ?? 0,
       identitySignature: ours.identitySignature,
+      introductionKey: initiatorIntroductionKey(ours, theirBundle.identityDh, ephemeral),
     },
     ratchet: initInitiator(secrets.sk, theirBundle.signedPrekey, secrets.hka, secrets.nhkb, random),
   }
@@ -231,26 +309,36 @@ export function initiateSession(
 }
 
 /**
- * Encrypts the next message. While the session is `pending`, the result is a prekey message.
+ * Encrypts the next message. While the session is `pending`, the result is a prekey message,
+ * carrying `options.introduction` (our contact card) when given.
  */
 export function encrypt(
   session: Session,
   plaintext: Uint8Array,
   ad?: Uint8Array,
-  options: SessionOptions = {},
+  options: SessionOptions & { introduction?: Uint8Array } = {},
 ): { session: Session; message: SessionMessage } {
   const random = options.random ?? systemRandom
   const out = ratchetEncrypt(session.ratchet, plaintext, sessionAssociatedData(session, ad), random)
   const next = { ...session, ratchet: out.state }
   const pending = session.pending
   if (pending === null) return { session: next, message: { prekey: false, bytes: out.message } }
-  const bytes = encodePrekeyMessage({
+  const introduced = {
     ephemeral: session.baseKey,
     senderDeviceKey: session.ourDeviceKey,
     senderIdentityDh: session.ourIdentityDh,
     identitySignature: pending.identitySignature,
     signedPrekeyId: pending.signedPrekeyId,
     oneTimePrekeyId: pending.oneTimePrekeyId,
+    // A session stored before introductions existed has no key for the tag: it introduces nobody.
+    introduction: pending.introductionKey === undefined ? EMPTY : (options.introduction ?? EMPTY),
+  }
+  const bytes = encodePrekeyMessage({
+    ...introduced,
+    introductionTag:
+      introduced.introduction.length === 0
+        ? EMPTY
+        : introductionTag(pending.introductionKey!, introducedHeader(introduced)),
     message: out.message,
   })
   return { session: next, message: { prekey: true, bytes } }
@@ -290,8 +378,8 @@ export function tryDecrypt(
 }
 
 /**
- * The responder's side: verifies a prekey message, runs X3DH with the prekeys it names and
- * decrypts the message inside. Throws `malformed`, `bad_signature`, `not_found` (a signed or
+ * The responder's side: verifies a prekey message (identity signature, introduction tag), runs X3DH
+ * with the prekeys it names and decrypts the message inside. Throws `malformed`, `bad_signature`, `not_found` (a signed or
  * one-time prekey that is not, or no longer, held) or what {@link decrypt} throws. The caller
  * deletes the one-time prekey (`oneTimePrekeyId`, unless 0) when it keeps the session.
  */
@@ -304,6 +392,8 @@ export function acceptSession(
 ): { session: Session; plaintext: Uint8Array; oneTimePrekeyId: number } {
   const m = prekeyMessage instanceof Uint8Array ? decodePrekeyMessage(prekeyMessage) : prekeyMessage
   verifyIdentityDh(m.senderDeviceKey, m.senderIdentityDh, m.identitySignature)
+  // Before the prekeys: a `not_found` below comes with an introduction that verified.
+  verifyIntroduction(ours, m)
   const signed = prekeys.signedPrekey(m.signedPrekeyId)
   if (signed === undefined)
     throw new TalkenError('not_found', `signed prekey ${m.signedPrekeyId} is not held`)

@@ -12,7 +12,10 @@
  * HKDF(ikm = 0xFF×32 ‖ DH1 ‖ DH2 ‖ DH3 [‖ DH4], salt = 0×32, info = "talken/e2e/x3dh/v1", 96)
  *   → SK (32) ‖ HKa (32: the initiator's first header key) ‖ NHKb (32: the responder's)
  * AD = A's device key ‖ A's identity DH key ‖ B's device key ‖ B's identity DH key   (128 bytes)
+ * IntroKey = HKDF(ikm = DH(IK_A, IK_B) ‖ DH2, salt = 0×32, info = "talken/e2e/introduction/v1", 32)
  * ```
+ * IntroKey authenticates the initiator's introduction (its card) in prekey messages. It needs
+ * neither prekey of B's, so B can tell who wrote even when the one-time prekey is gone.
  *
  * PrekeyBundle (deterministic CBOR, at most 1,024 bytes: card extension 1):
  * ```
@@ -38,6 +41,7 @@ const BUNDLE_VERSION = 1
 const BUNDLE_DOMAIN = 'talken/e2e/prekey-bundle/v1'
 const IDENTITY_DH_DOMAIN = 'talken/e2e/identity-dh/v1'
 const X3DH_INFO = 'talken/e2e/x3dh/v1'
+const INTRODUCTION_INFO = 'talken/e2e/introduction/v1'
 
 /** Largest encoded prekey bundle: what one contact card extension holds. */
 export const MAX_BUNDLE_BYTES = 1024
@@ -221,4 +225,26 @@ export function x3dhRespond(
   ]
   if (oneTimePrekey !== undefined) dhs.push(dh(oneTimePrekey, theirEphemeral))
   return kdf(dhs)
+}
+
+function introductionKey(identities: Uint8Array, dh2: Uint8Array): Uint8Array {
+  return hkdf(concatBytes(identities, dh2), new Uint8Array(32), INTRODUCTION_INFO, 32)
+}
+
+/** The initiator's introduction key (IntroKey above), from its ephemeral key EK_A. */
+export function initiatorIntroductionKey(
+  ours: E2eIdentity,
+  theirIdentityDh: Uint8Array,
+  ephemeral: DhKeyPair,
+): Uint8Array {
+  return introductionKey(dh(ours.identityDh, theirIdentityDh), dh(ephemeral, theirIdentityDh))
+}
+
+/** The responder's introduction key (IntroKey above): its identity DH key alone is needed. */
+export function responderIntroductionKey(
+  ours: E2eIdentity,
+  theirIdentityDh: Uint8Array,
+  theirEphemeral: Uint8Array,
+): Uint8Array {
+  return introductionKey(dh(ours.identityDh, theirIdentityDh), dh(ours.identityDh, theirEphemeral))
 }

@@ -118,7 +118,9 @@ export class DirectMessages {
     const cardHash = createHash('sha256').update(this.#host.card()).digest()
     const delivered = this.#host.store.kvGet(CARD_DELIVERED, contact.id)
     const withCard = delivered === undefined || !bytesEqual(delivered, cardHash)
-    const content = encodeDirectMessage(withCard ? this.#host.card() : new Uint8Array(0), text, now)
+    // A prekey body carries the card as its introduction: not twice.
+    const content = (introduced: boolean) =>
+      encodeDirectMessage(withCard && !introduced ? this.#host.card() : new Uint8Array(0), text, now)
     const changes: StateChange[] = []
     this.#pending = changes
     let id: string
@@ -165,15 +167,30 @@ export class DirectMessages {
 
   /**
    * Seals `content` for `contact` with a fresh delivery proof inside, and hands it to the mesh
-   * (in the caller's transaction). Returns the message ID.
+   * (in the caller's transaction). Returns the message ID. A prekey body (no session yet, or one
+   * the contact has not confirmed) carries our card as its introduction, so that a recipient who
+   * cannot open it (its one-time prekey taken) can still ask us to send it again; `content` is
+   * told whether it is one.
    */
-  #sendSealed(contact: Contact, content: Uint8Array, now: number, options: SendOptions): string {
+  #sendSealed(
+    contact: Contact,
+    content: Uint8Array | ((introduced: boolean) => Uint8Array),
+    now: number,
+    options: SendOptions,
+  ): string {
     const peer = this.#sessionPeer(contact)
+    const introduced =
+      peer.bundle !== undefined || this.#host.e2e.pendingBaseKey(peer.deviceKey) !== undefined
     // The mesh acknowledges the envelope only with this secret, which only the recipient reads.
     const ackSecret = randomBytes(ACK_SECRET_LENGTH)
     // The acknowledgement comes back with the tag, which relays cannot link to the message.
     const ackTag = this.#host.core.ackTagFor(ackSecret)
-    const sealed = this.#host.e2e.seal(peer, content, { sentAt: now, deliverySecret: ackSecret, ackTag })
+    const sealed = this.#host.e2e.seal(peer, typeof content === 'function' ? content(introduced) : content, {
+      sentAt: now,
+      deliverySecret: ackSecret,
+      ackTag,
+      ...(introduced ? { introduction: this.#host.card() } : {}),
+    })
     const id = this.#host.core.send(destinationTag(contact.accountKey), sealed, { ...options, ackSecret })
     // A prekey message: once it is delivered, the peer holds the session and later messages can
     // be plain ratchet messages (no fresh X25519 key and no prekey header each time).
@@ -231,6 +248,8 @@ export class DirectMessages {
       ackTag = opened.ackTag
       message = decodeDirectMessage(opened.content, (bytes) => {
         if (bytes.length > 0) return this.#host.cardBook.verified(bytes)
+        // A prekey body: the card came as its introduction.
+        if (opened.introduction !== undefined) return this.#host.cardBook.verified(opened.introduction)
         const found = this.#host.cardBook.ofDevice(opened.peerDeviceKey)
         known = found.contact
         return found.card
@@ -310,19 +329,17 @@ export class DirectMessages {
   }
 
   /**
-   * A first message from a contact's device that we could not open because its one-time prekey
-   * was taken already (a link shown to several people): ask that contact, in a session that works,
-   * to send it again. Requests of one step go out together, once the step is stored.
+   * A first message that we could not open because its one-time prekey was taken already (a link
+   * shown to several people): ask its sender, in a session that works, to send it again. The
+   * sender is a contact's device, or someone new whose card came as the message's introduction
+   * (authenticated by its identity key: see session.ts), who becomes a contact as if the message
+   * had opened. Requests of one step go out together, once the step is stored.
    */
   #askToResend(err: unknown, id: string): void {
-    const device = isTalkenError(err, 'not_found') ? err.details?.peerDevice : undefined
+    if (!isTalkenError(err, 'not_found')) return
+    const device = err.details?.peerDevice
     if (typeof device !== 'string') return
-    let contact: Contact | undefined
-    try {
-      contact = this.#host.cardBook.ofDevice(Buffer.from(device, 'hex')).contact
-    } catch {
-      return // not a contact's device: there is nobody to ask
-    }
+    const contact = this.#contactOfDevice(Buffer.from(device, 'hex'), err.details?.introduction)
     if (contact === undefined) return
     const asks = this.#resendAsks.get(contact.id)
     if (asks !== undefined) {
@@ -345,6 +362,28 @@ export class DirectMessages {
         this.#host.log('warn', 'could not ask a contact to send again', { error: (e as Error).message })
       }
     })
+  }
+
+  /** The contact a device belongs to, known or (from a verified introduction) new; else undefined. */
+  #contactOfDevice(device: Uint8Array, introduction: unknown): Contact | undefined {
+    try {
+      const known = this.#host.cardBook.ofDevice(device).contact
+      if (known !== undefined) return known
+    } catch {
+      // not a contact's device
+    }
+    if (typeof introduction !== 'string') return undefined // nobody to ask
+    let card: ContactCard
+    try {
+      card = this.#host.cardBook.verified(Buffer.from(introduction, 'hex'))
+    } catch (e) {
+      this.#host.log('warn', 'an undecryptable first message came with a card that does not verify', {
+        error: (e as Error).message,
+      })
+      return undefined
+    }
+    if (!card.devices.some((d) => bytesEqual(d.deviceKey, device))) return undefined
+    return this.#acceptSender(card, Date.now())
   }
 
   /**

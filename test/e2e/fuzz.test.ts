@@ -109,7 +109,9 @@ function conversation() {
   // A fresh first contact from another device, to mutate prekey bodies B has not seen.
   const c = device()
   const forC = b.e2e.prekeys.replenishOneTimePrekeys(1)
-  const fresh = c.e2e.seal({ deviceKey: b.key.publicKey, bundle: forC }, text('from c'))
+  const fresh = c.e2e.seal({ deviceKey: b.key.publicKey, bundle: forC }, text('from c'), {
+    introduction: text('the card of c'),
+  })
   return { a, b, c, sealed, fresh, prekeySealed, bundle }
 }
 

@@ -6,9 +6,16 @@
  */
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
+import { systemRandom } from '../../src/e2e/primitives.ts'
 import { MAX_SKIPPED_KEYS } from '../../src/e2e/ratchet.ts'
-import { MAX_SEALED_CONTENT, openSealedPrekey, SEALED_BUCKETS } from '../../src/e2e/sealed.ts'
-import { decodeSessionRecord } from '../../src/e2e/session-codec.ts'
+import {
+  MAX_SEALED_CONTENT,
+  openSealedPrekey,
+  SEALED_BUCKETS,
+  sealPrekeyMessage,
+} from '../../src/e2e/sealed.ts'
+import { decodePrekeyMessage, encodePrekeyMessage } from '../../src/e2e/session.ts'
+import { decodeSessionRecord, encodeSessionRecord } from '../../src/e2e/session-codec.ts'
 import { openSessionStore } from '../../src/e2e/session-store.ts'
 import { decodePrekeyBundle } from '../../src/e2e/x3dh.ts'
 import {
@@ -24,6 +31,7 @@ import { prng } from '../helpers/prng.ts'
 import { type Device, device, shuffle, stealState, str, text } from './helpers.ts'
 
 const keyOf = (d: Device) => d.key.publicKey
+const hex = (b: Uint8Array) => Buffer.from(b).toString('hex')
 
 function firstContact(from: Device, to: Device, body: string): Uint8Array {
   return from.e2e.seal({ deviceKey: keyOf(to), bundle: to.e2e.bundle() }, text(body))
@@ -97,6 +105,79 @@ describe('e2e sessions: first contact from a contact card', () => {
     throwsCode(() => b.e2e.open(m2), 'not_found')
     // The refusal changed nothing: A1's session goes on.
     assert.equal(str(b.e2e.open(send(a1, b, 'again')).content), 'again')
+  })
+
+  it('an introduction names who wrote even when the one-time prekey is gone; it cannot be forged', () => {
+    const b = device()
+    const bundle = b.e2e.prekeys.replenishOneTimePrekeys(1)
+    const [a1, a2, a3, mallory] = [device(), device(), device(), device()]
+    const m1 = a1.e2e.seal({ deviceKey: keyOf(b), bundle }, text('first'), {
+      introduction: text('card of a1'),
+    })
+    const m2 = a2.e2e.seal({ deviceKey: keyOf(b), bundle }, text('second'), {
+      introduction: text('card of a2'),
+    })
+    const m3 = a3.e2e.seal({ deviceKey: keyOf(b), bundle }, text('third'))
+    const first = b.e2e.open(m1)
+    assert.equal(str(first.introduction!), 'card of a1')
+    // The one-time prekey is gone: A2's message does not open, but B learns who wrote.
+    const refused = throwsCode(() => b.e2e.open(m2), 'not_found')
+    assert.deepEqual(refused.details, {
+      peerDevice: hex(keyOf(a2)),
+      introduction: hex(text('card of a2')),
+    })
+    // With no introduction, only the device.
+    assert.deepEqual(throwsCode(() => b.e2e.open(m3), 'not_found').details, { peerDevice: hex(keyOf(a3)) })
+    // Ratchet bodies (A1 has B's reply: no more prekey bodies) never carry one.
+    a1.e2e.open(send(b, a1, 'reply'))
+    assert.equal(
+      b.e2e.open(a1.e2e.seal({ deviceKey: keyOf(b) }, text('x'), { introduction: text('no') })).introduction,
+      undefined,
+    )
+
+    // Mallory writes as A2 (A2's device key, identity key and signature are public) with her
+    // card: she cannot make the tag, which needs A2's identity key.
+    const ik = b.e2e.identity.identityDh
+    const own = decodePrekeyMessage(
+      openSealedPrekey(
+        mallory.e2e.seal({ deviceKey: keyOf(b), bundle }, text('hi'), {
+          introduction: text('card of mallory'),
+        }),
+        ik,
+      ),
+    )
+    const forged = encodePrekeyMessage({
+      ...own,
+      senderDeviceKey: keyOf(a2),
+      senderIdentityDh: a2.e2e.identity.identityDh.publicKey,
+      identitySignature: a2.e2e.identity.identitySignature,
+    })
+    throwsCode(() => b.e2e.open(sealPrekeyMessage(forged, ik.publicKey, systemRandom)), 'bad_signature')
+    // Nor can anyone alter a genuine one.
+    const genuine = decodePrekeyMessage(openSealedPrekey(m2, ik))
+    const altered = new Uint8Array(genuine.introduction)
+    altered[0]! ^= 1
+    const tampered = encodePrekeyMessage({ ...genuine, introduction: altered })
+    throwsCode(() => b.e2e.open(sealPrekeyMessage(tampered, ik.publicKey, systemRandom)), 'bad_signature')
+  })
+
+  it('a session stored before introductions existed goes on, introducing nobody', () => {
+    const a = device()
+    const b = device()
+    firstContact(a, b, 'not delivered yet')
+    // Its stored pending prekeys had no introduction key.
+    const [key, record] = a.store.kvList('e2e-session')[0]!
+    const sessions = decodeSessionRecord(record).map((s) => {
+      const { introductionKey: _, ...pending } = s.pending!
+      return { ...s, pending }
+    })
+    a.store.kvSet('e2e-session', key, encodeSessionRecord(sessions))
+    a.reopen()
+    const opened = b.e2e.open(
+      a.e2e.seal({ deviceKey: keyOf(b) }, text('after an upgrade'), { introduction: text('card') }),
+    )
+    assert.equal(str(opened.content), 'after an upgrade')
+    assert.equal(opened.introduction, undefined)
   })
 
   it('two devices that write first to each other at once both keep working', () => {

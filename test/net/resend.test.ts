@@ -1,7 +1,8 @@
 /**
  * A contact link shown to two people hands both the same one-time prekey. The second first
  * message cannot be opened; its recipient asks the sender, in a session that works, to send it
- * again, and nothing is lost.
+ * again, and nothing is lost: also when the sender is a stranger, known only from the message's
+ * introduction.
  */
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
@@ -10,6 +11,7 @@ import { decodeContactCard, encodeContactCard } from '../../src/identity/contact
 import { toContactLink } from '../../src/identity/contact-link.ts'
 import { createIdentity, makeContactCard } from '../../src/identity/identity.ts'
 import { decodeDirectMessage, encodeIdList, encodeReadReceipt } from '../../src/messaging/direct-message.ts'
+import { addContact } from '../../src/node/contacts.ts'
 import { loadIdentity, openHome } from '../../src/node/data-dir.ts'
 import { resentAs } from '../../src/node/direct-messages.ts'
 import { conversation } from '../../src/node/inbox.ts'
@@ -79,6 +81,69 @@ test('two people write first with the same one-time prekey: the second message i
     // And the conversation goes on both ways.
     await bob.send('Cid', 'got it').delivered(AbortSignal.timeout(10_000))
     await cid.send('Bob', 'great').delivered(AbortSignal.timeout(10_000))
+  } finally {
+    await Promise.all([ada.stop(), cid.stop(), bob.stop()])
+  }
+})
+
+/** Adds `link` to the contacts of `home` (one way: the link's owner does not learn of it). */
+function addLink(home: string, link: string): void {
+  const opened = openHome({ home })
+  try {
+    addContact(opened.store, opened.profile.accountKey, link, { now: Date.now() })
+  } finally {
+    opened.close()
+  }
+}
+
+test('two strangers write first with the same one-time prekey: the second learns through its introduction and sends again', async (t) => {
+  const homes = { ada: makeHome('Ada'), bob: makeHome('Bob'), cid: makeHome('Cid') }
+  t.after(() => {
+    for (const h of Object.values(homes)) h.remove()
+  })
+  // A link shown to two people Bob has never heard of.
+  const bobLink = linkWithOneOneTimePrekey(homes.bob.home)
+  addLink(homes.ada.home, bobLink)
+  addLink(homes.cid.home, bobLink)
+  const bob = await startNode(homes.bob.home)
+  const ada = await startNode(homes.ada.home, { bootstrap: bob.addresses() })
+  const cid = await startNode(homes.cid.home, { bootstrap: bob.addresses() })
+  try {
+    await until(() => bob.peers().filter((p) => p.mesh).length === 2, 10_000, 'both links')
+    assert.deepEqual(bob.store.listContacts(), [])
+    const got: IncomingMessage[] = []
+    bob.on('message', (m) => got.push(m))
+    await ada.send('Bob', 'hello from Ada').delivered(AbortSignal.timeout(10_000))
+    // Cid's first message names the prekey Ada took: Bob cannot open it, but its introduction
+    // (Cid's card, tagged with Cid's identity key) says who wrote, and Bob asks Cid to send again.
+    const first = cid.send('Bob', 'hello from Cid')
+    await until(() => got.some((m) => m.text === 'hello from Cid'), 20_000, "Cid's message, sent again")
+    assert.deepEqual(
+      got.map((m) => [m.fromName, m.text]),
+      [
+        ['Ada', 'hello from Ada'],
+        ['Cid', 'hello from Cid'],
+      ],
+    )
+    assert.deepEqual(
+      bob.store
+        .listContacts()
+        .map((c) => [c.name, c.verified])
+        .sort(),
+      [
+        ['Ada', false],
+        ['Cid', false],
+      ],
+    )
+    await until(() => cid.store.getMessage(first.id)?.state === 'failed', 10_000, 'the first copy given up')
+    const again = resentAs(cid.store.getMessage(first.id)?.stateReason)
+    assert.ok(again)
+    await until(() => cid.store.getMessage(again)?.state === 'delivered', 10_000, 'the new copy delivered')
+    assert.deepEqual(
+      conversation(cid.store, 'Bob').map((m) => [m.text, m.state]),
+      [['hello from Cid', 'delivered']],
+    )
+    await bob.send('Cid', 'got it').delivered(AbortSignal.timeout(10_000))
   } finally {
     await Promise.all([ada.stop(), cid.stop(), bob.stop()])
   }
