@@ -159,6 +159,16 @@ describe('e2e sessions: first contact from a contact card', () => {
     altered[0]! ^= 1
     const tampered = encodePrekeyMessage({ ...genuine, introduction: altered })
     throwsCode(() => b.e2e.open(sealPrekeyMessage(tampered, ik.publicKey, systemRandom)), 'bad_signature')
+    // A first contact naming a signed prekey retired since says who wrote too.
+    const a4 = device()
+    const old = a4.e2e.seal({ deviceKey: keyOf(b), bundle }, text('late'), {
+      introduction: text('card of a4'),
+    })
+    for (let i = 0; i < 4; i++) b.e2e.prekeys.rotateSignedPrekey()
+    assert.deepEqual(throwsCode(() => b.e2e.open(old), 'not_found').details, {
+      peerDevice: hex(keyOf(a4)),
+      introduction: hex(text('card of a4')),
+    })
   })
 
   it('a session stored before introductions existed goes on, introducing nobody', () => {
