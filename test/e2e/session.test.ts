@@ -14,7 +14,7 @@ import {
   SEALED_BUCKETS,
   sealPrekeyMessage,
 } from '../../src/e2e/sealed.ts'
-import { decodePrekeyMessage, encodePrekeyMessage } from '../../src/e2e/session.ts'
+import { decodePrekeyMessage, encodePrekeyMessage, MAX_INTRODUCTION_BYTES } from '../../src/e2e/session.ts'
 import { decodeSessionRecord, encodeSessionRecord } from '../../src/e2e/session-codec.ts'
 import { openSessionStore } from '../../src/e2e/session-store.ts'
 import { decodePrekeyBundle } from '../../src/e2e/x3dh.ts'
@@ -159,6 +159,18 @@ describe('e2e sessions: first contact from a contact card', () => {
     altered[0]! ^= 1
     const tampered = encodePrekeyMessage({ ...genuine, introduction: altered })
     throwsCode(() => b.e2e.open(sealPrekeyMessage(tampered, ik.publicKey, systemRandom)), 'bad_signature')
+    // An introduction longer than a card, or than the message, is refused before anything else.
+    const bytes = encodePrekeyMessage(genuine)
+    const lengthAt = 32 + 32 + 32 + 64 + 8
+    for (const n of [MAX_INTRODUCTION_BYTES + 1, bytes.length]) {
+      const bad = new Uint8Array(bytes)
+      new DataView(bad.buffer).setUint16(lengthAt, n)
+      throwsCode(() => decodePrekeyMessage(bad), 'malformed')
+    }
+    throwsCode(
+      () => encodePrekeyMessage({ ...genuine, introduction: new Uint8Array(MAX_INTRODUCTION_BYTES + 1) }),
+      'too_large',
+    )
     // A first contact naming a signed prekey retired since says who wrote too.
     const a4 = device()
     const old = a4.e2e.seal({ deviceKey: keyOf(b), bundle }, text('late'), {
