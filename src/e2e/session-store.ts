@@ -125,6 +125,11 @@ export interface SessionStore {
    */
   pendingBaseKey(deviceKey: Uint8Array): Uint8Array | undefined
   /**
+   * True when {@link seal} for this peer device makes a prekey body that carries an introduction:
+   * there is no session yet (one is started from the bundle), or the active one is still pending.
+   */
+  introduces(deviceKey: Uint8Array): boolean
+  /**
    * Records that the peer device holds the session named by `baseKey`: a body sealed in it was
    * delivered (its delivery secret came back, which only the peer could reveal). Later bodies are
    * plain ratchet messages instead of prekey messages. Returns false when nothing changed.
@@ -301,6 +306,10 @@ export function openSessionStore(options: SessionStoreOptions): SessionStore {
     cardExtension: () => [CardExtension.prekeys, encodePrekeyBundle(prekeys.bundle())],
     hasSession: (deviceKey) => sessions.has(hex(deviceKey)),
     peers: () => [...sessions.keys()],
+    introduces(deviceKey) {
+      const active = sessions.get(hex(deviceKey))?.[0]
+      return active === undefined || active.pending?.introductionKey !== undefined
+    },
     pendingBaseKey(deviceKey) {
       const active = sessions.get(hex(deviceKey))?.[0]
       return active?.pending ? active.baseKey : undefined

@@ -179,8 +179,7 @@ export class DirectMessages {
     options: SendOptions,
   ): string {
     const peer = this.#sessionPeer(contact)
-    const introduced =
-      peer.bundle !== undefined || this.#host.e2e.pendingBaseKey(peer.deviceKey) !== undefined
+    const introduced = this.#host.e2e.introduces(peer.deviceKey)
     // The mesh acknowledges the envelope only with this secret, which only the recipient reads.
     const ackSecret = randomBytes(ACK_SECRET_LENGTH)
     // The acknowledgement comes back with the tag, which relays cannot link to the message.

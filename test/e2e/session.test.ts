@@ -187,6 +187,7 @@ describe('e2e sessions: first contact from a contact card', () => {
     const a = device()
     const b = device()
     firstContact(a, b, 'not delivered yet')
+    assert.equal(a.e2e.introduces(keyOf(b)), true)
     // Its stored pending prekeys had no introduction key.
     const [key, record] = a.store.kvList('e2e-session')[0]!
     const sessions = decodeSessionRecord(record).map((s) => {
@@ -195,6 +196,8 @@ describe('e2e sessions: first contact from a contact card', () => {
     })
     a.store.kvSet('e2e-session', key, encodeSessionRecord(sessions))
     a.reopen()
+    assert.equal(a.e2e.introduces(keyOf(b)), false)
+    assert.equal(a.e2e.introduces(keyOf(device())), true)
     const opened = b.e2e.open(
       a.e2e.seal({ deviceKey: keyOf(b) }, text('after an upgrade'), { introduction: text('card') }),
     )
