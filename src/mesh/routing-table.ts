@@ -47,8 +47,6 @@ interface DestEntry {
   selected: Candidate | undefined
   /** Feasibility distance; undefined until a route was first selected. */
   fd: { seqno: number; metric: number } | undefined
-  /** True when the selected route changed since it was last advertised. */
-  dirty: boolean
 }
 
 /** Seqno comparison, modulo 2^32 as in RFC 8966 §3.2.1 (s1 newer than s2). */
@@ -143,7 +141,6 @@ export class RoutingTable {
         candidates: new Map(),
         selected: undefined,
         fd: undefined,
-        dirty: false,
       }
       this.#entries.set(key, e)
     }
@@ -227,7 +224,6 @@ export class RoutingTable {
       before?.metric !== best?.metric ||
       before?.seqno !== best?.seqno
     if (changed) {
-      e.dirty = true
       this.#dirty.add(e)
       this.#onChange?.(e.key)
     } else if (!wasStarved && best === undefined && e.candidates.size > 0) this.#onChange?.(e.key)
@@ -308,7 +304,6 @@ export class RoutingTable {
 
   /** Marks every destination as advertised. */
   clearDirty(): void {
-    for (const e of this.#dirty) e.dirty = false
     this.#dirty.clear()
   }
 
