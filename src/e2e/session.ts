@@ -196,11 +196,15 @@ function introductionTag(key: Uint8Array, header: Uint8Array): Uint8Array {
   return hmac(key, header).subarray(0, INTRODUCTION_TAG_LENGTH)
 }
 
-/** Encodes a prekey message. */
-export function encodePrekeyMessage(m: PrekeyMessage): Uint8Array {
-  if (m.introduction.length > MAX_INTRODUCTION_BYTES) {
+function checkIntroductionLength(length: number): void {
+  if (length > MAX_INTRODUCTION_BYTES) {
     throw new TalkenError('too_large', `an introduction is at most ${MAX_INTRODUCTION_BYTES} bytes`)
   }
+}
+
+/** Encodes a prekey message. */
+export function encodePrekeyMessage(m: PrekeyMessage): Uint8Array {
+  checkIntroductionLength(m.introduction.length)
   if (m.introductionTag.length !== (m.introduction.length === 0 ? 0 : INTRODUCTION_TAG_LENGTH)) {
     throw new TalkenError(
       'invalid_argument',
@@ -333,15 +337,11 @@ export function encrypt(
     // A session stored before introductions existed has no key for the tag: it introduces nobody.
     introduction: pending.introductionKey === undefined ? EMPTY : (options.introduction ?? EMPTY),
   }
-  const bytes = encodePrekeyMessage({
-    ...introduced,
-    introductionTag:
-      introduced.introduction.length === 0
-        ? EMPTY
-        : introductionTag(pending.introductionKey!, introducedHeader(introduced)),
-    message: out.message,
-  })
-  return { session: next, message: { prekey: true, bytes } }
+  checkIntroductionLength(introduced.introduction.length)
+  // The header once: the tag covers it, and the message starts with it.
+  const header = introducedHeader(introduced)
+  const tag = introduced.introduction.length === 0 ? EMPTY : introductionTag(pending.introductionKey!, header)
+  return { session: next, message: { prekey: true, bytes: concatBytes(header, tag, out.message) } }
 }
 
 /**
