@@ -1,9 +1,9 @@
 /**
  * The cryptographic primitives of the end-to-end layer, all from OpenSSL through `node:crypto`:
  *
- * - X25519 (RFC 7748) key agreement. Private keys are 32 random bytes imported as PKCS#8, never
- *   made by `generateKeyPairSync('x25519')`: on Node 20 that job can deadlock under garbage
- *   collection (DESIGN.md §9), and ratchets make keys all the time.
+ * - X25519 (RFC 7748) key agreement. Private keys are 32 random bytes imported into OpenSSL
+ *   (`identity/raw-keys.ts`), never made by `generateKeyPairSync('x25519')`: on Node 20 that job
+ *   can deadlock under garbage collection (DESIGN.md §9), and ratchets make keys all the time.
  * - Ed25519 (RFC 8032) signatures: re-exported from `identity/ed25519.ts`.
  * - HKDF-SHA-256 (RFC 5869), HMAC-SHA-256 (RFC 2104), SHA-256 (FIPS 180-4).
  * - ChaCha20-Poly1305 AEAD (RFC 8439): 32-byte key, 12-byte nonce, 16-byte tag.
@@ -15,14 +15,13 @@ import {
   createDecipheriv,
   createHash,
   createHmac,
-  createPrivateKey,
-  createPublicKey,
   diffieHellman,
   hkdfSync,
   type KeyObject,
   randomBytes,
 } from 'node:crypto'
 import { TalkenError } from '../errors.ts'
+import { privateKeyFromBytes, publicKeyBytes, publicKeyFromBytes } from '../identity/raw-keys.ts'
 
 export { signingKeyFromSeed, verifySignature } from '../identity/ed25519.ts'
 
@@ -66,10 +65,6 @@ export function bufferedRandom(source: RandomSource = systemRandom, poolBytes = 
   }
 }
 
-// ASN.1 DER prefixes (RFC 8410) for id-X25519 (1.3.101.110).
-const PKCS8_PREFIX = Buffer.from('302e020100300506032b656e04220420', 'hex')
-const SPKI_PREFIX = Buffer.from('302a300506032b656e032100', 'hex')
-
 /** An X25519 key pair. */
 export interface DhKeyPair {
   /** 32 bytes: the secret. */
@@ -83,7 +78,7 @@ const privateKeyObjects = new WeakMap<Uint8Array, KeyObject>()
 function privateKeyObject(privateKey: Uint8Array): KeyObject {
   let key = privateKeyObjects.get(privateKey)
   if (key === undefined) {
-    key = createPrivateKey({ key: Buffer.concat([PKCS8_PREFIX, privateKey]), format: 'der', type: 'pkcs8' })
+    key = privateKeyFromBytes('X25519', privateKey)
     privateKeyObjects.set(privateKey, key)
   }
   return key
@@ -95,11 +90,10 @@ export function dhKeyFromPrivate(privateKey: Uint8Array): DhKeyPair {
     throw new TalkenError('invalid_argument', 'an X25519 private key is 32 bytes')
   }
   const own = new Uint8Array(privateKey)
-  const spki = createPublicKey(privateKeyObject(own)).export({ format: 'der', type: 'spki' })
-  return { privateKey: own, publicKey: new Uint8Array(spki.subarray(SPKI_PREFIX.length)) }
+  return { privateKey: own, publicKey: publicKeyBytes(privateKeyObject(own)) }
 }
 
-/** A fresh X25519 key pair from `random` (32 bytes imported as PKCS#8). */
+/** A fresh X25519 key pair from `random` (32 bytes imported into OpenSSL). */
 export function generateDhKey(random: RandomSource = systemRandom): DhKeyPair {
   return dhKeyFromPrivate(random(DH_KEY_LENGTH))
 }
@@ -142,11 +136,7 @@ export function x25519(ours: DhKeyPair, theirPublic: Uint8Array): Uint8Array {
     throw new TalkenError('malformed', 'an X25519 public key is 32 bytes')
   }
   try {
-    const publicKey = createPublicKey({
-      key: Buffer.concat([SPKI_PREFIX, theirPublic]),
-      format: 'der',
-      type: 'spki',
-    })
+    const publicKey = publicKeyFromBytes('X25519', theirPublic)
     return new Uint8Array(diffieHellman({ privateKey: privateKeyObject(ours.privateKey), publicKey }))
   } catch (cause) {
     throw new TalkenError('malformed', 'not a usable X25519 public key', { cause })

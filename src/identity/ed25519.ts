@@ -1,12 +1,13 @@
 /**
  * Ed25519 (RFC 8032) signing keys through node:crypto (OpenSSL).
  *
- * Keys are made from 32 random seed bytes imported as PKCS#8, not with generateKeyPairSync:
- * on Node 20 the key-generation job can deadlock under garbage collection (DESIGN.md §9), and
- * a seed is also what the key file stores.
+ * Keys are made from 32 random seed bytes imported into OpenSSL (`raw-keys.ts`), not with
+ * generateKeyPairSync: on Node 20 the key-generation job can deadlock under garbage collection
+ * (DESIGN.md §9), and a seed is also what the key file stores.
  */
-import { createPrivateKey, createPublicKey, type KeyObject, randomBytes, sign, verify } from 'node:crypto'
+import { type KeyObject, randomBytes, sign, verify } from 'node:crypto'
 import { TalkenError } from '../errors.ts'
+import { privateKeyFromBytes, publicKeyBytes, publicKeyFromBytes } from './raw-keys.ts'
 
 /** Ed25519 public key length in bytes. */
 export const PUBLIC_KEY_LENGTH = 32
@@ -14,10 +15,6 @@ export const PUBLIC_KEY_LENGTH = 32
 export const SEED_LENGTH = 32
 /** Ed25519 signature length in bytes. */
 export const SIGNATURE_LENGTH = 64
-
-// ASN.1 DER prefixes (RFC 8410): PKCS#8 PrivateKeyInfo and SubjectPublicKeyInfo for id-Ed25519.
-const PKCS8_PREFIX = Buffer.from('302e020100300506032b657004220420', 'hex')
-const SPKI_PREFIX = Buffer.from('302a300506032b6570032100', 'hex')
 
 /** An Ed25519 key pair; the seed is kept only inside the KeyObject and the `seed` copy. */
 export interface SigningKeyPair {
@@ -32,13 +29,8 @@ export interface SigningKeyPair {
 /** Creates a key pair from a 32-byte seed (RFC 8032 §5.1.5). */
 export function signingKeyFromSeed(seed: Uint8Array): SigningKeyPair {
   if (seed.length !== SEED_LENGTH) throw new TalkenError('invalid_argument', 'an Ed25519 seed is 32 bytes')
-  const privateKey = createPrivateKey({
-    key: Buffer.concat([PKCS8_PREFIX, seed]),
-    format: 'der',
-    type: 'pkcs8',
-  })
-  const spki = createPublicKey(privateKey).export({ format: 'der', type: 'spki' })
-  const publicKey = new Uint8Array(spki.subarray(SPKI_PREFIX.length))
+  const privateKey = privateKeyFromBytes('Ed25519', seed)
+  const publicKey = publicKeyBytes(privateKey)
   const seedCopy = new Uint8Array(seed)
   return {
     seed: seedCopy,
@@ -64,7 +56,7 @@ function publicKeyObject(publicKey: Uint8Array): KeyObject {
   const id = Buffer.from(publicKey.buffer, publicKey.byteOffset, publicKey.byteLength).toString('latin1')
   let key = publicKeyCache.get(id)
   if (key === undefined) {
-    key = createPublicKey({ key: Buffer.concat([SPKI_PREFIX, publicKey]), format: 'der', type: 'spki' })
+    key = publicKeyFromBytes('Ed25519', publicKey)
     if (publicKeyCache.size >= PUBLIC_KEY_CACHE_SIZE)
       publicKeyCache.delete(publicKeyCache.keys().next().value!)
     publicKeyCache.set(id, key)
