@@ -23,6 +23,10 @@
  *   under a random nonce (drawn from a pool, as Talken does), the body sealed and opened with 128 bytes of associated data.
  *   `ratchetFloorRatio` = talken ÷ ratchetFloor: the implementation's own cost. For small messages
  *   this floor is about twice the first one, so the first ratio cannot reach much above 0.5.
+ * - replies (extra): A and B take turns, each message a reply, so each opens a new sending chain:
+ *   a DH ratchet step (a fresh X25519 key and two agreements, two root-key derivations) besides
+ *   the work above. Against `replyFloor`, the same primitives through `node:crypto` directly, keys
+ *   going into OpenSSL the fastest way it offers (JWK); `replyRatio` = replies ÷ replyFloor.
  * - sealed (extra): the same message through `openSessionStore` `seal` then `open` over memory
  *   stores: padding to the bucket (512 bytes and 65,024 bytes), the session record re-encoded as
  *   CBOR and written in a store transaction on both sides. `sealedRatio` = sealed ÷ floor.
@@ -32,7 +36,16 @@
  * is the median over its batches (about 30 s in all). The machine's cores may be shared with other
  * work (`loadAverage` records it): compare the sides of one run, not runs.
  */
-import { createCipheriv, createDecipheriv, createHmac, randomBytes } from 'node:crypto'
+import {
+  createCipheriv,
+  createDecipheriv,
+  createHmac,
+  createPrivateKey,
+  createPublicKey,
+  diffieHellman,
+  hkdfSync,
+  randomBytes,
+} from 'node:crypto'
 import { loadavg } from 'node:os'
 import { PrekeyStore } from '../src/e2e/prekey-store.ts'
 import { bufferedRandom, systemRandom } from '../src/e2e/primitives.ts'
@@ -77,6 +90,12 @@ export interface CryptoBenchResult {
   readonly ratchetFloor: CryptoRates
   /** talken ÷ ratchetFloor: what the implementation adds to what the protocol needs. */
   readonly ratchetFloorRatio: CryptoRates
+  /** A conversation of replies: every message a DH ratchet step (see the file's comment). */
+  readonly replies: CryptoRates
+  /** The primitives a reply needs, called directly. */
+  readonly replyFloor: CryptoRates
+  /** replies ÷ replyFloor. */
+  readonly replyRatio: CryptoRates
   /** The same messages through the session store's seal and open over memory stores. */
   readonly sealed: CryptoRates
   readonly sealedRatio: CryptoRates
@@ -99,25 +118,30 @@ function check(got: Uint8Array, want: Uint8Array): void {
   }
 }
 
-/** Two sessions, A's and B's, past first contact and one reply: A sends in steady state. */
-function sessionSide(): Op {
+/** A's and B's sessions, past first contact and one reply. */
+function livePair(): [Session, Session] {
   const a = e2eIdentity(generateSigningKey())
   const b = e2eIdentity(generateSigningKey())
   const prekeys = new PrekeyStore(createMemoryStore(), b, systemRandom, Date.now)
   const hello = new Uint8Array(16)
   const first = initiateSession(a, prekeys.bundle(), hello)
-  let sa: Session = first.session
-  let sb: Session = acceptSession(b, prekeys, first.message.bytes).session
+  const sb = acceptSession(b, prekeys, first.message.bytes).session
   const reply = encrypt(sb, hello)
-  sb = reply.session
-  sa = decrypt(sa, reply.message.bytes).session
+  return [decrypt(first.session, reply.message.bytes).session, reply.session]
+}
+
+/** Two live sessions: A sends in steady state, or (`replies`) A and B take turns. */
+function sessionSide(replies = false): Op {
+  let [sa, sb] = livePair()
   // Header nonces as the session store draws them: from the CSPRNG a pool at a time.
   const nonces = bufferedRandom()
+  let turn = 0
   return (plaintext) => {
-    const sent = encrypt(sa, plaintext, undefined, { random: nonces })
-    sa = sent.session
-    const got = decrypt(sb, sent.message.bytes)
-    sb = got.session
+    const aSends = !replies || turn++ % 2 === 0
+    const sent = encrypt(aSends ? sa : sb, plaintext, undefined, { random: nonces })
+    const got = decrypt(aSends ? sb : sa, sent.message.bytes)
+    if (aSends) [sa, sb] = [sent.session, got.session]
+    else [sb, sa] = [sent.session, got.session]
     check(got.plaintext, plaintext)
   }
 }
@@ -197,6 +221,51 @@ function ratchetFloorSide(): Op {
   }
 }
 
+/** An X25519 key pair from 32 random bytes, and agreement, the fastest way `node:crypto` has. */
+function floorDhKey(): { agree(theirPublic: string): Buffer; publicKey: string } {
+  const privateKey = createPrivateKey({
+    key: { kty: 'OKP', crv: 'X25519', d: randomBytes(32).toString('base64url'), x: '' },
+    format: 'jwk',
+  })
+  const publicKey = createPublicKey(privateKey).export({ format: 'jwk' }).x!
+  return {
+    publicKey,
+    agree: (x) =>
+      diffieHellman({
+        privateKey,
+        publicKey: createPublicKey({ key: { kty: 'OKP', crv: 'X25519', x }, format: 'jwk' }),
+      }),
+  }
+}
+
+/**
+ * What a reply needs at the least on top of {@link ratchetFloorSide}: the receiver's DH ratchet
+ * step, a fresh key and two agreements with the sender's new public key, each followed by a
+ * root-key derivation (HKDF-SHA-256, 96 bytes: root key, chain key, next header key).
+ */
+function replyFloorSide(): Op {
+  const message = ratchetFloorSide()
+  let rk = randomBytes(32)
+  let ours = floorDhKey()
+  let theirs = floorDhKey()
+  return (plaintext) => {
+    message(plaintext)
+    // The receiver's step with the sender's new key: the chain it receives on, then its own.
+    const receiving = hkdfSync('sha256', ours.agree(theirs.publicKey), rk, 'bench', 96)
+    ours = floorDhKey()
+    const sending = hkdfSync(
+      'sha256',
+      ours.agree(theirs.publicKey),
+      Buffer.from(receiving, 0, 32),
+      'bench',
+      96,
+    )
+    rk = Buffer.from(sending, 0, 32)
+    // The next message goes the other way.
+    ;[ours, theirs] = [theirs, ours]
+  }
+}
+
 /** Two session stores over memory stores, past first contact and one reply: A seals, B opens. */
 function sealedSide(): Op {
   const now = () => Date.now()
@@ -242,6 +311,8 @@ export async function cryptoBench(opts: { json: boolean }): Promise<CryptoBenchR
     talken: sessionSide(),
     floor: floorSide(),
     ratchetFloor: ratchetFloorSide(),
+    replies: sessionSide(true),
+    replyFloor: replyFloorSide(),
     sealed: sealedSide(),
   }
   const names = Object.keys(sides) as (keyof typeof sides)[]
@@ -253,6 +324,8 @@ export async function cryptoBench(opts: { json: boolean }): Promise<CryptoBenchR
     talken: { small: [], large: [] },
     floor: { small: [], large: [] },
     ratchetFloor: { small: [], large: [] },
+    replies: { small: [], large: [] },
+    replyFloor: { small: [], large: [] },
     sealed: { small: [], large: [] },
   }
   for (const size of ['small', 'large'] as const) {
@@ -278,6 +351,8 @@ export async function cryptoBench(opts: { json: boolean }): Promise<CryptoBenchR
   const floor = med('floor')
   const sealed = med('sealed')
   const ratchetFloor = med('ratchetFloor')
+  const replies = med('replies')
+  const replyFloor = med('replyFloor')
   const batches = { small: rates.talken.small.length, large: rates.talken.large.length }
   const result: CryptoBenchResult = {
     bench: 'crypto',
@@ -290,6 +365,12 @@ export async function cryptoBench(opts: { json: boolean }): Promise<CryptoBenchR
     ratchetFloorRatio: {
       small: round3(talken.small / ratchetFloor.small),
       large: round3(talken.large / ratchetFloor.large),
+    },
+    replies,
+    replyFloor,
+    replyRatio: {
+      small: round3(replies.small / replyFloor.small),
+      large: round3(replies.large / replyFloor.large),
     },
     sealed,
     sealedRatio: { small: round3(sealed.small / floor.small), large: round3(sealed.large / floor.large) },
@@ -314,8 +395,11 @@ function printTable(r: CryptoBenchResult): void {
   console.log(row('talken', r.talken))
   console.log(row('floor', r.floor))
   console.log(row('ratchet floor', r.ratchetFloor))
+  console.log(row('replies', r.replies))
+  console.log(row('reply floor', r.replyFloor))
   console.log(row('sealed', r.sealed))
   console.log(`ratio ${r.ratio.small} / ${r.ratio.large} (target >= 0.67)`)
   console.log(`against the ratchet floor ${r.ratchetFloorRatio.small} / ${r.ratchetFloorRatio.large}`)
+  console.log(`replies against the reply floor ${r.replyRatio.small} / ${r.replyRatio.large}`)
   console.log(`sealed against the floor ${r.sealedRatio.small} / ${r.sealedRatio.large}`)
 }
