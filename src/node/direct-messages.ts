@@ -432,7 +432,11 @@ export class DirectMessages {
     const handle = this.#handles.get(change.id)
     const conversation = handle?.to ?? this.#host.store.getMessage(change.id)?.conversation
     if (conversation === undefined || conversation === RECEIPTS_CONVERSATION) return
-    handle?.update(change.state, change.reason)
+    // Listeners hear of the state once it is stored (in a step: when the step commits).
+    if (handle !== undefined) this.#host.afterStep(() => handle.update(change.state, change.reason))
+    this.#host.afterStep(() =>
+      this.#host.state({ id: change.id, conversation, state: change.state, reason: change.reason }),
+    )
     const carrier = this.#cardCarriers.get(change.id)
     if (carrier !== undefined && (change.state === 'delivered' || change.state === 'read')) {
       this.#host.store.kvSet(CARD_DELIVERED, carrier.contact, carrier.cardHash)
@@ -443,11 +447,5 @@ export class DirectMessages {
     if (change.state === 'delivered' || change.state === 'expired' || change.state === 'failed') {
       this.#handles.delete(change.id)
     }
-    this.#host.state({
-      id: change.id,
-      conversation,
-      state: change.state,
-      reason: change.reason,
-    })
   }
 }

@@ -42,6 +42,7 @@ import { CardBook } from './card-book.ts'
 import { loadIdentity, openHome } from './data-dir.ts'
 import { destinationTag } from './destination-tag.ts'
 import { DirectMessages } from './direct-messages.ts'
+import { emitToEach, oneError } from './emit-each.ts'
 import { refreshOwnCard } from './own-card.ts'
 import { NodeRooms, type RoomEntryEvent } from './rooms.ts'
 import type { SendHandle } from './send-handle.ts'
@@ -140,7 +141,14 @@ export interface NodeStatus {
   readonly rejected: number
 }
 
-/** The node's events. */
+/**
+ * The node's events. `message`, `state` and `room:entry` announce what is stored already: they
+ * are emitted once the writes behind them have committed, outside any store transaction, so a
+ * listener may call `send` (its message is persisted before `send` returns, as always) and a
+ * listener that throws undoes nothing. Its exception is emitted as `error` (or, with no `error`
+ * listener, thrown on a later tick, as an uncaught exception), and the other announcements still
+ * happen.
+ */
 export interface NodeEvents {
   message: [IncomingMessage]
   state: [MessageStateEvent]
@@ -240,8 +248,10 @@ export class TalkenNode extends EventEmitter<NodeEvents> {
   #timerAt = Number.POSITIVE_INFINITY
   #running = false
   #stopped = false
-  /** Announcements of messages delivered during the current core step. */
+  /** Announcements to make once the step under way is stored (see {@link NodeEvents}). */
   readonly #announce: Array<() => void> = []
+  /** Steps under way: a step may start another (rooms do); the outermost one announces. */
+  #steps = 0
   /** Frames of the core's waiting for the writes under way to be stored (see #transmit). */
   readonly #outgoing: Array<[peer: string, frame: Uint8Array]> = []
   #flushDue = false
@@ -298,8 +308,8 @@ export class TalkenNode extends EventEmitter<NodeEvents> {
       refreshCard: () => this.#refreshCard(),
       afterStep: (fn) => this.#afterStep(fn),
       stopped: () => this.#stopped,
-      message: (m) => this.emit('message', m),
-      state: (e) => this.emit('state', e),
+      message: (m) => this.#emitEach('message', m),
+      state: (e) => this.#emitEach('state', e),
     })
     this.rooms = new NodeRooms({
       store,
@@ -315,7 +325,7 @@ export class TalkenNode extends EventEmitter<NodeEvents> {
       },
       step: (fn) => this.#step(fn),
       card: () => this.#card,
-      entry: (event) => this.#afterStep(() => this.emit('room:entry', event)),
+      entry: (event) => this.#afterStep(() => this.#emitEach('room:entry', event)),
     })
     this.#links = Libp2pLinks.create({
       privateKey: peerKey,
@@ -572,10 +582,54 @@ export class TalkenNode extends EventEmitter<NodeEvents> {
 
   /**
    * Announces `fn` once the step under way is stored; not at all if the part of it that asked is
-   * undone (say, a delivery whose records did not fit on the disk: it comes again later).
+   * undone (say, a delivery whose records did not fit on the disk: it comes again later). Outside
+   * a step, at once.
    */
   #afterStep(fn: () => void): void {
-    this.#pushUnlessUndone(this.#announce, fn)
+    if (this.#steps === 0) this.#announceEach([fn])
+    else this.#pushUnlessUndone(this.#announce, fn)
+  }
+
+  /**
+   * Runs announcements, each on its own: an application listener that throws neither stops the
+   * others nor reaches the code that made the announcement (see {@link NodeEvents}).
+   */
+  #announceEach(announcements: ReadonlyArray<() => void>): void {
+    for (const announce of announcements) {
+      try {
+        announce()
+      } catch (err) {
+        this.#log('error', 'a listener threw', { error: err instanceof Error ? err.message : String(err) })
+        this.#raise(err)
+      }
+    }
+  }
+
+  /**
+   * Emits an event to each of its listeners: one that throws stops none of the others, and what
+   * they threw is thrown after (announcements run in #announceEach, which reports it).
+   */
+  #emitEach<E extends 'message' | 'state' | 'room:entry'>(event: E, ...args: NodeEvents[E]): void {
+    const thrown = emitToEach(this, event, args)
+    if (thrown.length > 0) throw oneError(thrown)
+  }
+
+  /**
+   * Emits `err` as `error`; with no listener for that (or one that throws), throws on a later
+   * tick instead, where an application sees it as an uncaught exception.
+   */
+  #raise(err: unknown): void {
+    try {
+      if (this.listenerCount('error') > 0) {
+        this.emit('error', err as Error)
+        return
+      }
+    } catch (thrown) {
+      err = thrown
+    }
+    queueMicrotask(() => {
+      throw err
+    })
   }
 
   /** Appends `item` to `list`, and takes it out again if the writes under way are undone. */
@@ -587,8 +641,9 @@ export class TalkenNode extends EventEmitter<NodeEvents> {
     })
   }
 
-  /** Runs one step of the core, then announces what it delivered (once its records are stored). */
+  /** Runs one step of the core, then announces what it did (once its records are stored). */
   #step(fn: () => void): void {
+    this.#steps++
     try {
       // One transaction per step: a step's custody, outbox and state writes land together, and
       // cost one commit instead of one each.
@@ -598,13 +653,13 @@ export class TalkenNode extends EventEmitter<NodeEvents> {
         this.rooms.drain()
       })
     } catch (err) {
-      this.#announce.length = 0
+      // What the undone step would have announced went with its writes (#pushUnlessUndone).
       this.#log('error', 'mesh step failed', { error: (err as Error).message })
-      this.emit('error', err as Error)
-      return
+      this.#afterStep(() => this.#raise(err))
+    } finally {
+      this.#steps--
     }
-    const announce = this.#announce.splice(0)
-    for (const a of announce) a()
+    if (this.#steps === 0) this.#announceEach(this.#announce.splice(0))
   }
 
   #wakeAt(time: number): void {

@@ -4,6 +4,7 @@
 import { EventEmitter } from 'node:events'
 import { TalkenError } from '../errors.ts'
 import type { DeliveryState } from '../store/store.ts'
+import { emitToEach, oneError } from './emit-each.ts'
 
 export class SendHandle extends EventEmitter<{ state: [DeliveryState, string | undefined] }> {
   readonly id: string
@@ -20,10 +21,11 @@ export class SendHandle extends EventEmitter<{ state: [DeliveryState, string | u
     return this.#state
   }
 
-  /** @internal */
+  /** @internal Every listener hears; then what any of them threw is thrown (once). */
   update(state: DeliveryState, reason: string | undefined): void {
     this.#state = state
-    this.emit('state', state, reason)
+    const thrown = emitToEach(this, 'state', [state, reason])
+    if (thrown.length > 0) throw oneError(thrown)
   }
 
   /** Resolves when the message is delivered (or read); rejects if it expires or fails. */
