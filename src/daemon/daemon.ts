@@ -57,6 +57,9 @@ export async function runDaemon(options: DaemonOptions): Promise<Daemon> {
   let control: ControlServer | undefined
   try {
     node = await createNode(options)
+    // A step that did not commit (a full disk, say) is undone and comes again; a listener that
+    // threw is logged. Neither is a reason for the daemon to stop.
+    node.on('error', (err) => options.logger('error', 'node error', { error: err.message }))
     await node.start()
     control = await ControlServer.listen(options.home, controlMethods(node))
   } catch (err) {
