@@ -46,6 +46,7 @@ import { emitToEach, oneError } from './emit-each.ts'
 import { refreshOwnCard } from './own-card.ts'
 import { NodeRooms, type RoomEntryEvent } from './rooms.ts'
 import type { SendHandle } from './send-handle.ts'
+import { type StepFailure, Steps } from './steps.ts'
 
 export { SendHandle } from './send-handle.ts'
 
@@ -248,10 +249,8 @@ export class TalkenNode extends EventEmitter<NodeEvents> {
   #timerAt = Number.POSITIVE_INFINITY
   #running = false
   #stopped = false
-  /** Announcements to make once the step under way is stored (see {@link NodeEvents}). */
-  readonly #announce: Array<() => void> = []
-  /** Steps under way: a step may start another (rooms do); the outermost one announces. */
-  #steps = 0
+  /** Store transactions and what they announce (see {@link NodeEvents}). */
+  readonly #steps: Steps
   /** Frames of the core's waiting for the writes under way to be stored (see #transmit). */
   readonly #outgoing: Array<[peer: string, frame: Uint8Array]> = []
   #flushDue = false
@@ -270,6 +269,7 @@ export class TalkenNode extends EventEmitter<NodeEvents> {
     this.identity = identity
     this.#ownsStore = ownsStore
     this.#log = options.logger ?? silent
+    this.#steps = new Steps(store, (err, what) => this.#failed(err, what))
     const profile = store.getIdentity()
     if (profile === undefined) throw new TalkenError('no_identity', 'the store holds no profile')
     this.#card = profile.card
@@ -306,7 +306,7 @@ export class TalkenNode extends EventEmitter<NodeEvents> {
       ttlMs: options.ttlMs,
       card: () => this.#card,
       refreshCard: () => this.#refreshCard(),
-      afterStep: (fn) => this.#afterStep(fn),
+      afterStep: (fn) => this.#steps.after(fn),
       stopped: () => this.#stopped,
       message: (m) => this.#emitEach('message', m),
       state: (e) => this.#emitEach('state', e),
@@ -325,7 +325,7 @@ export class TalkenNode extends EventEmitter<NodeEvents> {
       },
       step: (fn) => this.#step(fn),
       card: () => this.#card,
-      entry: (event) => this.#afterStep(() => this.#emitEach('room:entry', event)),
+      entry: (event) => this.#steps.after(() => this.#emitEach('room:entry', event)),
     })
     this.#links = Libp2pLinks.create({
       privateKey: peerKey,
@@ -570,7 +570,7 @@ export class TalkenNode extends EventEmitter<NodeEvents> {
    */
   #transmit(neighbour: string, frame: Uint8Array): void {
     if (this.#stopped) return // its links are gone, and its store may be closed
-    this.#pushUnlessUndone(this.#outgoing, [neighbour, frame])
+    this.#steps.pushUnlessUndone(this.#outgoing, [neighbour, frame])
     if (this.#flushDue) return
     this.#flushDue = true
     // Store transactions are synchronous: by the microtask, each has committed or been undone.
@@ -581,37 +581,19 @@ export class TalkenNode extends EventEmitter<NodeEvents> {
   }
 
   /**
-   * Announces `fn` once the step under way is stored; not at all if the part of it that asked is
-   * undone (say, a delivery whose records did not fit on the disk: it comes again later). Outside
-   * a step, at once.
-   */
-  #afterStep(fn: () => void): void {
-    if (this.#steps === 0) this.#announceEach([fn])
-    else this.#pushUnlessUndone(this.#announce, fn)
-  }
-
-  /**
-   * Runs announcements, each on its own: an application listener that throws neither stops the
-   * others nor reaches the code that made the announcement (see {@link NodeEvents}).
-   */
-  #announceEach(announcements: ReadonlyArray<() => void>): void {
-    for (const announce of announcements) {
-      try {
-        announce()
-      } catch (err) {
-        this.#log('error', 'a listener threw', { error: err instanceof Error ? err.message : String(err) })
-        this.#raise(err)
-      }
-    }
-  }
-
-  /**
    * Emits an event to each of its listeners: one that throws stops none of the others, and what
-   * they threw is thrown after (announcements run in #announceEach, which reports it).
+   * they threw is thrown after (announcements run in `Steps`, which reports it).
    */
   #emitEach<E extends 'message' | 'state' | 'room:entry'>(event: E, ...args: NodeEvents[E]): void {
     const thrown = emitToEach(this, event, args)
     if (thrown.length > 0) throw oneError(thrown)
+  }
+
+  /** A step that was undone, or a listener that threw: logged, and emitted as `error`. */
+  #failed(err: unknown, what: StepFailure): void {
+    const message = err instanceof Error ? err.message : String(err)
+    this.#log('error', what === 'step' ? 'mesh step failed' : 'a listener threw', { error: message })
+    this.#raise(err)
   }
 
   /**
@@ -632,34 +614,12 @@ export class TalkenNode extends EventEmitter<NodeEvents> {
     })
   }
 
-  /** Appends `item` to `list`, and takes it out again if the writes under way are undone. */
-  #pushUnlessUndone<T>(list: T[], item: T): void {
-    list.push(item)
-    this.store.onRollback(() => {
-      const i = list.lastIndexOf(item)
-      if (i >= 0) list.splice(i, 1)
-    })
-  }
-
-  /** Runs one step of the core, then announces what it did (once its records are stored). */
+  /** Runs one step of the core (see steps.ts); room frames it delivered are handled at its end. */
   #step(fn: () => void): void {
-    this.#steps++
-    try {
-      // One transaction per step: a step's custody, outbox and state writes land together, and
-      // cost one commit instead of one each.
-      this.store.transaction(() => {
-        fn()
-        // Room frames delivered during the step are handled once the core has returned.
-        this.rooms.drain()
-      })
-    } catch (err) {
-      // What the undone step would have announced went with its writes (#pushUnlessUndone).
-      this.#log('error', 'mesh step failed', { error: (err as Error).message })
-      this.#afterStep(() => this.#raise(err))
-    } finally {
-      this.#steps--
-    }
-    if (this.#steps === 0) this.#announceEach(this.#announce.splice(0))
+    this.#steps.run(() => {
+      fn()
+      this.rooms.drain()
+    })
   }
 
   #wakeAt(time: number): void {
