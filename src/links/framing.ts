@@ -1,8 +1,9 @@
 /**
  * Mesh frames on a libp2p byte stream: each frame is an unsigned varint length followed by that
- * many bytes (the multiformats varint libp2p uses everywhere). A length of zero or above
- * {@link MAX_FRAME_BYTES}, or more than one frame's worth of bytes buffered without a complete
- * frame, is a protocol violation: the stream is aborted, and other links are untouched.
+ * many bytes (the multiformats varint libp2p uses everywhere). A length of zero is skipped. A
+ * length above {@link MAX_FRAME_BYTES}, or more than one frame's worth of bytes buffered without a
+ * complete frame (however many whole frames one read brings), is a protocol violation: the stream
+ * is aborted, and other links are untouched.
  */
 import { LengthPrefixedDecoder } from '@libp2p/utils'
 import * as varint from 'uint8-varint'
@@ -45,19 +46,30 @@ function decodeLength(data: Uint8Array | Uint8ArrayList): number {
   return varint.decode(data)
 }
 
+/** Bytes handed to the length-prefixed decoder at a time (see {@link FrameDecoder.push}). */
+const SLICE_BYTES = 64 * 1024
+
 /** Splits a byte stream back into frames; throws `malformed` on a protocol violation. */
 export class FrameDecoder {
   readonly #decoder = new LengthPrefixedDecoder({
     maxDataLength: MAX_FRAME_BYTES,
-    maxBufferSize: MAX_FRAMED_BYTES + 64 * 1024,
+    maxBufferSize: MAX_FRAMED_BYTES + SLICE_BYTES,
     lengthDecoder: decodeLength,
   })
 
-  /** Frames completed by `chunk`, in order. */
+  /**
+   * Frames completed by `chunk`, in order. One read can bring many whole frames (a sender writes
+   * what it has queued at once, and reads merge): the decoder takes the chunk a slice at a time,
+   * so its buffer limit bounds the bytes of an unfinished frame, not the size of a read.
+   */
   push(chunk: Uint8Array | Uint8ArrayList): Uint8Array[] {
     const frames: Uint8Array[] = []
     try {
-      for (const frame of this.#decoder.decode(chunk)) frames.push(frame.subarray())
+      for (let at = 0; at < chunk.byteLength; at += SLICE_BYTES) {
+        const end = Math.min(at + SLICE_BYTES, chunk.byteLength)
+        const slice = chunk instanceof Uint8Array ? chunk.subarray(at, end) : chunk.sublist(at, end)
+        for (const frame of this.#decoder.decode(slice)) frames.push(frame.subarray())
+      }
     } catch (err) {
       throw new TalkenError('malformed', `bad mesh stream framing: ${(err as Error).message}`, { cause: err })
     }

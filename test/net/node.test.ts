@@ -2,6 +2,7 @@ import assert from 'node:assert/strict'
 import { after, test } from 'node:test'
 import { CardExtension, cardExtension, decodeContactCard } from '../../src/identity/contact-card.ts'
 import { parseContactLink } from '../../src/identity/contact-link.ts'
+import { createNode } from '../../src/node/node.ts'
 import { introduce, makeHome, startNode, startPair, until } from '../helpers/nodes.ts'
 
 test('two nodes on loopback: bootstrap link, message delivered, state reaches delivered', async (t) => {
@@ -108,4 +109,26 @@ test('first contact while the recipient is offline, then a ratcheted conversatio
     await nb?.stop()
     await na.stop()
   }
+})
+
+test('a backlog of large messages written offline goes out in bursts of whole frames, and every one arrives', async (t) => {
+  const homes = { ada: makeHome('Ada'), bob: makeHome('Bob') }
+  t.after(() => {
+    for (const h of Object.values(homes)) h.remove()
+  })
+  introduce(homes.ada, homes.bob)
+  // Ada writes while offline: 40 messages of 16 kB wait in her outbox, and leave together.
+  const offline = await createNode({ home: homes.ada.home, listen: ['/ip4/127.0.0.1/tcp/0'], mdns: false })
+  const ids = Array.from({ length: 40 }, (_, i) => offline.send('Bob', `${i} `.padEnd(16_000, 'x')).id)
+  await offline.stop()
+  const bob = await startNode(homes.bob.home)
+  t.after(() => bob.stop())
+  const ada = await startNode(homes.ada.home, { bootstrap: bob.addresses() })
+  t.after(() => ada.stop())
+  await until(
+    () => ids.every((id) => bob.store.getMessage(id) !== undefined),
+    30_000,
+    'the 40 messages at Bob',
+  )
+  assert.equal(bob.status().links.badStreams, 0, 'no honest stream was taken for a broken one')
 })
