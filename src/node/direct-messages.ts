@@ -340,27 +340,38 @@ export class DirectMessages {
     if (typeof device !== 'string') return
     const contact = this.#contactOfDevice(Buffer.from(device, 'hex'), err.details?.introduction)
     if (contact === undefined) return
-    const asks = this.#resendAsks.get(contact.id)
-    if (asks !== undefined) {
-      asks.push(id)
-      return
+    let asks = this.#resendAsks.get(contact.id)
+    if (asks === undefined) {
+      asks = []
+      this.#resendAsks.set(contact.id, asks)
     }
-    this.#resendAsks.set(contact.id, [id])
-    this.#host.afterStep(() => {
-      const ids = this.#resendAsks.get(contact.id) ?? []
-      this.#resendAsks.delete(contact.id)
-      if (this.#host.stopped()) return
-      const now = Date.now()
-      try {
-        this.#host.store.transaction(() => this.#sendIdLists(contact, ids, 'resend', now))
-        this.#host.log('info', 'asked a contact to send again what we could not open', {
-          contact: contact.id,
-          messages: ids.length,
-        })
-      } catch (e) {
-        this.#host.log('warn', 'could not ask a contact to send again', { error: (e as Error).message })
-      }
+    const list = asks
+    list.push(id)
+    // Undone with its part of the step (the failed delivery comes again), the ask goes too.
+    this.#host.store.onRollback(() => {
+      const i = list.lastIndexOf(id)
+      if (i >= 0) list.splice(i, 1)
+      if (list.length === 0 && this.#resendAsks.get(contact.id) === list) this.#resendAsks.delete(contact.id)
     })
+    // One announcement per ask, so that each ask that stays has one; the first sends them all.
+    this.#host.afterStep(() => this.#sendResendAsks(contact))
+  }
+
+  /** Sends `contact` the resend requests gathered for them, if any are left. */
+  #sendResendAsks(contact: Contact): void {
+    const ids = this.#resendAsks.get(contact.id)
+    this.#resendAsks.delete(contact.id)
+    if (ids === undefined || ids.length === 0 || this.#host.stopped()) return
+    const now = Date.now()
+    try {
+      this.#host.store.transaction(() => this.#sendIdLists(contact, ids, 'resend', now))
+      this.#host.log('info', 'asked a contact to send again what we could not open', {
+        contact: contact.id,
+        messages: ids.length,
+      })
+    } catch (e) {
+      this.#host.log('warn', 'could not ask a contact to send again', { error: (e as Error).message })
+    }
   }
 
   /** The contact a device belongs to, known or (from a verified introduction) new; else undefined. */

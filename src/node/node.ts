@@ -532,6 +532,12 @@ export class TalkenNode extends EventEmitter<NodeEvents> {
   #refreshCard(addresses?: readonly string[]): void {
     const fresh = refreshOwnCard(this.store, this.identity, this.#e2e.cardExtension(), addresses)
     if (fresh === undefined) return
+    // Called in a step too (a first contact took a one-time prekey): undone with the step, the
+    // card it stored is gone, and the one in memory goes back with it.
+    const before = this.#card
+    this.store.onRollback(() => {
+      this.#card = before
+    })
     this.#card = fresh.card
     this.#log('info', 'contact card re-signed', { addresses: fresh.addresses, prekeys: fresh.prekeysChanged })
   }

@@ -15,9 +15,10 @@ import { addContact } from '../../src/node/contacts.ts'
 import { loadIdentity, openHome } from '../../src/node/data-dir.ts'
 import { resentAs } from '../../src/node/direct-messages.ts'
 import { conversation } from '../../src/node/inbox.ts'
-import type { IncomingMessage } from '../../src/node/node.ts'
+import { createNode, type IncomingMessage } from '../../src/node/node.ts'
 import { refreshOwnCard } from '../../src/node/own-card.ts'
 import { throwsCode } from '../helpers/errors.ts'
+import { fullAtCommit } from '../helpers/full-disk.ts'
 import { introduce, makeHome, startNode, until } from '../helpers/nodes.ts'
 
 /** Re-signs the card of `home` with a bundle of a single one-time prekey; returns its link. */
@@ -158,4 +159,46 @@ test('a resend request is told apart from a receipt, and bounded', () => {
   assert.equal(request.readIds, undefined)
   assert.equal(decodeDirectMessage(encodeReadReceipt(card, [id], 1)).resendIds, undefined)
   throwsCode(() => encodeIdList('resend', card, Array(65).fill(id), 1), 'invalid_argument')
+})
+
+test('a resend request undone with its step (a disk full at commit) is asked again when the message comes again', async (t) => {
+  const homes = { ada: makeHome('Ada'), bob: makeHome('Bob'), cid: makeHome('Cid') }
+  t.after(() => {
+    for (const h of Object.values(homes)) h.remove()
+  })
+  const bobLink = { home: homes.bob.home, link: linkWithOneOneTimePrekey(homes.bob.home) }
+  introduce({ home: homes.ada.home, link: homes.ada.link }, bobLink, {
+    home: homes.cid.home,
+    link: homes.cid.link,
+  })
+  const disk = { full: false }
+  const opened = openHome({ home: homes.bob.home })
+  const bob = await createNode({
+    store: fullAtCommit(opened.store, disk),
+    identity: loadIdentity({ home: homes.bob.home }),
+    listen: ['/ip4/127.0.0.1/tcp/0'],
+    mdns: false,
+  })
+  const failures: Error[] = []
+  bob.on('error', (e) => failures.push(e))
+  await bob.start()
+  const ada = await startNode(homes.ada.home, { bootstrap: bob.addresses(), mesh: { hopAckTimeoutMs: 500 } })
+  const cid = await startNode(homes.cid.home, { bootstrap: bob.addresses(), mesh: { hopAckTimeoutMs: 500 } })
+  t.after(async () => {
+    await Promise.all([ada.stop(), cid.stop(), bob.stop()])
+    opened.close()
+  })
+  await until(() => bob.peers().filter((p) => p.mesh).length === 2, 10_000, 'both links')
+  const got: string[] = []
+  bob.on('message', (m) => got.push(m.text))
+  await ada.send('Bob', 'hello from Ada').delivered(AbortSignal.timeout(10_000))
+  // Cid's first message names the prekey Ada took, and arrives while Bob's disk is full: the
+  // step that would ask Cid to send it again is undone.
+  disk.full = true
+  cid.send('Bob', 'hello from Cid')
+  await until(() => failures.length > 0, 10_000, "a step of Bob's that did not commit")
+  disk.full = false
+  // The message comes again, still cannot be opened, and this time the request goes out.
+  await until(() => got.includes('hello from Cid'), 20_000, "Cid's message, sent again")
+  assert.deepEqual(got, ['hello from Ada', 'hello from Cid'])
 })
