@@ -164,6 +164,10 @@ export interface NodeEvents {
 
 const silent: Logger = () => {}
 
+/** How long after a step that was undone the links are started again, at first and at most. */
+const RESYNC_FIRST_DELAY_MS = 1_000
+const RESYNC_MAX_DELAY_MS = 30_000
+
 /** Creates a node; call {@link TalkenNode.start} to go online. */
 export async function createNode(options: NodeOptions): Promise<TalkenNode> {
   let store: Store
@@ -246,6 +250,11 @@ export class TalkenNode extends EventEmitter<NodeEvents> {
   readonly #cardBook: CardBook
   #pool = { bytes: Buffer.alloc(0), offset: 0 }
   #timer: NodeJS.Timeout | undefined
+  /** Mesh links up, with their MTU: what a resync starts again (see #resyncSoon). */
+  readonly #linksUp = new Map<string, number>()
+  /** A resync is due (its timer), and how long the next one waits after a failure. */
+  #resync: NodeJS.Timeout | undefined
+  #resyncDelayMs = RESYNC_FIRST_DELAY_MS
   #timerAt = Number.POSITIVE_INFINITY
   #running = false
   #stopped = false
@@ -338,11 +347,13 @@ export class TalkenNode extends EventEmitter<NodeEvents> {
       handlers: {
         linkUp: (peer, mtu) => {
           this.#log('info', 'link up', { peer })
+          this.#linksUp.set(peer, mtu)
           this.#step(() => this.#core.linkUp(peer, mtu))
           this.emit('link:up', peer)
         },
         linkDown: (peer) => {
           this.#log('info', 'link down', { peer })
+          this.#linksUp.delete(peer)
           this.#step(() => this.#core.linkDown(peer))
           this.emit('link:down', peer)
         },
@@ -394,6 +405,7 @@ export class TalkenNode extends EventEmitter<NodeEvents> {
     this.#stopped = true
     this.#running = false
     clearTimeout(this.#timer)
+    clearTimeout(this.#resync)
     this.rooms.stop()
     try {
       await (await this.#links).stop()
@@ -599,7 +611,34 @@ export class TalkenNode extends EventEmitter<NodeEvents> {
   #failed(err: unknown, what: StepFailure): void {
     const message = err instanceof Error ? err.message : String(err)
     this.#log('error', what === 'step' ? 'mesh step failed' : 'a listener threw', { error: message })
+    if (what === 'step') this.#resyncSoon()
     this.#raise(err)
+  }
+
+  /**
+   * After a step that was undone. Its writes and the frames it would have sent are gone, but the
+   * mesh core's memory is not: it may believe it said Hello, a Summary or a route update that no
+   * neighbour ever got, and wait for answers that never come. Starting every link again (down and
+   * up, in one step) says all of that again. Until such a step commits (the disk may still be
+   * full), it is tried again, waiting twice as long each time, up to {@link RESYNC_MAX_DELAY_MS}.
+   */
+  #resyncSoon(): void {
+    if (this.#stopped || this.#resync !== undefined) return
+    const delay = this.#resyncDelayMs
+    this.#resyncDelayMs = Math.min(delay * 2, RESYNC_MAX_DELAY_MS)
+    this.#resync = setTimeout(() => {
+      this.#resync = undefined
+      if (this.#stopped) return
+      this.#step(() => {
+        for (const [peer, mtu] of this.#linksUp) {
+          this.#core.linkDown(peer)
+          this.#core.linkUp(peer, mtu)
+        }
+      })
+      // Had it been undone too, another would be due by now (#failed).
+      if (this.#resync === undefined) this.#resyncDelayMs = RESYNC_FIRST_DELAY_MS
+    }, delay)
+    this.#resync.unref?.()
   }
 
   /**

@@ -78,3 +78,32 @@ test('a first contact undone at commit leaves the card in memory as it is on dis
   assert.notEqual(bob.link, before, 'a fresh card once the first contact is stored')
   assert.equal(bob.link, stored())
 })
+
+test('a link that came up while the disk was full carries messages once there is room', async (t) => {
+  const homes = { ada: makeHome('Ada'), bob: makeHome('Bob') }
+  t.after(() => {
+    for (const h of Object.values(homes)) h.remove()
+  })
+  introduce(homes.ada, homes.bob)
+  const disk = { full: true }
+  const opened = openHome({ home: homes.bob.home })
+  const bob = await createNode({
+    store: fullAtCommit(opened.store, disk),
+    identity: loadIdentity({ home: homes.bob.home }),
+    listen: ['/ip4/127.0.0.1/tcp/0'],
+    mdns: false,
+  })
+  const failures: Error[] = []
+  bob.on('error', (e) => failures.push(e))
+  await bob.start()
+  const ada = await startNode(homes.ada.home, { bootstrap: bob.addresses(), mesh: { hopAckTimeoutMs: 500 } })
+  t.after(async () => {
+    await Promise.all([ada.stop(), bob.stop()])
+    opened.close()
+  })
+  // Bob's side of the link came up in a step that did not commit: his Hello never left.
+  await until(() => failures.length > 0, 10_000, "a step of Bob's that did not commit")
+  disk.full = false
+  // Bob starts his links again once a step commits: Ada learns who he is, and the message goes.
+  await ada.send('Bob', 'after the disk had room').delivered(AbortSignal.timeout(15_000))
+})
