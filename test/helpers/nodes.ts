@@ -72,33 +72,54 @@ export async function startPair(
 }
 
 /**
- * Ada and Bob, linked on loopback, Bob's store wrapped by `wrap` (a disk that fills up:
- * full-disk.ts) and Ada's hop-ack timeout short (a refusal lasts three of them), their first
- * message delivered. Everything is stopped and removed when the test ends.
+ * A node for `home` on loopback whose store is wrapped by `wrap` (a disk that fills up:
+ * full-disk.ts), started, with the errors it emits (steps that did not commit) collected. Stopped
+ * and closed when the test ends.
  */
-export async function pairWithBobsDisk(
-  t: TestContext,
+export async function startNodeWithDisk(
+  t: { after(fn: () => unknown): void },
+  home: string,
   wrap: (store: Store) => Store,
-): Promise<{ ada: TalkenNode; bob: TalkenNode }> {
-  const homes = { ada: makeHome('Ada'), bob: makeHome('Bob') }
-  introduce(homes.ada, homes.bob)
-  const opened = openHome({ home: homes.bob.home })
-  const bob = await createNode({
+): Promise<{ node: TalkenNode; failures: Error[] }> {
+  const opened = openHome({ home })
+  const node = await createNode({
     store: wrap(opened.store),
-    identity: loadIdentity({ home: homes.bob.home }),
+    identity: loadIdentity({ home }),
     listen: ['/ip4/127.0.0.1/tcp/0'],
     mdns: false,
   })
   t.after(async () => {
-    await bob.stop()
+    await node.stop()
     opened.close()
+  })
+  const failures: Error[] = []
+  node.on('error', (e) => failures.push(e)) // a step that did not fit: the tests look at what follows
+  await node.start()
+  return { node, failures }
+}
+
+/**
+ * Ada and Bob, linked on loopback, Bob's store wrapped by `wrap` (a disk that fills up:
+ * full-disk.ts) and Ada's hop-ack timeout short (a refusal lasts three of them), with the errors
+ * Bob emits; their first message delivered unless `firstMessage` is false. Everything is stopped
+ * and removed when the test ends.
+ */
+export async function pairWithBobsDisk(
+  t: TestContext,
+  wrap: (store: Store) => Store,
+  options: { firstMessage?: boolean } = {},
+): Promise<{ ada: TalkenNode; bob: TalkenNode; failures: Error[] }> {
+  const homes = { ada: makeHome('Ada'), bob: makeHome('Bob') }
+  t.after(() => {
     for (const h of Object.values(homes)) h.remove()
   })
-  bob.on('error', () => {}) // a step that did not fit: the tests look at what follows
-  await bob.start()
+  introduce(homes.ada, homes.bob)
+  const { node: bob, failures } = await startNodeWithDisk(t, homes.bob.home, wrap)
   const ada = await startNode(homes.ada.home, { bootstrap: bob.addresses(), mesh: { hopAckTimeoutMs: 500 } })
   t.after(() => ada.stop())
-  await until(() => ada.peers().some((p) => p.mesh) && bob.peers().some((p) => p.mesh), 10_000, 'the link')
-  await ada.send('Bob', 'first').delivered(AbortSignal.timeout(10_000))
-  return { ada, bob }
+  if (options.firstMessage !== false) {
+    await until(() => ada.peers().some((p) => p.mesh) && bob.peers().some((p) => p.mesh), 10_000, 'the link')
+    await ada.send('Bob', 'first').delivered(AbortSignal.timeout(10_000))
+  }
+  return { ada, bob, failures }
 }

@@ -8,10 +8,8 @@ import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import { decodeContactCard } from '../../src/identity/contact-card.ts'
 import { toContactLink } from '../../src/identity/contact-link.ts'
-import { loadIdentity, openHome } from '../../src/node/data-dir.ts'
-import { createNode } from '../../src/node/node.ts'
 import { fullAtCommit } from '../helpers/full-disk.ts'
-import { introduce, makeHome, pairWithBobsDisk, startNode, until } from '../helpers/nodes.ts'
+import { pairWithBobsDisk, until } from '../helpers/nodes.ts'
 
 test('a disk full at commit: nothing of the failed step is sent, and the message arrives once later', async (t) => {
   const disk = { full: false }
@@ -41,26 +39,9 @@ test('a disk full at commit: nothing of the failed step is sent, and the message
 })
 
 test('a first contact undone at commit leaves the card in memory as it is on disk', async (t) => {
-  const homes = { ada: makeHome('Ada'), bob: makeHome('Bob') }
-  t.after(() => {
-    for (const h of Object.values(homes)) h.remove()
-  })
-  introduce(homes.ada, homes.bob)
   const disk = { full: false }
-  const opened = openHome({ home: homes.bob.home })
-  const bob = await createNode({
-    store: fullAtCommit(opened.store, disk),
-    identity: loadIdentity({ home: homes.bob.home }),
-    listen: ['/ip4/127.0.0.1/tcp/0'],
-    mdns: false,
-  })
-  const failures: Error[] = []
-  bob.on('error', (e) => failures.push(e))
-  await bob.start()
-  const ada = await startNode(homes.ada.home, { bootstrap: bob.addresses(), mesh: { hopAckTimeoutMs: 500 } })
-  t.after(async () => {
-    await Promise.all([ada.stop(), bob.stop()])
-    opened.close()
+  const { ada, bob, failures } = await pairWithBobsDisk(t, (store) => fullAtCommit(store, disk), {
+    firstMessage: false,
   })
   await until(() => bob.peers().some((p) => p.mesh) && ada.peers().some((p) => p.mesh), 10_000, 'the link')
   const stored = () => toContactLink(decodeContactCard(bob.store.getIdentity()!.card))
@@ -68,7 +49,6 @@ test('a first contact undone at commit leaves the card in memory as it is on dis
   assert.equal(stored(), before)
   disk.full = true
   const handle = ada.send('Bob', 'first contact')
-  ada.on('state', (e) => console.log('ADA EV', e.id === handle.id, e.state, e.reason))
   await until(() => failures.length > 0, 10_000, "a step of Bob's that did not commit")
   // The step took a one-time prekey and re-signed the card; both were undone, in memory too.
   assert.equal(bob.link, before)
@@ -80,26 +60,9 @@ test('a first contact undone at commit leaves the card in memory as it is on dis
 })
 
 test('a link that came up while the disk was full carries messages once there is room', async (t) => {
-  const homes = { ada: makeHome('Ada'), bob: makeHome('Bob') }
-  t.after(() => {
-    for (const h of Object.values(homes)) h.remove()
-  })
-  introduce(homes.ada, homes.bob)
   const disk = { full: true }
-  const opened = openHome({ home: homes.bob.home })
-  const bob = await createNode({
-    store: fullAtCommit(opened.store, disk),
-    identity: loadIdentity({ home: homes.bob.home }),
-    listen: ['/ip4/127.0.0.1/tcp/0'],
-    mdns: false,
-  })
-  const failures: Error[] = []
-  bob.on('error', (e) => failures.push(e))
-  await bob.start()
-  const ada = await startNode(homes.ada.home, { bootstrap: bob.addresses(), mesh: { hopAckTimeoutMs: 500 } })
-  t.after(async () => {
-    await Promise.all([ada.stop(), bob.stop()])
-    opened.close()
+  const { ada, failures } = await pairWithBobsDisk(t, (store) => fullAtCommit(store, disk), {
+    firstMessage: false,
   })
   // Bob's side of the link came up in a step that did not commit: his Hello never left.
   await until(() => failures.length > 0, 10_000, "a step of Bob's that did not commit")

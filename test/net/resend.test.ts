@@ -15,11 +15,11 @@ import { addContact } from '../../src/node/contacts.ts'
 import { loadIdentity, openHome } from '../../src/node/data-dir.ts'
 import { resentAs } from '../../src/node/direct-messages.ts'
 import { conversation } from '../../src/node/inbox.ts'
-import { createNode, type IncomingMessage } from '../../src/node/node.ts'
+import type { IncomingMessage } from '../../src/node/node.ts'
 import { refreshOwnCard } from '../../src/node/own-card.ts'
 import { throwsCode } from '../helpers/errors.ts'
 import { fullAtCommit } from '../helpers/full-disk.ts'
-import { introduce, makeHome, startNode, until } from '../helpers/nodes.ts'
+import { introduce, makeHome, startNode, startNodeWithDisk, until } from '../helpers/nodes.ts'
 
 /** Re-signs the card of `home` with a bundle of a single one-time prekey; returns its link. */
 function linkWithOneOneTimePrekey(home: string): string {
@@ -172,22 +172,12 @@ test('a resend request undone with its step (a disk full at commit) is asked aga
     link: homes.cid.link,
   })
   const disk = { full: false }
-  const opened = openHome({ home: homes.bob.home })
-  const bob = await createNode({
-    store: fullAtCommit(opened.store, disk),
-    identity: loadIdentity({ home: homes.bob.home }),
-    listen: ['/ip4/127.0.0.1/tcp/0'],
-    mdns: false,
-  })
-  const failures: Error[] = []
-  bob.on('error', (e) => failures.push(e))
-  await bob.start()
+  const { node: bob, failures } = await startNodeWithDisk(t, homes.bob.home, (store) =>
+    fullAtCommit(store, disk),
+  )
   const ada = await startNode(homes.ada.home, { bootstrap: bob.addresses(), mesh: { hopAckTimeoutMs: 500 } })
   const cid = await startNode(homes.cid.home, { bootstrap: bob.addresses(), mesh: { hopAckTimeoutMs: 500 } })
-  t.after(async () => {
-    await Promise.all([ada.stop(), cid.stop(), bob.stop()])
-    opened.close()
-  })
+  t.after(() => Promise.all([ada.stop(), cid.stop()]))
   await until(() => bob.peers().filter((p) => p.mesh).length === 2, 10_000, 'both links')
   const got: string[] = []
   bob.on('message', (m) => got.push(m.text))
