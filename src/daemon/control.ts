@@ -13,7 +13,10 @@
  * ```
  *
  * A line longer than {@link MAX_CONTROL_LINE} bytes closes the connection; an unknown method is
- * an `invalid_argument` error; neither affects other clients.
+ * an `invalid_argument` error; neither affects other clients. A reply that would be longer is a
+ * `too_large` error instead (methods that list things send the newest that fit: `fitNewest`). A
+ * client that stops reading while more than {@link MAX_UNREAD_BYTES} wait for it is disconnected,
+ * so that a suspended `inbox --follow` cannot make the daemon hold everything that happens.
  */
 import { chmodSync, existsSync, unlinkSync } from 'node:fs'
 import { connect, createServer, type Server, type Socket } from 'node:net'
@@ -24,6 +27,24 @@ import { TalkenError, type TalkenErrorCode } from '../errors.ts'
 export const CONTROL_SOCKET = 'control.sock'
 /** Longest request or response line, in bytes. */
 export const MAX_CONTROL_LINE = 1024 * 1024
+/** Bytes written to a client and not yet read by it, at most, before it is disconnected. */
+export const MAX_UNREAD_BYTES = 8 * MAX_CONTROL_LINE
+
+/**
+ * The newest items of `items` (oldest first) whose JSON fits in one reply line, leaving `reserve`
+ * bytes for the rest of the reply.
+ */
+export function fitNewest<T>(items: readonly T[], reserve = 1024): T[] {
+  let bytes = reserve
+  let from = items.length
+  while (from > 0) {
+    const next = Buffer.byteLength(JSON.stringify(items[from - 1])) + 1
+    if (bytes + next > MAX_CONTROL_LINE) break
+    bytes += next
+    from--
+  }
+  return items.slice(from)
+}
 
 export function controlSocketPath(home: string): string {
   return join(home, CONTROL_SOCKET)
@@ -149,7 +170,24 @@ function serve(socket: Socket, methods: Readonly<Record<string, ControlMethod>>,
   clients.add(socket)
   const aborts = new Set<AbortController>()
   const send = (value: unknown): void => {
-    if (!socket.destroyed) socket.write(`${JSON.stringify(value)}\n`)
+    if (socket.destroyed) return
+    let line = JSON.stringify(value)
+    if (Buffer.byteLength(line) > MAX_CONTROL_LINE) {
+      const id = (value as { id?: unknown }).id ?? null
+      line = JSON.stringify({
+        id,
+        error: {
+          code: 'too_large',
+          message: `the reply would be over ${MAX_CONTROL_LINE} bytes: ask for less`,
+        },
+      })
+    }
+    if (socket.writableLength > MAX_UNREAD_BYTES) {
+      // The client stopped reading (a suspended `inbox --follow`): it is let go, not waited for.
+      socket.destroy()
+      return
+    }
+    socket.write(`${line}\n`)
   }
   socket.on('close', () => {
     clients.delete(socket)

@@ -11,7 +11,7 @@ import { addContact, verifyContact } from '../node/contacts.ts'
 import { contactSummaries, conversation, recentMessages } from '../node/inbox.ts'
 import { createNode, type NodeOptions, type TalkenNode } from '../node/node.ts'
 import type { NodeRooms } from '../node/rooms.ts'
-import { type ControlMethod, ControlServer } from './control.ts'
+import { type ControlMethod, ControlServer, fitNewest } from './control.ts'
 import { acquireLock } from './lock.ts'
 
 const LEVELS: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40 }
@@ -104,10 +104,12 @@ export function controlMethods(node: TalkenNode): Record<string, ControlMethod> 
     peers: () => node.peers(),
     routes: () => node.routes(),
     inbox: (params) =>
-      recentMessages(node.store, {
-        ...(typeof params.limit === 'number' ? { limit: params.limit } : {}),
-        all: params.all === true,
-      }),
+      fitNewest(
+        recentMessages(node.store, {
+          ...(typeof params.limit === 'number' ? { limit: params.limit } : {}),
+          all: params.all === true,
+        }),
+      ),
     send: async (params, ctx) => {
       const to = String(params.to ?? '')
       const text = String(params.text ?? '')
@@ -124,14 +126,19 @@ export function controlMethods(node: TalkenNode): Record<string, ControlMethod> 
       }
       return { id: handle.id, to: handle.to, state: handle.state, daemon: true }
     },
-    rooms: (params) => roomAction(node.rooms, params),
+    rooms: (params) => {
+      const result = roomAction(node.rooms, params)
+      return params.action === 'history' ? fitNewest(result as unknown[]) : result
+    },
     identity: () => ({ id: node.id, name: node.store.getIdentity()?.name ?? '', link: node.link }),
     contacts: () => contactSummaries(node.store),
     conversation: (params) =>
-      conversation(
-        node.store,
-        String(params.contact ?? ''),
-        typeof params.limit === 'number' ? params.limit : 200,
+      fitNewest(
+        conversation(
+          node.store,
+          String(params.contact ?? ''),
+          typeof params.limit === 'number' ? params.limit : 200,
+        ),
       ),
     addContact: (params) => {
       const { contact, outcome } = addContact(
@@ -171,6 +178,8 @@ export function controlMethods(node: TalkenNode): Record<string, ControlMethod> 
           node.off('message', onMessage)
           node.off('state', onState)
           node.off('room:entry', onEntry)
+          node.off('stopped', done)
+          ctx.signal.removeEventListener('abort', done)
           resolve(null)
         }
         ctx.signal.addEventListener('abort', done)

@@ -1,0 +1,136 @@
+/**
+ * The control socket in-process, with methods of the test's own: replies too large for a line,
+ * lists cut to the newest that fit, and a client that stops reading.
+ */
+import assert from 'node:assert/strict'
+import { EventEmitter } from 'node:events'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { connect } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { after, before, describe, it } from 'node:test'
+import {
+  ControlClient,
+  ControlServer,
+  controlSocketPath,
+  fitNewest,
+  MAX_CONTROL_LINE,
+  MAX_UNREAD_BYTES,
+} from '../../src/daemon/control.ts'
+import { controlMethods } from '../../src/daemon/daemon.ts'
+import type { TalkenNode } from '../../src/node/node.ts'
+
+describe('control socket', () => {
+  const home = mkdtempSync(join(tmpdir(), 'talken-control-'))
+  let server: ControlServer
+  let floodAborted: Promise<number>
+  let floodStarted!: () => void
+  const started = new Promise<void>((resolve) => {
+    floodStarted = resolve
+  })
+
+  before(async () => {
+    let aborted!: (sent: number) => void
+    floodAborted = new Promise((resolve) => {
+      aborted = resolve
+    })
+    server = await ControlServer.listen(home, {
+      echo: (params) => params,
+      big: () => ({ text: 'x'.repeat(MAX_CONTROL_LINE) }),
+      list: () => fitNewest(Array.from({ length: 100 }, (_, i) => ({ i, text: 'y'.repeat(50_000) }))),
+      // Events as fast as the socket takes them, at most 100 MB, until the client is gone.
+      flood: (_params, ctx) =>
+        new Promise<null>((resolve) => {
+          floodStarted()
+          let sent = 0
+          const chunk = 'z'.repeat(100_000)
+          const tick = (): void => {
+            if (ctx.signal.aborted || sent >= 1_000) {
+              aborted(sent)
+              resolve(null)
+              return
+            }
+            ctx.event({ chunk })
+            sent++
+            setImmediate(tick)
+          }
+          tick()
+        }),
+    })
+  })
+  after(async () => {
+    await server.close()
+    rmSync(home, { recursive: true, force: true })
+  })
+
+  it('a reply over one line is a too_large error, and the connection goes on', async () => {
+    const client = await ControlClient.connect(home)
+    assert.ok(client)
+    try {
+      await assert.rejects(client.call('big'), (err: Error & { code?: string }) => err.code === 'too_large')
+      assert.deepEqual(await client.call('echo', { a: 1 }), { a: 1 })
+    } finally {
+      client.close()
+    }
+  })
+
+  it('a list is cut to its newest items that fit in a line', async () => {
+    const client = await ControlClient.connect(home)
+    assert.ok(client)
+    try {
+      const items = await client.call<Array<{ i: number }>>('list')
+      assert.ok(items.length > 10 && items.length < 100, `${items.length} items`)
+      assert.equal(items.at(-1)?.i, 99)
+      assert.deepEqual(
+        items.map((x) => x.i),
+        Array.from({ length: items.length }, (_, k) => 100 - items.length + k),
+      )
+    } finally {
+      client.close()
+    }
+  })
+
+  it('fitNewest keeps everything that fits, and nothing when the newest alone is too large', () => {
+    assert.deepEqual(fitNewest([1, 2, 3]), [1, 2, 3])
+    assert.deepEqual(fitNewest(['a'.repeat(MAX_CONTROL_LINE)]), [])
+  })
+
+  it('a client that stops reading is let go once more than the bound waits for it', async () => {
+    const socket = connect(controlSocketPath(home))
+    await new Promise<void>((resolve) => socket.once('connect', () => resolve()))
+    socket.write(`${JSON.stringify({ id: 1, method: 'flood' })}\n`)
+    socket.pause() // and never read again
+    await started
+    const sent = await floodAborted
+    assert.ok(sent < 1_000, `the daemon stopped after ${sent} events, not at the test's cap`)
+    assert.ok(sent * 100_000 >= MAX_UNREAD_BYTES, `${sent} events: at least the bound was written`)
+    socket.destroy()
+    // Others are served as before.
+    const client = await ControlClient.connect(home)
+    assert.ok(client)
+    try {
+      assert.deepEqual(await client.call('echo', { b: 2 }), { b: 2 })
+    } finally {
+      client.close()
+    }
+  })
+})
+
+describe("the daemon's follow method", () => {
+  it('leaves no listener on the node once its client is gone', async () => {
+    const node = new EventEmitter()
+    const follow = controlMethods(node as unknown as TalkenNode).follow!
+    for (let i = 0; i < 20; i++) {
+      const abort = new AbortController()
+      const events: unknown[] = []
+      const call = follow({}, { event: (e) => events.push(e), signal: abort.signal })
+      node.emit('message', { text: 'hi' })
+      abort.abort()
+      assert.equal(await call, null)
+      assert.deepEqual(events, [{ type: 'message', text: 'hi' }])
+    }
+    for (const event of ['message', 'state', 'room:entry', 'stopped']) {
+      assert.equal(node.listenerCount(event), 0, `listeners of ${event}`)
+    }
+  })
+})
