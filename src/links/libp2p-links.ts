@@ -105,6 +105,8 @@ interface DialTarget {
   failures: number
   nextAt: number
   dialling: boolean
+  /** Given to us (bootstrap, a contact's card, a dial): never pushed out by peers met on the way. */
+  pinned: boolean
 }
 
 /** Most bytes queued for one link while its stream is full; frames beyond are dropped (the mesh retries). */
@@ -221,7 +223,7 @@ export class Libp2pLinks {
       for (const address of dialable.slice(0, 4)) this.#addTarget(withPeer(address.toString(), id))
     })
     await node.start()
-    for (const address of this.#opts.bootstrap ?? []) this.#addTarget(address)
+    for (const address of this.#opts.bootstrap ?? []) this.#addTarget(address, true)
     this.#guard(() => {
       const cutoff = Date.now() - FORGET_AFTER_MS
       for (const peer of this.#opts.store.listPeers(REMEMBERED_PEERS)) {
@@ -265,7 +267,7 @@ export class Libp2pLinks {
 
   /** Dials an address now (and keeps it as a redial target). */
   async dial(address: string): Promise<void> {
-    const target = this.#addTarget(address)
+    const target = this.#addTarget(address, true)
     await this.#dialTarget(target)
   }
 
@@ -421,7 +423,7 @@ export class Libp2pLinks {
   // ------------------------------------------------------------------------------------------
   // dialling
 
-  #addTarget(address: string): DialTarget {
+  #addTarget(address: string, pinned = false): DialTarget {
     let ma: Multiaddr
     try {
       ma = multiaddr(address)
@@ -430,13 +432,22 @@ export class Libp2pLinks {
     }
     const key = ma.toString()
     const known = this.#targets.get(key)
-    if (known !== undefined) return known
+    if (known !== undefined) {
+      known.pinned ||= pinned
+      return known
+    }
     const peer = ma.getComponents().findLast((c) => c.name === 'p2p')?.value
-    const target: DialTarget = { address: key, peer, failures: 0, nextAt: 0, dialling: false }
+    const target: DialTarget = { address: key, peer, failures: 0, nextAt: 0, dialling: false, pinned }
     this.#targets.set(key, target)
-    // Bounded: the oldest target goes first (bootstrap addresses are re-added at each start).
-    if (this.#targets.size > MAX_DIAL_TARGETS)
-      this.#targets.delete(this.#targets.keys().next().value as string)
+    // Bounded: the oldest target that was not given to us goes first, so that peers met on the
+    // way (any of them can advertise addresses) never push out bootstrap or contact addresses.
+    if (this.#targets.size > MAX_DIAL_TARGETS) {
+      for (const [k, t] of this.#targets) {
+        if (t.pinned) continue
+        this.#targets.delete(k)
+        break
+      }
+    }
     return target
   }
 

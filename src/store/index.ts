@@ -12,6 +12,8 @@ export {
   DEFAULT_CUSTODY_QUOTA,
   DELIVERY_STATES,
   type DeliveryState,
+  MAX_PEER_ADDRESSES,
+  MAX_PEERS,
   type MessageRecord,
   type OutboxEntry,
   type PeerAddress,

@@ -15,6 +15,8 @@ import {
   type CustodyUsage,
   DEFAULT_CUSTODY_QUOTA,
   type DeliveryState,
+  MAX_PEER_ADDRESSES,
+  MAX_PEERS,
   type MessageRecord,
   type OutboxEntry,
   type PeerAddress,
@@ -346,12 +348,24 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): Store {
       v.checkInt(seenAt, 'seenAt')
       if (address !== undefined) v.checkText(address, 'address')
       const cur = peers.get(peerId)
-      const addresses = new Map(cur?.addresses)
+      let addresses = new Map(cur?.addresses)
       if (address !== undefined) {
         const last = addresses.get(address)?.lastSeen ?? seenAt
         addresses.set(address, { address, lastSeen: Math.max(last, seenAt), failures: 0 })
+        if (addresses.size > MAX_PEER_ADDRESSES) {
+          const kept = [...addresses.values()]
+            .sort((a, b) => b.lastSeen - a.lastSeen || compareText(a.address, b.address))
+            .slice(0, MAX_PEER_ADDRESSES)
+          addresses = new Map(kept.map((a) => [a.address, a]))
+        }
       }
       set(peers, peerId, { lastSeen: Math.max(cur?.lastSeen ?? seenAt, seenAt), addresses })
+      if (peers.size > MAX_PEERS) {
+        const byRecency = [...peers.entries()].sort(
+          (a, b) => b[1].lastSeen - a[1].lastSeen || compareText(a[0], b[0]),
+        )
+        for (const [id] of byRecency.slice(MAX_PEERS)) remove(peers, id)
+      }
     },
     noteAddressFailure(peerId, address) {
       open()

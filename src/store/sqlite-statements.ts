@@ -66,6 +66,10 @@ const SQL = {
   noteAddress: `INSERT INTO peer_addresses (peer_id, address, last_seen, failures) VALUES (?, ?, ?, 0)
     ON CONFLICT (peer_id, address) DO UPDATE SET last_seen = max(last_seen, excluded.last_seen), failures = 0`,
   noteAddressFailure: 'UPDATE peer_addresses SET failures = failures + 1 WHERE peer_id = ? AND address = ?',
+  forgetOldAddresses: `DELETE FROM peer_addresses WHERE peer_id = ? AND address NOT IN
+    (SELECT address FROM peer_addresses WHERE peer_id = ? ORDER BY last_seen DESC, address LIMIT ?)`,
+  forgetOldPeers: `DELETE FROM peers WHERE peer_id IN
+    (SELECT peer_id FROM peers ORDER BY last_seen DESC, peer_id LIMIT -1 OFFSET ?)`,
   getPeer: 'SELECT peer_id, last_seen FROM peers WHERE peer_id = ?',
   listPeers: 'SELECT peer_id, last_seen FROM peers ORDER BY last_seen DESC, peer_id LIMIT ?',
   peerAddresses: `SELECT address, last_seen, failures FROM peer_addresses WHERE peer_id = ?

@@ -19,7 +19,14 @@ import {
   outboxOf,
   prepareStatements,
 } from './sqlite-statements.ts'
-import { type CustodyQuota, DEFAULT_CUSTODY_QUOTA, type PeerRecord, type Store } from './store.ts'
+import {
+  type CustodyQuota,
+  DEFAULT_CUSTODY_QUOTA,
+  MAX_PEER_ADDRESSES,
+  MAX_PEERS,
+  type PeerRecord,
+  type Store,
+} from './store.ts'
 import * as v from './validate.ts'
 
 /** Options for {@link openSqliteStore}. */
@@ -298,7 +305,11 @@ export function openSqliteStore(options: SqliteStoreOptions): Store {
         if (address !== undefined) v.checkText(address, 'address')
         atomically(() => {
           q.notePeer.run(peerId, seenAt)
-          if (address !== undefined) q.noteAddress.run(peerId, address, seenAt)
+          if (address !== undefined) {
+            q.noteAddress.run(peerId, address, seenAt)
+            q.forgetOldAddresses.run(peerId, peerId, MAX_PEER_ADDRESSES)
+          }
+          q.forgetOldPeers.run(MAX_PEERS)
         })
       }),
     noteAddressFailure: (peerId, address) =>

@@ -113,6 +113,11 @@ export interface CustodyQuota {
 }
 
 /** Default custody quotas: 4 MiB per origin, 64 MiB in total. */
+/** Addresses remembered per peer, at most (see {@link Store.notePeer}). */
+export const MAX_PEER_ADDRESSES = 8
+/** Peers remembered, at most (see {@link Store.notePeer}). */
+export const MAX_PEERS = 1024
+
 export const DEFAULT_CUSTODY_QUOTA: CustodyQuota = {
   perOriginBytes: 4 * 1024 * 1024,
   totalBytes: 64 * 1024 * 1024,
@@ -201,7 +206,12 @@ export interface Store {
   readonly custodyQuota: CustodyQuota
 
   // peers --------------------------------------------------------------------------------------
-  /** Records that a peer was seen, optionally at an address (which resets that address's failures). */
+  /**
+   * Records that a peer was seen, optionally at an address (which resets that address's failures).
+   * Bounded, since any peer on the network can make us note it: a peer keeps its
+   * {@link MAX_PEER_ADDRESSES} most recently seen addresses, and the store its {@link MAX_PEERS}
+   * most recently seen peers (ties: the lower address or ID stays); the rest are forgotten.
+   */
   notePeer(peerId: string, seenAt: number, address?: string): void
   /** Counts a failed dial of one address. */
   noteAddressFailure(peerId: string, address: string): void

@@ -10,6 +10,8 @@ import {
   type CustodyEntry,
   type CustodyQuota,
   DEFAULT_CUSTODY_QUOTA,
+  MAX_PEER_ADDRESSES,
+  MAX_PEERS,
   type MessageRecord,
   type OutboxEntry,
   type PeerAddress,
@@ -348,6 +350,27 @@ export function storeCompliance(name: string, open: (options?: StoreTestOptions)
           lastSeen: 120,
           addresses: [addr('/ip4/5.6.7.8/tcp/2', 120, 0), addr('/ip4/1.2.3.4/tcp/1', 110, 0)],
         })
+      })
+
+      it("keeps a peer's most recently seen addresses, and the most recently seen peers, up to their bounds", () => {
+        for (let i = 0; i < MAX_PEER_ADDRESSES + 4; i++)
+          store.notePeer('p1', 100 + i, `/ip4/10.0.0.${i}/tcp/1`)
+        const kept = store.getPeer('p1')?.addresses.map((a) => a.address)
+        assert.equal(kept?.length, MAX_PEER_ADDRESSES)
+        assert.equal(kept?.[0], `/ip4/10.0.0.${MAX_PEER_ADDRESSES + 3}/tcp/1`)
+        assert.ok(!kept?.includes('/ip4/10.0.0.0/tcp/1'), 'the oldest address is forgotten')
+        for (let i = 0; i < MAX_PEERS + 5; i++)
+          store.notePeer(`q${String(i).padStart(5, '0')}`, 1_000 + i, '/a')
+        const peers = store.listPeers()
+        assert.equal(peers.length, MAX_PEERS)
+        assert.equal(peers[0]?.peerId, `q${String(MAX_PEERS + 4).padStart(5, '0')}`)
+        assert.equal(
+          store.getPeer('p1'),
+          undefined,
+          'the least recently seen peer is forgotten, with its addresses',
+        )
+        assert.equal(store.getPeer('q00004'), undefined)
+        assert.ok(store.getPeer('q00005'))
       })
 
       it('throws not_found for a failure on an unknown peer or address', () => {
