@@ -117,6 +117,8 @@ const MAX_MESH_STREAMS = 2
 const DISCOVERY_DIAL_DELAY_MS = 1_500
 /** Frames held per peer while its link is still opening. */
 const MAX_EARLY_FRAMES = 64
+/** Bytes of those, at most: a Hello, a Summary and a little more fit; the sender retries the rest. */
+const MAX_EARLY_BYTES = 256 * 1024
 /** Addresses kept for redialling. */
 const MAX_DIAL_TARGETS = 256
 /** Stored peers redialled at start, most recently seen first. */
@@ -409,9 +411,12 @@ export class Libp2pLinks {
       // The peer's frames may arrive a moment before our own stream is open, and the mesh
       // takes frames only from links it knows: hold a few until the link is up.
       const early = this.#early.get(peer) ?? []
+      let bytes = early.reduce((n, f) => n + f.byteLength, 0)
       for (const frame of frames) {
-        if (early.length < MAX_EARLY_FRAMES) early.push(frame)
-        else this.stats.framesDropped++
+        if (early.length < MAX_EARLY_FRAMES && bytes + frame.byteLength <= MAX_EARLY_BYTES) {
+          early.push(frame)
+          bytes += frame.byteLength
+        } else this.stats.framesDropped++
       }
       this.#early.set(peer, early)
       this.#ensureOutbound(connection.remotePeer, connection)
