@@ -74,6 +74,8 @@ export interface DirectHost {
   refreshCard(): void
   /** Runs `fn` once the core step under way (a delivery is always part of one) is stored. */
   afterStep(fn: () => void): void
+  /** Runs `fn` as a step of its own: its writes land together, its announcements after. Whether they landed. */
+  step(fn: () => void): boolean
   stopped(): boolean
   /** A message arrived (announced after its step). */
   message(m: IncomingMessage): void
@@ -138,6 +140,12 @@ export class DirectMessages {
     if (withCard) this.#cardCarriers.set(id, { contact: contact.id, cardHash })
     const handle = new SendHandle(id, contact.id)
     this.#handles.set(id, handle)
+    // Sent in a step of the caller's (a message sent again) that is then undone: nothing to follow.
+    this.#host.store.onRollback(() => {
+      this.#handles.delete(id)
+      this.#cardCarriers.delete(id)
+      this.#prekeyCarriers.delete(id)
+    })
     for (const change of changes) this.stateChanged(change)
     return handle
   }
@@ -407,15 +415,26 @@ export class DirectMessages {
       const old = this.#host.store.getMessage(id)
       if (old === undefined || old.direction !== 'out' || old.conversation !== contact.id) continue
       if (old.state !== 'queued' && old.state !== 'sent' && old.state !== 'relayed') continue
-      try {
-        const again = this.send(contact.id, Buffer.from(old.body).toString('utf8'))
+      // The new copy and the old one given up land together, or neither: never two live copies.
+      let again: SendHandle | undefined
+      let refused: unknown
+      const kept = this.#host.step(() => {
+        try {
+          again = this.send(contact.id, Buffer.from(old.body).toString('utf8'))
+        } catch (e) {
+          refused = e
+          return
+        }
         this.#host.core.abandon(id, resentReason(contact.name, again.id))
+      })
+      if (kept && again !== undefined) {
         this.#host.log('info', 'sent a message again that its recipient could not open', {
           old: id,
           new: again.id,
         })
-      } catch (e) {
-        this.#host.log('warn', 'could not send a message again', { id, error: (e as Error).message })
+      } else {
+        const error = refused instanceof Error ? refused.message : 'its step was not stored'
+        this.#host.log('warn', 'could not send a message again', { id, error })
       }
     }
   }

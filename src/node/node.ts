@@ -316,6 +316,7 @@ export class TalkenNode extends EventEmitter<NodeEvents> {
       card: () => this.#card,
       refreshCard: () => this.#refreshCard(),
       afterStep: (fn) => this.#steps.after(fn),
+      step: (fn) => this.#step(fn),
       stopped: () => this.#stopped,
       message: (m) => this.#emitEach('message', m),
       state: (e) => this.#emitEach('state', e),
@@ -659,9 +660,12 @@ export class TalkenNode extends EventEmitter<NodeEvents> {
     })
   }
 
-  /** Runs one step of the core (see steps.ts); room frames it delivered are handled at its end. */
-  #step(fn: () => void): void {
-    this.#steps.run(() => {
+  /**
+   * Runs one step of the core (see steps.ts); room frames it delivered are handled at its end.
+   * Returns whether its writes were kept.
+   */
+  #step(fn: () => void): boolean {
+    return this.#steps.run(() => {
       fn()
       this.rooms.drain()
     })

@@ -26,18 +26,22 @@ export class Steps {
 
   /**
    * Runs `fn` as one step, then what it announced. A step that throws is undone, with what it
-   * announced; its error is reported after the announcements of whatever step it ran in.
+   * announced; its error is reported after the announcements of whatever step it ran in. Returns
+   * whether the step's writes were kept (for a step in another, as far as that one goes).
    */
-  run(fn: () => void): void {
+  run(fn: () => void): boolean {
+    let kept = false
     this.#depth++
     try {
       this.#store.transaction(fn)
+      kept = true
     } catch (err) {
       this.after(() => this.#failed(err, 'step'))
     } finally {
       this.#depth--
     }
     if (this.#depth === 0) this.#runEach(this.#announce.splice(0))
+    return kept
   }
 
   /**

@@ -48,6 +48,9 @@ function receiver(bob: ReturnType<typeof device>, identity: Identity): DirectMes
     card: () => bob.card,
     refreshCard: () => {},
     afterStep: (fn) => after.push(fn),
+    step: () => {
+      throw new Error('no step of its own in this test')
+    },
     stopped: () => false,
     message: () => {},
     state: () => {},
