@@ -411,6 +411,22 @@ export class MeshCore implements Router {
     return true
   }
 
+  /**
+   * One of our messages known to be delivered by other means (a read receipt, which only its
+   * recipient can send, came before the delivery proof): it becomes `read`, for good, and leaves
+   * the outbox. Returns false when `id` is not an own message still held.
+   */
+  settle(id: string): boolean {
+    const h = this.#held.get(id)
+    if (h === undefined || !h.own || h.datagram) return false
+    this.#store.transaction(() => {
+      this.#setState(h, 'read')
+      this.#remove(h)
+    })
+    this.#schedule()
+    return true
+  }
+
   // ------------------------------------------------------------------------------------------
   // Frames
 
@@ -669,7 +685,8 @@ export class MeshCore implements Router {
   }
 
   #setState(h: Held, state: DeliveryState, reason?: string, record = true): void {
-    if (h.state === state) return
+    // Read is final: a late proof or an expiry does not take it back.
+    if (h.state === state || h.state === 'read') return
     h.state = state
     if (!h.own || h.datagram) return
     if (record) this.#store.setMessageState(h.key, state, this.#host.now(), reason)

@@ -64,7 +64,7 @@ export interface DirectHost {
   readonly identity: Identity
   readonly e2e: SessionStore
   readonly cardBook: CardBook
-  readonly core: Pick<MeshCore, 'send' | 'abandon' | 'ackTagFor'>
+  readonly core: Pick<MeshCore, 'send' | 'abandon' | 'settle' | 'ackTagFor'>
   readonly log: Logger
   /** Lifetime of a message, in milliseconds (default: the mesh's). */
   readonly ttlMs: number | undefined
@@ -95,8 +95,6 @@ export class DirectMessages {
   readonly #prekeyCarriers = new Map<string, { deviceKey: Uint8Array; baseKey: Uint8Array }>()
   /** State changes reported while `send` is still recording the message. */
   #pending: StateChange[] | undefined
-  /** Our messages read (by receipt) before their delivery acknowledgement arrived. */
-  readonly #readBeforeAck = new Set<string>()
   #rejected = 0
 
   constructor(host: DirectHost) {
@@ -298,8 +296,10 @@ export class DirectMessages {
     }
     if (message.readIds !== undefined) {
       for (const { id, before } of applyReceipt(this.#host.store, contact.id, message.readIds, receivedAt)) {
-        if (before !== 'delivered') this.#readBeforeAck.add(id)
-        this.#host.afterStep(() => this.stateChanged({ id, state: 'read' }, true))
+        // A receipt proves delivery as well (only the recipient can send it, in its session): a
+        // message still in flight is settled as read and leaves the outbox; the core says so.
+        if (before !== 'delivered' && this.#host.core.settle(id)) continue
+        this.#host.afterStep(() => this.stateChanged({ id, state: 'read' }))
       }
       return { conversation: RECEIPTS_CONVERSATION, body: new Uint8Array(0), ackSecret, ackTag, source }
     }
@@ -439,7 +439,7 @@ export class DirectMessages {
     }
   }
 
-  stateChanged(change: StateChange, fromReceipt = false): void {
+  stateChanged(change: StateChange): void {
     if (this.#pending !== undefined) {
       this.#pending.push(change)
       return
@@ -450,14 +450,6 @@ export class DirectMessages {
       if (change.state === 'delivered' || change.state === 'read') {
         this.#host.e2e.confirm(prekey.deviceKey, prekey.baseKey)
       }
-    }
-    if (!fromReceipt && this.#readBeforeAck.has(change.id)) {
-      // The receipt came before the delivery acknowledgement: read stays read.
-      if (change.state === 'delivered') this.#host.store.setMessageState(change.id, 'read', Date.now())
-      if (change.state === 'delivered' || change.state === 'expired' || change.state === 'failed') {
-        this.#readBeforeAck.delete(change.id)
-      }
-      return
     }
     const handle = this.#handles.get(change.id)
     const conversation = handle?.to ?? this.#host.store.getMessage(change.id)?.conversation
@@ -471,10 +463,8 @@ export class DirectMessages {
     if (carrier !== undefined && (change.state === 'delivered' || change.state === 'read')) {
       this.#host.store.kvSet(CARD_DELIVERED, carrier.contact, carrier.cardHash)
     }
-    if (change.state === 'delivered' || change.state === 'expired' || change.state === 'failed') {
+    if (FINAL_STATES.has(change.state)) {
       this.#cardCarriers.delete(change.id)
-    }
-    if (change.state === 'delivered' || change.state === 'expired' || change.state === 'failed') {
       this.#handles.delete(change.id)
     }
   }

@@ -273,3 +273,52 @@ describe('mesh: giving up a message', () => {
     for (const h of relayed) assert.equal(net.nodes.get('B')!.core!.abandon(h, 'not mine'), false)
   })
 })
+
+describe('mesh: settling a message read before its proof came', () => {
+  it('settle makes an own message read for good and drops it from the outbox; a late proof changes nothing', () => {
+    const net = line()
+    net.run(2_000)
+    net.stop('C')
+    const a = net.nodes.get('A')!
+    const id = net.send('A', 'C', 'read before the proof')
+    net.run(net.now + 1_000)
+    assert.ok(a.store.getOutbox(id) !== undefined)
+    assert.equal(a.core!.settle(id), true)
+    assert.equal(a.store.getMessage(id)?.state, 'read')
+    assert.equal(a.store.getOutbox(id), undefined)
+    assert.ok(!a.core!.heldIds().includes(id))
+    // C comes back and gets the copy the relays hold: its proof reaches A, which keeps read.
+    net.start('C')
+    net.link('D', 'C')
+    net.run(net.now + 60_000)
+    assert.equal(net.nodes.get('C')!.delivered.length, 1)
+    assert.equal(a.store.getMessage(id)?.state, 'read')
+    assert.deepEqual(
+      a.states.filter((s) => s.id === id).map((s) => s.state),
+      ['queued', 'sent', 'relayed', 'read'],
+    )
+    assert.equal(a.core!.settle(id), false, 'settled already')
+  })
+})
+
+describe('mesh: read is final', () => {
+  it('a message stored as read while still in the outbox stays read when its proof comes after a restart', () => {
+    const net = line()
+    net.run(2_000)
+    net.stop('C')
+    const a = net.nodes.get('A')!
+    const id = net.send('A', 'C', 'read, then restarted')
+    net.run(net.now + 1_000)
+    // As an older Talken left it: read by receipt, the envelope still in the outbox.
+    a.store.setMessageState(id, 'read', net.now)
+    net.stop('A')
+    net.start('A')
+    net.link('A', 'B')
+    net.start('C')
+    net.link('D', 'C')
+    net.run(net.now + 60_000)
+    assert.equal(net.nodes.get('C')!.delivered.length, 1)
+    assert.equal(a.store.getMessage(id)?.state, 'read')
+    assert.equal(a.store.getOutbox(id), undefined)
+  })
+})

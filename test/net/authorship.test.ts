@@ -41,6 +41,7 @@ function receiver(bob: ReturnType<typeof device>, identity: Identity): DirectMes
         throw new Error('nothing is sent in this test')
       },
       abandon: () => false,
+      settle: () => false,
       ackTagFor: () => new Uint8Array(16),
     },
     log: () => {},
