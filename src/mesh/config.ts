@@ -8,7 +8,10 @@ export interface MeshConfig {
   readonly hopLimit: number
   /** Copy budget L for messages with no known route (measured on the Helsinki trace: docs/limits.md). */
   readonly copies: number
-  /** Sprayed copies go only to neighbours with at least this share of our encounter count. */
+  /**
+   * Sprayed copies go only to neighbours with at least this share of the copy's threshold: the
+   * most encounters of any node it was at or handed to (delegation forwarding).
+   */
   readonly sprayCentrality: number
   /** Copy budget of delivery acknowledgements (small: the proof also spreads to copies' holders). */
   readonly ackCopies: number
@@ -51,7 +54,7 @@ export interface MeshConfig {
 export const DEFAULT_MESH_CONFIG: MeshConfig = {
   hopLimit: 32,
   copies: 12,
-  sprayCentrality: 0.8,
+  sprayCentrality: 0.6,
   ackCopies: 4,
   ttlMs: 24 * 60 * 60 * 1000,
   updateIntervalMs: 300_000,

@@ -6,11 +6,13 @@
  * 2. The destination is another neighbour: wait for that one.
  * 3. A route is selected: hand every copy to its next hop (single-copy routing, custody moves
  *    with it), unless that next hop is refusing, in which case fall through to spraying.
- * 4. No route: binary spray-and-wait (Spyropoulos et al., 2005) towards well-connected nodes:
- *    half of the copies go to a neighbour without one, but only to a neighbour that has met at
- *    least `sprayCentrality` times as many nodes as we have (its encounter count, a cheap
- *    centrality as in BUBBLE Rap, Hui et al., 2008), so that the copies end up with the nodes
- *    most likely to meet the destination. The last copy waits for the destination or a route.
+ * 4. No route: spray-and-wait (Spyropoulos et al., 2005) towards well-connected nodes, with
+ *    delegation (Erramilli et al., 2008): each copy carries a threshold, the most encounters of
+ *    any node it was at or handed to (the encounter count, a cheap centrality as in BUBBLE Rap,
+ *    Hui et al., 2008); copies go only to a neighbour that has met at least `sprayCentrality`
+ *    times that many nodes, and the threshold rises to the neighbour's count, so that copies keep
+ *    climbing towards the nodes most likely to meet the destination. The copies are split in
+ *    proportion to the two encounter counts. The last copy waits for the destination or a route.
  */
 import { EnvelopeFlags } from '../wire/envelope.ts'
 import { type Held, reservedCopies } from './held.ts'
@@ -72,8 +74,11 @@ export function copiesToHand(h: Held, f: ForwardingFacts): number {
     if (f.routeNextHop === f.neighbour) return available
     if (!refusing(h, f.routeNextHop, f.now)) return 0
   }
-  if (available < 2 || f.neighbourEncounters < f.ourEncounters * f.sprayCentrality) return 0
-  return Math.floor(available / 2)
+  const threshold = h.threshold ?? f.ourEncounters
+  if (available < 2 || f.neighbourEncounters < threshold * f.sprayCentrality) return 0
+  const total = f.ourEncounters + f.neighbourEncounters
+  const share = total > 0 ? Math.round((available * f.neighbourEncounters) / total) : 1
+  return Math.max(1, Math.min(available - 1, share))
 }
 
 /**

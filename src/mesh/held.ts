@@ -55,6 +55,12 @@ export interface Held {
   attempts: number
   nextRetryAt: number
   state: DeliveryState | undefined
+  /**
+   * Delegation threshold: the most encounters of any node this copy was at or was handed to
+   * (unset: our own count at the time of the decision). Kept in memory only: after a restart it
+   * starts again from our count.
+   */
+  threshold?: number
   /** For our own opaque messages: the ack tag (hex) their acknowledgement will carry. */
   ackTag?: string
   /** …and the ack secret, while in memory (not stored: the body holds it, sealed). */

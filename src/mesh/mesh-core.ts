@@ -341,6 +341,7 @@ export class MeshCore implements Router {
         persistHeld(this.#store, h)
       })
     }
+    h.threshold = this.#encounters
     if (sealedSecret !== undefined) {
       h.ackSecret = new Uint8Array(sealedSecret)
       this.#tagOwn(h)
@@ -524,6 +525,7 @@ export class MeshCore implements Router {
       nextRetryAt: Number.POSITIVE_INFINITY,
     })
     h.holders.add(n.id)
+    h.threshold = this.#encounters
     try {
       persistHeld(this.#store, h)
     } catch (err) {
@@ -558,6 +560,8 @@ export class MeshCore implements Router {
     switch (status) {
       case HopAckStatus.taken: {
         h.copies = Math.max(0, h.copies - f.copies)
+        // Delegation: a copy handed to a more central node holds out for one at least as central.
+        if (n.tagKey !== h.destKey) h.threshold = Math.max(h.threshold ?? 0, n.encounters)
         h.holders.add(n.id)
         if (h.datagram) {
           if (h.copies === 0 && h.inflight.size === 0) this.#remove(h)

@@ -56,11 +56,20 @@ describe('mesh: the forwarding decision', () => {
     assert.equal(copiesToHand(h, facts({ routeNextHop: 'n3' })), 6, 'n3 refuses: spray instead')
   })
 
-  it('sprays half to a neighbour central enough, and keeps the last copy', () => {
+  it('sprays to a neighbour central enough in proportion to the encounters, and keeps the last copy', () => {
     assert.equal(copiesToHand(held(12), facts()), 6)
-    assert.equal(copiesToHand(held(3), facts()), 1)
+    assert.equal(copiesToHand(held(12), facts({ neighbourEncounters: 20 })), 8)
+    assert.equal(copiesToHand(held(3), facts()), 2)
+    assert.equal(copiesToHand(held(2), facts({ neighbourEncounters: 100 })), 1)
     assert.equal(copiesToHand(held(1), facts()), 0, 'the last copy waits for the destination or a route')
     assert.equal(copiesToHand(held(12), facts({ neighbourEncounters: 7 })), 0, 'below 0.8 × our encounters')
+  })
+
+  it('delegates: a copy holds out for a neighbour as central as the best it was handed to', () => {
+    const h = held(12)
+    h.threshold = 20
+    assert.equal(copiesToHand(h, facts({ neighbourEncounters: 11 })), 0, 'below 0.8 × the threshold')
+    assert.equal(copiesToHand(h, facts({ neighbourEncounters: 16 })), 7)
   })
 
   it('gives nothing to a neighbour that has it, holds it, or is still taking copies', () => {
