@@ -463,6 +463,7 @@ export class RoomLog {
         if (key) this.#store.kvSet(keysNs(this.#room), key.id, key.key)
       })
     }
+    if (persist) this.#undoOnRollback(id, key?.id)
     if (key) this.#keys.set(key.id, key.key)
     this.#entries.set(id, entry)
     if (entry.depth > this.#maxDepth) this.#maxDepth = entry.depth
@@ -470,6 +471,27 @@ export class RoomLog {
     for (const p of entry.parents) this.#heads.delete(toHex(p))
     this.#heads.add(id)
     this.#pending.delete(id)
+  }
+
+  /**
+   * The memory {@link #accept} is about to change, put back if the transaction the entry was
+   * stored in (the node's step, say) is undone: otherwise the entry would be held here but not on
+   * disk, a copy that comes again would be taken for a duplicate, and an entry of ours written on
+   * top of it would leave a log that no longer opens after a restart.
+   */
+  #undoOnRollback(id: string, keyId: string | undefined): void {
+    const maxDepth = this.#maxDepth
+    const heads = [...this.#heads]
+    const pending = this.#pending.get(id)
+    this.#store.onRollback(() => {
+      this.#entries.delete(id)
+      this.#controlPast.delete(id)
+      if (keyId !== undefined) this.#keys.delete(keyId)
+      this.#maxDepth = maxDepth
+      this.#heads.clear()
+      for (const h of heads) this.#heads.add(h)
+      if (pending !== undefined) this.#pending.set(id, pending)
+    })
   }
 
   /** The room key an accepted control entry seals for us, opened; undefined when there is none. */

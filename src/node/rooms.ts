@@ -9,8 +9,9 @@
  */
 import { dhKeyFromPrivate, generateDhKey, systemRandom } from '../e2e/primitives.ts'
 import { isTalkenError, TalkenError } from '../errors.ts'
-import { fromHex, toHex } from '../groups/entry.ts'
-import { decodeGenesisBody } from '../groups/room-bodies.ts'
+import { fromHex, type RoomEntry, toHex } from '../groups/entry.ts'
+import { MAX_ROOM_MEMBERS } from '../groups/limits.ts'
+import { decodeGenesisBody, decodeRemoveBody } from '../groups/room-bodies.ts'
 import { RoomGossip } from '../groups/room-gossip.ts'
 import { type KeySealer, x25519Sealer } from '../groups/room-keys.ts'
 import { parseRoomLink, toRoomLink } from '../groups/room-link.ts'
@@ -304,7 +305,19 @@ export class NodeRooms {
 
   /** Handles the frames received during a core step, after the core has returned. */
   drain(): void {
-    while (this.#inbox.length > 0) this.#handle(this.#inbox.shift()!)
+    while (this.#inbox.length > 0) {
+      const bytes = this.#inbox.shift()!
+      // Each frame on its own: one that fails is dropped with its writes, and takes nothing else
+      // of the step with it. A full disk is the step's failure, not the frame's: it goes on up.
+      try {
+        this.#host.store.transaction(() => this.#handle(bytes))
+      } catch (err) {
+        if (isTalkenError(err, 'storage_full') || isTalkenError(err, 'storage_failed')) throw err
+        this.#host.log('warn', 'dropped a room frame that could not be handled', {
+          error: err instanceof Error ? err.message : String(err),
+        })
+      }
+    }
   }
 
   // ------------------------------------------------------------------------------------------
@@ -353,6 +366,19 @@ export class NodeRooms {
     if (!members.some((x) => bytesEqual(x.account, m.sender))) {
       const me = members.find((x) => bytesEqual(x.account, this.#me))
       if (me?.role !== 'admin') return
+      // An invitation handed out before someone was removed does not let them back in (a new
+      // one, made after, does: that is an admin asking them back).
+      const invitedAt = invite.expiresAt - INVITE_LIFETIME_MS
+      if (removedSince(room.log.entries(), m.sender, invitedAt)) {
+        this.#host.log('info', 'refused a join request from a member removed after that invitation', {
+          room: room.id.slice(0, 16),
+        })
+        return
+      }
+      if (members.length >= MAX_ROOM_MEMBERS) {
+        this.#host.log('info', 'refused a join request: the room is full', { room: room.id.slice(0, 16) })
+        return
+      }
       const entry = room.log.addMember({ account: m.sender, sealingKey: m.sealingKey }, Date.now())
       room.gossip.published(entry)
       this.#announce(room, entry.hash)
@@ -534,4 +560,11 @@ function decodeInvite(bytes: Uint8Array): { room: string; expiresAt: number } | 
   } catch {
     return undefined
   }
+}
+
+/** Whether `account` was removed from the room by an entry written at or after `since` (Unix ms). */
+function removedSince(entries: readonly RoomEntry[], account: Uint8Array, since: number): boolean {
+  return entries.some(
+    (e) => e.kind === 'remove' && e.time >= since && bytesEqual(decodeRemoveBody(e.body).member, account),
+  )
 }

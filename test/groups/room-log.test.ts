@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { decode, encode } from 'cborg'
-import { decodeEntry, signEntry } from '../../src/groups/entry.ts'
+import { decodeEntry, signEntry, toHex } from '../../src/groups/entry.ts'
 import {
   MAX_ENTRY_BYTES,
   MAX_PARENTS,
@@ -364,3 +364,27 @@ function pairs<T>(items: readonly T[]): Array<[T, T]> {
 function outsiderMember(): TestMember {
   return joiner('outsider', new Uint8Array(32))
 }
+
+describe('room log: a transaction undone', () => {
+  it('takes the entry it stored out of memory too: a copy that comes again is accepted, and the log reopens', () => {
+    const alice = founder('alice')
+    const bob = joiner('bob', alice.log.roomId)
+    sync(alice.log, bob.log)
+    add(alice, bob, 'member', T0 + 1)
+    sync(alice.log, bob.log)
+    const e = bob.log.post(utf8('from bob'), T0 + 2)
+    const heads = alice.log.heads().map(toHex)
+    // The node's step that took the entry in is undone (a full disk at commit, say).
+    assert.throws(() =>
+      alice.store.transaction(() => {
+        alice.log.receive(e.bytes)
+        throw new Error('the step is undone')
+      }),
+    )
+    assert.equal(alice.log.has(e.hash), false)
+    assert.deepEqual(alice.log.heads().map(toHex), heads)
+    assert.equal(alice.log.receive(e.bytes).status, 'accepted')
+    alice.log.post(utf8('on top of it'), T0 + 3)
+    assert.equal(reopen(alice).entries().length, alice.log.entries().length)
+  })
+})
