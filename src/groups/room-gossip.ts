@@ -33,6 +33,9 @@ import {
 } from './gossip-frames.ts'
 import type { RoomLog } from './room-log.ts'
 
+/** Senders whose strikes are remembered, at most (the oldest go first). */
+const MAX_STRIKE_SENDERS = 256
+
 /** A member, by the lower-case hex of its account key. */
 export type MemberId = string
 
@@ -148,7 +151,8 @@ export class RoomGossip {
   readonly #pendingFrom = new Map<string, MemberId>()
   /** Entry (hex) → the member whose push brought it first, for recent entries. */
   readonly #firstPush = new BoundedMap<string, MemberId>(4096)
-  readonly #strikes = new Map<MemberId, { count: number; until: number }>()
+  /** Senders of invalid entries, bounded: anyone holding the room ID can sign frames under new accounts. */
+  readonly #strikes = new BoundedMap<MemberId, { count: number; until: number }>(MAX_STRIKE_SENDERS)
   #reviewAt = 0
   #antiEntropyAt: number
   #wakeAt = Number.POSITIVE_INFINITY
