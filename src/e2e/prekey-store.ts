@@ -40,6 +40,11 @@ export const MAX_SIGNED_PREKEYS = 4
 export const MAX_ONE_TIME_PREKEYS = 100
 /** One-time prekeys a new bundle carries by default. */
 export const DEFAULT_BUNDLE_ONE_TIME_PREKEYS = 8
+/**
+ * A signed prekey older than this is replaced ({@link PrekeyStore.rotateIfOlderThan}): with the
+ * newest {@link MAX_SIGNED_PREKEYS} kept, a link still works for a first contact for 4 weeks.
+ */
+export const SIGNED_PREKEY_LIFETIME_MS = 7 * 24 * 3600_000
 
 const id10 = (id: number) => String(id).padStart(10, '0')
 const hex = (b: Uint8Array) => Buffer.from(b).toString('hex')
@@ -97,6 +102,27 @@ export class PrekeyStore implements PrekeyLookup {
       }
       return this.replenishOneTimePrekeys(oneTime)
     })
+  }
+
+  /**
+   * Rotates the signed prekey when the newest one was made `maxAgeMs` or longer ago (or there is
+   * none); returns the new bundle, or undefined when the current one is young enough. A first
+   * contact that uses no one-time prekey then has forward secrecy from the signed prekey's
+   * lifetime on, and the replay records of the retired ones go with them.
+   */
+  rotateIfOlderThan(maxAgeMs = SIGNED_PREKEY_LIFETIME_MS): PrekeyBundle | undefined {
+    const newest = this.#store
+      .kvList(PREKEY_NAMESPACE)
+      .filter(([k]) => k.startsWith('signed/'))
+      .at(-1)
+    if (newest !== undefined) {
+      const r = new FieldReader(decodeCbor(newest[1], 128, 'signed prekey'), 'signed prekey', 3)
+      r.uint('version', 1, 1)
+      r.bytes('privateKey', DH_KEY_LENGTH)
+      const createdMs = r.uint('created') * 1000
+      if (this.#now() - createdMs < maxAgeMs) return undefined
+    }
+    return this.rotateSignedPrekey()
   }
 
   /**
@@ -160,6 +186,9 @@ export class PrekeyStore implements PrekeyLookup {
     if (pair === undefined) {
       pair = dhKeyFromPrivate(privateKey(bytes))
       this.#keys.set(key, pair)
+      // Read inside a transaction that is then undone (a rotation, say), the key may never have
+      // been stored: the next one under the same ID must not find this one cached.
+      this.#store.onRollback(() => this.#keys.delete(key))
     }
     return pair
   }

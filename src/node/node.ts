@@ -164,6 +164,9 @@ export interface NodeEvents {
 
 const silent: Logger = () => {}
 
+/** How often a running node looks whether its signed prekey is due for rotation. */
+const PREKEY_CHECK_MS = 24 * 3600_000
+
 /** How long after a step that was undone the links are started again, at first and at most. */
 const RESYNC_FIRST_DELAY_MS = 1_000
 const RESYNC_MAX_DELAY_MS = 30_000
@@ -252,6 +255,8 @@ export class TalkenNode extends EventEmitter<NodeEvents> {
   #timer: NodeJS.Timeout | undefined
   /** Mesh links up, with their MTU: what a resync starts again (see #resyncSoon). */
   readonly #linksUp = new Map<string, number>()
+  /** Looks daily whether the signed prekey is due for rotation (#rotatePrekeysIfDue). */
+  #prekeyTimer: NodeJS.Timeout | undefined
   /** A resync is due (its timer), and how long the next one waits after a failure. */
   #resync: NodeJS.Timeout | undefined
   #resyncDelayMs = RESYNC_FIRST_DELAY_MS
@@ -396,6 +401,9 @@ export class TalkenNode extends EventEmitter<NodeEvents> {
     await links.start()
     this.#running = true
     this.#rememberPort(links.addresses())
+    this.#rotatePrekeysIfDue()
+    this.#prekeyTimer = setInterval(() => this.#rotatePrekeysIfDue(), PREKEY_CHECK_MS)
+    this.#prekeyTimer.unref?.()
     this.#refreshCard(links.addresses())
     this.#log('info', 'node started', { id: this.id, peerId: links.peerId, addresses: links.addresses() })
   }
@@ -407,6 +415,7 @@ export class TalkenNode extends EventEmitter<NodeEvents> {
     this.#running = false
     clearTimeout(this.#timer)
     clearTimeout(this.#resync)
+    clearInterval(this.#prekeyTimer)
     this.rooms.stop()
     try {
       await (await this.#links).stop()
@@ -553,6 +562,22 @@ export class TalkenNode extends EventEmitter<NodeEvents> {
     })
     this.#card = fresh.card
     this.#log('info', 'contact card re-signed', { addresses: fresh.addresses, prekeys: fresh.prekeysChanged })
+  }
+
+  /**
+   * Replaces this device's signed prekey once it is a week old (PrekeyStore.rotateIfOlderThan)
+   * and re-signs the card with the new bundle. The last four stay valid, so links handed out in
+   * the last four weeks still work for a first contact.
+   */
+  #rotatePrekeysIfDue(): void {
+    if (this.#stopped) return
+    try {
+      if (this.#e2e.prekeys.rotateIfOlderThan() === undefined) return
+      this.#log('info', 'signed prekey rotated')
+      this.#refreshCard()
+    } catch (err) {
+      this.#log('warn', 'could not rotate the signed prekey', { error: (err as Error).message })
+    }
   }
 
   /** Uniform in [0, 1) from the CSPRNG, drawn from a pool (one system call per 680 numbers). */
