@@ -157,6 +157,8 @@ export class RoomLog {
   #maxDepth = 0
   /** The fold of each control list above: lists are shared along chains, so folds are too. */
   readonly #folds = new WeakMap<readonly RoomEntry[], RoomState>()
+  /** {@link #pastIds}, by control-past list. */
+  readonly #pastIdSets = new WeakMap<readonly RoomEntry[], ReadonlySet<string>>()
 
   /** Use {@link createRoom} or {@link openRoomLog}. */
   constructor(options: RoomLogOptions, roomId: Uint8Array) {
@@ -411,10 +413,46 @@ export class RoomLog {
   #fold(list: readonly RoomEntry[]): RoomState {
     let state = this.#folds.get(list)
     if (state === undefined) {
-      state = foldControl(list)
+      state = foldControl(this.#counting(list))
       this.#folds.set(list, state)
     }
     return state
+  }
+
+  /**
+   * The control entries of `list` (in causal order) that count. A `remove` or `leave` wins over
+   * every entry by the member it takes out that is concurrent with it (neither in the other's
+   * past): otherwise a removed member could write entries whose parents predate the removal (a
+   * "backdated" `add` of an accomplice), valid in the past they name, and ordered before the
+   * removal in the fold. Removals are taken in causal order, and one that an earlier one already
+   * voided voids nothing, so two admins removing each other at once still give one verdict.
+   * An entry is concurrent with nothing in its own past (all of it is its ancestors), so adding
+   * it to that past voids nothing more: the incremental fold in {@link #accept} agrees with this.
+   */
+  #counting(list: readonly RoomEntry[]): readonly RoomEntry[] {
+    const voided = new Set<RoomEntry>()
+    for (const out of list) {
+      if ((out.kind !== 'remove' && out.kind !== 'leave') || voided.has(out)) continue
+      const subject = out.kind === 'leave' ? out.author : decodeRemoveBody(out.body).member
+      const outPast = this.#pastIds(out)
+      for (const x of list) {
+        if (x === out || voided.has(x) || !bytesEqual(x.author, subject)) continue
+        if (outPast.has(toHex(x.hash)) || this.#pastIds(x).has(toHex(out.hash))) continue
+        voided.add(x)
+      }
+    }
+    return voided.size === 0 ? list : list.filter((e) => !voided.has(e))
+  }
+
+  /** The IDs of the control entries in the causal past of `entry` (itself included), cached. */
+  #pastIds(entry: RoomEntry): ReadonlySet<string> {
+    const past = this.#controlPast.get(toHex(entry.hash)) ?? []
+    let ids = this.#pastIdSets.get(past)
+    if (ids === undefined) {
+      ids = new Set(past.map((e) => toHex(e.hash)))
+      this.#pastIdSets.set(past, ids)
+    }
+    return ids
   }
 
   #state(): RoomState {

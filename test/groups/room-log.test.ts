@@ -8,6 +8,7 @@ import {
   MAX_PENDING_ENTRIES,
   MAX_ROOM_MEMBERS,
 } from '../../src/groups/limits.ts'
+import { decodeGenesisBody, encodeAddBody } from '../../src/groups/room-bodies.ts'
 import { createIdentity } from '../../src/identity/identity.ts'
 import { throwsCode } from '../helpers/errors.ts'
 import { prng, testSeed } from '../helpers/prng.ts'
@@ -386,5 +387,78 @@ describe('room log: a transaction undone', () => {
     assert.equal(alice.log.receive(e.bytes).status, 'accepted')
     alice.log.post(utf8('on top of it'), T0 + 3)
     assert.equal(reopen(alice).entries().length, alice.log.entries().length)
+  })
+})
+
+describe('room log: a removal wins over what its subject writes concurrently', () => {
+  it("a removed admin's add with parents from before the removal counts for nothing, and the next key is not theirs to hand out", () => {
+    const alice = founder('alice')
+    const bob = joiner('bob', alice.log.roomId)
+    sync(alice.log, bob.log)
+    add(alice, bob, 'admin', T0 + 1)
+    const addBob = alice.log.heads()[0]!
+    sync(alice.log, bob.log)
+    alice.log.post(utf8('before'), T0 + 2)
+    alice.log.removeMember(bob.identity.account.publicKey, T0 + 3)
+    sync(alice.log, bob.log) // Bob has seen his removal
+    // Bob adds an accomplice as an admin, on a parent from before his removal.
+    const mallory = joiner('mallory', alice.log.roomId)
+    const genesis = bob.log.entry(alice.log.roomId)!
+    const keyId = decodeGenesisBody(genesis.body).keyId
+    const key = bob.store.kvGet(`groups/keys/${toHex(alice.log.roomId)}`, toHex(keyId))!
+    const parent = bob.log.entry(addBob)!
+    const backdated = signEntry(bob.identity, {
+      roomId: alice.log.roomId,
+      parents: [parent.hash],
+      depth: parent.depth + 1,
+      kind: 'add',
+      body: encodeAddBody({
+        member: mallory.identity.account.publicKey,
+        sealingKey: mallory.sealer.sealingKey,
+        role: 'admin',
+        keyId,
+        sealedKey: bob.sealer.seal(
+          { account: mallory.identity.account.publicKey, sealingKey: mallory.sealer.sealingKey },
+          keyId,
+          key,
+        ),
+      }),
+      time: T0 + 100,
+    })
+    // Valid in the past it names, so it is kept (every replica must hold the same entries)…
+    assert.equal(alice.log.receive(backdated.bytes).status, 'accepted')
+    // …but it changes nothing: Mallory is no member, and what Alice writes next she cannot read.
+    const members = alice.log.members().map((m) => toHex(m.account))
+    assert.deepEqual(members, [toHex(alice.identity.account.publicKey)])
+    alice.log.post(utf8('after removing bob'), T0 + 200)
+    sync(alice.log, mallory.log)
+    assert.ok(!transcript(mallory.log).some((l) => l.includes('after removing bob')))
+    // The same verdict after a restart, and on Bob's replica.
+    assert.deepEqual(
+      reopen(alice)
+        .members()
+        .map((m) => toHex(m.account)),
+      members,
+    )
+    sync(alice.log, bob.log)
+    assert.deepEqual(
+      bob.log.members().map((m) => toHex(m.account)),
+      members,
+    )
+  })
+
+  it('two admins who remove each other at once: every replica reaches the same single verdict', () => {
+    const alice = founder('alice')
+    const bob = joiner('bob', alice.log.roomId)
+    sync(alice.log, bob.log)
+    add(alice, bob, 'admin', T0 + 1)
+    sync(alice.log, bob.log)
+    alice.log.removeMember(bob.identity.account.publicKey, T0 + 2)
+    bob.log.removeMember(alice.identity.account.publicKey, T0 + 2)
+    sync(alice.log, bob.log)
+    const a = alice.log.members().map((m) => toHex(m.account))
+    const b = bob.log.members().map((m) => toHex(m.account))
+    assert.deepEqual(a, b)
+    assert.equal(a.length, 1, 'one of them stays, decided the same way everywhere')
   })
 })
