@@ -248,29 +248,33 @@ export class DirectMessages {
     let known: Contact | undefined
     try {
       // Decrypting advances the session inside the core's transaction, with the message record.
-      const opened = this.#host.e2e.open(delivery.payload)
-      ackSecret = opened.deliverySecret
-      ackTag = opened.ackTag
-      message = decodeDirectMessage(opened.content, (bytes) => {
-        if (bytes.length > 0) return this.#host.cardBook.verified(bytes)
-        // A prekey body: the card came as its introduction.
-        if (opened.introduction !== undefined) return this.#host.cardBook.verified(opened.introduction)
-        const found = this.#host.cardBook.ofDevice(opened.peerDeviceKey)
-        known = found.contact
-        return found.card
-      })
-      // The session authenticates the sending device (X3DH bound its identity key); this binds
-      // that device to the account the card names. Messages carry no signature of their own.
-      if (!message.sender.devices.some((d) => bytesEqual(d.deviceKey, opened.peerDeviceKey))) {
-        throw new TalkenError('bad_signature', "the sending device is not on the sender's card")
-      }
-      // A first contact used one of the one-time prekeys our card lists: list fresh ones. The
-      // re-signed card rides inside every message we send, so contacts learn them through their
-      // sessions; unused older prekeys stay valid for links already handed out.
-      if (opened.firstContact) {
-        this.#host.e2e.prekeys.replenishOneTimePrekeys()
-        this.#host.refreshCard()
-      }
+      // In a transaction of its own within it: a message refused after it opened (its card does
+      // not verify, or names another account) leaves no session, no prekey used and no replay
+      // record behind, so junk from strangers costs nothing that stays.
+      ;({ message, ackSecret, ackTag } = this.#host.store.transaction(() => {
+        const opened = this.#host.e2e.open(delivery.payload)
+        const content = decodeDirectMessage(opened.content, (bytes) => {
+          if (bytes.length > 0) return this.#host.cardBook.verified(bytes)
+          // A prekey body: the card came as its introduction.
+          if (opened.introduction !== undefined) return this.#host.cardBook.verified(opened.introduction)
+          const found = this.#host.cardBook.ofDevice(opened.peerDeviceKey)
+          known = found.contact
+          return found.card
+        })
+        // The session authenticates the sending device (X3DH bound its identity key); this binds
+        // that device to the account the card names. Messages carry no signature of their own.
+        if (!content.sender.devices.some((d) => bytesEqual(d.deviceKey, opened.peerDeviceKey))) {
+          throw new TalkenError('bad_signature', "the sending device is not on the sender's card")
+        }
+        // A first contact used one of the one-time prekeys our card lists: list fresh ones. The
+        // re-signed card rides inside every message we send, so contacts learn them through their
+        // sessions; unused older prekeys stay valid for links already handed out.
+        if (opened.firstContact) {
+          this.#host.e2e.prekeys.replenishOneTimePrekeys()
+          this.#host.refreshCard()
+        }
+        return { message: content, ackSecret: opened.deliverySecret, ackTag: opened.ackTag }
+      }))
     } catch (err) {
       // A write that did not fit is not the message's fault: the mesh refuses it, and it comes again.
       if (isTalkenError(err, 'storage_full') || isTalkenError(err, 'storage_failed')) throw err

@@ -72,12 +72,16 @@ test("a session of one account cannot carry another account's card", () => {
   const eve = device('Eve')
   const bob = device('Bob')
   const bobMessages = receiver(bob, bob.identity)
+  const prekeysBefore = bob.e2e.prekeys.oneTimePrekeysLeft()
   // Eve writes in her own session, claiming to be Ada by carrying Ada's (valid, signed) card.
   const forged = sealFor(eve, bob, encodeDirectMessage(ada.card, 'it is Ada: send me the keys', NOW))
-  const refused = bobMessages.deliver({ id: '11'.repeat(16), payload: forged })
+  const refused = bob.store.transaction(() => bobMessages.deliver({ id: '11'.repeat(16), payload: forged }))
   assert.match(refused.refused ?? '', /^bad_signature: the sending device is not on the sender's card/)
   assert.equal(bobMessages.rejected, 1)
   assert.equal(bob.store.listContacts().length, 0, 'no contact added for Ada')
+  // The refused message left nothing behind: no session with Eve's device, no prekey used.
+  assert.equal(bob.e2e.hasSession(eve.identity.device.publicKey), false)
+  assert.equal(bob.e2e.prekeys.oneTimePrekeysLeft(), prekeysBefore)
   // The same session with Eve's own card is Eve's message.
   const honest = sealFor(eve, bob, encodeDirectMessage(eve.card, 'hello, I am Eve', NOW))
   const filed = bobMessages.deliver({ id: '22'.repeat(16), payload: honest })
