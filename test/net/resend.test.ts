@@ -18,7 +18,7 @@ import { conversation } from '../../src/node/inbox.ts'
 import type { IncomingMessage } from '../../src/node/node.ts'
 import { refreshOwnCard } from '../../src/node/own-card.ts'
 import { throwsCode } from '../helpers/errors.ts'
-import { fullAtCommit } from '../helpers/full-disk.ts'
+import { fillable, fullAtCommit } from '../helpers/full-disk.ts'
 import { introduce, makeHome, startNode, startNodeWithDisk, until } from '../helpers/nodes.ts'
 
 /** Re-signs the card of `home` with a bundle of a single one-time prekey; returns its link. */
@@ -36,7 +36,11 @@ function linkWithOneOneTimePrekey(home: string): string {
   }
 }
 
-test('two people write first with the same one-time prekey: the second message is sent again, not lost', async (t) => {
+/**
+ * Ada, Bob and Cid, contacts of one another, Bob's link listing a single one-time prekey; their
+ * homes removed when the test ends.
+ */
+function threeContacts(t: { after(fn: () => unknown): void }) {
   const homes = { ada: makeHome('Ada'), bob: makeHome('Bob'), cid: makeHome('Cid') }
   t.after(() => {
     for (const h of Object.values(homes)) h.remove()
@@ -46,6 +50,11 @@ test('two people write first with the same one-time prekey: the second message i
     home: homes.cid.home,
     link: homes.cid.link,
   })
+  return homes
+}
+
+test('two people write first with the same one-time prekey: the second message is sent again, not lost', async (t) => {
+  const homes = threeContacts(t)
   const bob = await startNode(homes.bob.home)
   const ada = await startNode(homes.ada.home, { bootstrap: bob.addresses() })
   const cid = await startNode(homes.cid.home, { bootstrap: bob.addresses() })
@@ -162,15 +171,7 @@ test('a resend request is told apart from a receipt, and bounded', () => {
 })
 
 test('a resend request undone with its step (a disk full at commit) is asked again when the message comes again', async (t) => {
-  const homes = { ada: makeHome('Ada'), bob: makeHome('Bob'), cid: makeHome('Cid') }
-  t.after(() => {
-    for (const h of Object.values(homes)) h.remove()
-  })
-  const bobLink = { home: homes.bob.home, link: linkWithOneOneTimePrekey(homes.bob.home) }
-  introduce({ home: homes.ada.home, link: homes.ada.link }, bobLink, {
-    home: homes.cid.home,
-    link: homes.cid.link,
-  })
+  const homes = threeContacts(t)
   const disk = { full: false }
   const { node: bob, failures } = await startNodeWithDisk(t, homes.bob.home, (store) =>
     fullAtCommit(store, disk),
@@ -191,4 +192,31 @@ test('a resend request undone with its step (a disk full at commit) is asked aga
   // The message comes again, still cannot be opened, and this time the request goes out.
   await until(() => got.includes('hello from Cid'), 20_000, "Cid's message, sent again")
   assert.deepEqual(got, ['hello from Ada', 'hello from Cid'])
+})
+
+test('sending again is one step: when giving up the old copy fails, no second copy is left live', async (t) => {
+  const homes = threeContacts(t)
+  const bob = await startNode(homes.bob.home)
+  const ada = await startNode(homes.ada.home, { bootstrap: bob.addresses() })
+  // Cid's disk refuses the one write that gives up a message (its outbox entry removed).
+  const disk = { full: true }
+  const { node: cid, failures } = await startNodeWithDisk(t, homes.cid.home, (store) =>
+    fillable(store, disk, ['removeOutbox']),
+  )
+  await cid.dial(bob.addresses()[0]!)
+  t.after(() => Promise.all([ada.stop(), bob.stop()]))
+  await until(() => bob.peers().filter((p) => p.mesh).length === 2, 10_000, 'both links')
+  await ada.send('Bob', 'hello from Ada').delivered(AbortSignal.timeout(10_000))
+  // Cid's first message names the prekey Ada took: Bob asks Cid to send it again, and Cid's
+  // attempt fails where the old copy is given up.
+  const first = cid.send('Bob', 'hello from Cid')
+  const bobId = cid.store.listContacts().find((c) => c.name === 'Bob')!.id
+  const live = () =>
+    cid.store.listMessages(bobId).filter((m) => m.direction === 'out' && m.state !== 'failed')
+  await until(() => failures.length > 0 || live().length > 1, 15_000, "Cid's attempt to send again")
+  assert.deepEqual(
+    live().map((m) => m.id),
+    [first.id],
+    'the old copy only: the new one went with the failed step',
+  )
 })
