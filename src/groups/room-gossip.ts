@@ -237,7 +237,7 @@ export class RoomGossip {
   #handle(from: MemberId, frame: GossipFrame): void {
     switch (frame.type) {
       case 'push':
-        if (!this.#eager.has(from) && !this.#lazy.has(from)) this.#eager.add(from)
+        if (!this.#eager.has(from) && !this.#lazy.has(from) && this.#isMember(from)) this.#eager.add(from)
         this.#takeEntries(from, frame.entries, true)
         return
       case 'supply':
@@ -249,7 +249,7 @@ export class RoomGossip {
       case 'graft': {
         // "Push to me from now on, and send what I lack": the frame carries the asker's heads.
         this.#lazy.delete(from)
-        this.#eager.add(from)
+        if (this.#isMember(from)) this.#eager.add(from)
         for (const f of entryFrames('supply', this.#log.entriesSince(frame.hashes))) {
           this.#host.send(from, f, 'entries')
         }
@@ -261,7 +261,9 @@ export class RoomGossip {
       case 'sync': {
         // Links are two-way: a member that picked us as a peer (its first sync says so) is ours too,
         // or a member nobody picked, and who never posts, would hear only through anti-entropy.
-        if (frame.peer && !this.#eager.has(from) && !this.#lazy.has(from)) this.#eager.add(from)
+        if (frame.peer && !this.#eager.has(from) && !this.#lazy.has(from) && this.#isMember(from)) {
+          this.#eager.add(from)
+        }
         const since = this.#log.entriesSince(frame.heads)
         for (const f of entryFrames('supply', since)) this.#host.send(from, f, 'entries')
         // Answer with ours unless they named every one of our heads (then they lack nothing).
@@ -406,6 +408,15 @@ export class RoomGossip {
   /** What a sync or graft names as held: the heads, then the newest other entries (bounded). */
   #held(): Uint8Array[] {
     return this.#log.size.entries === 0 ? [] : this.#log.recent(SYNC_HASHES)
+  }
+
+  /**
+   * Whether `id` is a member now, by our log. Only members become peers: anyone holding the room
+   * ID can sign frames under new accounts, and each would otherwise get a sync from us at the
+   * next review (a datagram to an address of the sender's choosing).
+   */
+  #isMember(id: MemberId): boolean {
+    return this.#log.members().some((m) => toHex(m.account) === id)
   }
 
   /**

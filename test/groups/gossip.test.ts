@@ -686,6 +686,25 @@ describe('room gossip', () => {
     }
   })
 
+  it('frames from someone who is not a member make them no peer, and draw no sync at the next review', () => {
+    const { net, nodes } = room(3, 11)
+    const bob = nodes[1]!
+    net.runFor(1_000)
+    const mallory = hex(createIdentity({ now: T0, deviceName: 'mallory' }).account.publicKey)
+    net.inject(mallory, bob, encodeGossipFrame({ type: 'push', entries: [] }))
+    net.inject(mallory, bob, encodeGossipFrame({ type: 'sync', heads: [], reply: true, peer: true }))
+    net.inject(mallory, bob, encodeGossipFrame({ type: 'graft', hashes: [] }))
+    const { eager, lazy } = bob.gossip.peers()
+    assert.ok(![...eager, ...lazy].includes(mallory), 'not a peer')
+    const before = net.sent.length
+    net.runFor(10_000) // several reviews
+    assert.deepEqual(
+      net.sent.slice(before).filter((f) => f.to === mallory),
+      [],
+      'nothing sent to them on our own',
+    )
+  })
+
   it('refuses forged entries, punishes a sender past maxStrikes, forgives after penaltyMs', () => {
     const { net, nodes } = room(3, 7, { maxStrikes: 3, penaltyMs: 60_000 })
     const [alice, bob, carol] = nodes as [Node, Node, Node]
