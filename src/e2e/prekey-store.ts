@@ -47,6 +47,13 @@ export const DEFAULT_BUNDLE_ONE_TIME_PREKEYS = 8
 export const SIGNED_PREKEY_LIFETIME_MS = 7 * 24 * 3600_000
 
 const id10 = (id: number) => String(id).padStart(10, '0')
+
+/** A stored signed prekey (`signed/<id>`): its private key, and when it was made (Unix s). */
+function decodeSignedPrekey(bytes: Uint8Array): { privateKey: Uint8Array; created: number } {
+  const r = new FieldReader(decodeCbor(bytes, 128, 'signed prekey'), 'signed prekey', 3)
+  r.uint('version', 1, 1)
+  return { privateKey: r.bytes('privateKey', DH_KEY_LENGTH), created: r.uint('created') }
+}
 const hex = (b: Uint8Array) => Buffer.from(b).toString('hex')
 
 /** Prekey management for one device over a {@link Store}. */
@@ -115,12 +122,8 @@ export class PrekeyStore implements PrekeyLookup {
       .kvList(PREKEY_NAMESPACE)
       .filter(([k]) => k.startsWith('signed/'))
       .at(-1)
-    if (newest !== undefined) {
-      const r = new FieldReader(decodeCbor(newest[1], 128, 'signed prekey'), 'signed prekey', 3)
-      r.uint('version', 1, 1)
-      r.bytes('privateKey', DH_KEY_LENGTH)
-      const createdMs = r.uint('created') * 1000
-      if (this.#now() - createdMs < maxAgeMs) return undefined
+    if (newest !== undefined && this.#now() - decodeSignedPrekey(newest[1]).created * 1000 < maxAgeMs) {
+      return undefined
     }
     return this.rotateSignedPrekey()
   }
@@ -194,11 +197,7 @@ export class PrekeyStore implements PrekeyLookup {
   }
 
   signedPrekey(id: number): DhKeyPair | undefined {
-    return this.#load(`signed/${id10(id)}`, (bytes) => {
-      const r = new FieldReader(decodeCbor(bytes, 128, 'signed prekey'), 'signed prekey', 3)
-      r.uint('version', 1, 1)
-      return r.bytes('privateKey', DH_KEY_LENGTH)
-    })
+    return this.#load(`signed/${id10(id)}`, (bytes) => decodeSignedPrekey(bytes).privateKey)
   }
 
   oneTimePrekey(id: number): DhKeyPair | undefined {

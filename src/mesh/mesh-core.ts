@@ -402,14 +402,7 @@ export class MeshCore implements Router {
    * not an own message still held.
    */
   abandon(id: string, reason: string): boolean {
-    const h = this.#held.get(id)
-    if (h === undefined || !h.own || h.datagram) return false
-    this.#store.transaction(() => {
-      this.#setState(h, 'failed', reason)
-      this.#remove(h)
-    })
-    this.#schedule()
-    return true
+    return this.#finishOwn(id, 'failed', reason)
   }
 
   /**
@@ -418,10 +411,15 @@ export class MeshCore implements Router {
    * the outbox. Returns false when `id` is not an own message still held.
    */
   settle(id: string): boolean {
+    return this.#finishOwn(id, 'read')
+  }
+
+  /** Ends one of our own held messages in `state`, out of the outbox; false when there is none. */
+  #finishOwn(id: string, state: 'failed' | 'read', reason?: string): boolean {
     const h = this.#held.get(id)
     if (h === undefined || !h.own || h.datagram) return false
     this.#store.transaction(() => {
-      this.#setState(h, 'read')
+      this.#setState(h, state, reason)
       this.#remove(h)
     })
     this.#schedule()

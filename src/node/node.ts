@@ -401,8 +401,11 @@ export class TalkenNode extends EventEmitter<NodeEvents> {
     await links.start()
     this.#running = true
     this.#rememberPort(links.addresses())
+    // A rotation at start needs no re-signing of its own: the card is re-signed just after.
     this.#rotatePrekeysIfDue()
-    this.#prekeyTimer = setInterval(() => this.#rotatePrekeysIfDue(), PREKEY_CHECK_MS)
+    this.#prekeyTimer = setInterval(() => {
+      if (this.#rotatePrekeysIfDue()) this.#refreshCard()
+    }, PREKEY_CHECK_MS)
     this.#prekeyTimer.unref?.()
     this.#refreshCard(links.addresses())
     this.#log('info', 'node started', { id: this.id, peerId: links.peerId, addresses: links.addresses() })
@@ -565,18 +568,19 @@ export class TalkenNode extends EventEmitter<NodeEvents> {
   }
 
   /**
-   * Replaces this device's signed prekey once it is a week old (PrekeyStore.rotateIfOlderThan)
-   * and re-signs the card with the new bundle. The last four stay valid, so links handed out in
-   * the last four weeks still work for a first contact.
+   * Replaces this device's signed prekey once it is a week old (PrekeyStore.rotateIfOlderThan);
+   * the caller re-signs the card with the new bundle. The last four stay valid, so links handed
+   * out in the last four weeks still work for a first contact. Returns whether it rotated.
    */
-  #rotatePrekeysIfDue(): void {
-    if (this.#stopped) return
+  #rotatePrekeysIfDue(): boolean {
+    if (this.#stopped) return false
     try {
-      if (this.#e2e.prekeys.rotateIfOlderThan() === undefined) return
+      if (this.#e2e.prekeys.rotateIfOlderThan() === undefined) return false
       this.#log('info', 'signed prekey rotated')
-      this.#refreshCard()
+      return true
     } catch (err) {
       this.#log('warn', 'could not rotate the signed prekey', { error: (err as Error).message })
+      return false
     }
   }
 
