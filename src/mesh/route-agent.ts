@@ -67,6 +67,7 @@ export class RouteAgent {
       maxDestinations: init.cfg.maxDestinations,
       farMetric: init.cfg.advertiseRadius + 1,
       onChange: (key) => init.io.routeChanged(key),
+      forgetAfterMs: init.cfg.routeHoldMs,
     })
     this.#discovery = new RouteDiscovery(init.cfg)
     const stored = init.store.kvGet(KV_NAMESPACE, KV_SEQNO)

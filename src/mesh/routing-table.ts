@@ -12,6 +12,9 @@
 import { INFINITY_METRIC } from './frames.ts'
 import type { NeighbourId } from './router.ts'
 
+/** Forgetting passes (see {@link RoutingTable.expire}) run at most this often. */
+const FORGET_PASS_MS = 60_000
+
 /** What one neighbour advertised for a destination. */
 interface Candidate {
   readonly neighbour: NeighbourId
@@ -47,6 +50,10 @@ interface DestEntry {
   selected: Candidate | undefined
   /** Feasibility distance; undefined until a route was first selected. */
   fd: { seqno: number; metric: number } | undefined
+  /** A candidate was offered since the last forgetting pass. */
+  offered: boolean
+  /** The pass that first found the entry without candidates (+∞ while it has some). */
+  emptySince: number
 }
 
 /** Seqno comparison, modulo 2^32 as in RFC 8966 §3.2.1 (s1 newer than s2). */
@@ -75,6 +82,9 @@ export class RoutingTable {
   readonly #maxDestinations: number
   /** No candidate expires before this time (a lower bound), so most expiry passes are skipped. */
   #nextExpiry = Number.POSITIVE_INFINITY
+  /** How long a destination nobody offers is kept, feasibility distance included. */
+  readonly #forgetAfterMs: number
+  #nextForget = Number.NEGATIVE_INFINITY
   /** Selected routes at least this long count as far (see {@link hasFar}). */
   readonly #farMetric: number
   /** How many selected routes are far. */
@@ -85,13 +95,17 @@ export class RoutingTable {
    * `maxDestinations` bounds memory: beyond it, the farthest unreachable destinations are
    * forgotten. Selected routes of at least `farMetric` hops are counted (default: never).
    * `onChange` hears of every destination whose selected route changed (or was forgotten).
+   * A destination no neighbour has offered for `forgetAfterMs` (default: never) is forgotten by
+   * {@link expire}; see there.
    */
   constructor(options: {
     maxDestinations: number
     farMetric?: number
     onChange?: (destKey: string) => void
+    forgetAfterMs?: number
   }) {
     this.#maxDestinations = options.maxDestinations
+    this.#forgetAfterMs = options.forgetAfterMs ?? Number.POSITIVE_INFINITY
     this.#farMetric = options.farMetric ?? INFINITY_METRIC
     this.#onChange = options.onChange
   }
@@ -141,6 +155,8 @@ export class RoutingTable {
         candidates: new Map(),
         selected: undefined,
         fd: undefined,
+        offered: true,
+        emptySince: Number.POSITIVE_INFINITY,
       }
       this.#entries.set(key, e)
     }
@@ -148,6 +164,7 @@ export class RoutingTable {
     if (metric >= INFINITY_METRIC) this.#dropCandidate(e, neighbour)
     else {
       e.candidates.set(neighbour, { neighbour, seqno, metric, expiresAt })
+      e.offered = true
       let offered = this.#byNeighbour.get(neighbour)
       if (offered === undefined) {
         offered = new Set()
@@ -180,9 +197,20 @@ export class RoutingTable {
     return true
   }
 
-  /** Drops expired candidates. Returns destinations whose route changed. */
+  /**
+   * Drops expired candidates, and forgets destinations nobody has offered for `forgetAfterMs`.
+   * Returns destinations whose route changed.
+   *
+   * Forgetting drops the feasibility distance too (Babel's source garbage collection, RFC 8966
+   * §3.2.5): a destination that comes back later is accepted with whatever seqno it brings, so
+   * nobody has to flood a request for a newer one, and a destination long out of reach is no
+   * longer asked for. It cannot make a loop: our last advertisement of the route was sent before
+   * its last candidate went, and every neighbour lets what it heard from us expire within the
+   * hold time (sooner if the retraction or the link going down reached it).
+   */
   expire(now: number): Uint8Array[] {
     const changed: Uint8Array[] = []
+    if (now >= this.#nextForget) this.#forget(now)
     if (now < this.#nextExpiry) return changed
     let next = Number.POSITIVE_INFINITY
     for (const e of this.#entries.values()) {
@@ -310,6 +338,29 @@ export class RoutingTable {
   /** True when some destination changed since it was last advertised. */
   hasDirty(): boolean {
     return this.#dirty.size > 0
+  }
+
+  /**
+   * One forgetting pass (at most one a {@link FORGET_PASS_MS}): an entry found without candidates,
+   * none offered since the pass before, is marked; one marked at least `forgetAfterMs` and one
+   * more pass ago goes (the pass a margin for what is still in flight). A mark is never earlier
+   * than the last candidate went, so nothing goes early.
+   */
+  #forget(now: number): void {
+    if (this.#forgetAfterMs === Number.POSITIVE_INFINITY) {
+      this.#nextForget = Number.POSITIVE_INFINITY
+      return
+    }
+    this.#nextForget = now + FORGET_PASS_MS
+    for (const [k, e] of this.#entries) {
+      if (e.candidates.size > 0 || e.offered) {
+        e.offered = false
+        e.emptySince = Number.POSITIVE_INFINITY
+      } else if (e.emptySince === Number.POSITIVE_INFINITY) e.emptySince = now
+      else if (now - e.emptySince >= this.#forgetAfterMs + FORGET_PASS_MS && !this.#dirty.has(e)) {
+        this.#entries.delete(k)
+      }
+    }
   }
 
   #makeRoom(): void {

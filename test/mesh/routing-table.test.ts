@@ -70,4 +70,66 @@ describe('mesh: the routing table', () => {
       [3],
     )
   })
+
+  it('forgets a destination nobody offered for the hold time (and a pass), feasibility distance and all', () => {
+    const HOLD = 600_000
+    const PASS = 60_000
+    const t = new RoutingTable({ maxDestinations: 16, forgetAfterMs: HOLD })
+    const d = tagKey(dest(5))
+    t.update(dest(5), 'n1', 7, 1, FOREVER) // selected at metric 2: FD (7, 2)
+    t.dropNeighbour('n1')
+    t.update(dest(5), 'n2', 7, 4, FOREVER)
+    assert.equal(t.nextHopByKey(d), undefined, 'the same seqno over a longer path is not feasible')
+    t.dropNeighbour('n2')
+    t.clearDirty() // the retraction went out
+    t.expire(0) // a pass: offers came since the last one
+    t.expire(1) // not a pass: passes come a minute apart
+    let now = PASS
+    t.expire(now) // the pass that finds it without candidates marks it
+    for (now += PASS; now < PASS + HOLD + PASS; now += PASS) {
+      t.expire(now)
+      assert.equal(t.knows(d), true, `kept at ${now} ms`)
+    }
+    t.expire(now)
+    assert.equal(t.knows(d), false, 'forgotten a hold time and a pass after the mark')
+    // Coming back with its old seqno over a longer path: feasible now, with no request for a newer one.
+    t.update(dest(5), 'n2', 7, 4, FOREVER)
+    assert.equal(t.nextHopByKey(d), 'n2')
+  })
+
+  it('keeps a destination that was offered again, or whose retraction is still to go out', () => {
+    const HOLD = 120_000
+    const PASS = 60_000
+    const t = new RoutingTable({ maxDestinations: 16, forgetAfterMs: HOLD })
+    const a = tagKey(dest(1))
+    const b = tagKey(dest(2))
+    t.update(dest(1), 'n1', 3, 1, FOREVER)
+    t.update(dest(2), 'n2', 3, 1, FOREVER)
+    t.expire(0)
+    t.dropNeighbour('n1')
+    t.dropNeighbour('n2')
+    t.clearDirty()
+    t.expire(PASS) // both marked
+    // 1 is offered and lost again between two passes: its clock starts over.
+    t.update(dest(1), 'n3', 3, 1, FOREVER)
+    t.dropNeighbour('n3')
+    t.clearDirty()
+    t.expire(2 * PASS)
+    // 2 is offered and dropped again, and the retraction has not been sent by the time it is due.
+    t.update(dest(2), 'n4', 4, 1, FOREVER)
+    t.dropNeighbour('n4')
+    for (let now = 3 * PASS; now <= 10 * PASS; now += PASS) t.expire(now)
+    assert.equal(t.knows(b), true, 'an unsent retraction keeps it')
+    t.clearDirty()
+    t.expire(11 * PASS)
+    assert.equal(t.knows(b), false)
+    assert.equal(t.knows(a), false)
+    // Without a hold time (the default) nothing is ever forgotten this way.
+    const keep = new RoutingTable({ maxDestinations: 16 })
+    keep.update(dest(1), 'n1', 3, 1, FOREVER)
+    keep.dropNeighbour('n1')
+    keep.clearDirty()
+    for (let now = 0; now <= 100 * PASS; now += PASS) keep.expire(now)
+    assert.equal(keep.knows(a), true)
+  })
 })
