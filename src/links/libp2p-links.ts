@@ -25,6 +25,7 @@ import { type Multiaddr, multiaddr } from '@multiformats/multiaddr'
 import { createLibp2p, type Libp2p } from 'libp2p'
 import { Uint8ArrayList } from 'uint8arraylist'
 import { TalkenError } from '../errors.ts'
+import { DEFAULT_MESH_CONFIG } from '../mesh/config.ts'
 import { MAX_FRAME_BYTES } from '../mesh/frames.ts'
 import type { Logger } from '../mesh/router.ts'
 import type { Store } from '../store/store.ts'
@@ -74,7 +75,10 @@ export interface LinksOptions {
 export interface LinkStats {
   framesIn: number
   framesOut: number
-  /** Frames dropped because a link's send buffer was full or the link was gone. */
+  /**
+   * Frames dropped: a link's send buffer was full or the link was gone, or they arrived while
+   * the link was opening, beyond what is held for it then.
+   */
   framesDropped: number
   /** Streams aborted for breaking the framing. */
   badStreams: number
@@ -109,8 +113,14 @@ interface DialTarget {
   pinned: boolean
 }
 
-/** Most bytes queued for one link while its stream is full; frames beyond are dropped (the mesh retries). */
-const MAX_QUEUED_BYTES = 4 * MAX_FRAMED_BYTES
+/**
+ * Most bytes queued for one link (written at the end of the tick, or while its stream waits for a
+ * drain); frames beyond are dropped, and the mesh sends them again once their hop acknowledgement
+ * times out. Room for the mesh's whole sending window of the largest frames, which it may hand
+ * over in one step, and as much again in control frames: what an honest mesh queues never meets
+ * the bound, which is there for a stream that stops draining.
+ */
+const MAX_QUEUED_BYTES = (DEFAULT_MESH_CONFIG.window + 4) * MAX_FRAMED_BYTES
 /** Mesh protocol streams one connection may open towards us; the honest number is one. */
 const MAX_MESH_STREAMS = 2
 /** How long the higher peer ID of a pair that discovered each other waits for the lower one to dial. */
@@ -228,7 +238,8 @@ export class Libp2pLinks {
     for (const address of this.#opts.bootstrap ?? []) this.#addTarget(address, true)
     this.#guard(() => {
       const cutoff = Date.now() - FORGET_AFTER_MS
-      for (const peer of this.#opts.store.listPeers(REMEMBERED_PEERS)) {
+      // Oldest first: when they are more than the targets kept, the most recently seen stay.
+      for (const peer of this.#opts.store.listPeers(REMEMBERED_PEERS).reverse()) {
         if (peer.lastSeen < cutoff || peer.peerId === this.peerId) continue
         for (const a of peer.addresses) this.#addTarget(withPeer(a.address, peer.peerId))
       }
@@ -479,7 +490,7 @@ export class Libp2pLinks {
       if (target.peer === undefined) {
         this.#targets.delete(target.address)
         const learned = withPeer(target.address, connection.remotePeer.toString())
-        const next = this.#addTarget(learned)
+        const next = this.#addTarget(learned, target.pinned)
         next.failures = 0
       }
     } catch (err) {

@@ -1,0 +1,195 @@
+/**
+ * The addresses the links keep redialling are bounded (256), and the ones given to them (bootstrap
+ * addresses, `dial`) are never pushed out by addresses learned from other peers: remembered in the
+ * store, or advertised through identify by peers met on the way.
+ *
+ * Learned addresses point at local TCP servers that count the connections they get and close
+ * them at once, so which addresses the links dial is seen from outside.
+ */
+import '../../src/platform/node-shims.ts'
+import assert from 'node:assert/strict'
+import { createServer, type Server } from 'node:net'
+import { describe, it, type TestContext } from 'node:test'
+import { generateKeyPair } from '@libp2p/crypto/keys'
+import { identify } from '@libp2p/identify'
+import { noise } from '@libp2p/noise'
+import { peerIdFromPrivateKey } from '@libp2p/peer-id'
+import { tcp } from '@libp2p/tcp'
+import { yamux } from '@libp2p/yamux'
+import { type Multiaddr, multiaddr } from '@multiformats/multiaddr'
+import { createLibp2p, type Libp2p } from 'libp2p'
+import { Libp2pLinks, MESH_PROTOCOL } from '../../src/links/libp2p-links.ts'
+import { createMemoryStore, type Store } from '../../src/store/index.ts'
+import { until } from '../helpers/nodes.ts'
+
+const MAX_DIAL_TARGETS = 256
+
+/** `n` loopback addresses that nothing speaking libp2p listens on, and how often each was dialled. */
+async function countingAddresses(t: TestContext, n: number) {
+  const hits = new Map<string, number>()
+  const servers: Server[] = []
+  t.after(() => Promise.all(servers.map((s) => new Promise((resolve) => s.close(resolve)))))
+  const addresses: string[] = []
+  for (let i = 0; i < n; i++) {
+    const server = createServer()
+    servers.push(server)
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+    const port = (server.address() as { port: number }).port
+    const address = `/ip4/127.0.0.1/tcp/${port}`
+    server.on('connection', (socket) => {
+      hits.set(address, (hits.get(address) ?? 0) + 1)
+      socket.destroy()
+    })
+    addresses.push(address)
+  }
+  return {
+    addresses,
+    hits,
+    /** True once some address has been dialled twice: the first round of redials is long over. */
+    secondRound: () => [...hits.values()].some((count) => count >= 2),
+  }
+}
+
+/**
+ * A plain js-libp2p node on loopback, and the address it listens on; with `advertise`, identify
+ * gives those addresses instead, and with `meshPeer` it takes mesh streams (and reads nothing).
+ */
+async function plainNode(t: TestContext, options: { advertise?: string[]; meshPeer?: boolean } = {}) {
+  let own: Multiaddr[] = []
+  const node = await createLibp2p({
+    addresses: {
+      listen: ['/ip4/127.0.0.1/tcp/0'],
+      announceFilter: (addresses) => {
+        own = addresses
+        return options.advertise ? options.advertise.map((a) => multiaddr(a)) : addresses
+      },
+    },
+    transports: [tcp()],
+    connectionEncrypters: [noise()],
+    streamMuxers: [yamux()],
+    services: { identify: identify() },
+  })
+  t.after(() => node.stop())
+  if (options.meshPeer) {
+    await node.handle(MESH_PROTOCOL, (stream) => {
+      stream.addEventListener('message', () => {})
+    })
+  }
+  node.getMultiaddrs()
+  return { node, address: own[0]!.toString() }
+}
+
+/** Counts the connections `node` gets from `from`. */
+function countConnections(node: Libp2p, from: () => string): () => number {
+  let count = 0
+  node.addEventListener('connection:open', (event) => {
+    if (event.detail.remotePeer.toString() === from()) count++
+  })
+  return () => count
+}
+
+async function startLinks(t: TestContext, store: Store, bootstrap: string[]): Promise<Libp2pLinks> {
+  const links = await Libp2pLinks.create({
+    privateKey: await generateKeyPair('Ed25519'),
+    listen: ['/ip4/127.0.0.1/tcp/0'],
+    mdns: false,
+    bootstrap,
+    store,
+    log: () => {},
+    handlers: { linkUp: () => {}, linkDown: () => {}, frames: () => {} },
+  })
+  t.after(() => links.stop())
+  await links.start()
+  return links
+}
+
+describe('dial targets', () => {
+  it('remembered addresses over the cap leave the bootstrap address in, and the 255 most recently seen are dialled', async (t) => {
+    const peers = 40
+    const counted = await countingAddresses(t, peers * 8)
+    const store = createMemoryStore()
+    const now = Date.now()
+    for (let p = 0; p < peers; p++) {
+      const id = peerIdFromPrivateKey(await generateKeyPair('Ed25519')).toString()
+      for (const address of counted.addresses.slice(p * 8, p * 8 + 8)) store.notePeer(id, now - p, address)
+    }
+    const bootstrap = await plainNode(t)
+    let linksPeer = ''
+    const fromLinks = countConnections(bootstrap.node, () => linksPeer)
+    const links = await startLinks(t, store, [bootstrap.address])
+    linksPeer = links.peerId
+    // 256 targets: the bootstrap address and 255 of the 320 remembered ones.
+    await until(() => fromLinks() >= 1, 10_000, 'the bootstrap node dialled')
+    await until(
+      () => counted.hits.size >= MAX_DIAL_TARGETS - 1 && counted.secondRound(),
+      10_000,
+      'remembered addresses dialled twice',
+    )
+    assert.equal(counted.hits.size, MAX_DIAL_TARGETS - 1)
+    // Peer p was seen p ms before the newest: peers 0–30 (248 addresses) and 7 of peer 31's stay.
+    const ofPeer = (p: number) => counted.addresses.slice(p * 8, p * 8 + 8)
+    const dialled = (p: number) => ofPeer(p).filter((a) => counted.hits.has(a)).length
+    assert.deepEqual(
+      Array.from({ length: peers }, (_, p) => dialled(p)),
+      [...Array(31).fill(8), 7, ...Array(8).fill(0)],
+      'addresses dialled, by peer, most recently seen first',
+    )
+  })
+
+  it('addresses advertised by peers met on the way never push out bootstrap or dialled addresses', async (t) => {
+    const strangers = 66
+    const counted = await countingAddresses(t, strangers * 4)
+    const bootstrap = await plainNode(t)
+    const dialled = await plainNode(t)
+    let linksPeer = ''
+    const fromLinks = [
+      countConnections(bootstrap.node, () => linksPeer),
+      countConnections(dialled.node, () => linksPeer),
+    ]
+    const store = createMemoryStore()
+    // The bootstrap address is given without its peer ID: the target that learns it stays pinned.
+    const links = await startLinks(t, store, [bootstrap.address.slice(0, bootstrap.address.indexOf('/p2p/'))])
+    linksPeer = links.peerId
+    await links.dial(dialled.address)
+    await until(() => fromLinks.every((n) => n() >= 1), 10_000, 'bootstrap and dialled nodes connected')
+
+    // Each stranger advertises four addresses (the links keep four per identify). The links meet
+    // them one after another, as they would peers found by mDNS, and stay connected, so that none
+    // of those addresses is dialled before the last was learned.
+    const met: Libp2p[] = []
+    for (let i = 0; i < strangers; i++) {
+      const stranger = await plainNode(t, {
+        advertise: counted.addresses.slice(4 * i, 4 * i + 4),
+        meshPeer: true,
+      })
+      await links.libp2p.dial(multiaddr(stranger.address))
+      await until(
+        () => store.getPeer(stranger.node.peerId.toString())?.addresses.length === 4,
+        10_000,
+        `stranger ${i} identified`,
+      )
+      met.push(stranger.node)
+    }
+    await Promise.all(met.map((s) => s.stop()))
+    const linksId = links.libp2p.peerId
+    await bootstrap.node.hangUp(linksId)
+    await dialled.node.hangUp(linksId)
+    await until(() => fromLinks.every((n) => n() >= 2), 10_000, 'bootstrap and dialled nodes redialled')
+
+    // 2 pinned + 264 learned: the 10 learned first are gone (two strangers' and half a third's).
+    const group = (i: number) => counted.addresses.slice(4 * i, 4 * i + 4)
+    const later = counted.addresses.slice(12)
+    await until(
+      () => later.every((a) => counted.hits.has(a)) && counted.secondRound(),
+      10_000,
+      'later strangers dialled twice',
+    )
+    assert.deepEqual(
+      [...group(0), ...group(1)].filter((a) => counted.hits.has(a)),
+      [],
+      'the oldest learned addresses were dropped',
+    )
+    assert.equal(group(2).filter((a) => counted.hits.has(a)).length, 2)
+    assert.equal(counted.hits.size, MAX_DIAL_TARGETS - 2)
+  })
+})
