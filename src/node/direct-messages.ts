@@ -11,6 +11,7 @@ import { decodePrekeyBundle, type PrekeyBundle } from '../e2e/x3dh.ts'
 import { isTalkenError, TalkenError } from '../errors.ts'
 import { CardExtension, type ContactCard, cardExtension } from '../identity/contact-card.ts'
 import type { Identity } from '../identity/identity.ts'
+import { toTextId } from '../identity/text-id.ts'
 import type { MeshCore } from '../mesh/mesh-core.ts'
 import { ACK_SECRET_LENGTH } from '../mesh/mesh-payload.ts'
 import type { Delivery, Logger, MessageFiling, SendOptions, StateChange } from '../mesh/router.ts'
@@ -220,7 +221,12 @@ export class DirectMessages {
   /** The device of `contact` to seal for, with its prekey bundle when no session exists yet. */
   #sessionPeer(contact: Contact): { deviceKey: Uint8Array; bundle?: PrekeyBundle } {
     const card = this.#host.cardBook.verified(contact.card)
-    const withSession = card.devices.find((d) => this.#host.e2e.hasSession(d.deviceKey))
+    // A device bound to another account is not this contact's, whatever its card lists.
+    const ours = (deviceKey: Uint8Array): boolean => {
+      const bound = this.#host.cardBook.boundTo(deviceKey)
+      return bound === undefined || bound === contact.id
+    }
+    const withSession = card.devices.find((d) => ours(d.deviceKey) && this.#host.e2e.hasSession(d.deviceKey))
     if (withSession !== undefined) return { deviceKey: withSession.deviceKey }
     const extension = cardExtension(card, CardExtension.prekeys)
     if (extension === undefined) {
@@ -234,6 +240,12 @@ export class DirectMessages {
       throw new TalkenError(
         'bad_signature',
         `the prekeys in ${contact.name}'s card belong to no device of theirs`,
+      )
+    }
+    if (!ours(bundle.deviceKey)) {
+      throw new TalkenError(
+        'bad_signature',
+        `the prekeys in ${contact.name}'s card belong to a device of another account`,
       )
     }
     return { deviceKey: bundle.deviceKey, bundle }
@@ -266,6 +278,13 @@ export class DirectMessages {
         if (!content.sender.devices.some((d) => bytesEqual(d.deviceKey, opened.peerDeviceKey))) {
           throw new TalkenError('bad_signature', "the sending device is not on the sender's card")
         }
+        if (bytesEqual(content.sender.accountKey, this.#host.identity.account.publicKey)) {
+          throw new TalkenError('self_contact', 'it claims to come from this account')
+        }
+        // The device named this account itself: what it sends without a card is this account's,
+        // whichever other cards list its key (card-book.ts).
+        if (known === undefined)
+          this.#host.cardBook.bind(opened.peerDeviceKey, toTextId(content.sender.accountKey))
         // A first contact used one of the one-time prekeys our card lists: list fresh ones. The
         // re-signed card rides inside every message we send, so contacts learn them through their
         // sessions; unused older prekeys stay valid for links already handed out.

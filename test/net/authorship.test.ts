@@ -8,10 +8,12 @@ import { randomBytes } from 'node:crypto'
 import { test } from 'node:test'
 import { openSessionStore } from '../../src/e2e/session-store.ts'
 import { decodePrekeyBundle } from '../../src/e2e/x3dh.ts'
-import { encodeContactCard } from '../../src/identity/contact-card.ts'
+import { encodeContactCard, signContactCard } from '../../src/identity/contact-card.ts'
+import { issueDeviceCert } from '../../src/identity/device-cert.ts'
 import { createIdentity, type Identity, makeContactCard } from '../../src/identity/identity.ts'
 import { encodeDirectMessage } from '../../src/messaging/direct-message.ts'
 import { CardBook } from '../../src/node/card-book.ts'
+import { acceptContactCard } from '../../src/node/contacts.ts'
 import { DirectMessages } from '../../src/node/direct-messages.ts'
 import { createMemoryStore } from '../../src/store/memory-store.ts'
 
@@ -28,17 +30,24 @@ function device(name: string) {
   return { identity, store, e2e, card }
 }
 
-/** Bob's receiving side, as his node wires it. */
-function receiver(bob: ReturnType<typeof device>, identity: Identity): DirectMessages {
+/** Bob's receiving side, as his node wires it; `sent` hears what it sends, if it may. */
+function receiver(
+  bob: ReturnType<typeof device>,
+  identity: Identity,
+  sent?: (payload: Uint8Array) => void,
+): DirectMessages {
   const after: (() => void)[] = []
+  let sends = 0
   return new DirectMessages({
     store: bob.store,
     identity,
     e2e: bob.e2e,
     cardBook: new CardBook(bob.store),
     core: {
-      send: () => {
-        throw new Error('nothing is sent in this test')
+      send: (_destination: Uint8Array, payload: Uint8Array) => {
+        if (sent === undefined) throw new Error('nothing is sent in this test')
+        sent(payload)
+        return (++sends).toString(16).padStart(32, '0')
       },
       abandon: () => false,
       settle: () => false,
@@ -58,12 +67,18 @@ function receiver(bob: ReturnType<typeof device>, identity: Identity): DirectMes
   })
 }
 
-/** `from` seals `content` for `to` in a first-contact session, as its node would. */
-function sealFor(from: ReturnType<typeof device>, to: ReturnType<typeof device>, content: Uint8Array) {
+/** `from` seals `content` for `to` in a first-contact session, as its node would (with `introduction`). */
+function sealFor(
+  from: ReturnType<typeof device>,
+  to: ReturnType<typeof device>,
+  content: Uint8Array,
+  introduction?: Uint8Array,
+) {
   const bundle = decodePrekeyBundle(to.e2e.cardExtension()[1])
   return from.e2e.seal({ deviceKey: bundle.deviceKey, bundle }, content, {
     sentAt: NOW,
     deliverySecret: randomBytes(16),
+    ...(introduction === undefined ? {} : { introduction }),
   })
 }
 
@@ -89,5 +104,70 @@ test("a session of one account cannot carry another account's card", () => {
   assert.deepEqual(
     bob.store.listContacts().map((c) => c.name),
     ['Eve'],
+  )
+})
+
+test("a card that lists another account's device takes none of that device's messages, and gets none of ours", () => {
+  const ada = device('Ada')
+  const bob = device('Bob')
+  const mal = device('Mal')
+  // Mal's account, "Zed", certifies its own device and Ada's device key (public, in Ada's card):
+  // a device certificate is the account's signature alone. Bob holds Zed's card before Ada writes,
+  // and Zed sorts after Ada: by cards alone Ada's device is Zed's as much as Ada's.
+  const created = Math.floor(NOW / 1000)
+  const zedCard = signContactCard(mal.identity.account, {
+    name: 'Zed',
+    created,
+    devices: [
+      mal.identity.deviceCert,
+      issueDeviceCert(mal.identity.account, ada.identity.device.publicKey, 'phone', created),
+    ],
+    addresses: [],
+    extensions: [mal.e2e.cardExtension()],
+  })
+  const zed = acceptContactCard(bob.store, bob.identity.account.publicKey, zedCard, { now: NOW }).contact
+  const sent: Uint8Array[] = []
+  const bobMessages = receiver(bob, bob.identity, (payload) => sent.push(payload))
+  const deliver = (id: string, payload: Uint8Array) =>
+    bob.store.transaction(() => bobMessages.deliver({ id: id.repeat(16), payload }))
+
+  // Ada's first message: a prekey body with her card as its introduction. Her device says it is Ada's.
+  const first = deliver('11', sealFor(ada, bob, encodeDirectMessage(new Uint8Array(0), 'one', NOW), ada.card))
+  assert.equal(first.refused, undefined)
+  assert.equal(first.conversation, ada.identity.id)
+  // Its delivery confirms the session: her next message is a plain ratchet message with no card.
+  const bobDevice = bob.identity.device.publicKey
+  assert.ok(ada.e2e.confirm(bobDevice, ada.e2e.pendingBaseKey(bobDevice)!))
+  const plain = (text: string) =>
+    ada.e2e.seal({ deviceKey: bobDevice }, encodeDirectMessage(new Uint8Array(0), text, NOW), {
+      sentAt: NOW,
+      deliverySecret: randomBytes(16),
+    })
+  assert.equal(deliver('22', plain('two')).conversation, ada.identity.id, "Ada's, not Zed's")
+
+  // Bob writes to Zed: sealed for Mal's own device, not in the session Bob has with Ada's.
+  bobMessages.send(zed.id, 'hello Zed')
+  assert.equal(sent.length, 1)
+  assert.equal(bob.e2e.hasSession(mal.identity.device.publicKey), true)
+  assert.equal(mal.e2e.open(sent[0]!).peerDeviceKey.length, 32, 'Mal opens it')
+  assert.throws(() => ada.e2e.open(sent[0]!), 'Ada cannot')
+
+  // A device never bound (a session from before bindings were kept) that two cards list is
+  // nobody's until it sends its card again.
+  bob.store.kvDelete('device-account', Buffer.from(ada.identity.device.publicKey).toString('hex'))
+  const fresh = receiver(bob, bob.identity)
+  const refused = bob.store.transaction(() => fresh.deliver({ id: '33'.repeat(16), payload: plain('three') }))
+  assert.match(refused.refused ?? '', /^unknown_contact: .*more than one contact lists/)
+  const withCard = ada.e2e.seal({ deviceKey: bobDevice }, encodeDirectMessage(ada.card, 'four', NOW), {
+    sentAt: NOW,
+    deliverySecret: randomBytes(16),
+  })
+  assert.equal(
+    bob.store.transaction(() => fresh.deliver({ id: '44'.repeat(16), payload: withCard })).conversation,
+    ada.identity.id,
+  )
+  assert.equal(
+    bob.store.transaction(() => fresh.deliver({ id: '55'.repeat(16), payload: plain('five') })).conversation,
+    ada.identity.id,
   )
 })
