@@ -171,3 +171,26 @@ test("a card that lists another account's device takes none of that device's mes
     ada.identity.id,
   )
 })
+
+test('a message that claims our own account is refused and leaves no session behind', () => {
+  const bob = device('Bob')
+  const other = device('Other')
+  // Another device certified by Bob's account key (only someone holding it could make this card).
+  const created = Math.floor(NOW / 1000)
+  const card = encodeContactCard(
+    signContactCard(bob.identity.account, {
+      name: 'Bob',
+      created,
+      devices: [issueDeviceCert(bob.identity.account, other.identity.device.publicKey, 'tablet', created)],
+      addresses: [],
+      extensions: [],
+    }),
+  )
+  const bobMessages = receiver(bob, bob.identity)
+  const prekeysBefore = bob.e2e.prekeys.oneTimePrekeysLeft()
+  const payload = sealFor(other, bob, encodeDirectMessage(new Uint8Array(0), 'it is me', NOW), card)
+  const refused = bob.store.transaction(() => bobMessages.deliver({ id: '66'.repeat(16), payload }))
+  assert.match(refused.refused ?? '', /^self_contact: /)
+  assert.equal(bob.e2e.hasSession(other.identity.device.publicKey), false)
+  assert.equal(bob.e2e.prekeys.oneTimePrekeysLeft(), prekeysBefore)
+})
