@@ -177,6 +177,8 @@ export class Deliveries {
     const key = messageIdHex(proofId(ackSecret))
     const prefix = idPrefix(key)
     if (!this.proofs.add(prefix, ackSecret)) return
+    // Learned in a step that is undone: as if it never came (the store still holds the message).
+    this.#store.onRollback(() => this.proofs.forget(prefix))
     this.#stats.proofsLearned++
     const targets = new Set<NeighbourId>()
     const back = this.#seen.get(key)

@@ -249,7 +249,8 @@ export class MeshCore implements Router {
       if (isFragment(bytes)) whole = this.#reassembler.accept(neighbour, bytes)
       if (whole !== undefined) this.#handle(n, decodeFrame(whole))
     } catch (err) {
-      if (!isTalkenError(err)) throw err
+      // A store that failed is not the frame's fault: the step is undone, and the frame comes again.
+      if (!isTalkenError(err) || err.code === 'storage_full' || err.code === 'storage_failed') throw err
       this.stats.malformed++
       this.#host.log('debug', 'dropped a bad frame', { neighbour, code: err.code })
     }
@@ -347,6 +348,9 @@ export class MeshCore implements Router {
       this.#tagOwn(h)
     }
     this.#hold(h)
+    // Sent in the caller's transaction, which may still be undone (a full disk at commit): then
+    // the message never existed, and must not go out later from memory alone.
+    this.#store.onRollback(() => this.#forget(h))
     this.#setState(h, 'queued', undefined, false) // recorded as queued just above
     if (bytesEqual(destination, this.self)) this.#deliveries.deliver(envelope, undefined)
     this.#pump()
@@ -674,11 +678,25 @@ export class MeshCore implements Router {
   }
 
   #remove(h: Held): void {
+    unpersistHeld(this.#store, h)
+    this.#forget(h)
+    // Removed in writes that are undone: the store holds it again, and so does memory (its
+    // flights are over; the pump or a retry sends it again).
+    this.#store.onRollback(() => {
+      if (this.#held.get(h.key) !== undefined) return
+      if (h.ackTag !== undefined) this.#ackTags.remember(h.ackTag, h.key)
+      this.#hold(h)
+    })
+  }
+
+  /** Drops a held envelope from memory only. */
+  #forget(h: Held): void {
+    if (this.#held.get(h.key) !== h) return
     if (h.ackTag !== undefined) this.#ackTags.forget(h.ackTag)
     this.#held.delete(h)
     this.#pumpDue = true
     for (const nid of h.inflight.keys()) this.#neighbours.settle(nid)
-    unpersistHeld(this.#store, h)
+    h.inflight.clear()
   }
 
   #expire(h: Held): void {
@@ -689,9 +707,15 @@ export class MeshCore implements Router {
   #setState(h: Held, state: DeliveryState, reason?: string, record = true): void {
     // Read is final: a late proof or an expiry does not take it back.
     if (h.state === state || h.state === 'read') return
+    const announce = h.own && !h.datagram
+    // The store first: a write that fails leaves memory as it was.
+    if (announce && record) this.#store.setMessageState(h.key, state, this.#host.now(), reason)
+    const before = h.state
     h.state = state
-    if (!h.own || h.datagram) return
-    if (record) this.#store.setMessageState(h.key, state, this.#host.now(), reason)
+    this.#store.onRollback(() => {
+      h.state = before
+    })
+    if (!announce) return
     this.#host.stateChanged(reason === undefined ? { id: h.key, state } : { id: h.key, state, reason })
   }
 

@@ -41,6 +41,11 @@ export class ProofBook {
     return true
   }
 
+  /** Forgets a proof (one learned in writes that were undone). */
+  forget(prefix: string): void {
+    this.#proofs.delete(prefix)
+  }
+
   /** The message whose ID has `prefix` was delivered here. */
   receivedHere(prefix: string): void {
     this.#receivedHere.set(prefix, Buffer.from(prefix, 'hex'))

@@ -134,7 +134,11 @@ export interface Router {
   linkUp(neighbour: NeighbourId, mtu: number): void
   /** The link to `neighbour` went down. */
   linkDown(neighbour: NeighbourId): void
-  /** A frame arrived from `neighbour`. Never throws: bad frames are dropped and counted. */
+  /**
+   * A frame arrived from `neighbour`. Bad frames are dropped and counted, never thrown; a store
+   * that fails (`storage_full`, `storage_failed`) is thrown, for the caller to undo the step it
+   * ran in (the core's memory of it is undone with the store's writes).
+   */
   receive(neighbour: NeighbourId, frame: Uint8Array): void
   /** A wake-up requested through {@link RouterHost.wakeAt} is due. */
   timer(): void

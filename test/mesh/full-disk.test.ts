@@ -5,11 +5,13 @@
  */
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
+import { decodeFrame, FrameKind } from '../../src/mesh/frames.ts'
 import { createMemoryStore } from '../../src/store/memory-store.ts'
-import { fillable } from '../helpers/full-disk.ts'
+import { fillable, fullAtCommit } from '../helpers/full-disk.ts'
 import { MeshNet } from '../helpers/mesh-net.ts'
 
 const MINUTE = 60_000
+const HOUR = 60 * MINUTE
 
 /**
  * A line from A to C (through `via`, if given) whose node `full` has a full disk when A sends;
@@ -63,5 +65,62 @@ describe('a full disk', () => {
     assert.deepEqual(r.whileFull.held, [r.id])
     assert.deepEqual(r.texts, ['hello'])
     assert.equal(r.deliveredState, true)
+  })
+
+  it('at commit of a send: the message never existed, and is never sent from memory', () => {
+    const net = new MeshNet()
+    const disk = { full: true }
+    const a = net.add('A', { store: fullAtCommit(createMemoryStore(), disk) })
+    const b = net.add('B')
+    let id = ''
+    assert.throws(() => a.store.transaction(() => (id = net.send('A', 'B', 'told it failed'))), /full/)
+    disk.full = false
+    assert.deepEqual(a.core!.heldIds(), [], 'memory follows the store')
+    net.link('A', 'B')
+    net.run(HOUR)
+    assert.equal(b.delivered.length, 0, 'a message its sender has no record of')
+    assert.equal(a.store.getMessage(id), undefined)
+    // The next send goes out as usual.
+    net.send('A', 'B', 'again')
+    net.run(net.now + MINUTE)
+    assert.deepEqual(
+      b.delivered.map((d) => new TextDecoder().decode(d.payload)),
+      ['again'],
+    )
+  })
+
+  it('while a proof is handled: the step is undone, memory with it, and the proof counts when it comes again', () => {
+    for (const at of ['statement', 'commit'] as const) {
+      const net = new MeshNet()
+      const disk = { full: false }
+      const store =
+        at === 'commit' ? fullAtCommit(createMemoryStore(), disk) : fillable(createMemoryStore(), disk)
+      const a = net.add('A', { store })
+      net.add('B')
+      const core = a.core!
+      // Each frame is one step (one transaction), as the node runs it; the first proof meets a full disk.
+      const receive = core.receive.bind(core)
+      let undone = 0
+      core.receive = (n, f) => {
+        if (undone === 0 && decodeFrame(f).kind === FrameKind.proofs) disk.full = true
+        try {
+          a.store.transaction(() => receive(n, f))
+        } catch {
+          undone++
+        }
+        disk.full = false
+      }
+      net.link('A', 'B')
+      net.run(1_000)
+      const id = net.send('A', 'B', 'hello')
+      // B sends the proof twice (in its acknowledgement, and to the holder it handed it to): the
+      // second must count, although the first was learned in a step that was undone.
+      net.run(net.now + MINUTE)
+      assert.equal(undone, 1, at)
+      assert.equal(core.stats.malformed, 0, `${at}: a full disk is not a bad frame`)
+      assert.equal(a.store.getMessage(id)?.state, 'delivered', at)
+      assert.deepEqual(core.heldIds(), [], at)
+      assert.equal(a.store.outboxSize(), 0, at)
+    }
   })
 })
