@@ -48,6 +48,11 @@ export interface MeshConfig {
   readonly seenCapacity: number
   /** Delivery proofs remembered, to purge copies met later. */
   readonly proofCapacity: number
+  /**
+   * Payload bytes of other nodes' datagrams held for forwarding (in memory only, never stored),
+   * from one neighbour and in all; beyond, they are refused. Custody quotas bound the rest.
+   */
+  readonly datagramQuota: { readonly perOriginBytes: number; readonly totalBytes: number }
 }
 
 /** Defaults for phones on Wi-Fi, hotspots and Bluetooth. */
@@ -71,4 +76,5 @@ export const DEFAULT_MESH_CONFIG: MeshConfig = {
   maxDestinations: 1024,
   seenCapacity: 65_536,
   proofCapacity: 16_384,
+  datagramQuota: { perOriginBytes: 1024 * 1024, totalBytes: 8 * 1024 * 1024 },
 }

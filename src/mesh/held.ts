@@ -169,6 +169,9 @@ export class HeldSet {
   #bytes = 0
   /** Destination (hex) → how many held envelopes go there. */
   readonly #dests = new Map<string, number>()
+  /** Payload bytes of other nodes' datagrams held, by the neighbour that handed them over, and in all. */
+  readonly #datagramBytes = new Map<string, number>()
+  #datagramTotal = 0
 
   get size(): number {
     return this.#byKey.size
@@ -189,6 +192,11 @@ export class HeldSet {
 
   values(): IterableIterator<Held> {
     return this.#byKey.values()
+  }
+
+  /** Payload bytes of other nodes' datagrams held: from `origin`, and in all. */
+  datagramBytes(origin: string): { fromOrigin: number; total: number } {
+    return { fromOrigin: this.#datagramBytes.get(origin) ?? 0, total: this.#datagramTotal }
   }
 
   /** Whether some envelope held goes to the destination whose tag is `destKey` (hex). */
@@ -215,10 +223,13 @@ export class HeldSet {
   /** Adds `h`, or replaces the envelope held under its ID. */
   add(h: Held): void {
     const before = this.#byKey.get(h.key)
-    if (before !== undefined) this.#bytes -= before.envelope.payload.length
-    else this.#dests.set(h.destKey, (this.#dests.get(h.destKey) ?? 0) + 1)
+    if (before !== undefined) {
+      this.#bytes -= before.envelope.payload.length
+      this.#countDatagram(before, -1)
+    } else this.#dests.set(h.destKey, (this.#dests.get(h.destKey) ?? 0) + 1)
     this.#byKey.set(h.key, h)
     this.#bytes += h.envelope.payload.length
+    this.#countDatagram(h, 1)
   }
 
   /** Removes the envelope held under `h`'s ID (`h` itself, or what replaced it); false when none was. */
@@ -227,9 +238,19 @@ export class HeldSet {
     if (held === undefined) return false
     this.#byKey.delete(h.key)
     this.#bytes -= held.envelope.payload.length
+    this.#countDatagram(held, -1)
     const left = (this.#dests.get(held.destKey) ?? 1) - 1
     if (left > 0) this.#dests.set(held.destKey, left)
     else this.#dests.delete(held.destKey)
     return true
+  }
+
+  #countDatagram(h: Held, sign: 1 | -1): void {
+    if (!h.datagram || h.own) return
+    const bytes = sign * h.envelope.payload.length
+    const left = (this.#datagramBytes.get(h.origin) ?? 0) + bytes
+    if (left > 0) this.#datagramBytes.set(h.origin, left)
+    else this.#datagramBytes.delete(h.origin)
+    this.#datagramTotal += bytes
   }
 }

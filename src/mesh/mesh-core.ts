@@ -528,6 +528,17 @@ export class MeshCore implements Router {
     })
     h.holders.add(n.id)
     h.threshold = this.#encounters
+    if (h.datagram) {
+      // Held in memory only, so bounded here rather than by the store's custody quotas.
+      const held = this.#held.datagramBytes(n.id)
+      const size = envelope.payload.length
+      const quota = this.#cfg.datagramQuota
+      if (held.fromOrigin + size > quota.perOriginBytes || held.total + size > quota.totalBytes) {
+        this.stats.custodyRefused++
+        this.#hopAck(n.id, envelope.id, HopAckStatus.refused)
+        return
+      }
+    }
     try {
       persistHeld(this.#store, h)
     } catch (err) {

@@ -140,4 +140,33 @@ describe('mesh robustness', () => {
     assert.deepEqual(together, oneByOne)
     assert.equal(together.malformed, 1)
   })
+
+  it("a neighbour's datagrams, held in memory only, stop at their quota", () => {
+    const net = new MeshNet({ seed: 13 })
+    net.add('A')
+    net.add('B')
+    net.link('A', 'B')
+    net.run(1_000)
+    const b = net.nodes.get('B')!.core!
+    const r = prng(7)
+    // Datagrams (no acknowledgement asked) for a century, to nobody B knows: nothing forwards them.
+    const datagram = () =>
+      encodeFrame({
+        kind: 1,
+        envelope: encodeEnvelope({
+          id: new Uint8Array(16).map(() => Math.floor(r() * 256)),
+          destination: new Uint8Array(16).map(() => Math.floor(r() * 256)),
+          hopLimit: 30,
+          expires: Math.floor(net.now / 1000) + 100 * 365 * 86_400,
+          copies: 1,
+          flags: 0,
+          payload: new Uint8Array(60_000),
+        }),
+      })
+    for (let i = 0; i < 200; i++) b.receive('A', datagram())
+    const { storedMessages, storedBytes } = b.load()
+    assert.ok(storedBytes <= 1024 * 1024, `held ${storedBytes} bytes of A's datagrams`)
+    assert.equal(storedMessages, 17, 'as many 60 kB datagrams as fit in 1 MiB')
+    assert.equal(b.stats.custodyRefused, 200 - 17)
+  })
 })
