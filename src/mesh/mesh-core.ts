@@ -64,6 +64,10 @@ import { RouteAgent } from './route-agent.ts'
 import type { NeighbourId, Router, RouterHost, RouterLoad, SendOptions } from './router.ts'
 import { tagKey } from './routing-table.ts'
 
+/** A timer whose writes failed is run again after this long, doubling up to the max. */
+const TIMER_RETRY_MS = 1_000
+const TIMER_RETRY_MAX_MS = 60_000
+
 /** Counters for tests, logs and the simulator. */
 export interface MeshStats {
   framesIn: number
@@ -116,6 +120,8 @@ export class MeshCore implements Router {
   /** Ack tags of our own opaque messages held (ack-tags.ts). */
   readonly #ackTags: AckTags
   #wakeAt = Number.POSITIVE_INFINITY
+  /** Timers in a row whose writes failed. */
+  #timerFailures = 0
   /**
    * Something the pump depends on changed since it last ran (held envelopes, their budgets and
    * flights, a neighbour's tag, summary or encounters, a selected route). Most frames change none
@@ -259,6 +265,23 @@ export class MeshCore implements Router {
   timer(): void {
     const now = this.#host.now()
     this.#wakeAt = Number.POSITIVE_INFINITY
+    let failed = true
+    try {
+      this.#due(now)
+      failed = false
+      this.#timerFailures = 0
+    } finally {
+      // A store that failed (a full disk) undoes the step; what was due is due again, a little
+      // later each time, so that the core neither stops waking nor spins.
+      if (failed) {
+        const delay = Math.min(TIMER_RETRY_MAX_MS, TIMER_RETRY_MS * 2 ** this.#timerFailures++)
+        this.#schedule(now + delay)
+      }
+    }
+  }
+
+  /** What {@link timer} does: expiries, overdue hop acknowledgements, retries, route work. */
+  #due(now: number): void {
     this.#routing.tick()
     for (const h of [...this.#held.values()]) {
       if (h.expiresAtMs <= now) {
@@ -785,8 +808,8 @@ export class MeshCore implements Router {
     return out
   }
 
-  /** Asks the host for a wake-up at the earliest time something is due. */
-  #schedule(): void {
+  /** Asks the host for a wake-up at the earliest time something is due (not before `earliest`). */
+  #schedule(earliest?: number): void {
     let at = this.#routing.nextWake(this.#neighbours.size > 0)
     // An envelope waits for a route request that backs off: wake when the next one may go out.
     if (this.#asking) at = Math.min(at, this.#askAt)
@@ -795,7 +818,7 @@ export class MeshCore implements Router {
     if (fragments !== undefined) at = Math.min(at, fragments)
     if (at === Number.POSITIVE_INFINITY) return
     const now = this.#host.now()
-    at = Math.max(at, now)
+    at = Math.max(at, earliest ?? now)
     if (at < this.#wakeAt || this.#wakeAt <= now) {
       this.#wakeAt = at
       this.#host.wakeAt(at)

@@ -123,4 +123,32 @@ describe('a full disk', () => {
       assert.equal(a.store.outboxSize(), 0, at)
     }
   })
+
+  it('when an expiry is due: the timer is undone, and comes again until the write fits', () => {
+    const net = new MeshNet()
+    const disk = { full: false }
+    const a = net.add('A', { store: fillable(createMemoryStore(), disk) })
+    net.add('B')
+    const core = a.core!
+    const timer = core.timer.bind(core)
+    let undone = 0
+    core.timer = () => {
+      try {
+        a.store.transaction(() => timer())
+      } catch {
+        undone++
+      }
+    }
+    // Nobody to hand it to: A holds it until it expires, a minute later, with the disk full.
+    const id = net.send('A', 'B', 'hello', MINUTE)
+    disk.full = true
+    net.run(net.now + 2 * MINUTE)
+    assert.ok(undone >= 1)
+    assert.ok(undone < 10, `tried again ${undone} times in a minute: backing off, not spinning`)
+    assert.equal(a.store.getMessage(id)?.state, 'queued')
+    disk.full = false
+    net.run(net.now + 2 * MINUTE)
+    assert.equal(a.store.getMessage(id)?.state, 'expired')
+    assert.deepEqual(core.heldIds(), [])
+  })
 })
