@@ -5,12 +5,14 @@
  */
 import { cryptoBench } from './crypto.ts'
 import { netBench } from './net.ts'
+import { relayBench } from './relay.ts'
 import { storeBench } from './store.ts'
 
 /** The benchmarks by name. */
 const BENCHES: Readonly<Record<string, (opts: { json: boolean }) => Promise<object>>> = {
   crypto: cryptoBench,
   net: netBench,
+  relay: relayBench,
   store: storeBench,
 }
 

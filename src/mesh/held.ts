@@ -65,6 +65,21 @@ export interface Held {
   ackTag?: string
   /** …and the ack secret, while in memory (not stored: the body holds it, sealed). */
   ackSecret?: Uint8Array
+  /**
+   * Set by a pump that found nothing to hand any neighbour and nothing to ask for: what that
+   * depended on, so that later pumps skip the envelope until some of it changes (mesh-core.ts).
+   */
+  parked?: Parked
+}
+
+/** What a pump's verdict "nothing to do" for one envelope depended on. */
+export interface Parked {
+  /** The core's neighbourhood and route generations then. */
+  readonly neighbourhood: number
+  readonly routes: number
+  readonly copies: number
+  readonly holders: number
+  readonly threshold: number | undefined
 }
 
 /** A new in-memory record for an envelope. */

@@ -120,6 +120,15 @@ export class MeshCore implements Router {
   /** Ack tags of our own opaque messages held (ack-tags.ts). */
   readonly #ackTags: AckTags
   #wakeAt = Number.POSITIVE_INFINITY
+  /**
+   * Counted up whenever what the pump reads of the neighbours (who they are, their tags, Summaries
+   * and encounter counts, our own count) or of the routes to held destinations changes: an
+   * envelope parked under older generations is looked at again (see {@link Held.parked}).
+   */
+  #neighbourhoodGeneration = 0
+  #routeGeneration = 0
+  /** Whether the routing table last had a route beyond the advertising radius. */
+  #far = false
   /** Timers in a row whose writes failed. */
   #timerFailures = 0
   /**
@@ -163,7 +172,16 @@ export class MeshCore implements Router {
         hasNeighbour: (id) => this.#neighbours.has(id),
         send: (id, frame) => this.#sendFrame(id, frame),
         routeChanged: (destKey) => {
-          if (this.#held.goesTo(destKey)) this.#pumpDue = true
+          // A route beyond the advertising radius, found or lost, changes which destinations a
+          // request can help with: every parked envelope looks again.
+          const far = this.#routing?.hasFar() ?? false
+          if (far !== this.#far) {
+            this.#far = far
+            this.#routeGeneration++
+          }
+          if (!this.#held.goesTo(destKey)) return
+          this.#pumpDue = true
+          this.#routeGeneration++
         },
       },
     })
@@ -204,6 +222,7 @@ export class MeshCore implements Router {
       return
     }
     this.#neighbours.add(neighbour, mtu)
+    this.#neighbourhoodGeneration++
     // The Summary goes first: a neighbour that holds something we already have learns it before
     // our Hello makes it hand that over.
     this.#sendSummary(neighbour)
@@ -222,6 +241,7 @@ export class MeshCore implements Router {
 
   linkDown(neighbour: NeighbourId): void {
     if (this.#neighbours.remove(neighbour) === undefined) return
+    this.#neighbourhoodGeneration++
     this.#reassembler.forget(neighbour)
     for (const h of this.#held.values()) h.inflight.delete(neighbour)
     this.#routing.linkDown(neighbour)
@@ -478,6 +498,7 @@ export class MeshCore implements Router {
       case FrameKind.summary: {
         n.has = new Set(frame.ids.map((id) => Buffer.from(id).toString('hex')))
         this.#pumpDue = true
+        this.#neighbourhoodGeneration++
         const secrets = this.#deliveries.proofs.proofsFor(n.has)
         if (secrets.length > 0) this.#sendProofs(n.id, secrets)
         return
@@ -490,6 +511,7 @@ export class MeshCore implements Router {
     this.#neighbours.name(n, tag, tagKey(tag))
     n.encounters = encounters
     this.#pumpDue = true
+    this.#neighbourhoodGeneration++
     this.#routing.hello(n.id, tag, seqno)
   }
 
@@ -646,7 +668,12 @@ export class MeshCore implements Router {
     // envelopes with a copy left to hand are offered to neighbours (most held ones wait for an
     // acknowledgement, and a pump runs for nearly every frame).
     const nextHops = new Map<Held, NeighbourId | undefined>()
+    // Envelopes looked at, and those with something to do: a copy for a neighbour, or a request.
+    const looked: Held[] = []
+    const busy = new Set<Held>()
     for (const h of this.#held.values()) {
+      if (this.#isParked(h)) continue
+      looked.push(h)
       const sendable = hasCopyToHand(h)
       const destinationIsNeighbour = this.#neighbours.hasTag(h.destKey)
       if (!sendable && destinationIsNeighbour) continue // nothing to hand, no route to ask for
@@ -654,18 +681,60 @@ export class MeshCore implements Router {
       if (sendable) nextHops.set(h, nextHop)
       if (nextHop === undefined && !destinationIsNeighbour) {
         if (this.#routing.ask(h.envelope.destination, h.destKey)) {
+          busy.add(h)
           this.#asking = true
           this.#askAt = Math.min(this.#askAt, this.#routing.retryAt(h.destKey) ?? now)
         }
       }
     }
+    // Parking needs every named neighbour looked at: one with a full window was not.
+    let everyNeighbour = true
     for (const n of this.#neighbours.values()) {
-      if (n.tagKey === undefined || n.inflight >= this.#cfg.window) continue
-      const copiesFor = (h: Held) => this.#copiesFor(h, n, nextHops.get(h), now)
+      if (n.tagKey === undefined) continue
+      if (n.inflight >= this.#cfg.window) {
+        everyNeighbour = false
+        continue
+      }
+      const copiesFor = (h: Held) => {
+        const k = this.#copiesFor(h, n, nextHops.get(h), now)
+        if (k > 0) busy.add(h)
+        return k
+      }
       for (const [h, k] of fairHandoffs(nextHops.keys(), copiesFor, this.#cfg.window - n.inflight)) {
         this.#transmitEnvelope(n, h, k, now)
       }
     }
+    if (!everyNeighbour) return
+    for (const h of looked) {
+      if (busy.has(h) || h.inflight.size > 0 || h.refusedUntil.size > 0) continue
+      h.parked = {
+        neighbourhood: this.#neighbourhoodGeneration,
+        routes: this.#routeGeneration,
+        copies: h.copies,
+        holders: h.holders.size,
+        threshold: h.threshold,
+      }
+    }
+  }
+
+  /**
+   * True when a pump found nothing to do for `h` and nothing it read has changed since: not the
+   * neighbours, not the routes to held destinations, not `h`'s budget, holders or threshold, and
+   * it has no flight or refusal (whose ends change the answer). Most of what a relay holds waits
+   * like this, and a pump runs for nearly every frame.
+   */
+  #isParked(h: Held): boolean {
+    const p = h.parked
+    return (
+      p !== undefined &&
+      p.neighbourhood === this.#neighbourhoodGeneration &&
+      p.routes === this.#routeGeneration &&
+      p.copies === h.copies &&
+      p.holders === h.holders.size &&
+      p.threshold === h.threshold &&
+      h.inflight.size === 0 &&
+      h.refusedUntil.size === 0
+    )
   }
 
   /** How many copies to hand `h` to neighbour `n` now (0: none); see forwarding-policy.ts. */

@@ -96,6 +96,11 @@ export class RouteAgent {
     return this.#table.nextHopByKey(destKey)
   }
 
+  /** True when some selected route reaches beyond the advertising radius (see {@link ask}). */
+  hasFar(): boolean {
+    return this.#table.hasFar()
+  }
+
   /** Every selected route, nearest first. */
   adverts(): Advert[] {
     return this.#table.adverts()
