@@ -14,6 +14,8 @@ import { bytesEqual } from '../wire/cbor.ts'
 
 /** Verified cards remembered, by their bytes. */
 const REMEMBERED_CARDS = 256
+/** Bindings kept in memory, at most (the store keeps them all). */
+const REMEMBERED_BINDINGS = 4096
 /** Store namespace: device key (hex) → the contact ID (text ID) of the account it named. */
 const DEVICE_ACCOUNT = 'device-account'
 
@@ -52,6 +54,7 @@ export class CardBook {
     const value = Buffer.from(contactId)
     if (this.boundTo(deviceKey) === contactId) return
     this.#store.kvSet(DEVICE_ACCOUNT, key, value)
+    if (this.#bindings.size >= REMEMBERED_BINDINGS) this.#bindings.clear()
     this.#bindings.set(key, contactId)
     // Undone with its transaction: read the store again next time.
     this.#store.onRollback(() => this.#bindings.delete(key))
@@ -63,6 +66,7 @@ export class CardBook {
     if (this.#bindings.has(key)) return this.#bindings.get(key)
     const stored = this.#store.kvGet(DEVICE_ACCOUNT, key)
     const bound = stored === undefined ? undefined : Buffer.from(stored).toString()
+    if (this.#bindings.size >= REMEMBERED_BINDINGS) this.#bindings.clear()
     this.#bindings.set(key, bound)
     return bound
   }
