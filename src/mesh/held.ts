@@ -82,6 +82,11 @@ export interface Parked {
   readonly threshold: number | undefined
 }
 
+/** Whether `h` may be due before it expires (see {@link HeldSet.nextDue}). */
+function isTimed(h: Held): boolean {
+  return h.inflight.size > 0 || h.refusedUntil.size > 0 || (h.own && h.copies === 0)
+}
+
 /** A new in-memory record for an envelope. */
 export function makeHeld(
   envelope: Envelope,
@@ -184,6 +189,14 @@ export class HeldSet {
   #bytes = 0
   /** Destination (hex) → how many held envelopes go there. */
   readonly #dests = new Map<string, number>()
+  /**
+   * Envelopes that may be due before they expire (a flight, a refusal, or our own message waiting
+   * for a retry): {@link markTimed} adds them, {@link nextDue} drops those with nothing left.
+   */
+  readonly #timed = new Set<Held>()
+  /** The earliest expiry held (stale: recomputed by {@link nextDue}). */
+  #firstExpiry = Number.POSITIVE_INFINITY
+  #firstExpiryStale = false
   /** Payload bytes of other nodes' datagrams held, by the neighbour that handed them over, and in all. */
   readonly #datagramBytes = new Map<string, number>()
   #datagramTotal = 0
@@ -225,14 +238,27 @@ export class HeldSet {
    * is asked again), a retry of one of our own messages whose copies are all handed out.
    */
   nextDue(hopAckTimeoutMs: number): number {
-    let at = Number.POSITIVE_INFINITY
-    for (const h of this.#byKey.values()) {
-      at = Math.min(at, h.expiresAtMs)
+    if (this.#firstExpiryStale) {
+      this.#firstExpiryStale = false
+      this.#firstExpiry = Number.POSITIVE_INFINITY
+      for (const h of this.#byKey.values()) this.#firstExpiry = Math.min(this.#firstExpiry, h.expiresAtMs)
+    }
+    let at = this.#firstExpiry
+    for (const h of this.#timed) {
+      if (!isTimed(h)) {
+        this.#timed.delete(h)
+        continue
+      }
       for (const f of h.inflight.values()) at = Math.min(at, f.sentAt + hopAckTimeoutMs)
       for (const until of h.refusedUntil.values()) at = Math.min(at, until)
       if (h.own && h.copies === 0) at = Math.min(at, h.nextRetryAt)
     }
     return at
+  }
+
+  /** `h` (held) now has a flight, a refusal, or no copy left for a retry to restore. */
+  markTimed(h: Held): void {
+    if (this.#byKey.get(h.key) === h) this.#timed.add(h)
   }
 
   /** Adds `h`, or replaces the envelope held under its ID. */
@@ -245,6 +271,9 @@ export class HeldSet {
     this.#byKey.set(h.key, h)
     this.#bytes += h.envelope.payload.length
     this.#countDatagram(h, 1)
+    if (before !== undefined) this.#timed.delete(before)
+    if (isTimed(h)) this.#timed.add(h)
+    if (h.expiresAtMs < this.#firstExpiry) this.#firstExpiry = h.expiresAtMs
   }
 
   /** Removes the envelope held under `h`'s ID (`h` itself, or what replaced it); false when none was. */
@@ -254,6 +283,8 @@ export class HeldSet {
     this.#byKey.delete(h.key)
     this.#bytes -= held.envelope.payload.length
     this.#countDatagram(held, -1)
+    this.#timed.delete(held)
+    if (held.expiresAtMs <= this.#firstExpiry) this.#firstExpiryStale = true
     const left = (this.#dests.get(held.destKey) ?? 1) - 1
     if (left > 0) this.#dests.set(held.destKey, left)
     else this.#dests.delete(held.destKey)

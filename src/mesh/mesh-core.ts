@@ -642,6 +642,7 @@ export class MeshCore implements Router {
         return
       case HopAckStatus.refused:
         h.refusedUntil.set(n.id, now + this.#cfg.hopAckTimeoutMs * 3)
+        this.#held.markTimed(h)
         return
       case HopAckStatus.dead:
         h.holders.add(n.id)
@@ -756,6 +757,7 @@ export class MeshCore implements Router {
   #transmitEnvelope(n: Neighbour, h: Held, copies: number, now: number): void {
     const bytes = encodeEnvelope({ ...h.envelope, hopLimit: h.envelope.hopLimit - 1, copies })
     h.inflight.set(n.id, { copies, sentAt: now })
+    this.#held.markTimed(h)
     n.inflight++
     this.#sendFrame(
       n.id,

@@ -3,13 +3,13 @@ import { describe, it } from 'node:test'
 import { HeldSet, makeHeld } from '../../src/mesh/held.ts'
 import { EnvelopeFlags } from '../../src/wire/envelope.ts'
 
-function held(idByte: number, destByte: number, payloadBytes: number, own = false) {
+function held(idByte: number, destByte: number, payloadBytes: number, own = false, expires = 1_000) {
   return makeHeld(
     {
       id: new Uint8Array(16).fill(idByte),
       destination: new Uint8Array(16).fill(destByte),
       hopLimit: 8,
-      expires: 1_000,
+      expires,
       copies: own ? 0 : 4,
       flags: EnvelopeFlags.ackRequested,
       payload: new Uint8Array(payloadBytes),
@@ -46,13 +46,25 @@ describe('mesh: the held set', () => {
     const relay = held(1, 9, 10)
     set.add(relay)
     assert.equal(set.nextDue(10_000), 1_000_000, 'the expiry')
+    // A flight or a refusal is marked when it starts; when it ends it drops out by itself.
     relay.inflight.set('n2', { copies: 2, sentAt: 5_000 })
+    set.markTimed(relay)
     assert.equal(set.nextDue(10_000), 15_000, 'a hop acknowledgement overdue')
     relay.refusedUntil.set('n3', 12_000)
+    set.markTimed(relay)
     assert.equal(set.nextDue(10_000), 12_000, 'a refusal that ends')
+    relay.refusedUntil.delete('n3')
+    relay.inflight.delete('n2')
+    assert.equal(set.nextDue(10_000), 1_000_000, 'both over: the expiry again')
     const own = held(2, 9, 10, true)
     own.nextRetryAt = 11_000
     set.add(own)
     assert.equal(set.nextDue(10_000), 11_000, 'a retry of our own message with every copy handed out')
+    // The earliest expiry leaving: the next one takes its place.
+    const later = held(3, 9, 10, false, 2_000)
+    set.add(later)
+    set.delete(own)
+    set.delete(relay)
+    assert.equal(set.nextDue(10_000), 2_000_000)
   })
 })
