@@ -9,6 +9,7 @@
  */
 import { TalkenError } from '../errors.ts'
 import { type ContactCard, decodeContactCard } from '../identity/contact-card.ts'
+import { BoundedMap } from '../mesh/bounded-map.ts'
 import type { Contact, Store } from '../store/store.ts'
 import { bytesEqual } from '../wire/cbor.ts'
 
@@ -28,7 +29,7 @@ export class CardBook {
    */
   readonly #contactOfDevice = new Map<string, string | null>()
   /** Bindings read or written (undefined: none stored), so that sends and receipts skip the store. */
-  readonly #bindings = new Map<string, string | undefined>()
+  readonly #bindings = new BoundedMap<string, string | undefined>(REMEMBERED_BINDINGS)
 
   constructor(store: Store) {
     this.#store = store
@@ -50,11 +51,9 @@ export class CardBook {
    * send (in the caller's transaction). The latest such message wins: only the device moves itself.
    */
   bind(deviceKey: Uint8Array, contactId: string): void {
-    const key = Buffer.from(deviceKey).toString('hex')
-    const value = Buffer.from(contactId)
     if (this.boundTo(deviceKey) === contactId) return
-    this.#store.kvSet(DEVICE_ACCOUNT, key, value)
-    if (this.#bindings.size >= REMEMBERED_BINDINGS) this.#bindings.clear()
+    const key = Buffer.from(deviceKey).toString('hex')
+    this.#store.kvSet(DEVICE_ACCOUNT, key, Buffer.from(contactId))
     this.#bindings.set(key, contactId)
     // Undone with its transaction: read the store again next time.
     this.#store.onRollback(() => this.#bindings.delete(key))
@@ -66,7 +65,6 @@ export class CardBook {
     if (this.#bindings.has(key)) return this.#bindings.get(key)
     const stored = this.#store.kvGet(DEVICE_ACCOUNT, key)
     const bound = stored === undefined ? undefined : Buffer.from(stored).toString()
-    if (this.#bindings.size >= REMEMBERED_BINDINGS) this.#bindings.clear()
     this.#bindings.set(key, bound)
     return bound
   }
