@@ -72,14 +72,47 @@ export interface Held {
   parked?: Parked
 }
 
+/**
+ * The core's generations: counted up whenever what its pump reads of the neighbours (who they
+ * are, their tags, Summaries and encounter counts, our own count) or of the routes to held
+ * destinations changes.
+ */
+export interface Generations {
+  neighbourhood: number
+  routes: number
+}
+
 /** What a pump's verdict "nothing to do" for one envelope depended on. */
-export interface Parked {
-  /** The core's neighbourhood and route generations then. */
-  readonly neighbourhood: number
-  readonly routes: number
+export interface Parked extends Readonly<Generations> {
   readonly copies: number
   readonly holders: number
   readonly threshold: number | undefined
+}
+
+/**
+ * Parks `h`, which a pump found nothing to do for, under the generations `g`: later pumps skip it
+ * until some of what that depended on changes. Not while a flight or a refusal is under way,
+ * whose end changes the answer.
+ */
+export function park(h: Held, g: Generations): void {
+  if (h.inflight.size > 0 || h.refusedUntil.size > 0) return
+  const { neighbourhood, routes } = g
+  h.parked = { neighbourhood, routes, copies: h.copies, holders: h.holders.size, threshold: h.threshold }
+}
+
+/** True when `h` was parked and nothing it depended on has changed since (see {@link park}). */
+export function isParked(h: Held, g: Generations): boolean {
+  const p = h.parked
+  return (
+    p !== undefined &&
+    p.neighbourhood === g.neighbourhood &&
+    p.routes === g.routes &&
+    p.copies === h.copies &&
+    p.holders === h.holders.size &&
+    p.threshold === h.threshold &&
+    h.inflight.size === 0 &&
+    h.refusedUntil.size === 0
+  )
 }
 
 /** Whether `h` may be due before it expires (see {@link HeldSet.nextDue}). */

@@ -50,10 +50,13 @@ import {
   SUMMARY_ID_LENGTH,
 } from './frames.ts'
 import {
+  type Generations,
   type Held,
   HeldSet,
+  isParked,
   LOCAL_ORIGIN,
   makeHeld,
+  park,
   persistHeld,
   restoreHeld,
   unpersistHeld,
@@ -120,13 +123,8 @@ export class MeshCore implements Router {
   /** Ack tags of our own opaque messages held (ack-tags.ts). */
   readonly #ackTags: AckTags
   #wakeAt = Number.POSITIVE_INFINITY
-  /**
-   * Counted up whenever what the pump reads of the neighbours (who they are, their tags, Summaries
-   * and encounter counts, our own count) or of the routes to held destinations changes: an
-   * envelope parked under older generations is looked at again (see {@link Held.parked}).
-   */
-  #neighbourhoodGeneration = 0
-  #routeGeneration = 0
+  /** What parked envelopes depend on (held.ts `park`): one parked under older ones is looked at again. */
+  readonly #generations: Generations = { neighbourhood: 0, routes: 0 }
   /** Whether the routing table last had a route beyond the advertising radius. */
   #far = false
   /** Timers in a row whose writes failed. */
@@ -174,14 +172,14 @@ export class MeshCore implements Router {
         routeChanged: (destKey) => {
           // A route beyond the advertising radius, found or lost, changes which destinations a
           // request can help with: every parked envelope looks again.
-          const far = this.#routing?.hasFar() ?? false
+          const far = this.#routing.hasFar()
           if (far !== this.#far) {
             this.#far = far
-            this.#routeGeneration++
+            this.#generations.routes++
           }
           if (!this.#held.goesTo(destKey)) return
           this.#pumpDue = true
-          this.#routeGeneration++
+          this.#generations.routes++
         },
       },
     })
@@ -222,7 +220,7 @@ export class MeshCore implements Router {
       return
     }
     this.#neighbours.add(neighbour, mtu)
-    this.#neighbourhoodGeneration++
+    this.#generations.neighbourhood++
     // The Summary goes first: a neighbour that holds something we already have learns it before
     // our Hello makes it hand that over.
     this.#sendSummary(neighbour)
@@ -241,7 +239,7 @@ export class MeshCore implements Router {
 
   linkDown(neighbour: NeighbourId): void {
     if (this.#neighbours.remove(neighbour) === undefined) return
-    this.#neighbourhoodGeneration++
+    this.#generations.neighbourhood++
     this.#reassembler.forget(neighbour)
     for (const h of this.#held.values()) h.inflight.delete(neighbour)
     this.#routing.linkDown(neighbour)
@@ -498,7 +496,7 @@ export class MeshCore implements Router {
       case FrameKind.summary: {
         n.has = new Set(frame.ids.map((id) => Buffer.from(id).toString('hex')))
         this.#pumpDue = true
-        this.#neighbourhoodGeneration++
+        this.#generations.neighbourhood++
         const secrets = this.#deliveries.proofs.proofsFor(n.has)
         if (secrets.length > 0) this.#sendProofs(n.id, secrets)
         return
@@ -511,7 +509,7 @@ export class MeshCore implements Router {
     this.#neighbours.name(n, tag, tagKey(tag))
     n.encounters = encounters
     this.#pumpDue = true
-    this.#neighbourhoodGeneration++
+    this.#generations.neighbourhood++
     this.#routing.hello(n.id, tag, seqno)
   }
 
@@ -673,7 +671,7 @@ export class MeshCore implements Router {
     const looked: Held[] = []
     const busy = new Set<Held>()
     for (const h of this.#held.values()) {
-      if (this.#isParked(h)) continue
+      if (isParked(h, this.#generations)) continue
       looked.push(h)
       const sendable = hasCopyToHand(h)
       const destinationIsNeighbour = this.#neighbours.hasTag(h.destKey)
@@ -706,36 +704,7 @@ export class MeshCore implements Router {
       }
     }
     if (!everyNeighbour) return
-    for (const h of looked) {
-      if (busy.has(h) || h.inflight.size > 0 || h.refusedUntil.size > 0) continue
-      h.parked = {
-        neighbourhood: this.#neighbourhoodGeneration,
-        routes: this.#routeGeneration,
-        copies: h.copies,
-        holders: h.holders.size,
-        threshold: h.threshold,
-      }
-    }
-  }
-
-  /**
-   * True when a pump found nothing to do for `h` and nothing it read has changed since: not the
-   * neighbours, not the routes to held destinations, not `h`'s budget, holders or threshold, and
-   * it has no flight or refusal (whose ends change the answer). Most of what a relay holds waits
-   * like this, and a pump runs for nearly every frame.
-   */
-  #isParked(h: Held): boolean {
-    const p = h.parked
-    return (
-      p !== undefined &&
-      p.neighbourhood === this.#neighbourhoodGeneration &&
-      p.routes === this.#routeGeneration &&
-      p.copies === h.copies &&
-      p.holders === h.holders.size &&
-      p.threshold === h.threshold &&
-      h.inflight.size === 0 &&
-      h.refusedUntil.size === 0
-    )
+    for (const h of looked) if (!busy.has(h)) park(h, this.#generations)
   }
 
   /** How many copies to hand `h` to neighbour `n` now (0: none); see forwarding-policy.ts. */
