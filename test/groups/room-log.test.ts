@@ -362,16 +362,22 @@ function pairs<T>(items: readonly T[]): Array<[T, T]> {
   return out
 }
 
+/** Alice's room, and Bob in it as `role`, both logs in step. */
+function aliceAndBob(role: 'member' | 'admin') {
+  const alice = founder('alice')
+  const bob = joiner('bob', alice.log.roomId)
+  sync(alice.log, bob.log)
+  add(alice, bob, role, T0 + 1)
+  return { alice, bob }
+}
+
 function outsiderMember(): TestMember {
   return joiner('outsider', new Uint8Array(32))
 }
 
 describe('room log: a transaction undone', () => {
   it('takes the entry it stored out of memory too: a copy that comes again is accepted, and the log reopens', () => {
-    const alice = founder('alice')
-    const bob = joiner('bob', alice.log.roomId)
-    sync(alice.log, bob.log)
-    add(alice, bob, 'member', T0 + 1)
+    const { alice, bob } = aliceAndBob('member')
     sync(alice.log, bob.log)
     const e = bob.log.post(utf8('from bob'), T0 + 2)
     const heads = alice.log.heads().map(toHex)
@@ -392,10 +398,7 @@ describe('room log: a transaction undone', () => {
 
 describe('room log: a removal wins over what its subject writes concurrently', () => {
   it("a removed admin's add with parents from before the removal counts for nothing, and the next key is not theirs to hand out", () => {
-    const alice = founder('alice')
-    const bob = joiner('bob', alice.log.roomId)
-    sync(alice.log, bob.log)
-    add(alice, bob, 'admin', T0 + 1)
+    const { alice, bob } = aliceAndBob('admin')
     const addBob = alice.log.heads()[0]!
     sync(alice.log, bob.log)
     alice.log.post(utf8('before'), T0 + 2)
@@ -448,10 +451,7 @@ describe('room log: a removal wins over what its subject writes concurrently', (
   })
 
   it('two admins who remove each other at once: every replica reaches the same single verdict', () => {
-    const alice = founder('alice')
-    const bob = joiner('bob', alice.log.roomId)
-    sync(alice.log, bob.log)
-    add(alice, bob, 'admin', T0 + 1)
+    const { alice, bob } = aliceAndBob('admin')
     sync(alice.log, bob.log)
     alice.log.removeMember(bob.identity.account.publicKey, T0 + 2)
     bob.log.removeMember(alice.identity.account.publicKey, T0 + 2)

@@ -13,6 +13,17 @@ function line(): MeshNet {
   return net
 }
 
+/** The line, with C gone and `text` sent from A to C a second later: relayed, waiting for C. */
+function sentWhileCIsAway(text: string) {
+  const net = line()
+  net.run(2_000)
+  net.stop('C')
+  const a = net.nodes.get('A')!
+  const id = net.send('A', 'C', text)
+  net.run(net.now + 1_000)
+  return { net, a, id }
+}
+
 describe('mesh: the A–B–D–C line', () => {
   it('a message from A reaches C through B and D, once, and A sees it delivered', () => {
     const net = line()
@@ -250,12 +261,7 @@ describe('mesh: opaque messages (proof and source sealed inside the body)', () =
 
 describe('mesh: giving up a message', () => {
   it('abandon makes an own undelivered message failed and drops it from the outbox; nothing else', () => {
-    const net = line()
-    net.run(2_000)
-    net.stop('C')
-    const a = net.nodes.get('A')!
-    const id = net.send('A', 'C', 'never mind')
-    net.run(net.now + 1_000)
+    const { net, a, id } = sentWhileCIsAway('never mind')
     assert.ok(a.store.getOutbox(id) !== undefined)
     assert.equal(a.core!.abandon(id, 'sent again as 00112233445566778899aabbccddeeff'), true)
     assert.equal(a.store.getMessage(id)?.state, 'failed')
@@ -276,12 +282,7 @@ describe('mesh: giving up a message', () => {
 
 describe('mesh: settling a message read before its proof came', () => {
   it('settle makes an own message read for good and drops it from the outbox; a late proof changes nothing', () => {
-    const net = line()
-    net.run(2_000)
-    net.stop('C')
-    const a = net.nodes.get('A')!
-    const id = net.send('A', 'C', 'read before the proof')
-    net.run(net.now + 1_000)
+    const { net, a, id } = sentWhileCIsAway('read before the proof')
     assert.ok(a.store.getOutbox(id) !== undefined)
     assert.equal(a.core!.settle(id), true)
     assert.equal(a.store.getMessage(id)?.state, 'read')
@@ -303,12 +304,7 @@ describe('mesh: settling a message read before its proof came', () => {
 
 describe('mesh: read is final', () => {
   it('a message stored as read while still in the outbox stays read when its proof comes after a restart', () => {
-    const net = line()
-    net.run(2_000)
-    net.stop('C')
-    const a = net.nodes.get('A')!
-    const id = net.send('A', 'C', 'read, then restarted')
-    net.run(net.now + 1_000)
+    const { net, a, id } = sentWhileCIsAway('read, then restarted')
     // As an older Talken left it: read by receipt, the envelope still in the outbox.
     a.store.setMessageState(id, 'read', net.now)
     net.stop('A')
