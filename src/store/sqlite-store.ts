@@ -4,11 +4,12 @@
  * WAL journal, `synchronous=NORMAL` (or FULL), foreign keys on, a busy timeout; the file and its
  * -wal/-shm companions are mode 0600. Every statement is prepared once at open. Each method is one
  * implicit transaction (or joins the caller's `transaction()`), so when it returns the write is in
- * the WAL and survives a killed process.
+ * the WAL and survives a killed process. Checkpoints run on a worker thread ({@link Checkpointer}).
  */
 import { chmodSync, closeSync, existsSync, openSync } from 'node:fs'
 import Database from 'better-sqlite3'
 import { TalkenError } from '../errors.ts'
+import { Checkpointer } from './checkpointer.ts'
 import { checkDatabase, migrate } from './sqlite-migrations.ts'
 import {
   bytes,
@@ -136,6 +137,9 @@ export function openSqliteStore(options: SqliteStoreOptions): Store {
   const custodyQuota = v.checkQuota(options.custodyQuota ?? DEFAULT_CUSTODY_QUOTA)
   const db = openDatabase(options)
   const q = prepareStatements(db)
+  const synchronous = options.durability === 'full' ? 'FULL' : 'NORMAL'
+  const checkpointer =
+    options.path === ':memory:' ? undefined : new Checkpointer(db, options.path, synchronous)
   let closed = false
   /** Callbacks to run if the transaction under way is undone, newest last (see Store.onRollback). */
   let rollbacks: Array<() => void> | undefined
@@ -159,6 +163,13 @@ export function openSqliteStore(options: SqliteStoreOptions): Store {
     }
   }
 
+  /** {@link run} for an operation that writes: outside a transaction, its commit is counted. */
+  function write<T>(fn: () => T): T {
+    const result = run(fn)
+    if (rollbacks === undefined) checkpointer?.committed()
+    return result
+  }
+
   function peerOf(r: Record<string, unknown>): PeerRecord {
     const peerId = r.peer_id as string
     const addresses = q.peerAddresses.all(peerId).map((a) => ({
@@ -178,7 +189,7 @@ export function openSqliteStore(options: SqliteStoreOptions): Store {
 
     getIdentity: () => run(() => optional(q.getIdentity.get(), identityOf)),
     setIdentity: (identity) =>
-      run(() => {
+      write(() => {
         v.checkIdentity(identity)
         atomically(() => {
           const cur = q.getIdentity.get()
@@ -193,16 +204,16 @@ export function openSqliteStore(options: SqliteStoreOptions): Store {
       }),
 
     putContact: (c) =>
-      run(() => {
+      write(() => {
         v.checkContact(c)
         q.putContact.run(c.id, c.accountKey, c.name, c.card, c.verified ? 1 : 0, c.addedAt)
       }),
     getContact: (id) => run(() => optional(q.getContact.get(id), contactOf)),
     listContacts: () => run(() => q.listContacts.all().map(contactOf)),
-    removeContact: (id) => run(() => q.removeContact.run(id).changes > 0),
+    removeContact: (id) => write(() => q.removeContact.run(id).changes > 0),
 
     addMessage: (m) =>
-      run(() => {
+      write(() => {
         v.checkMessage(m)
         const reason = m.stateReason ?? null
         const r = q.addMessage.run(
@@ -219,7 +230,7 @@ export function openSqliteStore(options: SqliteStoreOptions): Store {
       }),
     getMessage: (id) => run(() => optional(q.getMessage.get(id), messageOf)),
     setMessageState: (id, state, at, reason) =>
-      run(() => {
+      write(() => {
         v.checkState(state)
         v.checkInt(at, 'at')
         v.checkReason(reason)
@@ -237,7 +248,7 @@ export function openSqliteStore(options: SqliteStoreOptions): Store {
       }),
 
     putOutbox: (e) =>
-      run(() => {
+      write(() => {
         v.checkOutbox(e)
         q.putOutbox.run(e.messageId, e.envelope, e.attempts, e.nextAttemptAt, e.expiresAt)
       }),
@@ -248,11 +259,11 @@ export function openSqliteStore(options: SqliteStoreOptions): Store {
         v.checkLimit(limit)
         return q.listOutboxDue.all(now, noLimit(limit)).map(outboxOf)
       }),
-    removeOutbox: (id) => run(() => q.removeOutbox.run(id).changes > 0),
+    removeOutbox: (id) => write(() => q.removeOutbox.run(id).changes > 0),
     outboxSize: () => run(() => q.outboxSize.get()!.n as number),
 
     putCustody: (e) =>
-      run(() => {
+      write(() => {
         v.checkCustody(e)
         const size = e.envelope.length
         atomically(() => {
@@ -283,9 +294,9 @@ export function openSqliteStore(options: SqliteStoreOptions): Store {
         v.checkBytes(destination, 'destination')
         return q.listCustodyFor.all(destination, noLimit(limit)).map(custodyOf)
       }),
-    removeCustody: (id) => run(() => q.removeCustody.run(id).changes > 0),
+    removeCustody: (id) => write(() => q.removeCustody.run(id).changes > 0),
     expireCustody: (now) =>
-      run(() => {
+      write(() => {
         v.checkBound(now, 'now')
         return q.expireCustody.run(now).changes
       }),
@@ -299,7 +310,7 @@ export function openSqliteStore(options: SqliteStoreOptions): Store {
       }),
 
     notePeer: (peerId, seenAt, address) =>
-      run(() => {
+      write(() => {
         v.checkText(peerId, 'peerId')
         v.checkInt(seenAt, 'seenAt')
         if (address !== undefined) v.checkText(address, 'address')
@@ -313,7 +324,7 @@ export function openSqliteStore(options: SqliteStoreOptions): Store {
         })
       }),
     noteAddressFailure: (peerId, address) =>
-      run(() => {
+      write(() => {
         if (q.noteAddressFailure.run(peerId, address).changes === 0) {
           throw new TalkenError('not_found', `no address ${address} recorded for peer ${peerId}`)
         }
@@ -324,7 +335,7 @@ export function openSqliteStore(options: SqliteStoreOptions): Store {
         v.checkLimit(limit)
         return q.listPeers.all(noLimit(limit)).map(peerOf)
       }),
-    removePeer: (peerId) => run(() => q.removePeer.run(peerId).changes > 0),
+    removePeer: (peerId) => write(() => q.removePeer.run(peerId).changes > 0),
 
     kvGet: (namespace, key) =>
       run(() => {
@@ -332,13 +343,13 @@ export function openSqliteStore(options: SqliteStoreOptions): Store {
         return row === undefined ? undefined : bytes(row.value as Uint8Array)
       }),
     kvSet: (namespace, key, value) =>
-      run(() => {
+      write(() => {
         v.checkString(namespace, 'namespace')
         v.checkString(key, 'key')
         v.checkBytes(value, 'value')
         q.kvSet.run(namespace, key, value)
       }),
-    kvDelete: (namespace, key) => run(() => q.kvDelete.run(namespace, key).changes > 0),
+    kvDelete: (namespace, key) => write(() => q.kvDelete.run(namespace, key).changes > 0),
     kvList: (namespace) =>
       run(() =>
         q.kvList
@@ -353,7 +364,9 @@ export function openSqliteStore(options: SqliteStoreOptions): Store {
       const mark = log.length
       rollbacks = log
       try {
-        return atomically.immediate(fn) as T
+        const result = atomically.immediate(fn) as T
+        if (outer) checkpointer?.committed()
+        return result
       } catch (err) {
         // Undone: this transaction's part (nested ones that committed into it included).
         for (let i = log.length - 1; i >= mark; i--) log[i]!()
@@ -378,6 +391,7 @@ export function openSqliteStore(options: SqliteStoreOptions): Store {
     close() {
       if (closed) return
       closed = true
+      checkpointer?.close()
       db.close()
     },
   }

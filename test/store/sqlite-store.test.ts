@@ -10,9 +10,10 @@ import { createMemoryStore } from '../../src/store/memory-store.ts'
 import { MIGRATIONS, migrate, TALKEN_APPLICATION_ID } from '../../src/store/sqlite-migrations.ts'
 import { bytes } from '../../src/store/sqlite-statements.ts'
 import { openSqliteStore } from '../../src/store/sqlite-store.ts'
-import type { MessageRecord, Store } from '../../src/store/store.ts'
+import type { Store } from '../../src/store/store.ts'
 import { storeCompliance } from '../compliance/store.ts'
 import { throwsCode } from '../helpers/errors.ts'
+import { messageRecord } from '../helpers/records.ts'
 
 const dir = mkdtempSync(join(tmpdir(), 'talken-sqlite-store-'))
 after(() => rmSync(dir, { recursive: true, force: true }))
@@ -21,15 +22,7 @@ const freshPath = () => join(dir, `store-${++files}.db`)
 
 storeCompliance('sqlite', (options) => openSqliteStore({ path: freshPath(), ...options }))
 
-const message = (n: number, bodySize = 3): MessageRecord => ({
-  id: n.toString(16).padStart(32, '0'),
-  conversation: 'alice',
-  direction: 'out',
-  body: new Uint8Array(bodySize).fill(n & 255),
-  createdAt: n,
-  state: 'queued',
-  updatedAt: n,
-})
+const message = messageRecord
 
 const mode = (path: string) => statSync(path).mode & 0o777
 

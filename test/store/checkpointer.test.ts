@@ -1,0 +1,93 @@
+import { strict as assert } from 'node:assert'
+import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { after, describe, it } from 'node:test'
+import { setImmediate as turn } from 'node:timers/promises'
+import { CHECKPOINT_EVERY, FALLBACK_PAGES } from '../../src/store/checkpointer.ts'
+import { openSqliteStore } from '../../src/store/sqlite-store.ts'
+import { until } from '../helpers/nodes.ts'
+import { messageRecord } from '../helpers/records.ts'
+
+const dir = mkdtempSync(join(tmpdir(), 'talken-checkpointer-'))
+after(() => rmSync(dir, { recursive: true, force: true }))
+let files = 0
+const freshPath = () => join(dir, `store-${++files}.db`)
+
+const message = messageRecord
+
+const size = (path: string) => (existsSync(path) ? statSync(path).size : 0)
+
+describe('sqlite store: WAL checkpoints on a worker thread', () => {
+  it('copies committed pages into the database file while the writer goes on', async () => {
+    const path = freshPath()
+    const store = openSqliteStore({ path })
+    try {
+      const empty = size(path)
+      // Three requests' worth of commits of about two pages each: far below the writer's own
+      // automatic checkpoint, so only the worker can have moved them into the database file.
+      for (let n = 1; n <= 3 * CHECKPOINT_EVERY; n++) {
+        store.addMessage(message(n, 6000))
+        if (n % 8 === 0) await turn()
+      }
+      await until(() => size(path) > empty + 3 * CHECKPOINT_EVERY * 6000, 10_000, 'the checkpoint')
+      assert.equal(store.listMessages('alice').length, 3 * CHECKPOINT_EVERY)
+    } finally {
+      store.close()
+    }
+    const again = openSqliteStore({ path })
+    try {
+      assert.equal(again.listMessages('alice').length, 3 * CHECKPOINT_EVERY)
+    } finally {
+      again.close()
+    }
+  })
+
+  it('keeps the WAL within its bound under sustained writes', async () => {
+    const path = freshPath()
+    const store = openSqliteStore({ path })
+    let largest = 0
+    try {
+      // Past the bound twice over, with the event loop turning as it does between a node's steps.
+      const commits = 2 * FALLBACK_PAGES
+      for (let n = 1; n <= commits; n++) {
+        store.transaction(() => {
+          store.addMessage(message(n, 1500))
+          store.setMessageState(message(n, 0).id, 'sent', n + 1)
+        })
+        if (n % 16 === 0) {
+          largest = Math.max(largest, size(`${path}-wal`))
+          await turn()
+        }
+      }
+      assert.equal(store.listMessages('alice', { limit: 1 }).length, 1)
+    } finally {
+      store.close()
+    }
+    // A WAL frame is a 24-byte header and a page. The writer checkpoints once a commit leaves the
+    // WAL past the bound, unless the worker is in the middle of one (then at a later commit):
+    // while the worker starts (tens of milliseconds) and runs its first, long checkpoint, the log
+    // can overshoot, but not to twice the bound.
+    assert.ok(largest > 0)
+    const bound = 2 * FALLBACK_PAGES * (4096 + 24) + 32
+    assert.ok(largest <= bound, `WAL grew to ${largest} bytes, over ${bound}`)
+  })
+
+  it('closes its connection with the store, so the WAL is folded in and removed', async () => {
+    const path = freshPath()
+    const store = openSqliteStore({ path })
+    for (let n = 1; n <= 2 * CHECKPOINT_EVERY; n++) {
+      store.addMessage(message(n, 100))
+      await turn()
+    }
+    store.close()
+    // SQLite removes the WAL when the last connection to the file closes: the worker's too.
+    await until(() => !existsSync(`${path}-wal`), 10_000, 'the WAL to be removed')
+    const again = openSqliteStore({ path })
+    try {
+      assert.equal(again.listMessages('alice').length, 2 * CHECKPOINT_EVERY)
+    } finally {
+      again.close()
+    }
+  })
+})
