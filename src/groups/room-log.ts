@@ -424,15 +424,30 @@ export class RoomLog {
    * every entry by the member it takes out that is concurrent with it (neither in the other's
    * past): otherwise a removed member could write entries whose parents predate the removal (a
    * "backdated" `add` of an accomplice), valid in the past they name, and ordered before the
-   * removal in the fold. Removals are taken in causal order, and one that an earlier one already
-   * voided voids nothing, so two admins removing each other at once still give one verdict.
-   * An entry is concurrent with nothing in its own past (all of it is its ancestors), so adding
-   * it to that past voids nothing more: the incremental fold in {@link #accept} agrees with this.
+   * removal in the fold. One that an earlier one already voided voids nothing, so two admins
+   * removing each other at once give one verdict; and "earlier" is by seniority, never by depth,
+   * which an author chooses: removals are taken in the order their authors were admitted (genesis
+   * first, then by the causal order of the `add` that last admitted them), then in causal order.
+   * A removed admin cannot move their admission, so a backdated removal of the admin who removed
+   * them loses to that removal when the remover is senior; and nobody can make themselves senior
+   * to the admin who admitted them. An entry is concurrent with nothing in its own past (all of
+   * it is its ancestors), so adding it to that past voids nothing more: the incremental fold in
+   * {@link #accept} agrees with this.
    */
   #counting(list: readonly RoomEntry[]): readonly RoomEntry[] {
+    const removals = list.filter((e) => e.kind === 'remove' || e.kind === 'leave')
+    if (removals.length === 0) return list
+    const admitted = new Map<string, number>()
+    list.forEach((e, i) => {
+      if (e.kind === 'genesis') admitted.set(toHex(e.author), i)
+      else if (e.kind === 'add') admitted.set(toHex(decodeAddBody(e.body).member), i)
+    })
+    const seniority = (e: RoomEntry) => admitted.get(toHex(e.author)) ?? list.length
+    const order = new Map(list.map((e, i) => [e, i]))
+    removals.sort((a, b) => seniority(a) - seniority(b) || order.get(a)! - order.get(b)!)
     const voided = new Set<RoomEntry>()
-    for (const out of list) {
-      if ((out.kind !== 'remove' && out.kind !== 'leave') || voided.has(out)) continue
+    for (const out of removals) {
+      if (voided.has(out)) continue
       const subject = out.kind === 'leave' ? out.author : decodeRemoveBody(out.body).member
       const outPast = this.#pastIds(out)
       for (const x of list) {

@@ -8,7 +8,7 @@ import {
   MAX_PENDING_ENTRIES,
   MAX_ROOM_MEMBERS,
 } from '../../src/groups/limits.ts'
-import { decodeGenesisBody, encodeAddBody } from '../../src/groups/room-bodies.ts'
+import { decodeGenesisBody, encodeAddBody, encodeRemoveBody } from '../../src/groups/room-bodies.ts'
 import { createIdentity } from '../../src/identity/identity.ts'
 import { throwsCode } from '../helpers/errors.ts'
 import { prng, testSeed } from '../helpers/prng.ts'
@@ -459,6 +459,60 @@ describe('room log: a removal wins over what its subject writes concurrently', (
     const a = alice.log.members().map((m) => toHex(m.account))
     const b = bob.log.members().map((m) => toHex(m.account))
     assert.deepEqual(a, b)
-    assert.equal(a.length, 1, 'one of them stays, decided the same way everywhere')
+    assert.deepEqual(a, [toHex(alice.identity.account.publicKey)], 'the senior admin (the founder) stays')
+  })
+
+  it("a removed admin's removal of the admin who removed them, backdated to before, changes nothing", () => {
+    const alice = founder('alice')
+    const bob = joiner('bob', alice.log.roomId)
+    const carol = joiner('carol', alice.log.roomId)
+    add(alice, bob, 'admin')
+    add(alice, carol)
+    const addCarol = alice.log.entry(alice.log.heads()[0]!)!
+    for (let i = 0; i < 3; i++) alice.log.post(utf8(`post ${i}`), T0 + 10 + i)
+    alice.log.removeMember(bob.identity.account.publicKey, T0 + 20)
+    sync(alice.log, bob.log)
+    sync(alice.log, carol.log)
+    // Bob writes a removal of Alice whose parent predates his own removal: a lower depth than it,
+    // so first in causal order; and its key is one he chose, sealed for himself and Carol.
+    const stay = [bob, carol].map((m) => ({
+      account: m.identity.account.publicKey,
+      sealingKey: m.sealer.sealingKey,
+    }))
+    stay.sort((x, y) => Buffer.compare(Buffer.from(x.account), Buffer.from(y.account)))
+    const keyId = new Uint8Array(16).fill(7)
+    const key = new Uint8Array(32).fill(9)
+    const backdated = signEntry(bob.identity, {
+      roomId: alice.log.roomId,
+      parents: [addCarol.hash],
+      depth: addCarol.depth + 1,
+      kind: 'remove',
+      body: encodeRemoveBody({
+        member: alice.identity.account.publicKey,
+        keyId,
+        sealed: stay.map((m) => ({ account: m.account, sealed: bob.sealer.seal(m, keyId, key) })),
+      }),
+      time: T0 + 30,
+    })
+    assert.equal(alice.log.receive(backdated.bytes).status, 'accepted')
+    sync(alice.log, carol.log)
+    const expected = [alice, carol].map((m) => toHex(m.identity.account.publicKey)).sort()
+    for (const log of [alice.log, carol.log, reopen(carol)]) {
+      assert.deepEqual(
+        log
+          .members()
+          .map((m) => toHex(m.account))
+          .sort(),
+        expected,
+      )
+    }
+    const aliceHex = toHex(alice.identity.account.publicKey)
+    assert.equal(alice.log.members().find((m) => toHex(m.account) === aliceHex)?.role, 'admin')
+    // What Carol writes next is not under Bob's key: he cannot read it.
+    carol.log.post(utf8('carol: after bob'), T0 + 40)
+    sync(carol.log, bob.log)
+    assert.ok(!transcript(bob.log).some((l) => l.includes('carol: after bob')))
+    sync(carol.log, alice.log)
+    assert.ok(transcript(alice.log).some((l) => l.includes('carol: after bob')))
   })
 })
