@@ -13,7 +13,12 @@
  * ad = "talken/room-key-seal/v1" || keyId(16) || member account key(32)
  * post ciphertext = ChaCha20-Poly1305(roomKey, nonce(12), plaintext,
  *                   "talken/room-post/v1" || roomId(32) || author(32) || keyId(16))
+ * keyId = SHA-256("talken/room-key-id/v1" || roomKey)[0..16]
  * ```
+ *
+ * A key ID commits to its key: a member who copies another entry's key ID into an entry of their
+ * own cannot make it name a key of their choosing, because a key whose ID does not match is not
+ * taken (see {@link openSealedKey}).
  */
 
 import {
@@ -26,13 +31,16 @@ import {
   generateDhKey,
   hkdf,
   type RandomSource,
+  sha256,
 } from '../e2e/primitives.ts'
 import { TalkenError } from '../errors.ts'
+import { bytesEqual } from '../wire/cbor.ts'
 import type { RoomEntry } from './entry.ts'
-import { ROOM_KEY_LENGTH } from './limits.ts'
+import { KEY_ID_LENGTH, ROOM_KEY_LENGTH } from './limits.ts'
 import { decodePostBody } from './room-bodies.ts'
 
 const SEAL_LABEL = 'talken/room-key-seal/v1'
+const KEY_ID_LABEL = new TextEncoder().encode('talken/room-key-id/v1')
 const POST_LABEL = 'talken/room-post/v1'
 
 /** A member as far as key hand-over is concerned. */
@@ -126,9 +134,15 @@ export function openPost(
   return aeadOpen(roomKey, nonce, ciphertext, postAd(roomId, author, keyId))
 }
 
+/** The key ID of `roomKey`: the first 16 bytes of SHA-256 over a label and the key. */
+export function roomKeyId(roomKey: Uint8Array): Uint8Array {
+  return sha256(concatBytes(KEY_ID_LABEL, roomKey)).slice(0, KEY_ID_LENGTH)
+}
+
 /**
- * Opens a room key sealed for us; undefined when it does not open (a key sealed for us that does
- * not open leaves its posts unreadable here, and the entry that carried it stands).
+ * Opens a room key sealed for us; undefined when it does not open, or when it is not the key
+ * `keyId` names (a key sealed for us that does not open leaves its posts unreadable here, and the
+ * entry that carried it stands).
  */
 export function openSealedKey(
   sealer: KeySealer,
@@ -136,12 +150,14 @@ export function openSealedKey(
   keyId: Uint8Array,
   sealed: Uint8Array,
 ): Uint8Array | undefined {
+  let key: Uint8Array
   try {
-    return sealer.open(self, keyId, sealed)
+    key = sealer.open(self, keyId, sealed)
   } catch (err) {
     if (err instanceof TalkenError && err.code === 'decrypt_failed') return undefined
     throw err
   }
+  return bytesEqual(roomKeyId(key), keyId) ? key : undefined
 }
 
 /** A post entry's content, or undefined when `keyFor` has no key for it or it does not open. */

@@ -28,7 +28,6 @@ import {
   toHex,
 } from './entry.ts'
 import {
-  KEY_ID_LENGTH,
   MAX_ENTRY_BYTES,
   MAX_PARENTS,
   MAX_PENDING_ENTRIES,
@@ -55,7 +54,7 @@ import {
   type Role,
   sealedKeyFor,
 } from './room-bodies.ts'
-import { type KeySealer, openPostEntry, openSealedKey, sealPost } from './room-keys.ts'
+import { type KeySealer, openPostEntry, openSealedKey, roomKeyId, sealPost } from './room-keys.ts'
 
 /** What {@link RoomLog.receive} did with an entry. */
 export type ReceiveResult =
@@ -112,8 +111,8 @@ function byCausalOrder(a: RoomEntry, b: RoomEntry): number {
  */
 export function createRoom(options: RoomLogOptions, name: string, now: number): RoomLog {
   const random = options.random ?? systemRandom
-  const keyId = random(KEY_ID_LENGTH)
   const roomKey = random(ROOM_KEY_LENGTH)
+  const keyId = roomKeyId(roomKey)
   const self = { account: options.identity.account.publicKey, sealingKey: options.sealer.sealingKey }
   const body = encodeGenesisBody({
     name,
@@ -369,8 +368,8 @@ export class RoomLog {
   }
 
   #newKey(members: readonly Member[]) {
-    const keyId = this.#random(KEY_ID_LENGTH)
     const key = this.#random(ROOM_KEY_LENGTH)
+    const keyId = roomKeyId(key)
     const sealed = [...members]
       .sort((a, b) => compareBytes(a.account, b.account))
       .map((m) => ({ account: m.account, sealed: this.#sealer.seal(m, keyId, key) }))

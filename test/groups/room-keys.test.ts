@@ -2,7 +2,7 @@ import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { generateDhKey } from '../../src/e2e/primitives.ts'
 import { toHex } from '../../src/groups/entry.ts'
-import { openPost, sealPost, x25519Sealer } from '../../src/groups/room-keys.ts'
+import { openPost, openSealedKey, roomKeyId, sealPost, x25519Sealer } from '../../src/groups/room-keys.ts'
 import { throwsCode } from '../helpers/errors.ts'
 import { founder, T0, utf8 } from './helpers.ts'
 
@@ -24,6 +24,16 @@ describe('room keys', () => {
     throwsCode(() => sealer.open(account, keyId, sealed.subarray(1)), 'decrypt_failed')
     // Two seals of one key differ (fresh ephemeral keys).
     assert.notDeepEqual(sealer.seal({ account, sealingKey: sealer.sealingKey }, keyId, roomKey), sealed)
+  })
+
+  it('a key is taken only under the key ID that commits to it', () => {
+    const sealer = x25519Sealer(generateDhKey())
+    const self = { account, sealingKey: sealer.sealingKey }
+    const named = roomKeyId(roomKey)
+    assert.equal(named.length, 16)
+    assert.deepEqual(openSealedKey(sealer, account, named, sealer.seal(self, named, roomKey)), roomKey)
+    // Sealed properly, but under an ID that names another key (copied from someone's entry).
+    assert.equal(openSealedKey(sealer, account, keyId, sealer.seal(self, keyId, roomKey)), undefined)
   })
 
   it('a post opens only with its key, room, author and key ID', () => {

@@ -8,7 +8,14 @@ import {
   MAX_PENDING_ENTRIES,
   MAX_ROOM_MEMBERS,
 } from '../../src/groups/limits.ts'
-import { decodeGenesisBody, encodeAddBody, encodeRemoveBody } from '../../src/groups/room-bodies.ts'
+import {
+  decodeGenesisBody,
+  decodeRemoveBody,
+  encodeAddBody,
+  encodeRemoveBody,
+  encodeRotateBody,
+} from '../../src/groups/room-bodies.ts'
+import { openPostEntry } from '../../src/groups/room-keys.ts'
 import { createIdentity } from '../../src/identity/identity.ts'
 import { throwsCode } from '../helpers/errors.ts'
 import { prng, testSeed } from '../helpers/prng.ts'
@@ -514,5 +521,49 @@ describe('room log: a removal wins over what its subject writes concurrently', (
     assert.ok(!transcript(bob.log).some((l) => l.includes('carol: after bob')))
     sync(carol.log, alice.log)
     assert.ok(transcript(alice.log).some((l) => l.includes('carol: after bob')))
+  })
+  it("a removed member's rotate that copies the removal's key ID cannot make anyone post under a key of theirs", () => {
+    const alice = founder('alice')
+    const bob = joiner('bob', alice.log.roomId)
+    const carol = joiner('carol', alice.log.roomId)
+    add(alice, bob)
+    add(alice, carol)
+    sync(alice.log, bob.log)
+    sync(alice.log, carol.log)
+    const before = carol.log.entry(carol.log.heads()[0]!)!
+    // Alice removes Bob; Bob sees the removal before Carol does.
+    const removal = alice.log.removeMember(bob.identity.account.publicKey, T0 + 2)
+    const keyId = decodeRemoveBody(removal.body).keyId
+    // Bob's rotate, on a parent from before, names the removal's key ID with a key he chose.
+    const members = [alice, bob, carol].map((m) => ({
+      account: m.identity.account.publicKey,
+      sealingKey: m.sealer.sealingKey,
+    }))
+    members.sort((x, y) => Buffer.compare(Buffer.from(x.account), Buffer.from(y.account)))
+    const bobsKey = new Uint8Array(32).fill(5)
+    const rotate = signEntry(bob.identity, {
+      roomId: alice.log.roomId,
+      parents: [before.hash],
+      depth: before.depth + 1,
+      kind: 'rotate',
+      body: encodeRotateBody({
+        keyId,
+        sealed: members.map((m) => ({ account: m.account, sealed: bob.sealer.seal(m, keyId, bobsKey) })),
+      }),
+      time: T0 + 3,
+    })
+    assert.equal(carol.log.receive(rotate.bytes).status, 'accepted')
+    assert.equal(carol.log.receive(removal.bytes).status, 'accepted')
+    const post = carol.log.post(utf8('carol: after bob'), T0 + 4)
+    assert.equal(
+      openPostEntry(post, () => bobsKey),
+      undefined,
+      "not under Bob's key",
+    )
+    sync(carol.log, alice.log)
+    assert.ok(
+      transcript(alice.log).some((l) => l.includes('carol: after bob')),
+      'Alice reads it',
+    )
   })
 })
