@@ -158,14 +158,27 @@ export function foldControl(entries: readonly RoomEntry[], from: RoomState = EMP
   return state
 }
 
-/** One step of {@link foldControl}. */
+/**
+ * One step of {@link foldControl}. A skipped `add` (its author lost authority, or the room is
+ * full in this larger set) still handed its key to the account it names: that account is
+ * recorded as a holder, so {@link needsRotation} sees a key a non-member holds.
+ */
 export function foldOne(state: RoomState, entry: RoomEntry): RoomState {
   try {
     return applyEntry(state, entry, 'fold')
   } catch (err) {
     if (!(err instanceof TalkenError)) throw err
-    return state
+    return entry.kind === 'add' ? handedOver(state, entry) : state
   }
+}
+
+function handedOver(state: RoomState, add: RoomEntry): RoomState {
+  const b = decodeAddBody(add.body) // an entry in a fold decoded when it was checked
+  const id = toHex(b.keyId)
+  if (state.keyHolders.get(id)?.has(toHex(b.member))) return state
+  const keyHolders = new Map(state.keyHolders)
+  keyHolders.set(id, new Set(keyHolders.get(id)).add(toHex(b.member)))
+  return { ...state, keyHolders }
 }
 
 /**

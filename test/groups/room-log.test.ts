@@ -303,6 +303,32 @@ describe('room log', () => {
     assert.equal(new TextDecoder().decode(bob.log.history().at(-1)!.content), 'hello from dave')
   })
 
+  it('an add left out because concurrent adds filled the room still handed over its key: the next post rotates it away', () => {
+    const alice = founder('alice')
+    const bob = joiner('bob', alice.log.roomId)
+    add(alice, bob, 'admin')
+    for (let i = 2; i < MAX_ROOM_MEMBERS - 1; i++) {
+      const account = new Uint8Array(32)
+      account[0] = i
+      alice.log.addMember({ account, sealingKey: alice.sealer.sealingKey }, T0 + i)
+    }
+    sync(alice.log, bob.log)
+    // One place left; Alice and Bob each fill it at once.
+    const x = joiner('x', alice.log.roomId)
+    const y = joiner('y', alice.log.roomId)
+    add(alice, x)
+    add(bob, y)
+    sync(alice.log, bob.log)
+    const inRoom = new Set(alice.log.members().map((m) => toHex(m.account)))
+    assert.equal(inRoom.size, MAX_ROOM_MEMBERS)
+    const outsider = [x, y].find((m) => !inRoom.has(toHex(m.identity.account.publicKey)))!
+    alice.log.post(utf8('members only'), T0 + 500)
+    sync(alice.log, outsider.log)
+    assert.ok(!transcript(outsider.log).some((l) => l.includes('members only')))
+    sync(alice.log, bob.log)
+    assert.ok(transcript(bob.log).some((l) => l.includes('members only')))
+  })
+
   it('refuses entries of another room, and holds a full room within the entry limit', () => {
     const alice = founder('alice')
     const other = founder('other', 'elsewhere')
