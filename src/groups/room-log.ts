@@ -218,17 +218,23 @@ export class RoomLog {
    * ignored; they are ours to fetch ({@link missing}).
    */
   entriesSince(theirHeads: readonly Uint8Array[]): Uint8Array[] {
+    return this.entriesOutside(theirHeads).map((e) => e.bytes)
+  }
+
+  /**
+   * Every entry held here outside the causal past of `heads` (those of them held here), in causal
+   * order: what was written, or came to be known, after a moment whose heads those were.
+   */
+  entriesOutside(heads: readonly Uint8Array[]): RoomEntry[] {
     const known = new Set<string>()
-    const stack = theirHeads.map(toHex).filter((h) => this.#entries.has(h))
+    const stack = heads.map(toHex).filter((h) => this.#entries.has(h))
     while (stack.length > 0) {
       const h = stack.pop()!
       if (known.has(h)) continue
       known.add(h)
       for (const p of this.#entries.get(h)!.parents) stack.push(toHex(p))
     }
-    return this.entries()
-      .filter((e) => !known.has(toHex(e.hash)))
-      .map((e) => e.bytes)
+    return this.entries().filter((e) => !known.has(toHex(e.hash)))
   }
 
   /** Every verified entry in causal order: by depth, ties broken by hash. */

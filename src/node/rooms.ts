@@ -9,7 +9,7 @@
  */
 import { dhKeyFromPrivate, generateDhKey, systemRandom } from '../e2e/primitives.ts'
 import { isTalkenError, TalkenError } from '../errors.ts'
-import { fromHex, type RoomEntry, toHex } from '../groups/entry.ts'
+import { fromHex, toHex } from '../groups/entry.ts'
 import { MAX_ROOM_MEMBERS } from '../groups/limits.ts'
 import { decodeGenesisBody, decodeRemoveBody } from '../groups/room-bodies.ts'
 import { RoomGossip } from '../groups/room-gossip.ts'
@@ -42,6 +42,12 @@ const FRAME_TTL_MS = 10 * 60_000
 const SELF_NS = 'rooms/self'
 const JOINING_NS = 'rooms/joining'
 const INVITES_NS = 'rooms/invites'
+/**
+ * Heads an invitation record keeps (the history it was made on). With more heads than this
+ * (many concurrent branches), a removal known then may be taken for a later one: the old
+ * invitation is refused, and a new one works.
+ */
+const MAX_INVITE_HEADS = 16
 const ROOMS_NS = 'groups/rooms'
 
 /** What the node lends its rooms. */
@@ -183,7 +189,9 @@ export class NodeRooms {
     }
     const token = systemRandom(JOIN_TOKEN_LENGTH)
     const expiresAt = now + INVITE_LIFETIME_MS
-    this.#host.store.kvSet(INVITES_NS, toHex(token), encodeCbor([room.id, expiresAt]))
+    // The history as it stands, by its heads: a removal outside their past came after the invitation.
+    const heads = room.log.heads().slice(0, MAX_INVITE_HEADS)
+    this.#host.store.kvSet(INVITES_NS, toHex(token), encodeCbor([room.id, expiresAt, heads]))
     const link = toRoomLink({
       roomId: room.log.roomId,
       name: this.#name(room),
@@ -367,9 +375,10 @@ export class NodeRooms {
       const me = members.find((x) => bytesEqual(x.account, this.#me))
       if (me?.role !== 'admin') return
       // An invitation handed out before someone was removed does not let them back in (a new
-      // one, made after, does: that is an admin asking them back).
-      const invitedAt = invite.expiresAt - INVITE_LIFETIME_MS
-      if (removedSince(room.log.entries(), m.sender, invitedAt)) {
+      // one, made after, does: that is an admin asking them back). "Before" is causal: the
+      // removal is outside the history the invitation was made on. Entries' times are their
+      // authors' clocks, and a clock behind ours would have let them back in.
+      if (removedAfter(room.log, m.sender, invite.heads)) {
         this.#host.log('info', 'refused a join request from a member removed after that invitation', {
           room: room.id.slice(0, 16),
         })
@@ -553,18 +562,28 @@ export class NodeRooms {
   }
 }
 
-function decodeInvite(bytes: Uint8Array): { room: string; expiresAt: number } | undefined {
+function decodeInvite(
+  bytes: Uint8Array,
+): { room: string; expiresAt: number; heads: Uint8Array[] } | undefined {
   try {
-    const r = new FieldReader(decodeCbor(bytes, 256, 'invite record'), 'invite record', 2)
-    return { room: r.text('room', 64), expiresAt: r.uint('expiresAt') }
+    const limit = 256 + MAX_INVITE_HEADS * 40
+    const r = new FieldReader(decodeCbor(bytes, limit, 'invite record'), 'invite record', 2, 3)
+    const room = r.text('room', 64)
+    const expiresAt = r.uint('expiresAt')
+    // Invitations made before their heads were kept have none: every removal is after them.
+    const heads =
+      r.remaining === 0
+        ? []
+        : r.array('heads', MAX_INVITE_HEADS, (v) => new FieldReader([v], 'invite head', 1).bytes('head', 32))
+    return { room, expiresAt, heads }
   } catch {
     return undefined
   }
 }
 
-/** Whether `account` was removed from the room by an entry written at or after `since` (Unix ms). */
-function removedSince(entries: readonly RoomEntry[], account: Uint8Array, since: number): boolean {
-  return entries.some(
-    (e) => e.kind === 'remove' && e.time >= since && bytesEqual(decodeRemoveBody(e.body).member, account),
-  )
+/** Whether `account` was removed from the room by an entry outside the past of `heads`. */
+function removedAfter(log: RoomLog, account: Uint8Array, heads: readonly Uint8Array[]): boolean {
+  return log
+    .entriesOutside(heads)
+    .some((e) => e.kind === 'remove' && bytesEqual(decodeRemoveBody(e.body).member, account))
 }

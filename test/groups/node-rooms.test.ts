@@ -53,29 +53,49 @@ class Rooms {
   }
 }
 
+/** Alice's room "club", which Bob joined with the link she made. */
+function bobJoinsByLink() {
+  const net = new Rooms()
+  const alice = net.add('alice')
+  const bob = net.add('bob')
+  const room = alice.rooms.create('club')
+  const { link } = alice.rooms.invite(room.id)
+  bob.rooms.join(link)
+  net.pump()
+  assert.equal(alice.rooms.members(room.id).length, 2)
+  return { net, alice, bob, room, link }
+}
+
+/** Bob syncs, and so learns that he is no longer a member. */
+function learnsRemoval(net: Rooms, bob: ReturnType<Rooms['add']>, room: string): void {
+  bob.rooms.sync(room)
+  net.pump()
+  assert.equal(bob.rooms.list()[0]?.member, false)
+}
+
+/** Bob runs `talken rooms join LINK` again with the old link: Alice refuses him. */
+function joinsAgainRefused(
+  net: Rooms,
+  alice: ReturnType<Rooms['add']>,
+  bob: ReturnType<Rooms['add']>,
+  room: string,
+  link: string,
+): void {
+  bob.rooms.join(link)
+  net.pump()
+  assert.ok(net.logged.includes('alice: refused a join request from a member removed after that invitation'))
+  assert.equal(alice.rooms.members(room).length, 1)
+}
+
 describe('rooms on a node: joining by invitation', () => {
   it('a member removed after an invitation was made cannot use it to come back; a new invitation lets them', () => {
-    const net = new Rooms()
-    const alice = net.add('alice')
-    const bob = net.add('bob')
-    const room = alice.rooms.create('club')
-    const { link } = alice.rooms.invite(room.id)
-    bob.rooms.join(link)
-    net.pump()
-    assert.equal(alice.rooms.members(room.id).length, 2)
+    const { net, alice, bob, room, link } = bobJoinsByLink()
     alice.rooms.remove(room.id, toTextId(bob.identity.account.publicKey))
     net.pump()
     assert.equal(alice.rooms.members(room.id).length, 1)
-    // Bob learns he was removed, and runs `talken rooms join LINK` again with the old link: refused.
-    bob.rooms.sync(room.id)
-    net.pump()
-    assert.equal(bob.rooms.list()[0]?.member, false)
-    bob.rooms.join(link)
-    net.pump()
-    assert.ok(
-      net.logged.includes('alice: refused a join request from a member removed after that invitation'),
-    )
-    assert.equal(alice.rooms.members(room.id).length, 1)
+    // Bob learns he was removed, and tries the old link again: refused.
+    learnsRemoval(net, bob, room.id)
+    joinsAgainRefused(net, alice, bob, room.id, link)
     alice.rooms.post(room.id, 'posted after removing bob')
     net.pump()
     assert.deepEqual(
@@ -86,10 +106,26 @@ describe('rooms on a node: joining by invitation', () => {
       [],
     )
     // Alice asks him back with a new invitation.
-    const again = alice.rooms.invite(room.id, Date.now() + 1)
+    const again = alice.rooms.invite(room.id)
     bob.rooms.join(again.link)
     net.pump()
     assert.equal(alice.rooms.members(room.id).length, 2)
+  })
+
+  it('whether a removal came after an invitation is causal: a remover whose clock is behind changes nothing', () => {
+    const { net, alice, bob, room, link } = bobJoinsByLink()
+    // Alice's clock steps back two minutes before she removes Bob: the removal's time is before
+    // the invitation's.
+    const now = Date.now
+    Date.now = () => now() - 120_000
+    try {
+      alice.rooms.remove(room.id, toTextId(bob.identity.account.publicKey))
+    } finally {
+      Date.now = now
+    }
+    net.pump()
+    learnsRemoval(net, bob, room.id)
+    joinsAgainRefused(net, alice, bob, room.id, link)
   })
 
   it('a join the room cannot take (it is full) is refused on its own and undoes nothing else', () => {
