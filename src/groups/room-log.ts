@@ -569,7 +569,7 @@ export class RoomLog {
       progress = false
       for (const [id, entry] of this.#pending) {
         if (!entry.parents.every((p) => this.#entries.has(toHex(p)))) continue
-        this.#pending.delete(id)
+        // #accept takes it out of the pending set, and puts it back if its transaction is undone.
         try {
           this.#accept(entry, true)
           released.push(entry.hash)
@@ -577,6 +577,7 @@ export class RoomLog {
         } catch (err) {
           // An invalid entry that waited for its parents is dropped like one that did not wait.
           if (!(err instanceof TalkenError)) throw err
+          this.#pending.delete(id)
           dropped.push(entry.hash)
         }
       }

@@ -427,6 +427,25 @@ describe('room log: a transaction undone', () => {
     alice.log.post(utf8('on top of it'), T0 + 3)
     assert.equal(reopen(alice).entries().length, alice.log.entries().length)
   })
+
+  it('puts back what the undone entry released from the held entries, to be released again', () => {
+    const { alice, bob } = aliceAndBob('member')
+    sync(alice.log, bob.log)
+    const first = bob.log.post(utf8('first'), T0 + 2)
+    const second = bob.log.post(utf8('second'), T0 + 3)
+    assert.equal(alice.log.receive(second.bytes).status, 'pending')
+    assert.throws(() =>
+      alice.store.transaction(() => {
+        const r = alice.log.receive(first.bytes)
+        assert.equal(r.status === 'accepted' && r.released.length, 1)
+        throw new Error('the step is undone')
+      }),
+    )
+    assert.deepEqual(alice.log.size, { entries: alice.log.entries().length, pending: 1 })
+    const again = alice.log.receive(first.bytes)
+    assert.equal(again.status === 'accepted' && again.released.length, 1)
+    assert.ok(alice.log.has(second.hash))
+  })
 })
 
 describe('room log: a removal wins over what its subject writes concurrently', () => {
