@@ -36,6 +36,7 @@ export type TalkenErrorCode =
   | 'not_permitted' // a room entry or action its membership does not allow (not a member, not an admin)
   // node and daemon
   | 'not_running' // a command that needs the daemon, and none runs for this data directory
+  | 'unsafe_directory' // a data directory (or its control socket) another user owns or can write to
   // io
   | 'io_failed'
 

@@ -18,7 +18,7 @@
  * client that stops reading while more than {@link MAX_UNREAD_BYTES} wait for it is disconnected,
  * so that a suspended `inbox --follow` cannot make the daemon hold everything that happens.
  */
-import { chmodSync, existsSync, unlinkSync } from 'node:fs'
+import { chmodSync, existsSync, lstatSync, unlinkSync } from 'node:fs'
 import { connect, createServer, type Server, type Socket } from 'node:net'
 import { join } from 'node:path'
 import { TalkenError, type TalkenErrorCode } from '../errors.ts'
@@ -46,8 +46,35 @@ export function fitNewest<T>(items: readonly T[], reserve = 1024): T[] {
   return items.slice(from)
 }
 
+/**
+ * Longest Unix socket path, in bytes: `sun_path` holds 108 bytes on Linux and 104 elsewhere,
+ * with a NUL. Node does not refuse a longer one: it cuts it and binds somewhere else.
+ */
+const MAX_SOCKET_PATH = process.platform === 'linux' ? 107 : 103
+
+/** `<home>/control.sock`. Throws `invalid_argument` when the path is too long for a socket. */
 export function controlSocketPath(home: string): string {
-  return join(home, CONTROL_SOCKET)
+  const path = join(home, CONTROL_SOCKET)
+  if (Buffer.byteLength(path) > MAX_SOCKET_PATH) {
+    throw new TalkenError(
+      'invalid_argument',
+      `the data directory's path is too long for its control socket (${Buffer.byteLength(path)} bytes, at most ${MAX_SOCKET_PATH}): choose a shorter one`,
+    )
+  }
+  return path
+}
+
+/**
+ * Throws `unsafe_directory` when the socket at `path` is not a socket of this user's: another
+ * user could have put it there to receive what the CLI sends. (Skipped without user IDs.)
+ */
+function checkOwnSocket(path: string): void {
+  const uid = process.getuid?.()
+  if (uid === undefined) return
+  const st = lstatSync(path)
+  if (!st.isSocket() || st.uid !== uid) {
+    throw new TalkenError('unsafe_directory', `${path} is not a control socket of this user's: not using it`)
+  }
 }
 
 /** A method's implementation: returns the result, or calls `event` repeatedly until `signal` aborts. */
@@ -145,7 +172,12 @@ export class ControlServer {
         process.umask(umask)
       }
     })
-    chmodSync(path, 0o600)
+    try {
+      chmodSync(path, 0o600)
+    } catch (err) {
+      server.close()
+      throw err
+    }
     const control = new ControlServer(server, path)
     for (const c of clients) control.#clients.add(c)
     server.on('connection', (socket) => {
@@ -274,9 +306,10 @@ export class ControlClient {
   }
 
   /** Connects to the daemon of `home`; resolves undefined when no daemon is running. */
-  static connect(home: string): Promise<ControlClient | undefined> {
+  static async connect(home: string): Promise<ControlClient | undefined> {
     const path = controlSocketPath(home)
-    if (!existsSync(path)) return Promise.resolve(undefined)
+    if (!existsSync(path)) return undefined
+    checkOwnSocket(path)
     return new Promise((resolve) => {
       const socket = connect(path)
       socket.once('connect', () => resolve(new ControlClient(socket)))

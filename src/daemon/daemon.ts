@@ -8,6 +8,7 @@
 import { TalkenError } from '../errors.ts'
 import type { Logger, LogLevel } from '../mesh/router.ts'
 import { addContact, verifyContact } from '../node/contacts.ts'
+import { requireIdentity } from '../node/data-dir.ts'
 import { contactSummaries, conversation, recentMessages } from '../node/inbox.ts'
 import { createNode, type NodeOptions, type TalkenNode } from '../node/node.ts'
 import type { NodeRooms } from '../node/rooms.ts'
@@ -52,6 +53,7 @@ export interface Daemon {
 
 /** Starts a daemon for `home`. Throws `conflict` when one runs already. */
 export async function runDaemon(options: DaemonOptions): Promise<Daemon> {
+  requireIdentity(options.home)
   const release = acquireLock(options.home, 'daemon')
   let node: TalkenNode | undefined
   let control: ControlServer | undefined
@@ -116,6 +118,9 @@ export function controlMethods(node: TalkenNode): Record<string, ControlMethod> 
       const handle = node.send(to, text)
       const waitMs = typeof params.waitMs === 'number' ? Math.min(Math.max(params.waitMs, 0), 3600_000) : 0
       if (waitMs > 0 && handle.state !== 'delivered') {
+        // First the message as stored, so a client whose connection ends while it waits knows it
+        // is in the outbox (and does not send it again).
+        ctx.event({ id: handle.id, to: handle.to, state: handle.state })
         const onState = (state: string, reason: string | undefined): void => ctx.event({ state, reason })
         handle.on('state', onState)
         try {

@@ -12,7 +12,16 @@
  * Written atomically (temporary file, fsync, rename) with mode 0600 in a 0700 directory.
  */
 import { createCipheriv, createDecipheriv, randomBytes, scryptSync } from 'node:crypto'
-import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs'
+import {
+  closeSync,
+  fsyncSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  writeSync,
+} from 'node:fs'
 import { dirname } from 'node:path'
 import { TalkenError } from '../errors.ts'
 import { type CborValue, decodeCbor, encodeCbor, FieldReader } from '../wire/cbor.ts'
@@ -131,7 +140,9 @@ export function writePrivateFile(path: string, bytes: Uint8Array, mode = 0o600):
   try {
     mkdirSync(dirname(path), { recursive: true, mode: 0o700 })
     const tmp = `${path}.tmp-${process.pid}`
-    const fd = openSync(tmp, 'w', mode)
+    // A new file, never one found there (left by a crash, or a link planted to it): 'wx'.
+    rmSync(tmp, { force: true })
+    const fd = openSync(tmp, 'wx', mode)
     try {
       writeSync(fd, bytes)
       fsyncSync(fd)

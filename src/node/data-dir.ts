@@ -7,7 +7,7 @@
  *   talken.db        mode 0600  the store (plus -wal and -shm while open)
  * ```
  */
-import { existsSync, mkdirSync } from 'node:fs'
+import { existsSync, mkdirSync, statSync } from 'node:fs'
 import { homedir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { openSessionStore } from '../e2e/session-store.ts'
@@ -24,10 +24,34 @@ import { bytesEqual } from '../wire/cbor.ts'
 export const KEY_FILE = 'identity.key'
 export const DATABASE_FILE = 'talken.db'
 
-/** The data directory to use: the explicit one, else `$TALKEN_HOME`, else `~/.talken`. */
+/**
+ * The data directory to use: the explicit one, else `$TALKEN_HOME`, else `~/.talken`. An empty
+ * `TALKEN_HOME` counts as unset (it would otherwise mean the current directory).
+ */
 export function resolveHome(explicit?: string, env: NodeJS.ProcessEnv = process.env): string {
-  const chosen = explicit ?? env.TALKEN_HOME ?? join(homedir(), '.talken')
+  const chosen = explicit ?? (env.TALKEN_HOME || join(homedir(), '.talken'))
   return resolve(chosen)
+}
+
+/**
+ * Creates `home` (mode 0700) if it is missing, and checks that it is ours alone: owned by this
+ * user and writable by nobody else. Otherwise another user could read or swap the key file, or
+ * plant a control socket that the CLI would hand our messages to. Throws `unsafe_directory`.
+ * (Skipped where the platform has no user IDs.)
+ */
+export function ensurePrivateDirectory(home: string): void {
+  mkdirSync(home, { recursive: true, mode: 0o700 })
+  const uid = process.getuid?.()
+  if (uid === undefined) return
+  const st = statSync(home)
+  if (!st.isDirectory()) throw new TalkenError('io_failed', `${home} is not a directory`)
+  if (st.uid !== uid || (st.mode & 0o022) !== 0) {
+    throw new TalkenError(
+      'unsafe_directory',
+      `${home} ${st.uid !== uid ? 'belongs to another user' : 'can be written by other users'}: choose another data directory, or make it yours alone (chmod 700)`,
+      { details: { path: home } },
+    )
+  }
 }
 
 /** Options for creating or opening a data directory. */
@@ -48,7 +72,7 @@ export interface OpenHome {
 }
 
 function openStore(home: string): Store {
-  mkdirSync(home, { recursive: true, mode: 0o700 })
+  ensurePrivateDirectory(home)
   return openSqliteStore({ path: join(home, DATABASE_FILE) })
 }
 
@@ -75,18 +99,21 @@ export function initHome(options: HomeOptions & { name: string; deviceName?: str
     if (existing && !bytesEqual(existing.accountKey, identity.account.publicKey)) {
       throw new TalkenError(
         'conflict',
-        `${options.home} holds a database of another identity; move it away first`,
+        `${options.home} holds a database of another identity (or of an init that was interrupted); move ${DATABASE_FILE} away first`,
       )
     }
-    // Key file last: a crash in between leaves no key file, and init can simply run again.
     const profile: StoredIdentity = {
       accountKey: identity.account.publicKey,
       name: options.name,
       card: encodeContactCard(card),
       createdAt: now,
     }
+    // The key file is encoded first (with a passphrase that takes a second), so that the window
+    // between the profile's commit and the key file's rename is a single write: a process killed
+    // in that window leaves a profile without keys, and init then says to move talken.db away.
+    const keyFile = encodeKeyFile(identity.secrets, options.passphrase)
     store.setIdentity(profile)
-    writePrivateFile(keyPath, encodeKeyFile(identity.secrets, options.passphrase))
+    writePrivateFile(keyPath, keyFile)
     return {
       home: options.home,
       store,
@@ -101,11 +128,20 @@ export function initHome(options: HomeOptions & { name: string; deviceName?: str
   }
 }
 
+/**
+ * Throws `no_identity` unless `home` holds a key file, and `unsafe_directory` unless it is ours
+ * alone: what the daemon and an offline send check before they take the directory's lock.
+ */
+export function requireIdentity(home: string): void {
+  if (!existsSync(join(home, KEY_FILE))) {
+    throw new TalkenError('no_identity', `no identity in ${home}: run \`talken init\` first`)
+  }
+  ensurePrivateDirectory(home)
+}
+
 /** Opens the data directory's store and profile, without loading secret keys. Throws `no_identity`. */
 export function openHome(options: HomeOptions): OpenHome {
-  if (!existsSync(join(options.home, KEY_FILE))) {
-    throw new TalkenError('no_identity', `no identity in ${options.home}: run \`talken init\` first`)
-  }
+  requireIdentity(options.home)
   const store = openStore(options.home)
   const profile = store.getIdentity()
   if (profile === undefined) {

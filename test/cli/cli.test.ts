@@ -1,8 +1,10 @@
 import assert from 'node:assert/strict'
-import { readFileSync, statSync } from 'node:fs'
+import { chmodSync, mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs'
+import { homedir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { isKeyFileEncrypted } from '../../src/identity/key-file.ts'
+import { resolveHome } from '../../src/node/data-dir.ts'
 import { ensureBuilt, talken, tempDir } from '../helpers/cli.ts'
 import { decodeQrPng } from '../helpers/qr.ts'
 
@@ -107,9 +109,34 @@ describe('talken CLI', () => {
       'unknown_contact',
     )
     const empty = join(dir.path, 'empty')
-    const r = talken(empty, ['id', '--json'])
-    assert.equal(r.status, 1)
-    assert.equal((r.json as ErrorJson).error.code, 'no_identity')
+    for (const args of [['id'], ['send', 'Bob', 'hi'], ['daemon', '--no-mdns']]) {
+      const r = talken(empty, [...args, '--json'])
+      assert.equal(r.status, 1, args.join(' '))
+      assert.equal((r.json as ErrorJson).error.code, 'no_identity', args.join(' '))
+    }
+  })
+
+  it('a data directory other users can write to is refused, before anything is read or written there', () => {
+    const shared = join(dir.path, 'shared')
+    mkdirSync(shared, { mode: 0o700 })
+    chmodSync(shared, 0o777)
+    const init = talken(shared, ['init', '--name', 'Shared', '--json'])
+    assert.equal(init.status, 1)
+    assert.equal((init.json as ErrorJson).error.code, 'unsafe_directory')
+    assert.deepEqual(readdirSync(shared), [])
+    // An identity made while the directory was private, then opened up.
+    chmodSync(shared, 0o700)
+    assert.equal(talken(shared, ['init', '--name', 'Shared']).status, 0)
+    chmodSync(shared, 0o770)
+    for (const args of [['id'], ['send', 'nobody', 'hi']]) {
+      const r = talken(shared, [...args, '--json'])
+      assert.equal((r.json as ErrorJson).error.code, 'unsafe_directory', args.join(' '))
+    }
+  })
+
+  it('an empty TALKEN_HOME means the default directory, not the current one', () => {
+    assert.equal(resolveHome(undefined, { TALKEN_HOME: '' }), join(homedir(), '.talken'))
+    assert.equal(resolveHome(undefined, { TALKEN_HOME: '/x/y' }), '/x/y')
   })
 
   it('usage errors exit 2, and JSON mode reports them as JSON', () => {

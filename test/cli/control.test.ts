@@ -4,8 +4,8 @@
  */
 import assert from 'node:assert/strict'
 import { EventEmitter } from 'node:events'
-import { mkdtempSync, rmSync } from 'node:fs'
-import { connect } from 'node:net'
+import { chownSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs'
+import { connect, createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
@@ -18,6 +18,7 @@ import {
   MAX_UNREAD_BYTES,
 } from '../../src/daemon/control.ts'
 import { controlMethods } from '../../src/daemon/daemon.ts'
+import { isTalkenError } from '../../src/errors.ts'
 import type { TalkenNode } from '../../src/node/node.ts'
 
 describe('control socket', () => {
@@ -131,6 +132,42 @@ describe("the daemon's follow method", () => {
     }
     for (const event of ['message', 'state', 'room:entry', 'stopped']) {
       assert.equal(node.listenerCount(event), 0, `listeners of ${event}`)
+    }
+  })
+})
+
+describe('control socket: where it may be', () => {
+  it('a data directory too long for a socket path is a typed error, and nothing is bound elsewhere', async () => {
+    const base = mkdtempSync(join(tmpdir(), 'talken-control-long-'))
+    try {
+      const home = join(base, 'x'.repeat(120))
+      mkdirSync(home)
+      await assert.rejects(ControlServer.listen(home, {}), (err: unknown) =>
+        isTalkenError(err, 'invalid_argument'),
+      )
+      assert.deepEqual(readdirSync(base), ['x'.repeat(120)])
+      assert.deepEqual(readdirSync(home), [])
+    } finally {
+      rmSync(base, { recursive: true, force: true })
+    }
+  })
+
+  it('a socket another user put in the data directory is not used', async (t) => {
+    if (process.getuid?.() !== 0) {
+      t.skip('needs root, to make a socket owned by another user')
+      return
+    }
+    const home = mkdtempSync(join(tmpdir(), 'talken-control-foreign-'))
+    const server = createServer((s) => s.end())
+    try {
+      await new Promise<void>((resolve) => server.listen(controlSocketPath(home), resolve))
+      chownSync(controlSocketPath(home), 65534, 65534)
+      await assert.rejects(ControlClient.connect(home), (err: unknown) =>
+        isTalkenError(err, 'unsafe_directory'),
+      )
+    } finally {
+      server.close()
+      rmSync(home, { recursive: true, force: true })
     }
   })
 })

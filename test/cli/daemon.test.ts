@@ -4,6 +4,7 @@
  * made); the second daemon finds the first through --bootstrap.
  */
 import assert from 'node:assert/strict'
+import { spawn } from 'node:child_process'
 import { statSync } from 'node:fs'
 import { connect } from 'node:net'
 import { join } from 'node:path'
@@ -23,6 +24,30 @@ async function until(check: () => boolean, ms: number, what: string): Promise<vo
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
     await new Promise((r) => setTimeout(r, 100))
   }
+}
+
+/** Runs the CLI without waiting for it; resolves with its exit code and output. */
+function talkenAsync(
+  home: string,
+  args: readonly string[],
+): Promise<{ status: number | null; stdout: string; stderr: string }> {
+  const child = spawn(
+    process.execPath,
+    [join(new URL('../..', import.meta.url).pathname, 'bin', 'talken.js'), ...args],
+    {
+      env: { ...process.env, TALKEN_HOME: home, TALKEN_PASSPHRASE: '' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  )
+  let stdout = ''
+  let stderr = ''
+  child.stdout.setEncoding('utf8').on('data', (d: string) => {
+    stdout += d
+  })
+  child.stderr.setEncoding('utf8').on('data', (d: string) => {
+    stderr += d
+  })
+  return new Promise((resolve) => child.on('close', (status) => resolve({ status, stdout, stderr })))
 }
 
 /** One request line on the control socket, and the first reply line. */
@@ -163,10 +188,29 @@ describe('talken daemon', () => {
     }
   })
 
-  it('SIGTERM stops the daemon cleanly: socket and lock gone', async () => {
-    const a = running[0]!
+  it('SIGTERM stops the daemon cleanly: socket and lock gone; a follower and a waiting send are told', async () => {
+    const [a, b] = running as [DaemonProcess, DaemonProcess]
+    assert.equal(await b.stop('SIGTERM'), 0) // Bob away: what Ada sends now waits
+    const follow = talkenAsync(ada, ['inbox', '--follow'])
+    const waiting = talkenAsync(ada, ['send', 'Bob', 'never', 'delivered', '--wait', '60', '--json'])
+    await until(
+      () => talken(ada, ['inbox', '--all', '--json']).stdout.includes('never delivered'),
+      10_000,
+      'the send',
+    )
     assert.equal(await a.stop('SIGTERM'), 0)
     const status = talken(ada, ['status', '--json'])
-    assert.equal((status.json as { running: boolean }).running, false)
+    assert.equal((status.json as { running: boolean; outbox: number }).running, false)
+    assert.equal((status.json as { outbox: number }).outbox, 1)
+    // The follower ends with an error, not as if all were well.
+    const followed = await follow
+    assert.equal(followed.status, 1)
+    assert.match(followed.stderr, /daemon stopped/)
+    // The waiting send says its message is stored, so nobody sends it again.
+    const sent = await waiting
+    assert.equal(sent.status, 0, sent.stderr)
+    const result = JSON.parse(sent.stdout) as { state: string; interrupted?: boolean }
+    assert.equal(result.interrupted, true)
+    assert.equal(result.state, 'queued')
   })
 })

@@ -12,7 +12,7 @@ import { lineLogger, runDaemon } from '../../daemon/daemon.ts'
 import { acquireLock, lockHolder } from '../../daemon/lock.ts'
 import { TalkenError } from '../../errors.ts'
 import type { LogLevel } from '../../mesh/router.ts'
-import { openHome } from '../../node/data-dir.ts'
+import { openHome, requireIdentity } from '../../node/data-dir.ts'
 import { type MessageView, recentMessages } from '../../node/inbox.ts'
 import { createNode, type NodeStatus, type PeerInfo, type RouteInfo } from '../../node/node.ts'
 import type { CommandContext } from '../context.ts'
@@ -90,13 +90,32 @@ export function registerNetworkCommands(program: Command, context: () => Command
         return
       }
       try {
-        const result = await client.call<{ id: string; to: string; state: string; daemon: boolean }>(
-          'send',
-          { to: contact, text, waitMs: Math.round(wait * 1000) },
-          (event) => {
-            if (!ctx.output.json) ctx.output.out(`${(event as { state: string }).state}`)
-          },
-        )
+        let stored: { id: string; to: string; state: string; daemon: boolean } | undefined
+        const result = await client
+          .call<{ id: string; to: string; state: string; daemon: boolean }>(
+            'send',
+            { to: contact, text, waitMs: Math.round(wait * 1000) },
+            (event) => {
+              const e = event as { id?: string; to?: string; state: string }
+              if (e.id !== undefined) stored = { id: e.id, to: String(e.to), state: e.state, daemon: true }
+              else if (stored !== undefined) stored = { ...stored, state: e.state }
+              if (!ctx.output.json) ctx.output.out(e.state)
+            },
+          )
+          .catch((err: unknown) => {
+            // The daemon stopped while we waited: the message is stored all the same.
+            if (stored === undefined) throw err
+            return { ...stored, interrupted: true }
+          })
+        if ('interrupted' in result) {
+          emit(ctx.output, result, () =>
+            [
+              `${result.state}  ${result.id}`,
+              'The daemon stopped while waiting: the message is in the outbox and goes out when the node next runs.',
+            ].join('\n'),
+          )
+          return
+        }
         emit(ctx.output, result, () =>
           result.state === 'delivered'
             ? `delivered  ${result.id}`
@@ -121,17 +140,18 @@ export function registerNetworkCommands(program: Command, context: () => Command
       const params = { limit, all: Boolean(opts.all) }
       if (opts.follow) {
         await withDaemon(ctx.home, async (client) => {
-          for (const m of await client.call<MessageView[]>('inbox', params)) {
+          const print = (m: MessageView): void =>
             ctx.output.out(ctx.output.json ? JSON.stringify(messageJson(m)) : messageLine(m))
-          }
-          const stop = (): void => client.close()
-          process.once('SIGINT', stop)
-          process.once('SIGTERM', stop)
-          await client
-            .call('follow', {}, (event) => {
-              const e = event as { type: string } & Record<string, unknown>
+          // Follow first, then read the snapshot: what arrives in between is in one or both, and
+          // is printed once. Events wait until the snapshot is out.
+          let shown: Set<string> | undefined
+          const early: Array<() => void> = []
+          const onEvent = (event: unknown): void => {
+            const e = event as { type: string } & Record<string, unknown>
+            const show = (): void => {
               if (e.type === 'message') {
-                const view: MessageView = {
+                if (shown?.has(String(e.id))) return
+                print({
                   id: String(e.id),
                   conversation: String(e.from),
                   contact: String(e.fromName),
@@ -139,15 +159,38 @@ export function registerNetworkCommands(program: Command, context: () => Command
                   text: String(e.text),
                   at: Number(e.receivedAt),
                   state: 'received',
-                }
-                ctx.output.out(ctx.output.json ? JSON.stringify(messageJson(view)) : messageLine(view))
+                })
               } else if (opts.all && e.type === 'state') {
                 ctx.output.out(
                   ctx.output.json ? JSON.stringify(e) : `${String(e.id).slice(0, 8)}… ${String(e.state)}`,
                 )
               }
+            }
+            if (shown === undefined) early.push(show)
+            else show()
+          }
+          let stopping = false
+          const stop = (): void => {
+            stopping = true
+            client.close()
+          }
+          process.once('SIGINT', stop)
+          process.once('SIGTERM', stop)
+          const following = client.call('follow', {}, onEvent)
+          following.catch(() => {}) // awaited below
+          const snapshot = await client.call<MessageView[]>('inbox', params)
+          for (const m of snapshot) print(m)
+          shown = new Set(snapshot.map((m) => m.id))
+          for (const show of early.splice(0)) show()
+          try {
+            await following
+          } catch (err) {
+            if (stopping) return
+            // The daemon stopped (or let us go): say so, rather than end as if all were well.
+            throw new TalkenError('not_running', 'the daemon stopped: no more messages will be shown', {
+              cause: err,
             })
-            .catch(() => {})
+          }
         })
         return
       }
@@ -326,6 +369,7 @@ async function sendOffline(
   contact: string,
   text: string,
 ): Promise<{ id: string; to: string; state: string; daemon: false }> {
+  requireIdentity(ctx.home)
   const release = acquireLock(ctx.home, 'cli')
   try {
     const passphrase = passphraseFromEnvOrFile()
