@@ -36,12 +36,61 @@ export interface RoomState {
   readonly members: ReadonlyMap<string, Member>
   /** The key ID posts should use: the last key introduced in causal order; undefined before genesis. */
   readonly currentKeyId: Uint8Array | undefined
-  /** For each key ID (hex), the accounts (hex) it was sealed for. */
-  readonly keyHolders: ReadonlyMap<string, ReadonlySet<string>>
+  /**
+   * The accounts (hex) the current key was sealed for or handed to. Only the current key's: a key
+   * once superseded never becomes current again (a key ID is introduced once).
+   */
+  readonly holders: ReadonlySet<string>
+  /** Every key ID introduced so far. */
+  readonly introduced: KeyIds | undefined
+}
+
+/**
+ * Key IDs (hex), as a chain that shares its older links with the states before it, with a full
+ * set every {@link SNAPSHOT_EVERY} links so that a lookup walks at most that far. Each control
+ * entry's state is kept, and a table copied into each grew with the square of the rotations a
+ * member wrote.
+ */
+export interface KeyIds {
+  readonly id: string
+  readonly up: KeyIds | undefined
+  /** On every {@link SNAPSHOT_EVERY}th link: every ID up to and including this one. */
+  readonly all: ReadonlySet<string> | undefined
+  /** Links since the last snapshot. */
+  readonly hops: number
+}
+
+const SNAPSHOT_EVERY = 64
+
+function hasKeyId(ids: KeyIds | undefined, id: string): boolean {
+  for (let link = ids; link !== undefined; link = link.up) {
+    if (link.all !== undefined) return link.all.has(id)
+    if (link.id === id) return true
+  }
+  return false
+}
+
+function withKeyId(ids: KeyIds | undefined, id: string): KeyIds {
+  const hops = (ids?.hops ?? 0) + 1
+  if (hops < SNAPSHOT_EVERY) return { id, up: ids, all: undefined, hops }
+  const all = new Set<string>([id])
+  for (let link = ids; link !== undefined; link = link.up) {
+    if (link.all !== undefined) {
+      for (const k of link.all) all.add(k)
+      break
+    }
+    all.add(link.id)
+  }
+  return { id, up: undefined, all, hops: 0 }
 }
 
 /** The state before genesis: nobody. */
-export const EMPTY_STATE: RoomState = { members: new Map(), currentKeyId: undefined, keyHolders: new Map() }
+export const EMPTY_STATE: RoomState = {
+  members: new Map(),
+  currentKeyId: undefined,
+  holders: new Set(),
+  introduced: undefined,
+}
 
 /** True for the kinds that change membership or keys. */
 export function isControl(entry: RoomEntry): boolean {
@@ -85,24 +134,26 @@ export function applyEntry(state: RoomState, entry: RoomEntry, mode: ApplyMode =
     return {
       members: new Map([[author, { account: entry.author, sealingKey: g.sealingKey, role: 'admin' }]]),
       currentKeyId: g.keyId,
-      keyHolders: new Map([[toHex(g.keyId), new Set([author])]]),
+      holders: new Set([author]),
+      introduced: withKeyId(undefined, toHex(g.keyId)),
     }
   }
   if (self === undefined) reject('not_member', 'the author is not a member of the room')
-  const members = new Map(state.members)
-  const keyHolders = new Map(state.keyHolders)
   switch (entry.kind) {
     case 'post':
       if (strict) decodePostBody(entry.body)
       return state
-    case 'leave':
+    case 'leave': {
       if (entry.body.length !== 0) reject('bad_body', 'a leave entry has an empty body')
+      const members = new Map(state.members)
       members.delete(author)
       return { ...state, members }
+    }
     case 'add': {
       if (self.role !== 'admin') reject('not_admin', 'only an admin may add members')
       const b = decodeAddBody(entry.body)
       const id = toHex(b.member)
+      const members = new Map(state.members)
       if (strict && members.has(id)) reject('already_member', 'the account is a member already')
       if (!members.has(id) && members.size >= MAX_ROOM_MEMBERS) {
         reject('room_full', `a room holds at most ${MAX_ROOM_MEMBERS} members`)
@@ -111,13 +162,11 @@ export function applyEntry(state: RoomState, entry: RoomEntry, mode: ApplyMode =
         reject('stale_key', 'an add must hand over the current room key')
       }
       members.set(id, { account: b.member, sealingKey: b.sealingKey, role: b.role })
-      const holders = new Set(keyHolders.get(toHex(b.keyId)))
-      holders.add(id)
-      keyHolders.set(toHex(b.keyId), holders)
-      return { ...state, members, keyHolders }
+      return { ...handedOver(state, b.keyId, id), members }
     }
     case 'remove':
     case 'rotate': {
+      const members = new Map(state.members)
       let keyId: Uint8Array
       let sealed: readonly SealedFor[]
       if (entry.kind === 'remove') {
@@ -134,17 +183,28 @@ export function applyEntry(state: RoomState, entry: RoomEntry, mode: ApplyMode =
         keyId = b.keyId
         sealed = b.sealed
       }
-      if (keyHolders.has(toHex(keyId))) {
+      if (hasKeyId(state.introduced, toHex(keyId))) {
         if (strict) reject('key_reused', 'a new room key needs a new key ID')
         return { ...state, members }
       }
       // In a fold, members added concurrently are not among the recipients: the key then
       // differs from the membership, and the next post rotates again (needsRotation).
       if (strict) checkSealedForAll(sealed, members.keys())
-      keyHolders.set(toHex(keyId), new Set(sealed.map((s) => toHex(s.account))))
-      return { members, currentKeyId: keyId, keyHolders }
+      return {
+        members,
+        currentKeyId: keyId,
+        holders: new Set(sealed.map((s) => toHex(s.account))),
+        introduced: withKeyId(state.introduced, toHex(keyId)),
+      }
     }
   }
+}
+
+/** `state` with `account` (hex) holding key `keyId` too, if that is the current key. */
+function handedOver(state: RoomState, keyId: Uint8Array, account: string): RoomState {
+  if (state.currentKeyId === undefined || !bytesEqual(keyId, state.currentKeyId)) return state
+  if (state.holders.has(account)) return state
+  return { ...state, holders: new Set(state.holders).add(account) }
 }
 
 /**
@@ -168,17 +228,10 @@ export function foldOne(state: RoomState, entry: RoomEntry): RoomState {
     return applyEntry(state, entry, 'fold')
   } catch (err) {
     if (!(err instanceof TalkenError)) throw err
-    return entry.kind === 'add' ? handedOver(state, entry) : state
+    if (entry.kind !== 'add') return state
+    const b = decodeAddBody(entry.body) // an entry in a fold decoded when it was checked
+    return handedOver(state, b.keyId, toHex(b.member))
   }
-}
-
-function handedOver(state: RoomState, add: RoomEntry): RoomState {
-  const b = decodeAddBody(add.body) // an entry in a fold decoded when it was checked
-  const id = toHex(b.keyId)
-  if (state.keyHolders.get(id)?.has(toHex(b.member))) return state
-  const keyHolders = new Map(state.keyHolders)
-  keyHolders.set(id, new Set(keyHolders.get(id)).add(toHex(b.member)))
-  return { ...state, keyHolders }
 }
 
 /**
@@ -187,8 +240,7 @@ function handedOver(state: RoomState, add: RoomEntry): RoomState {
  */
 export function needsRotation(state: RoomState): boolean {
   if (state.currentKeyId === undefined) return false
-  const holders = state.keyHolders.get(toHex(state.currentKeyId)) ?? new Set<string>()
-  if (holders.size !== state.members.size) return true
-  for (const h of holders) if (!state.members.has(h)) return true
+  if (state.holders.size !== state.members.size) return true
+  for (const h of state.holders) if (!state.members.has(h)) return true
   return false
 }
