@@ -6,6 +6,7 @@
 import { cryptoBench } from './crypto.ts'
 import { netBench } from './net.ts'
 import { relayBench } from './relay.ts'
+import { roomLogBench } from './room-log.ts'
 import { storeBench } from './store.ts'
 
 /** The benchmarks by name. */
@@ -13,6 +14,7 @@ const BENCHES: Readonly<Record<string, (opts: { json: boolean }) => Promise<obje
   crypto: cryptoBench,
   net: netBench,
   relay: relayBench,
+  'room-log': roomLogBench,
   store: storeBench,
 }
 

@@ -17,6 +17,7 @@ import { TalkenError } from '../errors.ts'
 import type { Identity } from '../identity/identity.ts'
 import type { Store } from '../store/store.ts'
 import { bytesEqual } from '../wire/cbor.ts'
+import { byCausalOrder, ControlHistory } from './control-history.ts'
 import {
   compareBytes,
   decodeEntry,
@@ -34,15 +35,7 @@ import {
   MAX_POST_BYTES,
   ROOM_KEY_LENGTH,
 } from './limits.ts'
-import {
-  applyEntry,
-  foldControl,
-  foldOne,
-  isControl,
-  type Member,
-  needsRotation,
-  type RoomState,
-} from './membership.ts'
+import { applyEntry, type Member, needsRotation, type RoomState } from './membership.ts'
 import {
   decodeAddBody,
   decodeRemoveBody,
@@ -98,10 +91,6 @@ const ROOMS = 'groups/rooms'
 const entriesNs = (room: string) => `groups/entries/${room}`
 const keysNs = (room: string) => `groups/keys/${room}`
 
-function byCausalOrder(a: RoomEntry, b: RoomEntry): number {
-  return a.depth - b.depth || compareBytes(a.hash, b.hash)
-}
-
 /**
  * Creates a room: writes its genesis entry, with a first room key sealed for the creator.
  *
@@ -149,15 +138,11 @@ export class RoomLog {
   readonly #room: string
   readonly #entries = new Map<string, RoomEntry>()
   readonly #heads = new Set<string>()
-  /** For each entry, the control entries in its inclusive causal past, in causal order. */
-  readonly #controlPast = new Map<string, readonly RoomEntry[]>()
+  /** The control entries' graph, and the membership state at any entries. */
+  readonly #control = new ControlHistory()
   readonly #pending = new Map<string, RoomEntry>()
   readonly #keys = new Map<string, Uint8Array>()
   #maxDepth = 0
-  /** The fold of each control list above: lists are shared along chains, so folds are too. */
-  readonly #folds = new WeakMap<readonly RoomEntry[], RoomState>()
-  /** {@link #pastIds}, by control-past list. */
-  readonly #pastIdSets = new WeakMap<readonly RoomEntry[], ReadonlySet<string>>()
 
   /** Use {@link createRoom} or {@link openRoomLog}. */
   constructor(options: RoomLogOptions, roomId: Uint8Array) {
@@ -412,79 +397,11 @@ export class RoomLog {
 
   /** The fold of the control entries in the causal past of `tips` (inclusive). */
   #stateAt(tips: readonly RoomEntry[]): RoomState {
-    return this.#fold(this.#controlUnion(tips))
-  }
-
-  #fold(list: readonly RoomEntry[]): RoomState {
-    let state = this.#folds.get(list)
-    if (state === undefined) {
-      state = foldControl(this.#counting(list))
-      this.#folds.set(list, state)
-    }
-    return state
-  }
-
-  /**
-   * The control entries of `list` (in causal order) that count. A `remove` or `leave` wins over
-   * every entry by the member it takes out that is concurrent with it (neither in the other's
-   * past): otherwise a removed member could write entries whose parents predate the removal (a
-   * "backdated" `add` of an accomplice), valid in the past they name, and ordered before the
-   * removal in the fold. One that an earlier one already voided voids nothing, so two admins
-   * removing each other at once give one verdict; and "earlier" is by seniority, never by depth,
-   * which an author chooses: removals are taken in the order their authors were admitted (genesis
-   * first, then by the causal order of the `add` that last admitted them), then in causal order.
-   * A removed admin cannot move their admission, so a backdated removal of the admin who removed
-   * them loses to that removal when the remover is senior; and nobody can make themselves senior
-   * to the admin who admitted them. An entry is concurrent with nothing in its own past (all of
-   * it is its ancestors), so adding it to that past voids nothing more: the incremental fold in
-   * {@link #accept} agrees with this.
-   */
-  #counting(list: readonly RoomEntry[]): readonly RoomEntry[] {
-    const removals = list.filter((e) => e.kind === 'remove' || e.kind === 'leave')
-    if (removals.length === 0) return list
-    const admitted = new Map<string, number>()
-    list.forEach((e, i) => {
-      if (e.kind === 'genesis') admitted.set(toHex(e.author), i)
-      else if (e.kind === 'add') admitted.set(toHex(decodeAddBody(e.body).member), i)
-    })
-    const seniority = (e: RoomEntry) => admitted.get(toHex(e.author)) ?? list.length
-    const order = new Map(list.map((e, i) => [e, i]))
-    removals.sort((a, b) => seniority(a) - seniority(b) || order.get(a)! - order.get(b)!)
-    const voided = new Set<RoomEntry>()
-    for (const out of removals) {
-      if (voided.has(out)) continue
-      const subject = out.kind === 'leave' ? out.author : decodeRemoveBody(out.body).member
-      const outPast = this.#pastIds(out)
-      for (const x of list) {
-        if (x === out || voided.has(x) || !bytesEqual(x.author, subject)) continue
-        if (outPast.has(toHex(x.hash)) || this.#pastIds(x).has(toHex(out.hash))) continue
-        voided.add(x)
-      }
-    }
-    return voided.size === 0 ? list : list.filter((e) => !voided.has(e))
-  }
-
-  /** The IDs of the control entries in the causal past of `entry` (itself included), cached. */
-  #pastIds(entry: RoomEntry): ReadonlySet<string> {
-    const past = this.#controlPast.get(toHex(entry.hash)) ?? []
-    let ids = this.#pastIdSets.get(past)
-    if (ids === undefined) {
-      ids = new Set(past.map((e) => toHex(e.hash)))
-      this.#pastIdSets.set(past, ids)
-    }
-    return ids
+    return this.#control.stateAt(tips)
   }
 
   #state(): RoomState {
     return this.#stateAt(this.#headEntries())
-  }
-
-  #controlUnion(tips: readonly RoomEntry[]): readonly RoomEntry[] {
-    if (tips.length === 1) return this.#controlPast.get(toHex(tips[0]!.hash)) ?? []
-    const union = new Map<string, RoomEntry>()
-    for (const t of tips)
-      for (const c of this.#controlPast.get(toHex(t.hash)) ?? []) union.set(toHex(c.hash), c)
-    return [...union.values()].sort(byCausalOrder)
   }
 
   /** Validates against the entry's own past and records it; parents are known to be present. */
@@ -506,13 +423,8 @@ export class RoomLog {
         details: { reason: 'bad_depth' },
       })
     }
-    const past = this.#controlUnion(known)
-    const before = this.#fold(past)
+    const before = this.#stateAt(known)
     applyEntry(before, entry)
-    // A non-control entry shares its past's list (and so its cached fold); the entry is last in
-    // causal order in its own list, so that list's fold is one more step.
-    const ownPast = isControl(entry) ? [...past, entry] : past
-    if (isControl(entry)) this.#folds.set(ownPast, foldOne(before, entry))
     const key = persist ? this.#openKeyFor(entry) : undefined
     if (persist) {
       this.#store.transaction(() => {
@@ -521,11 +433,11 @@ export class RoomLog {
         if (key) this.#store.kvSet(keysNs(this.#room), key.id, key.key)
       })
     }
-    if (persist) this.#undoOnRollback(id, key?.id)
+    if (persist) this.#undoOnRollback(entry, key?.id)
     if (key) this.#keys.set(key.id, key.key)
     this.#entries.set(id, entry)
     if (entry.depth > this.#maxDepth) this.#maxDepth = entry.depth
-    this.#controlPast.set(id, ownPast)
+    this.#control.record(entry, known, before)
     for (const p of entry.parents) this.#heads.delete(toHex(p))
     this.#heads.add(id)
     this.#pending.delete(id)
@@ -537,13 +449,14 @@ export class RoomLog {
    * disk, a copy that comes again would be taken for a duplicate, and an entry of ours written on
    * top of it would leave a log that no longer opens after a restart.
    */
-  #undoOnRollback(id: string, keyId: string | undefined): void {
+  #undoOnRollback(entry: RoomEntry, keyId: string | undefined): void {
+    const id = toHex(entry.hash)
     const maxDepth = this.#maxDepth
     const heads = [...this.#heads]
     const pending = this.#pending.get(id)
     this.#store.onRollback(() => {
       this.#entries.delete(id)
-      this.#controlPast.delete(id)
+      this.#control.forget(entry)
       if (keyId !== undefined) this.#keys.delete(keyId)
       this.#maxDepth = maxDepth
       this.#heads.clear()
