@@ -23,6 +23,11 @@ export function byCausalOrder(a: RoomEntry, b: RoomEntry): number {
   return a.depth - b.depth || compareBytes(a.hash, b.hash)
 }
 
+/** Whom a `remove` or `leave` takes out. */
+function removalSubject(e: RoomEntry): Uint8Array {
+  return e.kind === 'leave' ? e.author : decodeRemoveBody(e.body).member
+}
+
 /** The control graph and states of one room log. */
 export class ControlHistory {
   /** For each recorded entry (hex), its control frontier, sorted by hash. */
@@ -51,8 +56,9 @@ export class ControlHistory {
   /**
    * Records an entry whose parents are recorded, once it was found valid against `before`, the
    * state at its parents. An entry is concurrent with nothing in its own past (all of it is its
-   * ancestors), so it voids nothing there (see {@link #counting}): the state after a control
-   * entry is one fold step past `before`.
+   * ancestors), so it voids nothing there and contests no admission there (see
+   * {@link #counting}): the state after a control entry is one fold step past `before`, unless it
+   * is an add.
    */
   record(entry: RoomEntry, parents: readonly RoomEntry[], before: RoomState): void {
     const id = toHex(entry.hash)
@@ -61,8 +67,14 @@ export class ControlHistory {
       return
     }
     this.#up.set(id, this.#frontierOf(parents))
-    this.#after.set(id, foldOne(before, entry))
     this.#frontier.set(id, [entry])
+    // An add can be the first admission of someone who wrote removals in its past (those they
+    // wrote under an admission that a concurrent removal contests there): it moves their
+    // seniority, so the entries it decides are folded again. Adds are few (a room holds 128).
+    this.#after.set(
+      id,
+      entry.kind === 'add' ? foldControl(this.#counting(this.#pastOf([entry]))) : foldOne(before, entry),
+    )
   }
 
   /** Forgets an entry recorded last (its transaction was undone). */
@@ -125,27 +137,41 @@ export class ControlHistory {
    * "backdated" `add` of an accomplice), valid in the past they name, and ordered before the
    * removal in the fold. One that an earlier one already voided voids nothing, so two admins
    * removing each other at once give one verdict; and "earlier" is by seniority, never by depth,
-   * which an author chooses: removals are taken in the order their authors were admitted (genesis
-   * first, then by the causal order of the `add` that last admitted them), then in causal order.
-   * A removed admin cannot move their admission, so a backdated removal of the admin who removed
-   * them loses to that removal when the remover is senior; and nobody can make themselves senior
-   * to the admin who admitted them.
+   * which an author chooses: removals are taken in the order their authors were first admitted
+   * (the founder by genesis, everyone else by the first `add` of them whose author was not taken
+   * out concurrently with it), then in causal order. A removed admin cannot move their admission,
+   * so a backdated removal of the admin who removed them loses to that removal when the remover
+   * is senior; nobody can make themselves senior to the admin who admitted them; an `add` that a
+   * removal may void moves nobody's seniority, and a removal by someone admitted by no other add
+   * voids nothing; and a later re-admission moves nobody's seniority.
    */
   #counting(list: readonly RoomEntry[]): readonly RoomEntry[] {
     const removals = list.filter((e) => e.kind === 'remove' || e.kind === 'leave')
     if (removals.length === 0) return list
+    const subjects = new Map(removals.map((r) => [r, toHex(removalSubject(r))]))
     const admitted = new Map<string, number>()
     list.forEach((e, i) => {
-      if (e.kind === 'genesis') admitted.set(toHex(e.author), i)
-      else if (e.kind === 'add') admitted.set(toHex(decodeAddBody(e.body).member), i)
+      if (e.kind !== 'genesis' && e.kind !== 'add') return
+      const member = toHex(e.kind === 'genesis' ? e.author : decodeAddBody(e.body).member)
+      if (admitted.has(member)) return
+      // An add whose author was taken out concurrently may be voided: it admits nobody here.
+      const author = toHex(e.author)
+      const contested = removals.some(
+        (r) => subjects.get(r) === author && !this.#isAncestor(r, e) && !this.#isAncestor(e, r),
+      )
+      if (!contested) admitted.set(member, i)
     })
-    const seniority = (e: RoomEntry) => admitted.get(toHex(e.author)) ?? list.length
+    const seniority = (e: RoomEntry) => admitted.get(toHex(e.author)) ?? Number.POSITIVE_INFINITY
     const order = new Map(list.map((e, i) => [e, i]))
-    removals.sort((a, b) => seniority(a) - seniority(b) || order.get(a)! - order.get(b)!)
+    removals.sort((a, b) => {
+      const d = seniority(a) - seniority(b)
+      return Number.isNaN(d) || d === 0 ? order.get(a)! - order.get(b)! : d
+    })
     const voided = new Set<RoomEntry>()
     for (const out of removals) {
-      if (voided.has(out)) continue
-      const subject = out.kind === 'leave' ? out.author : decodeRemoveBody(out.body).member
+      // Voided, or by someone admitted nowhere here (by adds that may all be voided): no authority.
+      if (voided.has(out) || seniority(out) === Number.POSITIVE_INFINITY) continue
+      const subject = removalSubject(out)
       const outPast = new Set(this.#pastOf([out]))
       for (const x of list) {
         if (x === out || voided.has(x) || !bytesEqual(x.author, subject)) continue

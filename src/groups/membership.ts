@@ -161,6 +161,9 @@ export function applyEntry(state: RoomState, entry: RoomEntry, mode: ApplyMode =
       if (strict && (state.currentKeyId === undefined || !bytesEqual(b.keyId, state.currentKeyId))) {
         reject('stale_key', 'an add must hand over the current room key')
       }
+      // In a fold, an add of a member already in (a concurrent or backdated one) changes neither
+      // their sealing key nor their role: it only handed over a key.
+      if (members.has(id)) return handedOver(state, b.keyId, id)
       members.set(id, { account: b.member, sealingKey: b.sealingKey, role: b.role })
       return { ...handedOver(state, b.keyId, id), members }
     }

@@ -611,4 +611,33 @@ describe('room log: a removal wins over what its subject writes concurrently', (
       'Alice reads it',
     )
   })
+  it('re-admitting an admin moves no seniority: a removal decided before stays decided after any merge', () => {
+    const founderF = founder('F')
+    const [a, b, c] = ['A', 'B', 'C'].map((n) => joiner(n, founderF.log.roomId)) as [
+      TestMember,
+      TestMember,
+      TestMember,
+    ]
+    add(founderF, a, 'admin')
+    add(founderF, b, 'admin')
+    add(founderF, c)
+    for (const m of [a, b, c]) sync(founderF.log, m.log)
+    // A (senior) and B remove each other at once: A wins.
+    a.log.removeMember(b.identity.account.publicKey, T0 + 1)
+    b.log.removeMember(a.identity.account.publicKey, T0 + 1)
+    for (const m of [a, b, c]) sync(m.log, founderF.log)
+    const bHex = toHex(b.identity.account.publicKey)
+    assert.ok(!founderF.log.members().some((m) => toHex(m.account) === bHex))
+    // A leaves and is asked back, while C rotates concurrently; then everything merges.
+    a.log.leave(T0 + 2)
+    sync(a.log, founderF.log)
+    sync(c.log, founderF.log)
+    c.log.rotateKey(T0 + 3)
+    add(founderF, a, 'admin', T0 + 3)
+    sync(c.log, founderF.log)
+    assert.ok(!founderF.log.members().some((m) => toHex(m.account) === bHex), 'B stays out')
+    founderF.log.post(utf8('after B was removed'), T0 + 4)
+    sync(founderF.log, b.log)
+    assert.ok(!transcript(b.log).some((l) => l.includes('after B was removed')))
+  })
 })
