@@ -10,6 +10,7 @@
  * find it stale cannot both end up holding the lock.
  */
 import { linkSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs'
+import { uptime } from 'node:os'
 import { join } from 'node:path'
 import { TalkenError } from '../errors.ts'
 
@@ -94,6 +95,9 @@ function create(path: string, content: string): boolean {
   }
 }
 
+/** How far the boot time that uptime implies may be off, in milliseconds. */
+const BOOT_SLACK_MS = 60_000
+
 interface SeenLock {
   readonly text: string
   readonly holder: LockHolder | undefined
@@ -138,6 +142,11 @@ function liveHolder(path: string, seen: SeenLock): LockHolder | undefined {
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'EPERM') return undefined
   }
+  // Written before the machine last started: its writer died with it, whoever has the PID now.
+  // Only for a lock that names no boot (written where there is no /proc): that is the only sign
+  // of a PID reused after a restart there, and a boot ID is exact where there is one (a clock
+  // set forward after boot, on a device without a real-time clock, could fool this test).
+  if (h.boot === undefined && seen.mtimeMs < Date.now() - uptime() * 1000 - BOOT_SLACK_MS) return undefined
   const now = processIdentity(h.pid)
   if (h.boot !== undefined && now.boot !== undefined && h.boot !== now.boot) return undefined
   if (h.start !== undefined && now.start !== undefined && h.start !== now.start) return undefined

@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
 import { existsSync, mkdtempSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { tmpdir, uptime } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, beforeEach, describe, it } from 'node:test'
 import { acquireLock, LOCK_FILE, lockHolder } from '../../src/daemon/lock.ts'
@@ -39,6 +39,15 @@ describe('data directory lock', () => {
 
   it("a lock naming this process's PID from an earlier life is stale (a daemon that is PID 1 in its container)", () => {
     writeFileSync(lock, JSON.stringify({ pid: process.pid, role: 'daemon' }))
+    assert.equal(lockHolder(home), undefined)
+    acquireLock(home, 'daemon')()
+  })
+
+  it('a lock written before the machine last started is stale, whoever has its PID now', () => {
+    // PID 1 is always alive; without /proc this lock would name no start time to compare.
+    writeFileSync(lock, JSON.stringify({ pid: 1, role: 'daemon' }))
+    const longAgo = new Date(Date.now() - uptime() * 1000 - 3_600_000)
+    utimesSync(lock, longAgo, longAgo)
     assert.equal(lockHolder(home), undefined)
     acquireLock(home, 'daemon')()
   })
