@@ -307,9 +307,15 @@ export class ControlClient {
 
   /** Connects to the daemon of `home`; resolves undefined when no daemon is running. */
   static async connect(home: string): Promise<ControlClient | undefined> {
-    const path = controlSocketPath(home)
-    if (!existsSync(path)) return undefined
-    checkOwnSocket(path)
+    const path = join(home, CONTROL_SOCKET)
+    // A path too long for a socket has no daemon listening on it (one refuses to start there).
+    if (Buffer.byteLength(path) > MAX_SOCKET_PATH || !existsSync(path)) return undefined
+    try {
+      checkOwnSocket(path)
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined // the daemon just left
+      throw err
+    }
     return new Promise((resolve) => {
       const socket = connect(path)
       socket.once('connect', () => resolve(new ControlClient(socket)))

@@ -12,7 +12,7 @@ import { requireIdentity } from '../node/data-dir.ts'
 import { contactSummaries, conversation, recentMessages } from '../node/inbox.ts'
 import { createNode, type NodeOptions, type TalkenNode } from '../node/node.ts'
 import type { NodeRooms } from '../node/rooms.ts'
-import { type ControlMethod, ControlServer, fitNewest } from './control.ts'
+import { type ControlMethod, ControlServer, controlSocketPath, fitNewest } from './control.ts'
 import { acquireLock } from './lock.ts'
 
 const LEVELS: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40 }
@@ -54,6 +54,7 @@ export interface Daemon {
 /** Starts a daemon for `home`. Throws `conflict` when one runs already. */
 export async function runDaemon(options: DaemonOptions): Promise<Daemon> {
   requireIdentity(options.home)
+  controlSocketPath(options.home) // a path too long for the socket fails before anything starts
   const release = acquireLock(options.home, 'daemon')
   let node: TalkenNode | undefined
   let control: ControlServer | undefined

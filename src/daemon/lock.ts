@@ -9,7 +9,7 @@
  * linked), and a stale one is taken over by renaming it aside first, so two processes that both
  * find it stale cannot both end up holding the lock.
  */
-import { linkSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs'
+import { linkSync, readFileSync, renameSync, rmSync, statSync, unlinkSync, writeFileSync } from 'node:fs'
 import { uptime } from 'node:os'
 import { join } from 'node:path'
 import { TalkenError } from '../errors.ts'
@@ -80,7 +80,8 @@ export function lockHolder(home: string): LockHolder | undefined {
 function create(path: string, content: string): boolean {
   const aside = `${path}.${process.pid}.new`
   try {
-    writeFileSync(aside, content, { mode: 0o600 })
+    rmSync(aside, { force: true }) // a new file, never one found there (a link planted to it)
+    writeFileSync(aside, content, { mode: 0o600, flag: 'wx' })
     linkSync(aside, path) // atomic, and fails when the lock exists
     return true
   } catch (err) {

@@ -41,6 +41,11 @@ export function resolveHome(explicit?: string, env: NodeJS.ProcessEnv = process.
  */
 export function ensurePrivateDirectory(home: string): void {
   mkdirSync(home, { recursive: true, mode: 0o700 })
+  checkPrivateDirectory(home)
+}
+
+/** {@link ensurePrivateDirectory} for a directory that exists already; nothing is created. */
+function checkPrivateDirectory(home: string): void {
   const uid = process.getuid?.()
   if (uid === undefined) return
   const st = statSync(home)
@@ -85,6 +90,7 @@ export function initHome(options: HomeOptions & { name: string; deviceName?: str
   link: string
 } {
   const keyPath = join(options.home, KEY_FILE)
+  ensurePrivateDirectory(options.home) // before anything in it is looked at
   if (existsSync(keyPath)) {
     throw new TalkenError('identity_exists', `${options.home} already holds an identity; nothing was changed`)
   }
@@ -133,10 +139,10 @@ export function initHome(options: HomeOptions & { name: string; deviceName?: str
  * alone: what the daemon and an offline send check before they take the directory's lock.
  */
 export function requireIdentity(home: string): void {
+  if (existsSync(home)) checkPrivateDirectory(home) // before anything in it is looked at
   if (!existsSync(join(home, KEY_FILE))) {
     throw new TalkenError('no_identity', `no identity in ${home}: run \`talken init\` first`)
   }
-  ensurePrivateDirectory(home)
 }
 
 /** Opens the data directory's store and profile, without loading secret keys. Throws `no_identity`. */

@@ -109,7 +109,7 @@ describe('talken CLI', () => {
       'unknown_contact',
     )
     const empty = join(dir.path, 'empty')
-    for (const args of [['id'], ['send', 'Bob', 'hi'], ['daemon', '--no-mdns']]) {
+    for (const args of [['id'], ['send', 'Bob', 'hi'], ['rooms'], ['daemon', '--no-mdns']]) {
       const r = talken(empty, [...args, '--json'])
       assert.equal(r.status, 1, args.join(' '))
       assert.equal((r.json as ErrorJson).error.code, 'no_identity', args.join(' '))
@@ -128,10 +128,21 @@ describe('talken CLI', () => {
     chmodSync(shared, 0o700)
     assert.equal(talken(shared, ['init', '--name', 'Shared']).status, 0)
     chmodSync(shared, 0o770)
-    for (const args of [['id'], ['send', 'nobody', 'hi']]) {
+    for (const args of [['id'], ['send', 'nobody', 'hi'], ['rooms'], ['daemon', '--no-mdns']]) {
       const r = talken(shared, [...args, '--json'])
       assert.equal((r.json as ErrorJson).error.code, 'unsafe_directory', args.join(' '))
     }
+    assert.deepEqual(readdirSync(shared).sort(), ['identity.key', 'talken.db'], 'no lock or socket was made')
+  })
+
+  it('a data directory too long for a control socket still works without a daemon', () => {
+    const long = join(dir.path, 'l'.repeat(Math.max(1, 100 - dir.path.length)))
+    assert.equal(talken(long, ['init', '--name', 'Long']).status, 0)
+    const status = talken(long, ['status', '--json'])
+    assert.equal(status.status, 0, status.stderr)
+    assert.equal((status.json as { running: boolean }).running, false)
+    const daemon = talken(long, ['daemon', '--no-mdns', '--json'])
+    assert.equal((daemon.json as ErrorJson).error.code, 'invalid_argument')
   })
 
   it('an empty TALKEN_HOME means the default directory, not the current one', () => {

@@ -99,7 +99,7 @@ export function registerNetworkCommands(program: Command, context: () => Command
               const e = event as { id?: string; to?: string; state: string }
               if (e.id !== undefined) stored = { id: e.id, to: String(e.to), state: e.state, daemon: true }
               else if (stored !== undefined) stored = { ...stored, state: e.state }
-              if (!ctx.output.json) ctx.output.out(e.state)
+              if (!ctx.output.json && e.id === undefined) ctx.output.out(e.state)
             },
           )
           .catch((err: unknown) => {

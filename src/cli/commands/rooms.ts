@@ -7,6 +7,7 @@ import type { Command } from 'commander'
 import { roomAction } from '../../daemon/daemon.ts'
 import { acquireLock } from '../../daemon/lock.ts'
 import { qrToTerminal } from '../../identity/qr.ts'
+import { requireIdentity } from '../../node/data-dir.ts'
 import { createNode } from '../../node/node.ts'
 import type { RoomHistoryItem, RoomMemberInfo, RoomSummary } from '../../node/rooms.ts'
 import type { CommandContext } from '../context.ts'
@@ -23,6 +24,7 @@ async function run<T>(ctx: CommandContext, params: Record<string, unknown>): Pro
       client.close()
     }
   }
+  requireIdentity(ctx.home)
   const release = acquireLock(ctx.home, 'cli')
   try {
     const passphrase = passphraseFromEnvOrFile()
