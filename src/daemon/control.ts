@@ -52,10 +52,12 @@ export function fitNewest<T>(items: readonly T[], reserve = 1024): T[] {
  */
 const MAX_SOCKET_PATH = process.platform === 'linux' ? 107 : 103
 
+const fitsSocket = (path: string): boolean => Buffer.byteLength(path) <= MAX_SOCKET_PATH
+
 /** `<home>/control.sock`. Throws `invalid_argument` when the path is too long for a socket. */
 export function controlSocketPath(home: string): string {
   const path = join(home, CONTROL_SOCKET)
-  if (Buffer.byteLength(path) > MAX_SOCKET_PATH) {
+  if (!fitsSocket(path)) {
     throw new TalkenError(
       'invalid_argument',
       `the data directory's path is too long for its control socket (${Buffer.byteLength(path)} bytes, at most ${MAX_SOCKET_PATH}): choose a shorter one`,
@@ -309,7 +311,7 @@ export class ControlClient {
   static async connect(home: string): Promise<ControlClient | undefined> {
     const path = join(home, CONTROL_SOCKET)
     // A path too long for a socket has no daemon listening on it (one refuses to start there).
-    if (Buffer.byteLength(path) > MAX_SOCKET_PATH || !existsSync(path)) return undefined
+    if (!fitsSocket(path) || !existsSync(path)) return undefined
     try {
       checkOwnSocket(path)
     } catch (err) {

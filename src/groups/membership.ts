@@ -153,9 +153,9 @@ export function applyEntry(state: RoomState, entry: RoomEntry, mode: ApplyMode =
       if (self.role !== 'admin') reject('not_admin', 'only an admin may add members')
       const b = decodeAddBody(entry.body)
       const id = toHex(b.member)
-      const members = new Map(state.members)
-      if (strict && members.has(id)) reject('already_member', 'the account is a member already')
-      if (!members.has(id) && members.size >= MAX_ROOM_MEMBERS) {
+      const already = state.members.has(id)
+      if (strict && already) reject('already_member', 'the account is a member already')
+      if (!already && state.members.size >= MAX_ROOM_MEMBERS) {
         reject('room_full', `a room holds at most ${MAX_ROOM_MEMBERS} members`)
       }
       if (strict && (state.currentKeyId === undefined || !bytesEqual(b.keyId, state.currentKeyId))) {
@@ -163,8 +163,12 @@ export function applyEntry(state: RoomState, entry: RoomEntry, mode: ApplyMode =
       }
       // In a fold, an add of a member already in (a concurrent or backdated one) changes neither
       // their sealing key nor their role: it only handed over a key.
-      if (members.has(id)) return handedOver(state, b.keyId, id)
-      members.set(id, { account: b.member, sealingKey: b.sealingKey, role: b.role })
+      if (already) return handedOver(state, b.keyId, id)
+      const members = new Map(state.members).set(id, {
+        account: b.member,
+        sealingKey: b.sealingKey,
+        role: b.role,
+      })
       return { ...handedOver(state, b.keyId, id), members }
     }
     case 'remove':

@@ -76,8 +76,8 @@ export interface OpenHome {
   close(): void
 }
 
+/** The store in `home`, which the caller has checked ({@link ensurePrivateDirectory}). */
 function openStore(home: string): Store {
-  ensurePrivateDirectory(home)
   return openSqliteStore({ path: join(home, DATABASE_FILE) })
 }
 
