@@ -1,5 +1,7 @@
 /** Room members for tests: an identity, a sealing key, a store and a room log of their own. */
+import assert from 'node:assert/strict'
 import { generateDhKey } from '../../src/e2e/primitives.ts'
+import { type EntryKind, type RoomEntry, signEntry } from '../../src/groups/entry.ts'
 import { x25519Sealer } from '../../src/groups/room-keys.ts'
 import { createRoom, openRoomLog, type RoomLog } from '../../src/groups/room-log.ts'
 import { createIdentity, type Identity } from '../../src/identity/identity.ts'
@@ -72,10 +74,70 @@ export function transcript(log: RoomLog): string[] {
     )
 }
 
+/** Whether `log` shows a post whose text includes `text` (it holds the key to read it). */
+export function reads(log: RoomLog, text: string): boolean {
+  return transcript(log).some((l) => l.includes(text))
+}
+
+/** `writer` posts `text`; synced to each of them, `cannot` do not read it and `can` do. */
+export function postReadOnlyBy(
+  writer: TestMember,
+  text: string,
+  now: number,
+  parties: { cannot: readonly TestMember[]; can: readonly TestMember[] },
+): void {
+  writer.log.post(utf8(text), now)
+  for (const m of parties.cannot) {
+    sync(writer.log, m.log)
+    assert.ok(!reads(m.log, text), `${m.name} reads "${text}"`)
+  }
+  for (const m of parties.can) {
+    sync(writer.log, m.log)
+    assert.ok(reads(m.log, text), `${m.name} does not read "${text}"`)
+  }
+}
+
 /** Adds `who` to the room through `admin`'s log. */
 export function add(admin: TestMember, who: TestMember, role: 'member' | 'admin' = 'member', now = T0): void {
   admin.log.addMember(
     { account: who.identity.account.publicKey, sealingKey: who.sealer.sealingKey, role },
     now,
   )
+}
+
+/**
+ * `key` under `keyId` sealed by `by` for each of `members`, in account order: the `sealed` list
+ * of a remove or rotate body, as a test that writes one by hand needs it.
+ */
+export function sealedForAll(
+  by: TestMember,
+  members: readonly TestMember[],
+  keyId: Uint8Array,
+  key: Uint8Array,
+): Array<{ account: Uint8Array; sealed: Uint8Array }> {
+  return members
+    .map((m) => ({ account: m.identity.account.publicKey, sealingKey: m.sealer.sealingKey }))
+    .sort((x, y) => Buffer.compare(Buffer.from(x.account), Buffer.from(y.account)))
+    .map((m) => ({ account: m.account, sealed: by.sealer.seal(m, keyId, key) }))
+}
+
+/**
+ * An entry by `author` whose one parent is `parent`, signed but not received anywhere: how a test
+ * writes one "backdated" (on a parent from before what the author has seen).
+ */
+export function writtenOn(
+  author: TestMember,
+  parent: RoomEntry,
+  kind: EntryKind,
+  body: Uint8Array,
+  time: number,
+): RoomEntry {
+  return signEntry(author.identity, {
+    roomId: author.log.roomId,
+    parents: [parent.hash],
+    depth: parent.depth + 1,
+    kind,
+    body,
+    time,
+  })
 }
