@@ -36,7 +36,7 @@ export const CHECKPOINT_EVERY = 32
  */
 export const FALLBACK_PAGES = 4_000
 /** Commits the worker skips once the log is past half its bound (see the file comment). */
-export const STAND_ASIDE_COMMITS = 8 * CHECKPOINT_EVERY
+const STAND_ASIDE_COMMITS = 8 * CHECKPOINT_EVERY
 /** SQLite's default `wal_autocheckpoint`, used again when the worker is gone. */
 const SQLITE_DEFAULT_PAGES = 1_000
 /**
