@@ -11,7 +11,7 @@ import type { PeerInfo, RouteInfo } from '../node/node.ts'
 import type { RoomHistoryItem, RoomSummary } from '../node/rooms.ts'
 import type { DeliveryState } from '../store/store.ts'
 import type { TuiClient, TuiEvent } from './client.ts'
-import { COMMANDS, clock, parseInput, pick, stateLabel, typed, wrap } from './view.ts'
+import { COMMANDS, clock, laterState, parseInput, pick, remember, stateLabel, typed, wrap } from './view.ts'
 
 /** The open conversation. */
 export type Chat =
@@ -90,6 +90,9 @@ export function App({ client, qr, onExit, welcome }: AppProps) {
   const [qrText, setQrText] = useState('')
   const chatRef = useRef<Chat | undefined>(undefined)
   chatRef.current = chat
+  // The latest state events of our messages: events come on their own connection, so one can
+  // arrive before the reply to the send that made its message (newest 64 kept).
+  const statesSeen = useRef(new Map<string, DeliveryState>())
 
   const fail = useCallback((err: unknown) => setNotice(`! ${(err as Error).message}`), [])
 
@@ -198,6 +201,7 @@ export function App({ client, qr, onExit, welcome }: AppProps) {
             // open it): read the conversation back, which shows the new one in its place.
             if (e.state === 'failed') load(current).catch(() => {})
             else setLines((l) => l.map((x) => (x.id === e.id ? { ...x, state: e.state } : x)))
+            remember(statesSeen.current, e.id, e.state)
           }
           return
         case 'room':
@@ -357,13 +361,11 @@ export function App({ client, qr, onExit, welcome }: AppProps) {
       return
     }
     const sent = await client.send(chat.id, parsed.text)
+    const state = laterState(sent.state, statesSeen.current.get(sent.id))
     setLines((l) =>
       l.some((x) => x.id === sent.id)
         ? l
-        : [
-            ...l,
-            { id: sent.id, at: Date.now(), who: 'me', text: parsed.text, mine: true, state: sent.state },
-          ],
+        : [...l, { id: sent.id, at: Date.now(), who: 'me', text: parsed.text, mine: true, state }],
     )
   }
 

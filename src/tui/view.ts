@@ -2,7 +2,7 @@
  * The terminal client's pure parts: parsing what was typed, laying text out in lines, and how a
  * delivery state reads. No React, no I/O: unit-tested on their own.
  */
-import type { DeliveryState } from '../store/store.ts'
+import { DELIVERY_STATES, type DeliveryState } from '../store/store.ts'
 
 /** A slash command, or text to send. */
 export type Input =
@@ -58,6 +58,28 @@ export function stateLabel(state: DeliveryState): string {
     case 'received':
       return ''
   }
+}
+
+/**
+ * The later of two states of one outgoing message in contract order (queued, sent, relayed,
+ * delivered, read, then the ends expired and failed): the one to show when they come by two
+ * ways whose order is not known, such as a send's reply and the node's events.
+ */
+export function laterState(a: DeliveryState, b: DeliveryState | undefined): DeliveryState {
+  if (b === undefined) return a
+  return DELIVERY_STATES.indexOf(b) > DELIVERY_STATES.indexOf(a) ? b : a
+}
+
+/** Notes `state` as the latest of message `id`, keeping the newest `max` messages' states. */
+export function remember(
+  states: Map<string, DeliveryState>,
+  id: string,
+  state: DeliveryState,
+  max = 64,
+): void {
+  states.delete(id)
+  states.set(id, state)
+  if (states.size > max) states.delete(states.keys().next().value as string)
 }
 
 /** Hours and minutes of a Unix-ms time, in local time. */

@@ -155,6 +155,26 @@ describe('terminal client', () => {
     ui.unmount()
   })
 
+  it('a state event that comes before the reply to the send is not lost', async () => {
+    const { client, emit } = fakeClient({ contacts: [bob], messages: [fromBob] })
+    // Events come on a connection of their own: delivered can beat the reply that names the message.
+    const send = client.send
+    client.send = async (contact, text) => {
+      const sent = await send(contact, text)
+      emit({ type: 'state', id: sent.id, conversation: contact, state: 'sent' })
+      emit({ type: 'state', id: sent.id, conversation: contact, state: 'delivered' })
+      await tick()
+      return sent
+    }
+    const ui = render(<App client={client} />)
+    await until(ui.lastFrame, (s) => s.includes('hi there'), 'the conversation')
+    ui.stdin.write('quick one')
+    await until(ui.lastFrame, (s) => s.includes('> quick one'), 'the typed line')
+    ui.stdin.write('\r')
+    await until(ui.lastFrame, (s) => /me: quick one\s+delivered/.test(s), 'delivered')
+    ui.unmount()
+  })
+
   it('a message the node gave up and sent again shows once, as the new one', async () => {
     // What the node's conversation reads back after a resend: the new copy only.
     const resent: MessageView = {

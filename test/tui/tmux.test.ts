@@ -63,7 +63,11 @@ async function waitFor(
     if (check(last)) return last
     await new Promise((r) => setTimeout(r, 200))
   }
-  throw new Error(`timed out waiting for ${what} on ${name}'s screen:\n${last}`)
+  // What the daemons logged last: what the screens cannot say about why.
+  const logs = Object.entries(daemons)
+    .map(([who, d]) => `${who}'s daemon, last lines:\n${d.lines.slice(-25).join('\n')}`)
+    .join('\n')
+  throw new Error(`timed out waiting for ${what} on ${name}'s screen:\n${last}\n${logs}`)
 }
 
 /** The line of `name`'s screen that holds `text`. */

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
-import { parseInput, pick, stateLabel, typed, wrap } from '../../src/tui/view.ts'
+import type { DeliveryState } from '../../src/store/store.ts'
+import { laterState, parseInput, pick, remember, stateLabel, typed, wrap } from '../../src/tui/view.ts'
 
 describe('terminal client helpers', () => {
   it('parses commands, text and escaped slashes', () => {
@@ -40,5 +41,23 @@ describe('terminal client helpers', () => {
   it('names every delivery state but received', () => {
     assert.equal(stateLabel('delivered'), 'delivered')
     assert.equal(stateLabel('received'), '')
+  })
+
+  it('keeps the later of two states in contract order, and the newest states only', () => {
+    assert.equal(laterState('sent', 'delivered'), 'delivered')
+    assert.equal(laterState('delivered', 'sent'), 'delivered')
+    assert.equal(laterState('queued', undefined), 'queued')
+    assert.equal(laterState('read', 'failed'), 'failed')
+    const states = new Map<string, DeliveryState>()
+    for (let i = 0; i < 5; i++) remember(states, `m${i}`, 'sent', 3)
+    remember(states, 'm2', 'delivered', 3)
+    assert.deepEqual(
+      [...states],
+      [
+        ['m3', 'sent'],
+        ['m4', 'sent'],
+        ['m2', 'delivered'],
+      ],
+    )
   })
 })
