@@ -18,6 +18,12 @@ export interface MeshConfig {
   /** Default message lifetime: one day. */
   readonly ttlMs: number
   /**
+   * How long a relay keeps another node's envelope at most, whatever expiry its sender chose:
+   * a relay lowers the expiry of what it takes to now plus this, and passes the lower one on, so
+   * a far-off expiry cannot make strangers hold a copy for longer (custody quotas bound the bytes).
+   */
+  readonly custodyMaxMs: number
+  /**
    * Full route dump to each neighbour this often. A new neighbour gets one at once, and changes
    * go out as triggered updates, so the periodic dump only repairs lost updates: rare, because
    * on a static mesh it is most of the routing traffic (one entry per destination per neighbour).
@@ -62,6 +68,7 @@ export const DEFAULT_MESH_CONFIG: MeshConfig = {
   sprayCentrality: 0.6,
   ackCopies: 4,
   ttlMs: 24 * 60 * 60 * 1000,
+  custodyMaxMs: 7 * 24 * 60 * 60 * 1000,
   updateIntervalMs: 300_000,
   routeHoldMs: 1_050_000,
   triggerDelayMs: 20,

@@ -514,7 +514,7 @@ export class MeshCore implements Router {
   }
 
   #onData(n: Neighbour, bytes: Uint8Array): void {
-    const envelope = decodeEnvelope(bytes)
+    let envelope = decodeEnvelope(bytes)
     const key = messageIdHex(envelope.id)
     const nowS = this.#host.now() / 1000
     if (bytesEqual(envelope.destination, this.self)) {
@@ -563,6 +563,9 @@ export class MeshCore implements Router {
       this.#hopAck(n.id, envelope.id, HopAckStatus.duplicate)
       return
     }
+    // Held for no longer than our custody limit, and passed on with the lower expiry.
+    const custodyEnd = Math.floor((this.#host.now() + this.#cfg.custodyMaxMs) / 1000)
+    if (envelope.expires > custodyEnd) envelope = { ...envelope, expires: custodyEnd }
     const h = makeHeld(envelope, {
       own: false,
       origin: n.id,

@@ -87,6 +87,29 @@ describe('mesh robustness', () => {
     assert.equal(a.store.outboxSize(), 0)
   })
 
+  it('a relay holds a copy no longer than its custody limit, and passes the lower expiry on', () => {
+    const net = new MeshNet({ seed: 16, config: { custodyMaxMs: 60_000 } })
+    for (const n of ['A', 'B', 'C', 'D']) net.add(n)
+    net.link('A', 'B')
+    net.run(1_000)
+    // An hour to live, as the sender chose; C is linked to nobody.
+    const id = net.send('A', 'C', 'far away', 3_600_000)
+    net.run(5_000)
+    const atB = net.nodes.get('B')!.store.getCustody(id)
+    assert.ok(atB, 'B took a copy')
+    assert.ok(atB.expiresAt <= 5_000 + 60_000, `B keeps it until ${atB.expiresAt}`)
+    net.link('B', 'D')
+    net.run(30_000)
+    const atD = net.nodes.get('D')!.store.getCustody(id)
+    assert.ok(atD, 'D took a copy from B')
+    assert.ok(atD.expiresAt <= atB.expiresAt, `D keeps it until ${atD.expiresAt}, not longer than B`)
+    net.run(70_000)
+    assert.equal(net.nodes.get('B')!.store.getCustody(id), undefined)
+    assert.equal(net.nodes.get('D')!.store.getCustody(id), undefined)
+    // The sender's own copy lives as long as the sender said.
+    assert.ok(net.nodes.get('A')!.store.getOutbox(id))
+  })
+
   it('a relay over its custody quota refuses, and the sender keeps the message', () => {
     const net = new MeshNet({ seed: 15 })
     for (const n of ['A', 'B', 'C']) net.add(n)
