@@ -28,6 +28,8 @@ export interface Line {
   readonly text: string
   readonly mine: boolean
   readonly state?: DeliveryState | undefined
+  /** The conversation an event or a send added this line to (lines read back carry none). */
+  readonly chat?: string
 }
 
 export interface AppProps {
@@ -43,6 +45,21 @@ export interface AppProps {
 const SIDEBAR = 22
 
 /** A room entry as a conversation line: posts as text, membership changes as a note. */
+/**
+ * A conversation read back, with what came while it was read: lines that events or sends added
+ * to `chat` and the read did not return yet, and states newer than the read.
+ */
+function readBack(read: Line[], shown: Line[], chat: string, states: Map<string, DeliveryState>): Line[] {
+  const ids = new Set(read.map((l) => l.id))
+  const lines = read.map((l) =>
+    l.state === undefined ? l : { ...l, state: laterState(l.state, states.get(l.id)) },
+  )
+  for (const l of shown) if (l.chat === chat && !ids.has(l.id)) lines.push(l)
+  return lines
+}
+
+const sameChat = (a: Chat | undefined, b: Chat) => a?.kind === b.kind && a.id === b.id
+
 function roomLine(h: RoomHistoryItem): Line {
   return {
     id: h.hash,
@@ -116,23 +133,25 @@ export function App({ client, qr, onExit, welcome }: AppProps) {
     async (target: Chat, limit = 200) => {
       if (target.kind === 'contact') {
         const messages = await client.conversation(target.id, limit)
-        setLines(
-          messages.map((m) => ({
-            id: m.id,
-            at: m.at,
-            who: m.direction === 'out' ? 'me' : target.name,
-            text: m.text,
-            mine: m.direction === 'out',
-            state: m.direction === 'out' ? m.state : undefined,
-          })),
-        )
+        // Another conversation opened while this one was read: its own read shows it.
+        if (!sameChat(chatRef.current, target)) return
+        const read = messages.map((m) => ({
+          id: m.id,
+          at: m.at,
+          who: m.direction === 'out' ? 'me' : target.name,
+          text: m.text,
+          mine: m.direction === 'out',
+          state: m.direction === 'out' ? m.state : undefined,
+        }))
+        setLines((shown) => readBack(read, shown, target.id, statesSeen.current))
         if (messages.some((m) => m.direction === 'in' && m.state === 'received')) {
           await client.markRead(target.id)
           setContacts(await client.contacts())
         }
       } else {
         const history = await client.roomHistory(target.id)
-        setLines(history.map(roomLine))
+        if (!sameChat(chatRef.current, target)) return
+        setLines((shown) => readBack(history.map(roomLine), shown, target.id, statesSeen.current))
         setRoomUnread((u) => ({ ...u, [target.id]: 0 }))
       }
     },
@@ -141,6 +160,7 @@ export function App({ client, qr, onExit, welcome }: AppProps) {
 
   const open = useCallback(
     (target: Chat) => {
+      chatRef.current = target // now, not at the next render: the read below checks it
       setChat(target)
       setScreen('chat')
       load(target).catch(fail)
@@ -185,7 +205,7 @@ export function App({ client, qr, onExit, welcome }: AppProps) {
           if (current?.kind === 'contact' && current.id === e.from) {
             setLines((l) => [
               ...l,
-              { id: e.id, at: e.receivedAt, who: current.name, text: e.text, mine: false },
+              { id: e.id, at: e.receivedAt, who: current.name, text: e.text, mine: false, chat: e.from },
             ])
             client.markRead(e.from).catch(() => {})
           } else {
@@ -207,7 +227,7 @@ export function App({ client, qr, onExit, welcome }: AppProps) {
         case 'room':
           if (current?.kind === 'room' && current.id === e.room) {
             const h = e.item
-            setLines((l) => (l.some((x) => x.id === h.hash) ? l : [...l, roomLine(h)]))
+            setLines((l) => (l.some((x) => x.id === h.hash) ? l : [...l, { ...roomLine(h), chat: e.room }]))
           } else if (e.item.authorName !== 'you') {
             setRoomUnread((u) => ({ ...u, [e.room]: (u[e.room] ?? 0) + 1 }))
           }
@@ -365,7 +385,10 @@ export function App({ client, qr, onExit, welcome }: AppProps) {
     setLines((l) =>
       l.some((x) => x.id === sent.id)
         ? l
-        : [...l, { id: sent.id, at: Date.now(), who: 'me', text: parsed.text, mine: true, state }],
+        : [
+            ...l,
+            { id: sent.id, at: Date.now(), who: 'me', text: parsed.text, mine: true, state, chat: chat.id },
+          ],
     )
   }
 

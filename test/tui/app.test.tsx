@@ -175,6 +175,54 @@ describe('terminal client', () => {
     ui.unmount()
   })
 
+  it('what comes while a conversation is read is kept, and a slow read does not show in another chat', async () => {
+    const fromAda: MessageView = {
+      ...fromBob,
+      id: 'in9',
+      conversation: ADA,
+      contact: 'Ada',
+      text: 'from ada',
+    }
+    const { client, emit } = fakeClient({
+      contacts: [bob, { ...ada, unread: 0 }],
+      messages: [fromBob, fromAda],
+    })
+    // Reads wait until let go; events come meanwhile.
+    const held: Array<() => void> = []
+    const conversation = client.conversation
+    client.conversation = (contact, limit) =>
+      new Promise((resolve) => held.push(() => resolve(conversation(contact, limit))))
+    const ui = render(<App client={client} />)
+    await until(
+      () => String(held.length),
+      (n) => n === '1',
+      "Bob's conversation read",
+    )
+    emit({ type: 'message', id: 'in2', from: BOB, fromName: 'Bob', text: 'during the read', receivedAt: 0 })
+    held.shift()!()
+    const f = await until(ui.lastFrame, (s) => s.includes('Bob: hi there'), 'the conversation')
+    assert.match(f, /Bob: during the read/)
+    // Ada's chat is opened and then Bob's again; Ada's read comes back last.
+    ui.stdin.write('/chat ada\r')
+    await until(
+      () => String(held.length),
+      (n) => n === '1',
+      "Ada's conversation read",
+    )
+    ui.stdin.write('/chat bob\r')
+    await until(
+      () => String(held.length),
+      (n) => n === '2',
+      "Bob's second read",
+    )
+    held.pop()!()
+    await until(ui.lastFrame, (s) => s.includes('chat with Bob') && s.includes('Bob: hi there'), 'Bob again')
+    held.pop()!()
+    await tick(60)
+    assert.doesNotMatch(ui.lastFrame() ?? '', /from ada/)
+    ui.unmount()
+  })
+
   it('a message the node gave up and sent again shows once, as the new one', async () => {
     // What the node's conversation reads back after a resend: the new copy only.
     const resent: MessageView = {
