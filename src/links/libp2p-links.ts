@@ -232,16 +232,16 @@ export class Libp2pLinks {
       })
       // Keep redialling a mesh peer we have met, so a link that breaks comes back without
       // waiting for discovery.
-      for (const address of dialable.slice(0, 4)) this.#addTarget(withPeer(address.toString(), id))
+      for (const address of dialable.slice(0, 4)) this.#tryAddTarget(withPeer(address.toString(), id))
     })
     await node.start()
-    for (const address of this.#opts.bootstrap ?? []) this.#addTarget(address, true)
+    for (const address of this.#opts.bootstrap ?? []) this.#tryAddTarget(address, true)
     this.#guard(() => {
       const cutoff = Date.now() - FORGET_AFTER_MS
       // Oldest first: when they are more than the targets kept, the most recently seen stay.
       for (const peer of this.#opts.store.listPeers(REMEMBERED_PEERS).reverse()) {
         if (peer.lastSeen < cutoff || peer.peerId === this.peerId) continue
-        for (const a of peer.addresses) this.#addTarget(withPeer(a.address, peer.peerId))
+        for (const a of peer.addresses) this.#tryAddTarget(withPeer(a.address, peer.peerId))
       }
     })
     this.#redialTimer = setInterval(() => this.#redial(), 500)
@@ -439,6 +439,21 @@ export class Libp2pLinks {
   // ------------------------------------------------------------------------------------------
   // dialling
 
+  /**
+   * {@link #addTarget} for addresses others gave us (a peer's identify, a contact's card, the
+   * peers we remember): one that does not parse is logged and skipped, never fatal.
+   */
+  #tryAddTarget(address: string, pinned = false): void {
+    try {
+      this.#addTarget(address, pinned)
+    } catch (err) {
+      this.#opts.log('warn', 'skipping an address that is not a multiaddr', {
+        address: address.slice(0, 300),
+        error: (err as Error).message.slice(0, 300),
+      })
+    }
+  }
+
   #addTarget(address: string, pinned = false): DialTarget {
     let ma: Multiaddr
     try {
@@ -532,6 +547,17 @@ export class Libp2pLinks {
       fn()
     } catch (err) {
       this.#opts.log('warn', 'could not record peer addresses', { error: (err as Error).message })
+    }
+  }
+}
+
+/** Throws `invalid_argument` naming the first of `addresses` that is not a multiaddr. */
+export function checkMultiaddrs(addresses: readonly string[], what: string): void {
+  for (const address of addresses) {
+    try {
+      multiaddr(address)
+    } catch (err) {
+      throw new TalkenError('invalid_argument', `${what}: not a multiaddr: ${address}`, { cause: err })
     }
   }
 }

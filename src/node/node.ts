@@ -30,7 +30,7 @@ import { decodeContactCard } from '../identity/contact-card.ts'
 import { toContactLink } from '../identity/contact-link.ts'
 import type { Identity } from '../identity/identity.ts'
 import { readFileIfExists, writePrivateFile } from '../identity/key-file.ts'
-import { Libp2pLinks, type LinkStats } from '../links/libp2p-links.ts'
+import { checkMultiaddrs, Libp2pLinks, type LinkStats } from '../links/libp2p-links.ts'
 import type { MdnsInit } from '../links/mdns.ts'
 import type { MeshConfig } from '../mesh/config.ts'
 import { createMeshRouter, type MeshCore, type MeshStats } from '../mesh/mesh-core.ts'
@@ -173,6 +173,8 @@ const RESYNC_MAX_DELAY_MS = 30_000
 
 /** Creates a node; call {@link TalkenNode.start} to go online. */
 export async function createNode(options: NodeOptions): Promise<TalkenNode> {
+  // The operator's own addresses fail here, loudly; those others gave us are skipped when bad.
+  checkMultiaddrs(options.bootstrap ?? [], 'a bootstrap address')
   let store: Store
   let identity: Identity
   let ownsStore = false

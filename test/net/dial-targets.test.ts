@@ -18,9 +18,15 @@ import { tcp } from '@libp2p/tcp'
 import { yamux } from '@libp2p/yamux'
 import { type Multiaddr, multiaddr } from '@multiformats/multiaddr'
 import { createLibp2p, type Libp2p } from 'libp2p'
+import * as varint from 'uint8-varint'
+import { isTalkenError } from '../../src/errors.ts'
+import { createIdentity, makeContactCard } from '../../src/identity/identity.ts'
 import { Libp2pLinks, MESH_PROTOCOL } from '../../src/links/libp2p-links.ts'
+import { acceptContactCard } from '../../src/node/contacts.ts'
+import { openHome } from '../../src/node/data-dir.ts'
+import { createNode } from '../../src/node/node.ts'
 import { createMemoryStore, type Store } from '../../src/store/index.ts'
-import { until } from '../helpers/nodes.ts'
+import { makeHome, until } from '../helpers/nodes.ts'
 
 const MAX_DIAL_TARGETS = 256
 
@@ -54,7 +60,10 @@ async function countingAddresses(t: TestContext, n: number) {
  * A plain js-libp2p node on loopback, and the address it listens on; with `advertise`, identify
  * gives those addresses instead, and with `meshPeer` it takes mesh streams (and reads nothing).
  */
-async function plainNode(t: TestContext, options: { advertise?: string[]; meshPeer?: boolean } = {}) {
+async function plainNode(
+  t: TestContext,
+  options: { advertise?: Array<string | Multiaddr>; meshPeer?: boolean } = {},
+) {
   let own: Multiaddr[] = []
   const node = await createLibp2p({
     addresses: {
@@ -191,5 +200,44 @@ describe('dial targets', () => {
     )
     assert.equal(group(2).filter((a) => counted.hits.has(a)).length, 2)
     assert.equal(counted.hits.size, MAX_DIAL_TARGETS - 2)
+  })
+
+  it('an address that does not read back, advertised by a peer or listed by a contact, is skipped: nothing stops', async (t) => {
+    // A dns4 name holding '/': valid bytes whose text form does not parse again.
+    const name = new TextEncoder().encode('a/b')
+    const crooked = multiaddr(
+      Uint8Array.from([...varint.encode(54), name.length, ...name, ...varint.encode(6), 0x1f, 0x90]),
+    )
+    assert.throws(() => multiaddr(crooked.toString()))
+    const store = createMemoryStore()
+    const links = await startLinks(t, store, [crooked.toString()])
+    const peer = await plainNode(t, { advertise: [crooked], meshPeer: true })
+    await links.libp2p.dial(multiaddr(peer.address))
+    await until(() => store.getPeer(peer.node.peerId.toString()) !== undefined, 10_000, 'the peer identified')
+    // Still dialling: another peer is reached after the crooked one was met.
+    const next = await plainNode(t)
+    await links.dial(next.address)
+    await until(() => next.node.getConnections().length > 0, 10_000, 'the next peer')
+
+    // A contact whose card lists one: the node starts all the same.
+    const home = makeHome('Ada')
+    t.after(() => home.remove())
+    const opened = openHome({ home: home.home })
+    const mallory = createIdentity({ now: Date.now() })
+    const card = makeContactCard(mallory, {
+      name: 'Mallory',
+      addresses: [crooked.toString()],
+      now: Date.now(),
+    })
+    acceptContactCard(opened.store, opened.profile.accountKey, card, { now: Date.now() })
+    opened.close()
+    const node = await createNode({ home: home.home, mdns: false, listen: ['/ip4/127.0.0.1/tcp/0'] })
+    await node.start()
+    await node.stop()
+    // The operator's own bootstrap address, though, is refused at once.
+    await assert.rejects(
+      createNode({ home: home.home, mdns: false, bootstrap: ['/dns4/a/b/tcp/1'] }),
+      (err) => isTalkenError(err, 'invalid_argument'),
+    )
   })
 })
