@@ -48,6 +48,8 @@ export interface DeliveriesIo {
 export interface DeliveriesStats {
   malformed: number
   delivered: number
+  /** Messages for us the application could not open or verify: never acknowledged, not kept. */
+  deliveriesUnopened: number
   duplicatesSuppressed: number
   proofsLearned: number
 }
@@ -128,22 +130,27 @@ export class Deliveries {
       })
       return
     }
-    const { fresh, proof, source, ackTag } = fileDelivery(this.#store, (d) => this.#host.deliver(d), {
-      key,
-      envelope,
-      payload,
-      hops: this.#cfg.hopLimit - envelope.hopLimit,
-      now: this.#host.now(),
-    })
+    const { fresh, refused, proof, source, ackTag } = fileDelivery(
+      this.#store,
+      (d) => this.#host.deliver(d),
+      { key, envelope, payload, hops: this.#cfg.hopLimit - envelope.hopLimit, now: this.#host.now() },
+    )
+    if (refused) {
+      // Never acknowledged (its sender must not be told it was delivered), and not remembered
+      // as seen: the genuine copy of a message sent under this ID must still get in.
+      this.#stats.deliveriesUnopened++
+      return
+    }
     if (fresh) this.#stats.delivered++
     else this.#stats.duplicatesSuppressed++
-    if (from !== undefined) this.#seen.set(key, from)
-    // Refused (never acknowledged: its sender must not be told it was delivered), or a repeat
-    // whose proof is gone.
+    if (from !== undefined) this.#rememberSeen(key, from)
+    // A repeat whose proof is gone.
     if (proof === undefined) return
     const prefix = idPrefix(key)
     const known = this.proofs.has(prefix)
-    this.proofs.receivedHere(prefix)
+    const listed = this.proofs.receivedHere(prefix, proof)
+    // Undone with the step (a commit that failed): the message is not here after all.
+    this.#store.onRollback(() => listed.undo())
     this.learn(proof, undefined)
     if (from !== undefined) this.#io.sendProofs(from, [proof])
     // The acknowledgement envelope carries the proof to the source across the mesh, also when the
@@ -157,6 +164,16 @@ export class Deliveries {
       ackTag === undefined ? { kind: 2, ackSecret: proof } : { kind: 4, ackTag },
       envelope.expires,
     )
+  }
+
+  /** Notes that `key` came from `from`, undone with the step under way. */
+  #rememberSeen(key: string, from: NeighbourId): void {
+    const before = this.#seen.get(key)
+    this.#seen.set(key, from)
+    this.#store.onRollback(() => {
+      if (before === undefined) this.#seen.delete(key)
+      else this.#seen.set(key, before)
+    })
   }
 
   /** Relays read the proof in an acknowledgement as it passes, and drop their copies of the message. */

@@ -81,6 +81,8 @@ export interface MeshStats {
   custodyRefused: number
   /** Messages for us refused because they could not be stored (a full disk); their senders retry. */
   deliveriesRefused: number
+  /** Messages for us the application could not open or verify: never acknowledged, not kept. */
+  deliveriesUnopened: number
   routeRequestsSent: number
   routeRequestsForwarded: number
   proofsLearned: number
@@ -148,6 +150,7 @@ export class MeshCore implements Router {
     duplicatesSuppressed: 0,
     custodyRefused: 0,
     deliveriesRefused: 0,
+    deliveriesUnopened: 0,
     routeRequestsSent: 0,
     routeRequestsForwarded: 0,
     proofsLearned: 0,
@@ -548,8 +551,14 @@ export class MeshCore implements Router {
     if (held !== undefined) {
       // Another copy of one we hold: take its budget over, so that copies are neither lost nor
       // multiplied (the sender deducts what it handed, as for any taken copy).
-      held.copies = Math.min(MAX_COPIES, held.copies + envelope.copies)
+      const { copies } = held
+      const holder = held.holders.has(n.id)
+      held.copies = Math.min(MAX_COPIES, copies + envelope.copies)
       held.holders.add(n.id)
+      this.#store.onRollback(() => {
+        held.copies = copies
+        if (!holder) held.holders.delete(n.id)
+      })
       persistHeld(this.#store, held)
       this.#pumpDue = true
       this.stats.duplicatesSuppressed++
@@ -596,7 +605,15 @@ export class MeshCore implements Router {
       throw err
     }
     this.#hold(h)
+    const seenFrom = this.#seen.get(key)
     this.#seen.set(key, n.id)
+    // Undone with the step (its commit failed, so the neighbour got no hop acknowledgement and
+    // keeps its copy): we hold nothing, as the store says.
+    this.#store.onRollback(() => {
+      this.#forget(h)
+      if (seenFrom === undefined) this.#seen.delete(key)
+      else this.#seen.set(key, seenFrom)
+    })
     this.#hopAck(n.id, envelope.id, HopAckStatus.taken)
     if (envelope.flags & EnvelopeFlags.ack) this.#deliveries.peek(envelope)
   }

@@ -17,8 +17,14 @@ const RECEIVED_IN_SUMMARY = 128
 export class ProofBook {
   /** ID prefix → ack secret of messages known delivered. */
   readonly #proofs: BoundedMap<string, Uint8Array>
-  /** ID prefixes (hex → bytes, as a Summary lists them) of the messages most recently delivered here. */
-  readonly #receivedHere = new BoundedMap<string, Uint8Array>(RECEIVED_IN_SUMMARY)
+  /**
+   * The messages most recently delivered here: ID prefix (hex) → the prefix's bytes, as a Summary
+   * lists them, and the proof, which a neighbour still holding the message gets however many
+   * proofs we have learned since.
+   */
+  readonly #receivedHere = new BoundedMap<string, { readonly bytes: Uint8Array; readonly proof: Uint8Array }>(
+    RECEIVED_IN_SUMMARY,
+  )
 
   /** Remembers at most `capacity` proofs, forgetting the oldest first. */
   constructor(capacity: number) {
@@ -27,11 +33,11 @@ export class ProofBook {
 
   /** The proof of the message whose ID has `prefix`, if known. */
   get(prefix: string): Uint8Array | undefined {
-    return this.#proofs.get(prefix)
+    return this.#proofs.get(prefix) ?? this.#receivedHere.get(prefix)?.proof
   }
 
   has(prefix: string): boolean {
-    return this.#proofs.has(prefix)
+    return this.#proofs.has(prefix) || this.#receivedHere.has(prefix)
   }
 
   /** Records a proof; false when it was known already. */
@@ -46,16 +52,26 @@ export class ProofBook {
     this.#proofs.delete(prefix)
   }
 
-  /** The message whose ID has `prefix` was delivered here. */
-  receivedHere(prefix: string): void {
-    this.#receivedHere.set(prefix, Buffer.from(prefix, 'hex'))
+  /**
+   * The message whose ID has `prefix` was delivered here, with proof `proof`. Returns how to take
+   * that back (a step undone: the delivery did not happen).
+   */
+  receivedHere(prefix: string, proof: Uint8Array): { undo(): void } {
+    const before = this.#receivedHere.get(prefix)
+    this.#receivedHere.set(prefix, { bytes: Buffer.from(prefix, 'hex'), proof: new Uint8Array(proof) })
+    return {
+      undo: () => {
+        if (before === undefined) this.#receivedHere.delete(prefix)
+        else this.#receivedHere.set(prefix, before)
+      },
+    }
   }
 
   /** The proofs we know among `prefixes` (what a neighbour's Summary lists). */
   proofsFor(prefixes: Iterable<string>): Uint8Array[] {
     const secrets: Uint8Array[] = []
     for (const p of prefixes) {
-      const s = this.#proofs.get(p)
+      const s = this.get(p)
       if (s) secrets.push(s)
     }
     return secrets
@@ -64,6 +80,6 @@ export class ProofBook {
   /** Prefixes (bytes) of the messages most recently delivered here, newest first. */
   *recentlyReceived(): Generator<Uint8Array> {
     const received = [...this.#receivedHere.entries()]
-    for (let i = received.length - 1; i >= 0; i--) yield received[i]![1]
+    for (let i = received.length - 1; i >= 0; i--) yield received[i]![1].bytes
   }
 }

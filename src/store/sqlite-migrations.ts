@@ -122,6 +122,9 @@ export const MIGRATIONS: readonly string[] = [
     PRIMARY KEY (namespace, key)
   ) STRICT, WITHOUT ROWID;
   `,
+  // 2: incoming messages the application could not open are no longer recorded (their IDs are
+  // not bound to their payloads: a record would refuse the genuine copy); forget those recorded.
+  `DELETE FROM messages WHERE direction = 'in' AND state = 'failed';`,
 ]
 
 /**

@@ -61,6 +61,8 @@ export class MeshNet {
   readonly #config: Partial<MeshConfig>
   /** Frames in flight may be dropped with this probability. */
   loss = 0
+  /** Nodes whose frames go nowhere (those of a step that will be undone, say). */
+  readonly muted = new Set<string>()
   /** Every frame transmitted, when recording. */
   readonly frames: { from: string; to: string; frame: Uint8Array }[] = []
   record = false
@@ -105,7 +107,7 @@ export class MeshNet {
         if (kind === 'data') node.txData++
         else node.txControl++
         const key = this.#key(name, to)
-        if (!this.#links.has(key)) return
+        if (!this.#links.has(key) || this.muted.has(name)) return
         if (this.loss > 0 && this.#random() < this.loss) return
         const copy = new Uint8Array(frame)
         if (this.record) this.frames.push({ from: name, to, frame: copy })

@@ -124,6 +124,46 @@ describe('a full disk', () => {
     }
   })
 
+  it('at commit of a delivery: memory is undone with it (no Summary claims the message), and it is taken when it comes again', () => {
+    const net = new MeshNet()
+    const disk = { full: false }
+    const s = net.add('S')
+    const r = net.add('R', { store: fullAtCommit(createMemoryStore(), disk) })
+    const core = r.core!
+    // Each frame is one step, as the node runs it; the step that takes the message fails at
+    // commit, and the frames it would have sent (the hop acknowledgement, the proof) are gone.
+    const receive = core.receive.bind(core)
+    let undone = 0
+    core.receive = (n, f) => {
+      const failing = undone === 0 && decodeFrame(f).kind === FrameKind.data
+      if (failing) {
+        disk.full = true
+        net.muted.add('R')
+      }
+      try {
+        r.store.transaction(() => receive(n, f))
+      } catch {
+        undone++
+      }
+      disk.full = false
+      net.muted.delete('R')
+    }
+    net.link('S', 'R')
+    net.run(1_000)
+    const id = net.send('S', 'R', 'hello')
+    net.run(net.now + 100)
+    assert.equal(undone, 1)
+    // The node starts its links again after a step that was undone: Hello and Summary go out anew.
+    net.unlink('S', 'R')
+    net.link('S', 'R')
+    net.run(net.now + HOUR)
+    assert.deepEqual(
+      r.delivered.map((d) => new TextDecoder().decode(d.payload)),
+      ['hello'],
+    )
+    assert.ok(s.states.some((x) => x.id === id && x.state === 'delivered'))
+  })
+
   it('when an expiry is due: the timer is undone, and comes again until the write fits', () => {
     const net = new MeshNet()
     const disk = { full: false }
