@@ -111,6 +111,24 @@ describe('sqlite store: migrations', () => {
     after.close()
   })
 
+  it('step 2 forgets the incoming messages recorded as failed (refused ones), and nothing else', () => {
+    const path = freshPath()
+    const db = new Database(path)
+    migrate(db, MIGRATIONS.slice(0, 1))
+    const insert = db.prepare(
+      'INSERT INTO messages (id, conversation, direction, body, created_at, state, updated_at) VALUES (?, ?, ?, ?, 0, ?, 0)',
+    )
+    insert.run('in-failed', '.rejected', 'in', Buffer.alloc(0), 'failed')
+    insert.run('in-received', 'tk1a', 'in', Buffer.alloc(0), 'received')
+    insert.run('out-failed', 'tk1a', 'out', Buffer.alloc(0), 'failed')
+    db.close()
+    const store = openSqliteStore({ path })
+    assert.equal(store.getMessage('in-failed'), undefined)
+    assert.equal(store.getMessage('in-received')?.state, 'received')
+    assert.equal(store.getMessage('out-failed')?.state, 'failed')
+    store.close()
+  })
+
   it('runs each step atomically with its version bump', () => {
     const db = new Database(freshPath())
     migrate(db)
