@@ -469,7 +469,7 @@ export class DirectMessages {
     }
     const prekey = this.#prekeyCarriers.get(change.id)
     if (prekey !== undefined && FINAL_STATES.has(change.state)) {
-      this.#prekeyCarriers.delete(change.id)
+      this.#forgetUnlessUndone(this.#prekeyCarriers, change.id)
       if (change.state === 'delivered' || change.state === 'read') {
         this.#host.e2e.confirm(prekey.deviceKey, prekey.baseKey)
       }
@@ -487,8 +487,19 @@ export class DirectMessages {
       this.#host.store.kvSet(CARD_DELIVERED, carrier.contact, carrier.cardHash)
     }
     if (FINAL_STATES.has(change.state)) {
-      this.#cardCarriers.delete(change.id)
-      this.#handles.delete(change.id)
+      this.#forgetUnlessUndone(this.#cardCarriers, change.id)
+      this.#forgetUnlessUndone(this.#handles, change.id)
     }
+  }
+
+  /**
+   * Deletes `key` from `map`, and puts it back if the step under way is undone: the state change
+   * comes again, and whatever waits on the message (a send handle, say) must still be there.
+   */
+  #forgetUnlessUndone<V>(map: Map<string, V>, key: string): void {
+    const value = map.get(key)
+    if (value === undefined) return
+    map.delete(key)
+    this.#host.store.onRollback(() => map.set(key, value))
   }
 }

@@ -357,13 +357,14 @@ export class TalkenNode extends EventEmitter<NodeEvents> {
           this.#log('info', 'link up', { peer })
           this.#linksUp.set(peer, mtu)
           this.#step(() => this.#core.linkUp(peer, mtu))
-          this.emit('link:up', peer)
+          // Like every announcement: a listener that throws is reported, and stops nothing.
+          this.#steps.after(() => this.#emitEach('link:up', peer))
         },
         linkDown: (peer) => {
           this.#log('info', 'link down', { peer })
           this.#linksUp.delete(peer)
           this.#step(() => this.#core.linkDown(peer))
-          this.emit('link:down', peer)
+          this.#steps.after(() => this.#emitEach('link:down', peer))
         },
         frames: (peer, frames) => this.#step(() => this.#core.receiveAll(peer, frames)),
       },
@@ -634,7 +635,10 @@ export class TalkenNode extends EventEmitter<NodeEvents> {
    * Emits an event to each of its listeners: one that throws stops none of the others, and what
    * they threw is thrown after (announcements run in `Steps`, which reports it).
    */
-  #emitEach<E extends 'message' | 'state' | 'room:entry'>(event: E, ...args: NodeEvents[E]): void {
+  #emitEach<E extends 'message' | 'state' | 'room:entry' | 'link:up' | 'link:down'>(
+    event: E,
+    ...args: NodeEvents[E]
+  ): void {
     const thrown = emitToEach(this, event, args)
     if (thrown.length > 0) throw oneError(thrown)
   }

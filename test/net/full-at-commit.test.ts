@@ -9,7 +9,14 @@ import { test } from 'node:test'
 import { decodeContactCard } from '../../src/identity/contact-card.ts'
 import { toContactLink } from '../../src/identity/contact-link.ts'
 import { fullAtCommit } from '../helpers/full-disk.ts'
-import { pairWithBobsDisk, until } from '../helpers/nodes.ts'
+import {
+  introduce,
+  makeHome,
+  pairWithBobsDisk,
+  startNode,
+  startNodeWithDisk,
+  until,
+} from '../helpers/nodes.ts'
 
 test('a disk full at commit: nothing of the failed step is sent, and the message arrives once later', async (t) => {
   const disk = { full: false }
@@ -69,4 +76,27 @@ test('a link that came up while the disk was full carries messages once there is
   disk.full = false
   // Bob starts his links again once a step commits: Ada learns who he is, and the message goes.
   await ada.send('Bob', 'after the disk had room').delivered(AbortSignal.timeout(15_000))
+})
+
+test("the sender's disk full at commit when the proof comes: the send handle still settles once it comes again", async (t) => {
+  const homes = { ada: makeHome('Ada'), bob: makeHome('Bob') }
+  t.after(() => {
+    for (const h of Object.values(homes)) h.remove()
+  })
+  introduce(homes.ada, homes.bob)
+  const disk = { full: false }
+  const bob = await startNode(homes.bob.home)
+  t.after(() => bob.stop())
+  const { node: ada, failures } = await startNodeWithDisk(t, homes.ada.home, (s) => fullAtCommit(s, disk))
+  await ada.dial(bob.addresses()[0]!)
+  await until(() => ada.peers().some((p) => p.mesh) && bob.peers().some((p) => p.mesh), 10_000, 'the link')
+  await ada.send('Bob', 'first').delivered(AbortSignal.timeout(10_000))
+
+  const handle = ada.send('Bob', 'second') // stored: the disk fills only now
+  disk.full = true // every step of Ada's fails at commit, the one with the proof too
+  await until(() => failures.length > 0, 10_000, 'a step of Ada that did not commit')
+  await new Promise((r) => setTimeout(r, 1_000))
+  disk.full = false
+  await handle.delivered(AbortSignal.timeout(20_000))
+  assert.equal(ada.store.getMessage(handle.id)?.state, 'delivered')
 })

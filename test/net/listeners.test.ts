@@ -89,3 +89,18 @@ test('a message listener that throws silences no other listener, and a listener 
     ['a bug in the application', 'a bug in the application'],
   )
 })
+
+test('a link listener that throws is reported as an error and stops nothing, not even stop()', async (t) => {
+  const { ada, bob } = await startPair(t)
+  t.after(() => bob.stop())
+  await until(() => ada.peers().some((p) => p.mesh), 10_000, 'the link')
+  const errors: Error[] = []
+  ada.on('error', (err) => errors.push(err))
+  ada.on('link:down', () => {
+    throw new Error('a bug in a link:down listener')
+  })
+  await ada.stop()
+  assert.equal(ada.running, false)
+  assert.equal(ada.links?.libp2p.status, 'stopped')
+  assert.ok(errors.some((e) => e.message === 'a bug in a link:down listener'))
+})
