@@ -265,6 +265,8 @@ export class TalkenNode extends EventEmitter<NodeEvents> {
   #timerAt = Number.POSITIVE_INFINITY
   #running = false
   #stopped = false
+  /** The start under way, if any. */
+  #starting: Promise<void> | undefined
   /** Store transactions and what they announce (see {@link NodeEvents}). */
   readonly #steps: Steps
   /** Frames of the core's waiting for the writes under way to be stored (see #transmit). */
@@ -399,9 +401,18 @@ export class TalkenNode extends EventEmitter<NodeEvents> {
   async start(): Promise<void> {
     if (this.#stopped) throw new TalkenError('closed', 'this node was stopped; create a new one')
     if (this.#running) return
+    // One start at a time; stop() waits for it, so that nothing it starts outlives the node.
+    this.#starting ??= this.#start().finally(() => {
+      this.#starting = undefined
+    })
+    return this.#starting
+  }
+
+  async #start(): Promise<void> {
     const links = await this.#links
     this.#linksReady = links
     await links.start()
+    if (this.#stopped) throw new TalkenError('closed', 'the node was stopped while it started')
     this.#running = true
     this.#rememberPort(links.addresses())
     // A rotation at start needs no re-signing of its own: the card is re-signed just after.
@@ -424,6 +435,8 @@ export class TalkenNode extends EventEmitter<NodeEvents> {
     clearInterval(this.#prekeyTimer)
     this.rooms.stop()
     try {
+      // A start under way finishes first (and then fails with `closed`): what it started stops here.
+      await this.#starting?.catch(() => {})
       await (await this.#links).stop()
     } finally {
       this.emit('stopped')

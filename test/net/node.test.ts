@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict'
 import { after, test } from 'node:test'
+import { isTalkenError } from '../../src/errors.ts'
 import { CardExtension, cardExtension, decodeContactCard } from '../../src/identity/contact-card.ts'
 import { parseContactLink } from '../../src/identity/contact-link.ts'
 import { createNode } from '../../src/node/node.ts'
@@ -131,4 +132,16 @@ test('a backlog of large messages written offline goes out in bursts of whole fr
     'the 40 messages at Bob',
   )
   assert.equal(bob.status().links.badStreams, 0, 'no honest stream was taken for a broken one')
+})
+
+test('stop() while start() is under way: start fails with closed, and nothing it started is left running', async (t) => {
+  const home = makeHome('Ada')
+  t.after(() => home.remove())
+  const node = await createNode({ home: home.home, mdns: false, listen: ['/ip4/127.0.0.1/tcp/0'] })
+  const started = node.start()
+  await node.stop()
+  await assert.rejects(started, (err) => isTalkenError(err, 'closed'))
+  assert.equal(node.running, false)
+  assert.equal(node.links?.libp2p.status, 'stopped')
+  assert.deepEqual(node.links?.addresses(), [])
 })
