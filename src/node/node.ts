@@ -343,6 +343,12 @@ export class TalkenNode extends EventEmitter<NodeEvents> {
         return bytesEqual(tag, this.#tag) ? 0 : this.#core.metricTo(tag)
       },
       step: (fn) => this.#step(fn),
+      act: (fn) =>
+        this.#steps.act(() => {
+          const result = fn()
+          this.rooms.drain()
+          return result
+        }),
       card: () => this.#card,
       entry: (event) => this.#steps.after(() => this.#emitEach('room:entry', event)),
     })
@@ -659,9 +665,10 @@ export class TalkenNode extends EventEmitter<NodeEvents> {
   /** A step that was undone, or a listener that threw: logged, and emitted as `error`. */
   #failed(err: unknown, what: StepFailure): void {
     const message = err instanceof Error ? err.message : String(err)
-    this.#log('error', what === 'step' ? 'mesh step failed' : 'a listener threw', { error: message })
-    if (what === 'step') this.#resyncSoon()
-    this.#raise(err)
+    this.#log('error', what === 'announcement' ? 'a listener threw' : 'mesh step failed', { error: message })
+    if (what !== 'announcement') this.#resyncSoon()
+    // An action's caller has the error already.
+    if (what !== 'action') this.#raise(err)
   }
 
   /**

@@ -61,6 +61,8 @@ export interface RoomsHost {
   distance(account: Uint8Array): number | undefined
   /** Runs `fn` as one store transaction (and whatever the node does around its steps). */
   step(fn: () => void): void
+  /** {@link step} for an application's action: throws the step's error when it is undone. */
+  act<T>(fn: () => T): T
   /** The node's signed contact card, for invitations. */
   card(): Uint8Array
   /** An entry entered a room's history. */
@@ -165,12 +167,8 @@ export class NodeRooms {
 
   /** Creates a room with this account as its first member and admin. */
   create(name: string): RoomSummary {
-    let room: Room | undefined
-    this.#host.step(() => {
-      const log = createRoom(this.#logOptions(), name, Date.now())
-      room = this.#adopt(log)
-    })
-    return this.#summary(room!)
+    const room = this.#host.act(() => this.#adopt(createRoom(this.#logOptions(), name, Date.now())))
+    return this.#summary(room)
   }
 
   /** The rooms held here. */
@@ -211,33 +209,37 @@ export class NodeRooms {
       throw new TalkenError('invalid_argument', 'this is an invitation of your own')
     }
     const id = toHex(invite.roomId)
-    let room = this.#rooms.get(id)
-    if (room && this.#isMember(room)) return this.#summary(room)
-    this.#host.step(() => {
+    const held = this.#rooms.get(id)
+    if (held && this.#isMember(held)) return this.#summary(held)
+    const room = this.#host.act(() => {
       acceptContactCard(this.#host.store, this.#me, invite.inviter, { now: Date.now() })
       this.#host.store.kvSet(
         JOINING_NS,
         id,
         encodeCbor([invite.name, invite.inviter.accountKey, invite.token]),
       )
-      room ??= this.#open(invite.roomId)
-      room.invitedName = invite.name
-      this.#sendJoin(room)
+      const joined = held ?? this.#open(invite.roomId)
+      const before = joined.invitedName
+      joined.invitedName = invite.name
+      this.#host.store.onRollback(() => {
+        joined.invitedName = before
+      })
+      this.#sendJoin(joined)
+      return joined
     })
     this.#schedule(Date.now() + JOIN_RETRY_MS)
-    return this.#summary(room!)
+    return this.#summary(room)
   }
 
   /** Posts text to a room. */
   post(query: string, text: string): { room: string; hash: string } {
     const room = this.#find(query)
     this.#requireMember(room)
-    let hash = ''
-    this.#host.step(() => {
+    const hash = this.#host.act(() => {
       const entry = room.log.post(new TextEncoder().encode(text), Date.now())
-      hash = toHex(entry.hash)
       room.gossip.published(entry)
       this.#announce(room, entry.hash)
+      return toHex(entry.hash)
     })
     return { room: room.id, hash }
   }
@@ -263,7 +265,7 @@ export class NodeRooms {
   leave(query: string): RoomSummary {
     const room = this.#find(query)
     this.#requireMember(room)
-    this.#host.step(() => {
+    this.#host.act(() => {
       const entry = room.log.leave(Date.now())
       room.gossip.published(entry)
       this.#announce(room, entry.hash)
@@ -279,7 +281,7 @@ export class NodeRooms {
       .members()
       .find((m) => toTextId(m.account) === memberId || this.#contactName(m.account) === memberId)
     if (member === undefined) throw new TalkenError('not_found', `no member ${memberId} in this room`)
-    this.#host.step(() => {
+    this.#host.act(() => {
       const entry = room.log.removeMember(member.account, Date.now())
       room.gossip.published(entry)
       this.#announce(room, entry.hash)
@@ -291,7 +293,7 @@ export class NodeRooms {
   sync(query: string): number {
     const room = this.#find(query)
     let asked = 0
-    this.#host.step(() => {
+    this.#host.act(() => {
       for (const m of room.log.size.entries === 0 ? [] : room.log.members()) {
         if (bytesEqual(m.account, this.#me) || this.#host.distance(m.account) === undefined) continue
         room.gossip.syncWith(toHex(m.account))
@@ -442,6 +444,10 @@ export class NodeRooms {
       }),
     }
     this.#rooms.set(id, room)
+    // Opened in writes that are undone: the room is not held here after all.
+    this.#host.store.onRollback(() => {
+      if (this.#rooms.get(id) === room) this.#rooms.delete(id)
+    })
     return room
   }
 

@@ -8,8 +8,11 @@
  */
 import type { Store } from '../store/store.ts'
 
-/** What went wrong: a step that was undone, or an announcement (a listener) that threw. */
-export type StepFailure = 'step' | 'announcement'
+/**
+ * What went wrong: a step that was undone, an action that was undone (its caller got the error),
+ * or an announcement (a listener) that threw.
+ */
+export type StepFailure = 'step' | 'action' | 'announcement'
 
 export class Steps {
   readonly #store: Store
@@ -42,6 +45,28 @@ export class Steps {
     }
     if (this.#depth === 0) this.#runEach(this.#announce.splice(0))
     return kept
+  }
+
+  /**
+   * Runs `fn` as one step for a caller who waits on it (an application's room action): a step that
+   * is undone throws its error to the caller, after the announcements of whatever step it ran in,
+   * and is reported as an undone action rather than raised. Returns what `fn` returned.
+   */
+  act<T>(fn: () => T): T {
+    let result: { value: T } | undefined
+    let failure: { err: unknown } | undefined
+    this.#depth++
+    try {
+      result = { value: this.#store.transaction(fn) }
+    } catch (err) {
+      failure = { err }
+      this.after(() => this.#failed(err, 'action'))
+    } finally {
+      this.#depth--
+    }
+    if (this.#depth === 0) this.#runEach(this.#announce.splice(0))
+    if (failure !== undefined) throw failure.err
+    return (result as { value: T }).value
   }
 
   /**

@@ -35,6 +35,7 @@ class Rooms {
       send: (account, frame) => this.#queue.push([toHex(account), frame]),
       distance: (account) => (this.nodes.has(toHex(account)) ? 1 : undefined),
       step: (fn) => store.transaction(fn),
+      act: (fn) => store.transaction(fn),
       card: () => card,
       entry: () => {},
     })
