@@ -50,7 +50,7 @@ const WAL_KEEP_BYTES = 2 * FALLBACK_PAGES * 4096
  * The worker, as CommonJS source (run with `eval`, so the same code serves the TypeScript
  * sources and the built package). It answers each request with one PASSIVE checkpoint and the
  * number of frames then in the log (-1 if the checkpoint failed), and `close` by closing its
- * connection.
+ * connection and then setting the shared `closed` flag, which the writer waits on.
  */
 const WORKER_SOURCE = `
 const { parentPort, workerData } = require('node:worker_threads')
@@ -59,8 +59,13 @@ const db = new Database(workerData.path, { fileMustExist: true })
 db.pragma('synchronous = ' + workerData.synchronous)
 parentPort.on('message', (message) => {
   if (message === 'close') {
-    db.close()
-    parentPort.close()
+    try {
+      db.close()
+    } finally {
+      Atomics.store(workerData.closed, 0, 1)
+      Atomics.notify(workerData.closed, 0)
+      parentPort.close()
+    }
     return
   }
   try {
@@ -72,12 +77,22 @@ parentPort.on('message', (message) => {
 })
 `
 
+/**
+ * How long closing waits for the worker to close its connection, in milliseconds: a checkpoint
+ * under way finishes first. The writer's close, when it is the last connection, folds the WAL
+ * into the database file and removes it; a worker still connected would leave the WAL behind
+ * (safe: the next open replays it), and a process about to exit would kill the worker with it.
+ */
+const CLOSE_WAIT_MS = 2_000
+
 /** Runs the checkpoints of one SQLite database file on a worker thread. */
 export class Checkpointer {
   readonly #db: Database.Database
   readonly #path: string
   readonly #synchronous: 'NORMAL' | 'FULL'
   #worker: Worker | undefined
+  /** Set to 1 by the worker once its connection is closed. */
+  readonly #closed = new Int32Array(new SharedArrayBuffer(4))
   /** Commits to go before the next request. */
   #untilNext = CHECKPOINT_EVERY
   /** A request is with the worker. */
@@ -107,11 +122,16 @@ export class Checkpointer {
     }
   }
 
-  /** Lets the worker close its connection and end. The writer's connection is the caller's. */
+  /**
+   * Has the worker close its connection, and waits for that (at most {@link CLOSE_WAIT_MS}), so
+   * that the writer's close that follows is the last one. The writer's connection is the caller's.
+   */
   close(): void {
     if (this.#gone) return
     this.#gone = true
-    this.#worker?.postMessage('close')
+    if (this.#worker === undefined) return
+    this.#worker.postMessage('close')
+    Atomics.wait(this.#closed, 0, 0, CLOSE_WAIT_MS)
   }
 
   #start(): Worker {
@@ -119,7 +139,7 @@ export class Checkpointer {
     const worker = new Worker(WORKER_SOURCE, {
       eval: true,
       execArgv: [], // none of the parent's loaders (tsx, say): the worker is plain CommonJS
-      workerData: { module, path: this.#path, synchronous: this.#synchronous },
+      workerData: { module, path: this.#path, synchronous: this.#synchronous, closed: this.#closed },
       stdout: true,
       stderr: true,
     })
