@@ -143,6 +143,17 @@ export function openSqliteStore(options: SqliteStoreOptions): Store {
   let closed = false
   /** Callbacks to run if the transaction under way is undone, newest last (see Store.onRollback). */
   let rollbacks: Array<() => void> | undefined
+  /**
+   * The failure after which SQLite rolled the whole transaction under way back by itself (it may,
+   * on SQLITE_FULL or SQLITE_NOMEM). Until that transaction ends every write is refused with it:
+   * run outside any transaction, a write would commit on its own, apart from what was undone.
+   */
+  let abortedBy: unknown
+
+  /** Notes a failure inside a transaction that SQLite answered by rolling all of it back. */
+  function noteAbort(err: unknown): void {
+    if (rollbacks !== undefined && abortedBy === undefined && !db.inTransaction) abortedBy = err
+  }
 
   // One wrapper, made once: better-sqlite3 turns nested calls into savepoints, so they join.
   const atomically = db.transaction((fn: () => unknown) => {
@@ -159,12 +170,14 @@ export function openSqliteStore(options: SqliteStoreOptions): Store {
     try {
       return fn()
     } catch (err) {
+      noteAbort(err)
       throw storageError(err)
     }
   }
 
   /** {@link run} for an operation that writes: outside a transaction, its commit is counted. */
   function write<T>(fn: () => T): T {
+    if (abortedBy !== undefined) throw storageError(abortedBy)
     const result = run(fn)
     if (rollbacks === undefined) checkpointer?.committed()
     return result
@@ -364,23 +377,31 @@ export function openSqliteStore(options: SqliteStoreOptions): Store {
       const mark = log.length
       rollbacks = log
       try {
+        if (abortedBy !== undefined) throw abortedBy
         const result = atomically.immediate(fn) as T
         if (outer) checkpointer?.committed()
         return result
       } catch (err) {
+        noteAbort(err)
         // Undone: this transaction's part (nested ones that committed into it included).
         for (let i = log.length - 1; i >= mark; i--) log[i]!()
         log.length = mark
+        // What undid it all, rather than what failed after (a commit with no transaction left).
+        const cause = outer && abortedBy !== undefined ? abortedBy : err
         // The caller's own errors pass through untouched; only SQLite's failures are translated.
         if (
-          err instanceof Database.SqliteError ||
-          (err instanceof TypeError && /not open/.test(err.message))
+          cause instanceof Database.SqliteError ||
+          cause instanceof TalkenError ||
+          (cause instanceof TypeError && /not open/.test(cause.message))
         ) {
-          throw storageError(err)
+          throw cause instanceof TalkenError ? cause : storageError(cause)
         }
-        throw err
+        throw cause
       } finally {
-        if (outer) rollbacks = undefined
+        if (outer) {
+          rollbacks = undefined
+          abortedBy = undefined
+        }
       }
     },
 
