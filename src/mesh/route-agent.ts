@@ -121,6 +121,26 @@ export class RouteAgent {
   /** A neighbour's Hello: it is a destination of metric 1. */
   hello(neighbour: NeighbourId, tag: Uint8Array, seqno: number): void {
     if (this.#table.update(tag, neighbour, seqno, 0, Number.MAX_SAFE_INTEGER)) this.#trigger()
+    // A neighbour we have no route to, though it is right here, because its seqno is older than
+    // our feasibility distance's (its store was lost and its seqno began again, say): ask it, and
+    // only it, for a newer one (RFC 8966 §3.8.2.2), rather than wait for traffic to it to ask.
+    const fd = this.#table.feasibilitySeqno(tag)
+    if (this.#table.lookup(tag) !== undefined || fd === undefined || !seqnoNewer(fd, seqno)) return
+    const want = this.#wantSeqno(tag)
+    const due = this.#discovery.due(tagKey(tag), this.#io.now())
+    if (due === undefined) return
+    this.#discovery.note(this.#selfKey, due.reqId, '')
+    this.#stats.routeRequestsSent++
+    this.#io.send(neighbour, {
+      kind: FrameKind.routeRequest,
+      dest: tag,
+      origin: this.#self,
+      originSeqno: this.#seqno,
+      reqId: due.reqId,
+      hops: 0,
+      hopLimit: 1,
+      wantSeqno: want,
+    })
   }
 
   /** Handles a Routes, RouteReq or RouteRep frame. */
@@ -183,7 +203,6 @@ export class RouteAgent {
     const due = this.#discovery.due(destKey, this.#io.now())
     if (due === undefined) return true
     this.#discovery.note(this.#selfKey, due.reqId, '')
-    const want = this.#table.feasibilitySeqno(dest)
     this.#stats.routeRequestsSent++
     const frame: Frame = {
       kind: FrameKind.routeRequest,
@@ -193,9 +212,7 @@ export class RouteAgent {
       reqId: due.reqId,
       hops: 0,
       hopLimit: due.hopLimit,
-      // Ask for a seqno newer than the one our feasibility distance holds, so that a route that
-      // is only unfeasible here (stale) is refreshed by the destination (RFC 8966 §3.8.1.2).
-      wantSeqno: want === undefined ? 0 : (want + 1) >>> 0 || 1,
+      wantSeqno: this.#wantSeqno(dest),
     }
     for (const id of neighbours) this.#io.send(id, frame)
     return true
@@ -208,7 +225,11 @@ export class RouteAgent {
     if (this.#table.update(f.origin, from, f.originSeqno, f.hops, now + this.#cfg.routeHoldMs))
       this.#trigger()
     if (bytesEqual(f.dest, this.#self)) {
-      if (now - this.#lastSeqnoBump >= 1000) this.#bumpSeqno(now)
+      // Above the seqno asked for (RFC 8966 §3.8.1.2): routes to us that are unfeasible somewhere
+      // on the way, however far ahead their feasibility distance got (our seqno restarted with a
+      // lost store, say, or a forged one went round), become feasible again.
+      const behind = f.wantSeqno !== 0 && seqnoNewer(f.wantSeqno, this.#seqno)
+      if (behind || now - this.#lastSeqnoBump >= 1000) this.#bumpSeqno(now, behind ? f.wantSeqno : undefined)
       const reply = { kind: FrameKind.routeReply, dest: this.#self, seqno: this.#seqno, metric: 0 } as const
       this.#io.send(from, { ...reply, origin: f.origin, reqId: f.reqId })
       return
@@ -228,7 +249,10 @@ export class RouteAgent {
     }
     if (f.hopLimit <= 1 || !this.#discovery.mayForward(tagKey(f.origin), now)) return
     this.#stats.routeRequestsForwarded++
-    const next = { ...f, hops: f.hops + 1, hopLimit: f.hopLimit - 1 }
+    // What this node needs to take the route too: a seqno above its own feasibility distance.
+    const want = this.#wantSeqno(f.dest)
+    const wantSeqno = f.wantSeqno === 0 || (want !== 0 && seqnoNewer(want, f.wantSeqno)) ? want : f.wantSeqno
+    const next = { ...f, hops: f.hops + 1, hopLimit: f.hopLimit - 1, wantSeqno }
     for (const other of this.#io.neighbours()) if (other !== from) this.#io.send(other, next)
   }
 
@@ -266,8 +290,20 @@ export class RouteAgent {
     if (at < this.#flushAt) this.#flushAt = at
   }
 
-  #bumpSeqno(now: number): void {
-    this.#seqno = (this.#seqno + 1) >>> 0
+  /**
+   * The seqno to ask `dest` for: one newer than our feasibility distance holds, so that a route
+   * that is only unfeasible here (stale) is refreshed by the destination (RFC 8966 §3.8.1.2); 0
+   * (any) when we hold none.
+   */
+  #wantSeqno(dest: Uint8Array): number {
+    const fd = this.#table.feasibilitySeqno(dest)
+    return fd === undefined ? 0 : (fd + 1) >>> 0 || 1
+  }
+
+  /** Takes our seqno one further, or to `atLeast` when that is further still, and says so. */
+  #bumpSeqno(now: number, atLeast?: number): void {
+    const next = (this.#seqno + 1) >>> 0
+    this.#seqno = atLeast !== undefined && seqnoNewer(atLeast, next) ? atLeast : next
     this.#lastSeqnoBump = now
     const b = new Uint8Array(4)
     new DataView(b.buffer).setUint32(0, this.#seqno)

@@ -20,7 +20,8 @@ interface Event {
 export interface TestNode {
   readonly name: string
   readonly tag: Uint8Array
-  readonly store: Store
+  /** Its store; a test may put a fresh one in while it is stopped (its data directory lost). */
+  store: Store
   core: MeshCore | undefined
   readonly delivered: Delivery[]
   readonly states: StateChange[]

@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
+import { encodeFrame, FrameKind } from '../../src/mesh/frames.ts'
+import { createMemoryStore } from '../../src/store/memory-store.ts'
 import { MeshNet } from '../helpers/mesh-net.ts'
 import { prng } from '../helpers/prng.ts'
 
@@ -105,5 +107,59 @@ describe('mesh routing', () => {
     net.nodes.get('A')!.core!.send(new Uint8Array(16).fill(0xee), new TextEncoder().encode('nobody here'))
     net.run(10_000)
     assert.equal(net.nodes.get('A')!.core!.stats.routeRequestsSent, 0)
+  })
+
+  /** The line A–B–C–D–V, settled. */
+  const lineToV = () => {
+    const net = new MeshNet()
+    const names = ['A', 'B', 'C', 'D', 'V']
+    for (const n of names) net.add(n)
+    const link = () => {
+      for (let i = 1; i < names.length; i++) {
+        if (!net.isLinked(names[i - 1]!, names[i]!)) net.link(names[i - 1]!, names[i]!)
+      }
+    }
+    link()
+    net.run(2_000)
+    return { net, link, v: net.nodes.get('V')! }
+  }
+
+  it('a seqno forged far ahead for a destination does not cut it off for good', () => {
+    const { net, v } = lineToV()
+    // One Routes frame from a passing neighbour of B's, with V's seqno half the seqno space ahead.
+    const b = net.nodes.get('B')!.core!
+    b.linkUp('M', 65_600)
+    b.receive(
+      'M',
+      encodeFrame({ kind: FrameKind.routes, routes: [{ dest: v.tag, seqno: 0x7fff0000, metric: 0 }] }),
+    )
+    net.run(net.now + 1_000)
+    b.linkDown('M')
+    net.run(net.now + 60 * 60_000)
+    // A's request asks V for a seqno above the forged one, and V answers with it.
+    const id = net.send('A', 'V', 'still there')
+    net.run(net.now + 60_000)
+    assert.equal(v.delivered.length, 1)
+    assert.ok(net.nodes.get('A')!.states.some((s) => s.id === id && s.state === 'delivered'))
+  })
+
+  it('a node whose store was lost (its seqno begins again) is routed to again', () => {
+    const { net, link, v } = lineToV()
+    // Ordinary restarts take V's seqno up; then its data directory is lost, not its key.
+    for (let k = 0; k < 5; k++) {
+      net.stop('V')
+      net.start('V')
+      link()
+      net.run(net.now + 2_000)
+    }
+    net.stop('V')
+    v.store = createMemoryStore()
+    net.start('V')
+    link()
+    net.run(net.now + 60 * 60_000)
+    assert.equal(net.nodes.get('A')!.core!.nextHop(v.tag), 'B', 'A routes to V again')
+    net.send('A', 'V', 'welcome back')
+    net.run(net.now + 60_000)
+    assert.equal(v.delivered.length, 1)
   })
 })
