@@ -455,12 +455,7 @@ export class Libp2pLinks {
   }
 
   #addTarget(address: string, pinned = false): DialTarget {
-    let ma: Multiaddr
-    try {
-      ma = multiaddr(address)
-    } catch (err) {
-      throw new TalkenError('invalid_argument', `not a multiaddr: ${address}`, { cause: err })
-    }
+    const ma = parseMultiaddr(address)
     const key = ma.toString()
     const known = this.#targets.get(key)
     if (known !== undefined) {
@@ -551,15 +546,19 @@ export class Libp2pLinks {
   }
 }
 
+/** `address` as a multiaddr; `invalid_argument` (saying it is `what`, if given) when it is not one. */
+function parseMultiaddr(address: string, what?: string): Multiaddr {
+  try {
+    return multiaddr(address)
+  } catch (err) {
+    const prefix = what === undefined ? '' : `${what}: `
+    throw new TalkenError('invalid_argument', `${prefix}not a multiaddr: ${address}`, { cause: err })
+  }
+}
+
 /** Throws `invalid_argument` naming the first of `addresses` that is not a multiaddr. */
 export function checkMultiaddrs(addresses: readonly string[], what: string): void {
-  for (const address of addresses) {
-    try {
-      multiaddr(address)
-    } catch (err) {
-      throw new TalkenError('invalid_argument', `${what}: not a multiaddr: ${address}`, { cause: err })
-    }
-  }
+  for (const address of addresses) parseMultiaddr(address, what)
 }
 
 /**

@@ -34,6 +34,19 @@ export class BoundedMap<K, V> {
     }
   }
 
+  /**
+   * {@link set}, returning how to put back what `key` held before (for writes that are undone:
+   * `store.onRollback(map.setUndoably(key, value))`).
+   */
+  setUndoably(key: K, value: V): () => void {
+    const before = this.#map.get(key)
+    this.set(key, value)
+    return () => {
+      if (before === undefined) this.#map.delete(key)
+      else this.set(key, before)
+    }
+  }
+
   delete(key: K): boolean {
     return this.#map.delete(key)
   }

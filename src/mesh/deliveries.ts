@@ -143,14 +143,13 @@ export class Deliveries {
     }
     if (fresh) this.#stats.delivered++
     else this.#stats.duplicatesSuppressed++
-    if (from !== undefined) this.#rememberSeen(key, from)
+    if (from !== undefined) this.#store.onRollback(this.#seen.setUndoably(key, from))
     // A repeat whose proof is gone.
     if (proof === undefined) return
     const prefix = idPrefix(key)
     const known = this.proofs.has(prefix)
-    const listed = this.proofs.receivedHere(prefix, proof)
     // Undone with the step (a commit that failed): the message is not here after all.
-    this.#store.onRollback(() => listed.undo())
+    this.#store.onRollback(this.proofs.receivedHere(prefix, proof))
     this.learn(proof, undefined)
     if (from !== undefined) this.#io.sendProofs(from, [proof])
     // The acknowledgement envelope carries the proof to the source across the mesh, also when the
@@ -164,16 +163,6 @@ export class Deliveries {
       ackTag === undefined ? { kind: 2, ackSecret: proof } : { kind: 4, ackTag },
       envelope.expires,
     )
-  }
-
-  /** Notes that `key` came from `from`, undone with the step under way. */
-  #rememberSeen(key: string, from: NeighbourId): void {
-    const before = this.#seen.get(key)
-    this.#seen.set(key, from)
-    this.#store.onRollback(() => {
-      if (before === undefined) this.#seen.delete(key)
-      else this.#seen.set(key, before)
-    })
   }
 
   /** Relays read the proof in an acknowledgement as it passes, and drop their copies of the message. */

@@ -11,9 +11,10 @@
  *   junk fill the store.
  * - An opaque message (payload kind 3) proves delivery only with the secret the application found
  *   inside it, which must hash to the envelope's ID; when it does not, what the application wrote
- *   on delivery (a session advanced, the message filed) is undone with it. That secret, and the sender's tag and the
- *   ack tag (ack-tags.ts) when known, are kept (kv {@link PROOF_NAMESPACE}) so that a repeat,
- *   whose body cannot be opened twice, is acknowledged again, also after a restart.
+ *   on delivery (a session advanced, the message filed) is undone with it. That secret, and the
+ *   sender's tag and the ack tag (ack-tags.ts) when known, are kept (kv {@link PROOF_NAMESPACE})
+ *   so that a repeat, whose body cannot be opened twice, is acknowledged again, also after a
+ *   restart.
  */
 import type { Store } from '../store/store.ts'
 import { bytesEqual } from '../wire/cbor.ts'

@@ -605,14 +605,12 @@ export class MeshCore implements Router {
       throw err
     }
     this.#hold(h)
-    const seenFrom = this.#seen.get(key)
-    this.#seen.set(key, n.id)
+    const unsee = this.#seen.setUndoably(key, n.id)
     // Undone with the step (its commit failed, so the neighbour got no hop acknowledgement and
     // keeps its copy): we hold nothing, as the store says.
     this.#store.onRollback(() => {
       this.#forget(h)
-      if (seenFrom === undefined) this.#seen.delete(key)
-      else this.#seen.set(key, seenFrom)
+      unsee()
     })
     this.#hopAck(n.id, envelope.id, HopAckStatus.taken)
     if (envelope.flags & EnvelopeFlags.ack) this.#deliveries.peek(envelope)

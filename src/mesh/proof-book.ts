@@ -56,15 +56,11 @@ export class ProofBook {
    * The message whose ID has `prefix` was delivered here, with proof `proof`. Returns how to take
    * that back (a step undone: the delivery did not happen).
    */
-  receivedHere(prefix: string, proof: Uint8Array): { undo(): void } {
-    const before = this.#receivedHere.get(prefix)
-    this.#receivedHere.set(prefix, { bytes: Buffer.from(prefix, 'hex'), proof: new Uint8Array(proof) })
-    return {
-      undo: () => {
-        if (before === undefined) this.#receivedHere.delete(prefix)
-        else this.#receivedHere.set(prefix, before)
-      },
-    }
+  receivedHere(prefix: string, proof: Uint8Array): () => void {
+    return this.#receivedHere.setUndoably(prefix, {
+      bytes: Buffer.from(prefix, 'hex'),
+      proof: new Uint8Array(proof),
+    })
   }
 
   /** The proofs we know among `prefixes` (what a neighbour's Summary lists). */

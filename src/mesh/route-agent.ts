@@ -126,21 +126,8 @@ export class RouteAgent {
     // only it, for a newer one (RFC 8966 §3.8.2.2), rather than wait for traffic to it to ask.
     const fd = this.#table.feasibilitySeqno(tag)
     if (this.#table.lookup(tag) !== undefined || fd === undefined || !seqnoNewer(fd, seqno)) return
-    const want = this.#wantSeqno(tag)
     const due = this.#discovery.due(tagKey(tag), this.#io.now())
-    if (due === undefined) return
-    this.#discovery.note(this.#selfKey, due.reqId, '')
-    this.#stats.routeRequestsSent++
-    this.#io.send(neighbour, {
-      kind: FrameKind.routeRequest,
-      dest: tag,
-      origin: this.#self,
-      originSeqno: this.#seqno,
-      reqId: due.reqId,
-      hops: 0,
-      hopLimit: 1,
-      wantSeqno: want,
-    })
+    if (due !== undefined) this.#request(tag, due.reqId, 1, [neighbour])
   }
 
   /** Handles a Routes, RouteReq or RouteRep frame. */
@@ -201,21 +188,25 @@ export class RouteAgent {
     const neighbours = [...this.#io.neighbours()]
     if (neighbours.length === 0) return true
     const due = this.#discovery.due(destKey, this.#io.now())
-    if (due === undefined) return true
-    this.#discovery.note(this.#selfKey, due.reqId, '')
+    if (due !== undefined) this.#request(dest, due.reqId, due.hopLimit, neighbours)
+    return true
+  }
+
+  /** Sends our route request `reqId` for `dest` to `neighbours`, to go `hopLimit` hops at most. */
+  #request(dest: Uint8Array, reqId: number, hopLimit: number, neighbours: readonly NeighbourId[]): void {
+    this.#discovery.note(this.#selfKey, reqId, '')
     this.#stats.routeRequestsSent++
     const frame: Frame = {
       kind: FrameKind.routeRequest,
       dest,
       origin: this.#self,
       originSeqno: this.#seqno,
-      reqId: due.reqId,
+      reqId,
       hops: 0,
-      hopLimit: due.hopLimit,
+      hopLimit,
       wantSeqno: this.#wantSeqno(dest),
     }
     for (const id of neighbours) this.#io.send(id, frame)
-    return true
   }
 
   #onRequest(from: NeighbourId, f: Extract<Frame, { kind: 5 }>): void {

@@ -33,18 +33,7 @@ export class Steps {
    * whether the step's writes were kept (for a step in another, as far as that one goes).
    */
   run(fn: () => void): boolean {
-    let kept = false
-    this.#depth++
-    try {
-      this.#store.transaction(fn)
-      kept = true
-    } catch (err) {
-      this.after(() => this.#failed(err, 'step'))
-    } finally {
-      this.#depth--
-    }
-    if (this.#depth === 0) this.#runEach(this.#announce.splice(0))
-    return kept
+    return 'value' in this.#run(fn, 'step')
   }
 
   /**
@@ -53,20 +42,25 @@ export class Steps {
    * and is reported as an undone action rather than raised. Returns what `fn` returned.
    */
   act<T>(fn: () => T): T {
-    let result: { value: T } | undefined
-    let failure: { err: unknown } | undefined
+    const outcome = this.#run(fn, 'action')
+    if ('err' in outcome) throw outcome.err
+    return outcome.value
+  }
+
+  /** One step: `fn` in a transaction, its failure reported as `what`, then (outermost) its announcements. */
+  #run<T>(fn: () => T, what: 'step' | 'action'): { value: T } | { err: unknown } {
+    let outcome: { value: T } | { err: unknown }
     this.#depth++
     try {
-      result = { value: this.#store.transaction(fn) }
+      outcome = { value: this.#store.transaction(fn) }
     } catch (err) {
-      failure = { err }
-      this.after(() => this.#failed(err, 'action'))
+      outcome = { err }
+      this.after(() => this.#failed(err, what))
     } finally {
       this.#depth--
     }
     if (this.#depth === 0) this.#runEach(this.#announce.splice(0))
-    if (failure !== undefined) throw failure.err
-    return (result as { value: T }).value
+    return outcome
   }
 
   /**
