@@ -26,11 +26,14 @@ async function until(check: () => boolean, ms: number, what: string): Promise<vo
   }
 }
 
-/** Runs the CLI without waiting for it; resolves with its exit code and output. */
+/**
+ * Runs the CLI without waiting for it; resolves with its exit code and output. `stdout()` is what
+ * it printed so far.
+ */
 function talkenAsync(
   home: string,
   args: readonly string[],
-): Promise<{ status: number | null; stdout: string; stderr: string }> {
+): Promise<{ status: number | null; stdout: string; stderr: string }> & { stdout(): string } {
   const child = spawn(
     process.execPath,
     [join(new URL('../..', import.meta.url).pathname, 'bin', 'talken.js'), ...args],
@@ -47,7 +50,10 @@ function talkenAsync(
   child.stderr.setEncoding('utf8').on('data', (d: string) => {
     stderr += d
   })
-  return new Promise((resolve) => child.on('close', (status) => resolve({ status, stdout, stderr })))
+  const done = new Promise<{ status: number | null; stdout: string; stderr: string }>((resolve) =>
+    child.on('close', (status) => resolve({ status, stdout, stderr })),
+  )
+  return Object.assign(done, { stdout: () => stdout })
 }
 
 /** One request line on the control socket, and the first reply line. */
@@ -191,7 +197,9 @@ describe('talken daemon', () => {
   it('SIGTERM stops the daemon cleanly: socket and lock gone; a follower and a waiting send are told', async () => {
     const [a, b] = running as [DaemonProcess, DaemonProcess]
     assert.equal(await b.stop('SIGTERM'), 0) // Bob away: what Ada sends now waits
-    const follow = talkenAsync(ada, ['inbox', '--follow'])
+    // With --all the follower prints Ada's own messages too: once it has, it follows the daemon.
+    const follow = talkenAsync(ada, ['inbox', '--follow', '--all'])
+    await until(() => follow.stdout().length > 0, 10_000, 'the follower to show the inbox')
     const waiting = talkenAsync(ada, ['send', 'Bob', 'never', 'delivered', '--wait', '60', '--json'])
     await until(
       () => talken(ada, ['inbox', '--all', '--json']).stdout.includes('never delivered'),
