@@ -16,9 +16,15 @@
  * relay learns neither message numbers nor ratchet keys; a recipient finds the session a message
  * belongs to by trying its few current header keys ({@link ratchetTryDecrypt}).
  *
- * Skipped message keys are bounded: at most {@link MAX_SKIP} per chain (a header asking for more
- * is refused with `too_large` before any key is derived), at most {@link MAX_SKIPPED_KEYS} in
- * all (the oldest are dropped), and kept for at most {@link MAX_OLD_CHAINS} earlier chains.
+ * Skipped message keys are bounded as in libsignal: one message may move a chain at most
+ * {@link MAX_GAP} steps ahead (a header asking for more is refused with `too_large` before any key
+ * is derived), and keeps the keys of the last {@link MAX_SKIP} messages it skipped (earlier ones
+ * are given up: those messages were sent before the last thousand that are still missing, and most
+ * likely expired). At most {@link MAX_SKIPPED_KEYS} keys in all (the oldest are dropped), kept for
+ * at most {@link MAX_OLD_CHAINS} earlier chains. A new chain is accepted whatever length it says
+ * the previous one had: beyond {@link MAX_GAP}, the previous chain's missing messages are given up
+ * rather than the session (the spec refuses the header, and the session could then never
+ * recover: every later chain of the peer carries a previous length at least as far).
  *
  * States are immutable values: {@link ratchetEncrypt} and {@link ratchetDecrypt} return a new
  * state and leave their input untouched, so a failed decryption changes nothing.
@@ -41,8 +47,13 @@ import {
   uninitializedBytes,
 } from './primitives.ts'
 
-/** Most message keys skipped in one chain by one message. */
+/** Most message keys one message stores for the messages it skipped. */
 export const MAX_SKIP = 1000
+/**
+ * Most chain steps one message may take us ahead (libsignal: 25,000). Each costs an HMAC
+ * (about 3 µs); beyond it a message is refused, as a flood of far-future numbers is.
+ */
+export const MAX_GAP = 10_000
 /** Most skipped message keys held in one session; the oldest are dropped beyond it. */
 export const MAX_SKIPPED_KEYS = 2000
 /** Earlier receiving chains remembered (for their skipped keys and to recognise replays). */
@@ -234,19 +245,27 @@ function draft(state: RatchetState): Draft {
   return { ...state, skipped: [...state.skipped], oldChains: [...state.oldChains] }
 }
 
-function tooFar(what: string, n: number): TalkenError {
-  return new TalkenError('too_large', `${what} ${n} is more than ${MAX_SKIP} messages ahead; refused`)
+function tooFar(n: number): TalkenError {
+  return new TalkenError('too_large', `message number ${n} is more than ${MAX_GAP} messages ahead; refused`)
 }
 
-/** Stores the keys of messages nr..until−1 of the current receiving chain as skipped. */
+/**
+ * Moves the current receiving chain to message `until` (at most {@link MAX_GAP} ahead, checked by
+ * the caller), storing the keys of the last {@link MAX_SKIP} messages skipped; the keys of earlier
+ * ones are not derived (their messages will be refused as dropped).
+ */
 function skipTo(s: Draft, until: number): void {
   if (s.ckr === null || s.hkr === null) return
-  if (until - s.nr > MAX_SKIP) throw tooFar('message number', until)
+  const keepFrom = until - MAX_SKIP
   let ck = s.ckr
   while (s.nr < until) {
-    const [next, mk] = kdfCk(ck)
-    s.skipped.push({ hk: s.hkr, n: s.nr, mk })
-    ck = next
+    if (s.nr < keepFrom) {
+      ck = hmac(ck, CHAIN_KEY_BYTE)
+    } else {
+      const [next, mk] = kdfCk(ck)
+      s.skipped.push({ hk: s.hkr, n: s.nr, mk })
+      ck = next
+    }
     s.nr += 1
   }
   s.ckr = ck
@@ -312,7 +331,7 @@ function currentChainKey(
         if (mk === undefined) throw replayed(h.n)
         return mk
       }
-      if (h.n - s.nr > MAX_SKIP) throw tooFar('message number', h.n)
+      if (h.n - s.nr > MAX_GAP) throw tooFar(h.n)
       skipTo(s, h.n)
       const [ckr, mk] = kdfCk(s.ckr!)
       s.ckr = ckr
@@ -323,10 +342,10 @@ function currentChainKey(
   // 2. The next chain: the peer took a DH ratchet step.
   const h = tryHeader(s.nhkr, encryptedHeader)
   if (h !== undefined) {
-    // Check both bounds before deriving anything.
-    if (s.ckr !== null && h.pn - s.nr > MAX_SKIP) throw tooFar('previous chain length', h.pn)
-    if (h.n > MAX_SKIP) throw tooFar('message number', h.n)
-    skipTo(s, h.pn)
+    // Check the bound before deriving anything.
+    if (h.n > MAX_GAP) throw tooFar(h.n)
+    // The previous chain's missing messages: their keys if within reach, else given up.
+    if (h.pn - s.nr <= MAX_GAP) skipTo(s, h.pn)
     closeCurrentChain(s, h.pn)
     dhRatchet(s, h, random)
     skipTo(s, h.n)

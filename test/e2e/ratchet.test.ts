@@ -15,6 +15,7 @@ import { dhKeyFromPrivate } from '../../src/e2e/primitives.ts'
 import {
   initInitiator,
   initResponder,
+  MAX_GAP,
   MAX_SKIP,
   MAX_SKIPPED_KEYS,
   type RatchetState,
@@ -330,13 +331,13 @@ describe('ratchet: bounds and transactional decryption', () => {
     return { alice, bob }
   }
 
-  it('refuses a message number more than MAX_SKIP ahead, deriving nothing and changing nothing', () => {
+  it('refuses a message number more than MAX_GAP ahead, deriving nothing and changing nothing', () => {
     const { alice, bob } = started()
     const before = bob.state
     // A flood of far-future numbers, as a faulty or hostile peer holding the keys could send.
     for (let i = 0; i < 2000; i++) {
       const far = ratchetEncrypt(
-        { ...alice.state, ns: MAX_SKIP + 2 + i * 1000 },
+        { ...alice.state, ns: MAX_GAP + 2 + i * 1000 },
         Uint8Array.of(i & 0xff),
         AD,
         seededRandom(i),
@@ -345,20 +346,53 @@ describe('ratchet: bounds and transactional decryption', () => {
     }
     assert.equal(bob.state, before)
     assert.equal(bob.state.skipped.length, 0)
-    // Exactly MAX_SKIP ahead is still fine.
+    // Exactly MAX_SKIP ahead keeps every skipped key.
     for (let i = 0; i < MAX_SKIP; i++) alice.encrypt(Uint8Array.of(0), AD)
     assert.deepEqual(bob.decrypt(alice.encrypt(Uint8Array.of(9), AD), AD), Uint8Array.of(9))
     assert.equal(bob.state.skipped.length, MAX_SKIP)
   })
 
-  it('refuses a new chain that claims a previous chain far too long', () => {
+  it('takes a gap of up to MAX_GAP, keeping the keys of the last MAX_SKIP messages it skipped', () => {
     const { alice, bob } = started()
-    bob.decrypt(alice.encrypt(Uint8Array.of(2), AD), AD)
-    alice.decrypt(bob.encrypt(Uint8Array.of(3), AD), AD) // Alice steps: her next header is on a new chain
-    const lying = ratchetEncrypt({ ...alice.state, pn: 5000 }, Uint8Array.of(4), AD, seededRandom(5))
-    const before = bob.state
-    throwsCode(() => bob.decrypt(lying.message, AD), 'too_large')
-    assert.equal(bob.state, before)
+    const sent: Uint8Array[] = []
+    for (let i = 0; i < MAX_GAP; i++) sent.push(alice.encrypt(Uint8Array.of(i & 0xff), AD))
+    const last = alice.encrypt(Uint8Array.of(1, 2), AD)
+    assert.deepEqual(bob.decrypt(last, AD), Uint8Array.of(1, 2))
+    assert.equal(bob.state.skipped.length, MAX_SKIP)
+    // The last MAX_SKIP skipped ones still open, in any order; the ones before them were given up.
+    assert.deepEqual(bob.decrypt(sent[MAX_GAP - 1]!, AD), Uint8Array.of((MAX_GAP - 1) & 0xff))
+    assert.deepEqual(bob.decrypt(sent[MAX_GAP - MAX_SKIP]!, AD), Uint8Array.of((MAX_GAP - MAX_SKIP) & 0xff))
+    throwsCode(() => bob.decrypt(sent[MAX_GAP - MAX_SKIP - 1]!, AD), 'replayed')
+    throwsCode(() => bob.decrypt(sent[0]!, AD), 'replayed')
+    // One more than MAX_GAP ahead is refused.
+    for (let i = 0; i <= MAX_GAP; i++) alice.encrypt(Uint8Array.of(0), AD)
+    throwsCode(() => bob.decrypt(alice.encrypt(Uint8Array.of(3), AD), AD), 'too_large')
+  })
+
+  it('a session whose chain fell too far behind recovers once the recipient writes back', () => {
+    const { alice, bob } = started()
+    // More than MAX_GAP of Alice's messages are lost (expired on the way, say).
+    for (let i = 0; i < MAX_GAP + 5; i++) alice.encrypt(Uint8Array.of(0), AD)
+    throwsCode(() => bob.decrypt(alice.encrypt(Uint8Array.of(1), AD), AD), 'too_large')
+    // Bob writes back; Alice's next chain says her previous one was that long. Refusing it, as the
+    // spec's bound on skipped keys would, left the session unusable for good: every later chain of
+    // hers says as much.
+    assert.deepEqual(alice.decrypt(bob.encrypt(Uint8Array.of(2), AD), AD), Uint8Array.of(2))
+    assert.deepEqual(bob.decrypt(alice.encrypt(Uint8Array.of(3), AD), AD), Uint8Array.of(3))
+    assert.equal(bob.state.skipped.length, 0)
+    assert.deepEqual(alice.decrypt(bob.encrypt(Uint8Array.of(4), AD), AD), Uint8Array.of(4))
+    assert.deepEqual(bob.decrypt(alice.encrypt(Uint8Array.of(5), AD), AD), Uint8Array.of(5))
+  })
+
+  it('a new chain after a previous one longer than the gap keeps the keys within reach', () => {
+    const { alice, bob } = started()
+    const late: Uint8Array[] = []
+    for (let i = 0; i < 1500; i++) late.push(alice.encrypt(Uint8Array.of(i & 0xff), AD))
+    alice.decrypt(bob.encrypt(Uint8Array.of(2), AD), AD) // Alice steps: her next header is on a new chain
+    assert.deepEqual(bob.decrypt(alice.encrypt(Uint8Array.of(3), AD), AD), Uint8Array.of(3))
+    assert.equal(bob.state.skipped.length, MAX_SKIP)
+    assert.deepEqual(bob.decrypt(late[1499]!, AD), Uint8Array.of(1499 & 0xff))
+    throwsCode(() => bob.decrypt(late[499]!, AD), 'replayed')
   })
 
   it('keeps at most MAX_SKIPPED_KEYS skipped keys across chains, dropping the oldest', () => {
