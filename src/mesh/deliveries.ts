@@ -31,6 +31,12 @@ import type { NeighbourId, RouterHost } from './router.ts'
 import { tagKey } from './routing-table.ts'
 
 /** What {@link Deliveries} asks of the mesh core. */
+/** An envelope seen here: the neighbour it came from ('' for none) and when (host time, ms). */
+export interface Seen {
+  readonly from: NeighbourId
+  readonly at: number
+}
+
 export interface DeliveriesIo {
   /** The envelope held under `key` (message ID, hex), if any. */
   held(key: string): Held | undefined
@@ -63,8 +69,8 @@ export class Deliveries {
   readonly #store: Store
   readonly #cfg: MeshConfig
   readonly #stats: DeliveriesStats
-  /** Message ID → the neighbour it came from, shared with the core's duplicate suppression. */
-  readonly #seen: BoundedMap<string, NeighbourId>
+  /** Message ID → where and when it came, shared with the core's duplicate suppression. */
+  readonly #seen: BoundedMap<string, Seen>
   readonly #neighbours: NeighbourTable
   readonly #ackTags: AckTags
   readonly #io: DeliveriesIo
@@ -75,7 +81,7 @@ export class Deliveries {
     store: Store
     cfg: MeshConfig
     stats: DeliveriesStats
-    seen: BoundedMap<string, NeighbourId>
+    seen: BoundedMap<string, Seen>
     neighbours: NeighbourTable
     ackTags: AckTags
     io: DeliveriesIo
@@ -120,7 +126,7 @@ export class Deliveries {
         this.#stats.duplicatesSuppressed++
         return
       }
-      this.#seen.set(key, from ?? '')
+      this.#seen.set(key, { from: from ?? '', at: this.#host.now() })
       this.#stats.delivered++
       this.#host.deliver({
         id: key,
@@ -143,7 +149,8 @@ export class Deliveries {
     }
     if (fresh) this.#stats.delivered++
     else this.#stats.duplicatesSuppressed++
-    if (from !== undefined) this.#store.onRollback(this.#seen.setUndoably(key, from))
+    if (from !== undefined)
+      this.#store.onRollback(this.#seen.setUndoably(key, { from, at: this.#host.now() }))
     // A repeat whose proof is gone.
     if (proof === undefined) return
     const prefix = idPrefix(key)
@@ -187,7 +194,7 @@ export class Deliveries {
     this.#store.onRollback(() => this.proofs.forget(prefix))
     this.#stats.proofsLearned++
     const targets = new Set<NeighbourId>()
-    const back = this.#seen.get(key)
+    const back = this.#seen.get(key)?.from
     if (back) targets.add(back)
     const h = this.#io.held(key)
     if (h !== undefined) {
@@ -240,6 +247,6 @@ export class Deliveries {
       return // the proof still travels back along the path and to every holder met
     }
     this.#io.hold(h)
-    this.#seen.set(h.key, '')
+    this.#seen.set(h.key, { from: '', at: this.#host.now() })
   }
 }

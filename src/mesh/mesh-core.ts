@@ -35,7 +35,7 @@ import { MAX_COPIES } from '../wire/limits.ts'
 import { AckTags } from './ack-tags.ts'
 import { BoundedMap } from './bounded-map.ts'
 import { DEFAULT_MESH_CONFIG, type MeshConfig } from './config.ts'
-import { Deliveries } from './deliveries.ts'
+import { Deliveries, type Seen } from './deliveries.ts'
 import { copiesToHand, fairHandoffs, hasCopyToHand } from './forwarding-policy.ts'
 import { fragmentFrame, isFragment, MIN_FRAGMENT_MTU, Reassembler } from './fragmentation.ts'
 import {
@@ -116,7 +116,7 @@ export class MeshCore implements Router {
   readonly #neighbours = new NeighbourTable()
   readonly #held = new HeldSet()
   /** Message ID → the neighbour it came from (for sending proofs back), exact and bounded. */
-  readonly #seen: BoundedMap<string, NeighbourId>
+  readonly #seen: BoundedMap<string, Seen>
   /** Local delivery and delivery proofs. */
   readonly #deliveries: Deliveries
   /** Links we have had, each counted as it comes up: a cheap centrality for spraying, sent in our Hello. */
@@ -161,7 +161,7 @@ export class MeshCore implements Router {
     this.#host = init.host
     this.#store = init.store
     this.#cfg = { ...DEFAULT_MESH_CONFIG, ...init.config }
-    this.#seen = new BoundedMap(this.#cfg.seenCapacity)
+    this.#seen = new BoundedMap<string, Seen>(this.#cfg.seenCapacity)
     this.#routing = new RouteAgent({
       self: this.self,
       cfg: this.#cfg,
@@ -209,7 +209,7 @@ export class MeshCore implements Router {
     for (const h of restoreHeld(this.#store)) {
       if (h.own && !h.datagram && isOpaque(h)) this.#tagOwn(h)
       this.#hold(h)
-      if (!h.own) this.#seen.set(h.key, h.origin)
+      if (!h.own) this.#seen.set(h.key, { from: h.origin, at: h.receivedAt })
     }
     this.#schedule()
   }
@@ -566,8 +566,10 @@ export class MeshCore implements Router {
       return
     }
     // Seen and passed on already: taking it again could only loop, unless it is an acknowledgement
-    // whose path reversed (our route to its destination leads elsewhere than back to the sender).
-    if (this.#seen.has(key) && !this.#reversedAck(envelope, n.id)) {
+    // whose path reversed (our route to its destination leads elsewhere than back to the sender),
+    // or its source trying again after the copy we passed on was lost further on.
+    const seen = this.#seen.get(key)
+    if (seen !== undefined && !this.#reversedAck(envelope, n.id) && !this.#retried(seen, n.id)) {
       this.stats.duplicatesSuppressed++
       this.#hopAck(n.id, envelope.id, HopAckStatus.duplicate)
       return
@@ -605,7 +607,7 @@ export class MeshCore implements Router {
       throw err
     }
     this.#hold(h)
-    const unsee = this.#seen.setUndoably(key, n.id)
+    const unsee = this.#seen.setUndoably(key, { from: n.id, at: this.#host.now() })
     // Undone with the step (its commit failed, so the neighbour got no hop acknowledgement and
     // keeps its copy): we hold nothing, as the store says.
     this.#store.onRollback(() => {
@@ -614,6 +616,16 @@ export class MeshCore implements Router {
     })
     this.#hopAck(n.id, envelope.id, HopAckStatus.taken)
     if (envelope.flags & EnvelopeFlags.ack) this.#deliveries.peek(envelope)
+  }
+
+  /**
+   * The neighbour that handed us an envelope hands it again long after (half the sources' first
+   * retry interval): its copies came back to it unacknowledged, so the one we passed on was lost
+   * further on (a black hole, a store lost). Only a source tries again that late; a hop
+   * acknowledgement lost on the way is resent within seconds, and that is a duplicate.
+   */
+  #retried(seen: Seen, from: NeighbourId): boolean {
+    return seen.from === from && this.#host.now() - seen.at >= this.#cfg.retryBaseMs / 2
   }
 
   /** An acknowledgement handed back to us by a neighbour our route to its destination does not lead to. */

@@ -75,6 +75,25 @@ describe('mesh: the A–B–D–C line', () => {
       assert.equal(n.store.getOutbox(id), undefined)
     }
   })
+
+  it("a relay takes its source's late retry when the copy it passed on was lost further on", () => {
+    const { net, id } = sentWhileCIsAway('lost at D')
+    net.run(net.now + 5_000)
+    assert.ok(net.nodes.get('D')!.store.getCustody(id), 'D took custody')
+    assert.equal(net.nodes.get('B')!.store.getCustody(id), undefined, 'B passed it on')
+    // D loses its store (a wiped phone, say) and comes back empty; C is back too.
+    net.stop('D')
+    net.add('D')
+    net.start('C')
+    net.link('B', 'D')
+    net.link('D', 'C')
+    net.run(net.now + 20 * 60_000)
+    assert.equal(net.nodes.get('C')!.delivered.length, 0, 'nobody holds a copy until A tries again')
+    // A tries again after 30 minutes. B saw the message then, from A: that is no loop.
+    net.run(net.now + 20 * 60_000)
+    assert.deepEqual(net.nodes.get('C')!.delivered.map(text), ['lost at D'])
+    assert.equal(net.nodes.get('A')!.store.getMessage(id)?.state, 'delivered')
+  })
 })
 
 describe('mesh: a message the recipient cannot open', () => {
