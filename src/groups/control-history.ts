@@ -53,6 +53,13 @@ export class ControlHistory {
     return state
   }
 
+  /** Whether the inclusive past of `entry` (recorded) holds a `remove` or `leave` of `account`. */
+  takesOut(entry: RoomEntry, account: Uint8Array): boolean {
+    return this.#pastOf(this.#frontierOf([entry])).some(
+      (e) => (e.kind === 'remove' || e.kind === 'leave') && bytesEqual(removalSubject(e), account),
+    )
+  }
+
   /**
    * Records an entry whose parents are recorded, once it was found valid against `before`, the
    * state at its parents. An entry is concurrent with nothing in its own past (all of it is its

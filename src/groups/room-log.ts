@@ -355,7 +355,7 @@ export class RoomLog {
 
   /** Leaves the room; a remaining member's next post rotates the key. */
   leave(now: number): RoomEntry {
-    return this.#append(this.#tips(), 'leave', new Uint8Array(0), now)
+    return this.#append(this.#tips(true), 'leave', new Uint8Array(0), now)
   }
 
   #newKey(members: readonly Member[]) {
@@ -368,14 +368,34 @@ export class RoomLog {
   }
 
   /**
-   * The heads the next entry links to: all of them, or the 16 deepest (ties by hash) when there
-   * are more. Writers judge keys and members from exactly these, as validators will.
+   * The heads the next entry links to: all of them, or, when there are more, the 16 deepest (ties
+   * by hash) with heads swapped in for every removal they would leave out. Writers judge keys and
+   * members from exactly these, as validators will: a removal outside them would leave its member
+   * among those a post's key or a new key is sealed for. (A removed member can make many heads
+   * deeper than the removal, writing on a head from before it.) With `forLeaving`, any heads do.
    */
-  #tips(): RoomEntry[] {
+  #tips(forLeaving = false): RoomEntry[] {
     if (this.#entries.size === 0) throw new TalkenError('not_found', 'the room history is not held here yet')
-    return this.#headEntries()
-      .sort((a, b) => b.depth - a.depth || compareBytes(a.hash, b.hash))
-      .slice(0, MAX_PARENTS)
+    const heads = this.#headEntries().sort((a, b) => b.depth - a.depth || compareBytes(a.hash, b.hash))
+    const tips = heads.slice(0, MAX_PARENTS)
+    if (heads.length === tips.length || forLeaving) return tips
+    const everyone = this.#state().members
+    const outside = (at: readonly RoomEntry[]) =>
+      [...this.#stateAt(at).members.values()].filter((m) => !everyone.has(toHex(m.account)))
+    const swappedIn = new Set<RoomEntry>()
+    for (let round = 0; round < MAX_PARENTS; round++) {
+      const [member] = outside(tips)
+      if (member === undefined) return tips
+      const head = heads.find((h) => !tips.includes(h) && this.#control.takesOut(h, member.account))
+      const drop = tips.findLastIndex((t) => !swappedIn.has(t))
+      if (head === undefined || drop < 0) break
+      tips[drop] = head
+      swappedIn.add(head)
+    }
+    throw new TalkenError(
+      'conflict',
+      `the room history has more concurrent removals than one entry can join (${MAX_PARENTS})`,
+    )
   }
 
   #append(heads: readonly RoomEntry[], kind: EntryKind, body: Uint8Array, now: number): RoomEntry {

@@ -12,6 +12,7 @@ import {
   decodeGenesisBody,
   decodeRemoveBody,
   encodeAddBody,
+  encodePostBody,
   encodeRemoveBody,
   encodeRotateBody,
 } from '../../src/groups/room-bodies.ts'
@@ -509,6 +510,37 @@ describe('room log: a removal wins over what its subject writes concurrently', (
       bob.log.members().map((m) => toHex(m.account)),
       members,
     )
+  })
+
+  it('a removed member who makes more heads than an entry links cannot keep the key: writers link the removal', () => {
+    const [alice, bob, carol] = roomOfThree() as [TestMember, TestMember, TestMember]
+    const before = alice.log.entry(alice.log.heads()[0]!)!
+    alice.log.removeMember(bob.identity.account.publicKey, T0 + 5)
+    sync(alice.log, carol.log)
+    // Bob writes on a head from before his removal: a chain deeper than the removal, then
+    // MAX_PARENTS siblings on it. Valid in the past they name, so every replica keeps them.
+    const junk = () =>
+      encodePostBody({ keyId: new Uint8Array(16), nonce: new Uint8Array(12), ciphertext: new Uint8Array(16) })
+    let tip = before
+    for (let i = 0; i < 5; i++) {
+      tip = writtenOn(bob, tip, 'post', junk(), T0 + 10 + i)
+      assert.equal(carol.log.receive(tip.bytes).status, 'accepted')
+    }
+    for (let i = 0; i < MAX_PARENTS; i++) {
+      const sibling = writtenOn(bob, tip, 'post', junk(), T0 + 100 + i)
+      assert.equal(carol.log.receive(sibling.bytes).status, 'accepted')
+    }
+    assert.equal(carol.log.heads().length, MAX_PARENTS + 1)
+    // Carol's post links the removal, so it goes under a key Bob was never given.
+    const post = carol.log.post(utf8('after bob left'), T0 + 1000)
+    assert.ok(
+      post.parents.some((p) => hex(p) === hex(alice.log.heads()[0]!)),
+      'the removal is a parent',
+    )
+    sync(carol.log, bob.log)
+    sync(carol.log, alice.log)
+    assert.ok(!reads(bob.log, 'after bob left'))
+    assert.ok(reads(alice.log, 'after bob left'))
   })
 
   it('two admins who remove each other at once: every replica reaches the same single verdict', () => {
