@@ -72,3 +72,11 @@ export class TalkenError extends Error {
 export function isTalkenError(err: unknown, code?: TalkenErrorCode): err is TalkenError {
   return err instanceof TalkenError && (code === undefined || err.code === code)
 }
+
+/**
+ * True when `err` says the store could not write (`storage_full`, `storage_failed`): the step's
+ * failure, never the input's, so what was being handled must come again rather than be dropped.
+ */
+export function isStorageFailure(err: unknown): err is TalkenError {
+  return isTalkenError(err, 'storage_full') || isTalkenError(err, 'storage_failed')
+}

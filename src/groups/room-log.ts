@@ -13,7 +13,7 @@
  */
 
 import { AEAD_NONCE_LENGTH, type RandomSource, sha256, systemRandom } from '../e2e/primitives.ts'
-import { TalkenError } from '../errors.ts'
+import { isStorageFailure, TalkenError } from '../errors.ts'
 import type { Identity } from '../identity/identity.ts'
 import type { Store } from '../store/store.ts'
 import { bytesEqual } from '../wire/cbor.ts'
@@ -508,8 +508,9 @@ export class RoomLog {
           released.push(entry.hash)
           progress = true
         } catch (err) {
-          // An invalid entry that waited for its parents is dropped like one that did not wait.
-          if (!(err instanceof TalkenError)) throw err
+          // An invalid entry that waited for its parents is dropped like one that did not wait. A
+          // full disk is not the entry's fault: the step fails, and the entry comes again.
+          if (!(err instanceof TalkenError) || isStorageFailure(err)) throw err
           this.#pending.delete(id)
           dropped.push(entry.hash)
         }

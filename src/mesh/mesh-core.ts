@@ -21,7 +21,7 @@
  * (forwarding-policy.ts), local delivery and proofs (deliveries.ts), small links
  * (fragmentation.ts).
  */
-import { isTalkenError, TalkenError } from '../errors.ts'
+import { isStorageFailure, isTalkenError, TalkenError } from '../errors.ts'
 import type { DeliveryState, Store } from '../store/store.ts'
 import { bytesEqual } from '../wire/cbor.ts'
 import {
@@ -525,7 +525,7 @@ export class MeshCore implements Router {
       try {
         this.#deliveries.deliver(envelope, n.id)
       } catch (err) {
-        if (isTalkenError(err, 'storage_full') || isTalkenError(err, 'storage_failed')) {
+        if (isStorageFailure(err)) {
           this.stats.deliveriesRefused++
           this.#hopAck(n.id, envelope.id, HopAckStatus.refused)
           return

@@ -8,7 +8,7 @@
 import { createHash, randomBytes } from 'node:crypto'
 import type { SessionStore } from '../e2e/session-store.ts'
 import { decodePrekeyBundle, type PrekeyBundle } from '../e2e/x3dh.ts'
-import { isTalkenError, TalkenError } from '../errors.ts'
+import { isStorageFailure, isTalkenError, TalkenError } from '../errors.ts'
 import { CardExtension, type ContactCard, cardExtension } from '../identity/contact-card.ts'
 import type { Identity } from '../identity/identity.ts'
 import { toTextId } from '../identity/text-id.ts'
@@ -296,7 +296,7 @@ export class DirectMessages {
       }))
     } catch (err) {
       // A write that did not fit is not the message's fault: the mesh refuses it, and it comes again.
-      if (isTalkenError(err, 'storage_full') || isTalkenError(err, 'storage_failed')) throw err
+      if (isStorageFailure(err)) throw err
       this.#rejected++
       const reason = err instanceof TalkenError ? `${err.code}: ${err.message}` : String(err)
       this.#host.log('warn', 'refused an incoming message', { id: delivery.id, error: reason })

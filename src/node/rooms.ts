@@ -8,7 +8,7 @@
  * `rooms/invites` token hex → CBOR [room hex, expires ms]. The logs keep their own namespaces.
  */
 import { dhKeyFromPrivate, generateDhKey, systemRandom } from '../e2e/primitives.ts'
-import { isTalkenError, TalkenError } from '../errors.ts'
+import { isStorageFailure, isTalkenError, TalkenError } from '../errors.ts'
 import { fromHex, toHex } from '../groups/entry.ts'
 import { MAX_ROOM_MEMBERS } from '../groups/limits.ts'
 import { decodeGenesisBody, decodeRemoveBody } from '../groups/room-bodies.ts'
@@ -27,6 +27,7 @@ import {
 import { decodeContactCard } from '../identity/contact-card.ts'
 import type { Identity } from '../identity/identity.ts'
 import { toTextId } from '../identity/text-id.ts'
+import { BoundedMap } from '../mesh/bounded-map.ts'
 import type { Logger } from '../mesh/router.ts'
 import type { Store } from '../store/store.ts'
 import { bytesEqual, decodeCbor, encodeCbor, FieldReader } from '../wire/cbor.ts'
@@ -38,6 +39,12 @@ export const INVITE_LIFETIME_MS = 7 * 24 * 3600_000
 const JOIN_RETRY_MS = 10_000
 /** Room frames live this long in the mesh. */
 const FRAME_TTL_MS = 10 * 60_000
+/**
+ * A member's whole history goes to one joiner at most this often. Join requests repeat every
+ * {@link JOIN_RETRY_MS} and wait in the mesh while there is no route: when one appears, dozens
+ * arrive at once, and each would send the whole history again.
+ */
+const SUPPLY_INTERVAL_MS = 60_000
 
 const SELF_NS = 'rooms/self'
 const JOINING_NS = 'rooms/joining'
@@ -124,6 +131,8 @@ interface Room {
 export class NodeRooms {
   readonly #host: RoomsHost
   readonly #rooms = new Map<string, Room>()
+  /** When each joiner (room and account, hex) was last handed a room's whole history. */
+  readonly #supplied = new BoundedMap<string, number>(256)
   readonly #sealer: KeySealer
   readonly #me: Uint8Array
   /** Signs room frames with our account key. */
@@ -236,7 +245,16 @@ export class NodeRooms {
     const room = this.#find(query)
     this.#requireMember(room)
     const hash = this.#host.act(() => {
+      const heads = new Set(room.log.heads().map(toHex))
       const entry = room.log.post(new TextEncoder().encode(text), Date.now())
+      // A key rotation the post needed was written just before it, and is its parent: pushed and
+      // announced like the post, rather than left for members to ask for.
+      for (const parent of entry.parents) {
+        const written = heads.has(toHex(parent)) ? undefined : room.log.entry(parent)
+        if (written === undefined) continue
+        room.gossip.published(written)
+        this.#announce(room, written.hash)
+      }
       room.gossip.published(entry)
       this.#announce(room, entry.hash)
       return toHex(entry.hash)
@@ -322,7 +340,7 @@ export class NodeRooms {
       try {
         this.#host.store.transaction(() => this.#handle(bytes))
       } catch (err) {
-        if (isTalkenError(err, 'storage_full') || isTalkenError(err, 'storage_failed')) throw err
+        if (isStorageFailure(err)) throw err
         this.#host.log('warn', 'dropped a room frame that could not be handled', {
           error: err instanceof Error ? err.message : String(err),
         })
@@ -353,8 +371,13 @@ export class NodeRooms {
       room.gossip.receive(toHex(m.sender), m.frame)
       // Only a room still being joined can have just let us in.
       if (room.invitedName !== undefined && this.#isMember(room)) {
+        const invitedName = room.invitedName
         this.#host.store.kvDelete(JOINING_NS, room.id)
         room.invitedName = undefined
+        // Undone with the step (the record is back on disk): still joining, as the store says.
+        this.#host.store.onRollback(() => {
+          room.invitedName = invitedName
+        })
         this.#host.log('info', 'joined a room', { room: room.id.slice(0, 16) })
       }
       return
@@ -395,6 +418,12 @@ export class NodeRooms {
       this.#announce(room, entry.hash)
       this.#host.log('info', 'added a member who joined by invitation', { room: room.id.slice(0, 16) })
     }
+    const key = `${room.id}:${sender}`
+    const now = Date.now()
+    const last = this.#supplied.get(key)
+    if (last !== undefined && now - last < SUPPLY_INTERVAL_MS && now >= last) return
+    // Undone with the step (the frames it queued are not sent): the next request is answered.
+    this.#host.store.onRollback(this.#supplied.setUndoably(key, now))
     room.gossip.supplyAll(sender)
   }
 

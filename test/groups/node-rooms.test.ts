@@ -22,6 +22,10 @@ class Rooms {
   readonly nodes = new Map<string, NodeRooms>()
   /** What each node logged: `name: message`. */
   readonly logged: string[] = []
+  /** Every frame sent, in order: who sent it, to whom (account, hex). */
+  readonly sent: Array<{ from: string; to: string; frame: Uint8Array }> = []
+  /** Every entry each node announced: `name: kind`. */
+  readonly announced: string[] = []
   readonly #queue: Array<[string, Uint8Array]> = []
 
   add(name: string): { identity: Identity; rooms: NodeRooms; store: Store } {
@@ -32,12 +36,15 @@ class Rooms {
       store,
       identity,
       log: (_level, message) => this.logged.push(`${name}: ${message}`),
-      send: (account, frame) => this.#queue.push([toHex(account), frame]),
+      send: (account, frame) => {
+        this.#queue.push([toHex(account), frame])
+        this.sent.push({ from: name, to: toHex(account), frame })
+      },
       distance: (account) => (this.nodes.has(toHex(account)) ? 1 : undefined),
       step: (fn) => store.transaction(fn),
       act: (fn) => store.transaction(fn),
       card: () => card,
-      entry: () => {},
+      entry: (e) => this.announced.push(`${name}: ${e.item.kind}`),
     })
     this.nodes.set(toHex(identity.account.publicKey), rooms)
     return { identity, rooms, store }
@@ -127,6 +134,65 @@ describe('rooms on a node: joining by invitation', () => {
     net.pump()
     learnsRemoval(net, bob, room.id)
     joinsAgainRefused(net, alice, bob, room.id, link)
+  })
+
+  it('join requests that arrive together (they waited in the mesh) get the history once', () => {
+    const net = new Rooms()
+    const alice = net.add('alice')
+    const bob = net.add('bob')
+    const room = alice.rooms.create('club')
+    for (let i = 0; i < 5; i++) alice.rooms.post(room.id, `post ${i}`)
+    bob.rooms.join(alice.rooms.invite(room.id).link)
+    const request = net.sent.find((s) => s.from === 'bob')!.frame
+    const toBob = () => net.sent.filter((s) => s.to === toHex(bob.identity.account.publicKey)).length
+    alice.rooms.receive(request)
+    alice.rooms.drain()
+    const once = toBob()
+    assert.ok(once > 0, 'the history went to Bob')
+    for (let i = 0; i < 20; i++) alice.rooms.receive(request)
+    alice.rooms.drain()
+    assert.equal(toBob(), once)
+    assert.equal(alice.rooms.members(room.id).length, 2)
+  })
+
+  it('joining, undone with its step, is still joining: the next history that lets us in finishes it', () => {
+    const net = new Rooms()
+    const alice = net.add('alice')
+    const bob = net.add('bob')
+    const room = alice.rooms.create('club')
+    bob.rooms.join(alice.rooms.invite(room.id).link)
+    // Alice takes Bob in; what she sends him waits.
+    const bobKey = toHex(bob.identity.account.publicKey)
+    net.nodes.delete(bobKey)
+    net.pump()
+    net.nodes.set(bobKey, bob.rooms)
+    const toBob = net.sent.filter((s) => s.to === bobKey).map((s) => s.frame)
+    const receiveAll = () => {
+      for (const frame of toBob) bob.rooms.receive(frame)
+      bob.rooms.drain()
+    }
+    assert.throws(
+      () =>
+        bob.store.transaction(() => {
+          receiveAll()
+          throw new Error('the commit failed')
+        }),
+      /the commit failed/,
+    )
+    assert.ok(bob.store.kvGet('rooms/joining', room.id), 'still joining, as stored')
+    receiveAll()
+    assert.equal(bob.rooms.list()[0]?.member, true)
+    assert.equal(bob.store.kvGet('rooms/joining', room.id), undefined)
+  })
+
+  it('a key rotation a post needs is announced and pushed with it', () => {
+    const { net, alice, bob, room } = bobJoinsByLink()
+    bob.rooms.leave(room.id)
+    net.pump()
+    net.announced.length = 0
+    net.sent.length = 0
+    alice.rooms.post(room.id, 'after bob left')
+    assert.deepEqual(net.announced, ['alice: rotate', 'alice: post'])
   })
 
   it('a join the room cannot take (it is full) is refused on its own and undoes nothing else', () => {

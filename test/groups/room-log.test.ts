@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { decode, encode } from 'cborg'
+import { TalkenError } from '../../src/errors.ts'
 import { decodeEntry, signEntry, toHex } from '../../src/groups/entry.ts'
 import {
   MAX_ENTRY_BYTES,
@@ -17,7 +18,9 @@ import {
   encodeRotateBody,
 } from '../../src/groups/room-bodies.ts'
 import { openPostEntry } from '../../src/groups/room-keys.ts'
+import { openRoomLog } from '../../src/groups/room-log.ts'
 import { createIdentity } from '../../src/identity/identity.ts'
+import type { Store } from '../../src/store/store.ts'
 import { throwsCode } from '../helpers/errors.ts'
 import { prng, testSeed } from '../helpers/prng.ts'
 import {
@@ -456,6 +459,35 @@ describe('room log: a transaction undone', () => {
     const again = alice.log.receive(first.bytes)
     assert.equal(again.status === 'accepted' && again.released.length, 1)
     assert.ok(alice.log.has(second.hash))
+  })
+
+  it('a held entry that does not fit on the disk fails the step rather than being dropped', () => {
+    const { alice, bob } = aliceAndBob('member')
+    sync(alice.log, bob.log)
+    const first = bob.log.post(utf8('first'), T0 + 2)
+    const second = bob.log.post(utf8('second'), T0 + 3)
+    // Alice's disk fills up just as the held entry is written.
+    const disk = { full: '' }
+    const store = new Proxy(alice.store, {
+      get(target, prop) {
+        const value = Reflect.get(target, prop)
+        if (typeof value !== 'function') return value
+        if (prop !== 'kvSet') return value.bind(target)
+        return (ns: string, key: string, bytes: Uint8Array) => {
+          if (key === disk.full) throw new TalkenError('storage_full', 'the disk is full')
+          return target.kvSet(ns, key, bytes)
+        }
+      },
+    }) as Store
+    const log = openRoomLog({ store, identity: alice.identity, sealer: alice.sealer }, alice.log.roomId)
+    assert.equal(log.receive(second.bytes).status, 'pending')
+    disk.full = toHex(second.hash)
+    throwsCode(() => store.transaction(() => log.receive(first.bytes)), 'storage_full')
+    assert.deepEqual(log.size, { entries: log.entries().length, pending: 1 })
+    disk.full = ''
+    const again = log.receive(first.bytes)
+    assert.equal(again.status === 'accepted' && again.released.length, 1)
+    assert.ok(log.has(second.hash))
   })
 })
 
