@@ -62,6 +62,11 @@ export interface KeySealer {
   seal(member: SealTarget, keyId: Uint8Array, roomKey: Uint8Array): Uint8Array
   /** Opens a key sealed for us (`self` is our own account); throws `decrypt_failed` when it is not ours. */
   open(self: Uint8Array, keyId: Uint8Array, sealed: Uint8Array): Uint8Array
+  /**
+   * Throws `malformed` when nothing could be sealed to `sealingKey` (a genesis or add announcing it
+   * is refused: every later key hand-over to that member would fail, and with it the rotation).
+   */
+  check(sealingKey: Uint8Array): void
 }
 
 function sealAd(keyId: Uint8Array, account: Uint8Array): Uint8Array {
@@ -78,6 +83,10 @@ function sealAd(keyId: Uint8Array, account: Uint8Array): Uint8Array {
 export function x25519Sealer(own: DhKeyPair, random?: RandomSource): KeySealer {
   return {
     sealingKey: own.publicKey,
+    check(sealingKey) {
+      // A key off the curve's prime-order group, or not canonical, fails the agreement: as a seal would.
+      dh(own, sealingKey)
+    },
     seal(member, keyId, roomKey) {
       const eph = generateDhKey(random)
       const k = hkdf(

@@ -38,6 +38,7 @@ import {
 import { applyEntry, type Member, needsRotation, type RoomState } from './membership.ts'
 import {
   decodeAddBody,
+  decodeGenesisBody,
   decodeRemoveBody,
   encodeAddBody,
   encodeGenesisBody,
@@ -445,6 +446,7 @@ export class RoomLog {
     }
     const before = this.#stateAt(known)
     applyEntry(before, entry)
+    if (persist) this.#checkSealingKey(entry)
     const key = persist ? this.#openKeyFor(entry) : undefined
     if (persist) {
       this.#store.transaction(() => {
@@ -461,6 +463,21 @@ export class RoomLog {
     for (const p of entry.parents) this.#heads.delete(toHex(p))
     this.#heads.add(id)
     this.#pending.delete(id)
+  }
+
+  /** Refuses a genesis or add whose sealing key nothing can be sealed to (`malformed`, `bad_sealing_key`). */
+  #checkSealingKey(entry: RoomEntry): void {
+    if (entry.kind !== 'genesis' && entry.kind !== 'add') return
+    const { sealingKey } =
+      entry.kind === 'genesis' ? decodeGenesisBody(entry.body) : decodeAddBody(entry.body)
+    try {
+      this.#sealer.check(sealingKey)
+    } catch (cause) {
+      throw new TalkenError('malformed', 'room entry: its sealing key cannot be sealed to', {
+        cause,
+        details: { reason: 'bad_sealing_key' },
+      })
+    }
   }
 
   /**

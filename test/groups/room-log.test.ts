@@ -544,6 +544,44 @@ describe('room log: a removal wins over what its subject writes concurrently', (
     )
   })
 
+  it('an add announcing a sealing key nothing can be sealed to is refused: it would jam every later rotation', () => {
+    const { alice, bob } = aliceAndBob('admin')
+    sync(alice.log, bob.log)
+    const mallory = joiner('mallory', alice.log.roomId)
+    const genesis = alice.log.entry(alice.log.roomId)!
+    const keyId = decodeGenesisBody(genesis.body).keyId
+    const head = alice.log.entry(alice.log.heads()[0]!)!
+    for (const sealingKey of [
+      new Uint8Array(32),
+      new Uint8Array(32).fill(0xff),
+      Uint8Array.of(1, ...new Uint8Array(31)),
+    ]) {
+      const add = writtenOn(
+        alice,
+        head,
+        'add',
+        encodeAddBody({
+          member: mallory.identity.account.publicKey,
+          sealingKey,
+          role: 'member',
+          keyId,
+          sealedKey: new Uint8Array(80),
+        }),
+        T0 + 10,
+      )
+      assert.equal(
+        throwsCode(() => bob.log.receive(add.bytes), 'malformed').details?.reason,
+        'bad_sealing_key',
+      )
+    }
+    const bad = { account: mallory.identity.account.publicKey, sealingKey: new Uint8Array(32) }
+    throwsCode(() => alice.log.addMember(bad, T0 + 11), 'malformed')
+    // Nothing stuck: a removal still rotates the key to everyone who stays.
+    alice.log.removeMember(bob.identity.account.publicKey, T0 + 12)
+    alice.log.post(utf8('still works'), T0 + 13)
+    assert.equal(alice.log.members().length, 1)
+  })
+
   it('a removed member who makes more heads than an entry links cannot keep the key: writers link the removal', () => {
     const [alice, bob, carol] = roomOfThree() as [TestMember, TestMember, TestMember]
     const before = alice.log.entry(alice.log.heads()[0]!)!
