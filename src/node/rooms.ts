@@ -404,9 +404,13 @@ export class NodeRooms {
       // removal is outside the history the invitation was made on. Entries' times are their
       // authors' clocks, and a clock behind ours would have let them back in.
       if (removedAfter(room.log, m.sender, invite.heads)) {
-        this.#host.log('info', 'refused a join request from a member removed after that invitation', {
-          room: room.id.slice(0, 16),
-        })
+        this.#host.log(
+          'info',
+          'refused a join request from a member removed (or gone) after that invitation',
+          {
+            room: room.id.slice(0, 16),
+          },
+        )
         return
       }
       if (members.length >= MAX_ROOM_MEMBERS) {
@@ -616,9 +620,18 @@ function decodeInvite(
   }
 }
 
-/** Whether `account` was removed from the room by an entry outside the past of `heads`. */
+/**
+ * Whether `account` was removed from the room, or left it, by an entry outside the past of
+ * `heads`. A leave counts too: join requests carry no time, so anyone who saw one could replay it
+ * after its sender left and have them taken back in; someone who left and wants back asks for a
+ * new link.
+ */
 function removedAfter(log: RoomLog, account: Uint8Array, heads: readonly Uint8Array[]): boolean {
   return log
     .entriesOutside(heads)
-    .some((e) => e.kind === 'remove' && bytesEqual(decodeRemoveBody(e.body).member, account))
+    .some(
+      (e) =>
+        (e.kind === 'remove' && bytesEqual(decodeRemoveBody(e.body).member, account)) ||
+        (e.kind === 'leave' && bytesEqual(e.author, account)),
+    )
 }

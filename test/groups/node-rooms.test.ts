@@ -91,7 +91,11 @@ function joinsAgainRefused(
 ): void {
   bob.rooms.join(link)
   net.pump()
-  assert.ok(net.logged.includes('alice: refused a join request from a member removed after that invitation'))
+  assert.ok(
+    net.logged.includes(
+      'alice: refused a join request from a member removed (or gone) after that invitation',
+    ),
+  )
   assert.equal(alice.rooms.members(room).length, 1)
 }
 
@@ -118,6 +122,22 @@ describe('rooms on a node: joining by invitation', () => {
     bob.rooms.join(again.link)
     net.pump()
     assert.equal(alice.rooms.members(room.id).length, 2)
+  })
+
+  it('a join request replayed after its sender left does not take them back in', () => {
+    const { net, alice, bob, room } = bobJoinsByLink()
+    const request = net.sent.find((s) => s.from === 'bob')!.frame
+    bob.rooms.leave(room.id)
+    net.pump()
+    assert.equal(alice.rooms.members(room.id).length, 1)
+    alice.rooms.receive(request)
+    alice.rooms.drain()
+    assert.equal(alice.rooms.members(room.id).length, 1)
+    assert.ok(
+      net.logged.includes(
+        'alice: refused a join request from a member removed (or gone) after that invitation',
+      ),
+    )
   })
 
   it('whether a removal came after an invitation is causal: a remover whose clock is behind changes nothing', () => {
