@@ -99,6 +99,8 @@ export interface GossipStats {
   duplicates: number
   duplicatesPushed: number
   rejected: number
+  /** Entries from non-members whose parents are not held here: not kept waiting (no fault either). */
+  notKept: number
   ignoredFrames: number
   prunesSent: number
   graftsSent: number
@@ -118,6 +120,8 @@ const MAX_WANTED = 4096
 const SYNC_HASHES = 48
 /** Most graft attempts for one hash before leaving it to anti-entropy. */
 const MAX_GRAFT_TRIES = 3
+/** Members remembered as holding one wanted entry (each asked in turn). */
+const MAX_GRAFT_SOURCES = 8
 /** Most newly reachable peers synced with per review (bounds the burst after a partition heals). */
 const SYNCS_PER_REVIEW = 4
 
@@ -128,6 +132,7 @@ export class RoomGossip {
     duplicates: 0,
     duplicatesPushed: 0,
     rejected: 0,
+    notKept: 0,
     ignoredFrames: 0,
     prunesSent: 0,
     graftsSent: 0,
@@ -244,6 +249,9 @@ export class RoomGossip {
         this.#takeEntries(from, frame.entries, false)
         return
       case 'ihave':
+        // Only a member's announcement is followed up: anyone holding the room ID could fill the
+        // wanted set with made-up hashes, and then nothing genuinely missing would be asked for.
+        if (!this.#heeded(from)) return
         for (const h of frame.hashes) this.#want(h, from, this.#cfg.graftTimeoutMs)
         return
       case 'graft': {
@@ -270,6 +278,7 @@ export class RoomGossip {
         const named = new Set(frame.heads.map(toHex))
         if (!frame.reply && !this.#log.heads().every((h) => named.has(toHex(h)))) this.#sendSync(from, true)
         // What they hold and we lack comes in their answer; graft it only if that answer is lost.
+        if (!this.#heeded(from)) return
         for (const h of this.#log.missing(frame.heads)) this.#want(h, from, 2 * this.#cfg.graftTimeoutMs)
         return
       }
@@ -279,9 +288,12 @@ export class RoomGossip {
   #takeEntries(from: MemberId, entries: readonly Uint8Array[], eager: boolean): void {
     const spreadBytes: Uint8Array[] = []
     let prune = false
+    // Entries from someone who is no member wait for nothing: made-up parents would push genuine
+    // entries out of the bounded set of those waiting.
+    const rejectMissing = !this.#heeded(from)
     for (const bytes of entries) {
       try {
-        const result = this.#log.receive(bytes)
+        const result = this.#log.receive(bytes, { rejectMissing })
         if (result.status === 'duplicate') {
           // Prune only a second push of something that came by push: a copy racing a graft or a
           // sync answer says nothing about the tree.
@@ -316,6 +328,12 @@ export class RoomGossip {
         }
         for (const h of result.dropped) this.#pendingFrom.delete(toHex(h))
       } catch (err) {
+        // A member whose add has not reached us yet sends such entries too: they come again
+        // with the next sync, and cost the sender no strike.
+        if (rejectMissing && isTalkenError(err, 'not_found')) {
+          this.stats.notKept++
+          continue
+        }
         this.#reject(from, err)
       }
     }
@@ -369,7 +387,7 @@ export class RoomGossip {
     if (this.#log.has(hash) || this.#pendingFrom.has(id)) return
     const w = this.#wanted.get(id)
     if (w) {
-      if (!w.from.includes(from)) w.from.push(from)
+      if (!w.from.includes(from) && w.from.length < MAX_GRAFT_SOURCES) w.from.push(from)
       return
     }
     if (this.#wanted.size >= MAX_WANTED) return
@@ -394,7 +412,7 @@ export class RoomGossip {
     const frame = encodeGossipFrame({ type: 'graft', hashes: this.#held() })
     for (const peer of asks) {
       this.#lazy.delete(peer)
-      this.#eager.add(peer)
+      if (this.#isMember(peer)) this.#eager.add(peer)
       this.stats.graftsSent++
       this.#host.send(peer, frame, 'control')
     }
@@ -408,6 +426,14 @@ export class RoomGossip {
   /** What a sync or graft names as held: the heads, then the newest other entries (bounded). */
   #held(): Uint8Array[] {
     return this.#log.size.entries === 0 ? [] : this.#log.recent(SYNC_HASHES)
+  }
+
+  /**
+   * Whether what `id` says it holds is worth asking for: a member's word, or anyone's while we
+   * hold nothing yet (a joiner catching up from its inviter, whose membership it cannot judge).
+   */
+  #heeded(id: MemberId): boolean {
+    return this.#log.size.entries === 0 || this.#isMember(id)
   }
 
   /**

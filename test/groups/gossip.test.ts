@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict'
+import { randomBytes } from 'node:crypto'
 import { describe, it } from 'node:test'
 import { encode } from 'cborg'
 import { generateDhKey, type RandomSource } from '../../src/e2e/primitives.ts'
@@ -13,6 +14,7 @@ import {
   MAX_GOSSIP_HASHES,
 } from '../../src/groups/gossip-frames.ts'
 import { HASH_LENGTH, MAX_ENTRY_BYTES } from '../../src/groups/limits.ts'
+import { encodePostBody } from '../../src/groups/room-bodies.ts'
 import {
   DEFAULT_GOSSIP_CONFIG,
   type GossipConfig,
@@ -702,6 +704,55 @@ describe('room gossip', () => {
       net.sent.slice(before).filter((f) => f.to === mallory),
       [],
       'nothing sent to them on our own',
+    )
+  })
+
+  it("a non-member's announcements and entries waiting for parents take nothing from repair", () => {
+    const graftTimeoutMs = 1_000
+    const { net, nodes } = room(3, 5, { graftTimeoutMs, antiEntropyIntervalMs: 1e12 })
+    const [alice, bob] = nodes as [Node, Node, Node]
+    net.runFor(1_000)
+    const mallory = createIdentity({ now: T0, deviceName: 'mallory' })
+    const malloryId = hex(mallory.account.publicKey)
+    // Mallory announces more made-up hashes than anyone keeps wanting…
+    for (let f = 0; f < 9; f++) {
+      const hashes = Array.from({ length: MAX_GOSSIP_HASHES }, () => randomBytes(HASH_LENGTH))
+      net.inject(malloryId, bob, encodeGossipFrame({ type: 'ihave', hashes }))
+    }
+    // …and pushes signed entries whose parents nobody holds, more than the log keeps waiting.
+    const body = encodePostBody({
+      keyId: new Uint8Array(16),
+      nonce: new Uint8Array(12),
+      ciphertext: new Uint8Array(16),
+    })
+    const made = Array.from(
+      { length: 300 },
+      (_, i) =>
+        signEntry(mallory, {
+          roomId: alice.member.log.roomId,
+          parents: [randomBytes(HASH_LENGTH)],
+          depth: 2,
+          kind: 'post',
+          body,
+          time: T0 + i,
+        }).bytes,
+    )
+    for (const f of entryFrames('push', made)) net.inject(malloryId, bob, f)
+    assert.equal(bob.member.log.size.pending, 0)
+    assert.equal(bob.gossip.stats.notKept, 300)
+    // A member's entry whose parent is missing is still held, and the parent grafted.
+    const parent = alice.member.log.post(utf8('parent'), net.now)
+    const child = alice.member.log.post(utf8('child'), net.now)
+    net.inject(alice.id, bob, encodeGossipFrame({ type: 'push', entries: [child.bytes] }))
+    assert.equal(bob.member.log.size.pending, 1)
+    net.runFor(graftTimeoutMs + 500)
+    assert.ok(bob.member.log.has(parent.hash) && bob.member.log.has(child.hash))
+    const { eager, lazy } = bob.gossip.peers()
+    assert.ok(![...eager, ...lazy].includes(malloryId), 'not a peer')
+    assert.deepEqual(
+      net.sent.filter((f) => f.to === malloryId),
+      [],
+      'nothing asked of them',
     )
   })
 
