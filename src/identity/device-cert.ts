@@ -11,7 +11,7 @@
  * See docs/protocol.md §Device certificate for the byte table.
  */
 import { TalkenError } from '../errors.ts'
-import { type CborValue, decodeCbor, encodeCbor, FieldReader } from '../wire/cbor.ts'
+import { type CborValue, decodeCbor, encodeCbor, FieldReader, textProblem } from '../wire/cbor.ts'
 import { MAX_DEVICE_CERT_BYTES, MAX_NAME_BYTES } from '../wire/limits.ts'
 import {
   domainSeparated,
@@ -59,6 +59,8 @@ function checkFields(f: Omit<DeviceCert, 'signature'>): void {
   if (Buffer.byteLength(f.deviceName) > MAX_NAME_BYTES) {
     throw new TalkenError('invalid_argument', `device name is longer than ${MAX_NAME_BYTES} bytes`)
   }
+  const problem = textProblem(f.deviceName)
+  if (problem !== undefined) throw new TalkenError('invalid_argument', `the device name ${problem}`)
   if (!Number.isSafeInteger(f.created) || f.created < 0) {
     throw new TalkenError('invalid_argument', 'created is Unix seconds')
   }

@@ -28,7 +28,7 @@
 import { TalkenError } from '../errors.ts'
 import { type ContactCard, decodeContactCard } from '../identity/contact-card.ts'
 import { MAX_BODY_BYTES } from '../mesh/mesh-payload.ts'
-import { decodeCbor, encodeCbor, FieldReader } from '../wire/cbor.ts'
+import { decodeCbor, encodeCbor, FieldReader, textProblem } from '../wire/cbor.ts'
 import { MAX_CARD_BYTES } from '../wire/limits.ts'
 
 const VERSION = 2
@@ -96,12 +96,10 @@ export function encodeDirectMessage(senderCard: Uint8Array, text: string, sentAt
   if (bytes > MAX_TEXT_BYTES) {
     throw new TalkenError('too_large', `a message is at most ${MAX_TEXT_BYTES} bytes of text, not ${bytes}`)
   }
-  // biome-ignore lint/suspicious/noControlCharactersInRegex: the decoder refuses these, so never send them
-  if (/[\u0000-\u0008\u000b-\u001f\u007f]/.test(text)) {
-    throw new TalkenError(
-      'invalid_argument',
-      'a message may not contain control characters other than newlines and tabs',
-    )
+  // The decoder refuses these, so never send them.
+  const problem = textProblem(text, true)
+  if (problem !== undefined) {
+    throw new TalkenError('invalid_argument', `a message ${problem} (only newlines and tabs may be in it)`)
   }
   if (!Number.isSafeInteger(sentAt) || sentAt < 0)
     throw new TalkenError('invalid_argument', 'sentAt is Unix ms')

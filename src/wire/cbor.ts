@@ -31,6 +31,23 @@ export function encodeCbor(value: CborValue): Uint8Array {
   return encode(value)
 }
 
+// biome-ignore lint/suspicious/noControlCharactersInRegex: rejecting control characters is the point
+const CONTROL = /[\u0000-\u001f\u007f-\u009f]/
+// biome-ignore lint/suspicious/noControlCharactersInRegex: rejecting control characters is the point
+const CONTROL_BUT_LINES = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/
+
+/**
+ * What makes `text` unfit for a text field, or undefined: control characters (C0, DEL and C1, which
+ * a terminal may act on; `multiline` allows line feeds and tabs), or a leading byte-order mark
+ * (decoders drop it, so the text would not decode to itself). Encoders check with this too, so
+ * that nothing is sent that every recipient refuses.
+ */
+export function textProblem(text: string, multiline = false): string | undefined {
+  if ((multiline ? CONTROL_BUT_LINES : CONTROL).test(text)) return 'contains control characters'
+  if (text.startsWith('\ufeff')) return 'starts with a byte-order mark (U+FEFF)'
+  return undefined
+}
+
 /**
  * Decodes `bytes` as one canonical CBOR item no larger than `maxBytes`.
  * Throws `too_large`, `malformed` or `non_canonical`; never anything else.
@@ -135,12 +152,8 @@ export class FieldReader {
     if (typeof v !== 'string') throw this.#fail('expected a text string', field)
     if (Buffer.byteLength(v, 'utf8') > maxBytes) throw this.#fail(`longer than ${maxBytes} bytes`, field)
     if (v.length < minChars) throw this.#fail('too short', field)
-    const control = multiline
-      ? // biome-ignore lint/suspicious/noControlCharactersInRegex: rejecting control characters is the point
-        /[\u0000-\u0008\u000b-\u001f\u007f]/
-      : // biome-ignore lint/suspicious/noControlCharactersInRegex: rejecting control characters is the point
-        /[\u0000-\u001f\u007f]/
-    if (control.test(v)) throw this.#fail('contains control characters', field)
+    const problem = textProblem(v, multiline)
+    if (problem !== undefined) throw this.#fail(problem, field)
     return v
   }
 

@@ -46,4 +46,16 @@ describe('direct message', () => {
     throwsCode(() => encodeDirectMessage(adaCard, 'x'.repeat(MAX_TEXT_BYTES + 1), 1), 'too_large')
     throwsCode(() => encodeDirectMessage(adaCard, 'bell\u0007', 1), 'invalid_argument')
   })
+
+  it('refuses C1 controls (a terminal may act on them) and a leading byte-order mark, sending and receiving', () => {
+    for (const text of ['clear \u009b2J', 'next\u0085line', '\ufeffhello']) {
+      // Never sent: the recipient would refuse it on every try, and it would wait until it expired.
+      throwsCode(() => encodeDirectMessage(adaCard, text, 1), 'invalid_argument')
+      // Nor taken from someone who sends it anyway.
+      throwsCode(() => decodeDirectMessage(encodeCbor([2, 1, adaCard, 1, text])), 'malformed', 'non_canonical')
+    }
+    // A mark inside the text is an ordinary character.
+    assert.equal(decodeDirectMessage(encodeDirectMessage(adaCard, 'a\ufeffb', 1)).text, 'a\ufeffb')
+    throwsCode(() => createIdentity({ now: 1, deviceName: 'tab\u009bname' }), 'invalid_argument')
+  })
 })
