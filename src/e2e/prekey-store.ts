@@ -13,7 +13,7 @@
  */
 import { TalkenError } from '../errors.ts'
 import type { Store } from '../store/store.ts'
-import { decodeCbor, encodeCbor, FieldReader } from '../wire/cbor.ts'
+import { bytesEqual, decodeCbor, encodeCbor, FieldReader } from '../wire/cbor.ts'
 import {
   DH_KEY_LENGTH,
   type DhKeyPair,
@@ -80,10 +80,16 @@ export class PrekeyStore implements PrekeyLookup {
     return [r.uint('nextSigned', MAX_PREKEY_ID, 1), r.uint('nextOneTime', MAX_PREKEY_ID, 1)]
   }
 
-  /** The current bundle, creating the first signed and one-time prekeys when there is none. */
+  /**
+   * The current bundle, creating the first signed and one-time prekeys when there is none, or
+   * when the one stored is another device's (an earlier set-up of this data directory that
+   * stopped before its identity was kept): a card must never list prekeys its devices did not sign.
+   */
   bundle(): PrekeyBundle {
     const bytes = this.#store.kvGet(PREKEY_NAMESPACE, 'bundle')
-    return bytes === undefined ? this.rotateSignedPrekey() : decodePrekeyBundle(bytes)
+    const stored = bytes === undefined ? undefined : decodePrekeyBundle(bytes)
+    if (stored !== undefined && bytesEqual(stored.deviceKey, this.#identity.device.publicKey)) return stored
+    return this.rotateSignedPrekey()
   }
 
   /** Makes a new signed prekey (dropping the oldest beyond {@link MAX_SIGNED_PREKEYS}) and a new bundle. */

@@ -37,6 +37,8 @@ const TAG_LENGTH = 16
 
 /** scrypt cost: N = 2^17, r = 8, p = 1 (128 MiB of memory, a fraction of a second here): RFC 7914's interactive-login setting doubled. */
 export const DEFAULT_SCRYPT = { logN: 17, r: 8, p: 1 } as const
+/** The scrypt costs a key file may name (decoders refuse others, so encoders do too). */
+const SCRYPT_LIMITS = { logN: [10, 22], r: [1, 32], p: [1, 16] } as const
 
 function secretsToCbor(s: IdentitySecrets): CborValue {
   return [s.accountSeed, s.deviceSeed, s.deviceName, s.deviceCreated, s.accountCreated]
@@ -64,9 +66,18 @@ export function encodeKeyFile(
   passphrase?: string,
   cost: { logN: number; r: number; p: number } = DEFAULT_SCRYPT,
 ): Uint8Array {
+  // Through the decoder's checks, so that what is written can be read back.
+  secretsFromCbor(secretsToCbor(secrets))
   if (passphrase === undefined) return encodeCbor([VERSION, PLAIN, secretsToCbor(secrets)])
   if (passphrase.length === 0)
     throw new TalkenError('invalid_argument', 'an empty passphrase protects nothing')
+  for (const name of ['logN', 'r', 'p'] as const) {
+    const [min, max] = SCRYPT_LIMITS[name]
+    const v = cost[name]
+    if (!Number.isInteger(v) || v < min || v > max) {
+      throw new TalkenError('invalid_argument', `scrypt ${name} must be ${min} to ${max}, not ${v}`)
+    }
+  }
   const inner = encodeCbor(secretsToCbor(secrets))
   const salt = new Uint8Array(randomBytes(16))
   const nonce = new Uint8Array(randomBytes(12))
@@ -108,9 +119,9 @@ export function decodeKeyFile(bytes: Uint8Array, passphrase?: string): IdentityS
   r.uint('version')
   r.uint('kind')
   const salt = r.bytes('salt', 16)
-  const logN = r.uint('logN', 22, 10)
-  const rr = r.uint('r', 32, 1)
-  const p = r.uint('p', 16, 1)
+  const logN = r.uint('logN', SCRYPT_LIMITS.logN[1], SCRYPT_LIMITS.logN[0])
+  const rr = r.uint('r', SCRYPT_LIMITS.r[1], SCRYPT_LIMITS.r[0])
+  const p = r.uint('p', SCRYPT_LIMITS.p[1], SCRYPT_LIMITS.p[0])
   const nonce = r.bytes('nonce', 12)
   const sealed = r.bytes('sealed', TAG_LENGTH, MAX_KEY_FILE_BYTES)
   if (passphrase === undefined) {
@@ -137,9 +148,10 @@ export function decodeKeyFile(bytes: Uint8Array, passphrase?: string): IdentityS
 
 /** Writes bytes to `path` atomically with `mode` (0600 unless told), creating the directory (0700) if needed. */
 export function writePrivateFile(path: string, bytes: Uint8Array, mode = 0o600): void {
+  const tmp = `${path}.tmp-${process.pid}`
+  let renamed = false
   try {
     mkdirSync(dirname(path), { recursive: true, mode: 0o700 })
-    const tmp = `${path}.tmp-${process.pid}`
     // A new file, never one found there (left by a crash, or a link planted to it): 'wx'.
     rmSync(tmp, { force: true })
     const fd = openSync(tmp, 'wx', mode)
@@ -150,6 +162,7 @@ export function writePrivateFile(path: string, bytes: Uint8Array, mode = 0o600):
       closeSync(fd)
     }
     renameSync(tmp, path)
+    renamed = true
     const dir = openSync(dirname(path), 'r')
     try {
       fsyncSync(dir)
@@ -157,6 +170,12 @@ export function writePrivateFile(path: string, bytes: Uint8Array, mode = 0o600):
       closeSync(dir)
     }
   } catch (cause) {
+    // A copy of what was being written (secrets, say) never stays behind.
+    try {
+      if (!renamed) rmSync(tmp, { force: true })
+    } catch {
+      // Nothing more can be done here; the error below says what failed.
+    }
     const code = (cause as NodeJS.ErrnoException).code
     throw new TalkenError(
       code === 'ENOSPC' ? 'storage_full' : 'io_failed',

@@ -29,7 +29,12 @@ export function toTextId(accountKey: Uint8Array): string {
  */
 export function parseTextId(text: string): Uint8Array {
   if (typeof text !== 'string') throw new TalkenError('malformed', 'a text ID is a string')
-  const id = text.trim().toLowerCase()
+  const trimmed = text.trim()
+  // All lower case, or all upper (as a QR code's alphanumeric mode has it); mixed, never (BIP 350).
+  if (trimmed !== trimmed.toLowerCase() && trimmed !== trimmed.toUpperCase()) {
+    throw new TalkenError('malformed', 'not a Talken ID: it mixes upper and lower case')
+  }
+  const id = trimmed.toLowerCase()
   if (id.length !== TEXT_ID_LENGTH || !id.startsWith(`${TEXT_ID_PREFIX}1`)) {
     throw new TalkenError(
       'malformed',

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { PrekeyStore, SIGNED_PREKEY_LIFETIME_MS } from '../../src/e2e/prekey-store.ts'
 import { systemRandom } from '../../src/e2e/primitives.ts'
-import { e2eIdentity } from '../../src/e2e/x3dh.ts'
+import { decodePrekeyBundle, e2eIdentity, encodePrekeyBundle } from '../../src/e2e/x3dh.ts'
 import { generateSigningKey } from '../../src/identity/ed25519.ts'
 import { createMemoryStore } from '../../src/store/memory-store.ts'
 
@@ -40,6 +40,17 @@ describe('signed prekey rotation', () => {
     assert.equal(p.signedPrekey(first.signedPrekeyId), undefined)
     assert.equal(p.signedPrekey(second.signedPrekeyId), undefined)
     assert.ok(p.signedPrekey(p.bundle().signedPrekeyId))
+  })
+
+  it('a bundle left by another device (a set-up that stopped halfway) is replaced, never handed out', () => {
+    const clock = { now: 1_750_000_000_000 }
+    const { store, prekeys: first } = prekeys(clock)
+    first.bundle()
+    // The data directory is set up again with a new device key over the same store.
+    const device = e2eIdentity(generateSigningKey())
+    const bundle = new PrekeyStore(store, device, systemRandom, () => clock.now).bundle()
+    assert.equal(hex(bundle.deviceKey), hex(device.device.publicKey))
+    decodePrekeyBundle(encodePrekeyBundle(bundle)) // its signature verifies
   })
 
   it('a rotation that is undone leaves no key cached under the ID the next one takes', () => {

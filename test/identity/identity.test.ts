@@ -52,6 +52,8 @@ describe('text IDs', () => {
     assert.deepEqual(parseTextId(id), key)
     assert.deepEqual(parseTextId(id.toUpperCase()), key)
     assert.ok(isTextId(id))
+    // Mixed case is refused (BIP 350): one form per ID, in either case.
+    throwsCode(() => parseTextId(`TK1${id.slice(3)}`), 'malformed')
   })
 
   it('detects every single-character typo', () => {

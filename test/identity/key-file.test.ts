@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict'
-import { mkdtempSync, rmSync, statSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
@@ -59,6 +59,31 @@ describe('key file', () => {
       assert.equal(readFileIfExists(join(dir, 'missing')), undefined)
     } finally {
       rmSync(dir, { recursive: true, force: true })
+    }
+  })
+
+  it('a write that fails leaves no copy of the secrets behind', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'talken-key-'))
+    try {
+      // The rename fails: a directory that is not empty stands where the file goes.
+      const path = join(dir, 'identity.key')
+      mkdirSync(path)
+      writeFileSync(join(path, 'x'), 'x')
+      throwsCode(() => writePrivateFile(path, encodeKeyFile(me.secrets)), 'io_failed')
+      assert.deepEqual(readdirSync(dir), ['identity.key'])
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
+  })
+
+  it('refuses to write what it could not read back: scrypt costs out of range', () => {
+    for (const cost of [
+      { logN: 9, r: 8, p: 1 },
+      { logN: 10, r: 33, p: 1 },
+      { logN: 10, r: 8, p: 17 },
+      { logN: 10.5, r: 8, p: 1 },
+    ]) {
+      throwsCode(() => encodeKeyFile(me.secrets, 'pw', cost), 'invalid_argument')
     }
   })
 })
