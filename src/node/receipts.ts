@@ -24,11 +24,31 @@ export function setReceiptsEnabled(store: Store, contactId: string, on: boolean)
   else store.kvSet(OFF_NS, contactId, new Uint8Array(0))
 }
 
-/** Incoming messages of a conversation not marked read yet, oldest first (at most `limit`). */
-export function unreadIncoming(store: Store, conversation: string, limit = 1000): MessageRecord[] {
-  return store
-    .listMessages(conversation, { limit })
-    .filter((m) => m.direction === 'in' && m.state === 'received')
+/**
+ * Incoming messages of a conversation not marked read yet, oldest first. Reads back a page at a
+ * time, newest first, until a page holds no unread message and a read one: everything before it was
+ * marked read by then (marking reads them all), so a long conversation is not read in full each time.
+ */
+export function unreadIncoming(store: Store, conversation: string, pageSize = 1000): MessageRecord[] {
+  const unread: MessageRecord[][] = []
+  const seen = new Set<string>()
+  let before: number | undefined
+  for (;;) {
+    const page = store.listMessages(conversation, {
+      limit: pageSize,
+      ...(before === undefined ? {} : { before }),
+    })
+    const incoming = page.filter((m) => m.direction === 'in')
+    const fresh = incoming.filter((m) => m.state === 'received' && !seen.has(m.id))
+    for (const m of fresh) seen.add(m.id)
+    unread.unshift(fresh)
+    if (page.length < pageSize || (fresh.length === 0 && incoming.length > 0)) break
+    // `before` is exclusive: the next page takes in the oldest time of this one again (messages of
+    // one step can share a millisecond), unless the whole page had that time.
+    const oldest = page[0]!.createdAt
+    before = before === oldest + 1 ? oldest : oldest + 1
+  }
+  return unread.flat()
 }
 
 /**
