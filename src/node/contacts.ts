@@ -121,10 +121,14 @@ export function verifyContact(
   query: string,
   confirm = false,
 ): { contact: Contact; safetyNumber: string } {
-  let contact = findContact(store, query)
-  if (confirm && !contact.verified) {
-    contact = { ...contact, verified: true }
-    store.putContact(contact)
-  }
+  // Read and written in one transaction: a daemon may store a newer card for this contact
+  // meanwhile (from another process), and writing back the record read before would undo it.
+  const contact = store.transaction(() => {
+    const found = findContact(store, query)
+    if (!confirm || found.verified) return found
+    const verified = { ...found, verified: true }
+    store.putContact(verified)
+    return verified
+  })
   return { contact, safetyNumber: safetyNumber(ownAccountKey, contact.accountKey) }
 }
