@@ -132,3 +132,34 @@ export function verifyContact(
   })
   return { contact, safetyNumber: safetyNumber(ownAccountKey, contact.accountKey) }
 }
+
+/** Contact-card addresses a node keeps dialling, at most (see {@link contactDialAddresses}). */
+export const MAX_CONTACT_DIAL_ADDRESSES = 128
+/** Of those, at most this many per contact. */
+const MAX_DIAL_ADDRESSES_PER_CONTACT = 4
+
+/**
+ * The addresses from contacts' cards worth dialling: verified contacts first, then the longest
+ * known, at most {@link MAX_CONTACT_DIAL_ADDRESSES} in all. Anyone who writes first becomes a
+ * contact with a card of their own making, so without a bound a stranger, or many, could have a
+ * node dial addresses of their choosing without end.
+ */
+export function contactDialAddresses(contacts: readonly Contact[]): string[] {
+  const ordered = [...contacts].sort(
+    (a, b) => Number(b.verified) - Number(a.verified) || a.addedAt - b.addedAt || (a.id < b.id ? -1 : 1),
+  )
+  const out: string[] = []
+  for (const contact of ordered) {
+    let addresses: readonly string[]
+    try {
+      addresses = decodeContactCard(contact.card).addresses
+    } catch {
+      continue // a stored card that no longer decodes has no addresses to offer
+    }
+    for (const a of addresses.filter((x) => x.startsWith('/')).slice(0, MAX_DIAL_ADDRESSES_PER_CONTACT)) {
+      if (out.length >= MAX_CONTACT_DIAL_ADDRESSES) return out
+      out.push(a)
+    }
+  }
+  return out
+}

@@ -39,6 +39,7 @@ import { tagKey } from '../mesh/routing-table.ts'
 import type { Contact, DeliveryState, Store } from '../store/store.ts'
 import { bytesEqual } from '../wire/cbor.ts'
 import { CardBook } from './card-book.ts'
+import { contactDialAddresses } from './contacts.ts'
 import { loadIdentity, openHome } from './data-dir.ts'
 import { destinationTag } from './destination-tag.ts'
 import { DirectMessages } from './direct-messages.ts'
@@ -355,7 +356,7 @@ export class TalkenNode extends EventEmitter<NodeEvents> {
     this.#links = Libp2pLinks.create({
       privateKey: peerKey,
       ...(options.listen ? { listen: options.listen } : {}),
-      bootstrap: [...(options.bootstrap ?? []), ...this.#contactAddresses()],
+      bootstrap: [...(options.bootstrap ?? []), ...contactDialAddresses(this.store.listContacts())],
       mdns: options.mdns ?? true,
       ...(options.allowPeer ? { allowPeer: options.allowPeer } : {}),
       store,
@@ -612,18 +613,6 @@ export class TalkenNode extends EventEmitter<NodeEvents> {
     const value = this.#pool.bytes.readUIntBE(this.#pool.offset, 6) / 2 ** 48
     this.#pool.offset += 6
     return value
-  }
-
-  #contactAddresses(): string[] {
-    const out: string[] = []
-    for (const contact of this.store.listContacts()) {
-      try {
-        out.push(...decodeContactCard(contact.card).addresses.filter((a) => a.startsWith('/')))
-      } catch {
-        // a stored card that no longer decodes has no addresses to offer
-      }
-    }
-    return out
   }
 
   #contactsByTag(): Map<string, Contact> {
