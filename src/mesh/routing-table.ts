@@ -9,11 +9,19 @@
  * the destination is unreachable until a newer seqno arrives (which the node asks for with a
  * route request). Pure state: no I/O, no clock of its own (times are passed in).
  */
+import { BoundedMap } from './bounded-map.ts'
 import { INFINITY_METRIC } from './frames.ts'
 import type { NeighbourId } from './router.ts'
 
 /** Forgetting passes (see {@link RoutingTable.expire}) run at most this often. */
 const FORGET_PASS_MS = 60_000
+/**
+ * Feasibility distances of destinations forgotten to make room, kept this many: learned again,
+ * a destination takes its old one back. Without it, routes still out there from before (through
+ * us, say) would be feasible again, and could loop (Babel keeps a source's FD for as long as a
+ * route may still use it, RFC 8966 §3.2.6). 40 bytes or so each.
+ */
+const GHOST_FDS = 4096
 
 /** What one neighbour advertised for a destination. */
 interface Candidate {
@@ -80,6 +88,8 @@ export class RoutingTable {
   /** Destinations whose selected route changed since they were last advertised. */
   readonly #dirty = new Set<DestEntry>()
   readonly #maxDestinations: number
+  /** Feasibility distances of destinations forgotten to make room (see {@link GHOST_FDS}). */
+  readonly #ghosts = new BoundedMap<string, { seqno: number; metric: number }>(GHOST_FDS)
   /** No candidate expires before this time (a lower bound), so most expiry passes are skipped. */
   #nextExpiry = Number.POSITIVE_INFINITY
   /** How long a destination nobody offers is kept, feasibility distance included. */
@@ -154,11 +164,12 @@ export class RoutingTable {
         dest: new Uint8Array(dest),
         candidates: new Map(),
         selected: undefined,
-        fd: undefined,
+        fd: this.#ghosts.get(key),
         offered: true,
         emptySince: Number.POSITIVE_INFINITY,
       }
       this.#entries.set(key, e)
+      this.#ghosts.delete(key)
     }
     const wasStarved = e.selected === undefined && e.candidates.size > 0
     if (metric >= INFINITY_METRIC) this.#dropCandidate(e, neighbour)
@@ -365,24 +376,36 @@ export class RoutingTable {
 
   #makeRoom(): void {
     if (this.#entries.size < this.#maxDestinations) return
-    // Forget an unreachable destination first, else the farthest one.
-    let victim: string | undefined
-    let worst = -1
-    for (const [k, e] of this.#entries) {
-      const m = e.selected?.metric ?? INFINITY_METRIC
-      if (m > worst) {
-        worst = m
-        victim = k
-        if (m >= INFINITY_METRIC) break
+    // Forget an unreachable destination first, else the farthest one; the farthest of those a
+    // neighbour offers when it offers more than half the table, so that a neighbour making up
+    // destinations by the thousand cannot push out the routes the others offer.
+    let gone: DestEntry | undefined
+    for (const e of this.#entries.values()) {
+      if (e.selected !== undefined) continue
+      gone = e
+      break
+    }
+    if (gone === undefined) {
+      let pool: Iterable<DestEntry> = this.#entries.values()
+      for (const offered of this.#byNeighbour.values()) {
+        if (offered.size > this.#maxDestinations / 2) pool = offered
+      }
+      let worst = -1
+      for (const e of pool) {
+        const m = e.selected?.metric ?? INFINITY_METRIC
+        if (m > worst) {
+          worst = m
+          gone = e
+        }
       }
     }
-    if (victim === undefined) return
-    const gone = this.#entries.get(victim)!
+    if (gone === undefined) return
     const m = gone.selected?.metric
     if (m !== undefined && m >= this.#farMetric) this.#far--
     for (const n of [...gone.candidates.keys()]) this.#dropCandidate(gone, n)
     this.#dirty.delete(gone)
-    this.#entries.delete(victim)
-    if (m !== undefined) this.#onChange?.(victim)
+    this.#entries.delete(gone.key)
+    if (gone.fd !== undefined) this.#ghosts.set(gone.key, gone.fd)
+    if (m !== undefined) this.#onChange?.(gone.key)
   }
 }

@@ -71,6 +71,30 @@ describe('mesh: the routing table', () => {
     )
   })
 
+  it('a destination forgotten to make room takes its feasibility distance back when learned again', () => {
+    const t = new RoutingTable({ maxDestinations: 2 })
+    t.update(dest(1), 'n1', 5, 9, FOREVER) // FD (5, 10): the farthest
+    t.update(dest(2), 'n1', 1, 3, FOREVER)
+    t.update(dest(3), 'n1', 1, 4, FOREVER) // full: 1 goes
+    assert.equal(t.knows(tagKey(dest(1))), false, 'forgotten to make room')
+    // A way to 1 longer than the one we advertised (a route through us, say) is no more feasible
+    // than before.
+    t.update(dest(1), 'n2', 5, 10, FOREVER)
+    assert.equal(t.nextHopByKey(tagKey(dest(1))), undefined)
+    assert.equal(t.feasibilitySeqno(dest(1)), 5)
+    // A newer seqno is.
+    t.update(dest(1), 'n2', 6, 3, FOREVER)
+    assert.equal(t.nextHopByKey(tagKey(dest(1))), 'n2')
+  })
+
+  it('a neighbour offering more than half the table makes room from its own offers', () => {
+    const t = new RoutingTable({ maxDestinations: 16 })
+    for (let b = 1; b <= 3; b++) t.update(dest(b), 'honest', 1, 6, FOREVER)
+    for (let b = 10; b < 100; b++) t.update(dest(b), 'flooder', 1, 0, FOREVER)
+    assert.equal(t.size, 16)
+    for (let b = 1; b <= 3; b++) assert.equal(t.nextHopByKey(tagKey(dest(b))), 'honest', `${b} kept`)
+  })
+
   it('forgets a destination nobody offered for the hold time (and a pass), feasibility distance and all', () => {
     const HOLD = 600_000
     const PASS = 60_000
