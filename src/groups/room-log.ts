@@ -385,9 +385,13 @@ export class RoomLog {
       [...this.#stateAt(at).members.values()].filter((m) => !everyone.has(toHex(m.account)))
     const swappedIn = new Set<RoomEntry>()
     for (let round = 0; round < MAX_PARENTS; round++) {
-      const [member] = outside(tips)
-      if (member === undefined) return tips
-      const head = heads.find((h) => !tips.includes(h) && this.#control.takesOut(h, member.account))
+      const left = outside(tips)
+      if (left.length === 0) return tips
+      // Someone left in may have no removal of their own (an add the removal of its author voids):
+      // a head taking out any of them will do, and the state is judged again.
+      const head = heads.find(
+        (h) => !tips.includes(h) && left.some((m) => this.#control.takesOut(h, m.account)),
+      )
       const drop = tips.findLastIndex((t) => !swappedIn.has(t))
       if (head === undefined || drop < 0) break
       tips[drop] = head

@@ -613,6 +613,55 @@ describe('room log: a removal wins over what its subject writes concurrently', (
     assert.ok(reads(alice.log, 'after bob left'))
   })
 
+  it("a removed admin's backdated add, under more heads than an entry links, gives the accomplice no key", () => {
+    const alice = founder('alice')
+    const bob = joiner('bob', alice.log.roomId)
+    const carol = joiner('carol', alice.log.roomId)
+    add(alice, bob, 'admin')
+    add(alice, carol)
+    sync(alice.log, bob.log)
+    sync(alice.log, carol.log)
+    const before = bob.log.entry(bob.log.heads()[0]!)!
+    alice.log.removeMember(bob.identity.account.publicKey, T0 + 5)
+    sync(alice.log, carol.log)
+    // Bob adds Mallory on a head from before his removal, then writes many heads on that.
+    const mallory = joiner('mallory', alice.log.roomId)
+    const keyId = decodeGenesisBody(bob.log.entry(alice.log.roomId)!.body).keyId
+    const key = bob.store.kvGet(`groups/keys/${toHex(alice.log.roomId)}`, toHex(keyId))!
+    const target = { account: mallory.identity.account.publicKey, sealingKey: mallory.sealer.sealingKey }
+    let tip = writtenOn(
+      bob,
+      before,
+      'add',
+      encodeAddBody({
+        ...target,
+        member: target.account,
+        role: 'admin',
+        keyId: keyId,
+        sealedKey: bob.sealer.seal(target, keyId, key),
+      }),
+      T0 + 10,
+    )
+    assert.equal(carol.log.receive(tip.bytes).status, 'accepted')
+    const junk = () =>
+      encodePostBody({ keyId: new Uint8Array(16), nonce: new Uint8Array(12), ciphertext: new Uint8Array(16) })
+    for (let i = 0; i < 3; i++) {
+      tip = writtenOn(bob, tip, 'post', junk(), T0 + 20 + i)
+      assert.equal(carol.log.receive(tip.bytes).status, 'accepted')
+    }
+    for (let i = 0; i < MAX_PARENTS; i++) {
+      assert.equal(
+        carol.log.receive(writtenOn(bob, tip, 'post', junk(), T0 + 100 + i).bytes).status,
+        'accepted',
+      )
+    }
+    carol.log.post(utf8('after the removal'), T0 + 1000)
+    sync(carol.log, mallory.log)
+    sync(carol.log, bob.log)
+    assert.ok(!reads(mallory.log, 'after the removal'))
+    assert.ok(!reads(bob.log, 'after the removal'))
+  })
+
   it('two admins who remove each other at once: every replica reaches the same single verdict', () => {
     const { alice, bob } = aliceAndBob('admin')
     sync(alice.log, bob.log)
