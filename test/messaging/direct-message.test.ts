@@ -52,7 +52,11 @@ describe('direct message', () => {
       // Never sent: the recipient would refuse it on every try, and it would wait until it expired.
       throwsCode(() => encodeDirectMessage(adaCard, text, 1), 'invalid_argument')
       // Nor taken from someone who sends it anyway.
-      throwsCode(() => decodeDirectMessage(encodeCbor([2, 1, adaCard, 1, text])), 'malformed', 'non_canonical')
+      throwsCode(
+        () => decodeDirectMessage(encodeCbor([2, 1, adaCard, 1, text])),
+        'malformed',
+        'non_canonical',
+      )
     }
     // A mark inside the text is an ordinary character.
     assert.equal(decodeDirectMessage(encodeDirectMessage(adaCard, 'a\ufeffb', 1)).text, 'a\ufeffb')
