@@ -2,6 +2,7 @@
  * Helpers for the simulator tests: hand-built scenario inputs (a few nodes, scripted contacts,
  * churn and messages) and a probe router that records what it is given and sends what it is told.
  */
+import { fileURLToPath } from 'node:url'
 import type {
   Delivery,
   NeighbourId,
@@ -112,8 +113,8 @@ export function probeFactory(logs: ProbeLog[], script: ProbeScript = {}): Router
   }
 }
 
-/** The Helsinki chat trace (The ONE), shipped with the project's shared data. */
-export const HELSINKI = '/work/shared/traces/helsinki-chat'
+/** The Helsinki chat trace (The ONE), kept with the tests (test/fixtures/helsinki-chat/README.md). */
+export const HELSINKI = fileURLToPath(new URL('../fixtures/helsinki-chat', import.meta.url))
 
 /** A delivery seen through `onDeliver`. */
 export interface SeenDelivery {
