@@ -12,6 +12,7 @@ import { isStorageFailure, isTalkenError, TalkenError } from '../errors.ts'
 import { CardExtension, type ContactCard, cardExtension } from '../identity/contact-card.ts'
 import type { Identity } from '../identity/identity.ts'
 import { toTextId } from '../identity/text-id.ts'
+import { BoundedMap } from '../mesh/bounded-map.ts'
 import type { MeshCore } from '../mesh/mesh-core.ts'
 import { ACK_SECRET_LENGTH } from '../mesh/mesh-payload.ts'
 import type { Delivery, Logger, MessageFiling, SendOptions, StateChange } from '../mesh/router.ts'
@@ -45,6 +46,8 @@ const REJECTED: MessageFiling = { conversation: '.rejected', body: new Uint8Arra
 
 /** Delivery states after which nothing more happens to a message (read may follow delivered). */
 const FINAL_STATES: ReadonlySet<DeliveryState> = new Set(['delivered', 'read', 'expired', 'failed'])
+/** Send handles kept after delivery, to hear of `read`. */
+const DELIVERED_HANDLES = 1024
 
 /** The end of the reason a message given up because it was sent again gives: "… sent again as ID". */
 const RESENT_AS = /sent again as ([0-9a-f]{32})$/
@@ -88,6 +91,8 @@ export interface DirectHost {
 export class DirectMessages {
   readonly #host: DirectHost
   readonly #handles = new Map<string, SendHandle>()
+  /** Handles of delivered messages, until read (the newest {@link DELIVERED_HANDLES}). */
+  readonly #deliveredHandles = new BoundedMap<string, SendHandle>(DELIVERED_HANDLES)
   /** Messages in flight that carry our card, to note when a contact has it. */
   readonly #cardCarriers = new Map<string, { contact: string; cardHash: Uint8Array }>()
   /** Resend requests to send once the current step is stored, by contact ID. */
@@ -100,6 +105,11 @@ export class DirectMessages {
 
   constructor(host: DirectHost) {
     this.#host = host
+  }
+
+  /** The node stopped: whoever waits on a send handle stops waiting (`closed`). */
+  stop(): void {
+    for (const handle of this.#handles.values()) handle.close()
   }
 
   /** Incoming messages refused so far (not opened, not verified, or from this account). */
@@ -138,6 +148,7 @@ export class DirectMessages {
     }
     if (withCard) this.#cardCarriers.set(id, { contact: contact.id, cardHash })
     const handle = new SendHandle(id, contact.id)
+    handle.hold((announce) => this.#host.afterStep(announce))
     this.#handles.set(id, handle)
     // Sent in a step of the caller's (a message sent again) that is then undone: nothing to follow.
     this.#host.store.onRollback(() => {
@@ -474,7 +485,7 @@ export class DirectMessages {
         this.#host.e2e.confirm(prekey.deviceKey, prekey.baseKey)
       }
     }
-    const handle = this.#handles.get(change.id)
+    const handle = this.#handles.get(change.id) ?? this.#deliveredHandles.get(change.id)
     const conversation = handle?.to ?? this.#host.store.getMessage(change.id)?.conversation
     if (conversation === undefined || conversation === RECEIPTS_CONVERSATION) return
     // Listeners hear of the state once it is stored (in a step: when the step commits).
@@ -489,6 +500,14 @@ export class DirectMessages {
     if (FINAL_STATES.has(change.state)) {
       this.#forgetUnlessUndone(this.#cardCarriers, change.id)
       this.#forgetUnlessUndone(this.#handles, change.id)
+      // A delivered message may be read later: its handle hears that too, for a while.
+      if (change.state === 'delivered' && handle !== undefined) {
+        this.#host.store.onRollback(this.#deliveredHandles.setUndoably(change.id, handle))
+      } else if (this.#deliveredHandles.has(change.id)) {
+        const kept = this.#deliveredHandles.get(change.id)!
+        this.#deliveredHandles.delete(change.id)
+        this.#host.store.onRollback(() => this.#deliveredHandles.set(change.id, kept))
+      }
     }
   }
 

@@ -441,6 +441,7 @@ export class TalkenNode extends EventEmitter<NodeEvents> {
     clearTimeout(this.#resync)
     clearInterval(this.#prekeyTimer)
     this.rooms.stop()
+    this.#direct.stop()
     try {
       // A start under way finishes first (and then fails with `closed`): what it started stops here.
       await this.#starting?.catch(() => {})
@@ -478,31 +479,29 @@ export class TalkenNode extends EventEmitter<NodeEvents> {
    */
   messages(): AsyncIterableIterator<IncomingMessage> {
     const queue: IncomingMessage[] = []
-    let wake: (() => void) | undefined
+    // Each `next()` not yet answered, first asked first: callers may ask again before an answer.
+    const waiting: Array<(r: IteratorResult<IncomingMessage, undefined>) => void> = []
     let done = false
     const onMessage = (m: IncomingMessage): void => {
-      queue.push(m)
-      wake?.()
+      const answer = waiting.shift()
+      if (answer !== undefined) answer({ done: false, value: m })
+      else queue.push(m)
     }
     const finish = (): void => {
       done = true
       this.off('message', onMessage)
       this.off('stopped', finish)
-      wake?.()
+      for (const answer of waiting.splice(0)) answer({ done: true, value: undefined })
     }
     this.on('message', onMessage)
     this.on('stopped', finish)
     if (this.#stopped) finish()
     const iterator: AsyncIterableIterator<IncomingMessage> = {
-      next: async () => {
-        while (queue.length === 0 && !done) {
-          await new Promise<void>((resolve) => {
-            wake = resolve
-          })
-          wake = undefined
-        }
+      next: () => {
         const value = queue.shift()
-        return value === undefined ? { done: true, value: undefined } : { done: false, value }
+        if (value !== undefined) return Promise.resolve({ done: false, value })
+        if (done) return Promise.resolve({ done: true, value: undefined })
+        return new Promise((resolve) => waiting.push(resolve))
       },
       return: async () => {
         finish()
@@ -558,7 +557,7 @@ export class TalkenNode extends EventEmitter<NodeEvents> {
   /** Dials an address now, and keeps redialling it. */
   async dial(address: string): Promise<void> {
     const links = this.#linksReady
-    if (links === undefined) throw new TalkenError('closed', 'the node is not running')
+    if (links === undefined || this.#stopped) throw new TalkenError('closed', 'the node is not running')
     await links.dial(address)
   }
 

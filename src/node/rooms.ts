@@ -30,7 +30,7 @@ import { toTextId } from '../identity/text-id.ts'
 import { BoundedMap } from '../mesh/bounded-map.ts'
 import type { Logger } from '../mesh/router.ts'
 import type { Store } from '../store/store.ts'
-import { bytesEqual, decodeCbor, encodeCbor, FieldReader } from '../wire/cbor.ts'
+import { bytesEqual, decodeCbor, encodeCbor, FieldReader, textProblem } from '../wire/cbor.ts'
 import { acceptContactCard } from './contacts.ts'
 
 /** How long an invitation link admits joiners. */
@@ -97,7 +97,10 @@ export interface RoomHistoryItem {
   readonly depth: number
   /** The author's claimed time, Unix ms. */
   readonly time: number
-  /** A post's text; undefined when no key for it is held here. */
+  /**
+   * A post's text; undefined when no key for it is held here, or when it holds what no text may
+   * (control characters a terminal could act on: no Talken sends such a post).
+   */
   readonly text?: string | undefined
   /** The member an add or remove is about (text ID). */
   readonly subject?: string | undefined
@@ -244,6 +247,10 @@ export class NodeRooms {
   post(query: string, text: string): { room: string; hash: string } {
     const room = this.#find(query)
     this.#requireMember(room)
+    const problem = textProblem(text, true)
+    if (problem !== undefined) {
+      throw new TalkenError('invalid_argument', `a post ${problem} (only newlines and tabs may be in it)`)
+    }
     const hash = this.#host.act(() => {
       const heads = new Set(room.log.heads().map(toHex))
       const entry = room.log.post(new TextEncoder().encode(text), Date.now())
@@ -595,10 +602,16 @@ export class NodeRooms {
       authorName: this.#contactName(h.author),
       depth: h.depth,
       time: h.time,
-      text: h.content === undefined ? undefined : new TextDecoder().decode(h.content),
+      text: h.content === undefined ? undefined : postText(h.content),
       subject: h.subject === undefined ? undefined : toTextId(h.subject),
     }
   }
+}
+
+/** A post's text, if it is fit to show (see `textProblem`). */
+function postText(content: Uint8Array): string | undefined {
+  const text = new TextDecoder('utf-8', { ignoreBOM: true }).decode(content)
+  return textProblem(text, true) === undefined ? text : undefined
 }
 
 function decodeInvite(
