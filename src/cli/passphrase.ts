@@ -1,9 +1,12 @@
 /**
- * Getting a passphrase: `$TALKEN_PASSPHRASE`, a file named with `--passphrase-file`, or a prompt
+ * Getting a passphrase: a file named with `--passphrase-file`, `$TALKEN_PASSPHRASE`, or a prompt
  * with echo off when standard input is a terminal.
  */
 import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
 import { TalkenError } from '../errors.ts'
+import { isKeyFileEncrypted, readFileIfExists } from '../identity/key-file.ts'
+import { KEY_FILE } from '../node/data-dir.ts'
 
 /** Reads one line from the terminal without echoing it. */
 export async function promptHidden(question: string): Promise<string> {
@@ -58,4 +61,32 @@ export async function newPassphrase(file?: string): Promise<string> {
   const second = await promptHidden('Repeat passphrase: ')
   if (first !== second) throw new TalkenError('invalid_argument', 'the two passphrases differ')
   return first
+}
+
+/**
+ * The passphrase that unlocks the key file of `home`, for a command that loads the identity's
+ * keys (`daemon`, `start`, and `send` and `rooms` without a daemon): from `file`, else
+ * `$TALKEN_PASSPHRASE`, else asked on the terminal when the key file is encrypted. Undefined
+ * when none is given and none is needed. Throws `passphrase_required` naming the ways to give
+ * one when the key file is encrypted and there is no terminal to ask.
+ */
+export async function unlockPassphrase(home: string, file?: string): Promise<string | undefined> {
+  const given = passphraseFromEnvOrFile(file)
+  if (given !== undefined) return given
+  const bytes = readFileIfExists(join(home, KEY_FILE))
+  // No key file, or not one: the command fails on it further on, with its own error.
+  let encrypted = false
+  try {
+    encrypted = bytes !== undefined && isKeyFileEncrypted(bytes)
+  } catch {
+    encrypted = false
+  }
+  if (!encrypted) return undefined
+  if (!process.stdin.isTTY) {
+    throw new TalkenError(
+      'passphrase_required',
+      `the key file in ${home} is encrypted: give its passphrase with --passphrase-file <file> or $TALKEN_PASSPHRASE, or run the command in a terminal to be asked for it`,
+    )
+  }
+  return promptHidden('Passphrase: ')
 }

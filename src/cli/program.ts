@@ -5,16 +5,17 @@ import { existsSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline/promises'
 import { Command, CommanderError } from 'commander'
+import { lockHolder } from '../daemon/lock.ts'
 import { TalkenError } from '../errors.ts'
 import { qrToTerminal } from '../identity/qr.ts'
-import { KEY_FILE, openHome } from '../node/data-dir.ts'
+import { KEY_FILE, openHome, requireIdentity } from '../node/data-dir.ts'
 import { registerContactCommands } from './commands/contacts.ts'
 import { profileJson, registerIdentityCommands, runInit } from './commands/identity.ts'
 import { registerNetworkCommands, runDaemonCommand } from './commands/network.ts'
 import { registerRoomCommands } from './commands/rooms.ts'
 import { type CommandContext, type GlobalOptions, homeFrom } from './context.ts'
 import { EXIT_USAGE, emit, type Output, processOutput, report } from './output.ts'
-import { passphraseFromEnvOrFile } from './passphrase.ts'
+import { passphraseFromEnvOrFile, unlockPassphrase } from './passphrase.ts'
 
 /** The package version, read from package.json (two levels up from both src/cli and dist/cli). */
 const VERSION = (
@@ -33,11 +34,11 @@ async function askName(): Promise<string | undefined> {
 }
 
 /** `talken` with no command: first run creates the identity, every run shows how to be reached. */
-async function welcome(ctx: CommandContext): Promise<void> {
+async function welcome(ctx: CommandContext, passphraseFile?: string): Promise<void> {
   let created = false
   if (!existsSync(join(ctx.home, KEY_FILE))) {
     const name = ctx.output.json ? undefined : await askName()
-    await runInit(ctx, name ? { name } : {})
+    await runInit(ctx, { ...(name ? { name } : {}), ...(passphraseFile ? { passphraseFile } : {}) })
     created = true
   }
   const home = openHome({ home: ctx.home })
@@ -100,26 +101,40 @@ export function buildProgram(state: { output: Output; now: () => number }): Comm
     .option('--no-mdns', 'do not discover peers on the local network')
     .option('--no-tui', 'no chat screen: show your link and run the node in the foreground')
     .option('--log-level <level>', 'debug, info, warn or error', 'warn')
-    .action(async (opts: { mdns: boolean; tui: boolean; logLevel: string }) => {
+    .option(
+      '--passphrase-file <file>',
+      'read the key file passphrase from a file (else $TALKEN_PASSPHRASE, or asked); on first run it encrypts the new key file',
+    )
+    .action(async (opts: { mdns: boolean; tui: boolean; logLevel: string; passphraseFile?: string }) => {
       const ctx = context()
       // In a terminal, the chat screen (it asks for a name on first run); otherwise the node.
       if (opts.tui && !ctx.output.json && process.stdin.isTTY && process.stdout.isTTY) {
-        await runTuiCommand(ctx, opts.mdns)
+        await runTuiCommand(ctx, opts.mdns, opts.passphraseFile)
         return
       }
-      await welcome(ctx)
-      await runDaemonCommand(ctx, { mdns: opts.mdns, logLevel: opts.logLevel })
+      await welcome(ctx, opts.passphraseFile)
+      await runDaemonCommand(ctx, {
+        mdns: opts.mdns,
+        logLevel: opts.logLevel,
+        ...(opts.passphraseFile ? { passphraseFile: opts.passphraseFile } : {}),
+      })
     })
 
   program
     .command('tui')
     .description('the chat screen: uses the running daemon, or runs the node itself while open')
     .option('--no-mdns', 'do not discover peers on the local network (when it runs the node)')
-    .action((opts: { mdns: boolean }) => runTuiCommand(context(), opts.mdns))
+    .option(
+      '--passphrase-file <file>',
+      'when it runs the node: read the key file passphrase from a file (else $TALKEN_PASSPHRASE, or asked)',
+    )
+    .action((opts: { mdns: boolean; passphraseFile?: string }) =>
+      runTuiCommand(context(), opts.mdns, opts.passphraseFile),
+    )
   return program
 }
 
-async function runTuiCommand(ctx: CommandContext, mdns: boolean): Promise<void> {
+async function runTuiCommand(ctx: CommandContext, mdns: boolean, passphraseFile?: string): Promise<void> {
   if (!process.stdin.isTTY || !process.stdout.isTTY) {
     throw new TalkenError(
       'invalid_argument',
@@ -132,7 +147,13 @@ async function runTuiCommand(ctx: CommandContext, mdns: boolean): Promise<void> 
   delete process.env.CI
   delete process.env.CONTINUOUS_INTEGRATION
   const { runTui } = await import('../tui/run.tsx')
-  const passphrase = passphraseFromEnvOrFile()
+  // The keys are needed only when the chat screen runs the node itself: no daemon runs, and there
+  // is an identity already (a first run creates one unencrypted, as before).
+  const runsNode = existsSync(join(ctx.home, KEY_FILE)) && lockHolder(ctx.home)?.role !== 'daemon'
+  if (runsNode) requireIdentity(ctx.home) // the directory is checked before the key file is read
+  const passphrase = runsNode
+    ? await unlockPassphrase(ctx.home, passphraseFile)
+    : passphraseFromEnvOrFile(passphraseFile)
   await runTui({ home: ctx.home, mdns, ...(passphrase ? { passphrase } : {}) })
 }
 

@@ -17,11 +17,23 @@
  * `too_large` error instead (methods that list things send the newest that fit: `fitNewest`). A
  * client that stops reading while more than {@link MAX_UNREAD_BYTES} wait for it is disconnected,
  * so that a suspended `inbox --follow` cannot make the daemon hold everything that happens.
+ *
+ * A client may end its side once it has sent its requests (`… | nc -U control.sock`): it still
+ * gets every reply, and the daemon ends the connection once none is pending.
+ *
+ * The client gives each call a deadline ({@link DEFAULT_CALL_TIMEOUT_MS}, or the caller's own),
+ * `follow` excepted: a daemon that is stopped (SIGSTOP) or stuck still accepts connections (the
+ * kernel queues them), and without one every command would wait for it forever.
  */
 import { chmodSync, existsSync, lstatSync, unlinkSync } from 'node:fs'
 import { connect, createServer, type Server, type Socket } from 'node:net'
 import { join } from 'node:path'
 import { TalkenError, type TalkenErrorCode } from '../errors.ts'
+
+/** How long a call waits for its answer unless told otherwise (`follow` waits as long as it runs). */
+export const DEFAULT_CALL_TIMEOUT_MS = 10_000
+/** How long connecting to the socket may take. */
+export const CONNECT_TIMEOUT_MS = 10_000
 
 /** The socket's file name in the data directory. */
 export const CONTROL_SOCKET = 'control.sock'
@@ -163,7 +175,9 @@ export class ControlServer {
       unlinkSync(path) // left behind by a daemon that died
     }
     const clients = new Set<Socket>()
-    const server = createServer((socket) => serve(socket, methods, clients))
+    // Half-open: a client that ended its side after its requests still gets their replies (by
+    // default Node would end ours at once, and the replies would be lost).
+    const server = createServer({ allowHalfOpen: true }, (socket) => serve(socket, methods, clients))
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject)
       // Create the socket with no permissions for others from the start, then set 0600 exactly.
@@ -203,8 +217,15 @@ export class ControlServer {
 function serve(socket: Socket, methods: Readonly<Record<string, ControlMethod>>, clients: Set<Socket>): void {
   clients.add(socket)
   const aborts = new Set<AbortController>()
+  let clientEnded = false
+  // Once the client has ended its side, ours ends when nothing it asked for is pending. A follow
+  // keeps it open: the client may be reading still. (A client that has gone entirely looks the
+  // same until the next event for it fails to be written, which closes the connection.)
+  const endIfDone = (): void => {
+    if (clientEnded && aborts.size === 0 && !socket.destroyed && !socket.writableEnded) socket.end()
+  }
   const send = (value: unknown): void => {
-    if (socket.destroyed) return
+    if (socket.destroyed || socket.writableEnded) return
     let line = JSON.stringify(value)
     if (Buffer.byteLength(line) > MAX_CONTROL_LINE) {
       const id = (value as { id?: unknown }).id ?? null
@@ -228,6 +249,10 @@ function serve(socket: Socket, methods: Readonly<Record<string, ControlMethod>>,
     for (const a of aborts) a.abort()
   })
   socket.on('error', () => socket.destroy())
+  socket.on('end', () => {
+    clientEnded = true
+    endIfDone()
+  })
   lineReader(
     socket,
     (line) => {
@@ -256,7 +281,10 @@ function serve(socket: Socket, methods: Readonly<Record<string, ControlMethod>>,
           (result) => send({ id: request.id, result: result ?? null }),
           (err: unknown) => send({ id: request.id, error: errorJson(err) }),
         )
-        .finally(() => aborts.delete(abort))
+        .finally(() => {
+          aborts.delete(abort)
+          endIfDone()
+        })
     },
     () => {
       send({
@@ -280,18 +308,41 @@ function isAnswering(path: string): Promise<boolean> {
   })
 }
 
+/** The error of a daemon that does not answer in time. */
+function notAnswering(home: string, what: string): TalkenError {
+  return new TalkenError(
+    'not_running',
+    `the daemon for ${home} is not answering (${what}): it may be stopped or stuck`,
+    { details: { reason: 'no_answer' } },
+  )
+}
+
+/** Options of one {@link ControlClient.call}. */
+export interface CallOptions {
+  /**
+   * How long to wait for the answer, in milliseconds; `Infinity` waits as long as it takes.
+   * Default {@link DEFAULT_CALL_TIMEOUT_MS}, and `Infinity` for `follow`.
+   */
+  readonly timeoutMs?: number
+}
+
+interface PendingCall {
+  resolve(v: unknown): void
+  reject(e: Error): void
+  onEvent: ((e: unknown) => void) | undefined
+}
+
 /** A connection to a daemon's control socket. */
 export class ControlClient {
   readonly #socket: Socket
+  readonly #home: string
   #next = 1
-  readonly #calls = new Map<
-    number,
-    { resolve(v: unknown): void; reject(e: Error): void; onEvent: ((e: unknown) => void) | undefined }
-  >()
+  readonly #calls = new Map<number, PendingCall>()
   #closed = false
 
-  private constructor(socket: Socket) {
+  private constructor(socket: Socket, home: string) {
     this.#socket = socket
+    this.#home = home
     lineReader(
       socket,
       (line) => this.#onLine(line),
@@ -299,16 +350,19 @@ export class ControlClient {
     )
     socket.on('close', () => {
       this.#closed = true
-      for (const call of this.#calls.values()) {
-        call.reject(new TalkenError('io_failed', 'the daemon closed the control connection'))
-      }
-      this.#calls.clear()
+      this.#rejectAll(new TalkenError('io_failed', 'the daemon closed the control connection'))
     })
     socket.on('error', () => {})
   }
 
-  /** Connects to the daemon of `home`; resolves undefined when no daemon is running. */
-  static async connect(home: string): Promise<ControlClient | undefined> {
+  /**
+   * Connects to the daemon of `home`; resolves undefined when no daemon is running. Rejects with
+   * `not_running` (`details.reason` `no_answer`) when connecting takes longer than `timeoutMs`.
+   */
+  static async connect(
+    home: string,
+    options: { timeoutMs?: number } = {},
+  ): Promise<ControlClient | undefined> {
     const path = join(home, CONTROL_SOCKET)
     // A path too long for a socket has no daemon listening on it (one refuses to start there).
     if (!fitsSocket(path) || !existsSync(path)) return undefined
@@ -318,29 +372,74 @@ export class ControlClient {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined // the daemon just left
       throw err
     }
-    return new Promise((resolve) => {
+    const timeoutMs = options.timeoutMs ?? CONNECT_TIMEOUT_MS
+    return new Promise((resolve, reject) => {
       const socket = connect(path)
-      socket.once('connect', () => resolve(new ControlClient(socket)))
-      socket.once('error', () => resolve(undefined))
+      const timer = setTimeout(() => {
+        socket.destroy()
+        reject(notAnswering(home, `no connection after ${timeoutMs / 1000} s`))
+      }, timeoutMs)
+      socket.once('connect', () => {
+        clearTimeout(timer)
+        resolve(new ControlClient(socket, home))
+      })
+      socket.once('error', () => {
+        clearTimeout(timer)
+        resolve(undefined)
+      })
     })
   }
 
-  /** Calls `method`; `onEvent` receives streamed events until the call ends or the client closes. */
+  /**
+   * Calls `method`; `onEvent` receives streamed events until the call ends or the client closes.
+   * Rejects with `not_running` (`details.reason` `no_answer`) when no answer comes in time (see
+   * {@link CallOptions}); the daemon may still carry the request out later.
+   */
   call<T = unknown>(
     method: string,
     params: Record<string, unknown> = {},
     onEvent?: (e: unknown) => void,
+    options: CallOptions = {},
   ): Promise<T> {
     if (this.#closed) return Promise.reject(new TalkenError('closed', 'the control connection is closed'))
     const id = this.#next++
+    const timeoutMs =
+      options.timeoutMs ?? (method === 'follow' ? Number.POSITIVE_INFINITY : DEFAULT_CALL_TIMEOUT_MS)
     return new Promise<T>((resolve, reject) => {
-      this.#calls.set(id, { resolve: resolve as (v: unknown) => void, reject, onEvent })
+      let timer: NodeJS.Timeout | undefined
+      const settled = (): void => {
+        if (timer !== undefined) clearTimeout(timer)
+        this.#calls.delete(id)
+      }
+      this.#calls.set(id, {
+        resolve: (v) => {
+          settled()
+          resolve(v as T)
+        },
+        reject: (e) => {
+          settled()
+          reject(e)
+        },
+        onEvent,
+      })
+      // (A timer of more than 2^31 - 1 ms would fire at once: such a wait is no deadline.)
+      if (timeoutMs <= 2 ** 31 - 1) {
+        timer = setTimeout(() => {
+          this.#calls
+            .get(id)
+            ?.reject(notAnswering(this.#home, `no answer to ${method} after ${timeoutMs / 1000} s`))
+        }, timeoutMs)
+      }
       this.#socket.write(`${JSON.stringify({ id, method, params })}\n`)
     })
   }
 
   close(): void {
     this.#socket.destroy()
+  }
+
+  #rejectAll(err: Error): void {
+    for (const call of [...this.#calls.values()]) call.reject(err)
   }
 
   #onLine(line: string): void {
@@ -355,13 +454,20 @@ export class ControlClient {
     } catch {
       return
     }
+    if (msg.id === null && msg.error) {
+      // An error about no request in particular: this client sends only well-formed requests, so
+      // it is a request line too long, after which the daemon ends the connection. It cannot
+      // name the call it concerns, so it is the answer to every call still open (rather than
+      // "the daemon closed the control connection", which says nothing of why).
+      this.#rejectAll(new TalkenError(msg.error.code, msg.error.message))
+      return
+    }
     const call = typeof msg.id === 'number' ? this.#calls.get(msg.id) : undefined
     if (call === undefined) return
     if ('event' in msg) {
       call.onEvent?.(msg.event)
       return
     }
-    this.#calls.delete(msg.id as number)
     if (msg.error) call.reject(new TalkenError(msg.error.code, msg.error.message))
     else call.resolve(msg.result)
   }

@@ -13,7 +13,7 @@ import { contactSummaries, conversation, recentMessages } from '../node/inbox.ts
 import { createNode, type NodeOptions, type TalkenNode } from '../node/node.ts'
 import type { NodeRooms } from '../node/rooms.ts'
 import { type ControlMethod, ControlServer, controlSocketPath, fitNewest } from './control.ts'
-import { acquireLock } from './lock.ts'
+import { acquireLockWhenFree } from './lock.ts'
 
 const LEVELS: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40 }
 
@@ -55,7 +55,7 @@ export interface Daemon {
 export async function runDaemon(options: DaemonOptions): Promise<Daemon> {
   requireIdentity(options.home)
   controlSocketPath(options.home) // a path too long for the socket fails before anything starts
-  const release = acquireLock(options.home, 'daemon')
+  const release = await acquireLockWhenFree(options.home, 'daemon')
   let node: TalkenNode | undefined
   let control: ControlServer | undefined
   try {
@@ -102,6 +102,7 @@ export async function runDaemon(options: DaemonOptions): Promise<Daemon> {
 
 /** What the control socket offers; see control.ts for the framing. */
 export function controlMethods(node: TalkenNode): Record<string, ControlMethod> {
+  const followers = followerFanOut(node)
   return {
     status: () => node.status(),
     peers: () => node.peers(),
@@ -174,23 +175,65 @@ export function controlMethods(node: TalkenNode): Record<string, ControlMethod> 
     },
     follow: (_params, ctx) =>
       new Promise<null>((resolve) => {
-        const onMessage = (m: unknown): void => ctx.event({ type: 'message', ...(m as object) })
-        const onState = (s: unknown): void => ctx.event({ type: 'state', ...(s as object) })
-        const onEntry = (e: unknown): void => ctx.event({ type: 'room', ...(e as object) })
+        if (ctx.signal.aborted) {
+          resolve(null)
+          return
+        }
+        const follower: Follower = {
+          event: ctx.event,
+          done: () => {
+            followers.remove(follower)
+            ctx.signal.removeEventListener('abort', follower.done)
+            resolve(null)
+          },
+        }
+        ctx.signal.addEventListener('abort', follower.done)
+        followers.add(follower)
+      }),
+  }
+}
+
+interface Follower {
+  event(value: unknown): void
+  /** The follow ends: the client left, or the node stopped. */
+  done(): void
+}
+
+/**
+ * The followers of one node, behind one listener per node event: a listener each would pass
+ * Node's default of 10 per event with the eleventh follower and print a MaxListenersExceeded
+ * warning, though nothing leaks. The listeners are there only while someone follows.
+ */
+function followerFanOut(node: TalkenNode): { add(f: Follower): void; remove(f: Follower): void } {
+  const followers = new Set<Follower>()
+  const each =
+    (type: string) =>
+    (value: unknown): void => {
+      for (const f of [...followers]) f.event({ type, ...(value as object) })
+    }
+  const onMessage = each('message')
+  const onState = each('state')
+  const onEntry = each('room')
+  const onStopped = (): void => {
+    for (const f of [...followers]) f.done()
+  }
+  return {
+    add(f) {
+      if (followers.size === 0) {
         node.on('message', onMessage)
         node.on('state', onState)
         node.on('room:entry', onEntry)
-        const done = (): void => {
-          node.off('message', onMessage)
-          node.off('state', onState)
-          node.off('room:entry', onEntry)
-          node.off('stopped', done)
-          ctx.signal.removeEventListener('abort', done)
-          resolve(null)
-        }
-        ctx.signal.addEventListener('abort', done)
-        node.once('stopped', done)
-      }),
+        node.on('stopped', onStopped)
+      }
+      followers.add(f)
+    },
+    remove(f) {
+      if (!followers.delete(f) || followers.size > 0) return
+      node.off('message', onMessage)
+      node.off('state', onState)
+      node.off('room:entry', onEntry)
+      node.off('stopped', onStopped)
+    },
   }
 }
 

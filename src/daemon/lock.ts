@@ -32,6 +32,42 @@ export interface LockHolder {
 /** Locks this process holds, by path: its own PID in a lock file means another life but these. */
 const held = new Set<string>()
 
+/** How long {@link acquireLockWhenFree} waits for a CLI command holding the lock, by default. */
+export const SHORT_HOLDER_WAIT_MS = 10_000
+const POLL_MS = 50
+
+/**
+ * {@link acquireLock}, waiting up to `waitMs` for a holder that lets go soon: another CLI command
+ * (an offline `talken send` holds the lock for the moment it writes), or a lock file being
+ * written. Two `talken send` run together, or `talken send` and `talken daemon`, both succeed.
+ * A daemon holds the lock for as long as it runs, and this process's own lock is not released
+ * while it waits here: those are a `conflict` at once, as is a CLI holder still there at the end.
+ */
+export async function acquireLockWhenFree(
+  home: string,
+  role: LockHolder['role'],
+  options: { waitMs?: number } = {},
+): Promise<() => void> {
+  const waitMs = options.waitMs ?? SHORT_HOLDER_WAIT_MS
+  const deadline = Date.now() + waitMs
+  for (;;) {
+    try {
+      return acquireLock(home, role)
+    } catch (err) {
+      const holder = err instanceof TalkenError && err.code === 'conflict' ? err.details : undefined
+      const short = holder?.role === 'cli' && holder.pid !== process.pid
+      if (!short) throw err
+      const left = deadline - Date.now()
+      if (left <= 0) {
+        throw new TalkenError('conflict', `${(err as Error).message} (waited ${waitMs / 1000} s for it)`, {
+          details: holder,
+        })
+      }
+      await new Promise((resolve) => setTimeout(resolve, Math.min(POLL_MS, left)))
+    }
+  }
+}
+
 /** Takes the lock, or throws `conflict` naming the live holder. Returns the release function. */
 export function acquireLock(home: string, role: LockHolder['role']): () => void {
   const path = join(home, LOCK_FILE)

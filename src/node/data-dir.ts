@@ -26,9 +26,14 @@ export const DATABASE_FILE = 'talken.db'
 
 /**
  * The data directory to use: the explicit one, else `$TALKEN_HOME`, else `~/.talken`. An empty
- * `TALKEN_HOME` counts as unset (it would otherwise mean the current directory).
+ * `TALKEN_HOME` counts as unset (`TALKEN_HOME= talken …` is how one unsets it for a command). An
+ * empty explicit one (`--home ""`, an unset shell variable, say) is `invalid_argument`: it would
+ * otherwise mean the current directory, and keys would be written wherever one stands.
  */
 export function resolveHome(explicit?: string, env: NodeJS.ProcessEnv = process.env): string {
+  if (explicit === '') {
+    throw new TalkenError('invalid_argument', '--home is empty: give the data directory, or leave --home out')
+  }
   const chosen = explicit ?? (env.TALKEN_HOME || join(homedir(), '.talken'))
   return resolve(chosen)
 }

@@ -40,14 +40,52 @@ export function messageView(m: MessageRecord, contactName: string | undefined): 
 /** The `limit` most recent messages (incoming only unless `all`), oldest first. */
 export function recentMessages(store: Store, options: { limit?: number; all?: boolean } = {}): MessageView[] {
   const limit = options.limit ?? 20
+  const keep = (m: MessageRecord): boolean => (options.all === true || m.direction === 'in') && shown(m)
   const out: MessageView[] = []
   for (const contact of store.listContacts()) {
-    for (const m of store.listMessages(contact.id, { limit: limit * 4 })) {
-      if ((options.all || m.direction === 'in') && shown(m)) out.push(messageView(m, contact.name))
-    }
+    for (const m of newestMatching(store, contact.id, limit, keep)) out.push(messageView(m, contact.name))
   }
   out.sort((a, b) => a.at - b.at || a.id.localeCompare(b.id))
   return out.slice(-limit)
+}
+
+/**
+ * The newest `limit` messages of a conversation that `keep` accepts, newest first. The store has
+ * no query by direction, and the newest few messages may all be ours (a reply to one message
+ * can be a long run of them): it reads back a page at a time until it has `limit` or the
+ * conversation's start, holding one page at most.
+ */
+function newestMatching(
+  store: Store,
+  conversation: string,
+  limit: number,
+  keep: (m: MessageRecord) => boolean,
+): MessageRecord[] {
+  const found: MessageRecord[] = []
+  let size = Math.max(limit * 4, 100)
+  let before: number | undefined
+  while (found.length < limit) {
+    const page = store.listMessages(
+      conversation,
+      before === undefined ? { limit: size } : { limit: size, before },
+    )
+    const full = page.length === size
+    const oldest = page[0]?.createdAt ?? 0
+    // `before` is a time, and messages of the page's oldest time may go on past a full page:
+    // those are read with the next page, whole. A full page all of one time is read again larger.
+    const whole = full ? page.filter((m) => m.createdAt > oldest) : page
+    if (full && whole.length === 0) {
+      size *= 2
+      continue
+    }
+    for (let i = whole.length - 1; i >= 0 && found.length < limit; i--) {
+      const m = whole[i] as MessageRecord
+      if (keep(m)) found.push(m)
+    }
+    if (!full) break
+    before = oldest + 1
+  }
+  return found
 }
 
 /** A contact as a chat list shows it. */

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict'
-import { chmodSync, mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs'
+import { spawnSync } from 'node:child_process'
+import { chmodSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs'
 import { homedir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
@@ -17,6 +18,7 @@ interface ErrorJson {
   error: { code: string; message: string }
 }
 
+const bin = join(new URL('../..', import.meta.url).pathname, 'bin', 'talken.js')
 const dir = tempDir('talken-cli-')
 const alice = join(dir.path, 'alice')
 const bob = join(dir.path, 'bob')
@@ -150,6 +152,25 @@ describe('talken CLI', () => {
     assert.equal(resolveHome(undefined, { TALKEN_HOME: '/x/y' }), '/x/y')
   })
 
+  it('an empty --home is refused, and nothing is written in the current directory', () => {
+    const cwd = join(dir.path, 'cwd')
+    mkdirSync(cwd, { mode: 0o700 })
+    for (const args of [
+      ['--home', '', 'init', '--name', 'Here'],
+      ['--home=', 'id'],
+    ]) {
+      const r = spawnSync(process.execPath, [bin, ...args, '--json'], {
+        cwd,
+        env: { ...process.env, TALKEN_HOME: alice, TALKEN_PASSPHRASE: '' },
+        encoding: 'utf8',
+        timeout: 60_000,
+      })
+      assert.equal(r.status, 1, args.join(' '))
+      assert.equal((JSON.parse(r.stdout) as ErrorJson).error.code, 'invalid_argument', args.join(' '))
+    }
+    assert.deepEqual(readdirSync(cwd), [])
+  })
+
   it('usage errors exit 2, and JSON mode reports them as JSON', () => {
     const r = talken(alice, ['frobnicate', '--json'])
     assert.equal(r.status, 2)
@@ -185,6 +206,30 @@ describe('talken CLI', () => {
     const none = talken(join(dir.path, 'nopass'), ['init', '--encrypt', '--json'])
     assert.equal((none.json as ErrorJson).error.code, 'passphrase_required')
     assert.equal(talken(join(dir.path, 'nopass'), ['id', '--json']).status, 1)
+  })
+
+  it('a passphrase given to init encrypts the key file without --encrypt; --no-encrypt refuses it', () => {
+    const encrypted = (home: string) =>
+      isKeyFileEncrypted(new Uint8Array(readFileSync(join(home, 'identity.key'))))
+    const file = join(dir.path, 'pass.txt')
+    writeFileSync(file, 'correct horse\n', { mode: 0o600 })
+    const fromFile = join(dir.path, 'from-file')
+    const r = talken(fromFile, ['init', '--name', 'Eve', '--passphrase-file', file, '--json'])
+    assert.equal(r.status, 0, r.stderr)
+    assert.equal((r.json as { encrypted: boolean }).encrypted, true)
+    assert.equal(encrypted(fromFile), true)
+    const fromEnv = join(dir.path, 'from-env')
+    const e = talken(fromEnv, ['init', '--name', 'Fay'], { TALKEN_PASSPHRASE: 'correct horse' })
+    assert.equal(e.status, 0, e.stderr)
+    assert.match(e.stdout, /encrypted/)
+    assert.equal(encrypted(fromEnv), true)
+    const plain = join(dir.path, 'plain')
+    const n = talken(plain, ['init', '--name', 'Gil', '--no-encrypt', '--json'], { TALKEN_PASSPHRASE: 'x' })
+    assert.equal(n.status, 0, n.stderr)
+    assert.equal((n.json as { encrypted: boolean }).encrypted, false)
+    assert.equal(encrypted(plain), false)
+    const both = talken(join(dir.path, 'both'), ['init', '--no-encrypt', '--passphrase-file', file, '--json'])
+    assert.equal((both.json as ErrorJson).error.code, 'invalid_argument')
   })
 
   it('talken with no command creates an identity on first run and shows the link', () => {

@@ -1,6 +1,7 @@
 /**
  * The control socket in-process, with methods of the test's own: replies too large for a line,
- * lists cut to the newest that fit, and a client that stops reading.
+ * lists cut to the newest that fit, a client that stops reading, one that ends its side after its
+ * request, and a daemon that never answers.
  */
 import assert from 'node:assert/strict'
 import { EventEmitter } from 'node:events'
@@ -20,6 +21,16 @@ import {
 import { controlMethods } from '../../src/daemon/daemon.ts'
 import { isTalkenError } from '../../src/errors.ts'
 import type { TalkenNode } from '../../src/node/node.ts'
+import { rejectsCode } from '../helpers/errors.ts'
+
+/** `promise`, or a failure once `ms` have passed: a wait in a test ends, whatever goes wrong. */
+function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`timed out waiting for ${what}`)), ms)
+  })
+  return Promise.race([promise, late]).finally(() => clearTimeout(timer))
+}
 
 describe('control socket', () => {
   const home = mkdtempSync(join(tmpdir(), 'talken-control-'))
@@ -30,6 +41,9 @@ describe('control socket', () => {
     floodStarted = resolve
   })
 
+  let answerLater: ((value: unknown) => void) | undefined
+  let laterAsked: () => void = () => {}
+
   before(async () => {
     let aborted!: (sent: number) => void
     floodAborted = new Promise((resolve) => {
@@ -39,6 +53,12 @@ describe('control socket', () => {
       echo: (params) => params,
       big: () => ({ text: 'x'.repeat(MAX_CONTROL_LINE) }),
       list: () => fitNewest(Array.from({ length: 100 }, (_, i) => ({ i, text: 'y'.repeat(50_000) }))),
+      // Answers when the test says (`answer`), with how many requests were pending then.
+      later: () =>
+        new Promise((resolve) => {
+          answerLater = resolve
+          laterAsked()
+        }),
       // Events as fast as the socket takes them, at most 100 MB, until the client is gone.
       flood: (_params, ctx) =>
         new Promise<null>((resolve) => {
@@ -73,6 +93,46 @@ describe('control socket', () => {
     } finally {
       client.close()
     }
+  })
+
+  it('a request over one line fails every pending call with too_large, not with a closed connection', async () => {
+    const client = await ControlClient.connect(home)
+    assert.ok(client)
+    try {
+      const pending = client.call('later')
+      pending.catch(() => {}) // awaited below
+      await assert.rejects(client.call('echo', { pad: 'x'.repeat(MAX_CONTROL_LINE + 10) }), (err: unknown) =>
+        isTalkenError(err, 'too_large'),
+      )
+      await assert.rejects(pending, (err: unknown) => isTalkenError(err, 'too_large'))
+    } finally {
+      client.close()
+    }
+  })
+
+  it('a client that ends its side after its request still gets the answer, then the connection ends', async () => {
+    const socket = connect(controlSocketPath(home))
+    let received = ''
+    socket.setEncoding('utf8').on('data', (d: string) => {
+      received += d
+    })
+    const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()))
+    await new Promise<void>((resolve) => socket.once('connect', () => resolve()))
+    const asked = new Promise<void>((resolve) => {
+      laterAsked = resolve
+    })
+    socket.end(`${JSON.stringify({ id: 5, method: 'later' })}\n`)
+    await within(asked, 30_000, 'the request')
+    // The daemon reads the end behind the request before it answers. A daemon that drops a
+    // half-closed client ends the connection at that point (so the test waits for that), one
+    // that keeps it does nothing visible: the pause only gives it time to read the end.
+    await new Promise<void>((resolve) => {
+      socket.once('end', resolve)
+      setTimeout(resolve, 200)
+    })
+    answerLater?.({ late: true })
+    await within(closed, 30_000, 'the daemon to end the connection')
+    assert.deepEqual(JSON.parse(received), { id: 5, result: { late: true } })
   })
 
   it('a list is cut to its newest items that fit in a line', async () => {
@@ -117,7 +177,79 @@ describe('control socket', () => {
   })
 })
 
+describe('control client: a daemon that does not answer', () => {
+  it('a call fails with not_running once its deadline passes; follow has none', async () => {
+    const home = mkdtempSync(join(tmpdir(), 'talken-control-stuck-'))
+    // Accepts connections and reads requests, and never answers: a daemon under SIGSTOP, as the
+    // client sees it.
+    const server = createServer((s) => s.resume())
+    try {
+      await new Promise<void>((resolve) => server.listen(controlSocketPath(home), resolve))
+      const client = await ControlClient.connect(home)
+      assert.ok(client)
+      try {
+        let followEnded = false
+        const follow = client.call('follow', {}, () => {})
+        follow.then(
+          () => {
+            followEnded = true
+          },
+          () => {
+            followEnded = true
+          },
+        )
+        const err = await rejectsCode(
+          () => within(client.call('status', {}, undefined, { timeoutMs: 300 }), 30_000, 'the deadline'),
+          'not_running',
+        )
+        assert.equal(err.details?.reason, 'no_answer')
+        assert.match(err.message, /not answering/)
+        // The follow, started first, outlived the call's deadline.
+        assert.equal(followEnded, false)
+      } finally {
+        client.close()
+      }
+    } finally {
+      server.close()
+      rmSync(home, { recursive: true, force: true })
+    }
+  })
+})
+
 describe("the daemon's follow method", () => {
+  it('serves any number of followers through one listener per node event', async () => {
+    const node = new EventEmitter()
+    const follow = controlMethods(node as unknown as TalkenNode).follow!
+    const followers = Array.from({ length: 25 }, () => {
+      const abort = new AbortController()
+      const events: unknown[] = []
+      const call = follow({}, { event: (e) => events.push(e), signal: abort.signal })
+      return { abort, events, call }
+    })
+    for (const event of ['message', 'state', 'room:entry', 'stopped']) {
+      assert.equal(node.listenerCount(event), 1, `listeners of ${event}`)
+    }
+    node.emit('message', { text: 'to all' })
+    node.emit('room:entry', { hash: 'h' })
+    for (const f of followers) {
+      assert.deepEqual(f.events, [
+        { type: 'message', text: 'to all' },
+        { type: 'room', hash: 'h' },
+      ])
+    }
+    followers[0]!.abort.abort()
+    assert.equal(await followers[0]!.call, null)
+    node.emit('state', { id: 'x', state: 'sent' })
+    assert.equal(followers[0]!.events.length, 2, 'a follower gone gets nothing more')
+    assert.deepEqual(followers[1]!.events.at(-1), { type: 'state', id: 'x', state: 'sent' })
+    // The node stops: every follow ends, and no listener is left.
+    node.emit('stopped')
+    for (const f of followers) assert.equal(await f.call, null)
+    for (const event of ['message', 'state', 'room:entry', 'stopped']) {
+      assert.equal(node.listenerCount(event), 0, `listeners of ${event}`)
+    }
+  })
+
   it('leaves no listener on the node once its client is gone', async () => {
     const node = new EventEmitter()
     const follow = controlMethods(node as unknown as TalkenNode).follow!

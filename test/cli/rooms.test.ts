@@ -53,6 +53,17 @@ describe('talken rooms (no daemon)', () => {
     assert.match(human.stdout, /you: west side is dry/)
   })
 
+  it('loading history from peers needs the daemon: sync and history --sync say none runs', () => {
+    for (const args of [
+      ['rooms', 'sync', 'Crag'],
+      ['rooms', 'history', 'Crag', '--sync'],
+    ]) {
+      const r = talken(home, [...args, '--json'])
+      assert.equal(r.status, 1, args.join(' '))
+      assert.equal((r.json as { error: { code: string } }).error.code, 'not_running', args.join(' '))
+    }
+  })
+
   it('unknown rooms, bad links and joining your own invitation are typed errors', () => {
     const unknown = talken(home, ['rooms', 'post', 'Nowhere', 'hi', '--json'])
     assert.notEqual(unknown.status, 0)

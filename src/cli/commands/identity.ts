@@ -3,6 +3,7 @@
  */
 import { userInfo } from 'node:os'
 import type { Command } from 'commander'
+import { TalkenError } from '../../errors.ts'
 import { decodeContactCard } from '../../identity/contact-card.ts'
 import { toContactLink } from '../../identity/contact-link.ts'
 import { qrToTerminal, writeQrFile } from '../../identity/qr.ts'
@@ -11,7 +12,7 @@ import { initHome, openHome } from '../../node/data-dir.ts'
 import type { StoredIdentity } from '../../store/store.ts'
 import type { CommandContext } from '../context.ts'
 import { emit } from '../output.ts'
-import { newPassphrase } from '../passphrase.ts'
+import { newPassphrase, passphraseFromEnvOrFile } from '../passphrase.ts'
 
 /** The identity as `--json` shows it. */
 export function profileJson(profile: StoredIdentity) {
@@ -33,12 +34,23 @@ function defaultName(): string {
   }
 }
 
-/** Creates the identity; shared by `talken init` and the first run of `talken`. */
+/**
+ * Creates the identity; shared by `talken init` and the first run of `talken`.
+ *
+ * The key file is encrypted with `encrypt`, and also when a passphrase is given without it
+ * (`passphraseFile`, or `$TALKEN_PASSPHRASE`): a passphrase given is never silently dropped, and
+ * the commands that load the keys later take the same one. `encrypt: false` (`--no-encrypt`)
+ * writes it unencrypted whatever `$TALKEN_PASSPHRASE` holds.
+ */
 export async function runInit(
   ctx: CommandContext,
   opts: { name?: string; device?: string; encrypt?: boolean; passphraseFile?: string },
-): Promise<StoredIdentity> {
-  const passphrase = opts.encrypt ? await newPassphrase(opts.passphraseFile) : undefined
+): Promise<{ profile: StoredIdentity; encrypted: boolean }> {
+  if (opts.encrypt === false && opts.passphraseFile !== undefined) {
+    throw new TalkenError('invalid_argument', '--no-encrypt and --passphrase-file contradict each other')
+  }
+  const given = opts.encrypt === false ? undefined : passphraseFromEnvOrFile(opts.passphraseFile)
+  const passphrase = given ?? (opts.encrypt ? await newPassphrase() : undefined)
   const opened = initHome({
     home: ctx.home,
     name: opts.name ?? defaultName(),
@@ -47,7 +59,7 @@ export async function runInit(
     ...(opts.device ? { deviceName: opts.device } : {}),
   })
   opened.close()
-  return opened.profile
+  return { profile: opened.profile, encrypted: passphrase !== undefined }
 }
 
 /** Registers `init` and `id`. */
@@ -57,17 +69,24 @@ export function registerIdentityCommands(program: Command, context: () => Comman
     .description('create your identity (account key and this device) in the data directory')
     .option('--name <name>', 'your display name, shown to contacts (default: your user name)')
     .option('--device <name>', "this device's name (default: the host name)")
-    .option('--encrypt', 'protect the key file with a passphrase ($TALKEN_PASSPHRASE, or asked)')
-    .option('--passphrase-file <file>', 'read the new passphrase from a file')
+    .option(
+      '--encrypt',
+      'protect the key file with a passphrase (--passphrase-file, $TALKEN_PASSPHRASE, or asked)',
+    )
+    .option('--no-encrypt', 'do not encrypt the key file, even with $TALKEN_PASSPHRASE set')
+    .option('--passphrase-file <file>', 'read the new passphrase from a file (implies --encrypt)')
     .action(async (opts: { name?: string; device?: string; encrypt?: boolean; passphraseFile?: string }) => {
       const ctx = context()
-      const profile = await runInit(ctx, opts)
+      const { profile, encrypted } = await runInit(ctx, opts)
       const info = profileJson(profile)
-      emit(ctx.output, { ...info, home: ctx.home }, () =>
+      emit(ctx.output, { ...info, home: ctx.home, encrypted }, () =>
         [
           `Created ${info.name}'s identity in ${ctx.home}`,
           `ID:   ${info.id}`,
           `Link: ${info.link}`,
+          ...(encrypted
+            ? ['The key file is encrypted: commands that use the keys need the passphrase.']
+            : []),
           '',
           'Share the link (or `talken id --qr`) with the people you want to talk to.',
         ].join('\n'),

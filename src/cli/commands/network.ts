@@ -7,17 +7,17 @@
  * running.
  */
 import type { Command } from 'commander'
-import { ControlClient } from '../../daemon/control.ts'
+import { ControlClient, DEFAULT_CALL_TIMEOUT_MS } from '../../daemon/control.ts'
 import { lineLogger, runDaemon } from '../../daemon/daemon.ts'
-import { acquireLock, lockHolder } from '../../daemon/lock.ts'
-import { TalkenError } from '../../errors.ts'
+import { acquireLockWhenFree, lockHolder } from '../../daemon/lock.ts'
+import { isTalkenError, TalkenError } from '../../errors.ts'
 import type { LogLevel } from '../../mesh/router.ts'
 import { openHome, requireIdentity } from '../../node/data-dir.ts'
 import { type MessageView, recentMessages } from '../../node/inbox.ts'
 import { createNode, type NodeStatus, type PeerInfo, type RouteInfo } from '../../node/node.ts'
 import type { CommandContext } from '../context.ts'
 import { emit, isoTime } from '../output.ts'
-import { passphraseFromEnvOrFile } from '../passphrase.ts'
+import { unlockPassphrase } from '../passphrase.ts'
 
 const collect = (value: string, previous: string[] = []): string[] => [...previous, value]
 
@@ -63,7 +63,10 @@ export function registerNetworkCommands(program: Command, context: () => Command
     .option('--bootstrap <multiaddr>', 'peer address to keep connected, repeatable', collect)
     .option('--no-mdns', 'do not discover peers on the local network')
     .option('--log-level <level>', 'debug, info, warn or error', 'info')
-    .option('--passphrase-file <file>', 'read the key file passphrase from a file')
+    .option(
+      '--passphrase-file <file>',
+      'read the key file passphrase from a file (else $TALKEN_PASSPHRASE, or asked)',
+    )
     .action((opts: DaemonCommandOptions) => runDaemonCommand(context(), opts))
 
   program
@@ -72,7 +75,11 @@ export function registerNetworkCommands(program: Command, context: () => Command
     .argument('<contact>', 'name, ID or unique prefix of a contact')
     .argument('<text...>', 'the message')
     .option('--wait <seconds>', 'follow the delivery state this long (0: return at once)', '5')
-    .action(async (contact: string, words: string[], opts: { wait: string }) => {
+    .option(
+      '--passphrase-file <file>',
+      'with no daemon running: read the key file passphrase from a file (else $TALKEN_PASSPHRASE, or asked)',
+    )
+    .action(async (contact: string, words: string[], opts: { wait: string; passphraseFile?: string }) => {
       const ctx = context()
       const wait = Number(opts.wait)
       if (!Number.isFinite(wait) || wait < 0)
@@ -80,7 +87,7 @@ export function registerNetworkCommands(program: Command, context: () => Command
       const text = words.join(' ')
       const client = await daemonClient(ctx.home)
       if (client === undefined) {
-        const result = await sendOffline(ctx, contact, text)
+        const result = await sendOffline(ctx, contact, text, opts.passphraseFile)
         emit(ctx.output, result, () =>
           [
             `queued  ${result.id}`,
@@ -91,27 +98,39 @@ export function registerNetworkCommands(program: Command, context: () => Command
       }
       try {
         let stored: { id: string; to: string; state: string; daemon: boolean } | undefined
+        const waitMs = Math.round(wait * 1000)
         const result = await client
           .call<{ id: string; to: string; state: string; daemon: boolean }>(
             'send',
-            { to: contact, text, waitMs: Math.round(wait * 1000) },
+            { to: contact, text, waitMs },
             (event) => {
               const e = event as { id?: string; to?: string; state: string }
               if (e.id !== undefined) stored = { id: e.id, to: String(e.to), state: e.state, daemon: true }
               else if (stored !== undefined) stored = { ...stored, state: e.state }
               if (!ctx.output.json && e.id === undefined) ctx.output.out(e.state)
             },
+            // The daemon answers once the wait is over: give it that, and the usual deadline on top.
+            { timeoutMs: waitMs + DEFAULT_CALL_TIMEOUT_MS },
           )
           .catch((err: unknown) => {
-            // The daemon stopped while we waited: the message is stored all the same.
-            if (stored === undefined) throw err
-            return { ...stored, interrupted: true }
+            // The daemon stopped (or stopped answering) while we waited: the message is stored
+            // all the same.
+            if (stored !== undefined) return { ...stored, interrupted: true }
+            if (isTalkenError(err) && err.details?.reason === 'no_answer') {
+              // The request was written: a stuck daemon may yet carry it out, or has already.
+              throw new TalkenError(
+                'not_running',
+                `${err.message}. The message may have been stored all the same: check with \`talken inbox --all\` before sending it again`,
+                { cause: err, details: err.details },
+              )
+            }
+            throw err
           })
         if ('interrupted' in result) {
           emit(ctx.output, result, () =>
             [
               `${result.state}  ${result.id}`,
-              'The daemon stopped while waiting: the message is in the outbox and goes out when the node next runs.',
+              'The daemon stopped (or stopped answering) while waiting: the message is in the outbox and goes out when the node next runs.',
             ].join('\n'),
           )
           return
@@ -313,7 +332,9 @@ export async function runDaemonCommand(ctx: CommandContext, opts: DaemonCommandO
   }
   const json = ctx.output.json
   const logger = lineLogger(opts.logLevel as LogLevel, json, json ? ctx.output.out : ctx.output.err)
-  const passphrase = passphraseFromEnvOrFile(opts.passphraseFile)
+  // The identity and the directory are checked first: nothing in an unsafe directory is read.
+  requireIdentity(ctx.home)
+  const passphrase = await unlockPassphrase(ctx.home, opts.passphraseFile)
   const daemon = await runDaemon({
     home: ctx.home,
     logger,
@@ -323,6 +344,25 @@ export async function runDaemonCommand(ctx: CommandContext, opts: DaemonCommandO
     ...(passphrase ? { passphrase } : {}),
   })
   const node = daemon.node
+  const stop = (): void => {
+    void daemon.stop()
+  }
+  // @libp2p/yamux (8.0.3) may write a frame from a microtask after the connection under it
+  // closed; the StreamStateError it throws there reaches no caller. It concerns one dying
+  // connection, not the node: log it and carry on. Anything else still ends the process.
+  const survive = (err: Error): void => {
+    if (err?.name === 'StreamStateError') {
+      logger('warn', 'a write on a closing libp2p connection failed', { error: err.message })
+      return
+    }
+    throw err
+  }
+  process.on('uncaughtException', survive)
+  process.once('SIGINT', stop)
+  process.once('SIGTERM', stop)
+  // Ready only once a signal stops it cleanly: a supervisor (or a test) may send SIGTERM as soon
+  // as it reads the line, and before the handlers it would end the process as it stands, lock
+  // and socket left behind.
   emit(
     ctx.output,
     {
@@ -341,22 +381,6 @@ export async function runDaemonCommand(ctx: CommandContext, opts: DaemonCommandO
         `Data directory ${ctx.home}. In another terminal: \`npx talken peers\`, \`npx talken send <contact> <text>\`, \`npx talken inbox --follow\`. Ctrl-C stops.`,
       ].join('\n'),
   )
-  const stop = (): void => {
-    void daemon.stop()
-  }
-  // @libp2p/yamux (8.0.3) may write a frame from a microtask after the connection under it
-  // closed; the StreamStateError it throws there reaches no caller. It concerns one dying
-  // connection, not the node: log it and carry on. Anything else still ends the process.
-  const survive = (err: Error): void => {
-    if (err?.name === 'StreamStateError') {
-      logger('warn', 'a write on a closing libp2p connection failed', { error: err.message })
-      return
-    }
-    throw err
-  }
-  process.on('uncaughtException', survive)
-  process.once('SIGINT', stop)
-  process.once('SIGTERM', stop)
   await daemon.stopped
   process.off('SIGINT', stop)
   process.off('SIGTERM', stop)
@@ -368,11 +392,13 @@ async function sendOffline(
   ctx: CommandContext,
   contact: string,
   text: string,
+  passphraseFile: string | undefined,
 ): Promise<{ id: string; to: string; state: string; daemon: false }> {
   requireIdentity(ctx.home)
-  const release = acquireLock(ctx.home, 'cli')
+  // Asked before the lock is taken: others wait for the lock a few seconds, not for our typing.
+  const passphrase = await unlockPassphrase(ctx.home, passphraseFile)
+  const release = await acquireLockWhenFree(ctx.home, 'cli')
   try {
-    const passphrase = passphraseFromEnvOrFile()
     const node = await createNode({ home: ctx.home, mdns: false, ...(passphrase ? { passphrase } : {}) })
     try {
       const handle = node.send(contact, text)

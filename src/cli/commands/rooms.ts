@@ -5,17 +5,23 @@
  */
 import type { Command } from 'commander'
 import { roomAction } from '../../daemon/daemon.ts'
-import { acquireLock } from '../../daemon/lock.ts'
+import { acquireLockWhenFree } from '../../daemon/lock.ts'
+import { TalkenError } from '../../errors.ts'
 import { qrToTerminal } from '../../identity/qr.ts'
 import { requireIdentity } from '../../node/data-dir.ts'
 import { createNode } from '../../node/node.ts'
 import type { RoomHistoryItem, RoomMemberInfo, RoomSummary } from '../../node/rooms.ts'
 import type { CommandContext } from '../context.ts'
 import { emit, isoTime } from '../output.ts'
-import { passphraseFromEnvOrFile } from '../passphrase.ts'
+import { unlockPassphrase } from '../passphrase.ts'
 import { daemonClient } from './network.ts'
 
-async function run<T>(ctx: CommandContext, params: Record<string, unknown>): Promise<T> {
+/** Options every `rooms` command takes. */
+interface RoomsOptions {
+  readonly passphraseFile?: string
+}
+
+async function run<T>(ctx: CommandContext, opts: RoomsOptions, params: Record<string, unknown>): Promise<T> {
   const client = await daemonClient(ctx.home)
   if (client !== undefined) {
     try {
@@ -24,10 +30,18 @@ async function run<T>(ctx: CommandContext, params: Record<string, unknown>): Pro
       client.close()
     }
   }
+  if (params.action === 'sync') {
+    // Without a daemon no member is reachable: asking nobody is not loading history.
+    throw new TalkenError(
+      'not_running',
+      `loading history from peers needs the daemon, and none is running for ${ctx.home}: start one with \`talken daemon\``,
+    )
+  }
   requireIdentity(ctx.home)
-  const release = acquireLock(ctx.home, 'cli')
+  // Asked before the lock is taken: others wait for the lock a few seconds, not for our typing.
+  const passphrase = await unlockPassphrase(ctx.home, opts.passphraseFile)
+  const release = await acquireLockWhenFree(ctx.home, 'cli')
   try {
-    const passphrase = passphraseFromEnvOrFile()
     const node = await createNode({ home: ctx.home, mdns: false, ...(passphrase ? { passphrase } : {}) })
     try {
       return roomAction(node.rooms, params) as T
@@ -67,9 +81,13 @@ export function registerRoomCommands(program: Command, context: () => CommandCon
   const rooms = program
     .command('rooms')
     .description('group rooms: create, invite, join, post, history, members, leave')
+    .option(
+      '--passphrase-file <file>',
+      'with no daemon running: read the key file passphrase from a file (else $TALKEN_PASSPHRASE, or asked); for every rooms command',
+    )
     .action(async () => {
       const ctx = context()
-      const list = await run<RoomSummary[]>(ctx, { action: 'list' })
+      const list = await run<RoomSummary[]>(ctx, rooms.opts<RoomsOptions>(), { action: 'list' })
       emit(ctx.output, list, () =>
         list.length === 0
           ? 'No rooms yet: `talken rooms create <name>` makes one.'
@@ -83,7 +101,7 @@ export function registerRoomCommands(program: Command, context: () => CommandCon
     .argument('<name>', 'the room name (at most 64 bytes)')
     .action(async (name: string) => {
       const ctx = context()
-      const r = await run<RoomSummary>(ctx, { action: 'create', name })
+      const r = await run<RoomSummary>(ctx, rooms.opts<RoomsOptions>(), { action: 'create', name })
       emit(
         ctx.output,
         r,
@@ -98,7 +116,11 @@ export function registerRoomCommands(program: Command, context: () => CommandCon
     .option('--qr', 'also print the link as a QR code')
     .action(async (room: string, opts: { qr?: boolean }) => {
       const ctx = context()
-      const r = await run<{ room: string; link: string; expiresAt: number }>(ctx, { action: 'invite', room })
+      const r = await run<{ room: string; link: string; expiresAt: number }>(
+        ctx,
+        rooms.opts<RoomsOptions>(),
+        { action: 'invite', room },
+      )
       const qr = opts.qr && !ctx.output.json ? await qrToTerminal(r.link) : ''
       emit(ctx.output, { ...r, expiresAt: isoTime(r.expiresAt) }, () =>
         [
@@ -117,7 +139,7 @@ export function registerRoomCommands(program: Command, context: () => CommandCon
     .argument('<link>', 'a talken:room/… link')
     .action(async (link: string) => {
       const ctx = context()
-      const r = await run<RoomSummary>(ctx, { action: 'join', link })
+      const r = await run<RoomSummary>(ctx, rooms.opts<RoomsOptions>(), { action: 'join', link })
       emit(ctx.output, r, () =>
         r.member
           ? `member of ${r.name}  ${r.id}`
@@ -132,7 +154,7 @@ export function registerRoomCommands(program: Command, context: () => CommandCon
     .argument('<text...>', 'the post')
     .action(async (room: string, words: string[]) => {
       const ctx = context()
-      const r = await run<{ room: string; hash: string }>(ctx, {
+      const r = await run<{ room: string; hash: string }>(ctx, rooms.opts<RoomsOptions>(), {
         action: 'post',
         room,
         text: words.join(' '),
@@ -147,8 +169,8 @@ export function registerRoomCommands(program: Command, context: () => CommandCon
     .option('--sync', 'load history from reachable members first (needs the daemon)')
     .action(async (room: string, opts: { sync?: boolean }) => {
       const ctx = context()
-      if (opts.sync) await run(ctx, { action: 'sync', room })
-      const items = await run<RoomHistoryItem[]>(ctx, { action: 'history', room })
+      if (opts.sync) await run(ctx, rooms.opts<RoomsOptions>(), { action: 'sync', room })
+      const items = await run<RoomHistoryItem[]>(ctx, rooms.opts<RoomsOptions>(), { action: 'history', room })
       emit(
         ctx.output,
         items.map((h) => ({ ...h, time: isoTime(h.time) })),
@@ -162,7 +184,7 @@ export function registerRoomCommands(program: Command, context: () => CommandCon
     .argument('<room>', 'room name or ID prefix')
     .action(async (room: string) => {
       const ctx = context()
-      const list = await run<RoomMemberInfo[]>(ctx, { action: 'members', room })
+      const list = await run<RoomMemberInfo[]>(ctx, rooms.opts<RoomsOptions>(), { action: 'members', room })
       emit(ctx.output, list, () =>
         list.map((m) => `${m.id}  ${m.role}${m.name ? `  ${m.name}` : ''}`).join('\n'),
       )
@@ -174,7 +196,7 @@ export function registerRoomCommands(program: Command, context: () => CommandCon
     .argument('<room>', 'room name or ID prefix')
     .action(async (room: string) => {
       const ctx = context()
-      const r = await run<RoomSummary>(ctx, { action: 'leave', room })
+      const r = await run<RoomSummary>(ctx, rooms.opts<RoomsOptions>(), { action: 'leave', room })
       emit(ctx.output, r, () => `left ${r.name}`)
     })
 
@@ -185,7 +207,7 @@ export function registerRoomCommands(program: Command, context: () => CommandCon
     .argument('<member>', "the member's text ID or contact name")
     .action(async (room: string, member: string) => {
       const ctx = context()
-      const r = await run<RoomSummary>(ctx, { action: 'remove', room, member })
+      const r = await run<RoomSummary>(ctx, rooms.opts<RoomsOptions>(), { action: 'remove', room, member })
       emit(ctx.output, r, () => `removed ${member} from ${r.name}`)
     })
 
@@ -195,7 +217,7 @@ export function registerRoomCommands(program: Command, context: () => CommandCon
     .argument('<room>', 'room name or ID prefix')
     .action(async (room: string) => {
       const ctx = context()
-      const r = await run<{ asked: number }>(ctx, { action: 'sync', room })
+      const r = await run<{ asked: number }>(ctx, rooms.opts<RoomsOptions>(), { action: 'sync', room })
       emit(ctx.output, r, () => `asked ${r.asked} member(s)`)
     })
 }
