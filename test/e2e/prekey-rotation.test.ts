@@ -23,6 +23,10 @@ describe('signed prekey rotation', () => {
     const clock = { now: 1_750_000_000_000 }
     const { prekeys: p } = prekeys(clock)
     const first = p.bundle()
+    // A first contact under the first signed prekey leaves its replay record.
+    const ephemeral = new Uint8Array(32).fill(7)
+    p.consume(first.signedPrekeyId, 0, ephemeral)
+    assert.ok(p.seen(first.signedPrekeyId, ephemeral))
     assert.equal(p.rotateIfOlderThan(), undefined, 'young enough')
     clock.now += SIGNED_PREKEY_LIFETIME_MS - 1_000
     assert.equal(p.rotateIfOlderThan(), undefined, 'a second short of a week')
@@ -39,6 +43,7 @@ describe('signed prekey rotation', () => {
     // Four newer ones since the second: the first and the second are retired, the rest kept.
     assert.equal(p.signedPrekey(first.signedPrekeyId), undefined)
     assert.equal(p.signedPrekey(second.signedPrekeyId), undefined)
+    assert.equal(p.seen(first.signedPrekeyId, ephemeral), false, 'its replay records went with it')
     assert.ok(p.signedPrekey(p.bundle().signedPrekeyId))
   })
 
