@@ -4,7 +4,7 @@
 import type { MessageRecord, Store } from '../store/store.ts'
 import { findContact } from './contacts.ts'
 import { resentAs } from './direct-messages.ts'
-import { receiptsEnabled } from './receipts.ts'
+import { receiptsEnabled, unreadIncoming } from './receipts.ts'
 
 /** A stored message as the CLI and the control socket show it. */
 export interface MessageView {
@@ -104,13 +104,13 @@ export interface ContactSummary {
 /** Every contact with its unread count and last activity. */
 export function contactSummaries(store: Store): ContactSummary[] {
   return store.listContacts().map((c) => {
-    const recent = store.listMessages(c.id, { limit: 500 })
     return {
       id: c.id,
       name: c.name,
       verified: c.verified,
-      unread: recent.filter((m) => m.direction === 'in' && m.state === 'received').length,
-      lastAt: recent.at(-1)?.createdAt ?? 0,
+      // All of them, not only those among the newest few hundred messages.
+      unread: unreadIncoming(store, c.id, 500).length,
+      lastAt: store.listMessages(c.id, { limit: 1 }).at(-1)?.createdAt ?? 0,
       receipts: receiptsEnabled(store, c.id),
     }
   })

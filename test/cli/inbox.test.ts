@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
-import { recentMessages } from '../../src/node/inbox.ts'
+import { contactSummaries, recentMessages } from '../../src/node/inbox.ts'
 import { createMemoryStore } from '../../src/store/index.ts'
 import type { Store } from '../../src/store/store.ts'
 
@@ -66,6 +66,17 @@ describe('inbox', () => {
     assert.deepEqual(
       recentMessages(store, { limit: 10 }).map((m) => m.text),
       ['early 0', 'early 1', 'early 2', 'from Cy', 'same time a', 'same time b'],
+    )
+  })
+
+  it('counts every unread message of a contact, however many came after', () => {
+    const store = withContacts('Bob')
+    message(store, 'Bob', 'in', 1_000, 'early')
+    for (let i = 0; i < 800; i++) message(store, 'Bob', 'out', 2_000 + i, `ours ${i}`)
+    message(store, 'Bob', 'in', 3_000, 'late')
+    assert.deepEqual(
+      contactSummaries(store).map((c) => [c.name, c.unread, c.lastAt]),
+      [['Bob', 2, 3_000]],
     )
   })
 })
