@@ -245,8 +245,14 @@ function draft(state: RatchetState): Draft {
   return { ...state, skipped: [...state.skipped], oldChains: [...state.oldChains] }
 }
 
-function tooFar(n: number): TalkenError {
-  return new TalkenError('too_large', `message number ${n} is more than ${MAX_GAP} messages ahead; refused`)
+/**
+ * A header too far ahead; `details.chain` says whether it is of the current receiving chain or of
+ * the peer's next one (the session store asks the peer for a new chain in the first case).
+ */
+function tooFar(n: number, chain: 'current' | 'next'): TalkenError {
+  return new TalkenError('too_large', `message number ${n} is more than ${MAX_GAP} messages ahead; refused`, {
+    details: { chain },
+  })
 }
 
 /**
@@ -331,7 +337,7 @@ function currentChainKey(
         if (mk === undefined) throw replayed(h.n)
         return mk
       }
-      if (h.n - s.nr > MAX_GAP) throw tooFar(h.n)
+      if (h.n - s.nr > MAX_GAP) throw tooFar(h.n, 'current')
       skipTo(s, h.n)
       const [ckr, mk] = kdfCk(s.ckr!)
       s.ckr = ckr
@@ -343,7 +349,7 @@ function currentChainKey(
   const h = tryHeader(s.nhkr, encryptedHeader)
   if (h !== undefined) {
     // Check the bound before deriving anything.
-    if (h.n > MAX_GAP) throw tooFar(h.n)
+    if (h.n > MAX_GAP) throw tooFar(h.n, 'next')
     // The previous chain's missing messages: their keys if within reach, else given up.
     if (h.pn - s.nr <= MAX_GAP) skipTo(s, h.pn)
     closeCurrentChain(s, h.pn)

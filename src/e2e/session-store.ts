@@ -21,7 +21,7 @@ import { CardExtension, type CardExtensionEntry } from '../identity/contact-card
 import type { SigningKeyPair } from '../identity/ed25519.ts'
 import type { Store } from '../store/store.ts'
 import { PrekeyStore } from './prekey-store.ts'
-import { bufferedRandom, type RandomSource, systemRandom } from './primitives.ts'
+import { bufferedRandom, type RandomSource, sha256, systemRandom } from './primitives.ts'
 import {
   ACK_TAG_LENGTH,
   checkSealed,
@@ -149,7 +149,8 @@ export interface SessionStore {
    * or altered), `replayed`, `too_large`, `bad_signature` or `not_found` (a used prekey: its
    * `details.peerDevice` names the sending device, hex, whose identity signature verified, and
    * `details.introduction` its verified introduction, hex, if it had one); on any failure nothing
-   * changes.
+   * changes. A `too_large` for a chain of ours that fell too far behind names the sending device
+   * (`details.peerDevice`) and a tag of the chain (`details.chain`).
    */
   open(sealed: Uint8Array): OpenedMessage
   /** Forgets the sessions with a peer device. */
@@ -249,7 +250,7 @@ export function openSessionStore(options: SessionStoreOptions): SessionStore {
     for (const search of ['current', 'old'] as const) {
       for (const [key, list] of recent) {
         for (let i = 0; i < list.length; i++) {
-          const out = tryDecrypt(list[i]!, body, search, AD, { random })
+          const out = tryOpen(key, list[i]!, body, search)
           if (out === undefined) continue
           const message = opened(out.session, out.plaintext, false)
           save(key, promote(list, i, out.session))
@@ -258,6 +259,22 @@ export function openSessionStore(options: SessionStoreOptions): SessionStore {
       }
     }
     return undefined
+  }
+
+  /**
+   * {@link tryDecrypt}; a message of our current receiving chain that is too far ahead (the
+   * peer's messages before it all lost) says which device sent it, and which chain (a tag of its
+   * header key): asked once, that device starts a new chain, which is taken whatever came before.
+   */
+  function tryOpen(key: string, session: Session, body: Uint8Array, search: 'current' | 'old') {
+    try {
+      return tryDecrypt(session, body, search, AD, { random })
+    } catch (err) {
+      const hkr = session.ratchet.hkr
+      if (!isTalkenError(err, 'too_large') || err.details?.chain !== 'current' || hkr === null) throw err
+      const chain = hex(sha256(hkr).subarray(0, 8))
+      throw new TalkenError('too_large', err.message, { cause: err, details: { peerDevice: key, chain } })
+    }
   }
 
   function openPrekey(sealed: Uint8Array): OpenedMessage {

@@ -91,6 +91,8 @@ export interface DirectHost {
 export class DirectMessages {
   readonly #host: DirectHost
   readonly #handles = new Map<string, SendHandle>()
+  /** Receiving chains (tags) whose sender we asked to send again, for falling too far behind. */
+  readonly #askedForChain = new BoundedMap<string, true>(256)
   /** Handles of delivered messages, until read (the newest {@link DELIVERED_HANDLES}). */
   readonly #deliveredHandles = new BoundedMap<string, SendHandle>(DELIVERED_HANDLES)
   /** Messages in flight that carry our card, to note when a contact has it. */
@@ -371,15 +373,24 @@ export class DirectMessages {
 
   /**
    * A first message that we could not open because its one-time prekey was taken already (a link
-   * shown to several people): ask its sender, in a session that works, to send it again. The
+   * shown to several people), or a message of a chain that fell too far behind: ask its sender, in
+   * a session that works, to send it again. The
    * sender is a contact's device, or someone new whose card came as the message's introduction
    * (authenticated by its identity key: see session.ts), who becomes a contact as if the message
    * had opened. Requests of one step go out together, once the step is stored.
    */
   #askToResend(err: unknown, id: string): void {
-    if (!isTalkenError(err, 'not_found')) return
+    if (!isTalkenError(err, 'not_found') && !isTalkenError(err, 'too_large')) return
     const device = err.details?.peerDevice
     if (typeof device !== 'string') return
+    if (err.code === 'too_large') {
+      // Our receiving chain fell too far behind (the sender's messages before this one all lost).
+      // Our answer, the first of our newest sending chain, makes the sender start a new chain,
+      // taken whatever came before. Once per chain: asking again would not help.
+      const chain = err.details?.chain
+      if (typeof chain !== 'string' || this.#askedForChain.has(chain)) return
+      this.#host.store.onRollback(this.#askedForChain.setUndoably(chain, true))
+    }
     const contact = this.#contactOfDevice(Buffer.from(device, 'hex'), err.details?.introduction)
     if (contact === undefined) return
     let asks = this.#resendAsks.get(contact.id)

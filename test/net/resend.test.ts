@@ -6,7 +6,9 @@
  */
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
-import { openSessionStore } from '../../src/e2e/session-store.ts'
+import { MAX_GAP } from '../../src/e2e/ratchet.ts'
+import { decodeSessionRecord, encodeSessionRecord } from '../../src/e2e/session-codec.ts'
+import { openSessionStore, SESSION_NAMESPACE } from '../../src/e2e/session-store.ts'
 import { decodeContactCard, encodeContactCard } from '../../src/identity/contact-card.ts'
 import { toContactLink } from '../../src/identity/contact-link.ts'
 import { createIdentity, makeContactCard } from '../../src/identity/identity.ts'
@@ -219,4 +221,43 @@ test('sending again is one step: when giving up the old copy fails, no second co
     [first.id],
     'the old copy only: the new one went with the failed step',
   )
+})
+
+test('a chain that fell too far behind: the recipient asks once, the sender starts a new chain, and the message arrives', async (t) => {
+  const homes = { ada: makeHome('Ada'), bob: makeHome('Bob') }
+  t.after(() => {
+    homes.ada.remove()
+    homes.bob.remove()
+  })
+  introduce(homes.ada, homes.bob)
+  const bob = await startNode(homes.bob.home)
+  t.after(() => bob.stop())
+  let ada = await startNode(homes.ada.home, { bootstrap: bob.addresses() })
+  await ada.send('Bob', 'one').delivered(AbortSignal.timeout(10_000))
+  await ada.stop()
+  // More than MAX_GAP of Ada's messages to Bob were lost on the way (they expired, say): her
+  // sending chain is that far ahead of his receiving one.
+  const opened = openHome({ home: homes.ada.home })
+  try {
+    const [[device, record]] = opened.store.kvList(SESSION_NAMESPACE) as [[string, Uint8Array]]
+    const [session, ...rest] = decodeSessionRecord(record)
+    const ratchet = { ...session!.ratchet, ns: session!.ratchet.ns + MAX_GAP + 1 }
+    opened.store.kvSet(SESSION_NAMESPACE, device, encodeSessionRecord([{ ...session!, ratchet }, ...rest]))
+  } finally {
+    opened.close()
+  }
+  ada = await startNode(homes.ada.home, { bootstrap: bob.addresses() })
+  t.after(() => ada.stop())
+  const got: string[] = []
+  bob.on('message', (m: IncomingMessage) => got.push(m.text))
+  const far = ada.send('Bob', 'after the gap')
+  await until(() => got.includes('after the gap'), 20_000, 'the message sent again')
+  await until(
+    () => resentAs(ada.store.getMessage(far.id)?.stateReason) !== undefined,
+    10_000,
+    'the old copy given up',
+  )
+  // The conversation goes on.
+  await ada.send('Bob', 'and on').delivered(AbortSignal.timeout(10_000))
+  assert.deepEqual(got, ['after the gap', 'and on'])
 })
