@@ -4,12 +4,11 @@
  * made); the second daemon finds the first through --bootstrap.
  */
 import assert from 'node:assert/strict'
-import { spawn } from 'node:child_process'
 import { statSync } from 'node:fs'
 import { connect } from 'node:net'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
-import { ensureBuilt, talken, tempDir } from '../helpers/cli.ts'
+import { ensureBuilt, talken, talkenAsync, tempDir } from '../helpers/cli.ts'
 import { type DaemonProcess, startDaemon } from '../helpers/daemon.ts'
 
 function init(home: string, name: string): string {
@@ -24,36 +23,6 @@ async function until(check: () => boolean, ms: number, what: string): Promise<vo
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
     await new Promise((r) => setTimeout(r, 100))
   }
-}
-
-/**
- * Runs the CLI without waiting for it; resolves with its exit code and output. `stdout()` is what
- * it printed so far.
- */
-function talkenAsync(
-  home: string,
-  args: readonly string[],
-): Promise<{ status: number | null; stdout: string; stderr: string }> & { stdout(): string } {
-  const child = spawn(
-    process.execPath,
-    [join(new URL('../..', import.meta.url).pathname, 'bin', 'talken.js'), ...args],
-    {
-      env: { ...process.env, TALKEN_HOME: home, TALKEN_PASSPHRASE: '' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    },
-  )
-  let stdout = ''
-  let stderr = ''
-  child.stdout.setEncoding('utf8').on('data', (d: string) => {
-    stdout += d
-  })
-  child.stderr.setEncoding('utf8').on('data', (d: string) => {
-    stderr += d
-  })
-  const done = new Promise<{ status: number | null; stdout: string; stderr: string }>((resolve) =>
-    child.on('close', (status) => resolve({ status, stdout, stderr })),
-  )
-  return Object.assign(done, { stdout: () => stdout })
 }
 
 /** One request line on the control socket, and the first reply line. */

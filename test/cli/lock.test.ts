@@ -10,7 +10,7 @@ import { join } from 'node:path'
 import { afterEach, beforeEach, describe, it } from 'node:test'
 import { acquireLock, acquireLockWhenFree, LOCK_FILE, lockHolder } from '../../src/daemon/lock.ts'
 import { isTalkenError } from '../../src/errors.ts'
-import { ensureBuilt, talken } from '../helpers/cli.ts'
+import { ensureBuilt, talken, talkenAsync } from '../helpers/cli.ts'
 import { startDaemon } from '../helpers/daemon.ts'
 import { rejectsCode, throwsCode } from '../helpers/errors.ts'
 
@@ -187,30 +187,3 @@ describe('commands that meet at the lock', () => {
     assert.equal(await daemon.stop('SIGTERM'), 0)
   })
 })
-
-/** Runs the CLI without waiting for it; killed after 60 s. */
-function talkenAsync(
-  home: string,
-  args: readonly string[],
-): Promise<{ status: number | null; stdout: string; stderr: string }> {
-  const child = spawn(
-    process.execPath,
-    [join(new URL('../..', import.meta.url).pathname, 'bin', 'talken.js'), ...args],
-    { env: { ...process.env, TALKEN_HOME: home, TALKEN_PASSPHRASE: '' }, stdio: ['ignore', 'pipe', 'pipe'] },
-  )
-  let stdout = ''
-  let stderr = ''
-  child.stdout.setEncoding('utf8').on('data', (d: string) => {
-    stdout += d
-  })
-  child.stderr.setEncoding('utf8').on('data', (d: string) => {
-    stderr += d
-  })
-  const timer = setTimeout(() => child.kill('SIGKILL'), 60_000)
-  return new Promise((resolve) =>
-    child.on('close', (status) => {
-      clearTimeout(timer)
-      resolve({ status, stdout, stderr })
-    }),
-  )
-}

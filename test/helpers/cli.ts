@@ -1,7 +1,7 @@
 /**
  * Runs the real `talken` command (bin/talken.js over the compiled dist/) in a child process.
  */
-import { execFileSync, spawnSync } from 'node:child_process'
+import { execFileSync, spawn, spawnSync } from 'node:child_process'
 import { existsSync, mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -46,6 +46,36 @@ export function talken(home: string, args: readonly string[], env: Record<string
     json = undefined
   }
   return { status: r.status ?? -1, stdout: r.stdout, stderr: r.stderr, json }
+}
+
+/**
+ * Runs `talken ...args` without waiting for it (killed after 60 s); resolves with its exit code
+ * and output. `stdout()` is what it printed so far.
+ */
+export function talkenAsync(
+  home: string,
+  args: readonly string[],
+): Promise<{ status: number | null; stdout: string; stderr: string }> & { stdout(): string } {
+  const child = spawn(process.execPath, [bin, ...args], {
+    env: { ...process.env, TALKEN_HOME: home, TALKEN_PASSPHRASE: '' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+  let stdout = ''
+  let stderr = ''
+  child.stdout.setEncoding('utf8').on('data', (d: string) => {
+    stdout += d
+  })
+  child.stderr.setEncoding('utf8').on('data', (d: string) => {
+    stderr += d
+  })
+  const timer = setTimeout(() => child.kill('SIGKILL'), 60_000)
+  const done = new Promise<{ status: number | null; stdout: string; stderr: string }>((resolve) =>
+    child.on('close', (status) => {
+      clearTimeout(timer)
+      resolve({ status, stdout, stderr })
+    }),
+  )
+  return Object.assign(done, { stdout: () => stdout })
 }
 
 /** A fresh temporary directory, removed by the returned function. */
