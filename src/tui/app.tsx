@@ -11,7 +11,22 @@ import type { PeerInfo, RouteInfo } from '../node/node.ts'
 import type { RoomHistoryItem, RoomSummary } from '../node/rooms.ts'
 import type { DeliveryState } from '../store/store.ts'
 import type { TuiClient, TuiEvent } from './client.ts'
-import { COMMANDS, clock, laterState, parseInput, pick, remember, stateLabel, typed, wrap } from './view.ts'
+import {
+  COMMANDS,
+  clock,
+  cut,
+  dropLast,
+  laterState,
+  pad,
+  parseInput,
+  pick,
+  printable,
+  remember,
+  stateLabel,
+  tail,
+  typed,
+  wrap,
+} from './view.ts'
 
 /** The open conversation. */
 export type Chat =
@@ -44,7 +59,6 @@ export interface AppProps {
 
 const SIDEBAR = 22
 
-/** A room entry as a conversation line: posts as text, membership changes as a note. */
 /**
  * A conversation read back, with what came while it was read: lines that events or sends added
  * to `chat` and the read did not return yet, and states newer than the read.
@@ -60,7 +74,12 @@ function readBack(read: Line[], shown: Line[], chat: string, states: Map<string,
 
 const sameChat = (a: Chat | undefined, b: Chat) => a?.kind === b.kind && a.id === b.id
 
-function roomLine(h: RoomHistoryItem): Line {
+/**
+ * A room entry as a conversation line (posts as text, membership changes as a note); ours when
+ * its author is our own ID `me`, not by the name "you", which the node gives us but a contact may
+ * also be called.
+ */
+export function roomLine(h: RoomHistoryItem, me: string | undefined): Line {
   return {
     id: h.hash,
     at: h.time,
@@ -69,7 +88,7 @@ function roomLine(h: RoomHistoryItem): Line {
       h.kind === 'post'
         ? (h.text ?? '(no key for this post)')
         : `· ${h.kind}${h.subject ? ` ${h.subject.slice(0, 10)}` : ''}`,
-    mine: h.authorName === 'you',
+    mine: me !== undefined && h.author === me,
   }
 }
 
@@ -95,7 +114,14 @@ export function App({ client, qr, onExit, welcome }: AppProps) {
       ? 'Welcome! Share this link so people can add you. Esc: the chat · /help: commands'
       : 'Type /help for commands.',
   )
-  const [screen, setScreen] = useState<Screen>(welcome ? 'id' : 'chat')
+  const [screen, setScreenState] = useState<Screen>(welcome ? 'id' : 'chat')
+  // Events and reads check what is on screen now, not at their closure's render: a ref, set
+  // together with the state.
+  const screenRef = useRef<Screen>(screen)
+  const setScreen = useCallback((next: Screen) => {
+    screenRef.current = next
+    setScreenState(next)
+  }, [])
   const [connected, setConnected] = useState(true)
   const [peers, setPeers] = useState<{ peers: PeerInfo[]; routes: RouteInfo[] }>({ peers: [], routes: [] })
   const [safety, setSafety] = useState<{
@@ -107,6 +133,10 @@ export function App({ client, qr, onExit, welcome }: AppProps) {
   const [qrText, setQrText] = useState('')
   const chatRef = useRef<Chat | undefined>(undefined)
   chatRef.current = chat
+  const meRef = useRef<{ id: string; name: string; link: string } | undefined>(undefined)
+  // Contacts whose conversation is open but was not on screen when messages came: they are marked
+  // read (which sends read receipts) only once the chat is shown.
+  const unseen = useRef(new Set<string>())
   // The latest state events of our messages: events come on their own connection, so one can
   // arrive before the reply to the send that made its message (newest 64 kept).
   const statesSeen = useRef(new Map<string, DeliveryState>())
@@ -145,13 +175,26 @@ export function App({ client, qr, onExit, welcome }: AppProps) {
         }))
         setLines((shown) => readBack(read, shown, target.id, statesSeen.current))
         if (messages.some((m) => m.direction === 'in' && m.state === 'received')) {
+          // Read back behind another screen (a reconnect, say): not read until it is shown.
+          if (screenRef.current !== 'chat') {
+            unseen.current.add(target.id)
+            return
+          }
           await client.markRead(target.id)
           setContacts(await client.contacts())
         }
       } else {
         const history = await client.roomHistory(target.id)
         if (!sameChat(chatRef.current, target)) return
-        setLines((shown) => readBack(history.map(roomLine), shown, target.id, statesSeen.current))
+        const mine = meRef.current?.id
+        setLines((shown) =>
+          readBack(
+            history.map((h) => roomLine(h, mine)),
+            shown,
+            target.id,
+            statesSeen.current,
+          ),
+        )
         setRoomUnread((u) => ({ ...u, [target.id]: 0 }))
       }
     },
@@ -165,29 +208,60 @@ export function App({ client, qr, onExit, welcome }: AppProps) {
       setScreen('chat')
       load(target).catch(fail)
     },
-    [load, fail],
+    [load, fail, setScreen],
   )
 
-  // First load: who we are, the lists, the most recent conversation.
+  // Back on the chat screen: what came for the open contact meanwhile is read now.
   useEffect(() => {
-    let live = true
-    ;(async () => {
+    if (screen !== 'chat' || chat?.kind !== 'contact' || !unseen.current.has(chat.id)) return
+    unseen.current.delete(chat.id)
+    client
+      .markRead(chat.id)
+      .then(() => client.contacts())
+      .then(setContacts)
+      .catch(fail)
+  }, [screen, chat, client, fail])
+
+  const mounted = useRef(true)
+  useEffect(() => {
+    mounted.current = true
+    return () => {
+      mounted.current = false
+    }
+  }, [])
+
+  // First load: who we are, the lists, the most recent conversation. Run at start and again each
+  // time the node comes up until it has succeeded once (the node may be unreachable at start);
+  // runs are chained so that two never overlap.
+  const loaded = useRef(false)
+  const firstLoading = useRef<Promise<void>>(Promise.resolve())
+  const firstLoad = useCallback((): Promise<void> => {
+    const run = async () => {
+      if (loaded.current || !mounted.current) return
       const identity = await client.identity()
+      meRef.current = identity
       setMe(identity)
       if (welcome) setQrText(identity.link)
       const { c } = await refresh()
-      if (!live || chatRef.current) return
+      loaded.current = true
+      // An error of an earlier try (the node was not running) is stale now.
+      setNotice((n) => (n.startsWith('! ') ? 'Type /help for commands.' : n))
+      if (!mounted.current || chatRef.current) return
       const latest = [...c].filter((x) => x.lastAt > 0).sort((a, b) => b.lastAt - a.lastAt)[0]
       if (welcome) return
       if (latest) open({ kind: 'contact', id: latest.id, name: latest.name })
       else if (c.length > 0)
         setNotice('/chat NAME opens a conversation (Tab goes through them); /help lists commands.')
       else setNotice('No contacts yet: /id shows your link to share, /add LINK adds someone.')
-    })().catch(fail)
-    return () => {
-      live = false
     }
-  }, [client, refresh, open, fail, welcome])
+    const next = firstLoading.current.then(run, run)
+    firstLoading.current = next.catch(() => {})
+    return next
+  }, [client, refresh, open, welcome])
+
+  useEffect(() => {
+    firstLoad().catch(fail)
+  }, [firstLoad, fail])
 
   // The node's events.
   useEffect(() => {
@@ -196,24 +270,41 @@ export function App({ client, qr, onExit, welcome }: AppProps) {
       switch (e.type) {
         case 'connection':
           setConnected(e.up)
-          if (e.up) {
+          if (e.up && !loaded.current) firstLoad().catch(fail)
+          else if (e.up) {
             refresh().catch(() => {})
             if (current) load(current).catch(() => {})
           }
           return
         case 'message':
           if (current?.kind === 'contact' && current.id === e.from) {
-            setLines((l) => [
-              ...l,
-              { id: e.id, at: e.receivedAt, who: current.name, text: e.text, mine: false, chat: e.from },
-            ])
-            client.markRead(e.from).catch(() => {})
-          } else {
-            setContacts((cs) =>
-              cs.map((c) => (c.id === e.from ? { ...c, unread: c.unread + 1, lastAt: e.receivedAt } : c)),
+            // A read-back may already hold it (the event came after the read): once only.
+            setLines((l) =>
+              l.some((x) => x.id === e.id)
+                ? l
+                : [
+                    ...l,
+                    {
+                      id: e.id,
+                      at: e.receivedAt,
+                      who: current.name,
+                      text: e.text,
+                      mine: false,
+                      chat: e.from,
+                    },
+                  ],
             )
-            refresh().catch(() => {})
+            if (screenRef.current === 'chat') {
+              client.markRead(e.from).catch(() => {})
+              return
+            }
+            // Open, but behind another screen: unread until the chat is shown again.
+            unseen.current.add(e.from)
           }
+          setContacts((cs) =>
+            cs.map((c) => (c.id === e.from ? { ...c, unread: c.unread + 1, lastAt: e.receivedAt } : c)),
+          )
+          refresh().catch(() => {})
           return
         case 'state':
           if (current?.kind === 'contact' && current.id === e.conversation) {
@@ -227,15 +318,16 @@ export function App({ client, qr, onExit, welcome }: AppProps) {
         case 'room':
           if (current?.kind === 'room' && current.id === e.room) {
             const h = e.item
-            setLines((l) => (l.some((x) => x.id === h.hash) ? l : [...l, { ...roomLine(h), chat: e.room }]))
-          } else if (e.item.authorName !== 'you') {
+            const line = { ...roomLine(h, meRef.current?.id), chat: e.room }
+            setLines((l) => (l.some((x) => x.id === h.hash) ? l : [...l, line]))
+          } else if (e.item.author !== meRef.current?.id) {
             setRoomUnread((u) => ({ ...u, [e.room]: (u[e.room] ?? 0) + 1 }))
           }
           return
       }
     }
     return client.follow(onEvent)
-  }, [client, refresh, load])
+  }, [client, refresh, load, firstLoad, fail])
 
   // The peers screen refreshes itself while it is open.
   useEffect(() => {
@@ -375,19 +467,23 @@ export function App({ client, qr, onExit, welcome }: AppProps) {
       await command(parsed.name, parsed.args)
       return
     }
-    if (chat === undefined) throw new Error('no conversation open: /chat NAME, or /add LINK first')
-    if (chat.kind === 'room') {
-      await client.roomPost(chat.id, parsed.text)
+    const target = chat
+    if (target === undefined) throw new Error('no conversation open: /chat NAME, or /add LINK first')
+    if (target.kind === 'room') {
+      await client.roomPost(target.id, parsed.text)
       return
     }
-    const sent = await client.send(chat.id, parsed.text)
+    const sent = await client.send(target.id, parsed.text)
+    // Another conversation opened while the send was under way: the line belongs to the one it
+    // was sent in (whose read-back shows it when it is opened again), not to the one open now.
+    if (!sameChat(chatRef.current, target)) return
     const state = laterState(sent.state, statesSeen.current.get(sent.id))
     setLines((l) =>
       l.some((x) => x.id === sent.id)
         ? l
         : [
             ...l,
-            { id: sent.id, at: Date.now(), who: 'me', text: parsed.text, mine: true, state, chat: chat.id },
+            { id: sent.id, at: Date.now(), who: 'me', text: parsed.text, mine: true, state, chat: target.id },
           ],
     )
   }
@@ -427,7 +523,7 @@ export function App({ client, qr, onExit, welcome }: AppProps) {
       return
     }
     if (key.backspace || key.delete) {
-      setInput((s) => s.slice(0, -1))
+      setInput(dropLast)
       return
     }
     if (key.ctrl && ch === 'u') {
@@ -474,11 +570,12 @@ export function App({ client, qr, onExit, welcome }: AppProps) {
       </Box>
       <Text wrap="truncate-end">
         {'> '}
-        {input}
+        {/* The end, where the cursor is, of a line wider than the screen ('> ' and the cursor take 3). */}
+        {tail(printable(input), width - 3)}
         <Text inverse> </Text>
       </Text>
       <Text dimColor wrap="truncate-end">
-        {notice}
+        {printable(notice)}
       </Text>
     </Box>
   )
@@ -498,12 +595,12 @@ function Header({
   return (
     <Box width={width}>
       <Text bold>Talken</Text>
-      <Text>{me ? ` · ${me.name}` : ''}</Text>
+      <Text>{me ? ` · ${printable(me.name)}` : ''}</Text>
       <Text color={connected ? 'green' : 'red'}>
         {connected ? ' · node running' : ' · node not running (waiting for it)'}
       </Text>
       <Text dimColor wrap="truncate-end">
-        {chat ? ` · ${chat.kind === 'room' ? '#' : ''}${chat.name}` : ''}
+        {chat ? ` · ${chat.kind === 'room' ? '#' : ''}${printable(chat.name)}` : ''}
       </Text>
     </Box>
   )
@@ -527,13 +624,13 @@ export function Sidebar({
     ...contacts.map((c) => ({
       key: `c${c.id}`,
       open: chat?.kind === 'contact' && chat.id === c.id,
-      label: `${c.verified ? '✓' : ' '}${c.name}`,
+      label: `${c.verified ? '✓' : ' '}${printable(c.name)}`,
       unread: c.unread,
     })),
     ...rooms.map((r) => ({
       key: `r${r.id}`,
       open: chat?.kind === 'room' && chat.id === r.id,
-      label: `#${r.name}${r.member ? '' : '…'}`,
+      label: `#${printable(r.name)}${r.member ? '' : '…'}`,
       unread: roomUnread[r.id] ?? 0,
     })),
   ]
@@ -549,7 +646,8 @@ export function Sidebar({
       {entries.length === 0 && <Text dimColor>(nobody yet)</Text>}
       {entries.slice(0, rows).map((e) => (
         <Text key={e.key} inverse={e.open} wrap="truncate-end">
-          {e.label.slice(0, SIDEBAR - 6).padEnd(SIDEBAR - 5)}
+          {/* In columns: a wide (CJK, emoji) name must not push the unread count out. */}
+          {pad(cut(e.label, SIDEBAR - 6), SIDEBAR - 5)}
           {e.unread > 0 ? <Text color="yellow">{String(e.unread).padStart(3)}</Text> : ''}
         </Text>
       ))}
@@ -573,8 +671,11 @@ export function Conversation({
   const rendered: Array<{ key: string; text: string; mine: boolean; state?: string }> = []
   for (const l of lines) {
     const label = l.state ? stateLabel(l.state) : ''
-    const head = `${clock(l.at)} ${l.who}: `
-    const wrapped = wrap(`${head}${l.text}`, Math.max(10, width - (label ? label.length + 2 : 0)))
+    const head = `${clock(l.at)} ${printable(l.who)}: `
+    const wrapped = wrap(
+      `${head}${printable(l.text, true)}`,
+      Math.max(10, width - (label ? label.length + 2 : 0)),
+    )
     wrapped.forEach((text, i) => {
       rendered.push({
         key: `${l.id}:${i}`,
@@ -631,14 +732,14 @@ export function Peers({
       {peers.slice(0, half).map((p) => (
         <Text key={p.peerId} wrap="truncate-end">
           {p.mesh ? '● ' : '○ '}
-          {p.contact ?? p.peerId.slice(0, 16)}
+          {printable(p.contact ?? p.peerId.slice(0, 16))}
         </Text>
       ))}
       <Text bold>Routes ({routes.length})</Text>
       {routes.slice(0, half).map((r) => (
         <Text key={r.destination} wrap="truncate-end">
-          {(r.contact ?? r.destination.slice(0, 12)).padEnd(16)} {String(r.metric).padStart(2)} hop
-          {r.metric === 1 ? ' ' : 's'} via {r.nextHop.slice(-8)}
+          {pad(printable(r.contact ?? r.destination.slice(0, 12)), 16)} {String(r.metric).padStart(2)} hop
+          {r.metric === 1 ? ' ' : 's'} via {printable(r.nextHop.slice(-8))}
         </Text>
       ))}
     </Box>
@@ -678,11 +779,11 @@ export function IdScreen({
   // Taller than the screen: keep every line's height and let the bottom be cut, not the top squeezed.
   return (
     <Box flexDirection="column" flexShrink={0}>
-      {me && <Text wrap="truncate-end">{`${me.name}  ${me.id}`}</Text>}
+      {me && <Text wrap="truncate-end">{printable(`${me.name}  ${me.id}`)}</Text>}
       <Text dimColor>
         Share this link (`talken id` prints it whole; `talken id --qr-file me.png` saves the QR code):
       </Text>
-      <Text wrap="wrap">{link}</Text>
+      <Text wrap="wrap">{printable(link)}</Text>
       {fits ? (
         codeLines.map((l, i) => <Text key={String(i)}>{l}</Text>)
       ) : (
@@ -698,10 +799,11 @@ export function IdScreen({
 
 /** The safety number to compare, in three groups. */
 export function Verify({ safety }: { safety: { name: string; safetyNumber: string; verified: boolean } }) {
-  const groups = safety.safetyNumber.split(' ')
+  const groups = printable(safety.safetyNumber).split(' ')
+  const name = printable(safety.name)
   return (
     <Box flexDirection="column">
-      <Text bold>Safety number with {safety.name}</Text>
+      <Text bold>Safety number with {name}</Text>
       <Text> </Text>
       <Text>{groups.slice(0, 4).join(' ')}</Text>
       <Text>{groups.slice(4, 8).join(' ')}</Text>
@@ -710,9 +812,7 @@ export function Verify({ safety }: { safety: { name: string; safetyNumber: strin
       {safety.verified ? (
         <Text color="green">✓ verified</Text>
       ) : (
-        <Text>
-          Compare it with {safety.name}, in person or on a call. Same number? Press y. Esc goes back.
-        </Text>
+        <Text>Compare it with {name}, in person or on a call. Same number? Press y. Esc goes back.</Text>
       )}
     </Box>
   )

@@ -15,7 +15,7 @@ import { qrToTerminal } from '../identity/qr.ts'
 import { initHome, KEY_FILE } from '../node/data-dir.ts'
 import { App } from './app.tsx'
 import { daemonTuiClient } from './client.ts'
-import { typed } from './view.ts'
+import { dropLast, printable, typed } from './view.ts'
 
 /** Options of {@link runTui}. */
 export interface TuiOptions {
@@ -51,7 +51,7 @@ export function FirstRun({ onName }: { onName: (name: string) => void }) {
       exit()
       return
     }
-    if (key.backspace || key.delete) setName((n) => n.slice(0, -1))
+    if (key.backspace || key.delete) setName(dropLast)
     else if (!key.ctrl && !key.meta) setName((n) => n + chunk.text)
   })
   return (
@@ -60,7 +60,7 @@ export function FirstRun({ onName }: { onName: (name: string) => void }) {
       <Text>No server, no phone number: your identity is a key made on this device.</Text>
       <Text> </Text>
       <Text>
-        What name should your contacts see? {name}
+        What name should your contacts see? {printable(name)}
         <Text inverse> </Text>
       </Text>
       {error && <Text color="red">{error}</Text>}

@@ -2,6 +2,7 @@
  * The terminal client's pure parts: parsing what was typed, laying text out in lines, and how a
  * delivery state reads. No React, no I/O: unit-tested on their own.
  */
+import stringWidth from 'string-width'
 import { DELIVERY_STATES, type DeliveryState } from '../store/store.ts'
 
 /** A slash command, or text to send. */
@@ -89,29 +90,125 @@ export function clock(at: number): string {
 }
 
 /**
- * Splits `text` into lines of at most `width` characters, breaking at spaces where it can; keeps
- * the text's own line breaks.
+ * `text` with what could drive the terminal instead of showing in it replaced by U+FFFD: C0
+ * controls (U+0000–U+001F; a newline kept when `keepNewlines`), DEL and C1 controls
+ * (U+007F–U+009F), and lone surrogates. Text from others (messages, room posts, names, errors)
+ * is written raw by ink, so an ESC or CSI in it would move the cursor, recolour or clear the
+ * screen, or retitle the terminal; every such string goes through here on its way to the screen.
+ */
+export function printable(text: string, keepNewlines = false): string {
+  if (/^[\x20-\x7e]*$/.test(text)) return text
+  let out = ''
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i)
+    if (c >= 0xd800 && c <= 0xdbff) {
+      const next = text.charCodeAt(i + 1)
+      if (next >= 0xdc00 && next <= 0xdfff) {
+        out += text.slice(i, i + 2)
+        i++
+      } else out += '\ufffd'
+    } else if (c >= 0xdc00 && c <= 0xdfff) out += '\ufffd'
+    else if ((c < 0x20 && !(keepNewlines && c === 0x0a)) || (c >= 0x7f && c <= 0x9f)) out += '\ufffd'
+    else out += text[i]
+  }
+  return out
+}
+
+const segmenter = new Intl.Segmenter()
+
+/** The grapheme clusters of `text`: what a terminal draws as one character each. */
+export function graphemes(text: string): string[] {
+  return Array.from(segmenter.segment(text), (s) => s.segment)
+}
+
+/**
+ * How many terminal columns `text` takes, measured as ink measures it (string-width: wide CJK and
+ * emoji count 2, marks and joiners 0). Expects printable text.
+ */
+export function columns(text: string): number {
+  return stringWidth(text)
+}
+
+/** The longest start of `text` that fits in `width` columns, cut between grapheme clusters. */
+export function cut(text: string, width: number): string {
+  let out = ''
+  let used = 0
+  for (const g of graphemes(text)) {
+    used += stringWidth(g)
+    if (used > width) break
+    out += g
+  }
+  return out
+}
+
+/** The longest end of `text` that fits in `width` columns, cut between grapheme clusters. */
+export function tail(text: string, width: number): string {
+  const gs = graphemes(text)
+  let used = 0
+  let i = gs.length
+  while (i > 0) {
+    used += stringWidth(gs[i - 1]!)
+    if (used > width) break
+    i--
+  }
+  return gs.slice(i).join('')
+}
+
+/** `text` padded with spaces to `width` columns. */
+export function pad(text: string, width: number): string {
+  return text + ' '.repeat(Math.max(0, width - columns(text)))
+}
+
+/** `text` without its last grapheme cluster (what Backspace removes: never half an emoji). */
+export function dropLast(text: string): string {
+  const gs = graphemes(text)
+  return text.slice(0, text.length - (gs.at(-1)?.length ?? 0))
+}
+
+/**
+ * Splits `text` into lines of at most `width` screen columns, breaking at spaces where it can
+ * and else between grapheme clusters (never inside an emoji or a CJK character); keeps the
+ * text's own line breaks. A cluster wider than `width` gets a line of its own.
  */
 export function wrap(text: string, width: number): string[] {
   const w = Math.max(1, width)
   const out: string[] = []
   for (const paragraph of text.split('\n')) {
     let line = ''
+    let used = 0
     for (const word of paragraph.split(' ')) {
       let rest = word
-      while (rest.length > w) {
+      let size = columns(word)
+      if (size > w) {
+        // Longer than a line: full lines of it on their own, the remainder goes on as a word.
         if (line !== '') {
           out.push(line)
           line = ''
+          used = 0
         }
-        out.push(rest.slice(0, w))
-        rest = rest.slice(w)
+        rest = ''
+        size = 0
+        for (const g of graphemes(word)) {
+          const gw = stringWidth(g)
+          if (size + gw > w && rest !== '') {
+            out.push(rest)
+            rest = ''
+            size = 0
+          }
+          rest += g
+          size += gw
+        }
       }
-      if (line === '') line = rest
-      else if (line.length + 1 + rest.length <= w) line += ` ${rest}`
-      else {
+      if (line === '') {
+        line = rest
+        used = size
+      } else if (used + 1 + size <= w) {
+        line += ` ${rest}`
+        used += 1 + size
+      } else {
         out.push(line)
         line = rest
+        used = size
       }
     }
     out.push(line)

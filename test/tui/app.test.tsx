@@ -9,9 +9,10 @@ import { describe, it } from 'node:test'
 import { render } from 'ink-testing-library'
 import type { ContactSummary, MessageView } from '../../src/node/inbox.ts'
 import type { RoomHistoryItem, RoomSummary } from '../../src/node/rooms.ts'
-import { App } from '../../src/tui/app.tsx'
+import { App, roomLine } from '../../src/tui/app.tsx'
 import type { TuiClient, TuiEvent } from '../../src/tui/client.ts'
 import { FirstRun } from '../../src/tui/run.tsx'
+import { columns } from '../../src/tui/view.ts'
 
 const ADA = 'tk1ada'
 const BOB = 'tk1bob'
@@ -28,6 +29,19 @@ async function until(
     await tick(20)
   }
   throw new Error(`never saw ${what}:\n${frame()}`)
+}
+
+/** Characters of `s` that a terminal would act on rather than show (newlines aside), or lone surrogates. */
+function unsafe(s: string): string[] {
+  const out: string[] = []
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i)
+    const pair = c >= 0xd800 && c <= 0xdbff && s.charCodeAt(i + 1) >= 0xdc00 && s.charCodeAt(i + 1) <= 0xdfff
+    if (pair) i++
+    else if ((c < 0x20 && c !== 0x0a) || (c >= 0x7f && c <= 0x9f) || (c >= 0xd800 && c <= 0xdfff))
+      out.push(`U+${c.toString(16).padStart(4, '0')}`)
+  }
+  return out
 }
 
 /** A node that answers from memory and records what it was asked. */
@@ -362,6 +376,255 @@ describe('terminal client', () => {
       'no line wider than 80',
     )
     assert.ok(!f.includes('message 0 '), 'older lines scrolled away')
+    ui.unmount()
+  })
+
+  it('shows text from others with its control characters and lone surrogates made visible', async () => {
+    const room = 'ef'.repeat(32)
+    const { client, emit, history } = fakeClient({
+      contacts: [{ ...bob, name: 'Bob\u001b]0;owned\u0007' }],
+      messages: [{ ...fromBob, text: 'hi there\u001b[2J\u009b31m \ud83d' }],
+      rooms: [{ id: room, name: 'Crag\u001b[5m', member: true, members: 2, entries: 1 }],
+    })
+    history.push({
+      hash: 'h1',
+      kind: 'post',
+      author: BOB,
+      authorName: 'Bob',
+      depth: 1,
+      time: 0,
+      text: 'a\u001bc',
+    })
+    client.addContact = async () => {
+      throw new Error('no such link\u001b[31m')
+    }
+    const ui = render(<App client={client} />)
+    let f = await until(ui.lastFrame, (s) => s.includes('hi there'), 'the conversation')
+    assert.deepEqual(unsafe(f), [], f)
+    assert.match(f, /hi there\ufffd\[2J\ufffd31m \ufffd/)
+    assert.match(f, /Bob\ufffd\]0;owned\ufffd/)
+    emit({ type: 'message', id: 'in2', from: BOB, fromName: 'Bob', text: 'x\u001b[Hy', receivedAt: 0 })
+    f = await until(ui.lastFrame, (s) => s.includes('x\ufffd[Hy'), 'the new message')
+    assert.deepEqual(unsafe(f), [], f)
+    ui.stdin.write('/add talken:nope\r')
+    f = await until(ui.lastFrame, (s) => s.includes('! no such link\ufffd[31m'), 'the error')
+    assert.deepEqual(unsafe(f), [], f)
+    ui.stdin.write('/chat crag\r')
+    f = await until(ui.lastFrame, (s) => s.includes('Bob: a\ufffdc'), 'the room post')
+    assert.deepEqual(unsafe(f), [], f)
+    emit({
+      type: 'room',
+      room,
+      item: {
+        hash: 'h2',
+        kind: 'post',
+        author: BOB,
+        authorName: 'Bob',
+        depth: 2,
+        time: 0,
+        text: 'b\u0085\u009dz',
+      },
+    })
+    f = await until(ui.lastFrame, (s) => s.includes('Bob: b\ufffd\ufffdz'), 'the new post')
+    assert.deepEqual(unsafe(f), [], f)
+    ui.unmount()
+  })
+
+  it('wraps wide text by screen columns: a long CJK message shows whole with its state, names fit', async () => {
+    const han = '漢'.repeat(50)
+    const mine: MessageView = { ...fromBob, id: 'out1', direction: 'out', text: han, state: 'delivered' }
+    const { client } = fakeClient({
+      contacts: [
+        { ...bob, name: '鲍'.repeat(12), unread: 0 },
+        { ...ada, name: '😀'.repeat(12), unread: 3 },
+      ],
+      messages: [{ ...mine, conversation: BOB }],
+    })
+    const ui = render(<App client={client} />)
+    const f = await until(ui.lastFrame, (s) => s.includes('漢'), 'the conversation')
+    assert.equal(f.replace(/[^漢]/g, ''), han, `every character shows:\n${f}`)
+    assert.match(f, /漢\s+delivered/, 'the state after the last line')
+    assert.match(f, /😀\s+3\s*│/, 'the unread count beside a wide name')
+    for (const line of f.split('\n')) assert.ok(columns(line) <= 100, `${columns(line)} columns: ${line}`)
+    ui.unmount()
+  })
+
+  it('a sent message shows in the chat it was sent in, not in one opened before the reply came', async () => {
+    const fromAda: MessageView = {
+      ...fromBob,
+      id: 'in9',
+      conversation: ADA,
+      contact: 'Ada',
+      text: 'from ada',
+    }
+    const { client } = fakeClient({ contacts: [bob, { ...ada, unread: 0 }], messages: [fromBob, fromAda] })
+    // The first send's reply waits until let go.
+    const send = client.send
+    const held: Array<() => void> = []
+    let firstReply: Promise<unknown> | undefined
+    client.send = (contact, text) => {
+      if (firstReply) return send(contact, text)
+      const reply = send(contact, text).then(
+        (sent) => new Promise<typeof sent>((resolve) => held.push(() => resolve(sent))),
+      )
+      firstReply = reply
+      return reply
+    }
+    const ui = render(<App client={client} />)
+    await until(ui.lastFrame, (s) => s.includes('Bob: hi there'), "Bob's conversation")
+    ui.stdin.write('for bob\r')
+    await until(
+      () => String(held.length),
+      (n) => n === '1',
+      'the send',
+    )
+    ui.stdin.write('\t')
+    await until(ui.lastFrame, (s) => s.includes('Ada: from ada'), "Ada's conversation")
+    held[0]!()
+    // The app awaits this same reply, and was first to: its handling of it has run after this.
+    await firstReply
+    ui.stdin.write('for ada\r')
+    const f = await until(ui.lastFrame, (s) => s.includes('me: for ada'), 'the second send')
+    assert.doesNotMatch(f, /for bob/)
+    ui.stdin.write('\t')
+    await until(
+      ui.lastFrame,
+      (s) => s.includes('me: for bob') && !s.includes('for ada'),
+      'back in Bob’s chat',
+    )
+    ui.unmount()
+  })
+
+  it('a message for the open chat behind another screen stays unread until the chat is shown', async () => {
+    const { client, calls, emit, unread } = fakeClient({ contacts: [bob], messages: [fromBob] })
+    const reads: Array<Promise<unknown>> = []
+    const conversation = client.conversation
+    client.conversation = (contact, limit) => {
+      const read = conversation(contact, limit)
+      reads.push(read)
+      return read
+    }
+    const markedRead = () => calls.filter((c) => c === `read ${BOB}`).length
+    const ui = render(<App client={client} />)
+    // The peers screen polls on a timer: unmount even when a check fails, or the run never ends.
+    try {
+      await until(ui.lastFrame, (s) => s.includes('Bob: hi there'), 'the conversation')
+      await until(
+        () => String(markedRead()),
+        (n) => n === '1',
+        'the conversation marked read',
+      )
+      ui.stdin.write('/peers\r')
+      await until(ui.lastFrame, (s) => s.includes('Routes (1)'), 'the peers screen')
+      // A reconnect reads the open conversation back (an unread message in it) behind the screen.
+      emit({ type: 'connection', up: true })
+      await until(
+        () => String(reads.length),
+        (n) => n === '2',
+        'the read-back',
+      )
+      await reads[1] // the app awaited it first: what it did with it is done now
+      unread(BOB)
+      emit({ type: 'message', id: 'in2', from: BOB, fromName: 'Bob', text: 'while away', receivedAt: 0 })
+      await until(ui.lastFrame, (s) => /Bob\s+1\s*│/.test(s), "an unread count on Bob's chat")
+      assert.equal(markedRead(), 1, 'not read while not shown')
+      ui.stdin.write('\u001b')
+      await until(
+        ui.lastFrame,
+        (s) => s.includes('Bob: while away') && !/Bob\s+1\s*│/.test(s),
+        'the chat, read',
+      )
+      assert.equal(markedRead(), 2)
+    } finally {
+      ui.unmount()
+    }
+  })
+
+  it('finds who we are once the node is reachable, when it was not at start', async () => {
+    const { client, emit } = fakeClient({ contacts: [bob], messages: [fromBob] })
+    const identity = client.identity
+    let tries = 0
+    client.identity = async () => {
+      tries++
+      if (tries === 1) throw new Error('the node is not running')
+      return identity()
+    }
+    const ui = render(<App client={client} />)
+    await until(ui.lastFrame, (s) => s.includes('! the node is not running'), 'the error')
+    emit({ type: 'connection', up: false })
+    emit({ type: 'connection', up: true })
+    const f = await until(
+      ui.lastFrame,
+      (s) => s.includes('Talken · Me') && s.includes('Bob: hi there'),
+      'our name and the latest conversation',
+    )
+    assert.doesNotMatch(f, /the node is not running/)
+    ui.unmount()
+  })
+
+  it('rooms: ours by our ID, not by the name "you" a contact may have', async () => {
+    const post = (hash: string, author: string): RoomHistoryItem => ({
+      hash,
+      kind: 'post',
+      author,
+      authorName: 'you',
+      depth: 1,
+      time: 0,
+      text: hash,
+    })
+    assert.equal(roomLine(post('h1', 'tk1me'), 'tk1me').mine, true)
+    assert.equal(roomLine(post('h2', 'tk1you'), 'tk1me').mine, false)
+    const room = 'ef'.repeat(32)
+    const { client, emit } = fakeClient({
+      contacts: [bob],
+      messages: [fromBob],
+      rooms: [{ id: room, name: 'Crag', member: true, members: 3, entries: 1 }],
+    })
+    const ui = render(<App client={client} />)
+    await until(ui.lastFrame, (s) => s.includes('Talken · Me') && s.includes('hi there'), 'the conversation')
+    // Ours (not counted), a contact called "you", ours again, Bob: two unread in the room.
+    emit({ type: 'room', room, item: post('h1', 'tk1me') })
+    emit({ type: 'room', room, item: post('h2', 'tk1you') })
+    emit({ type: 'room', room, item: post('h3', 'tk1me') })
+    emit({ type: 'room', room, item: { ...post('h4', BOB), authorName: 'Bob' } })
+    await until(ui.lastFrame, (s) => /#Crag\s+2\s*│/.test(s), 'two unread in the room')
+    ui.unmount()
+  })
+
+  it('the input line shows its end, where the cursor is, when wider than the screen', async () => {
+    const { client } = fakeClient({ contacts: [bob], messages: [fromBob] })
+    const ui = render(<App client={client} />)
+    await until(ui.lastFrame, (s) => s.includes('hi there'), 'the conversation')
+    const inputLine = (s: string) => s.split('\n').find((l) => l.startsWith('>')) ?? ''
+    ui.stdin.write(`START${'x'.repeat(150)}END`)
+    let f = await until(ui.lastFrame, (s) => inputLine(s).includes('xEND'), 'the end of an ASCII line')
+    assert.doesNotMatch(f, /START/)
+    ui.stdin.write('\u0015') // Ctrl-U
+    await until(ui.lastFrame, (s) => inputLine(s).trim() === '>', 'an empty line')
+    // 60 wide characters are 120 columns: measured in columns, the end still shows.
+    ui.stdin.write(`${'漢'.repeat(60)}END`)
+    f = await until(ui.lastFrame, (s) => inputLine(s).includes('漢END'), 'the end of a CJK line')
+    assert.ok(columns(inputLine(f)) <= 100, inputLine(f))
+    ui.stdin.write('\u0015')
+    await until(ui.lastFrame, (s) => inputLine(s).trim() === '>', 'an empty line')
+    // Backspace takes a whole emoji, not half of it.
+    ui.stdin.write('😀')
+    await until(ui.lastFrame, (s) => inputLine(s).includes('😀'), 'the emoji')
+    ui.stdin.write('\u007f')
+    ui.stdin.write('ok')
+    f = await until(ui.lastFrame, (s) => inputLine(s).includes('ok'), 'the next text')
+    assert.equal(inputLine(f).trimEnd(), '> ok', 'nothing of the emoji left')
+    ui.unmount()
+  })
+
+  it('a message event that comes after a read-back already holding it shows once', async () => {
+    const { client, emit } = fakeClient({ contacts: [bob], messages: [fromBob] })
+    const ui = render(<App client={client} />)
+    await until(ui.lastFrame, (s) => s.includes('Bob: hi there'), 'the conversation')
+    emit({ type: 'message', id: 'in1', from: BOB, fromName: 'Bob', text: 'hi there', receivedAt: 0 })
+    emit({ type: 'message', id: 'in2', from: BOB, fromName: 'Bob', text: 'and then', receivedAt: 0 })
+    const f = await until(ui.lastFrame, (s) => s.includes('Bob: and then'), 'the next message')
+    assert.equal(f.match(/hi there/g)?.length, 1, f)
     ui.unmount()
   })
 
