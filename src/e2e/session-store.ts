@@ -68,7 +68,18 @@ export interface SessionStoreOptions {
   /** Unix milliseconds. */
   readonly now: () => number
   readonly random?: RandomSource
+  /** Devices with sessions kept, at most (see {@link MAX_SESSION_DEVICES}). */
+  readonly maxDevices?: number
 }
+
+/**
+ * Devices with sessions kept, at most. Beyond it, the least recently used device we never sent a
+ * message to in any of its sessions (a stranger who wrote first, and was never answered) is
+ * forgotten: anyone with a contact link can start sessions under fresh keys, and every incoming
+ * body is tried against every session's header keys, so without a bound strangers could make each
+ * message cost more and more. Sessions we have written in are never dropped.
+ */
+export const MAX_SESSION_DEVICES = 2048
 
 /** A sealed body, opened. */
 export interface OpenedMessage {
@@ -161,6 +172,7 @@ export interface SessionStore {
 export function openSessionStore(options: SessionStoreOptions): SessionStore {
   const { store, now } = options
   const random = options.random ?? systemRandom
+  const maxDevices = options.maxDevices ?? MAX_SESSION_DEVICES
   // Header nonces are public: drawn from the CSPRNG a pool at a time (keys are drawn on use).
   const nonces = bufferedRandom(random)
   const identity = e2eIdentity(options.device)
@@ -173,6 +185,7 @@ export function openSessionStore(options: SessionStoreOptions): SessionStore {
     store.transaction(() => {
       store.kvSet(SESSION_NAMESPACE, peer, encodeSessionRecord(list))
       extra?.()
+      if (before === undefined && sessions.size >= maxDevices) forgetOneStranger()
       // Undone with the write (a transaction it is part of failed): the stored state is the truth.
       store.onRollback(() => {
         if (before === undefined) sessions.delete(peer)
@@ -182,6 +195,17 @@ export function openSessionStore(options: SessionStoreOptions): SessionStore {
     // Last in the map's order = most recently used (see openRatchet).
     sessions.delete(peer)
     sessions.set(peer, list)
+  }
+
+  /** Forgets the least recently used device we never sent anything to (see MAX_SESSION_DEVICES). */
+  function forgetOneStranger(): void {
+    for (const [key, list] of sessions) {
+      if (!list.every((s) => s.ratchet.ns === 0 && s.ratchet.pn === 0)) continue
+      store.kvDelete(SESSION_NAMESPACE, key)
+      sessions.delete(key)
+      store.onRollback(() => sessions.set(key, list))
+      return
+    }
   }
 
   function promote(list: Session[], index: number, next: Session): Session[] {

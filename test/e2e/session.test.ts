@@ -16,7 +16,7 @@ import {
 } from '../../src/e2e/sealed.ts'
 import { decodePrekeyMessage, encodePrekeyMessage, MAX_INTRODUCTION_BYTES } from '../../src/e2e/session.ts'
 import { decodeSessionRecord, encodeSessionRecord } from '../../src/e2e/session-codec.ts'
-import { openSessionStore } from '../../src/e2e/session-store.ts'
+import { openSessionStore, SESSION_NAMESPACE } from '../../src/e2e/session-store.ts'
 import { decodePrekeyBundle } from '../../src/e2e/x3dh.ts'
 import {
   CardExtension,
@@ -216,6 +216,37 @@ describe('e2e sessions: first contact from a contact card', () => {
       assert.equal(str(b.e2e.open(send(a, b, `a${i}`)).content), `a${i}`)
       assert.equal(str(a.e2e.open(send(b, a, `b${i}`)).content), `b${i}`)
     }
+  })
+
+  it('strangers who write first are forgotten beyond the bound, least recently used first; answered ones never', () => {
+    const bob = device()
+    bob.e2e = openSessionStore({
+      store: bob.store,
+      device: bob.key,
+      now: () => 1_750_000_000_000,
+      maxDevices: 3,
+    })
+    const [ada, eve1, eve2, eve3] = [device(), device(), device(), device()]
+    // A first contact each, with a fresh one-time prekey for the next (as a node lists new ones).
+    const welcome = (from: Device, body: string) => {
+      bob.e2e.open(firstContact(from, bob, body))
+      bob.e2e.prekeys.replenishOneTimePrekeys()
+    }
+    welcome(ada!, 'hi bob')
+    ada!.e2e.open(send(bob, ada!, 'hi ada')) // Bob answered Ada
+    welcome(eve1!, 'one')
+    welcome(eve2!, 'two')
+    bob.e2e.open(send(ada!, bob, 'still here')) // Ada is the most recent now
+    welcome(eve3!, 'three') // one too many: eve1 goes
+    const kept = bob.store.kvList(SESSION_NAMESPACE).map(([k]) => k)
+    assert.deepEqual(kept.sort(), [keyOf(ada!), keyOf(eve2!), keyOf(eve3!)].map(hex).sort())
+    // Eve's next message (a prekey message still: she never heard back) opens no more.
+    throwsCode(() => bob.e2e.open(send(eve1!, bob, 'again')), 'decrypt_failed', 'replayed')
+    // Ada, whom Bob wrote to, stays whatever comes: all the others are strangers.
+    for (let i = 0; i < 4; i++) welcome(device(), `more ${i}`)
+    assert.ok(bob.store.kvGet(SESSION_NAMESPACE, hex(keyOf(ada!))))
+    assert.equal(str(bob.e2e.open(send(ada!, bob, 'still')).content), 'still')
+    assert.equal(bob.store.kvList(SESSION_NAMESPACE).length, 3)
   })
 
   it('content up to the limit fits; more is refused', () => {
