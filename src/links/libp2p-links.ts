@@ -24,7 +24,7 @@ import { yamux } from '@libp2p/yamux'
 import { type Multiaddr, multiaddr } from '@multiformats/multiaddr'
 import { createLibp2p, type Libp2p } from 'libp2p'
 import { Uint8ArrayList } from 'uint8arraylist'
-import { TalkenError } from '../errors.ts'
+import { isTalkenError, TalkenError } from '../errors.ts'
 import { DEFAULT_MESH_CONFIG } from '../mesh/config.ts'
 import { MAX_FRAME_BYTES } from '../mesh/frames.ts'
 import type { Logger } from '../mesh/router.ts'
@@ -100,6 +100,8 @@ interface Outbound {
   queuedBytes: number
   /** True while a flush is scheduled. */
   flushing: boolean
+  /** When the stream was reopened lately (see {@link MAX_REOPENS}). */
+  readonly reopens: number[]
 }
 
 interface DialTarget {
@@ -135,6 +137,15 @@ const MAX_DIAL_TARGETS = 256
 const REMEMBERED_PEERS = 64
 /** Stored peers not seen for this long are not redialled. */
 const FORGET_AFTER_MS = 7 * 24 * 3600_000
+/**
+ * Times our stream to a peer may close and be reopened within {@link REOPEN_WINDOW_MS}; beyond, the
+ * link goes down and the connections to the peer are closed (redialled later, with backoff): a
+ * peer that resets every stream we open would otherwise have us reopen without end.
+ */
+const MAX_REOPENS = 3
+const REOPEN_WINDOW_MS = 60_000
+/** Failed dials in a row after which an address someone else gave us is dropped. */
+const MAX_TARGET_FAILURES = 8
 
 export class Libp2pLinks {
   readonly stats: LinkStats = { framesIn: 0, framesOut: 0, framesDropped: 0, badStreams: 0 }
@@ -147,6 +158,8 @@ export class Libp2pLinks {
   readonly #targets = new Map<string, DialTarget>()
   #redialTimer: NodeJS.Timeout | undefined
   #stopped = false
+  /** The protocol handler and event listeners are in place (once: a failed start may be retried). */
+  #wired = false
 
   private constructor(node: Libp2p, opts: LinksOptions) {
     this.#node = node
@@ -194,6 +207,27 @@ export class Libp2pLinks {
   }
 
   async start(): Promise<void> {
+    await this.#wire()
+    await this.#node.start()
+    for (const address of this.#opts.bootstrap ?? []) this.#tryAddTarget(address, true)
+    this.#guard(() => {
+      const cutoff = Date.now() - FORGET_AFTER_MS
+      // Oldest first: when they are more than the targets kept, the most recently seen stay.
+      for (const peer of this.#opts.store.listPeers(REMEMBERED_PEERS).reverse()) {
+        if (peer.lastSeen < cutoff || peer.peerId === this.peerId) continue
+        for (const a of peer.addresses) {
+          if (a.failures < MAX_TARGET_FAILURES) this.#tryAddTarget(withPeer(a.address, peer.peerId))
+        }
+      }
+    })
+    this.#redialTimer = setInterval(() => this.#redial(), 500)
+    this.#redial()
+  }
+
+  /** Installs the mesh protocol and the event listeners, once. */
+  async #wire(): Promise<void> {
+    if (this.#wired) return
+    this.#wired = true
     const node = this.#node
     await node.handle(MESH_PROTOCOL, (stream, connection) => this.#onInbound(stream, connection), {
       maxInboundStreams: MAX_MESH_STREAMS,
@@ -203,6 +237,9 @@ export class Libp2pLinks {
       onConnect: (peer, connection) => this.#ensureOutbound(peer, connection),
       onDisconnect: (peer) => this.#closeLink(peer.toString()),
     })
+    // Also when the peer store never listed the protocol for the peer (its identify left it
+    // out): no link, and no early frames, outlives the last connection.
+    node.addEventListener('peer:disconnect', (event) => this.#closeLink(event.detail.toString()))
     node.addEventListener('peer:discovery', (event) => {
       const peer = event.detail.id
       this.#opts.log('debug', 'discovered a peer', {
@@ -221,11 +258,19 @@ export class Libp2pLinks {
       }
     })
     node.addEventListener('peer:identify', (event) => {
-      const { peerId, protocols, listenAddrs } = event.detail
+      const { peerId, protocols, listenAddrs, connection } = event.detail
       if (!protocols.includes(MESH_PROTOCOL)) return
       const now = Date.now()
       const id = peerId.toString()
-      const dialable = listenAddrs.filter((a) => !isUnspecified(a))
+      // A peer listening on every interface lists its loopback address first: of use only to a
+      // peer on the same host. Addresses on the network we reached it by come first.
+      const local = isLoopback(connection.remoteAddr)
+      const dialable = listenAddrs
+        .filter((a) => !isUnspecified(a) && (local || !isLoopback(a)))
+        .sort(
+          (a, b) =>
+            Number(sameNetwork(b, connection.remoteAddr)) - Number(sameNetwork(a, connection.remoteAddr)),
+        )
       this.#guard(() => {
         if (dialable.length === 0) this.#opts.store.notePeer(id, now)
         for (const address of dialable) this.#opts.store.notePeer(id, now, address.toString())
@@ -234,18 +279,6 @@ export class Libp2pLinks {
       // waiting for discovery.
       for (const address of dialable.slice(0, 4)) this.#tryAddTarget(withPeer(address.toString(), id))
     })
-    await node.start()
-    for (const address of this.#opts.bootstrap ?? []) this.#tryAddTarget(address, true)
-    this.#guard(() => {
-      const cutoff = Date.now() - FORGET_AFTER_MS
-      // Oldest first: when they are more than the targets kept, the most recently seen stay.
-      for (const peer of this.#opts.store.listPeers(REMEMBERED_PEERS).reverse()) {
-        if (peer.lastSeen < cutoff || peer.peerId === this.peerId) continue
-        for (const a of peer.addresses) this.#tryAddTarget(withPeer(a.address, peer.peerId))
-      }
-    })
-    this.#redialTimer = setInterval(() => this.#redial(), 500)
-    this.#redial()
   }
 
   async stop(): Promise<void> {
@@ -311,10 +344,12 @@ export class Libp2pLinks {
     } catch (err) {
       this.#opts.log('debug', 'mesh stream write failed', { peer, error: (err as Error).message })
       this.stats.framesDropped += frames.length
+      // The stream is gone, whether or not its close was heard: reopen it, or take the link down.
+      this.#onOutboundClosed(peer, out, out.stream)
     }
   }
 
-  #ensureOutbound(peerId: PeerId, connection: Connection): void {
+  #ensureOutbound(peerId: PeerId, connection: Connection, retry = true): void {
     const peer = peerId.toString()
     this.#opts.log('debug', 'mesh peer connected', { peer, address: connection.remoteAddr.toString() })
     if (this.#stopped || this.#out.has(peer) || this.#opening.has(peer)) return
@@ -328,58 +363,107 @@ export class Libp2pLinks {
           return
         }
         const known = this.#out.get(peer)
-        const out: Outbound = known ?? { stream, queue: [], queuedBytes: 0, flushing: false }
+        const out: Outbound = known ?? { stream, queue: [], queuedBytes: 0, flushing: false, reopens: [] }
         this.#out.set(peer, out)
-        this.#attach(peer, out, stream)
         if (known === undefined) {
           this.#opts.handlers.linkUp(peer, MAX_FRAME_BYTES)
           this.#deliverEarly(peer)
         } else {
           this.#flush(peer, out)
         }
+        // After the link is up: a stream already gone takes it down again at once.
+        this.#attach(peer, out, stream)
         this.#guard(() => this.#opts.store.notePeer(peer, Date.now()))
       })
       .catch((err: Error) => {
         this.#opening.delete(peer)
         this.#opts.log('debug', 'could not open a mesh stream', { peer, error: err.message })
+        // Another open connection to the peer may do (this one closed while the stream opened);
+        // else no link, and the frames the peer sent meanwhile go too.
+        const other = retry ? this.#openConnection(peerId, connection) : undefined
+        if (other !== undefined) this.#ensureOutbound(peerId, other, false)
+        else if (!this.#out.has(peer)) this.#early.delete(peer)
       })
+  }
+
+  /** An open connection to `peer` other than `not`, if any. */
+  #openConnection(peer: PeerId, not?: Connection): Connection | undefined {
+    return this.#node.getConnections(peer).find((c) => c.status === 'open' && c !== not)
   }
 
   /** Makes `stream` the link's outbound stream. */
   #attach(peer: string, out: Outbound, stream: Stream): void {
     out.stream = stream
     stream.addEventListener('drain', () => this.#flush(peer, out))
-    stream.addEventListener('close', () => this.#onOutboundClosed(peer, out))
+    stream.addEventListener('close', () => this.#onOutboundClosed(peer, out, stream))
     // The peer only reads on this stream; anything it sends here is ignored and dropped.
     stream.addEventListener('message', () => {})
+    // Closed (or reset) before its close could be heard: as if heard now.
+    if (stream.status !== 'open' || stream.writeStatus !== 'writable') {
+      queueMicrotask(() => this.#onOutboundClosed(peer, out, stream))
+    }
   }
 
-  /** Our stream closed: reopen it on another open connection to the peer, or take the link down. */
-  #onOutboundClosed(peer: string, out: Outbound): void {
-    if (this.#out.get(peer) !== out || this.#stopped) return
-    const open = this.#node.getConnections(peerIdFromString(peer)).filter((c) => c.status === 'open')
-    const connection = open[0]
-    if (connection === undefined) {
-      this.#closeLink(peer)
+  /**
+   * Our stream `stream` closed: reopen it on an open connection to the peer, or take the link
+   * down. At most {@link MAX_REOPENS} times in {@link REOPEN_WINDOW_MS}; then the link goes down and
+   * the peer's connections are closed (dialled again later, with backoff).
+   */
+  #onOutboundClosed(peer: string, out: Outbound, stream: Stream): void {
+    if (this.#out.get(peer) !== out || out.stream !== stream || this.#opening.has(peer) || this.#stopped) {
       return
     }
-    // Keep the link (and its queue) while a stream is reopened; if that fails the link goes down.
-    this.#opening.add(peer)
-    connection
-      .newStream(MESH_PROTOCOL)
-      .then((stream) => {
-        this.#opening.delete(peer)
-        if (this.#out.get(peer) !== out) {
-          stream.abort(new Error('link gone'))
-          return
-        }
-        this.#attach(peer, out, stream)
-        this.#flush(peer, out)
-      })
-      .catch(() => {
-        this.#opening.delete(peer)
+    const now = Date.now()
+    while (out.reopens.length > 0 && now - out.reopens[0]! > REOPEN_WINDOW_MS) out.reopens.shift()
+    const peerId = peerIdFromString(peer)
+    if (out.reopens.length >= MAX_REOPENS) {
+      this.#opts.log('warn', 'a peer keeps closing our mesh stream: hanging up', { peer })
+      this.#closeLink(peer)
+      this.#backOff(peer)
+      this.#node.hangUp(peerId).catch(() => {})
+      return
+    }
+    out.reopens.push(now)
+    const reopen = (connection: Connection | undefined, retry: boolean): void => {
+      if (connection === undefined) {
         this.#closeLink(peer)
-      })
+        return
+      }
+      // Keep the link (and its queue) while a stream is reopened; if that fails the link goes down.
+      this.#opening.add(peer)
+      connection
+        .newStream(MESH_PROTOCOL)
+        .then((fresh) => {
+          this.#opening.delete(peer)
+          if (this.#out.get(peer) !== out || this.#stopped) {
+            fresh.abort(new Error('link gone'))
+            return
+          }
+          this.#attach(peer, out, fresh)
+          this.#flush(peer, out)
+        })
+        .catch(() => {
+          this.#opening.delete(peer)
+          if (this.#out.get(peer) !== out) return
+          reopen(retry ? this.#openConnection(peerId, connection) : undefined, false)
+        })
+    }
+    reopen(this.#openConnection(peerId), true)
+  }
+
+  /** Postpones redialling `peer` (its addresses count one more failure). */
+  #backOff(peer: string): void {
+    for (const target of this.#targets.values()) {
+      if (target.peer !== peer) continue
+      target.failures++
+      target.nextAt = Date.now() + this.#retryDelay(target.failures)
+    }
+  }
+
+  #retryDelay(failures: number): number {
+    const min = this.#opts.redialMinMs ?? 1_000
+    const max = this.#opts.redialMaxMs ?? 60_000
+    return Math.min(max, min * 2 ** Math.min(failures - 1, 16))
   }
 
   #deliverEarly(peer: string): void {
@@ -505,12 +589,19 @@ export class Libp2pLinks {
       }
     } catch (err) {
       target.failures++
-      const min = this.#opts.redialMinMs ?? 1_000
-      const max = this.#opts.redialMaxMs ?? 60_000
-      target.nextAt = Date.now() + Math.min(max, min * 2 ** Math.min(target.failures - 1, 16))
+      target.nextAt = Date.now() + this.#retryDelay(target.failures)
+      // An address someone else gave us that keeps failing is given up (ours are kept for good).
+      if (!target.pinned && target.failures >= MAX_TARGET_FAILURES) this.#targets.delete(target.address)
       if (target.peer !== undefined) {
         const peer = target.peer
-        this.#guard(() => this.#opts.store.noteAddressFailure(peer, stripPeer(target.address)))
+        this.#guard(() => {
+          try {
+            this.#opts.store.noteAddressFailure(peer, stripPeer(target.address))
+          } catch (e) {
+            // An address never recorded for the peer (a bootstrap or contact address): nothing to count.
+            if (!isTalkenError(e, 'not_found')) throw e
+          }
+        })
       }
       throw err
     } finally {
@@ -583,6 +674,27 @@ function peerGater(allow: (peerId: string) => boolean): ConnectionGater {
 function isUnspecified(address: Multiaddr): boolean {
   const ip = address.getComponents().find((c) => c.name === 'ip4' || c.name === 'ip6')?.value
   return ip === '0.0.0.0' || ip === '::'
+}
+
+function ipOf(address: Multiaddr): { family: 4 | 6; ip: string } | undefined {
+  const c = address.getComponents().find((x) => x.name === 'ip4' || x.name === 'ip6')
+  if (c?.value === undefined) return undefined
+  return { family: c.name === 'ip4' ? 4 : 6, ip: c.value }
+}
+
+function isLoopback(address: Multiaddr): boolean {
+  const a = ipOf(address)
+  return a !== undefined && (a.family === 4 ? a.ip.startsWith('127.') : a.ip === '::1')
+}
+
+/** Whether two addresses look to be on one network: the same IPv4 /24, or IPv6 first four groups as written. */
+function sameNetwork(a: Multiaddr, b: Multiaddr): boolean {
+  const x = ipOf(a)
+  const y = ipOf(b)
+  if (x === undefined || y === undefined || x.family !== y.family) return false
+  if (x.family === 4) return x.ip.split('.').slice(0, 3).join('.') === y.ip.split('.').slice(0, 3).join('.')
+  const head = (ip: string) => ip.split(':').slice(0, 4).join(':')
+  return head(x.ip) === head(y.ip)
 }
 
 function withPeer(address: string, peer: string): string {

@@ -51,6 +51,8 @@ interface Components {
 
 interface Socket {
   readonly address: string
+  /** The interface's IPv4 netmask: the network this socket speaks for. */
+  readonly netmask: string
   readonly loopback: boolean
   readonly mdns: multicastDns.MulticastDNS
 }
@@ -119,21 +121,21 @@ class MultiInterfaceMdns extends TypedEventEmitter<PeerDiscoveryEvents> implemen
   /** Opens a socket for each new IPv4 interface and closes those whose interface went away. */
   #scan(): void {
     if (!this.#started) return
-    const present = new Map<string, boolean>()
+    const present = new Map<string, { netmask: string; internal: boolean }>()
     for (const entries of Object.values(networkInterfaces())) {
       // One socket per interface: its first IPv4 address names it.
       const v4 = entries?.find((e) => e.family === 'IPv4')
-      if (v4 !== undefined) present.set(v4.address, v4.internal)
+      if (v4 !== undefined) present.set(v4.address, v4)
     }
     for (const address of this.#sockets.keys()) {
       if (!present.has(address)) void this.#close(address)
     }
-    for (const [address, loopback] of present) {
-      if (!this.#sockets.has(address)) this.#open(address, loopback)
+    for (const [address, { netmask, internal }] of present) {
+      if (!this.#sockets.has(address)) this.#open(address, netmask, internal)
     }
   }
 
-  #open(address: string, loopback: boolean): void {
+  #open(address: string, netmask: string, loopback: boolean): void {
     let mdns: multicastDns.MulticastDNS
     try {
       mdns = multicastDns({
@@ -148,10 +150,19 @@ class MultiInterfaceMdns extends TypedEventEmitter<PeerDiscoveryEvents> implemen
       this.#log('cannot open mDNS on %s: %e', address, err)
       return
     }
-    const socket: Socket = { address, loopback, mdns }
+    const socket: Socket = { address, netmask, loopback, mdns }
     this.#sockets.set(address, socket)
-    mdns.on('query', (query) => this.#onQuery(socket, query.questions))
-    mdns.on('response', (response) => this.#onResponse(response))
+    // Every socket is bound to 0.0.0.0:5353, and Linux hands each one the packets of every
+    // interface's group: each hears only what came from its own network, so that a query is
+    // answered once, on the network it was asked on.
+    const ours = (rinfo: { address: string } | undefined) =>
+      rinfo === undefined || sameSubnet(rinfo.address, address, netmask)
+    mdns.on('query', (query, rinfo) => {
+      if (ours(rinfo)) this.#onQuery(socket, query.questions)
+    })
+    mdns.on('response', (response, rinfo) => {
+      if (ours(rinfo)) this.#onResponse(response)
+    })
     // An interface without multicast (a loopback without the flag, say) only warns: other
     // interfaces go on working.
     mdns.on('warning', (err: Error) => this.#log('mDNS warning on %s: %s', address, err.message))
@@ -191,12 +202,19 @@ class MultiInterfaceMdns extends TypedEventEmitter<PeerDiscoveryEvents> implemen
     }
   }
 
-  /** Sends our PTR answer with the addresses this interface's network may reach. */
+  /**
+   * Sends our PTR answer with the addresses this interface's network may reach: those on its own
+   * subnet, or (none there: a listen address of another kind) every address of its kind.
+   */
   #announce(socket: Socket): void {
-    const addresses = this.#components.addressManager
+    const dialable = this.#components.addressManager
       .getAddresses()
       .filter((a) => isDialable(a, socket.loopback))
-      .map((a) => withPeer(a, this.#components.peerId))
+    const here = dialable.filter((a) => {
+      const ip = a.getComponents().find((c) => c.name === 'ip4')?.value
+      return ip !== undefined && sameSubnet(ip, socket.address, socket.netmask)
+    })
+    const addresses = (here.length > 0 ? here : dialable).map((a) => withPeer(a, this.#components.peerId))
     if (addresses.length === 0) return
     const instance = `${this.#peerName}.${this.#serviceTag}`
     const response = {
@@ -274,6 +292,14 @@ function isDialable(address: Multiaddr, loopback: boolean): boolean {
   const ip = parts.find((c) => c.name === 'ip4')?.value
   if (ip === undefined || parts.every((c) => c.name !== 'tcp')) return false
   return ip.startsWith('127.') === loopback
+}
+
+/** Whether IPv4 `ip` is on the network of `address` with `netmask`. */
+function sameSubnet(ip: string, address: string, netmask: string): boolean {
+  const n = (x: string) => x.split('.').reduce((v, o) => (v * 256 + Number(o)) >>> 0, 0)
+  if (!/^\d+\.\d+\.\d+\.\d+$/.test(ip)) return false
+  const mask = n(netmask)
+  return (n(ip) & mask) >>> 0 === (n(address) & mask) >>> 0
 }
 
 function withPeer(address: Multiaddr, peerId: PeerId): string {

@@ -202,6 +202,53 @@ describe('dial targets', () => {
     assert.equal(counted.hits.size, MAX_DIAL_TARGETS - 2)
   })
 
+  it('an address a peer advertised that keeps failing is given up; a bootstrap address never is', async (t) => {
+    const counted = await countingAddresses(t, 2)
+    const store = createMemoryStore()
+    const links = await Libp2pLinks.create({
+      privateKey: await generateKeyPair('Ed25519'),
+      listen: ['/ip4/127.0.0.1/tcp/0'],
+      mdns: false,
+      bootstrap: [`${counted.addresses[1]!}/p2p/${peerIdFromPrivateKey(await generateKeyPair('Ed25519'))}`],
+      store,
+      log: () => {},
+      handlers: { linkUp: () => {}, linkDown: () => {}, frames: () => {} },
+      redialMinMs: 5,
+      redialMaxMs: 20,
+    })
+    t.after(() => links.stop())
+    await links.start()
+    const stranger = await plainNode(t, { advertise: [counted.addresses[0]!], meshPeer: true })
+    await links.libp2p.dial(multiaddr(stranger.address))
+    await until(() => store.getPeer(stranger.node.peerId.toString()) !== undefined, 10_000, 'identified')
+    await stranger.node.stop()
+    const advertised = () => counted.hits.get(counted.addresses[0]!) ?? 0
+    const bootstrap = () => counted.hits.get(counted.addresses[1]!) ?? 0
+    await until(() => advertised() >= 8, 10_000, 'the advertised address failing eight times')
+    const after = bootstrap()
+    await until(() => bootstrap() >= after + 8, 10_000, 'the bootstrap address dialled on')
+    assert.equal(advertised(), 8)
+  })
+
+  it('a start that failed (the port was taken) can be tried again', async (t) => {
+    const blocker = createServer()
+    await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve))
+    const port = (blocker.address() as { port: number }).port
+    const links = await Libp2pLinks.create({
+      privateKey: await generateKeyPair('Ed25519'),
+      listen: [`/ip4/127.0.0.1/tcp/${port}`],
+      mdns: false,
+      store: createMemoryStore(),
+      log: () => {},
+      handlers: { linkUp: () => {}, linkDown: () => {}, frames: () => {} },
+    })
+    t.after(() => links.stop())
+    await assert.rejects(links.start())
+    await new Promise((resolve) => blocker.close(resolve))
+    await links.start()
+    assert.ok(links.addresses().some((a) => a.includes(`/tcp/${port}/`)))
+  })
+
   it('an address that does not read back, advertised by a peer or listed by a contact, is skipped: nothing stops', async (t) => {
     // A dns4 name holding '/': valid bytes whose text form does not parse again.
     const name = new TextEncoder().encode('a/b')

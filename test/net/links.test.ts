@@ -125,6 +125,21 @@ describe('libp2p links', () => {
     stream.abort(new Error('done'))
   })
 
+  it('a peer that resets every mesh stream we open is hung up on, not reopened without end', async () => {
+    const hostile = await plainNode()
+    try {
+      await hostile.handle(MESH_PROTOCOL, (stream) => stream.abort(new Error('go away')))
+      const connection = await hostile.dial(bAddress())
+      await connection.newStream(MESH_PROTOCOL)
+      const id = hostile.peerId.toString()
+      await until(() => b.peers().some((p) => p.peerId === id), 10_000, 'the hostile peer connected')
+      await until(() => !b.peers().some((p) => p.peerId === id), 20_000, 'B hangs up on it')
+      await stillDelivers('beside a peer that resets our streams')
+    } finally {
+      await hostile.stop()
+    }
+  })
+
   it('a peer opening hundreds of streams is limited', async () => {
     const connection = await stranger.dial(bAddress())
     const opened: Stream[] = []
