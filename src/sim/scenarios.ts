@@ -399,8 +399,16 @@ function traceScenario(o: ScenarioOptions): BuiltScenario {
   const root = Rng.fromSeed(o.seed)
   const schedule = new ScheduleBuilder()
   let last = 0
+  // The ONE reports each radio interface's connection on its own line: two nodes with two radios
+  // in common are up as long as either is (a nested up, then its down, leaves them connected).
+  const up = new Map<string, number>()
   for (const c of trace.contacts) {
-    schedule.add(c.time, c.up ? InputKind.linkUp : InputKind.linkDown, c.a, c.b)
+    const key = c.a < c.b ? `${c.a} ${c.b}` : `${c.b} ${c.a}`
+    const before = up.get(key) ?? 0
+    const after = c.up ? before + 1 : Math.max(0, before - 1)
+    up.set(key, after)
+    if (before === 0 && after === 1) schedule.add(c.time, InputKind.linkUp, c.a, c.b)
+    else if (before === 1 && after === 0) schedule.add(c.time, InputKind.linkDown, c.a, c.b)
     last = Math.max(last, c.time)
   }
   const messages: PlannedMessage[] = trace.messages.map((m) => {

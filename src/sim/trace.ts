@@ -95,6 +95,7 @@ export function parseContacts(text: string, file = 'contacts.txt'): TraceContact
 /** Parses a message event list. `file` names the source in errors. */
 export function parseMessages(text: string, file = 'messages.txt'): TraceMessage[] {
   const out: TraceMessage[] = []
+  const names = new Set<string>()
   lines(text, file, (f, line) => {
     if (f.length !== 7) throw malformed(file, line, 'expected "TIME ID SIZE FROM TO TTL isResponse"')
     const size = Number(f[2])
@@ -108,12 +109,17 @@ export function parseMessages(text: string, file = 'messages.txt'): TraceMessage
     if (resp !== 'Y' && resp !== 'N' && resp !== 'TRUE' && resp !== 'FALSE') {
       throw malformed(file, line, `bad isResponse "${f[6]}"`)
     }
+    const from = host(f[3]!, file, line)
+    const to = host(f[4]!, file, line)
+    if (from === to) throw malformed(file, line, 'a message to its own sender')
+    if (names.has(f[1]!)) throw malformed(file, line, `message ID "${f[1]}" used twice`)
+    names.add(f[1]!)
     out.push({
       time: seconds(f[0]!, file, line),
       name: f[1]!,
       size,
-      from: host(f[3]!, file, line),
-      to: host(f[4]!, file, line),
+      from,
+      to,
       ttlMs: Math.round(ttl * 60_000),
       isResponse: resp === 'Y' || resp === 'TRUE',
     })

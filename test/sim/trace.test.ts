@@ -3,6 +3,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
+import { routerMetrics, runScenario } from '../../src/sim/cli.ts'
 import { loadTrace, parseContacts, parseMessages } from '../../src/sim/trace.ts'
 import { throwsCode } from '../helpers/errors.ts'
 import { HELSINKI } from './helpers.ts'
@@ -37,11 +38,13 @@ describe('The ONE trace parser', () => {
       ['1.0 M1 100 c1 cx 300 N', (t) => parseMessages(t, 'm.txt')],
       ['1.0 M1 100 c1 c2 0 N', (t) => parseMessages(t, 'm.txt')],
       ['1.0 M1 100 c1 c2 300 maybe', (t) => parseMessages(t, 'm.txt')],
+      ['1.0 M1 100 c1 p1 300 N', (t) => parseMessages(t, 'm.txt')],
+      ['1.0 M1 100 c1 c2 300 N\n2.0 M1 100 c2 c3 300 N', (t) => parseMessages(t, 'm.txt')],
     ]
     for (const [line, parse] of cases) {
       const err = throwsCode(() => parse(`# header\n${line}\n`), 'malformed')
-      assert.match(err.message, /^[cm]\.txt:2: /, line)
-      assert.equal(err.details?.line, 2)
+      assert.match(err.message, /^[cm]\.txt:[23]: /, line)
+      assert.equal(err.details?.line, line.includes('\n') ? 3 : 2)
     }
   })
 
@@ -59,6 +62,22 @@ describe('The ONE trace parser', () => {
       assert.match(err.message, /messages\.txt:2:/)
       rmSync(join(dir, 'contacts.txt'))
       throwsCode(() => loadTrace(dir), 'invalid_argument')
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
+  })
+
+  it('two nodes with two radios in common stay connected while either link is up', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'talken-trace-'))
+    try {
+      // Bluetooth and the longer radio come up; Bluetooth goes down at 3 s, the other at 20 s.
+      writeFileSync(
+        join(dir, 'contacts.txt'),
+        '1 CONN 0 1 up\n2 CONN 0 1 up\n3 CONN 0 1 down\n20 CONN 0 1 down\n',
+      )
+      writeFileSync(join(dir, 'messages.txt'), '5 M1 100 p0 p1 1 N\n')
+      const report = await runScenario({ scenario: 'trace', traceDir: dir, nodes: 2, seed: 1, routers: ['direct'] })
+      assert.equal(routerMetrics(report, 'direct').deliveryRatio, 1)
     } finally {
       rmSync(dir, { recursive: true, force: true })
     }
