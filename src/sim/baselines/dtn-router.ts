@@ -156,6 +156,7 @@ export class DtnRouter implements Router {
     const peer = this.peers.get(neighbour)
     if (peer === undefined) return
     this.peers.delete(neighbour)
+    this.unacknowledged(peer)
     this.settle(peer)
     this.partials.forget(neighbour)
   }
@@ -207,6 +208,7 @@ export class DtnRouter implements Router {
       if (!peer.ready && now >= peer.readyDeadline) this.becomeReady(peer)
       if (peer.inflight !== undefined && now >= peer.inflightDeadline) {
         // No ACK: give up on this attempt; the message may be offered again later.
+        this.unacknowledged(peer)
         if (this.policy.relays) peer.queue.push(peer.inflight)
         this.settle(peer)
         this.pump(peer)
@@ -307,6 +309,18 @@ export class DtnRouter implements Router {
     if (peer.inflightRelay && this.policy.splitsCopies) this.relaying.add(m.key)
     peer.inflightDeadline = now + this.retransmitMs
     this.arm()
+  }
+
+  /**
+   * The relay in flight to `peer` got no ACK (it timed out, or the link went down). The peer may
+   * hold the message all the same (only the ACK was lost): the copies it would have taken count as
+   * handed, so that a lost frame can only thin a spray, never give out more copies than its budget.
+   */
+  private unacknowledged(peer: Peer): void {
+    const m = peer.inflight !== undefined && peer.inflightRelay ? this.buffer.get(peer.inflight) : undefined
+    if (m === undefined) return
+    m.copies = this.policy.copiesKept(m.copies)
+    this.buffer.refresh(m)
   }
 
   /** Ends the transfer in flight to `peer` (done or abandoned); frees its message for other links. */
