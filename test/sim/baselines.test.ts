@@ -231,8 +231,8 @@ describe('spray-and-wait baseline', () => {
         const store = createBaselineStore()
         const set = store.messages.set.bind(store.messages)
         store.messages.set = (key, m) => {
-          let seen = holders.get(key)
-          if (seen === undefined) holders.set(key, (seen = new Set()))
+          const seen = holders.get(key) ?? new Set<number>()
+          holders.set(key, seen)
           seen.add(me)
           return set(key, m)
         }

@@ -76,7 +76,13 @@ describe('The ONE trace parser', () => {
         '1 CONN 0 1 up\n2 CONN 0 1 up\n3 CONN 0 1 down\n20 CONN 0 1 down\n',
       )
       writeFileSync(join(dir, 'messages.txt'), '5 M1 100 p0 p1 1 N\n')
-      const report = await runScenario({ scenario: 'trace', traceDir: dir, nodes: 2, seed: 1, routers: ['direct'] })
+      const report = await runScenario({
+        scenario: 'trace',
+        traceDir: dir,
+        nodes: 2,
+        seed: 1,
+        routers: ['direct'],
+      })
       assert.equal(routerMetrics(report, 'direct').deliveryRatio, 1)
     } finally {
       rmSync(dir, { recursive: true, force: true })
