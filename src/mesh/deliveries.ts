@@ -42,6 +42,8 @@ export interface DeliveriesIo {
   held(key: string): Held | undefined
   /** Takes an envelope (already persisted) into the held set. */
   hold(h: Held): void
+  /** Drops a held envelope from memory only (its stored copy was undone with its step). */
+  forget(h: Held): void
   /** Drops a held envelope, in memory and in the store. */
   remove(h: Held): void
   /** Moves one of our own messages to `state`. */
@@ -247,6 +249,12 @@ export class Deliveries {
       return // the proof still travels back along the path and to every holder met
     }
     this.#io.hold(h)
-    this.#seen.set(h.key, { from: '', at: this.#host.now() })
+    const unsee = this.#seen.setUndoably(h.key, { from: '', at: this.#host.now() })
+    // Undone with the step (the delivery it acknowledges was undone too): it must not go out
+    // later from memory, telling the source of a delivery that the store does not hold.
+    this.#store.onRollback(() => {
+      this.#io.forget(h)
+      unsee()
+    })
   }
 }

@@ -200,6 +200,7 @@ export class MeshCore implements Router {
       io: {
         held: (key) => this.#held.get(key),
         hold: (h) => this.#hold(h),
+        forget: (h) => this.#forget(h),
         remove: (h) => this.#remove(h),
         setState: (h, state) => this.#setState(h, state),
         sendProofs: (neighbour, secrets) => this.#sendProofs(neighbour, secrets),

@@ -14,6 +14,33 @@ const MINUTE = 60_000
 const HOUR = 60 * MINUTE
 
 /**
+ * Runs each frame `name` receives as one step, as the node does; the step that takes the first
+ * data frame fails at commit, and the frames it would have sent (the hop acknowledgement, the
+ * proof) are gone. Returns how many steps were undone so far.
+ */
+function failFirstDataStep(net: MeshNet, name: string, disk: { full: boolean }): () => number {
+  const node = net.nodes.get(name)!
+  const core = node.core!
+  const receive = core.receive.bind(core)
+  let undone = 0
+  core.receive = (n, f) => {
+    const failing = undone === 0 && decodeFrame(f).kind === FrameKind.data
+    if (failing) {
+      disk.full = true
+      net.muted.add(name)
+    }
+    try {
+      node.store.transaction(() => receive(n, f))
+    } catch {
+      undone++
+    }
+    disk.full = false
+    net.muted.delete(name)
+  }
+  return () => undone
+}
+
+/**
  * A line from A to C (through `via`, if given) whose node `full` has a full disk when A sends;
  * room is made after a few seconds. Returns what C was handed and what A saw.
  */
@@ -129,30 +156,12 @@ describe('a full disk', () => {
     const disk = { full: false }
     const s = net.add('S')
     const r = net.add('R', { store: fullAtCommit(createMemoryStore(), disk) })
-    const core = r.core!
-    // Each frame is one step, as the node runs it; the step that takes the message fails at
-    // commit, and the frames it would have sent (the hop acknowledgement, the proof) are gone.
-    const receive = core.receive.bind(core)
-    let undone = 0
-    core.receive = (n, f) => {
-      const failing = undone === 0 && decodeFrame(f).kind === FrameKind.data
-      if (failing) {
-        disk.full = true
-        net.muted.add('R')
-      }
-      try {
-        r.store.transaction(() => receive(n, f))
-      } catch {
-        undone++
-      }
-      disk.full = false
-      net.muted.delete('R')
-    }
+    const undone = failFirstDataStep(net, 'R', disk)
     net.link('S', 'R')
     net.run(1_000)
     const id = net.send('S', 'R', 'hello')
     net.run(net.now + 100)
-    assert.equal(undone, 1)
+    assert.equal(undone(), 1)
     // The node starts its links again after a step that was undone: Hello and Summary go out anew.
     net.unlink('S', 'R')
     net.link('S', 'R')
@@ -162,6 +171,36 @@ describe('a full disk', () => {
       ['hello'],
     )
     assert.ok(s.states.some((x) => x.id === id && x.state === 'delivered'))
+  })
+
+  it('at commit of a delivery a relay brought: the acknowledgement made for it is undone too', () => {
+    const net = new MeshNet()
+    const disk = { full: false }
+    const s = net.add('S')
+    net.add('X')
+    const r = net.add('R', { store: fullAtCommit(createMemoryStore(), disk) })
+    const undone = failFirstDataStep(net, 'R', disk)
+    net.link('S', 'X')
+    net.link('X', 'R')
+    net.run(1_000)
+    const id = net.send('S', 'R', 'hello')
+    net.run(net.now + 100)
+    assert.equal(undone(), 1)
+    assert.deepEqual(r.core!.heldIds(), [], 'no acknowledgement of a delivery the store does not hold')
+    // Another way from R back to S, where an acknowledgement held in memory would have gone.
+    net.unlink('X', 'R')
+    net.add('Y')
+    net.link('S', 'Y')
+    net.link('Y', 'R')
+    net.run(net.now + 3 * HOUR)
+    net.link('X', 'R')
+    net.run(net.now + 3 * HOUR)
+    assert.deepEqual(
+      r.delivered.map((d) => new TextDecoder().decode(d.payload)),
+      ['hello'],
+    )
+    assert.equal(r.store.getMessage(id)?.state, 'received')
+    assert.ok(s.states.some((e) => e.id === id && e.state === 'delivered'))
   })
 
   it('when an expiry is due: the timer is undone, and comes again until the write fits', () => {
