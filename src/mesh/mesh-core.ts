@@ -555,12 +555,24 @@ export class MeshCore implements Router {
       const { copies } = held
       const holder = held.holders.has(n.id)
       held.copies = Math.min(MAX_COPIES, copies + envelope.copies)
+      try {
+        // The stored envelope may grow by a byte with the count: over its quota, the copy is
+        // refused as a new one would be (and the count is as it was).
+        persistHeld(this.#store, held)
+      } catch (err) {
+        held.copies = copies
+        if (isTalkenError(err, 'quota_exceeded') || isTalkenError(err, 'storage_full')) {
+          this.stats.custodyRefused++
+          this.#hopAck(n.id, envelope.id, HopAckStatus.refused)
+          return
+        }
+        throw err
+      }
       held.holders.add(n.id)
       this.#store.onRollback(() => {
         held.copies = copies
         if (!holder) held.holders.delete(n.id)
       })
-      persistHeld(this.#store, held)
       this.#pumpDue = true
       this.stats.duplicatesSuppressed++
       this.#hopAck(n.id, envelope.id, HopAckStatus.taken)

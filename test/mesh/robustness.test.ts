@@ -1,8 +1,10 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
-import { encodeFrame } from '../../src/mesh/frames.ts'
-import type { MeshCore } from '../../src/mesh/mesh-core.ts'
-import { encodeEnvelope } from '../../src/wire/envelope.ts'
+import { decodeFrame, encodeFrame, FrameKind, HopAckStatus } from '../../src/mesh/frames.ts'
+import { type MeshCore, MeshCore as RealMeshCore } from '../../src/mesh/mesh-core.ts'
+import { encodeMeshPayload } from '../../src/mesh/mesh-payload.ts'
+import { createMemoryStore } from '../../src/store/memory-store.ts'
+import { decodeEnvelope, EnvelopeFlags, encodeEnvelope } from '../../src/wire/envelope.ts'
 import { MeshNet } from '../helpers/mesh-net.ts'
 import { prng } from '../helpers/prng.ts'
 
@@ -191,5 +193,66 @@ describe('mesh robustness', () => {
     assert.ok(storedBytes <= 1024 * 1024, `held ${storedBytes} bytes of A's datagrams`)
     assert.equal(storedMessages, 17, 'as many 60 kB datagrams as fit in 1 MiB')
     assert.equal(b.stats.custodyRefused, 200 - 17)
+  })
+})
+
+describe('mesh: another copy of an envelope held, over the custody quota', () => {
+  it('is refused, and the count of copies held stays as it was', () => {
+    let now = 1_000_000
+    const sent: Array<{ to: string; frame: ReturnType<typeof decodeFrame> }> = []
+    const tag = (s: string) => Uint8Array.from(Buffer.from(s.padEnd(16, '.')).subarray(0, 16))
+    const envelope = (copies: number) =>
+      encodeEnvelope({
+        id: new Uint8Array(16).fill(7),
+        destination: tag('D'),
+        hopLimit: 30,
+        expires: Math.floor(now / 1000) + 3600,
+        copies,
+        flags: EnvelopeFlags.ackRequested,
+        payload: encodeMeshPayload({ kind: 3, body: new Uint8Array(100) }),
+      })
+    // A quota that holds this envelope exactly: 12 copies more take a byte more.
+    const store = createMemoryStore({
+      custodyQuota: { perOriginBytes: envelope(12).length, totalBytes: 1 << 30 },
+    })
+    const core = new RealMeshCore({
+      self: tag('Z'),
+      store,
+      host: {
+        now: () => now,
+        random: Math.random,
+        transmit: (to, bytes) => sent.push({ to, frame: decodeFrame(bytes) }),
+        deliver: () => undefined,
+        stateChanged: () => {},
+        wakeAt: () => {},
+        log: () => {},
+      },
+    })
+    const hello = (name: string) =>
+      encodeFrame({ kind: FrameKind.hello, node: tag(name), seqno: 1, encounters: 0 })
+    for (const n of ['n1', 'n2']) {
+      core.linkUp(n, 65_600)
+      core.receive(n, hello(n))
+    }
+    core.receive('n1', encodeFrame({ kind: FrameKind.data, envelope: envelope(12) }))
+    const acks = (to: string) =>
+      sent.filter((s) => s.to === to && s.frame.kind === FrameKind.hopAck).map((s) => s.frame)
+    for (let i = 0; i < 3; i++) {
+      now += 10_000
+      core.receive('n2', encodeFrame({ kind: FrameKind.data, envelope: envelope(12) }))
+    }
+    assert.equal(core.stats.malformed, 0)
+    assert.deepEqual(
+      acks('n2').map((f) => (f.kind === FrameKind.hopAck ? f.status : -1)),
+      [HopAckStatus.refused, HopAckStatus.refused, HopAckStatus.refused],
+    )
+    assert.equal(store.getCustody('07'.repeat(16))?.copies, 12)
+    core.linkUp('d', 65_600)
+    core.receive('d', hello('D'))
+    const handed = sent.filter((s) => s.to === 'd' && s.frame.kind === FrameKind.data)
+    assert.deepEqual(
+      handed.map((s) => (s.frame.kind === FrameKind.data ? decodeEnvelope(s.frame.envelope).copies : -1)),
+      [12],
+    )
   })
 })
