@@ -117,7 +117,7 @@ export function isParked(h: Held, g: Generations): boolean {
 
 /** Whether `h` may be due before it expires (see {@link HeldSet.nextDue}). */
 function isTimed(h: Held): boolean {
-  return h.inflight.size > 0 || h.refusedUntil.size > 0 || (h.own && h.copies === 0)
+  return h.inflight.size > 0 || h.refusedUntil.size > 0 || (h.own && Number.isFinite(h.nextRetryAt))
 }
 
 /** A new in-memory record for an envelope. */
@@ -284,7 +284,7 @@ export class HeldSet {
       }
       for (const f of h.inflight.values()) at = Math.min(at, f.sentAt + hopAckTimeoutMs)
       for (const until of h.refusedUntil.values()) at = Math.min(at, until)
-      if (h.own && h.copies === 0) at = Math.min(at, h.nextRetryAt)
+      if (h.own) at = Math.min(at, h.nextRetryAt)
     }
     return at
   }

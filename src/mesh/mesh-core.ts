@@ -321,8 +321,10 @@ export class MeshCore implements Router {
           this.#neighbours.settle(nid)
         }
       }
-      if (h.own && h.copies === 0 && h.inflight.size === 0 && now >= h.nextRetryAt) {
-        h.copies = 1
+      // Not delivered by the retry time: try again, whoever holds copies (one we handed may have
+      // been lost further on), also when we kept some of our own.
+      if (h.own && h.inflight.size === 0 && now >= h.nextRetryAt) {
+        h.copies = Math.max(1, h.copies)
         h.attempts++
         h.holders.clear()
         h.nextRetryAt = now + this.#backoff(h.attempts)

@@ -96,6 +96,30 @@ describe('mesh: the A–B–D–C line', () => {
   })
 })
 
+describe('mesh: retries', () => {
+  it('a source that kept some of its copies still tries again once its retry time comes', () => {
+    const net = new MeshNet({ seed: 7 })
+    for (const n of ['A', 'N', 'M', 'D']) net.add(n)
+    net.link('N', 'M')
+    net.link('M', 'D')
+    net.run(1_000)
+    const id = net.send('A', 'D', 'kept copies')
+    net.run(net.now + 20 * 60_000)
+    // A meets N: it sprays part of its budget to N before N's routes arrive, and keeps the rest.
+    net.link('A', 'N')
+    net.unlink('M', 'D')
+    net.run(net.now + 1_000)
+    assert.ok(net.nodes.get('M')!.core!.heldIds().includes(id), 'M holds a copy')
+    // M loses its store, so the copy beyond N is gone; the way to D is back.
+    net.stop('M')
+    net.add('M')
+    net.link('N', 'M')
+    net.link('M', 'D')
+    net.run(net.now + 23 * 60 * 60_000)
+    assert.deepEqual(net.nodes.get('D')!.delivered.map(text), ['kept copies'])
+  })
+})
+
 describe('mesh: a message the recipient cannot open', () => {
   it('is never acknowledged and leaves no record, so a copy that opens later still gets in', () => {
     const net = line()
