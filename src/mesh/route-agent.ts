@@ -219,8 +219,10 @@ export class RouteAgent {
       // Above the seqno asked for (RFC 8966 §3.8.1.2): routes to us that are unfeasible somewhere
       // on the way, however far ahead their feasibility distance got (our seqno restarted with a
       // lost store, say, or a forged one went round), become feasible again.
+      // Once a second at most, also when asked for more (made-up requests asking one more each
+      // time would have every one of them sent to every neighbour, and on through the mesh).
       const behind = f.wantSeqno !== 0 && seqnoNewer(f.wantSeqno, this.#seqno)
-      if (behind || now - this.#lastSeqnoBump >= 1000) this.#bumpSeqno(now, behind ? f.wantSeqno : undefined)
+      if (now - this.#lastSeqnoBump >= 1000) this.#bumpSeqno(now, behind ? f.wantSeqno : undefined)
       const reply = { kind: FrameKind.routeReply, dest: this.#self, seqno: this.#seqno, metric: 0 } as const
       this.#io.send(from, { ...reply, origin: f.origin, reqId: f.reqId })
       return

@@ -196,11 +196,34 @@ describe('mesh robustness', () => {
   })
 })
 
+/** A tag from a name (padded with dots). */
+const tag = (s: string) => Uint8Array.from(Buffer.from(s.padEnd(16, '.')).subarray(0, 16))
+
+/** A mesh core named Z over `store`, driven by hand: what it transmits goes into `sent`. */
+function bareCore(
+  store: ReturnType<typeof createMemoryStore>,
+  now: () => number,
+  sent: Array<{ to: string; frame: ReturnType<typeof decodeFrame> }>,
+): RealMeshCore {
+  return new RealMeshCore({
+    self: tag('Z'),
+    store,
+    host: {
+      now,
+      random: Math.random,
+      transmit: (to, bytes) => sent.push({ to, frame: decodeFrame(bytes) }),
+      deliver: () => undefined,
+      stateChanged: () => {},
+      wakeAt: () => {},
+      log: () => {},
+    },
+  })
+}
+
 describe('mesh: another copy of an envelope held, over the custody quota', () => {
   it('is refused, and the count of copies held stays as it was', () => {
     let now = 1_000_000
     const sent: Array<{ to: string; frame: ReturnType<typeof decodeFrame> }> = []
-    const tag = (s: string) => Uint8Array.from(Buffer.from(s.padEnd(16, '.')).subarray(0, 16))
     const envelope = (copies: number) =>
       encodeEnvelope({
         id: new Uint8Array(16).fill(7),
@@ -215,19 +238,7 @@ describe('mesh: another copy of an envelope held, over the custody quota', () =>
     const store = createMemoryStore({
       custodyQuota: { perOriginBytes: envelope(12).length, totalBytes: 1 << 30 },
     })
-    const core = new RealMeshCore({
-      self: tag('Z'),
-      store,
-      host: {
-        now: () => now,
-        random: Math.random,
-        transmit: (to, bytes) => sent.push({ to, frame: decodeFrame(bytes) }),
-        deliver: () => undefined,
-        stateChanged: () => {},
-        wakeAt: () => {},
-        log: () => {},
-      },
-    })
+    const core = bareCore(store, () => now, sent)
     const hello = (name: string) =>
       encodeFrame({ kind: FrameKind.hello, node: tag(name), seqno: 1, encounters: 0 })
     for (const n of ['n1', 'n2']) {
@@ -254,5 +265,57 @@ describe('mesh: another copy of an envelope held, over the custody quota', () =>
       handed.map((s) => (s.frame.kind === FrameKind.data ? decodeEnvelope(s.frame.envelope).copies : -1)),
       [12],
     )
+  })
+})
+
+describe('mesh: route requests for our own address', () => {
+  it('raise our seqno once a second at most, however many ask for more', () => {
+    let now = 1_000_000
+    const sent: Array<{ to: string; frame: ReturnType<typeof decodeFrame> }> = []
+    const core = bareCore(createMemoryStore(), () => now, sent)
+    const neighbours = Array.from({ length: 8 }, (_, i) => `n${i}`)
+    for (const n of neighbours) {
+      core.linkUp(n, 65_600)
+      core.receive(n, encodeFrame({ kind: FrameKind.hello, node: tag(n), seqno: 1, encounters: 1 }))
+    }
+    const ours = () =>
+      sent.flatMap((s) =>
+        s.frame.kind === FrameKind.routes
+          ? s.frame.routes.filter((r) => Buffer.from(r.dest).equals(Buffer.from(tag('Z'))))
+          : [],
+      )
+    sent.length = 0
+    // Made-up origins, each asking for one more than we last advertised, in one millisecond.
+    let last = 2
+    for (let i = 0; i < 1000; i++) {
+      const request = encodeFrame({
+        kind: FrameKind.routeRequest,
+        dest: tag('Z'),
+        origin: tag(`fake${i}`),
+        originSeqno: 1,
+        reqId: i + 1,
+        hops: 0,
+        hopLimit: 1,
+        wantSeqno: last + 1,
+      })
+      core.receive('n0', request)
+      last = ours().at(-1)?.seqno ?? last
+    }
+    assert.equal(ours().length, neighbours.length, 'one seqno raise, told to each neighbour once')
+    now += 1_000
+    core.receive(
+      'n0',
+      encodeFrame({
+        kind: FrameKind.routeRequest,
+        dest: tag('Z'),
+        origin: tag('later'),
+        originSeqno: 1,
+        reqId: 5000,
+        hops: 0,
+        hopLimit: 1,
+        wantSeqno: last + 1,
+      }),
+    )
+    assert.equal(ours().length, 2 * neighbours.length, 'a second one after a second')
   })
 })
