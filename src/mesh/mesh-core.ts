@@ -342,6 +342,10 @@ export class MeshCore implements Router {
   send(destination: Uint8Array, payload: Uint8Array, options: SendOptions = {}): string {
     const now = this.#host.now()
     const { datagram = false, ackSecret: sealedSecret } = options
+    // Its record would be the outgoing message under the same ID: it could never be delivered.
+    if (bytesEqual(destination, this.self)) {
+      throw new TalkenError('invalid_argument', 'a message to this node itself')
+    }
     if (sealedSecret !== undefined && (datagram || sealedSecret.length !== ACK_SECRET_LENGTH)) {
       throw new TalkenError(
         'invalid_argument',
@@ -399,7 +403,6 @@ export class MeshCore implements Router {
     // the message never existed, and must not go out later from memory alone.
     this.#store.onRollback(() => this.#forget(h))
     this.#setState(h, 'queued', undefined, false) // recorded as queued just above
-    if (bytesEqual(destination, this.self)) this.#deliveries.deliver(envelope, undefined)
     this.#pump()
     this.#schedule()
     return key

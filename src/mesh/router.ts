@@ -142,7 +142,10 @@ export interface Router {
   receive(neighbour: NeighbourId, frame: Uint8Array): void
   /** A wake-up requested through {@link RouterHost.wakeAt} is due. */
   timer(): void
-  /** Sends `payload` to the node whose destination tag is `destination`; returns the message ID (hex). */
+  /**
+   * Sends `payload` to the node whose destination tag is `destination`; returns the message ID (hex).
+   * Throws `invalid_argument` for this node's own tag.
+   */
   send(destination: Uint8Array, payload: Uint8Array, options?: SendOptions): string
   /** Current storage load. */
   load(): RouterLoad

@@ -5,6 +5,7 @@ import { type MeshCore, MeshCore as RealMeshCore } from '../../src/mesh/mesh-cor
 import { encodeMeshPayload } from '../../src/mesh/mesh-payload.ts'
 import { createMemoryStore } from '../../src/store/memory-store.ts'
 import { decodeEnvelope, EnvelopeFlags, encodeEnvelope } from '../../src/wire/envelope.ts'
+import { throwsCode } from '../helpers/errors.ts'
 import { MeshNet } from '../helpers/mesh-net.ts'
 import { prng } from '../helpers/prng.ts'
 
@@ -317,5 +318,14 @@ describe('mesh: route requests for our own address', () => {
       }),
     )
     assert.equal(ours().length, 2 * neighbours.length, 'a second one after a second')
+  })
+})
+
+describe('mesh: a message to this node itself', () => {
+  it('is refused with a typed error, recording nothing', () => {
+    const store = createMemoryStore()
+    const core = bareCore(store, () => 1_000_000, [])
+    throwsCode(() => core.send(tag('Z'), new Uint8Array([1])), 'invalid_argument')
+    assert.equal(store.outboxSize(), 0)
   })
 })
