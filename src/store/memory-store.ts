@@ -23,6 +23,7 @@ import {
   type PeerRecord,
   type Store,
   type StoredIdentity,
+  undoAll,
 } from './store.ts'
 import * as v from './validate.ts'
 
@@ -174,8 +175,7 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): Store {
       }
       return result
     } catch (err) {
-      for (let i = log.length - 1; i >= mark; i--) log[i]!()
-      log.length = mark
+      undoAll(log, mark)
       throw err
     } finally {
       if (outer) undoLog = undefined

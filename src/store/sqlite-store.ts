@@ -27,6 +27,7 @@ import {
   MAX_PEERS,
   type PeerRecord,
   type Store,
+  undoAll,
 } from './store.ts'
 import * as v from './validate.ts'
 
@@ -204,7 +205,7 @@ export function openSqliteStore(options: SqliteStoreOptions): Store {
     setIdentity: (identity) =>
       write(() => {
         v.checkIdentity(identity)
-        atomically(() => {
+        atomically.immediate(() => {
           const cur = q.getIdentity.get()
           if (cur !== undefined && !Buffer.from(identity.accountKey).equals(cur.account_key as Uint8Array)) {
             throw new TalkenError(
@@ -279,7 +280,7 @@ export function openSqliteStore(options: SqliteStoreOptions): Store {
       write(() => {
         v.checkCustody(e)
         const size = e.envelope.length
-        atomically(() => {
+        atomically.immediate(() => {
           const old = q.custodyMeta.get(e.messageId) as { origin: string; size: number } | undefined
           const usage = {
             origin: (q.usageOf.get(e.origin)?.bytes as number | undefined) ?? 0,
@@ -327,7 +328,7 @@ export function openSqliteStore(options: SqliteStoreOptions): Store {
         v.checkText(peerId, 'peerId')
         v.checkInt(seenAt, 'seenAt')
         if (address !== undefined) v.checkText(address, 'address')
-        atomically(() => {
+        atomically.immediate(() => {
           q.notePeer.run(peerId, seenAt)
           if (address !== undefined) {
             q.noteAddress.run(peerId, address, seenAt)
@@ -384,8 +385,7 @@ export function openSqliteStore(options: SqliteStoreOptions): Store {
       } catch (err) {
         noteAbort(err)
         // Undone: this transaction's part (nested ones that committed into it included).
-        for (let i = log.length - 1; i >= mark; i--) log[i]!()
-        log.length = mark
+        undoAll(log, mark)
         // What undid it all, rather than what failed after (a commit with no transaction left).
         const cause = outer && abortedBy !== undefined ? abortedBy : err
         // The caller's own errors pass through untouched; only SQLite's failures are translated.

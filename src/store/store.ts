@@ -241,3 +241,19 @@ export interface Store {
   /** Idempotent. Any later call throws `closed`. */
   close(): void
 }
+
+/**
+ * Runs the undo callbacks of `log` from `mark` on, newest first, and takes them out of it. One
+ * that throws stops none of the others (and is not run again by an outer transaction): the
+ * transaction's own error is what its caller gets.
+ */
+export function undoAll(log: Array<() => void>, mark: number): void {
+  const undo = log.splice(mark)
+  for (let i = undo.length - 1; i >= 0; i--) {
+    try {
+      undo[i]!()
+    } catch {
+      // see above
+    }
+  }
+}

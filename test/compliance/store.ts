@@ -553,6 +553,37 @@ export function storeCompliance(name: string, open: (options?: StoreTestOptions)
         assert.deepEqual(ran, [])
       })
 
+      it("onRollback: a callback that throws stops neither the undo nor the others, and the error stays the caller's", () => {
+        const s = fresh()
+        const ran: string[] = []
+        const err = new Error('the caller')
+        assert.throws(
+          () =>
+            s.transaction(() => {
+              s.kvSet('ns', 'a', bytes(1))
+              s.onRollback(() => ran.push('first'))
+              assert.throws(() =>
+                s.transaction(() => {
+                  s.onRollback(() => ran.push('inner'))
+                  s.onRollback(() => {
+                    throw new Error('a broken callback')
+                  })
+                  throw new Error('inner')
+                }),
+              )
+              s.onRollback(() => {
+                throw new Error('another broken callback')
+              })
+              s.kvSet('ns', 'b', bytes(2))
+              throw err
+            }),
+          (e) => e === err,
+        )
+        assert.deepEqual(ran, ['inner', 'first'], 'each callback once, newest first')
+        assert.equal(s.kvGet('ns', 'a'), undefined)
+        assert.equal(s.kvGet('ns', 'b'), undefined)
+      })
+
       it('a store error caught inside keeps the transaction going', () => {
         const s = fresh({ custodyQuota: { perOriginBytes: 15, totalBytes: 100 } })
         s.transaction(() => {
