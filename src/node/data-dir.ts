@@ -88,7 +88,9 @@ function openStore(home: string): Store {
 
 /**
  * Creates an identity in `home`. Throws `identity_exists` when there is one already; the existing
- * identity is never touched.
+ * identity is never touched. A key file without a profile (the database lost, or an init stopped
+ * after the key file was written) gets its profile back, for the keys it holds (with
+ * `passphrase` when they are encrypted).
  */
 export function initHome(options: HomeOptions & { name: string; deviceName?: string }): OpenHome & {
   identity: Identity
@@ -96,13 +98,17 @@ export function initHome(options: HomeOptions & { name: string; deviceName?: str
 } {
   const keyPath = join(options.home, KEY_FILE)
   ensurePrivateDirectory(options.home) // before anything in it is looked at
-  if (existsSync(keyPath)) {
+  const now = options.now ?? Date.now()
+  const store = openStore(options.home)
+  const keysKept = existsSync(keyPath)
+  if (keysKept && store.getIdentity() !== undefined) {
+    store.close()
     throw new TalkenError('identity_exists', `${options.home} already holds an identity; nothing was changed`)
   }
-  const now = options.now ?? Date.now()
-  const identity = createIdentity({ now, ...(options.deviceName ? { deviceName: options.deviceName } : {}) })
-  const store = openStore(options.home)
   try {
+    const identity = keysKept
+      ? loadIdentity(options)
+      : createIdentity({ now, ...(options.deviceName ? { deviceName: options.deviceName } : {}) })
     // The card carries this device's prekey bundle, so a first message can be sent while we are away.
     const e2e = openSessionStore({ store, device: identity.device, now: () => now })
     const card = makeContactCard(identity, { name: options.name, extensions: [e2e.cardExtension()], now })
@@ -119,12 +125,15 @@ export function initHome(options: HomeOptions & { name: string; deviceName?: str
       card: encodeContactCard(card),
       createdAt: now,
     }
-    // The key file is encoded first (with a passphrase that takes a second), so that the window
-    // between the profile's commit and the key file's rename is a single write: a process killed
-    // in that window leaves a profile without keys, and init then says to move talken.db away.
-    const keyFile = encodeKeyFile(identity.secrets, options.passphrase)
-    store.setIdentity(profile)
-    writePrivateFile(keyPath, keyFile)
+    // The key file is encoded first (with a passphrase that takes a second), then written inside
+    // the profile's transaction: a write that fails (a full disk) leaves no profile behind, and a
+    // process killed between the key file's rename and the commit leaves keys without a profile,
+    // which the next init gives their profile back.
+    const keyFile = keysKept ? undefined : encodeKeyFile(identity.secrets, options.passphrase)
+    store.transaction(() => {
+      store.setIdentity(profile)
+      if (keyFile !== undefined) writePrivateFile(keyPath, keyFile)
+    })
     return {
       home: options.home,
       store,
