@@ -19,14 +19,19 @@ function invalid(what: string, why: string): never {
   throw new TalkenError('invalid_argument', `${what} ${why}`)
 }
 
+/** A lone surrogate: SQLite stores it as U+FFFD, so two such strings could become one key. */
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/
+
 /** Throws `invalid_argument` unless `value` is a non-empty string. */
 export function checkText(value: unknown, what: string): asserts value is string {
   if (typeof value !== 'string' || value.length === 0) invalid(what, 'must be a non-empty string')
+  if (LONE_SURROGATE.test(value)) invalid(what, 'must be well-formed Unicode (a lone surrogate)')
 }
 
 /** Throws `invalid_argument` unless `value` is a string (possibly empty). */
 export function checkString(value: unknown, what: string): asserts value is string {
   if (typeof value !== 'string') invalid(what, 'must be a string')
+  if (LONE_SURROGATE.test(value)) invalid(what, 'must be well-formed Unicode (a lone surrogate)')
 }
 
 /** Throws `invalid_argument` unless `value` is a safe integer (timestamps are Unix milliseconds). */

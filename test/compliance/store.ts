@@ -608,6 +608,16 @@ export function storeCompliance(name: string, open: (options?: StoreTestOptions)
       })
     })
 
+    describe('text', () => {
+      it('refuses strings with a lone surrogate (SQLite would store two of them as one key)', () => {
+        throwsCode(() => store.kvSet('ns', 'a\ud800', bytes(1)), 'invalid_argument')
+        throwsCode(() => store.kvSet('ns\udc00', 'a', bytes(1)), 'invalid_argument')
+        throwsCode(() => store.addMessage({ ...message(7), conversation: 'x\udbff' }), 'invalid_argument')
+        store.kvSet('ns', 'a\ud83d\ude00', bytes(1)) // a whole emoji is fine
+        assert.deepEqual(store.kvGet('ns', 'a\ud83d\ude00'), bytes(1))
+      })
+    })
+
     describe('isolation from callers', () => {
       it('copies bytes on the way in', () => {
         const m = message(1)
