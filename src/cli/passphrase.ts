@@ -13,10 +13,11 @@ export async function promptHidden(question: string): Promise<string> {
   const stdin = process.stdin
   if (!stdin.isTTY)
     throw new TalkenError('passphrase_required', 'a passphrase is needed and there is no terminal to ask')
-  process.stderr.write(question)
+  // Echo off before the question shows: what is typed the moment it appears is never echoed.
   stdin.setRawMode(true)
   stdin.resume()
   stdin.setEncoding('utf8')
+  process.stderr.write(question)
   return new Promise((resolve, reject) => {
     let value = ''
     const done = (err?: TalkenError) => {

@@ -4,32 +4,47 @@
  */
 import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
-import { existsSync, mkdtempSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs'
-import { tmpdir, uptime } from 'node:os'
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, beforeEach, describe, it } from 'node:test'
-import { acquireLock, acquireLockWhenFree, LOCK_FILE, lockHolder } from '../../src/daemon/lock.ts'
+import { fileURLToPath } from 'node:url'
+import {
+  acquireLock,
+  acquireLockWhenFree,
+  KERNEL_LOCK_FILE,
+  LOCK_FILE,
+  lockHolder,
+} from '../../src/daemon/lock.ts'
 import { isTalkenError } from '../../src/errors.ts'
 import { ensureBuilt, talken, talkenAsync } from '../helpers/cli.ts'
 import { startDaemon } from '../helpers/daemon.ts'
 import { rejectsCode, throwsCode } from '../helpers/errors.ts'
 
-/** A lock file naming the live process `pid`, as that process would write it. */
-function lockOf(pid: number, role: 'daemon' | 'cli'): string {
-  const identity: { start?: number; boot?: string } = {}
-  if (existsSync(`/proc/${pid}/stat`)) {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
-    identity.start = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19])
-    identity.boot = readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim()
-  }
-  return JSON.stringify({ pid, role, ...identity })
-}
+const HOLDER = fileURLToPath(new URL('../helpers/lock-holder.ts', import.meta.url))
 
-/** A process that lives until killed (at most 60 s), and a promise of its exit. */
-function sleeper() {
-  const child = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 60_000)'], { stdio: 'ignore' })
+/**
+ * Another process holding the lock of `home` (in a PID namespace of its own with `ownPids`),
+ * once it says so; and a promise of its exit.
+ */
+async function holder(home: string, role: 'daemon' | 'cli', options: { ownPids?: boolean } = {}) {
+  const args = ['--import', 'tsx', HOLDER, home, role]
+  const child = options.ownPids
+    ? spawn('unshare', ['-p', '-f', '--mount-proc', '--kill-child', process.execPath, ...args], {
+        stdio: ['ignore', 'pipe', 'inherit'],
+      })
+    : spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] })
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()))
-  return { child, pid: child.pid!, exited }
+  await new Promise<void>((resolve, reject) => {
+    let out = ''
+    child.stdout!.setEncoding('utf8').on('data', (d: string) => {
+      out += d
+      if (out.includes('held')) resolve()
+    })
+    child.once('exit', (code) => reject(new Error(`the lock holder exited (${code})`)))
+    setTimeout(() => reject(new Error('the lock holder did not take the lock')), 30_000).unref()
+  })
+  return { child, exited }
 }
 
 /** What `promise` has come to once pending I/O callbacks ran (before any timer of 1 ms or more). */
@@ -58,97 +73,89 @@ describe('data directory lock', () => {
 
   it('is taken once, names its holder, and is gone when released', () => {
     const release = acquireLock(home, 'daemon')
-    assert.deepEqual(
-      { pid: lockHolder(home)?.pid, role: lockHolder(home)?.role },
-      { pid: process.pid, role: 'daemon' },
-    )
+    assert.deepEqual(lockHolder(home), { pid: process.pid, role: 'daemon' })
     throwsCode(() => acquireLock(home, 'cli'), 'conflict')
     release()
     assert.equal(existsSync(lock), false)
+    assert.equal(lockHolder(home), undefined)
     const again = acquireLock(home, 'cli')
-    const written = JSON.parse(readFileSync(lock, 'utf8'))
-    assert.equal(written.pid, process.pid)
-    if (existsSync('/proc/self/stat'))
-      assert.ok(Number.isSafeInteger(written.start) && typeof written.boot === 'string')
+    assert.equal(JSON.parse(readFileSync(lock, 'utf8')).pid, process.pid)
+    assert.equal(statSync(join(home, KERNEL_LOCK_FILE)).mode & 0o777, 0o600)
     again()
   })
 
-  it("a lock naming this process's PID from an earlier life is stale (a daemon that is PID 1 in its container)", () => {
-    writeFileSync(lock, JSON.stringify({ pid: process.pid, role: 'daemon' }))
+  it('a name left by a holder that is gone is replaced, whatever PID it names (this one, 1, or none)', () => {
+    for (const text of [
+      JSON.stringify({ pid: process.pid, role: 'daemon' }), // a daemon that is PID 1 in its container each time
+      JSON.stringify({ pid: 1, role: 'daemon' }),
+      JSON.stringify({ pid: 2 ** 22 + 12_345, role: 'daemon' }),
+      '',
+    ]) {
+      writeFileSync(lock, text)
+      assert.equal(lockHolder(home), undefined)
+      acquireLock(home, 'daemon')()
+    }
+  })
+
+  it('a holder in another process is respected while it lives; killed, its lock is free at once', async (t) => {
+    const h = await holder(home, 'daemon')
+    t.after(() => h.child.kill('SIGKILL'))
+    assert.deepEqual(lockHolder(home), { pid: h.child.pid, role: 'daemon' })
+    const err = throwsCode(() => acquireLock(home, 'cli'), 'conflict')
+    assert.match(err.message, new RegExp(`a daemon \\(pid ${h.child.pid}\\)`))
+    h.child.kill('SIGKILL')
+    await h.exited
     assert.equal(lockHolder(home), undefined)
     acquireLock(home, 'daemon')()
   })
 
-  it('a lock written before the machine last started is stale, whoever has its PID now', () => {
-    // PID 1 is always alive; without /proc this lock would name no start time to compare.
-    writeFileSync(lock, JSON.stringify({ pid: 1, role: 'daemon' }))
-    const longAgo = new Date(Date.now() - uptime() * 1000 - 3_600_000)
-    utimesSync(lock, longAgo, longAgo)
-    assert.equal(lockHolder(home), undefined)
-    acquireLock(home, 'daemon')()
-  })
-
-  it('a lock naming a dead process is taken over', () => {
-    writeFileSync(lock, JSON.stringify({ pid: 2 ** 22 + 12_345, role: 'daemon' }))
-    acquireLock(home, 'daemon')()
-  })
-
-  it('a live PID started at another time is another process: stale; at the same time, the holder', async (t) => {
-    const child = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 30_000)'], { stdio: 'ignore' })
-    t.after(() => child.kill('SIGKILL'))
-    const pid = child.pid!
-    if (!existsSync(`/proc/${pid}/stat`)) {
-      t.skip('no /proc here: only the PID is checked')
+  it('a holder in a PID namespace of its own (a daemon in a container) is respected too', async (t) => {
+    if (process.getuid?.() !== 0) {
+      t.skip('needs root, for a PID namespace')
       return
     }
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
-    const start = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19])
-    const boot = readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim()
-    writeFileSync(lock, JSON.stringify({ pid, role: 'daemon', start: start + 1, boot }))
-    assert.equal(lockHolder(home), undefined, 'a reused PID')
-    writeFileSync(lock, JSON.stringify({ pid, role: 'daemon', start, boot: 'another-boot' }))
-    assert.equal(lockHolder(home), undefined, 'the PID in an earlier boot')
-    writeFileSync(lock, JSON.stringify({ pid, role: 'daemon', start, boot }))
-    assert.equal(lockHolder(home)?.pid, pid)
-    throwsCode(() => acquireLock(home, 'cli'), 'conflict')
+    const h = await holder(home, 'daemon', { ownPids: true })
+    t.after(() => h.child.kill('SIGKILL'))
+    // It names itself PID 1 (in its namespace), a PID that is alive here too, but another process.
+    assert.equal(lockHolder(home)?.pid, 1)
+    throwsCode(() => acquireLock(home, 'daemon'), 'conflict')
+    h.child.kill('SIGKILL') // and unshare kills the holder it forked
+    await h.exited
+    const deadline = Date.now() + 10_000
+    while (lockHolder(home) !== undefined && Date.now() < deadline)
+      await new Promise((r) => setTimeout(r, 20))
+    acquireLock(home, 'daemon')()
   })
 
   it('a CLI command holding the lock is waited for, and the lock taken once it lets go', async (t) => {
-    const holder = sleeper()
-    t.after(() => holder.child.kill('SIGKILL'))
-    writeFileSync(lock, lockOf(holder.pid, 'cli'))
+    const h = await holder(home, 'cli')
+    t.after(() => h.child.kill('SIGKILL'))
     const taking = acquireLockWhenFree(home, 'daemon', { waitMs: 60_000 })
     assert.equal(await outcomeSoon(taking), undefined, 'still waiting')
-    holder.child.kill('SIGKILL')
-    await holder.exited
+    h.child.kill('SIGKILL')
+    await h.exited
     const release = await taking
     assert.equal(lockHolder(home)?.role, 'daemon')
     release()
   })
 
-  it('a daemon holding the lock is a conflict at once; a CLI command that keeps it, once the wait is over', async (t) => {
-    const holder = sleeper()
-    t.after(() => holder.child.kill('SIGKILL'))
-    writeFileSync(lock, lockOf(holder.pid, 'daemon'))
-    const outcome = await outcomeSoon(acquireLockWhenFree(home, 'cli', { waitMs: 60_000 }))
-    assert.ok(isTalkenError(outcome?.error, 'conflict'), `at once: ${String(outcome?.error)}`)
-    writeFileSync(lock, lockOf(holder.pid, 'cli'))
+  it('a daemon holding the lock is a conflict, not waited for; a CLI command that keeps it, once the wait is over', async (t) => {
+    const daemon = await holder(home, 'daemon')
+    t.after(() => daemon.child.kill('SIGKILL'))
+    await rejectsCode(() => acquireLockWhenFree(home, 'cli', { waitMs: 60_000 }), 'conflict')
+    daemon.child.kill('SIGKILL')
+    await daemon.exited
+    const cli = await holder(home, 'cli')
+    t.after(() => cli.child.kill('SIGKILL'))
     const err = await rejectsCode(() => acquireLockWhenFree(home, 'daemon', { waitMs: 100 }), 'conflict')
     assert.match(err.message, /another talken command .*waited/)
+    cli.child.kill('SIGKILL')
+    await cli.exited
     // This process's own lock is not waited for: it cannot be released while we wait.
-    rmSync(lock)
     const own = acquireLock(home, 'cli')
     const again = await outcomeSoon(acquireLockWhenFree(home, 'cli', { waitMs: 60_000 }))
     assert.ok(isTalkenError(again?.error, 'conflict'))
     own()
-  })
-
-  it('an unreadable lock is held while fresh (being written), and stale once old', () => {
-    writeFileSync(lock, '')
-    throwsCode(() => acquireLock(home, 'cli'), 'conflict')
-    const old = (Date.now() - 60_000) / 1000
-    utimesSync(lock, old, old)
-    acquireLock(home, 'cli')()
   })
 })
 
