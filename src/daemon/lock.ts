@@ -54,8 +54,11 @@ export async function acquireLockWhenFree(
       return acquireLock(home, role)
     } catch (err) {
       const holder = err instanceof TalkenError && err.code === 'conflict' ? err.details : undefined
-      const daemon = holder?.role === 'daemon' && holder.pid !== process.pid && ++daemonSeen <= 3
-      const short = daemon || (holder?.role === 'cli' && holder.pid !== process.pid)
+      // Our own lock by what we hold, not by PID: in another PID namespace the holder's PID may
+      // be ours (both PID 1 in their containers).
+      const own = held.has(home)
+      const daemon = !own && holder?.role === 'daemon' && ++daemonSeen <= 3
+      const short = daemon || (!own && holder?.role === 'cli')
       if (!short) throw err
       const left = deadline - Date.now()
       if (left <= 0) {
@@ -113,23 +116,34 @@ export function lockHolder(home: string): LockHolder | undefined {
   const path = join(home, LOCK_FILE)
   if (held.has(home)) return namedHolder(path)
   if (!existsSync(join(home, KERNEL_LOCK_FILE))) return undefined
-  const kernel = takeKernelLock(home)
+  let kernel: Database.Database | undefined
+  try {
+    kernel = takeKernelLock(home, false)
+  } catch {
+    // Not ours to lock (a read-only directory, another user's file): what the name says.
+    return namedHolderIfAny(path)
+  }
   if (kernel === undefined) return namedHolder(path)
   kernel.close()
   return undefined
 }
 
+/** The holder `daemon.lock` names, or undefined when there is no such file. */
+function namedHolderIfAny(path: string): LockHolder | undefined {
+  return existsSync(path) ? namedHolder(path) : undefined
+}
+
 /**
  * Takes the kernel lock of `home`: an open exclusive transaction on its lock database. Returns
  * the connection holding it (closing it releases the lock), or undefined when another process
- * (or connection) holds it.
+ * (or connection) holds it. `owner` (taking it to hold, not to look) keeps the file 0600.
  */
-function takeKernelLock(home: string): Database.Database | undefined {
+function takeKernelLock(home: string, owner = true): Database.Database | undefined {
   const path = join(home, KERNEL_LOCK_FILE)
   let db: Database.Database | undefined
   try {
     db = new Database(path, { timeout: 0 })
-    chmodSync(path, 0o600)
+    if (owner) chmodSync(path, 0o600)
     db.pragma('locking_mode = EXCLUSIVE')
     db.exec('BEGIN EXCLUSIVE')
     return db

@@ -397,6 +397,7 @@ export class RoomLog {
       tips[drop] = head
       swappedIn.add(head)
     }
+    if (outside(tips).length === 0) return tips
     throw new TalkenError(
       'conflict',
       `the room history has more concurrent removals than one entry can join (${MAX_PARENTS})`,

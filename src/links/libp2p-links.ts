@@ -102,6 +102,8 @@ interface Outbound {
   flushing: boolean
   /** When the stream was reopened lately (see {@link MAX_REOPENS}). */
   readonly reopens: number[]
+  /** The connection the stream is on. */
+  connection: Connection | undefined
 }
 
 interface DialTarget {
@@ -144,8 +146,13 @@ const FORGET_AFTER_MS = 7 * 24 * 3600_000
  */
 const MAX_REOPENS = 3
 const REOPEN_WINDOW_MS = 60_000
-/** Failed dials in a row after which an address someone else gave us is dropped. */
+/**
+ * Failed dials in a row after which an address someone else gave us is tried only every
+ * {@link GIVEN_UP_DELAY_MS}: any peer can advertise any address, and a peer met once may be
+ * back after a long while.
+ */
 const MAX_TARGET_FAILURES = 8
+const GIVEN_UP_DELAY_MS = 30 * 60_000
 
 export class Libp2pLinks {
   readonly stats: LinkStats = { framesIn: 0, framesOut: 0, framesDropped: 0, badStreams: 0 }
@@ -215,9 +222,7 @@ export class Libp2pLinks {
       // Oldest first: when they are more than the targets kept, the most recently seen stay.
       for (const peer of this.#opts.store.listPeers(REMEMBERED_PEERS).reverse()) {
         if (peer.lastSeen < cutoff || peer.peerId === this.peerId) continue
-        for (const a of peer.addresses) {
-          if (a.failures < MAX_TARGET_FAILURES) this.#tryAddTarget(withPeer(a.address, peer.peerId))
-        }
+        for (const a of peer.addresses) this.#tryAddTarget(withPeer(a.address, peer.peerId))
       }
     })
     this.#redialTimer = setInterval(() => this.#redial(), 500)
@@ -363,7 +368,15 @@ export class Libp2pLinks {
           return
         }
         const known = this.#out.get(peer)
-        const out: Outbound = known ?? { stream, queue: [], queuedBytes: 0, flushing: false, reopens: [] }
+        const out: Outbound = known ?? {
+          stream,
+          queue: [],
+          queuedBytes: 0,
+          flushing: false,
+          reopens: [],
+          connection,
+        }
+        out.connection = connection
         this.#out.set(peer, out)
         if (known === undefined) {
           this.#opts.handlers.linkUp(peer, MAX_FRAME_BYTES)
@@ -416,14 +429,17 @@ export class Libp2pLinks {
     const now = Date.now()
     while (out.reopens.length > 0 && now - out.reopens[0]! > REOPEN_WINDOW_MS) out.reopens.shift()
     const peerId = peerIdFromString(peer)
-    if (out.reopens.length >= MAX_REOPENS) {
+    // Only a stream closed on a connection that stays open counts: a connection going away (a
+    // flapping interface, a duplicate pruned) is no fault of the peer's.
+    const peerClosedIt = out.connection?.status === 'open'
+    if (peerClosedIt && out.reopens.length >= MAX_REOPENS) {
       this.#opts.log('warn', 'a peer keeps closing our mesh stream: hanging up', { peer })
       this.#closeLink(peer)
       this.#backOff(peer)
       this.#node.hangUp(peerId).catch(() => {})
       return
     }
-    out.reopens.push(now)
+    if (peerClosedIt) out.reopens.push(now)
     const reopen = (connection: Connection | undefined, retry: boolean): void => {
       if (connection === undefined) {
         this.#closeLink(peer)
@@ -439,6 +455,7 @@ export class Libp2pLinks {
             fresh.abort(new Error('link gone'))
             return
           }
+          out.connection = connection
           this.#attach(peer, out, fresh)
           this.#flush(peer, out)
         })
@@ -590,8 +607,9 @@ export class Libp2pLinks {
     } catch (err) {
       target.failures++
       target.nextAt = Date.now() + this.#retryDelay(target.failures)
-      // An address someone else gave us that keeps failing is given up (ours are kept for good).
-      if (!target.pinned && target.failures >= MAX_TARGET_FAILURES) this.#targets.delete(target.address)
+      // An address someone else gave us that keeps failing is tried rarely (ours keep their pace).
+      if (!target.pinned && target.failures >= MAX_TARGET_FAILURES)
+        target.nextAt = Date.now() + GIVEN_UP_DELAY_MS
       if (target.peer !== undefined) {
         const peer = target.peer
         this.#guard(() => {

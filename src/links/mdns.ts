@@ -156,7 +156,11 @@ class MultiInterfaceMdns extends TypedEventEmitter<PeerDiscoveryEvents> implemen
     // interface's group: each hears only what came from its own network, so that a query is
     // answered once, on the network it was asked on.
     const ours = (rinfo: { address: string } | undefined) =>
-      rinfo === undefined || sameSubnet(rinfo.address, address, netmask)
+      rinfo === undefined ||
+      sameSubnet(rinfo.address, address, netmask) ||
+      // A source on no interface's subnet (a point-to-point or /32 link, a secondary address):
+      // every socket hears it, as before.
+      ![...this.#sockets.values()].some((other) => sameSubnet(rinfo.address, other.address, other.netmask))
     mdns.on('query', (query, rinfo) => {
       if (ours(rinfo)) this.#onQuery(socket, query.questions)
     })

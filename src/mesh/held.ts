@@ -117,7 +117,16 @@ export function isParked(h: Held, g: Generations): boolean {
 
 /** Whether `h` may be due before it expires (see {@link HeldSet.nextDue}). */
 function isTimed(h: Held): boolean {
-  return h.inflight.size > 0 || h.refusedUntil.size > 0 || (h.own && Number.isFinite(h.nextRetryAt))
+  return h.inflight.size > 0 || h.refusedUntil.size > 0 || retries(h)
+}
+
+/**
+ * Whether `h` is one of our own messages whose retry time matters: it handed copies out (all, or
+ * some), so one may have been lost on the way. One that handed nothing yet waits for a neighbour,
+ * not for time: a long offline outbox is not looked at on every wake-up.
+ */
+export function retries(h: Held): boolean {
+  return h.own && Number.isFinite(h.nextRetryAt) && (h.copies === 0 || h.holders.size > 0)
 }
 
 /** A new in-memory record for an envelope. */
@@ -284,7 +293,7 @@ export class HeldSet {
       }
       for (const f of h.inflight.values()) at = Math.min(at, f.sentAt + hopAckTimeoutMs)
       for (const until of h.refusedUntil.values()) at = Math.min(at, until)
-      if (h.own) at = Math.min(at, h.nextRetryAt)
+      if (retries(h)) at = Math.min(at, h.nextRetryAt)
     }
     return at
   }

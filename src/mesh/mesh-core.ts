@@ -59,6 +59,7 @@ import {
   park,
   persistHeld,
   restoreHeld,
+  retries,
   unpersistHeld,
 } from './held.ts'
 import { ACK_SECRET_LENGTH, decodeMeshPayload, encodeMeshPayload, proofId } from './mesh-payload.ts'
@@ -323,7 +324,7 @@ export class MeshCore implements Router {
       }
       // Not delivered by the retry time: try again, whoever holds copies (one we handed may have
       // been lost further on), also when we kept some of our own.
-      if (h.own && h.inflight.size === 0 && now >= h.nextRetryAt) {
+      if (retries(h) && h.inflight.size === 0 && now >= h.nextRetryAt) {
         h.copies = Math.max(1, h.copies)
         h.attempts++
         h.holders.clear()

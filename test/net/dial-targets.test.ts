@@ -202,7 +202,7 @@ describe('dial targets', () => {
     assert.equal(counted.hits.size, MAX_DIAL_TARGETS - 2)
   })
 
-  it('an address a peer advertised that keeps failing is given up; a bootstrap address never is', async (t) => {
+  it('an address a peer advertised that keeps failing is then tried rarely; a bootstrap address keeps its pace', async (t) => {
     const counted = await countingAddresses(t, 2)
     const store = createMemoryStore()
     const links = await Libp2pLinks.create({
