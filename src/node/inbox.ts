@@ -3,6 +3,7 @@
  */
 import type { MessageRecord, Store } from '../store/store.ts'
 import { findContact } from './contacts.ts'
+import { pagesBack } from './conversation-pages.ts'
 import { resentAs } from './direct-messages.ts'
 import { receiptsEnabled, unreadIncoming } from './receipts.ts'
 
@@ -52,8 +53,7 @@ export function recentMessages(store: Store, options: { limit?: number; all?: bo
 /**
  * The newest `limit` messages of a conversation that `keep` accepts, newest first. The store has
  * no query by direction, and the newest few messages may all be ours (a reply to one message
- * can be a long run of them): it reads back a page at a time until it has `limit` or the
- * conversation's start, holding one page at most.
+ * can be a long run of them): it reads back until it has `limit` or the conversation's start.
  */
 function newestMatching(
   store: Store,
@@ -62,28 +62,13 @@ function newestMatching(
   keep: (m: MessageRecord) => boolean,
 ): MessageRecord[] {
   const found: MessageRecord[] = []
-  let size = Math.max(limit * 4, 100)
-  let before: number | undefined
-  while (found.length < limit) {
-    const page = store.listMessages(
-      conversation,
-      before === undefined ? { limit: size } : { limit: size, before },
-    )
-    const full = page.length === size
-    const oldest = page[0]?.createdAt ?? 0
-    // `before` is a time, and messages of the page's oldest time may go on past a full page:
-    // those are read with the next page, whole. A full page all of one time is read again larger.
-    const whole = full ? page.filter((m) => m.createdAt > oldest) : page
-    if (full && whole.length === 0) {
-      size *= 2
-      continue
-    }
-    for (let i = whole.length - 1; i >= 0 && found.length < limit; i--) {
-      const m = whole[i] as MessageRecord
+  if (limit <= 0) return found
+  for (const page of pagesBack(store, conversation, Math.max(limit * 4, 100))) {
+    for (let i = page.length - 1; i >= 0; i--) {
+      const m = page[i] as MessageRecord
       if (keep(m)) found.push(m)
+      if (found.length === limit) return found
     }
-    if (!full) break
-    before = oldest + 1
   }
   return found
 }

@@ -8,6 +8,7 @@
  * hidden conversation {@link RECEIPTS_CONVERSATION}.
  */
 import type { MessageRecord, Store } from '../store/store.ts'
+import { pagesBack } from './conversation-pages.ts'
 
 /** Where receipts (sent and received) are filed: never shown as a conversation. */
 export const RECEIPTS_CONVERSATION = '.receipts'
@@ -31,22 +32,11 @@ export function setReceiptsEnabled(store: Store, contactId: string, on: boolean)
  */
 export function unreadIncoming(store: Store, conversation: string, pageSize = 1000): MessageRecord[] {
   const unread: MessageRecord[][] = []
-  const seen = new Set<string>()
-  let before: number | undefined
-  for (;;) {
-    const page = store.listMessages(conversation, {
-      limit: pageSize,
-      ...(before === undefined ? {} : { before }),
-    })
+  for (const page of pagesBack(store, conversation, pageSize)) {
     const incoming = page.filter((m) => m.direction === 'in')
-    const fresh = incoming.filter((m) => m.state === 'received' && !seen.has(m.id))
-    for (const m of fresh) seen.add(m.id)
+    const fresh = incoming.filter((m) => m.state === 'received')
     unread.unshift(fresh)
-    if (page.length < pageSize || (fresh.length === 0 && incoming.length > 0)) break
-    // `before` is exclusive: the next page takes in the oldest time of this one again (messages of
-    // one step can share a millisecond), unless the whole page had that time.
-    const oldest = page[0]!.createdAt
-    before = before === oldest + 1 ? oldest : oldest + 1
+    if (fresh.length === 0 && incoming.length > 0) break
   }
   return unread.flat()
 }
