@@ -77,6 +77,6 @@ export function isTalkenError(err: unknown, code?: TalkenErrorCode): err is Talk
  * True when `err` says the store could not write (`storage_full`, `storage_failed`): the step's
  * failure, never the input's, so what was being handled must come again rather than be dropped.
  */
-export function isStorageFailure(err: unknown): err is TalkenError {
+export function isStorageFailure(err: unknown): boolean {
   return isTalkenError(err, 'storage_full') || isTalkenError(err, 'storage_failed')
 }

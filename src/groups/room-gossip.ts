@@ -20,7 +20,7 @@
  *
  * No clock, randomness or I/O of its own: the host (the node, or the simulator) supplies them.
  */
-import { isTalkenError, type TalkenError } from '../errors.ts'
+import { isStorageFailure, isTalkenError, type TalkenError } from '../errors.ts'
 import { BoundedMap } from '../mesh/bounded-map.ts'
 import type { Logger } from '../mesh/router.ts'
 import { toHex } from './entry.ts'
@@ -501,7 +501,7 @@ export class RoomGossip {
 
   #reject(from: MemberId, err: unknown): void {
     if (!isTalkenError(err)) throw err
-    if (err.code === 'storage_full' || err.code === 'storage_failed') {
+    if (isStorageFailure(err)) {
       // Not the sender's fault: the entry is not stored, and the next sync brings it again.
       this.#host.log('error', 'could not store a room entry', { code: err.code })
       return

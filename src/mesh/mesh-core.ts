@@ -279,7 +279,7 @@ export class MeshCore implements Router {
       if (whole !== undefined) this.#handle(n, decodeFrame(whole))
     } catch (err) {
       // A store that failed is not the frame's fault: the step is undone, and the frame comes again.
-      if (!isTalkenError(err) || err.code === 'storage_full' || err.code === 'storage_failed') throw err
+      if (!isTalkenError(err) || isStorageFailure(err)) throw err
       this.stats.malformed++
       this.#host.log('debug', 'dropped a bad frame', { neighbour, code: err.code })
     }
