@@ -41,6 +41,10 @@ import {
 
 const hex = (b: Uint8Array) => Buffer.from(b).toString('hex')
 
+/** A post body under no key anyone holds: what a removed member writes to make heads. */
+const junk = () =>
+  encodePostBody({ keyId: new Uint8Array(16), nonce: new Uint8Array(12), ciphertext: new Uint8Array(16) })
+
 /** A room of three: Alice (admin) with Bob and Carol, everyone holding the same history. */
 function roomOfThree(): TestMember[] {
   const alice = founder('alice')
@@ -589,8 +593,6 @@ describe('room log: a removal wins over what its subject writes concurrently', (
     sync(alice.log, carol.log)
     // Bob writes on a head from before his removal: a chain deeper than the removal, then
     // MAX_PARENTS siblings on it. Valid in the past they name, so every replica keeps them.
-    const junk = () =>
-      encodePostBody({ keyId: new Uint8Array(16), nonce: new Uint8Array(12), ciphertext: new Uint8Array(16) })
     let tip = before
     for (let i = 0; i < 5; i++) {
       tip = writtenOn(bob, tip, 'post', junk(), T0 + 10 + i)
@@ -643,8 +645,6 @@ describe('room log: a removal wins over what its subject writes concurrently', (
       T0 + 10,
     )
     assert.equal(carol.log.receive(tip.bytes).status, 'accepted')
-    const junk = () =>
-      encodePostBody({ keyId: new Uint8Array(16), nonce: new Uint8Array(12), ciphertext: new Uint8Array(16) })
     for (let i = 0; i < 3; i++) {
       tip = writtenOn(bob, tip, 'post', junk(), T0 + 20 + i)
       assert.equal(carol.log.receive(tip.bytes).status, 'accepted')

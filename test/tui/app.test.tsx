@@ -137,6 +137,7 @@ const fromBob: MessageView = {
   at: 0,
   state: 'received',
 }
+const fromAda: MessageView = { ...fromBob, id: 'in9', conversation: ADA, contact: 'Ada', text: 'from ada' }
 
 describe('terminal client', () => {
   it('lists contacts with unread counts and opens the most recent conversation, marking it read', async () => {
@@ -190,13 +191,6 @@ describe('terminal client', () => {
   })
 
   it('what comes while a conversation is read is kept, and a slow read does not show in another chat', async () => {
-    const fromAda: MessageView = {
-      ...fromBob,
-      id: 'in9',
-      conversation: ADA,
-      contact: 'Ada',
-      text: 'from ada',
-    }
     const { client, emit } = fakeClient({
       contacts: [bob, { ...ada, unread: 0 }],
       messages: [fromBob, fromAda],
@@ -450,13 +444,6 @@ describe('terminal client', () => {
   })
 
   it('a sent message shows in the chat it was sent in, not in one opened before the reply came', async () => {
-    const fromAda: MessageView = {
-      ...fromBob,
-      id: 'in9',
-      conversation: ADA,
-      contact: 'Ada',
-      text: 'from ada',
-    }
     const { client } = fakeClient({ contacts: [bob, { ...ada, unread: 0 }], messages: [fromBob, fromAda] })
     // The first send's reply waits until let go.
     const send = client.send
