@@ -21,16 +21,18 @@ import { peerIdFromString } from '@libp2p/peer-id'
 import { ping } from '@libp2p/ping'
 import { tcp } from '@libp2p/tcp'
 import { yamux } from '@libp2p/yamux'
-import { type Multiaddr, multiaddr } from '@multiformats/multiaddr'
+import { multiaddr } from '@multiformats/multiaddr'
 import { createLibp2p, type Libp2p } from 'libp2p'
 import { Uint8ArrayList } from 'uint8arraylist'
-import { isTalkenError, TalkenError } from '../errors.ts'
+import { isTalkenError } from '../errors.ts'
 import { DEFAULT_MESH_CONFIG } from '../mesh/config.ts'
 import { MAX_FRAME_BYTES } from '../mesh/frames.ts'
 import type { Logger } from '../mesh/router.ts'
 import type { Store } from '../store/store.ts'
+import { type DialTarget, DialTargets } from './dial-targets.ts'
 import { encodeFrame, FrameDecoder, MAX_FRAMED_BYTES } from './framing.ts'
 import { type MdnsInit, talkenMdns } from './mdns.ts'
+import { isLoopback, isUnspecified, peerOf, sameNetwork, stripPeer, withPeer } from './multiaddrs.ts'
 
 /** The libp2p protocol that carries mesh frames. */
 export const MESH_PROTOCOL = '/talken/mesh/1.0.0'
@@ -106,17 +108,6 @@ interface Outbound {
   connection: Connection | undefined
 }
 
-interface DialTarget {
-  readonly address: string
-  /** The peer behind it, when known. */
-  readonly peer: string | undefined
-  failures: number
-  nextAt: number
-  dialling: boolean
-  /** Given to us (bootstrap, a contact's card, a dial): never pushed out by peers met on the way. */
-  pinned: boolean
-}
-
 /**
  * Most bytes queued for one link (written at the end of the tick, or while its stream waits for a
  * drain); frames beyond are dropped, and the mesh sends them again once their hop acknowledgement
@@ -133,8 +124,6 @@ const DISCOVERY_DIAL_DELAY_MS = 1_500
 const MAX_EARLY_FRAMES = 64
 /** Bytes of those, at most: a Hello, a Summary and a little more fit; the sender retries the rest. */
 const MAX_EARLY_BYTES = 256 * 1024
-/** Addresses kept for redialling. */
-const MAX_DIAL_TARGETS = 256
 /** Stored peers redialled at start, most recently seen first. */
 const REMEMBERED_PEERS = 64
 /** Stored peers not seen for this long are not redialled. */
@@ -146,14 +135,6 @@ const FORGET_AFTER_MS = 7 * 24 * 3600_000
  */
 const MAX_REOPENS = 3
 const REOPEN_WINDOW_MS = 60_000
-/**
- * Failed dials in a row after which an address someone else gave us is tried only every
- * {@link GIVEN_UP_DELAY_MS}: any peer can advertise any address, and a peer met once may be
- * back after a long while.
- */
-const MAX_TARGET_FAILURES = 8
-const GIVEN_UP_DELAY_MS = 30 * 60_000
-
 export class Libp2pLinks {
   readonly stats: LinkStats = { framesIn: 0, framesOut: 0, framesDropped: 0, badStreams: 0 }
   readonly #node: Libp2p
@@ -162,7 +143,7 @@ export class Libp2pLinks {
   readonly #opening = new Set<string>()
   /** Frames that arrived before our outbound stream to their sender was open. */
   readonly #early = new Map<string, Uint8Array[]>()
-  readonly #targets = new Map<string, DialTarget>()
+  readonly #targets: DialTargets
   #redialTimer: NodeJS.Timeout | undefined
   #stopped = false
   /** The protocol handler and event listeners are in place (once: a failed start may be retried). */
@@ -171,6 +152,7 @@ export class Libp2pLinks {
   private constructor(node: Libp2p, opts: LinksOptions) {
     this.#node = node
     this.#opts = opts
+    this.#targets = new DialTargets({ minMs: opts.redialMinMs ?? 1_000, maxMs: opts.redialMaxMs ?? 60_000 })
   }
 
   /** Builds (but does not start) the libp2p node. */
@@ -318,7 +300,7 @@ export class Libp2pLinks {
 
   /** Dials an address now (and keeps it as a redial target). */
   async dial(address: string): Promise<void> {
-    const target = this.#addTarget(address, true)
+    const target = this.#targets.add(address, true)
     await this.#dialTarget(target)
   }
 
@@ -470,17 +452,7 @@ export class Libp2pLinks {
 
   /** Postpones redialling `peer` (its addresses count one more failure). */
   #backOff(peer: string): void {
-    for (const target of this.#targets.values()) {
-      if (target.peer !== peer) continue
-      target.failures++
-      target.nextAt = Date.now() + this.#retryDelay(target.failures)
-    }
-  }
-
-  #retryDelay(failures: number): number {
-    const min = this.#opts.redialMinMs ?? 1_000
-    const max = this.#opts.redialMaxMs ?? 60_000
-    return Math.min(max, min * 2 ** Math.min(failures - 1, 16))
+    this.#targets.backOff(peer, Date.now())
   }
 
   #deliverEarly(peer: string): void {
@@ -541,12 +513,12 @@ export class Libp2pLinks {
   // dialling
 
   /**
-   * {@link #addTarget} for addresses others gave us (a peer's identify, a contact's card, the
+   * {@link DialTargets.add} for addresses others gave us (a peer's identify, a contact's card, the
    * peers we remember): one that does not parse is logged and skipped, never fatal.
    */
   #tryAddTarget(address: string, pinned = false): void {
     try {
-      this.#addTarget(address, pinned)
+      this.#targets.add(address, pinned)
     } catch (err) {
       this.#opts.log('warn', 'skipping an address that is not a multiaddr', {
         address: address.slice(0, 300),
@@ -555,35 +527,9 @@ export class Libp2pLinks {
     }
   }
 
-  #addTarget(address: string, pinned = false): DialTarget {
-    const ma = parseMultiaddr(address)
-    const key = ma.toString()
-    const known = this.#targets.get(key)
-    if (known !== undefined) {
-      known.pinned ||= pinned
-      return known
-    }
-    const peer = ma.getComponents().findLast((c) => c.name === 'p2p')?.value
-    const target: DialTarget = { address: key, peer, failures: 0, nextAt: 0, dialling: false, pinned }
-    this.#targets.set(key, target)
-    // Bounded: the oldest target that was not given to us goes first, so that peers met on the
-    // way (any of them can advertise addresses) never push out bootstrap or contact addresses.
-    if (this.#targets.size > MAX_DIAL_TARGETS) {
-      for (const [k, t] of this.#targets) {
-        if (t.pinned) continue
-        this.#targets.delete(k)
-        break
-      }
-    }
-    return target
-  }
-
   #redial(): void {
     if (this.#stopped) return
-    const now = Date.now()
-    for (const target of this.#targets.values()) {
-      if (target.dialling || target.nextAt > now) continue
-      if (target.peer !== undefined && this.#isConnected(target.peer)) continue
+    for (const target of this.#targets.due(Date.now(), (peer) => this.#isConnected(peer))) {
       void this.#dialTarget(target).catch(() => {})
     }
   }
@@ -595,21 +541,9 @@ export class Libp2pLinks {
       const connection = await this.#node.dial(multiaddr(target.address), {
         signal: AbortSignal.timeout(10_000),
       })
-      target.failures = 0
-      target.nextAt = 0
-      // An address without a peer ID learns it now, so the redial loop can skip it while connected.
-      if (target.peer === undefined) {
-        this.#targets.delete(target.address)
-        const learned = withPeer(target.address, connection.remotePeer.toString())
-        const next = this.#addTarget(learned, target.pinned)
-        next.failures = 0
-      }
+      this.#targets.succeeded(target, connection.remotePeer.toString())
     } catch (err) {
-      target.failures++
-      target.nextAt = Date.now() + this.#retryDelay(target.failures)
-      // An address someone else gave us that keeps failing is tried rarely (ours keep their pace).
-      if (!target.pinned && target.failures >= MAX_TARGET_FAILURES)
-        target.nextAt = Date.now() + GIVEN_UP_DELAY_MS
+      this.#targets.failed(target, Date.now())
       if (target.peer !== undefined) {
         const peer = target.peer
         this.#guard(() => {
@@ -655,21 +589,6 @@ export class Libp2pLinks {
   }
 }
 
-/** `address` as a multiaddr; `invalid_argument` (saying it is `what`, if given) when it is not one. */
-function parseMultiaddr(address: string, what?: string): Multiaddr {
-  try {
-    return multiaddr(address)
-  } catch (err) {
-    const prefix = what === undefined ? '' : `${what}: `
-    throw new TalkenError('invalid_argument', `${prefix}not a multiaddr: ${address}`, { cause: err })
-  }
-}
-
-/** Throws `invalid_argument` naming the first of `addresses` that is not a multiaddr. */
-export function checkMultiaddrs(addresses: readonly string[], what: string): void {
-  for (const address of addresses) parseMultiaddr(address, what)
-}
-
 /**
  * A libp2p connection gater that lets only peers `allow` accepts link with us. The gater's
  * `deny*` hooks return true to refuse: dialling a peer, dialling an address naming a peer (one
@@ -681,45 +600,10 @@ function peerGater(allow: (peerId: string) => boolean): ConnectionGater {
   return {
     denyDialPeer: deny,
     denyDialMultiaddr: (address) => {
-      const peer = address.getComponents().findLast((c) => c.name === 'p2p')?.value
+      const peer = peerOf(address)
       return peer !== undefined && !allow(peer)
     },
     denyInboundEncryptedConnection: deny,
     denyOutboundEncryptedConnection: deny,
   }
-}
-
-function isUnspecified(address: Multiaddr): boolean {
-  const ip = address.getComponents().find((c) => c.name === 'ip4' || c.name === 'ip6')?.value
-  return ip === '0.0.0.0' || ip === '::'
-}
-
-function ipOf(address: Multiaddr): { family: 4 | 6; ip: string } | undefined {
-  const c = address.getComponents().find((x) => x.name === 'ip4' || x.name === 'ip6')
-  if (c?.value === undefined) return undefined
-  return { family: c.name === 'ip4' ? 4 : 6, ip: c.value }
-}
-
-function isLoopback(address: Multiaddr): boolean {
-  const a = ipOf(address)
-  return a !== undefined && (a.family === 4 ? a.ip.startsWith('127.') : a.ip === '::1')
-}
-
-/** Whether two addresses look to be on one network: the same IPv4 /24, or IPv6 first four groups as written. */
-function sameNetwork(a: Multiaddr, b: Multiaddr): boolean {
-  const x = ipOf(a)
-  const y = ipOf(b)
-  if (x === undefined || y === undefined || x.family !== y.family) return false
-  if (x.family === 4) return x.ip.split('.').slice(0, 3).join('.') === y.ip.split('.').slice(0, 3).join('.')
-  const head = (ip: string) => ip.split(':').slice(0, 4).join(':')
-  return head(x.ip) === head(y.ip)
-}
-
-function withPeer(address: string, peer: string): string {
-  return address.includes('/p2p/') ? address : `${address}/p2p/${peer}`
-}
-
-function stripPeer(address: string): string {
-  const at = address.indexOf('/p2p/')
-  return at === -1 ? address : address.slice(0, at)
 }

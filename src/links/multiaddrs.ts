@@ -1,0 +1,65 @@
+/**
+ * Small judgements about multiaddrs that the links make when they record and dial addresses:
+ * parsing with a typed error, the peer an address names, and which network it is on.
+ */
+import { type Multiaddr, multiaddr } from '@multiformats/multiaddr'
+import { TalkenError } from '../errors.ts'
+
+/** `address` as a multiaddr; `invalid_argument` (saying it is `what`, if given) when it is not one. */
+export function parseMultiaddr(address: string, what?: string): Multiaddr {
+  try {
+    return multiaddr(address)
+  } catch (err) {
+    const prefix = what === undefined ? '' : `${what}: `
+    throw new TalkenError('invalid_argument', `${prefix}not a multiaddr: ${address}`, { cause: err })
+  }
+}
+
+/** Throws `invalid_argument` naming the first of `addresses` that is not a multiaddr. */
+export function checkMultiaddrs(addresses: readonly string[], what: string): void {
+  for (const address of addresses) parseMultiaddr(address, what)
+}
+
+/** The peer ID an address names (its last `/p2p/` component), if any. */
+export function peerOf(address: Multiaddr): string | undefined {
+  return address.getComponents().findLast((c) => c.name === 'p2p')?.value
+}
+
+/** Whether the address listens on every interface (0.0.0.0 or ::): not one to dial. */
+export function isUnspecified(address: Multiaddr): boolean {
+  const ip = ipOf(address)?.ip
+  return ip === '0.0.0.0' || ip === '::'
+}
+
+/** Whether the address is on the loopback interface: of use only on the same host. */
+export function isLoopback(address: Multiaddr): boolean {
+  const a = ipOf(address)
+  return a !== undefined && (a.family === 4 ? a.ip.startsWith('127.') : a.ip === '::1')
+}
+
+/** Whether two addresses look to be on one network: the same IPv4 /24, or IPv6 first four groups as written. */
+export function sameNetwork(a: Multiaddr, b: Multiaddr): boolean {
+  const x = ipOf(a)
+  const y = ipOf(b)
+  if (x === undefined || y === undefined || x.family !== y.family) return false
+  if (x.family === 4) return x.ip.split('.').slice(0, 3).join('.') === y.ip.split('.').slice(0, 3).join('.')
+  const head = (ip: string) => ip.split(':').slice(0, 4).join(':')
+  return head(x.ip) === head(y.ip)
+}
+
+/** `address` ending in `/p2p/<peer>` (unchanged if it names a peer already). */
+export function withPeer(address: string, peer: string): string {
+  return address.includes('/p2p/') ? address : `${address}/p2p/${peer}`
+}
+
+/** `address` without its `/p2p/…` tail: the form the store records a peer's addresses in. */
+export function stripPeer(address: string): string {
+  const at = address.indexOf('/p2p/')
+  return at === -1 ? address : address.slice(0, at)
+}
+
+function ipOf(address: Multiaddr): { family: 4 | 6; ip: string } | undefined {
+  const c = address.getComponents().find((x) => x.name === 'ip4' || x.name === 'ip6')
+  if (c?.value === undefined) return undefined
+  return { family: c.name === 'ip4' ? 4 : 6, ip: c.value }
+}
