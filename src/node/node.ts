@@ -19,9 +19,6 @@
  */
 import { randomBytes } from 'node:crypto'
 import { EventEmitter } from 'node:events'
-import { createServer } from 'node:net'
-import { join } from 'node:path'
-import { generateKeyPair, privateKeyFromProtobuf, privateKeyToProtobuf } from '@libp2p/crypto/keys'
 import type { PrivateKey } from '@libp2p/interface'
 import { openSessionStore, type SessionStore } from '../e2e/session-store.ts'
 import { TalkenError } from '../errors.ts'
@@ -29,15 +26,12 @@ import { looksLikeRoomFrame } from '../groups/room-transport.ts'
 import { decodeContactCard } from '../identity/contact-card.ts'
 import { toContactLink } from '../identity/contact-link.ts'
 import type { Identity } from '../identity/identity.ts'
-import { readFileIfExists, writePrivateFile } from '../identity/key-file.ts'
-import { Libp2pLinks, type LinkStats } from '../links/libp2p-links.ts'
-import type { MdnsInit } from '../links/mdns.ts'
+import { Libp2pLinks } from '../links/libp2p-links.ts'
 import { checkMultiaddrs } from '../links/multiaddrs.ts'
-import type { MeshConfig } from '../mesh/config.ts'
-import { createMeshRouter, type MeshCore, type MeshStats } from '../mesh/mesh-core.ts'
+import { createMeshRouter, type MeshCore } from '../mesh/mesh-core.ts'
 import type { Logger, RouterHost } from '../mesh/router.ts'
 import { tagKey } from '../mesh/routing-table.ts'
-import type { Contact, DeliveryState, Store } from '../store/store.ts'
+import type { Contact, Store } from '../store/store.ts'
 import { bytesEqual } from '../wire/cbor.ts'
 import { CardBook } from './card-book.ts'
 import { contactDialAddresses } from './contacts.ts'
@@ -45,124 +39,31 @@ import { loadIdentity, openHome } from './data-dir.ts'
 import { destinationTag } from './destination-tag.ts'
 import { DirectMessages } from './direct-messages.ts'
 import { emitToEach, oneError } from './emit-each.ts'
+import { defaultListen, loadPeerKey, rememberPort } from './node-network.ts'
+import type {
+  IncomingMessage,
+  NodeEvents,
+  NodeOptions,
+  NodeStatus,
+  PeerInfo,
+  RouteInfo,
+} from './node-types.ts'
 import { refreshOwnCard } from './own-card.ts'
-import { NodeRooms, type RoomEntryEvent } from './rooms.ts'
+import { NodeRooms } from './rooms.ts'
 import type { SendHandle } from './send-handle.ts'
 import { type StepFailure, Steps } from './steps.ts'
 
+export { PEER_KEY_FILE } from './node-network.ts'
+export type {
+  IncomingMessage,
+  MessageStateEvent,
+  NodeEvents,
+  NodeOptions,
+  NodeStatus,
+  PeerInfo,
+  RouteInfo,
+} from './node-types.ts'
 export { SendHandle } from './send-handle.ts'
-
-/** The libp2p key file in the data directory: this device's network identity. */
-export const PEER_KEY_FILE = 'peer.key'
-
-/** Options of {@link createNode}. */
-export interface NodeOptions {
-  /** Data directory holding the identity and the SQLite store. */
-  readonly home?: string
-  /** Passphrase of an encrypted key file in `home`. */
-  readonly passphrase?: string
-  /** Bring your own store and identity instead of `home` (both are then required). */
-  readonly store?: Store
-  readonly identity?: Identity
-  /** The libp2p key; default: read from (or created in) `home`, or a fresh one. */
-  readonly peerKey?: PrivateKey
-  /** Multiaddrs to listen on. Default `/ip4/0.0.0.0/tcp/0`. */
-  readonly listen?: readonly string[]
-  /** Multiaddrs to keep dialling; contacts' card addresses are added to these. */
-  readonly bootstrap?: readonly string[]
-  /** LAN discovery; default on. Switch off where multicast must not go. */
-  readonly mdns?: boolean | MdnsInit
-  /**
-   * Which devices (libp2p peer IDs) this node may link with; default all. Others are neither
-   * dialled nor accepted (see `LinksOptions.allowPeer`). Fixes the topology of a local mesh.
-   */
-  readonly allowPeer?: (peerId: string) => boolean
-  readonly logger?: Logger
-  /** Mesh tuning (see mesh/config.ts). */
-  readonly mesh?: Partial<MeshConfig>
-  /** How long a message may wait for delivery, in milliseconds. Default the mesh's (24 h). */
-  readonly ttlMs?: number
-}
-
-/** A message someone sent us. */
-export interface IncomingMessage {
-  readonly id: string
-  /** The sender's text ID (their conversation). */
-  readonly from: string
-  /** The sender as we name them. */
-  readonly fromName: string
-  readonly text: string
-  /** Unix milliseconds, by the sender's clock. */
-  readonly sentAt: number
-  /** Unix milliseconds, by ours. */
-  readonly receivedAt: number
-  /** Hops the message travelled, when known. */
-  readonly hops: number | undefined
-}
-
-/** A change in a sent message's delivery state. */
-export interface MessageStateEvent {
-  readonly id: string
-  readonly conversation: string
-  readonly state: DeliveryState
-  readonly reason?: string | undefined
-}
-
-/** A mesh neighbour, for `talken peers`. */
-export interface PeerInfo {
-  readonly peerId: string
-  readonly addresses: readonly string[]
-  /** True when the mesh link is up. */
-  readonly mesh: boolean
-  /** The contact behind this device, when it said who it is and we know them. */
-  readonly contact: string | undefined
-}
-
-/** A route, for `talken routes`. */
-export interface RouteInfo {
-  /** Destination tag (hex). */
-  readonly destination: string
-  /** The contact it belongs to, when known. */
-  readonly contact: string | undefined
-  readonly nextHop: string
-  readonly metric: number
-}
-
-/** A summary for `talken status`. */
-export interface NodeStatus {
-  readonly id: string
-  readonly name: string
-  readonly peerId: string
-  readonly addresses: readonly string[]
-  readonly running: boolean
-  readonly peers: number
-  readonly routes: number
-  readonly outbox: number
-  readonly custody: { readonly count: number; readonly bytes: number }
-  readonly mesh: MeshStats
-  readonly links: LinkStats
-  readonly rejected: number
-}
-
-/**
- * The node's events. `message`, `state` and `room:entry` announce what is stored already: they
- * are emitted once the writes behind them have committed, outside any store transaction, so a
- * listener may call `send` (its message is persisted before `send` returns, as always) and a
- * listener that throws undoes nothing. Its exception is emitted as `error` (or, with no `error`
- * listener, thrown on a later tick, as an uncaught exception), and the other announcements still
- * happen.
- */
-export interface NodeEvents {
-  message: [IncomingMessage]
-  state: [MessageStateEvent]
-  'link:up': [string]
-  'link:down': [string]
-  /** An entry entered a room's history here (written or received). */
-  'room:entry': [RoomEntryEvent]
-  /** The node stopped. */
-  stopped: []
-  error: [Error]
-}
 
 const silent: Logger = () => {}
 
@@ -201,41 +102,6 @@ export async function createNode(options: NodeOptions): Promise<TalkenNode> {
     if (ownsStore) store.close()
     throw err
   }
-}
-
-/** Where the node's TCP port is remembered, so its addresses (and links to it) stay valid. */
-const PORT_KEY = ['node', 'tcp-port'] as const
-
-/** Every IPv4 interface, on the port of the last run when it is still free, else a free one. */
-async function defaultListen(store: Store): Promise<string[]> {
-  const stored = store.kvGet(...PORT_KEY)
-  const port = stored?.length === 2 ? (stored[0]! << 8) | stored[1]! : 0
-  return [`/ip4/0.0.0.0/tcp/${port !== 0 && (await isPortFree(port)) ? port : 0}`]
-}
-
-function isPortFree(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const server = createServer()
-    server.once('error', () => resolve(false))
-    server.listen({ port, host: '0.0.0.0', exclusive: true }, () => server.close(() => resolve(true)))
-  })
-}
-
-/** Reads the device's libp2p key from `home`, creating it on first use. */
-async function loadPeerKey(home: string | undefined): Promise<PrivateKey> {
-  if (home === undefined) return generateKeyPair('Ed25519')
-  const path = join(home, PEER_KEY_FILE)
-  const bytes = readFileIfExists(path)
-  if (bytes !== undefined) {
-    try {
-      return privateKeyFromProtobuf(bytes)
-    } catch (err) {
-      throw new TalkenError('malformed', `${path} is not a libp2p private key`, { cause: err })
-    }
-  }
-  const key = await generateKeyPair('Ed25519')
-  writePrivateFile(path, privateKeyToProtobuf(key))
-  return key
 }
 
 /** A running (or stopped) Talken node. See the file comment. */
@@ -572,8 +438,7 @@ export class TalkenNode extends EventEmitter<NodeEvents> {
   #rememberPort(addresses: readonly string[]): void {
     if (this.#options.listen?.[0] !== undefined && !this.#options.listen[0].startsWith('/ip4/0.0.0.0/'))
       return
-    const port = Number(/\/tcp\/(\d+)\//.exec(addresses[0] ?? '')?.[1] ?? 0)
-    if (port > 0 && port < 65536) this.store.kvSet(...PORT_KEY, new Uint8Array([port >> 8, port & 0xff]))
+    rememberPort(this.store, addresses)
   }
 
   /** Re-signs our card when its addresses (if given) or this device's prekeys changed. */
