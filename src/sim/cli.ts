@@ -6,7 +6,7 @@ import type { RouterMetrics } from './metrics.ts'
 import { type RoomsReport, runRooms } from './rooms.ts'
 import { ROUTERS, type RouterEntry } from './routers.ts'
 import { buildScenario, SCENARIOS, type ScenarioName } from './scenarios.ts'
-import { type ScenarioInput, simulate } from './simulator.ts'
+import { type PROGRESS_EVERY, type ScenarioInput, type SimProgress, simulate } from './simulator.ts'
 
 /** Options of {@link runScenario}. */
 export interface RunOptions {
@@ -25,6 +25,10 @@ export interface RunOptions {
   readonly strict?: boolean
   /** Routers to choose from (default {@link ROUTERS}). */
   readonly registry?: Readonly<Record<string, RouterEntry>>
+  /** How far each router's run is, now and then (see {@link SimulateOptions.onProgress}). */
+  readonly onProgress?: (router: string, progress: SimProgress) => void
+  /** Events between two progress reports (default {@link PROGRESS_EVERY}). */
+  readonly progressEvery?: number
 }
 
 /** The fixed fields of a report; each router's {@link RouterMetrics} sits beside them under its name. */
@@ -57,11 +61,19 @@ function runAll(
   input: ScenarioInput,
   names: readonly string[],
   o: RunOptions,
+  label = (name: string) => name,
 ): Record<string, RouterMetrics> {
   const registry = o.registry ?? ROUTERS
   const out: Record<string, RouterMetrics> = {}
   for (const name of names) {
-    out[name] = simulate(input, registry[name]!, { seed: o.seed, strict: o.strict, maxEvents: o.maxEvents })
+    const report = o.onProgress
+    out[name] = simulate(input, registry[name]!, {
+      seed: o.seed,
+      strict: o.strict,
+      maxEvents: o.maxEvents,
+      progressEvery: o.progressEvery,
+      ...(report === undefined ? {} : { onProgress: (p: SimProgress) => report(label(name), p) }),
+    })
   }
   return out
 }
@@ -101,7 +113,10 @@ export async function runScenario(o: RunOptions): Promise<SimReport> {
     link: o.link,
   })
   const results = runAll(built.input, names, o)
-  const without = built.withoutAttacker === undefined ? undefined : runAll(built.withoutAttacker, names, o)
+  const without =
+    built.withoutAttacker === undefined
+      ? undefined
+      : runAll(built.withoutAttacker, names, o, (name) => `${name} (without the attacker)`)
   return {
     scenario: o.scenario,
     nodes: built.input.nodes,
@@ -120,6 +135,7 @@ export async function runScenario(o: RunOptions): Promise<SimReport> {
 const USAGE = `usage: npm run sim -- --scenario <${SCENARIOS.join('|')}> [--nodes N] [--seed S] [--json]
   [--routers a,b,…] [--trace DIR] [--messages M] [--duration SECONDS]
   [--latency MS] [--bandwidth BYTES_PER_S] [--loss P] [--mtu BYTES] [--max-events N] [--strict]
+  [--progress]   (a progress line on stderr; on by default when stderr is a terminal)
        npm run sim -- --scenario rooms [--nodes N] [--seed S] [--members M] [--posts P] [--json]`
 
 /** `parseArgs` with no positionals, its failures as `invalid_argument` with the usage. */
@@ -198,7 +214,7 @@ function decimal(name: string, value: string | undefined): number | undefined {
 }
 
 /** Parses command-line arguments into {@link RunOptions} (and whether to print JSON). */
-export function parseCli(argv: readonly string[]): { options: RunOptions; json: boolean } {
+export function parseCli(argv: readonly string[]): { options: RunOptions; json: boolean; progress: boolean } {
   const values = flags(argv, {
     scenario: { type: 'string' },
     nodes: { type: 'string' },
@@ -214,6 +230,7 @@ export function parseCli(argv: readonly string[]): { options: RunOptions; json: 
     mtu: { type: 'string' },
     'max-events': { type: 'string' },
     strict: { type: 'boolean' },
+    progress: { type: 'boolean' },
   })
   const str = (k: string) => values[k] as string | undefined
   // `--trace DIR` alone means the trace scenario.
@@ -236,6 +253,7 @@ export function parseCli(argv: readonly string[]): { options: RunOptions; json: 
     .filter((r) => r !== '')
   return {
     json: values.json === true,
+    progress: values.progress === true,
     options: {
       scenario: scenario as ScenarioName,
       nodes: integer('nodes', str('nodes'), 2) ?? 50,
@@ -274,6 +292,36 @@ export function formatReport(report: SimReport): string {
   return `${report.scenario}, ${report.nodes} nodes, seed ${report.seed} (${report.wallSeconds} s wall, ${report.cpuSeconds} s CPU, ${report.peakRssMB} MB)\n${table}`
 }
 
+/**
+ * A progress line on `out`, at most every 2 s of wall time: rewritten in place on a terminal,
+ * one line each otherwise.
+ */
+function progressLine(out: NodeJS.WriteStream): {
+  update: (router: string, p: SimProgress) => void
+  done: () => void
+} {
+  const started = performance.now()
+  let last = Number.NEGATIVE_INFINITY
+  let shown = false
+  return {
+    update(router, p) {
+      const now = performance.now()
+      if (now - last < 2_000) return
+      last = now
+      const pct = p.durationMs > 0 ? Math.min(100, (100 * p.simulatedMs) / p.durationMs) : 100
+      const line =
+        `${router}: ${pct.toFixed(1)}% of the simulated time (${Math.round(p.simulatedMs / 1000)} of ` +
+        `${Math.round(p.durationMs / 1000)} s), ${(p.events / 1e6).toFixed(1)} M events, ` +
+        `${p.delivered} of ${p.sent} sent delivered, ${Math.round((now - started) / 1000)} s`
+      out.write(out.isTTY ? `\r\x1b[K${line}` : `${line}\n`)
+      shown = true
+    },
+    done() {
+      if (shown && out.isTTY) out.write('\r\x1b[K')
+    },
+  }
+}
+
 /** Runs the command line; returns the exit code (0, 1 for a failure, 2 for a usage error). */
 export async function main(argv: readonly string[]): Promise<number> {
   const json = argv.includes('--json')
@@ -286,7 +334,9 @@ export async function main(argv: readonly string[]): Promise<number> {
       return 0
     }
     const parsed = parseCli(argv)
-    const report = await runScenario(parsed.options)
+    const progress = parsed.progress || process.stderr.isTTY ? progressLine(process.stderr) : undefined
+    const report = await runScenario({ ...parsed.options, onProgress: progress?.update })
+    progress?.done()
     process.stdout.write(`${parsed.json ? JSON.stringify(report) : formatReport(report)}\n`)
     return 0
   } catch (err) {

@@ -93,6 +93,8 @@ export class MetricsCollector {
   attackFrames = 0
   peakStored = 0
   events = 0
+  /** Messages delivered so far (first deliveries of counted and uncounted messages alike). */
+  deliveredSoFar = 0
 
   constructor(plan: MessagePlan) {
     this.plan = plan
@@ -127,6 +129,7 @@ export class MetricsCollector {
       return
     }
     this.deliveredAt[i] = now
+    this.deliveredSoFar++
   }
 
   /** The summary, with ratios rounded to 4 decimals and times to milliseconds. */

@@ -60,7 +60,28 @@ export interface SimulateOptions {
   readonly logger?: Logger
   /** Called with each delivery (tests use it to look inside a run). */
   readonly onDeliver?: (node: number, delivery: Delivery, now: number) => void
+  /**
+   * Called every {@link PROGRESS_EVERY} events with how far the run is, for a progress line on
+   * long runs. Counted in events, not wall time, so that it changes nothing in the run.
+   */
+  readonly onProgress?: (progress: SimProgress) => void
+  /** Events between two calls of `onProgress` (default {@link PROGRESS_EVERY}). */
+  readonly progressEvery?: number
 }
+
+/** How far a run is (see {@link SimulateOptions.onProgress}). */
+export interface SimProgress {
+  /** Virtual time reached, and the scenario's end. */
+  readonly simulatedMs: number
+  readonly durationMs: number
+  readonly events: number
+  /** Messages handed to their sources so far, and delivered so far. */
+  readonly sent: number
+  readonly delivered: number
+}
+
+/** Events between two calls of {@link SimulateOptions.onProgress}. */
+export const PROGRESS_EVERY = 1 << 18
 
 const EV_FRAME = 1
 const EV_TIMER = 2
@@ -170,6 +191,8 @@ class Simulation {
     }
     if (this.attacker >= 0) this.queue.push(this.input.attack!.intervalMs, EV_ATTACK, this.attacker)
     const maxEvents = this.options.maxEvents ?? Number.POSITIVE_INFINITY
+    const onProgress = this.options.onProgress
+    const every = Math.max(1, this.options.progressEvery ?? PROGRESS_EVERY)
     const m = this.metrics
     const plan = this.input.messages
     let ip = 0
@@ -199,6 +222,9 @@ class Simulation {
       }
       this.now = t
       m.events++
+      if (onProgress !== undefined && m.events % every === 0) {
+        onProgress({ simulatedMs: t, durationMs, events: m.events, sent: mp, delivered: m.deliveredSoFar })
+      }
       if (tIn === t) this.input1(schedule, ip++)
       else if (tMsg === t) this.send(mp++)
       else {

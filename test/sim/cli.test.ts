@@ -2,7 +2,8 @@ import assert from 'node:assert/strict'
 import { spawnSync } from 'node:child_process'
 import { describe, it } from 'node:test'
 import { fileURLToPath } from 'node:url'
-import { parseCli } from '../../src/sim/cli.ts'
+import { parseCli, runScenario } from '../../src/sim/cli.ts'
+import type { SimProgress } from '../../src/sim/simulator.ts'
 import { throwsCode } from '../helpers/errors.ts'
 
 const root = fileURLToPath(new URL('../..', import.meta.url))
@@ -30,6 +31,38 @@ describe('sim command line', () => {
     assert.equal(options.seed, 7)
     assert.deepEqual(options.routers, ['epidemic', 'direct'])
     assert.deepEqual(options.link, { loss: 0.1, mtu: 512 })
+    assert.equal(parseCli(['--scenario', 'grid']).progress, false)
+    assert.equal(parseCli(['--scenario', 'grid', '--progress']).progress, true)
+  })
+
+  it('reports progress as the run goes, and the run is the same with or without it', async () => {
+    const options = {
+      scenario: 'rwp',
+      nodes: 20,
+      seed: 4,
+      messages: 20,
+      routers: ['talken', 'epidemic'],
+    } as const
+    const seen: Array<{ router: string } & SimProgress> = []
+    const watched = await runScenario({
+      ...options,
+      progressEvery: 2_000,
+      onProgress: (router, p) => seen.push({ router, ...p }),
+    })
+    const plain = await runScenario(options)
+    for (const r of options.routers) assert.deepEqual(watched[r], plain[r])
+    // Every router reports, in order.
+    for (const r of options.routers) {
+      const mine = seen.filter((p) => p.router === r)
+      assert.ok(mine.length > 0, `no progress from ${r}`)
+      for (let i = 1; i < mine.length; i++) {
+        assert.ok(mine[i]!.simulatedMs >= mine[i - 1]!.simulatedMs)
+        assert.ok(mine[i]!.events > mine[i - 1]!.events)
+        assert.ok(mine[i]!.delivered >= mine[i - 1]!.delivered)
+      }
+      const last = mine.at(-1)!
+      assert.ok(last.simulatedMs <= last.durationMs && last.delivered <= last.sent)
+    }
   })
 
   it('rejects bad arguments with invalid_argument', () => {
