@@ -9,10 +9,13 @@
  * KDF_CK(ck)          = mk = HMAC(ck, 0x01), ck' = HMAC(ck, 0x02)
  * header              = dh (32) ‖ pn (uint32 BE) ‖ n (uint32 BE)                     40 bytes
  * encrypted header    = nonce (12, random) ‖ ChaCha20-Poly1305(hk, nonce, header, "")  68 bytes
- * message             = encrypted header ‖ ChaCha20-Poly1305(mk, 0¹², plaintext, AD ‖ encrypted header)
+ * message             = encrypted header ‖ ChaCha20-Poly1305(mk, nonce, plaintext, AD ‖ encrypted header)
  * ```
- * Each message key encrypts one message, so its nonce is fixed (spec §5.2 allows this). Header
- * keys are used for a whole chain, so header nonces are random. Headers are encrypted so that a
+ * Header keys are used for a whole chain, so header nonces are random. The body takes the same
+ * nonce under its own key: each message key should encrypt one message (the spec, §5.2, allows a
+ * fixed nonce for that reason), but a store rolled back past a commit (a power cut under
+ * `synchronous = NORMAL`, a restored backup) would seal a new message with a key already used,
+ * and with a fixed nonce that would be a two-time pad. A random nonce makes that harmless. Headers are encrypted so that a
  * relay learns neither message numbers nor ratchet keys; a recipient finds the session a message
  * belongs to by trying its few current header keys ({@link ratchetTryDecrypt}).
  *
@@ -71,7 +74,6 @@ export const RATCHET_OVERHEAD = ENCRYPTED_HEADER_LENGTH + AEAD_TAG_LENGTH
 const KDF_RK_INFO = 'talken/e2e/ratchet/v1'
 const MESSAGE_KEY_BYTE = Uint8Array.of(0x01)
 const CHAIN_KEY_BYTE = Uint8Array.of(0x02)
-const ZERO_NONCE = new Uint8Array(AEAD_NONCE_LENGTH)
 const EMPTY = new Uint8Array(0)
 
 /** A message key kept for a message that has not arrived yet. */
@@ -237,7 +239,7 @@ export function ratchetEncrypt(
   message.set(nonce, 0)
   aeadSealInto(message, AEAD_NONCE_LENGTH, state.hks, nonce, header, EMPTY)
   const encryptedHeader = message.subarray(0, ENCRYPTED_HEADER_LENGTH)
-  aeadSealInto(message, ENCRYPTED_HEADER_LENGTH, mk, ZERO_NONCE, plaintext, [ad, encryptedHeader])
+  aeadSealInto(message, ENCRYPTED_HEADER_LENGTH, mk, nonce, plaintext, [ad, encryptedHeader])
   return { state: { ...state, cks, ns: state.ns + 1 }, message }
 }
 
@@ -423,7 +425,8 @@ export function ratchetTryDecrypt(
   const encryptedHeader = message.subarray(0, ENCRYPTED_HEADER_LENGTH)
   const mk = messageKeyFor(s, encryptedHeader, random, search)
   if (mk === undefined) return undefined
-  const plaintext = aeadOpen(mk, ZERO_NONCE, message.subarray(ENCRYPTED_HEADER_LENGTH), [ad, encryptedHeader])
+  const nonce = message.subarray(0, AEAD_NONCE_LENGTH)
+  const plaintext = aeadOpen(mk, nonce, message.subarray(ENCRYPTED_HEADER_LENGTH), [ad, encryptedHeader])
   if (s.skipped.length > MAX_SKIPPED_KEYS) s.skipped.splice(0, s.skipped.length - MAX_SKIPPED_KEYS)
   return { state: s, plaintext }
 }

@@ -3,8 +3,8 @@
  * one of six sizes; sender, authenticator, time and content are all inside the encryption.
  *
  * ```
- * Sealed (ratchet) = 0x03 ‖ ratchet message                                 (a session exists)
- * Sealed (prekey)  = 0x03 ‖ E (32) ‖ ChaCha20-Poly1305(k, 0¹², prekey message, 0x03)   (first contact)
+ * Sealed (ratchet) = 0x04 ‖ ratchet message                                 (a session exists)
+ * Sealed (prekey)  = 0x04 ‖ E (32) ‖ ChaCha20-Poly1305(k, 0¹², prekey message, 0x04)   (first contact)
  *   k = HKDF(ikm = X25519(E, IK_B), salt = E ‖ IK_B, info = "talken/e2e/seal/v1", 32)
  *   E: a fresh X25519 key per sealed prekey message; IK_B: the recipient's identity DH key
  * Plaintext inside the ratchet =
@@ -16,7 +16,8 @@
  * sees the ID, never the secret, so it cannot forge an acknowledgement. The ack tag is what the
  * recipient's acknowledgement envelope carries back to the sender instead of the secret
  * (mesh/ack-tags.ts), so that a relay cannot link the two. Version 1 had no ack tag, version 2 no
- * introduction in its prekey messages; both are refused.
+ * introduction in its prekey messages, version 3 sealed ratchet bodies with a fixed nonce
+ * (ratchet.ts); all three are refused.
  *
  * The two kinds look alike: the recipient tries its sessions' header keys first, then its identity
  * DH key. A prekey body costs 344 bytes of overhead plus its introduction (the sender's card and a
@@ -41,7 +42,7 @@ import { RATCHET_OVERHEAD } from './ratchet.ts'
 import { introductionOverhead, PREKEY_HEADER_LENGTH } from './session.ts'
 
 /** The sealed body format version (its first byte). */
-export const SEALED_VERSION = 3
+export const SEALED_VERSION = 4
 /**
  * The largest bucket: 64 KiB less 512 bytes, so that a sealed body fits in a mesh message body
  * (65,495 bytes, see mesh-payload.ts) with room to spare.

@@ -143,7 +143,7 @@ class Ref {
     this.Ns += 1
     return Buffer.concat([
       encHeader,
-      Ref.ENCRYPT(mk, Buffer.alloc(12), B(plaintext), Buffer.concat([AD, encHeader])),
+      Ref.ENCRYPT(mk, encHeader.subarray(0, 12), B(plaintext), Buffer.concat([AD, encHeader])),
     ])
   }
 
@@ -166,7 +166,7 @@ class Ref {
       let mk: Buffer
       ;[this.CKr, mk] = Ref.KDF_CK(this.CKr!)
       this.Nr += 1
-      const pt = Ref.DECRYPT(mk, Buffer.alloc(12), ciphertext, Buffer.concat([AD, encHeader]))
+      const pt = Ref.DECRYPT(mk, encHeader.subarray(0, 12), ciphertext, Buffer.concat([AD, encHeader]))
       if (pt === null) throw new Error('bad body')
       return pt
     } catch (err) {
@@ -180,7 +180,7 @@ class Ref {
       const [hkHex, n] = key.split(':') as [string, string]
       const header = Ref.HDECRYPT(Buffer.from(hkHex, 'hex'), encHeader)
       if (header !== null && header.n === Number(n)) {
-        const pt = Ref.DECRYPT(mk, Buffer.alloc(12), ciphertext, Buffer.concat([AD, encHeader]))
+        const pt = Ref.DECRYPT(mk, encHeader.subarray(0, 12), ciphertext, Buffer.concat([AD, encHeader]))
         if (pt === null) throw new Error('bad body')
         this.MKSKIPPED.delete(key)
         return pt
@@ -425,6 +425,22 @@ describe('ratchet: bounds and transactional decryption', () => {
     throwsCode(() => bob.decrypt(good, new Uint8Array(128)), 'decrypt_failed')
     assert.deepEqual(bob.decrypt(good, AD), Uint8Array.of(7))
     throwsCode(() => bob.decrypt(good, AD), 'replayed')
+  })
+
+  it('a state rolled back and used again seals with a fresh nonce: no shared keystream', () => {
+    // A store that lost its last commit (a power cut, a restored backup) seals the next message
+    // with the message key it used for one that went out already.
+    const { alice } = started()
+    const before = alice.state
+    const p1 = new TextEncoder().encode('attack at dawn, the password is hunter2')
+    const p2 = new TextEncoder().encode('see you at the station at nine tonight')
+    const m1 = alice.encrypt(p1, AD)
+    alice.state = before
+    const m2 = alice.encrypt(p2, AD)
+    const body = (m: Uint8Array) => m.subarray(68, 68 + p2.length)
+    const leaked = body(m1).map((b, i) => b ^ body(m2)[i]! ^ p2[i]!)
+    assert.notDeepEqual(leaked, p1.subarray(0, p2.length), 'the first plaintext came out of the two bodies')
+    assert.notDeepEqual(m1.subarray(0, 12), m2.subarray(0, 12))
   })
 
   it('the state survives encoding and decoding byte for byte', () => {
