@@ -106,6 +106,9 @@ function openDatabase(options: SqliteStoreOptions): Database.Database {
     db.pragma(`synchronous = ${options.durability === 'full' ? 'FULL' : 'NORMAL'}`)
     db.pragma('foreign_keys = ON')
     db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`)
+    // Deleted content is overwritten, not left in free pages: used one-time prekeys, message keys
+    // and the chain keys a session moved past are gone from the file, as forward secrecy needs.
+    db.pragma('secure_delete = ON')
     migrate(db)
     if (options.maxPageCount !== undefined) {
       v.checkCount(options.maxPageCount, 'maxPageCount')
