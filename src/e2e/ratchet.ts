@@ -352,10 +352,7 @@ function currentChainKey(
   if (h !== undefined) {
     // Check the bound before deriving anything.
     if (h.n > MAX_GAP) throw tooFar(h.n, 'next')
-    // The previous chain's missing messages: their keys if within reach, else given up.
-    if (h.pn - s.nr <= MAX_GAP) skipTo(s, h.pn)
-    closeCurrentChain(s, h.pn)
-    dhRatchet(s, h, random)
+    stepTo(s, h, random)
     skipTo(s, h.n)
     const [ckr, mk] = kdfCk(s.ckr!)
     s.ckr = ckr
@@ -363,6 +360,36 @@ function currentChainKey(
     return mk
   }
   return undefined
+}
+
+/** The DH ratchet step into the peer's chain that `h` (authenticated under the next header key) opens. */
+function stepTo(s: Draft, h: RatchetHeader, random: RandomSource): void {
+  // The previous chain's missing messages: their keys if within reach, else given up.
+  if (h.pn - s.nr <= MAX_GAP) skipTo(s, h.pn)
+  closeCurrentChain(s, h.pn)
+  dhRatchet(s, h, random)
+}
+
+/**
+ * For a message refused because it is more than {@link MAX_GAP} into the peer's next chain
+ * (`too_large` with `details.chain` `'next'`): the state after the DH ratchet step its header
+ * (authenticated by the next header key) asks for, the new chain left at its start. Our next
+ * message then carries a new ratchet key, and the peer's answering step starts a chain we take,
+ * which a refusal alone would never bring about: the peer would write on in the chain we refuse.
+ * Undefined when the message's header does not open under the next header key.
+ */
+export function ratchetStepToNextChain(
+  state: RatchetState,
+  message: Uint8Array,
+  random: RandomSource,
+): RatchetState | undefined {
+  if (!(message instanceof Uint8Array) || message.length < RATCHET_OVERHEAD) return undefined
+  const h = tryHeader(state.nhkr, message.subarray(0, ENCRYPTED_HEADER_LENGTH))
+  if (h === undefined) return undefined
+  const s = draft(state)
+  stepTo(s, h, random)
+  if (s.skipped.length > MAX_SKIPPED_KEYS) s.skipped.splice(0, s.skipped.length - MAX_SKIPPED_KEYS)
+  return s
 }
 
 function oldChainKey(s: Draft, encryptedHeader: Uint8Array): Uint8Array | undefined {

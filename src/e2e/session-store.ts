@@ -41,6 +41,7 @@ import {
   decrypt,
   encrypt,
   type Session,
+  stepToNextChain,
   tryDecrypt,
   verifyIntroduction,
 } from './session.ts'
@@ -160,7 +161,9 @@ export interface SessionStore {
    * or altered), `replayed`, `too_large`, `bad_signature` or `not_found` (a used prekey: its
    * `details.peerDevice` names the sending device, hex, whose identity signature verified, and
    * `details.introduction` its verified introduction, hex, if it had one); on any failure nothing
-   * changes. A `too_large` for a chain of ours that fell too far behind names the sending device
+   * changes, except that a `too_large` with `details.stepped` true stored the DH ratchet step its
+   * message asked for (a caller undoing its own writes on errors should keep that one). A
+   * `too_large` for a chain that fell too far behind names the sending device
    * (`details.peerDevice`) and a tag of the chain (`details.chain`).
    */
   open(sealed: Uint8Array): OpenedMessage
@@ -274,7 +277,7 @@ export function openSessionStore(options: SessionStoreOptions): SessionStore {
     for (const search of ['current', 'old'] as const) {
       for (const [key, list] of recent) {
         for (let i = 0; i < list.length; i++) {
-          const out = tryOpen(key, list[i]!, body, search)
+          const out = tryOpen(key, list, i, body, search)
           if (out === undefined) continue
           const message = opened(out.session, out.plaintext, false)
           save(key, promote(list, i, out.session))
@@ -286,19 +289,38 @@ export function openSessionStore(options: SessionStoreOptions): SessionStore {
   }
 
   /**
-   * {@link tryDecrypt}; a message of our current receiving chain that is too far ahead (the
-   * peer's messages before it all lost) says which device sent it, and which chain (a tag of its
-   * header key): asked once, that device starts a new chain, which is taken whatever came before.
+   * {@link tryDecrypt}; a message too far ahead in its chain (the peer's messages before it all
+   * lost) says which device sent it, and which chain (a tag of its header key): asked once, that
+   * device starts a new chain, which is taken whatever came before. A message too far into the
+   * peer's next chain first takes the DH ratchet step its header asks for, stored although the
+   * message is refused (`details.stepped`; the caller keeps that write): without it our answer
+   * would go out in a chain the peer has seen, it would take no step, and write on in the chain
+   * we refuse.
    */
-  function tryOpen(key: string, session: Session, body: Uint8Array, search: 'current' | 'old') {
+  function tryOpen(key: string, list: Session[], index: number, body: Uint8Array, search: 'current' | 'old') {
+    const session = list[index]!
     try {
       return tryDecrypt(session, body, search, AD, { random })
     } catch (err) {
-      const hkr = session.ratchet.hkr
-      if (!isTalkenError(err, 'too_large') || err.details?.chain !== 'current' || hkr === null) throw err
-      const chain = hex(sha256(hkr).subarray(0, 8))
-      throw new TalkenError('too_large', err.message, { cause: err, details: { peerDevice: key, chain } })
+      if (!isTalkenError(err, 'too_large')) throw err
+      if (err.details?.chain === 'current' && session.ratchet.hkr !== null) {
+        throw tooFarBehind(err, key, session.ratchet.hkr, false)
+      }
+      const stepped = err.details?.chain === 'next' ? stepToNextChain(session, body, { random }) : undefined
+      if (stepped === undefined || stepped.ratchet.hkr === null) throw err
+      save(key, promote(list, index, stepped))
+      throw tooFarBehind(err, key, stepped.ratchet.hkr, true)
     }
+  }
+
+  function tooFarBehind(
+    err: TalkenError,
+    peerDevice: string,
+    hkr: Uint8Array,
+    stepped: boolean,
+  ): TalkenError {
+    const chain = hex(sha256(hkr).subarray(0, 8))
+    return new TalkenError('too_large', err.message, { cause: err, details: { peerDevice, chain, stepped } })
   }
 
   function openPrekey(sealed: Uint8Array): OpenedMessage {

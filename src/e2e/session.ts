@@ -45,6 +45,7 @@ import {
   type RatchetState,
   ratchetDecrypt,
   ratchetEncrypt,
+  ratchetStepToNextChain,
   ratchetTryDecrypt,
 } from './ratchet.ts'
 import {
@@ -375,6 +376,20 @@ export function tryDecrypt(
   const out = ratchetTryDecrypt(session.ratchet, message, sessionAssociatedData(session, ad), random, search)
   if (out === undefined) return undefined
   return { session: { ...session, ratchet: out.state, pending: null }, plaintext: out.plaintext }
+}
+
+/**
+ * The session after the DH ratchet step a message too far into the peer's next chain asks for
+ * (see {@link ratchetStepToNextChain}); undefined when the message is not of that chain.
+ */
+export function stepToNextChain(
+  session: Session,
+  message: Uint8Array,
+  options: SessionOptions = {},
+): Session | undefined {
+  const ratchet = ratchetStepToNextChain(session.ratchet, message, options.random ?? systemRandom)
+  // An authenticated header of the peer's next chain: the peer has the session.
+  return ratchet === undefined ? undefined : { ...session, ratchet, pending: null }
 }
 
 /**

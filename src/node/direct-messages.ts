@@ -6,7 +6,7 @@
  * once the core's step is stored.
  */
 import { createHash, randomBytes } from 'node:crypto'
-import type { SessionStore } from '../e2e/session-store.ts'
+import type { OpenedMessage, SessionStore } from '../e2e/session-store.ts'
 import { decodePrekeyBundle, type PrekeyBundle } from '../e2e/x3dh.ts'
 import { isStorageFailure, isTalkenError, TalkenError } from '../errors.ts'
 import { CardExtension, type ContactCard, cardExtension } from '../identity/contact-card.ts'
@@ -276,8 +276,16 @@ export class DirectMessages {
       // In a transaction of its own within it: a message refused after it opened (its card does
       // not verify, or names another account) leaves no session, no prekey used and no replay
       // record behind, so junk from strangers costs nothing that stays.
-      ;({ message, ackSecret, ackTag } = this.#host.store.transaction(() => {
-        const opened = this.#host.e2e.open(delivery.payload)
+      const filed = this.#host.store.transaction(() => {
+        let opened: OpenedMessage
+        try {
+          opened = this.#host.e2e.open(delivery.payload)
+        } catch (err) {
+          // Refused, but the session took the ratchet step the message asked for: that write
+          // stays (session-store.ts, tryOpen), and the refusal is raised once it is kept.
+          if (isTalkenError(err, 'too_large') && err.details?.stepped === true) return err
+          throw err
+        }
         const content = decodeDirectMessage(opened.content, (bytes) => {
           if (bytes.length > 0) return this.#host.cardBook.verified(bytes)
           // A prekey body: the card came as its introduction.
@@ -306,7 +314,9 @@ export class DirectMessages {
           this.#host.refreshCard()
         }
         return { message: content, ackSecret: opened.deliverySecret, ackTag: opened.ackTag }
-      }))
+      })
+      if (filed instanceof TalkenError) throw filed
+      ;({ message, ackSecret, ackTag } = filed)
     } catch (err) {
       // A write that did not fit is not the message's fault: the mesh refuses it, and it comes again.
       if (isStorageFailure(err)) throw err

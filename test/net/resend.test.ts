@@ -261,3 +261,41 @@ test('a chain that fell too far behind: the recipient asks once, the sender star
   await ada.send('Bob', 'and on').delivered(AbortSignal.timeout(10_000))
   assert.deepEqual(got, ['after the gap', 'and on'])
 })
+
+test("a gap at the start of the sender's next chain: the recipient takes the step its header asks for, asks once, and the message arrives", async (t) => {
+  const homes = { ada: makeHome('Ada'), bob: makeHome('Bob') }
+  t.after(() => {
+    homes.ada.remove()
+    homes.bob.remove()
+  })
+  introduce(homes.ada, homes.bob)
+  const bob = await startNode(homes.bob.home)
+  t.after(() => bob.stop())
+  let ada = await startNode(homes.ada.home, { bootstrap: bob.addresses() })
+  await ada.send('Bob', 'one').delivered(AbortSignal.timeout(10_000))
+  // Bob answers: Ada takes a DH step, and her next message opens a new chain, which Bob knows
+  // only by its next header key.
+  const answered = new Promise<void>((resolve) => ada.once('message', () => resolve()))
+  await bob.send('Ada', 'hi').delivered(AbortSignal.timeout(10_000))
+  await answered
+  await ada.stop()
+  // More than MAX_GAP of Ada's messages in that new chain were lost before any reached Bob.
+  const opened = openHome({ home: homes.ada.home })
+  try {
+    const [[device, record]] = opened.store.kvList(SESSION_NAMESPACE) as [[string, Uint8Array]]
+    const [session, ...rest] = decodeSessionRecord(record)
+    assert.equal(session!.ratchet.ns, 0, 'Ada has not written in her new chain yet')
+    const ratchet = { ...session!.ratchet, ns: MAX_GAP + 1 }
+    opened.store.kvSet(SESSION_NAMESPACE, device, encodeSessionRecord([{ ...session!, ratchet }, ...rest]))
+  } finally {
+    opened.close()
+  }
+  ada = await startNode(homes.ada.home, { bootstrap: bob.addresses() })
+  t.after(() => ada.stop())
+  const got: string[] = []
+  bob.on('message', (m: IncomingMessage) => got.push(m.text))
+  ada.send('Bob', 'after the gap')
+  await until(() => got.includes('after the gap'), 20_000, 'the message sent again')
+  await ada.send('Bob', 'and on').delivered(AbortSignal.timeout(10_000))
+  assert.deepEqual(got, ['after the gap', 'and on'])
+})
