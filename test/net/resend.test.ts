@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
-import { MAX_GAP } from '../../src/e2e/ratchet.ts'
+import { MAX_GAP, type RatchetState } from '../../src/e2e/ratchet.ts'
 import { decodeSessionRecord, encodeSessionRecord } from '../../src/e2e/session-codec.ts'
 import { openSessionStore, SESSION_NAMESPACE } from '../../src/e2e/session-store.ts'
 import { decodeContactCard, encodeContactCard } from '../../src/identity/contact-card.ts'
@@ -223,6 +223,19 @@ test('sending again is one step: when giving up the old copy fails, no second co
   )
 })
 
+/** Rewrites the active session of the only device Ada has one with (her node stopped). */
+function editAdaSession(home: string, edit: (ratchet: RatchetState) => RatchetState): void {
+  const opened = openHome({ home })
+  try {
+    const [[device, record]] = opened.store.kvList(SESSION_NAMESPACE) as [[string, Uint8Array]]
+    const [session, ...rest] = decodeSessionRecord(record)
+    const ratchet = edit(session!.ratchet)
+    opened.store.kvSet(SESSION_NAMESPACE, device, encodeSessionRecord([{ ...session!, ratchet }, ...rest]))
+  } finally {
+    opened.close()
+  }
+}
+
 test('a chain that fell too far behind: the recipient asks once, the sender starts a new chain, and the message arrives', async (t) => {
   const homes = { ada: makeHome('Ada'), bob: makeHome('Bob') }
   t.after(() => {
@@ -237,15 +250,7 @@ test('a chain that fell too far behind: the recipient asks once, the sender star
   await ada.stop()
   // More than MAX_GAP of Ada's messages to Bob were lost on the way (they expired, say): her
   // sending chain is that far ahead of his receiving one.
-  const opened = openHome({ home: homes.ada.home })
-  try {
-    const [[device, record]] = opened.store.kvList(SESSION_NAMESPACE) as [[string, Uint8Array]]
-    const [session, ...rest] = decodeSessionRecord(record)
-    const ratchet = { ...session!.ratchet, ns: session!.ratchet.ns + MAX_GAP + 1 }
-    opened.store.kvSet(SESSION_NAMESPACE, device, encodeSessionRecord([{ ...session!, ratchet }, ...rest]))
-  } finally {
-    opened.close()
-  }
+  editAdaSession(homes.ada.home, (ratchet) => ({ ...ratchet, ns: ratchet.ns + MAX_GAP + 1 }))
   ada = await startNode(homes.ada.home, { bootstrap: bob.addresses() })
   t.after(() => ada.stop())
   const got: string[] = []
@@ -280,16 +285,10 @@ test("a gap at the start of the sender's next chain: the recipient takes the ste
   await answered
   await ada.stop()
   // More than MAX_GAP of Ada's messages in that new chain were lost before any reached Bob.
-  const opened = openHome({ home: homes.ada.home })
-  try {
-    const [[device, record]] = opened.store.kvList(SESSION_NAMESPACE) as [[string, Uint8Array]]
-    const [session, ...rest] = decodeSessionRecord(record)
-    assert.equal(session!.ratchet.ns, 0, 'Ada has not written in her new chain yet')
-    const ratchet = { ...session!.ratchet, ns: MAX_GAP + 1 }
-    opened.store.kvSet(SESSION_NAMESPACE, device, encodeSessionRecord([{ ...session!, ratchet }, ...rest]))
-  } finally {
-    opened.close()
-  }
+  editAdaSession(homes.ada.home, (ratchet) => {
+    assert.equal(ratchet.ns, 0, 'Ada has not written in her new chain yet')
+    return { ...ratchet, ns: MAX_GAP + 1 }
+  })
   ada = await startNode(homes.ada.home, { bootstrap: bob.addresses() })
   t.after(() => ada.stop())
   const got: string[] = []
