@@ -555,6 +555,13 @@ export class MeshCore implements Router {
       return
     }
     const held = this.#held.get(key)
+    if (held !== undefined && this.#handedAgain(held, n.id)) {
+      // The handoff we took, sent again because our hop acknowledgement was lost: its copies are
+      // counted already (the sender deducts them once, when this acknowledgement arrives).
+      this.stats.duplicatesSuppressed++
+      this.#hopAck(n.id, envelope.id, HopAckStatus.taken)
+      return
+    }
     if (held !== undefined) {
       // Another copy of one we hold: take its budget over, so that copies are neither lost nor
       // multiplied (the sender deducts what it handed, as for any taken copy).
@@ -645,6 +652,15 @@ export class MeshCore implements Router {
    */
   #retried(seen: Seen, from: NeighbourId): boolean {
     return seen.from === from && this.#host.now() - seen.at >= this.#cfg.retryBaseMs / 2
+  }
+
+  /**
+   * A custody copy we hold, handed again by the neighbour it came from before any retry of its
+   * source could make it do so ({@link #retried}): the same handoff, repeated after its hop
+   * acknowledgement timed out.
+   */
+  #handedAgain(held: Held, from: NeighbourId): boolean {
+    return !held.own && held.origin === from && this.#host.now() - held.receivedAt < this.#cfg.retryBaseMs / 2
   }
 
   /** An acknowledgement handed back to us by a neighbour our route to its destination does not lead to. */

@@ -269,6 +269,39 @@ describe('mesh: another copy of an envelope held, over the custody quota', () =>
   })
 })
 
+describe('mesh: a handoff sent again after its hop acknowledgement was lost', () => {
+  it('is acknowledged as taken without adding its copies again; a source retry later still adds them', () => {
+    let now = 1_000_000
+    const sent: Array<{ to: string; frame: ReturnType<typeof decodeFrame> }> = []
+    const envelope = encodeEnvelope({
+      id: new Uint8Array(16).fill(9),
+      destination: tag('D'),
+      hopLimit: 30,
+      expires: Math.floor(now / 1000) + 24 * 3600,
+      copies: 6,
+      flags: EnvelopeFlags.ackRequested,
+      payload: encodeMeshPayload({ kind: 3, body: new Uint8Array(100) }),
+    })
+    const store = createMemoryStore()
+    const core = bareCore(store, () => now, sent)
+    core.linkUp('n1', 65_600)
+    core.receive('n1', encodeFrame({ kind: FrameKind.hello, node: tag('n1'), seqno: 1, encounters: 0 }))
+    const handoff = encodeFrame({ kind: FrameKind.data, envelope })
+    const statuses = () =>
+      sent.flatMap((s) => (s.to === 'n1' && s.frame.kind === FrameKind.hopAck ? [s.frame.status] : []))
+    core.receive('n1', handoff)
+    // Our acknowledgement was lost: the neighbour's flight times out and it sends the same again.
+    now += 10_000
+    core.receive('n1', handoff)
+    assert.deepEqual(statuses(), [HopAckStatus.taken, HopAckStatus.taken])
+    assert.equal(store.getCustody('09'.repeat(16))?.copies, 6)
+    // Its source trying again, much later, is another handoff: its copies are taken over.
+    now += 24 * 3600_000 - 20_000
+    core.receive('n1', handoff)
+    assert.equal(store.getCustody('09'.repeat(16))?.copies, 12)
+  })
+})
+
 describe('mesh: route requests for our own address', () => {
   it('raise our seqno once a second at most, however many ask for more', () => {
     let now = 1_000_000
