@@ -50,6 +50,7 @@ import {
   SUMMARY_ID_LENGTH,
 } from './frames.ts'
 import {
+  datagramCharge,
   type Generations,
   type Held,
   HeldSet,
@@ -614,7 +615,7 @@ export class MeshCore implements Router {
     if (h.datagram) {
       // Held in memory only, so bounded here rather than by the store's custody quotas.
       const held = this.#held.datagramBytes(n.id)
-      const size = envelope.payload.length
+      const size = datagramCharge(envelope.payload.length)
       const quota = this.#cfg.datagramQuota
       if (held.fromOrigin + size > quota.perOriginBytes || held.total + size > quota.totalBytes) {
         this.stats.custodyRefused++

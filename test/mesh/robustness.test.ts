@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { decodeFrame, encodeFrame, FrameKind, HopAckStatus } from '../../src/mesh/frames.ts'
+import { datagramCharge } from '../../src/mesh/held.ts'
 import { type MeshCore, MeshCore as RealMeshCore } from '../../src/mesh/mesh-core.ts'
 import { encodeMeshPayload } from '../../src/mesh/mesh-payload.ts'
 import { createMemoryStore } from '../../src/store/memory-store.ts'
@@ -176,7 +177,7 @@ describe('mesh robustness', () => {
     const b = net.nodes.get('B')!.core!
     const r = prng(7)
     // Datagrams (no acknowledgement asked) for a century, to nobody B knows: nothing forwards them.
-    const datagram = () =>
+    const datagram = (size = 60_000) =>
       encodeFrame({
         kind: 1,
         envelope: encodeEnvelope({
@@ -186,7 +187,7 @@ describe('mesh robustness', () => {
           expires: Math.floor(net.now / 1000) + 100 * 365 * 86_400,
           copies: 1,
           flags: 0,
-          payload: new Uint8Array(60_000),
+          payload: new Uint8Array(size),
         }),
       })
     for (let i = 0; i < 200; i++) b.receive('A', datagram())
@@ -194,6 +195,10 @@ describe('mesh robustness', () => {
     assert.ok(storedBytes <= 1024 * 1024, `held ${storedBytes} bytes of A's datagrams`)
     assert.equal(storedMessages, 17, 'as many 60 kB datagrams as fit in 1 MiB')
     assert.equal(b.stats.custodyRefused, 200 - 17)
+    // Empty ones cost their record: the same quota bounds how many are held.
+    for (let i = 0; i < 2_000; i++) b.receive('A', datagram(0))
+    const room = 1024 * 1024 - 17 * datagramCharge(60_000)
+    assert.equal(b.load().storedMessages, 17 + Math.floor(room / datagramCharge(0)))
   })
 })
 
