@@ -114,6 +114,11 @@ interface Wanted {
   tries: number
 }
 
+/** How often one non-member's sync or graft is answered, at most (see `#mayAnswer`). */
+export const NON_MEMBER_ANSWER_INTERVAL_MS = 60_000
+/** Non-members' syncs and grafts answered per interval, from all of them together. */
+export const NON_MEMBER_ANSWERS_PER_INTERVAL = 4
+
 /** Most hashes tracked as wanted at once. */
 const MAX_WANTED = 4096
 /** Most hashes a sync or graft names (its heads first, then the newest other entries). */
@@ -158,6 +163,9 @@ export class RoomGossip {
   readonly #firstPush = new BoundedMap<string, MemberId>(4096)
   /** Senders of invalid entries, bounded: anyone holding the room ID can sign frames under new accounts. */
   readonly #strikes = new BoundedMap<MemberId, { count: number; until: number }>(MAX_STRIKE_SENDERS)
+  /** When each non-member's sync or graft was last answered, and the answers of this interval. */
+  readonly #nonMemberAnswered = new BoundedMap<MemberId, number>(256)
+  #nonMemberWindow = { start: Number.NEGATIVE_INFINITY, count: 0 }
   #reviewAt = 0
   #antiEntropyAt: number
   #wakeAt = Number.POSITIVE_INFINITY
@@ -258,6 +266,7 @@ export class RoomGossip {
         // "Push to me from now on, and send what I lack": the frame carries the asker's heads.
         this.#lazy.delete(from)
         if (this.#isMember(from)) this.#eager.add(from)
+        if (!this.#mayAnswer(from)) return
         for (const f of entryFrames('supply', this.#log.entriesSince(frame.hashes))) {
           this.#host.send(from, f, 'entries')
         }
@@ -272,11 +281,13 @@ export class RoomGossip {
         if (frame.peer && !this.#eager.has(from) && !this.#lazy.has(from) && this.#isMember(from)) {
           this.#eager.add(from)
         }
-        const since = this.#log.entriesSince(frame.heads)
-        for (const f of entryFrames('supply', since)) this.#host.send(from, f, 'entries')
-        // Answer with ours unless they named every one of our heads (then they lack nothing).
-        const named = new Set(frame.heads.map(toHex))
-        if (!frame.reply && !this.#log.heads().every((h) => named.has(toHex(h)))) this.#sendSync(from, true)
+        if (this.#mayAnswer(from)) {
+          const since = this.#log.entriesSince(frame.heads)
+          for (const f of entryFrames('supply', since)) this.#host.send(from, f, 'entries')
+          // Answer with ours unless they named every one of our heads (then they lack nothing).
+          const named = new Set(frame.heads.map(toHex))
+          if (!frame.reply && !this.#log.heads().every((h) => named.has(toHex(h)))) this.#sendSync(from, true)
+        }
         // What they hold and we lack comes in their answer; graft it only if that answer is lost.
         if (!this.#heeded(from)) return
         for (const h of this.#log.missing(frame.heads)) this.#want(h, from, 2 * this.#cfg.graftTimeoutMs)
@@ -434,6 +445,32 @@ export class RoomGossip {
    */
   #heeded(id: MemberId): boolean {
     return this.#log.size.entries === 0 || this.#isMember(id)
+  }
+
+  /**
+   * Whether a sync or graft from `id` gets what it lacks: a member's always; anyone else's (a
+   * joiner our log does not list yet, or anyone holding the room ID, replaying one sealed frame)
+   * once per {@link NON_MEMBER_ANSWER_INTERVAL_MS} per sender and
+   * {@link NON_MEMBER_ANSWERS_PER_INTERVAL} times in all, since one small frame can ask for the
+   * whole history, and senders cost nothing to make.
+   */
+  #mayAnswer(id: MemberId): boolean {
+    if (this.#isMember(id)) return true
+    const now = this.#host.now()
+    const last = this.#nonMemberAnswered.get(id)
+    if (now - this.#nonMemberWindow.start >= NON_MEMBER_ANSWER_INTERVAL_MS) {
+      this.#nonMemberWindow = { start: now, count: 0 }
+    }
+    if (
+      (last !== undefined && now - last < NON_MEMBER_ANSWER_INTERVAL_MS) ||
+      this.#nonMemberWindow.count >= NON_MEMBER_ANSWERS_PER_INTERVAL
+    ) {
+      this.stats.ignoredFrames++
+      return false
+    }
+    this.#nonMemberWindow.count++
+    this.#nonMemberAnswered.set(id, now)
+    return true
   }
 
   /**

@@ -20,6 +20,8 @@ import {
   type GossipConfig,
   type GossipTraffic,
   type MemberId,
+  NON_MEMBER_ANSWER_INTERVAL_MS,
+  NON_MEMBER_ANSWERS_PER_INTERVAL,
   RoomGossip,
   type RoomGossipHost,
 } from '../../src/groups/room-gossip.ts'
@@ -705,6 +707,34 @@ describe('room gossip', () => {
       [],
       'nothing sent to them on our own',
     )
+  })
+
+  it("non-members' syncs and grafts are answered once a minute each, and a few times a minute in all", () => {
+    const { net, nodes } = room(3, 13)
+    const bob = nodes[1]!
+    net.runFor(1_000)
+    const stranger = () => hex(createIdentity({ now: T0, deviceName: 'x' }).account.publicKey)
+    const answers = (to: string) => net.sent.filter((f) => f.to === to).length
+    // One sealed request, replayed: the whole history once, then nothing for a minute.
+    const mallory = stranger()
+    const sync = encodeGossipFrame({ type: 'sync', heads: [], reply: true, peer: false })
+    for (let i = 0; i < 20; i++) net.inject(mallory, bob, sync)
+    for (let i = 0; i < 20; i++) net.inject(mallory, bob, encodeGossipFrame({ type: 'graft', hashes: [] }))
+    const once = answers(mallory)
+    assert.ok(once > 0, 'answered once')
+    // Many made-up senders: a few answered in all.
+    const others = Array.from({ length: 20 }, stranger)
+    for (const o of others) net.inject(o, bob, sync)
+    assert.equal(others.filter((o) => answers(o) > 0).length, NON_MEMBER_ANSWERS_PER_INTERVAL - 1)
+    // A member is answered every time.
+    const alice = nodes[0]!
+    const before = answers(alice.id)
+    for (let i = 0; i < 5; i++) net.inject(alice.id, bob, sync)
+    assert.ok(answers(alice.id) >= before + 5)
+    // A minute later, the sender is answered again.
+    net.runFor(NON_MEMBER_ANSWER_INTERVAL_MS)
+    net.inject(mallory, bob, sync)
+    assert.ok(answers(mallory) > once)
   })
 
   it("a non-member's announcements and entries waiting for parents take nothing from repair", () => {
