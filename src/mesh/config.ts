@@ -55,10 +55,16 @@ export interface MeshConfig {
   /** Delivery proofs remembered, to purge copies met later. */
   readonly proofCapacity: number
   /**
-   * Payload bytes of other nodes' datagrams held for forwarding (in memory only, never stored),
-   * from one neighbour and in all; beyond, they are refused. Custody quotas bound the rest.
+   * Bytes of datagrams held in memory (never stored), each counted as its payload and its record
+   * (held.ts, `datagramCharge`): other nodes' held for forwarding, from one neighbour and in all,
+   * beyond which they are refused; and our own waiting to go out (room gossip answers), beyond
+   * which new ones are dropped (datagrams are best-effort). Custody quotas bound the rest.
    */
-  readonly datagramQuota: { readonly perOriginBytes: number; readonly totalBytes: number }
+  readonly datagramQuota: {
+    readonly perOriginBytes: number
+    readonly totalBytes: number
+    readonly ownBytes: number
+  }
 }
 
 /** Defaults for phones on Wi-Fi, hotspots and Bluetooth. */
@@ -83,5 +89,5 @@ export const DEFAULT_MESH_CONFIG: MeshConfig = {
   maxDestinations: 1024,
   seenCapacity: 65_536,
   proofCapacity: 16_384,
-  datagramQuota: { perOriginBytes: 1024 * 1024, totalBytes: 8 * 1024 * 1024 },
+  datagramQuota: { perOriginBytes: 1024 * 1024, totalBytes: 8 * 1024 * 1024, ownBytes: 16 * 1024 * 1024 },
 }

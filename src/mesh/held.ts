@@ -254,6 +254,7 @@ export class HeldSet {
   /** Payload bytes of other nodes' datagrams held, by the neighbour that handed them over, and in all. */
   readonly #datagramBytes = new Map<string, number>()
   #datagramTotal = 0
+  #ownDatagramBytes = 0
 
   get size(): number {
     return this.#byKey.size
@@ -279,6 +280,11 @@ export class HeldSet {
   /** Payload bytes of other nodes' datagrams held: from `origin`, and in all. */
   datagramBytes(origin: string): { fromOrigin: number; total: number } {
     return { fromOrigin: this.#datagramBytes.get(origin) ?? 0, total: this.#datagramTotal }
+  }
+
+  /** What our own datagrams held (waiting to go out) are charged, as {@link datagramBytes} counts. */
+  get ownDatagramBytes(): number {
+    return this.#ownDatagramBytes
   }
 
   /** Whether some envelope held goes to the destination whose tag is `destKey` (hex). */
@@ -346,8 +352,12 @@ export class HeldSet {
   }
 
   #countDatagram(h: Held, sign: 1 | -1): void {
-    if (!h.datagram || h.own) return
+    if (!h.datagram) return
     const bytes = sign * datagramCharge(h.envelope.payload.length)
+    if (h.own) {
+      this.#ownDatagramBytes += bytes
+      return
+    }
     const left = (this.#datagramBytes.get(h.origin) ?? 0) + bytes
     if (left > 0) this.#datagramBytes.set(h.origin, left)
     else this.#datagramBytes.delete(h.origin)

@@ -88,6 +88,8 @@ export interface MeshStats {
   routeRequestsSent: number
   routeRequestsForwarded: number
   proofsLearned: number
+  /** Our own datagrams dropped at send: those waiting to go out were over their quota. */
+  datagramsDropped: number
 }
 
 /** Whether a held envelope carries an opaque message (its proof and source sealed in the body). */
@@ -156,6 +158,7 @@ export class MeshCore implements Router {
     routeRequestsSent: 0,
     routeRequestsForwarded: 0,
     proofsLearned: 0,
+    datagramsDropped: 0,
   }
 
   constructor(init: MeshCoreInit) {
@@ -396,6 +399,18 @@ export class MeshCore implements Router {
       })
     }
     h.threshold = this.#encounters
+    if (
+      datagram &&
+      this.#held.ownDatagramBytes + datagramCharge(envelope.payload.length) > this.#cfg.datagramQuota.ownBytes
+    ) {
+      // Best-effort, and what waits already is more than the links are taking: dropped, as a
+      // lossy link would. (A member's sync can ask for the whole history of a room.)
+      this.stats.datagramsDropped++
+      this.#host.log('warn', 'dropped a datagram: too many of ours waiting to go out', {
+        bytes: payload.length,
+      })
+      return key
+    }
     if (sealedSecret !== undefined) {
       h.ackSecret = new Uint8Array(sealedSecret)
       this.#tagOwn(h)

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
+import { DEFAULT_MESH_CONFIG } from '../../src/mesh/config.ts'
 import { decodeFrame, encodeFrame, FrameKind, HopAckStatus } from '../../src/mesh/frames.ts'
 import { datagramCharge } from '../../src/mesh/held.ts'
 import { type MeshCore, MeshCore as RealMeshCore } from '../../src/mesh/mesh-core.ts'
@@ -271,6 +272,20 @@ describe('mesh: another copy of an envelope held, over the custody quota', () =>
       handed.map((s) => (s.frame.kind === FrameKind.data ? decodeEnvelope(s.frame.envelope).copies : -1)),
       [12],
     )
+  })
+})
+
+describe('mesh: our own datagrams waiting to go out', () => {
+  it('are bounded: beyond their quota new ones are dropped and counted', () => {
+    const sent: Array<{ to: string; frame: ReturnType<typeof decodeFrame> }> = []
+    const core = bareCore(createMemoryStore(), () => 1_000_000, sent)
+    const quota = DEFAULT_MESH_CONFIG.datagramQuota.ownBytes
+    // Nobody to hand them to: they wait, as a sync answer to an unreachable asker would.
+    for (let i = 0; i < 400; i++) core.send(tag('nobody'), new Uint8Array(60_000), { datagram: true })
+    const held = core.load().storedMessages
+    const charge = datagramCharge(encodeMeshPayload({ kind: 3, body: new Uint8Array(60_000) }).length)
+    assert.equal(held, Math.floor(quota / charge))
+    assert.equal(core.stats.datagramsDropped, 400 - held)
   })
 })
 
