@@ -211,8 +211,9 @@ export class RouteAgent {
 
   #onRequest(from: NeighbourId, f: Extract<Frame, { kind: 5 }>): void {
     if (bytesEqual(f.origin, this.#self)) return
-    if (!this.#discovery.note(tagKey(f.origin), f.reqId, from)) return
     const now = this.#io.now()
+    if (!this.#discovery.admit(from, now)) return
+    if (!this.#discovery.note(tagKey(f.origin), f.reqId, from)) return
     if (this.#table.update(f.origin, from, f.originSeqno, f.hops, now + this.#cfg.routeHoldMs))
       this.#trigger()
     if (bytesEqual(f.dest, this.#self)) {
@@ -245,7 +246,9 @@ export class RouteAgent {
     // What this node needs to take the route too: a seqno above its own feasibility distance.
     const want = this.#wantSeqno(f.dest)
     const wantSeqno = f.wantSeqno === 0 || (want !== 0 && seqnoNewer(want, f.wantSeqno)) ? want : f.wantSeqno
-    const next = { ...f, hops: f.hops + 1, hopLimit: f.hopLimit - 1, wantSeqno }
+    // Never further than our own hop limit, whatever the request asked for (the wire allows 64).
+    const hopLimit = Math.min(f.hopLimit, this.#cfg.hopLimit) - 1
+    const next = { ...f, hops: f.hops + 1, hopLimit, wantSeqno }
     for (const other of this.#io.neighbours()) if (other !== from) this.#io.send(other, next)
   }
 

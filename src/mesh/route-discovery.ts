@@ -10,6 +10,12 @@ import { BoundedMap } from './bounded-map.ts'
 import type { MeshConfig } from './config.ts'
 import type { NeighbourId } from './router.ts'
 
+/**
+ * Requests taken from one neighbour per second, as a multiple of the per-origin budget: a relay
+ * passes on requests of many origins, but one link cannot make us work for made-up ones without end.
+ */
+export const NEIGHBOUR_REQUEST_FACTOR = 4
+
 /** Route request bookkeeping of one node. */
 export class RouteDiscovery {
   readonly #cfg: MeshConfig
@@ -18,6 +24,8 @@ export class RouteDiscovery {
   /** origin:reqId → the neighbour the request came from ('' for our own). */
   readonly #seen = new BoundedMap<string, NeighbourId>(4096)
   #budget = new Map<string, number>()
+  /** Requests taken from each neighbour this second (see {@link admit}). */
+  #fromNeighbour = new Map<NeighbourId, number>()
   #second = -1
   #reqId = 0
 
@@ -54,16 +62,34 @@ export class RouteDiscovery {
     return this.#seen.get(`${originKey}:${reqId}`)
   }
 
+  /**
+   * Whether a request arriving from neighbour `from` is looked at at all: at most
+   * {@link NEIGHBOUR_REQUEST_FACTOR} × `routeRequestsPerSecond` a second from one neighbour.
+   * The per-origin budget of {@link mayForward} is keyed by what the frame says, which a sender
+   * makes up at will; this one is keyed by the link it came on.
+   */
+  admit(from: NeighbourId, now: number): boolean {
+    this.#tick(now)
+    const used = this.#fromNeighbour.get(from) ?? 0
+    if (used >= this.#cfg.routeRequestsPerSecond * NEIGHBOUR_REQUEST_FACTOR) return false
+    this.#fromNeighbour.set(from, used + 1)
+    return true
+  }
+
   /** Whether one more request from `originKey` may be forwarded this second. */
   mayForward(originKey: string, now: number): boolean {
-    const second = Math.floor(now / 1000)
-    if (second !== this.#second) {
-      this.#second = second
-      this.#budget = new Map()
-    }
+    this.#tick(now)
     const used = this.#budget.get(originKey) ?? 0
     if (used >= this.#cfg.routeRequestsPerSecond) return false
     this.#budget.set(originKey, used + 1)
     return true
+  }
+
+  #tick(now: number): void {
+    const second = Math.floor(now / 1000)
+    if (second === this.#second) return
+    this.#second = second
+    this.#budget = new Map()
+    this.#fromNeighbour = new Map()
   }
 }

@@ -374,6 +374,38 @@ describe('mesh: route requests for our own address', () => {
   })
 })
 
+describe('mesh: route requests from one neighbour', () => {
+  it('are taken 40 a second at most, whatever origins they name, and go no further than our hop limit', () => {
+    let now = 1_000_000
+    const sent: Array<{ to: string; frame: ReturnType<typeof decodeFrame> }> = []
+    const core = bareCore(createMemoryStore(), () => now, sent)
+    for (const n of ['n0', 'n1']) {
+      core.linkUp(n, 65_600)
+      core.receive(n, encodeFrame({ kind: FrameKind.hello, node: tag(n), seqno: 1, encounters: 1 }))
+    }
+    const request = (i: number, hopLimit: number) =>
+      encodeFrame({
+        kind: FrameKind.routeRequest,
+        dest: tag('nowhere'),
+        origin: tag(`fake${i}`),
+        originSeqno: 1,
+        reqId: i + 1,
+        hops: 0,
+        hopLimit,
+        wantSeqno: 0,
+      })
+    const forwarded = () =>
+      sent.flatMap((s) => (s.to === 'n1' && s.frame.kind === FrameKind.routeRequest ? [s.frame] : []))
+    for (let i = 0; i < 1000; i++) core.receive('n0', request(i, 64))
+    assert.equal(forwarded().length, 4 * DEFAULT_MESH_CONFIG.routeRequestsPerSecond)
+    assert.ok(forwarded().every((f) => f.hopLimit === DEFAULT_MESH_CONFIG.hopLimit - 1))
+    assert.ok(core.routes().length <= 4 * DEFAULT_MESH_CONFIG.routeRequestsPerSecond + 2)
+    now += 1_000
+    core.receive('n0', request(5000, 3))
+    assert.equal(forwarded().at(-1)?.hopLimit, 2, 'the next second, taken again')
+  })
+})
+
 describe('mesh: a message to this node itself', () => {
   it('is refused with a typed error, recording nothing', () => {
     const store = createMemoryStore()
