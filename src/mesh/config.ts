@@ -60,6 +60,12 @@ export interface MeshConfig {
    * beyond which they are refused; and our own waiting to go out (room gossip answers), beyond
    * which new ones are dropped (datagrams are best-effort). Custody quotas bound the rest.
    */
+  /**
+   * Other nodes' envelopes in custody, from one neighbour and in all; beyond, refused. The
+   * store's custody quotas count bytes, and an envelope can be 46 bytes: without a count, one
+   * neighbour could make us hold 90,000 within its 4 MiB, each one looked at on every pump.
+   */
+  readonly custodyCount: { readonly perOrigin: number; readonly total: number }
   readonly datagramQuota: {
     readonly perOriginBytes: number
     readonly totalBytes: number
@@ -89,5 +95,6 @@ export const DEFAULT_MESH_CONFIG: MeshConfig = {
   maxDestinations: 1024,
   seenCapacity: 65_536,
   proofCapacity: 16_384,
+  custodyCount: { perOrigin: 2_048, total: 16_384 },
   datagramQuota: { perOriginBytes: 1024 * 1024, totalBytes: 8 * 1024 * 1024, ownBytes: 16 * 1024 * 1024 },
 }

@@ -255,6 +255,9 @@ export class HeldSet {
   readonly #datagramBytes = new Map<string, number>()
   #datagramTotal = 0
   #ownDatagramBytes = 0
+  /** Other nodes' envelopes in custody (stored, not datagrams), by origin and in all. */
+  readonly #custodyCounts = new Map<string, number>()
+  #custodyTotal = 0
 
   get size(): number {
     return this.#byKey.size
@@ -280,6 +283,11 @@ export class HeldSet {
   /** Payload bytes of other nodes' datagrams held: from `origin`, and in all. */
   datagramBytes(origin: string): { fromOrigin: number; total: number } {
     return { fromOrigin: this.#datagramBytes.get(origin) ?? 0, total: this.#datagramTotal }
+  }
+
+  /** Other nodes' envelopes in custody from `origin`, and in all (see MeshConfig.custodyCount). */
+  custodyCount(origin: string): { fromOrigin: number; total: number } {
+    return { fromOrigin: this.#custodyCounts.get(origin) ?? 0, total: this.#custodyTotal }
   }
 
   /** What our own datagrams held (waiting to go out) are charged, as {@link datagramBytes} counts. */
@@ -326,11 +334,11 @@ export class HeldSet {
     const before = this.#byKey.get(h.key)
     if (before !== undefined) {
       this.#bytes -= before.envelope.payload.length
-      this.#countDatagram(before, -1)
+      this.#countOthers(before, -1)
     } else this.#dests.set(h.destKey, (this.#dests.get(h.destKey) ?? 0) + 1)
     this.#byKey.set(h.key, h)
     this.#bytes += h.envelope.payload.length
-    this.#countDatagram(h, 1)
+    this.#countOthers(h, 1)
     if (before !== undefined) this.#timed.delete(before)
     if (isTimed(h)) this.#timed.add(h)
     if (h.expiresAtMs < this.#firstExpiry) this.#firstExpiry = h.expiresAtMs
@@ -342,7 +350,7 @@ export class HeldSet {
     if (held === undefined) return false
     this.#byKey.delete(h.key)
     this.#bytes -= held.envelope.payload.length
-    this.#countDatagram(held, -1)
+    this.#countOthers(held, -1)
     this.#timed.delete(held)
     if (held.expiresAtMs <= this.#firstExpiry) this.#firstExpiryStale = true
     const left = (this.#dests.get(held.destKey) ?? 1) - 1
@@ -351,8 +359,16 @@ export class HeldSet {
     return true
   }
 
-  #countDatagram(h: Held, sign: 1 | -1): void {
-    if (!h.datagram) return
+  /** Keeps the counts of other nodes' datagrams (bytes) and custody envelopes, and of our datagrams. */
+  #countOthers(h: Held, sign: 1 | -1): void {
+    if (!h.datagram) {
+      if (h.own) return
+      const left = (this.#custodyCounts.get(h.origin) ?? 0) + sign
+      if (left > 0) this.#custodyCounts.set(h.origin, left)
+      else this.#custodyCounts.delete(h.origin)
+      this.#custodyTotal += sign
+      return
+    }
     const bytes = sign * datagramCharge(h.envelope.payload.length)
     if (h.own) {
       this.#ownDatagramBytes += bytes

@@ -627,7 +627,15 @@ export class MeshCore implements Router {
     })
     h.holders.add(n.id)
     h.threshold = this.#encounters
-    if (h.datagram) {
+    if (!h.datagram) {
+      const held = this.#held.custodyCount(n.id)
+      const limit = this.#cfg.custodyCount
+      if (held.fromOrigin >= limit.perOrigin || held.total >= limit.total) {
+        this.stats.custodyRefused++
+        this.#hopAck(n.id, envelope.id, HopAckStatus.refused)
+        return
+      }
+    } else {
       // Held in memory only, so bounded here rather than by the store's custody quotas.
       const held = this.#held.datagramBytes(n.id)
       const size = datagramCharge(envelope.payload.length)

@@ -6,6 +6,7 @@ import { datagramCharge } from '../../src/mesh/held.ts'
 import { type MeshCore, MeshCore as RealMeshCore } from '../../src/mesh/mesh-core.ts'
 import { encodeMeshPayload } from '../../src/mesh/mesh-payload.ts'
 import { createMemoryStore } from '../../src/store/memory-store.ts'
+import { DEFAULT_CUSTODY_QUOTA } from '../../src/store/store.ts'
 import { decodeEnvelope, EnvelopeFlags, encodeEnvelope } from '../../src/wire/envelope.ts'
 import { throwsCode } from '../helpers/errors.ts'
 import { MeshNet } from '../helpers/mesh-net.ts'
@@ -272,6 +273,39 @@ describe('mesh: another copy of an envelope held, over the custody quota', () =>
       handed.map((s) => (s.frame.kind === FrameKind.data ? decodeEnvelope(s.frame.envelope).copies : -1)),
       [12],
     )
+  })
+})
+
+describe("mesh: another node's envelopes in custody", () => {
+  it('are counted as well as weighed: one neighbour cannot fill the relay with tiny envelopes', () => {
+    const now = 1_000_000
+    const sent: Array<{ to: string; frame: ReturnType<typeof decodeFrame> }> = []
+    const store = createMemoryStore()
+    const core = bareCore(store, () => now, sent)
+    core.linkUp('n1', 65_600)
+    core.receive('n1', encodeFrame({ kind: FrameKind.hello, node: tag('n1'), seqno: 1, encounters: 0 }))
+    const { perOrigin } = DEFAULT_MESH_CONFIG.custodyCount
+    for (let i = 0; i < perOrigin + 50; i++) {
+      const id = new Uint8Array(16)
+      new DataView(id.buffer).setUint32(0, i + 1)
+      const envelope = encodeEnvelope({
+        id,
+        destination: tag('nobody'),
+        hopLimit: 30,
+        expires: Math.floor(now / 1000) + 3600,
+        copies: 1,
+        flags: EnvelopeFlags.ackRequested,
+        payload: encodeMeshPayload({ kind: 3, body: new Uint8Array(1) }),
+      })
+      core.receive('n1', encodeFrame({ kind: FrameKind.data, envelope }))
+    }
+    assert.ok(
+      store.custodyUsage('n1').bytes < DEFAULT_CUSTODY_QUOTA.perOriginBytes / 10,
+      'far within the byte quota',
+    )
+    assert.equal(store.custodyUsage('n1').count, perOrigin)
+    assert.equal(core.load().storedMessages, perOrigin)
+    assert.equal(core.stats.custodyRefused, 50)
   })
 })
 
