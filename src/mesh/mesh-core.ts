@@ -230,12 +230,33 @@ export class MeshCore implements Router {
     }
     this.#neighbours.add(neighbour, mtu)
     this.#generations.neighbourhood++
-    // The Summary goes first: a neighbour that holds something we already have learns it before
-    // our Hello makes it hand that over.
-    this.#sendSummary(neighbour)
     // The Hello says how many links we have had, this one included (the neighbour's own count
     // includes it too): whom to spray copies to is settled without another round trip.
     this.#encounters++
+    this.#greet(neighbour)
+    this.#schedule()
+  }
+
+  /**
+   * Says again to every neighbour what the start of a link says (a Summary, a Hello, the whole
+   * route table), keeping all we know of them. For a host whose step was undone after the core
+   * ran it (its writes rolled back, its frames never sent): the core's memory may hold that it
+   * said things no neighbour got. What the neighbours said to us stays true, so nothing of theirs
+   * is forgotten (taking the links down and up would forget their Hellos, and with them every
+   * route through them, until they happened to say Hello again).
+   */
+  resync(): void {
+    for (const id of this.#neighbours.ids()) this.#greet(id)
+    this.#pumpDue = true
+    this.#pumpIfDue()
+    this.#schedule()
+  }
+
+  /** Our Summary, Hello and route table to `neighbour`, as at the start of a link. */
+  #greet(neighbour: NeighbourId): void {
+    // The Summary goes first: a neighbour that holds something we already have learns it before
+    // our Hello makes it hand that over.
+    this.#sendSummary(neighbour)
     this.#sendFrame(neighbour, {
       kind: FrameKind.hello,
       node: this.self,
@@ -243,7 +264,6 @@ export class MeshCore implements Router {
       encounters: this.#encounters,
     })
     this.#routing.linkUp(neighbour)
-    this.#schedule()
   }
 
   linkDown(neighbour: NeighbourId): void {

@@ -123,8 +123,6 @@ export class TalkenNode extends EventEmitter<NodeEvents> {
   readonly #cardBook: CardBook
   #pool = { bytes: Buffer.alloc(0), offset: 0 }
   #timer: NodeJS.Timeout | undefined
-  /** Mesh links up, with their MTU: what a resync starts again (see #resyncSoon). */
-  readonly #linksUp = new Map<string, number>()
   /** Looks daily whether the signed prekey is due for rotation (#rotatePrekeysIfDue). */
   #prekeyTimer: NodeJS.Timeout | undefined
   /** A resync is due (its timer), and how long the next one waits after a failure. */
@@ -231,14 +229,12 @@ export class TalkenNode extends EventEmitter<NodeEvents> {
       handlers: {
         linkUp: (peer, mtu) => {
           this.#log('info', 'link up', { peer })
-          this.#linksUp.set(peer, mtu)
           this.#step(() => this.#core.linkUp(peer, mtu))
           // Like every announcement: a listener that throws is reported, and stops nothing.
           this.#steps.after(() => this.#emitEach('link:up', peer))
         },
         linkDown: (peer) => {
           this.#log('info', 'link down', { peer })
-          this.#linksUp.delete(peer)
           this.#step(() => this.#core.linkDown(peer))
           this.#steps.after(() => this.#emitEach('link:down', peer))
         },
@@ -519,7 +515,12 @@ export class TalkenNode extends EventEmitter<NodeEvents> {
   /** A step that was undone, or a listener that threw: logged, and emitted as `error`. */
   #failed(err: unknown, what: StepFailure): void {
     const message = err instanceof Error ? err.message : String(err)
-    this.#log('error', what === 'announcement' ? 'a listener threw' : 'mesh step failed', { error: message })
+    if (what === 'action') {
+      // Its caller has the error (most often bad input: a name too long, a right the user lacks).
+      this.#log('info', 'an action failed; its writes were undone', { error: message })
+    } else {
+      this.#log('error', what === 'announcement' ? 'a listener threw' : 'mesh step failed', { error: message })
+    }
     if (what !== 'announcement') this.#resyncSoon()
     // An action's caller has the error already.
     if (what !== 'action') this.#raise(err)
@@ -528,8 +529,8 @@ export class TalkenNode extends EventEmitter<NodeEvents> {
   /**
    * After a step that was undone. Its writes and the frames it would have sent are gone, but the
    * mesh core's memory is not: it may believe it said Hello, a Summary or a route update that no
-   * neighbour ever got, and wait for answers that never come. Starting every link again (down and
-   * up, in one step) says all of that again. Until such a step commits (the disk may still be
+   * neighbour ever got, and wait for answers that never come. `resync` says all of that again to
+   * every neighbour, keeping what they said to us. Until such a step commits (the disk may still be
    * full), it is tried again, waiting twice as long each time, up to {@link RESYNC_MAX_DELAY_MS}.
    */
   #resyncSoon(): void {
@@ -539,12 +540,7 @@ export class TalkenNode extends EventEmitter<NodeEvents> {
     this.#resync = setTimeout(() => {
       this.#resync = undefined
       if (this.#stopped) return
-      this.#step(() => {
-        for (const [peer, mtu] of this.#linksUp) {
-          this.#core.linkDown(peer)
-          this.#core.linkUp(peer, mtu)
-        }
-      })
+      this.#step(() => this.#core.resync())
       // Had it been undone too, another would be due by now (#failed).
       if (this.#resync === undefined) this.#resyncDelayMs = RESYNC_FIRST_DELAY_MS
     }, delay)
