@@ -519,7 +519,9 @@ export class TalkenNode extends EventEmitter<NodeEvents> {
       // Its caller has the error (most often bad input: a name too long, a right the user lacks).
       this.#log('info', 'an action failed; its writes were undone', { error: message })
     } else {
-      this.#log('error', what === 'announcement' ? 'a listener threw' : 'mesh step failed', { error: message })
+      this.#log('error', what === 'announcement' ? 'a listener threw' : 'mesh step failed', {
+        error: message,
+      })
     }
     if (what !== 'announcement') this.#resyncSoon()
     // An action's caller has the error already.
