@@ -19,7 +19,9 @@ export interface AddContactResult {
 
 /**
  * Verifies `link` and stores its card as a contact. Throws the link's parse errors, `self_contact`
- * for one's own link, or `invalid_argument` for a bad petname; nothing is stored then.
+ * for one's own link, `invalid_argument` for a bad petname or `conflict` for one another contact
+ * has; nothing is stored then. Without a petname the card's name is taken, made unique (see
+ * {@link uniqueName}) when another contact has it.
  * Adding a known contact again keeps its petname and verification, and takes the card if newer.
  */
 export function addContact(
@@ -52,11 +54,13 @@ export function acceptContactCard(
   const cardBytes = encodeContactCard(card)
   return store.transaction(() => {
     const existing = store.getContact(id)
+    if (name !== undefined && name !== existing?.name) refuseTakenName(store, name, id)
     if (existing === undefined) {
       const contact: Contact = {
         id,
         accountKey: card.accountKey,
-        name: name ?? card.name,
+        // The name the card gives is the sender's choice: it never shadows a contact we have.
+        name: name ?? uniqueName(store, card.name, id),
         card: cardBytes,
         verified: false,
         addedAt: options.now,
@@ -79,6 +83,39 @@ export function acceptContactCard(
     store.putContact(contact)
     return { contact, outcome: 'updated' }
   })
+}
+
+/** Whether another contact than `id` is named `name` (names are compared case-insensitively). */
+function nameTaken(store: Store, name: string, id: string): boolean {
+  const lower = name.toLowerCase()
+  return store.listContacts().some((c) => c.id !== id && c.name.toLowerCase() === lower)
+}
+
+/** Throws `conflict` when another contact is named `name`: a petname picks one contact. */
+function refuseTakenName(store: Store, name: string, id: string): void {
+  if (nameTaken(store, name, id)) {
+    throw new TalkenError('conflict', `another contact is named ${name}: choose another name`, {
+      details: { name },
+    })
+  }
+}
+
+/**
+ * `name`, or when another contact has it (a stranger who wrote to us calling themselves what a
+ * contact of ours is called, say), `name (tk1abcd)` with the start of their text ID, shortened to
+ * fit {@link MAX_NAME_BYTES}.
+ */
+export function uniqueName(store: Store, name: string, id: string): string {
+  if (!nameTaken(store, name, id)) return name
+  for (const length of [7, 11, id.length]) {
+    const suffix = ` (${id.slice(0, length)})`
+    let base = [...name]
+    while (base.length > 0 && Buffer.byteLength(base.join('') + suffix) > MAX_NAME_BYTES)
+      base = base.slice(0, -1)
+    const candidate = base.join('').trimEnd() + suffix
+    if (!nameTaken(store, candidate, id)) return candidate
+  }
+  return id
 }
 
 /**
