@@ -10,7 +10,7 @@
 import { dhKeyFromPrivate, generateDhKey, systemRandom } from '../e2e/primitives.ts'
 import { isStorageFailure, isTalkenError, TalkenError } from '../errors.ts'
 import { fromHex, toHex } from '../groups/entry.ts'
-import { MAX_ROOM_MEMBERS } from '../groups/limits.ts'
+import { MAX_ROOM_MEMBERS, MAX_ROOM_NAME_BYTES } from '../groups/limits.ts'
 import { decodeGenesisBody, decodeRemoveBody } from '../groups/room-bodies.ts'
 import { RoomGossip } from '../groups/room-gossip.ts'
 import { type KeySealer, x25519Sealer } from '../groups/room-keys.ts'
@@ -83,6 +83,11 @@ export interface RoomSummary {
   readonly name: string
   /** True once our own add (or the genesis) is in the history held here. */
   readonly member: boolean
+  /**
+   * `member`; `joining` while our join request waits for the inviter's answer; `left` once we
+   * left or were removed (the history stays readable here).
+   */
+  readonly status: 'member' | 'joining' | 'left'
   readonly members: number
   readonly entries: number
 }
@@ -177,9 +182,27 @@ export class NodeRooms {
     clearTimeout(this.#timer)
   }
 
-  /** Creates a room with this account as its first member and admin. */
+  /**
+   * Creates a room with this account as its first member and admin. Throws `invalid_argument` for
+   * an empty name, one over {@link MAX_ROOM_NAME_BYTES} bytes or with control characters, and
+   * `conflict` when a room held here has that name already (names are how people pick rooms).
+   */
   create(name: string): RoomSummary {
-    const room = this.#host.act(() => this.#adopt(createRoom(this.#logOptions(), name, Date.now())))
+    const trimmed = name.trim()
+    const problem = trimmed.length === 0 ? 'is empty' : textProblem(trimmed, false)
+    if (problem !== undefined || Buffer.byteLength(trimmed) > MAX_ROOM_NAME_BYTES) {
+      throw new TalkenError(
+        'invalid_argument',
+        `a room name is 1 to ${MAX_ROOM_NAME_BYTES} bytes of text${problem === undefined ? '' : `: this one ${problem}`}`,
+      )
+    }
+    const lower = trimmed.toLowerCase()
+    if (this.list().some((r) => r.name.toLowerCase() === lower)) {
+      throw new TalkenError('conflict', `you have a room named ${trimmed} already: choose another name`, {
+        details: { name: trimmed },
+      })
+    }
+    const room = this.#host.act(() => this.#adopt(createRoom(this.#logOptions(), trimmed, Date.now())))
     return this.#summary(room)
   }
 
@@ -286,9 +309,18 @@ export class NodeRooms {
     }))
   }
 
-  /** Leaves a room: writes a leave entry; the rest rotate the key on their next post. */
+  /**
+   * Leaves a room: writes a leave entry; the rest rotate the key on their next post. A join not
+   * answered yet is given up instead (no more requests; a room that holds nothing yet is dropped).
+   */
   leave(query: string): RoomSummary {
     const room = this.#find(query)
+    if (!this.#isMember(room) && this.#joining(room.id) !== undefined) {
+      const summary = this.#summary(room)
+      this.#host.act(() => this.#host.store.kvDelete(JOINING_NS, room.id))
+      if (room.log.size.entries === 0) this.#rooms.delete(room.id)
+      return { ...summary, status: 'left' }
+    }
     this.#requireMember(room)
     this.#host.act(() => {
       const entry = room.log.leave(Date.now())
@@ -579,10 +611,12 @@ export class NodeRooms {
 
   #summary(room: Room): RoomSummary {
     const size = room.log.size
+    const member = this.#isMember(room)
     return {
       id: room.id,
       name: this.#name(room),
-      member: this.#isMember(room),
+      member,
+      status: member ? 'member' : this.#joining(room.id) !== undefined ? 'joining' : 'left',
       members: size.entries === 0 ? 0 : room.log.members().length,
       entries: size.entries,
     }

@@ -247,3 +247,52 @@ describe('rooms on a node: joining by invitation', () => {
     assert.deepEqual(alice.store.kvGet('test', 'other work'), new Uint8Array([1]))
   })
 })
+
+describe('rooms on a node: names and states', () => {
+  it('a room needs a name of its own: empty, too long, control characters and names held already are refused', () => {
+    const net = new Rooms()
+    const alice = net.add('alice')
+    alice.rooms.create('Climbing')
+    for (const name of ['', '   ', 'x'.repeat(65), 'a\u0007b']) {
+      assert.throws(
+        () => alice.rooms.create(name),
+        (e: unknown) => e instanceof Error && 'code' in e && e.code === 'invalid_argument',
+        JSON.stringify(name),
+      )
+    }
+    assert.throws(
+      () => alice.rooms.create(' climbing '),
+      (e: unknown) => e instanceof Error && 'code' in e && e.code === 'conflict',
+    )
+    assert.deepEqual(
+      alice.rooms.list().map((r) => r.name),
+      ['Climbing'],
+    )
+    assert.equal(alice.rooms.create('  Bouldering ').name, 'Bouldering')
+  })
+
+  it('says whether we are a member, joining, or left; and a join not answered yet can be given up', () => {
+    const net = new Rooms()
+    const alice = net.add('alice')
+    const bob = net.add('bob')
+    const room = alice.rooms.create('club')
+    const { link } = alice.rooms.invite(room.id)
+    assert.equal(alice.rooms.list()[0]?.status, 'member')
+    // Alice is away: Bob's request waits.
+    const aliceKey = toHex(alice.identity.account.publicKey)
+    net.nodes.delete(aliceKey)
+    bob.rooms.join(link)
+    net.pump()
+    assert.equal(bob.rooms.list()[0]?.status, 'joining')
+    assert.equal(bob.rooms.leave(room.id).status, 'left')
+    assert.deepEqual(bob.rooms.list(), [], 'a room that held nothing yet is gone')
+    assert.equal(bob.store.kvGet('rooms/joining', room.id), undefined, 'no more requests')
+    // Joined, then left: the history stays, as left.
+    net.nodes.set(aliceKey, alice.rooms)
+    bob.rooms.join(link)
+    net.pump()
+    assert.equal(bob.rooms.list()[0]?.status, 'member')
+    bob.rooms.leave(room.id)
+    assert.equal(bob.rooms.list()[0]?.status, 'left')
+  })
+})

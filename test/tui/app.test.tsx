@@ -110,8 +110,22 @@ function fakeClient(
     roomPost: async (room, text) => {
       calls.push(`post ${room} ${text}`)
     },
-    roomCreate: async (name) => ({ id: 'ab'.repeat(32), name, member: true, members: 1, entries: 1 }),
-    roomJoin: async () => ({ id: 'cd'.repeat(32), name: 'Joined', member: false, members: 0, entries: 0 }),
+    roomCreate: async (name) => ({
+      id: 'ab'.repeat(32),
+      name,
+      member: true,
+      status: 'member',
+      members: 1,
+      entries: 1,
+    }),
+    roomJoin: async () => ({
+      id: 'cd'.repeat(32),
+      name: 'Joined',
+      member: false,
+      status: 'joining',
+      members: 0,
+      entries: 0,
+    }),
     roomInvite: async () => ({ link: 'talken:room/invite' }),
     roomSync: async () => 2,
     follow: (onEvent) => {
@@ -378,7 +392,7 @@ describe('terminal client', () => {
     const { client, emit, history } = fakeClient({
       contacts: [{ ...bob, name: 'Bob\u001b]0;owned\u0007' }],
       messages: [{ ...fromBob, text: 'hi there\u001b[2J\u009b31m \ud83d' }],
-      rooms: [{ id: room, name: 'Crag\u001b[5m', member: true, members: 2, entries: 1 }],
+      rooms: [{ id: room, name: 'Crag\u001b[5m', member: true, status: 'member', members: 2, entries: 1 }],
     })
     history.push({
       hash: 'h1',
@@ -565,7 +579,7 @@ describe('terminal client', () => {
     const { client, emit } = fakeClient({
       contacts: [bob],
       messages: [fromBob],
-      rooms: [{ id: room, name: 'Crag', member: true, members: 3, entries: 1 }],
+      rooms: [{ id: room, name: 'Crag', member: true, status: 'member', members: 3, entries: 1 }],
     })
     const ui = render(<App client={client} />)
     await until(ui.lastFrame, (s) => s.includes('Talken · Me') && s.includes('hi there'), 'the conversation')
