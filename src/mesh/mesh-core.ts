@@ -564,6 +564,12 @@ export class MeshCore implements Router {
     const key = messageIdHex(envelope.id)
     const nowS = this.#host.now() / 1000
     if (bytesEqual(envelope.destination, this.self)) {
+      // Expired by our clock: its source has most likely marked it expired (its user may have
+      // sent it again), so it is not delivered late (a relay that met us just after its expiry).
+      if (envelope.expires <= nowS) {
+        this.#hopAck(n.id, envelope.id, HopAckStatus.dead)
+        return
+      }
       // Taken only once it is stored: when that fails (a full disk) the sender keeps it, tries again.
       try {
         this.#deliveries.deliver(envelope, n.id)

@@ -440,6 +440,31 @@ describe('mesh: route requests from one neighbour', () => {
   })
 })
 
+describe('mesh: a message for us that expired on the way', () => {
+  it('is answered dead and not delivered: its source has given it up', () => {
+    const now = 1_000_000_000
+    const sent: Array<{ to: string; frame: ReturnType<typeof decodeFrame> }> = []
+    const core = bareCore(createMemoryStore(), () => now, sent)
+    core.linkUp('n1', 65_600)
+    core.receive('n1', encodeFrame({ kind: FrameKind.hello, node: tag('n1'), seqno: 1, encounters: 0 }))
+    const envelope = (expires: number, fill: number) =>
+      encodeEnvelope({
+        id: new Uint8Array(16).fill(fill),
+        destination: tag('Z'),
+        hopLimit: 30,
+        expires,
+        copies: 1,
+        flags: EnvelopeFlags.ackRequested,
+        payload: encodeMeshPayload({ kind: 3, body: new Uint8Array(10) }),
+      })
+    core.receive('n1', encodeFrame({ kind: FrameKind.data, envelope: envelope(now / 1000, 1) }))
+    core.receive('n1', encodeFrame({ kind: FrameKind.data, envelope: envelope(now / 1000 + 60, 2) }))
+    const statuses = sent.flatMap((s) => (s.frame.kind === FrameKind.hopAck ? [s.frame.status] : []))
+    assert.equal(statuses[0], HopAckStatus.dead)
+    assert.equal(core.stats.delivered + core.stats.deliveriesUnopened, 1, 'only the live one was handed on')
+  })
+})
+
 describe('mesh: a message to this node itself', () => {
   it('is refused with a typed error, recording nothing', () => {
     const store = createMemoryStore()
