@@ -24,8 +24,9 @@ import {
   MAX_RECEIPT_IDS,
 } from '../messaging/direct-message.ts'
 import type { Contact, DeliveryState, Store } from '../store/store.ts'
-import { bytesEqual } from '../wire/cbor.ts'
+import { bytesEqual, decodeCbor, encodeCbor, FieldReader } from '../wire/cbor.ts'
 import type { CardBook } from './card-book.ts'
+import { Carriers } from './carriers.ts'
 import { acceptContactCard, findContact } from './contacts.ts'
 import { destinationTag } from './destination-tag.ts'
 import type { IncomingMessage, MessageStateEvent } from './node.ts'
@@ -40,6 +41,9 @@ import { SendHandle } from './send-handle.ts'
 
 /** kv namespace: per contact, the hash of our card as last delivered to them. */
 const CARD_DELIVERED = 'card-delivered'
+/** kv namespaces: messages in flight carrying our card, and prekey messages in flight (carriers.ts). */
+const CARD_CARRIERS = 'dm/card-carriers'
+const PREKEY_CARRIERS = 'dm/prekey-carriers'
 
 /** Where a message that failed verification is filed: remembered (so never delivered twice), never shown. */
 const REJECTED: MessageFiling = { conversation: '.rejected', body: new Uint8Array(0) }
@@ -96,17 +100,31 @@ export class DirectMessages {
   /** Handles of delivered messages, until read (the newest {@link DELIVERED_HANDLES}). */
   readonly #deliveredHandles = new BoundedMap<string, SendHandle>(DELIVERED_HANDLES)
   /** Messages in flight that carry our card, to note when a contact has it. */
-  readonly #cardCarriers = new Map<string, { contact: string; cardHash: Uint8Array }>()
+  readonly #cardCarriers: Carriers<{ contact: string; cardHash: Uint8Array }>
   /** Resend requests to send once the current step is stored, by contact ID. */
   readonly #resendAsks = new Map<string, string[]>()
   /** Prekey messages in flight (message ID → the session they belong to): see {@link #sendSealed}. */
-  readonly #prekeyCarriers = new Map<string, { deviceKey: Uint8Array; baseKey: Uint8Array }>()
+  readonly #prekeyCarriers: Carriers<{ deviceKey: Uint8Array; baseKey: Uint8Array }>
   /** State changes reported while `send` is still recording the message. */
   #pending: StateChange[] | undefined
   #rejected = 0
 
   constructor(host: DirectHost) {
     this.#host = host
+    this.#cardCarriers = new Carriers(host.store, CARD_CARRIERS, {
+      encode: (c) => encodeCbor([c.contact, c.cardHash]),
+      decode: (bytes) => {
+        const r = new FieldReader(decodeCbor(bytes, 256, 'card carrier'), 'card carrier', 2)
+        return { contact: r.text('contact', 128), cardHash: r.bytes('cardHash', 32) }
+      },
+    })
+    this.#prekeyCarriers = new Carriers(host.store, PREKEY_CARRIERS, {
+      encode: (c) => encodeCbor([c.deviceKey, c.baseKey]),
+      decode: (bytes) => {
+        const r = new FieldReader(decodeCbor(bytes, 256, 'prekey carrier'), 'prekey carrier', 2)
+        return { deviceKey: r.bytes('deviceKey', 32), baseKey: r.bytes('baseKey', 32) }
+      },
+    })
   }
 
   /** The node stopped: whoever waits on a send handle stops waiting (`closed`). */
@@ -139,25 +157,22 @@ export class DirectMessages {
     let id: string
     try {
       // Sealing advances the session: it commits with the outbox entry, or not at all.
-      id = this.#host.store.transaction(() =>
-        this.#sendSealed(contact, content, now, {
+      id = this.#host.store.transaction(() => {
+        const sent = this.#sendSealed(contact, content, now, {
           ...(this.#host.ttlMs === undefined ? {} : { ttlMs: this.#host.ttlMs }),
           filing: { conversation: contact.id, body: Buffer.from(text, 'utf8') },
-        }),
-      )
+        })
+        if (withCard) this.#cardCarriers.set(sent, { contact: contact.id, cardHash })
+        return sent
+      })
     } finally {
       this.#pending = undefined
     }
-    if (withCard) this.#cardCarriers.set(id, { contact: contact.id, cardHash })
     const handle = new SendHandle(id, contact.id)
     handle.hold((announce) => this.#host.afterStep(announce))
     this.#handles.set(id, handle)
     // Sent in a step of the caller's (a message sent again) that is then undone: nothing to follow.
-    this.#host.store.onRollback(() => {
-      this.#handles.delete(id)
-      this.#cardCarriers.delete(id)
-      this.#prekeyCarriers.delete(id)
-    })
+    this.#host.store.onRollback(() => this.#handles.delete(id))
     for (const change of changes) this.stateChanged(change)
     return handle
   }
@@ -501,7 +516,7 @@ export class DirectMessages {
     }
     const prekey = this.#prekeyCarriers.get(change.id)
     if (prekey !== undefined && FINAL_STATES.has(change.state)) {
-      this.#forgetUnlessUndone(this.#prekeyCarriers, change.id)
+      this.#prekeyCarriers.forget(change.id)
       if (change.state === 'delivered' || change.state === 'read') {
         this.#host.e2e.confirm(prekey.deviceKey, prekey.baseKey)
       }
@@ -519,7 +534,7 @@ export class DirectMessages {
       this.#host.store.kvSet(CARD_DELIVERED, carrier.contact, carrier.cardHash)
     }
     if (FINAL_STATES.has(change.state)) {
-      this.#forgetUnlessUndone(this.#cardCarriers, change.id)
+      this.#cardCarriers.forget(change.id)
       this.#forgetUnlessUndone(this.#handles, change.id)
       // A delivered message may be read later: its handle hears that too, for a while.
       if (change.state === 'delivered' && handle !== undefined) {
