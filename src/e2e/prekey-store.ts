@@ -7,7 +7,13 @@
  * | `bundle` | the current signed {@link PrekeyBundle} (what the contact card carries) |
  * | `signed/<id>` | CBOR `[1, privateKey (32), created (Unix s)]`; the newest {@link MAX_SIGNED_PREKEYS} are kept |
  * | `one-time/<id>` | the 32-byte private key; deleted when a session uses it |
- * | `seen/<signedId>/<hex EK>` | empty: an accepted prekey message's ephemeral key, so a replay is refused |
+ *
+ * and in the namespace `e2e-prekeys-seen`, apart so that listing the keys above stays short however
+ * many first contacts came:
+ *
+ * | Key | Value |
+ * |---|---|
+ * | `<signedId>/<hex EK>` | empty: an accepted prekey message's ephemeral key, so a replay is refused |
  *
  * IDs are decimal, zero-padded to 10 digits so that `kvList` returns them in order.
  */
@@ -34,6 +40,8 @@ import {
 
 /** The kv namespace of private prekeys. */
 export const PREKEY_NAMESPACE = 'e2e-prekeys'
+/** The kv namespace of accepted first contacts' ephemeral keys (replay records). */
+export const SEEN_NAMESPACE = 'e2e-prekeys-seen'
 /** Signed prekeys kept (the current one and older ones that old contact cards still name). */
 export const MAX_SIGNED_PREKEYS = 4
 /** One-time prekeys held at most; replenishing beyond drops the oldest. */
@@ -70,6 +78,16 @@ export class PrekeyStore implements PrekeyLookup {
     this.#identity = identity
     this.#random = random
     this.#now = now
+    // Replay records kept beside the keys before they had a namespace of their own: moved once.
+    const old = store.kvList(PREKEY_NAMESPACE).filter(([k]) => k.startsWith('seen/'))
+    if (old.length > 0) {
+      store.transaction(() => {
+        for (const [k, v] of old) {
+          store.kvSet(SEEN_NAMESPACE, k.slice('seen/'.length), v)
+          store.kvDelete(PREKEY_NAMESPACE, k)
+        }
+      })
+    }
   }
 
   #meta(): [nextSigned: number, nextOneTime: number] {
@@ -108,9 +126,9 @@ export class PrekeyStore implements PrekeyLookup {
       const signed = this.#store.kvList(PREKEY_NAMESPACE).filter(([k]) => k.startsWith('signed/'))
       for (const [k] of signed.slice(0, Math.max(0, signed.length - MAX_SIGNED_PREKEYS))) {
         this.#delete(k)
-        const seen = `seen/${k.slice('signed/'.length)}/`
-        for (const [s] of this.#store.kvList(PREKEY_NAMESPACE)) {
-          if (s.startsWith(seen)) this.#store.kvDelete(PREKEY_NAMESPACE, s)
+        const seen = `${k.slice('signed/'.length)}/`
+        for (const [s] of this.#store.kvList(SEEN_NAMESPACE)) {
+          if (s.startsWith(seen)) this.#store.kvDelete(SEEN_NAMESPACE, s)
         }
       }
       return this.replenishOneTimePrekeys(oneTime)
@@ -212,12 +230,12 @@ export class PrekeyStore implements PrekeyLookup {
 
   /** True when a prekey message with this ephemeral key was accepted already. */
   seen(signedPrekeyId: number, ephemeral: Uint8Array): boolean {
-    return this.#store.kvGet(PREKEY_NAMESPACE, `seen/${id10(signedPrekeyId)}/${hex(ephemeral)}`) !== undefined
+    return this.#store.kvGet(SEEN_NAMESPACE, `${id10(signedPrekeyId)}/${hex(ephemeral)}`) !== undefined
   }
 
   /** Records an accepted prekey message: its one-time prekey is gone and its ephemeral key seen. */
   consume(signedPrekeyId: number, oneTimePrekeyId: number, ephemeral: Uint8Array): void {
     if (oneTimePrekeyId !== 0) this.#delete(`one-time/${id10(oneTimePrekeyId)}`)
-    this.#store.kvSet(PREKEY_NAMESPACE, `seen/${id10(signedPrekeyId)}/${hex(ephemeral)}`, new Uint8Array(0))
+    this.#store.kvSet(SEEN_NAMESPACE, `${id10(signedPrekeyId)}/${hex(ephemeral)}`, new Uint8Array(0))
   }
 }

@@ -4,7 +4,12 @@
  */
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
-import { PrekeyStore, SIGNED_PREKEY_LIFETIME_MS } from '../../src/e2e/prekey-store.ts'
+import {
+  PREKEY_NAMESPACE,
+  PrekeyStore,
+  SEEN_NAMESPACE,
+  SIGNED_PREKEY_LIFETIME_MS,
+} from '../../src/e2e/prekey-store.ts'
 import { systemRandom } from '../../src/e2e/primitives.ts'
 import { decodePrekeyBundle, e2eIdentity, encodePrekeyBundle } from '../../src/e2e/x3dh.ts'
 import { generateSigningKey } from '../../src/identity/ed25519.ts'
@@ -79,5 +84,36 @@ describe('signed prekey rotation', () => {
     const restarted = new PrekeyStore(store, identity, systemRandom, () => clock.now)
     assert.equal(hex(restarted.signedPrekey(undoneId)!.publicKey), hex(bundle.signedPrekey))
     assert.equal(hex(p.signedPrekey(undoneId)!.publicKey), hex(bundle.signedPrekey))
+  })
+})
+
+describe('replay records of first contacts', () => {
+  it('live in a namespace of their own, so that making prekeys does not read them; older stores move theirs there', () => {
+    const clock = { now: 1_750_000_000_000 }
+    const { store, identity, prekeys: p } = prekeys(clock)
+    const { signedPrekeyId } = p.bundle()
+    const ephemeral = (i: number) => {
+      const e = new Uint8Array(32)
+      new DataView(e.buffer).setUint32(0, i)
+      return e
+    }
+    for (let i = 0; i < 500; i++) p.consume(signedPrekeyId, 0, ephemeral(i))
+    assert.equal(store.kvList(SEEN_NAMESPACE).length, 500)
+    assert.ok(store.kvList(PREKEY_NAMESPACE).length < 110, 'the key namespace holds keys only')
+    // A store written before: its records beside the keys, moved when the prekeys are opened.
+    for (const [k, v] of store.kvList(SEEN_NAMESPACE)) {
+      store.kvSet(PREKEY_NAMESPACE, `seen/${k}`, v)
+      store.kvDelete(SEEN_NAMESPACE, k)
+    }
+    const reopened = new PrekeyStore(store, identity, systemRandom, () => clock.now)
+    assert.ok(reopened.seen(signedPrekeyId, ephemeral(499)))
+    assert.ok(!reopened.seen(signedPrekeyId, ephemeral(500)))
+    assert.equal(store.kvList(PREKEY_NAMESPACE).filter(([k]) => k.startsWith('seen/')).length, 0)
+    // They go with their signed prekey.
+    for (let i = 0; i < 4; i++) {
+      clock.now += SIGNED_PREKEY_LIFETIME_MS
+      reopened.rotateIfOlderThan()
+    }
+    assert.equal(store.kvList(SEEN_NAMESPACE).length, 0)
   })
 })
