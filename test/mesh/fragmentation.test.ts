@@ -409,8 +409,8 @@ describe('Reassembler', () => {
   it('evicts to stay within the byte budget', () => {
     const r = prng(seed ^ 6)
     const { r: re } = reassembler({ maxPendingBytes: MAX_FRAME_REASSEMBLY_COST })
-    const a = fragmentFrame(frameBytes(r, 60_000), 512, fragId(r))
-    const b = fragmentFrame(frameBytes(r, 60_000), 512, fragId(r))
+    const a = fragmentFrame(frameBytes(r, 60_000), 100, fragId(r))
+    const b = fragmentFrame(frameBytes(r, 60_000), 100, fragId(r))
     feed(re, 'n', a.slice(0, -1))
     const fb = feed(re, 'n', b)
     assert.equal(fb.length, 1)
@@ -442,7 +442,7 @@ describe('Reassembler', () => {
   it('stays within its bounds and throws only TalkenError under a flood of hostile fragments', () => {
     const r = prng(seed ^ 8)
     const maxPending = 16
-    const maxPendingBytes = 256 * 1024
+    const maxPendingBytes = 384 * 1024
     const { c, r: re } = reassembler({ maxPending, maxPendingBytes, timeoutMs: 120_000 })
     const ids = Array.from({ length: 8 }, () => fragId(r))
     const good = frameBytes(r, 20_000)
