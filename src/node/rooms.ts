@@ -37,6 +37,8 @@ import { acceptContactCard } from './contacts.ts'
 export const INVITE_LIFETIME_MS = 7 * 24 * 3600_000
 /** How often an unanswered join request is sent again. */
 const JOIN_RETRY_MS = 10_000
+/** Room frames handled per mesh step; more are dropped (see `receive`). */
+const MAX_FRAMES_PER_STEP = 1024
 /** Room frames live this long in the mesh. */
 const FRAME_TTL_MS = 10 * 60_000
 /**
@@ -146,6 +148,7 @@ export class NodeRooms {
   /** Signs room frames with our account key. */
   readonly #sign: (bytes: Uint8Array) => Uint8Array
   readonly #inbox: Uint8Array[] = []
+  #droppedFrames = 0
   #timer: NodeJS.Timeout | undefined
   #timerAt = Number.POSITIVE_INFINITY
   #stopped = false
@@ -367,11 +370,21 @@ export class NodeRooms {
 
   /** A room frame arrived (inside the node's core step): kept, handled by {@link drain}. */
   receive(frame: Uint8Array): void {
-    if (this.#inbox.length < 1024) this.#inbox.push(frame)
+    // Room frames are datagrams, best-effort as the mesh carries them: beyond the bound of one
+    // step they are dropped (counted, and logged at the step's end); anti-entropy repairs.
+    if (this.#inbox.length < MAX_FRAMES_PER_STEP) this.#inbox.push(frame)
+    else this.#droppedFrames++
   }
 
   /** Handles the frames received during a core step, after the core has returned. */
   drain(): void {
+    if (this.#droppedFrames > 0) {
+      this.#host.log('warn', 'dropped room frames: more came in one step than are handled', {
+        dropped: this.#droppedFrames,
+        handled: MAX_FRAMES_PER_STEP,
+      })
+      this.#droppedFrames = 0
+    }
     while (this.#inbox.length > 0) {
       const bytes = this.#inbox.shift()!
       // Each frame on its own: one that fails is dropped with its writes, and takes nothing else

@@ -296,3 +296,13 @@ describe('rooms on a node: names and states', () => {
     assert.equal(bob.rooms.list()[0]?.status, 'left')
   })
 })
+
+describe('rooms on a node: frames of one step', () => {
+  it('beyond 1,024 are dropped, and the drop is logged', () => {
+    const net = new Rooms()
+    const alice = net.add('alice')
+    for (let i = 0; i < 1_030; i++) alice.rooms.receive(new Uint8Array([i & 0xff]))
+    alice.rooms.drain()
+    assert.ok(net.logged.includes('alice: dropped room frames: more came in one step than are handled'))
+  })
+})
