@@ -55,9 +55,18 @@ interface Socket {
   readonly netmask: string
   readonly loopback: boolean
   readonly mdns: multicastDns.MulticastDNS
+  /** When our answer last went out on this interface, and a later one waiting for its turn. */
+  answeredAt: number
+  answerTimer?: NodeJS.Timeout | undefined
 }
 
 const TTL_SECONDS = 120
+/**
+ * Least time between two answers on one interface (RFC 6762 §6: a record is not multicast again
+ * on an interface within a second): queries coming faster share the next answer, so that a host
+ * on the LAN cannot make every node multicast at its pace.
+ */
+const MIN_ANSWER_INTERVAL_MS = 1_000
 
 /** A libp2p peer-discovery component; pass it in `peerDiscovery: [talkenMdns()]`. */
 export function talkenMdns(init: MdnsInit = {}): (components: Components) => PeerDiscovery & Startable {
@@ -150,7 +159,7 @@ class MultiInterfaceMdns extends TypedEventEmitter<PeerDiscoveryEvents> implemen
       this.#log('cannot open mDNS on %s: %e', address, err)
       return
     }
-    const socket: Socket = { address, netmask, loopback, mdns }
+    const socket: Socket = { address, netmask, loopback, mdns, answeredAt: Number.NEGATIVE_INFINITY }
     this.#sockets.set(address, socket)
     // Every socket is bound to 0.0.0.0:5353, and Linux hands each one the packets of every
     // interface's group: each hears only what came from its own network, so that a query is
@@ -184,6 +193,8 @@ class MultiInterfaceMdns extends TypedEventEmitter<PeerDiscoveryEvents> implemen
     const socket = this.#sockets.get(address)
     if (socket === undefined) return Promise.resolve()
     this.#sockets.delete(address)
+    clearTimeout(socket.answerTimer)
+    socket.answerTimer = undefined
     socket.mdns.removeAllListeners()
     // A socket that failed may already be closed; destroy's errors are of no interest then.
     socket.mdns.on('error', () => {})
@@ -201,9 +212,18 @@ class MultiInterfaceMdns extends TypedEventEmitter<PeerDiscoveryEvents> implemen
   }
 
   #onQuery(socket: Socket, questions: ReadonlyArray<{ name: string; type: string }>): void {
-    if (questions.some((q) => q.name === this.#serviceTag && (q.type === 'PTR' || q.type === 'ANY'))) {
+    if (!questions.some((q) => q.name === this.#serviceTag && (q.type === 'PTR' || q.type === 'ANY'))) return
+    if (socket.answerTimer !== undefined) return
+    const wait = socket.answeredAt + MIN_ANSWER_INTERVAL_MS - Date.now()
+    if (wait <= 0) {
       this.#announce(socket)
+      return
     }
+    socket.answerTimer = setTimeout(() => {
+      socket.answerTimer = undefined
+      if (this.#sockets.get(socket.address) === socket) this.#announce(socket)
+    }, wait)
+    socket.answerTimer.unref()
   }
 
   /**
@@ -221,6 +241,7 @@ class MultiInterfaceMdns extends TypedEventEmitter<PeerDiscoveryEvents> implemen
     const addresses = (here.length > 0 ? here : dialable).map((a) => withPeer(a, this.#components.peerId))
     if (addresses.length === 0) return
     const instance = `${this.#peerName}.${this.#serviceTag}`
+    socket.answeredAt = Date.now()
     const response = {
       answers: [
         {
