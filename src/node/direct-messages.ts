@@ -50,6 +50,12 @@ const REJECTED: MessageFiling = { conversation: '.rejected', body: new Uint8Arra
 
 /** Delivery states after which nothing more happens to a message (read may follow delivered). */
 const FINAL_STATES: ReadonlySet<DeliveryState> = new Set(['delivered', 'read', 'expired', 'failed'])
+/**
+ * Resend requests to senders who were not contacts (their card came as an introduction) per
+ * {@link STRANGER_ASK_WINDOW_MS}: each makes a contact, a session and a message kept for a day.
+ */
+export const STRANGER_ASKS_PER_WINDOW = 16
+export const STRANGER_ASK_WINDOW_MS = 3600_000
 /** Send handles kept after delivery, to hear of `read`. */
 const DELIVERED_HANDLES = 1024
 
@@ -105,6 +111,8 @@ export class DirectMessages {
   readonly #resendAsks = new Map<string, string[]>()
   /** Prekey messages in flight (message ID → the session they belong to): see {@link #sendSealed}. */
   readonly #prekeyCarriers: Carriers<{ deviceKey: Uint8Array; baseKey: Uint8Array }>
+  /** When we asked someone new to send a message again, within the last window (oldest first). */
+  readonly #strangerAsks: number[] = []
   /** State changes reported while `send` is still recording the message. */
   #pending: StateChange[] | undefined
   #rejected = 0
@@ -461,6 +469,18 @@ export class DirectMessages {
       // not a contact's device
     }
     if (typeof introduction !== 'string') return undefined // nobody to ask
+    // Someone new: asking costs a contact, a session we write in and a request kept for a day,
+    // and anyone holding our link can send such messages under fresh accounts. A few an hour.
+    const now = Date.now()
+    while (this.#strangerAsks.length > 0 && this.#strangerAsks[0]! <= now - STRANGER_ASK_WINDOW_MS) {
+      this.#strangerAsks.shift()
+    }
+    if (this.#strangerAsks.length >= STRANGER_ASKS_PER_WINDOW) {
+      this.#host.log('warn', 'not asking a new sender to send again: too many lately', {
+        limit: STRANGER_ASKS_PER_WINDOW,
+      })
+      return undefined
+    }
     let card: ContactCard
     try {
       card = this.#host.cardBook.verified(Buffer.from(introduction, 'hex'))
@@ -471,7 +491,12 @@ export class DirectMessages {
       return undefined
     }
     if (!card.devices.some((d) => bytesEqual(d.deviceKey, device))) return undefined
-    return this.#acceptSender(card, Date.now())
+    this.#strangerAsks.push(now)
+    this.#host.store.onRollback(() => {
+      const i = this.#strangerAsks.lastIndexOf(now)
+      if (i >= 0) this.#strangerAsks.splice(i, 1)
+    })
+    return this.#acceptSender(card, now)
   }
 
   /**

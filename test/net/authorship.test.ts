@@ -14,7 +14,7 @@ import { createIdentity, type Identity, makeContactCard } from '../../src/identi
 import { encodeDirectMessage } from '../../src/messaging/direct-message.ts'
 import { CardBook } from '../../src/node/card-book.ts'
 import { acceptContactCard } from '../../src/node/contacts.ts'
-import { DirectMessages } from '../../src/node/direct-messages.ts'
+import { DirectMessages, STRANGER_ASKS_PER_WINDOW } from '../../src/node/direct-messages.ts'
 import { createMemoryStore } from '../../src/store/memory-store.ts'
 
 const NOW = 1_750_000_000_000
@@ -193,4 +193,29 @@ test('a message that claims our own account is refused and leaves no session beh
   assert.match(refused.refused ?? '', /^self_contact: /)
   assert.equal(bob.e2e.hasSession(other.identity.device.publicKey), false)
   assert.equal(bob.e2e.prekeys.oneTimePrekeysLeft(), prekeysBefore)
+})
+
+test('first messages that cannot be opened make few new contacts: senders asked to send again are limited', () => {
+  const bob = device('Bob')
+  const bobMessages = receiver(bob, bob.identity, () => {})
+  const bobBundle = decodePrekeyBundle(bob.e2e.cardExtension()[1])
+  for (let i = 0; i < STRANGER_ASKS_PER_WINDOW + 8; i++) {
+    const stranger = device(`M${i}`)
+    // A one-time prekey Bob does not hold (taken by someone else first, or made up): he cannot
+    // open it, and would ask the sender, whom its introduction names, to send it again.
+    const bundle = { ...bobBundle, oneTimePrekeys: [{ id: 424_242, key: bobBundle.oneTimePrekeys[0]!.key }] }
+    const sealed = stranger.e2e.seal(
+      { deviceKey: bundle.deviceKey, bundle },
+      encodeDirectMessage(new Uint8Array(0), 'hi', NOW),
+      {
+        sentAt: NOW,
+        deliverySecret: randomBytes(16),
+        introduction: stranger.card,
+      },
+    )
+    const id = i.toString(16).padStart(32, '0')
+    const filed = bob.store.transaction(() => bobMessages.deliver({ id, payload: sealed }))
+    assert.match(filed.refused ?? '', /^not_found/)
+  }
+  assert.equal(bob.store.listContacts().length, STRANGER_ASKS_PER_WINDOW)
 })
