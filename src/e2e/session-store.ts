@@ -22,6 +22,7 @@ import type { SigningKeyPair } from '../identity/ed25519.ts'
 import type { Store } from '../store/store.ts'
 import { PrekeyStore } from './prekey-store.ts'
 import { bufferedRandom, type RandomSource, sha256, systemRandom } from './primitives.ts'
+import type { MAX_GAP } from './ratchet.ts'
 import {
   ACK_TAG_LENGTH,
   checkSealed,
@@ -81,6 +82,9 @@ export interface SessionStoreOptions {
  * message cost more and more. Sessions we have written in are never dropped.
  */
 export const MAX_SESSION_DEVICES = 2048
+
+/** Bodies remembered as failed (see `failedBodies` in {@link openSessionStore}). */
+export const MAX_FAILED_BODIES = 1024
 
 /** A sealed body, opened. */
 export interface OpenedMessage {
@@ -270,7 +274,36 @@ export function openSessionStore(options: SessionStoreOptions): SessionStore {
     }
   }
 
+  /**
+   * Bodies whose header opened under a session but whose ciphertext did not (forged or damaged),
+   * by header and tag: such a body may have cost up to {@link MAX_GAP} key derivations, all
+   * undone, and the same bytes sent again would cost them again. Identical bytes cannot open
+   * later either. Oldest forgotten beyond {@link MAX_FAILED_BODIES}.
+   */
+  const failedBodies = new Set<string>()
+
+  /** The whole body's hash: a copy damaged on the way must not make the intact one refused. */
+  function failedKey(body: Uint8Array): string {
+    return hex(sha256(body).subarray(0, 16))
+  }
+
   function openRatchet(body: Uint8Array): OpenedMessage | undefined {
+    // Hashed only once something failed: nothing is added to the usual path.
+    if (failedBodies.size > 0 && failedBodies.has(failedKey(body))) {
+      throw new TalkenError('decrypt_failed', 'this message failed to open before')
+    }
+    try {
+      return openRatchetOnce(body)
+    } catch (err) {
+      if (isTalkenError(err, 'decrypt_failed')) {
+        failedBodies.add(failedKey(body))
+        if (failedBodies.size > MAX_FAILED_BODIES) failedBodies.delete(failedBodies.values().next().value!)
+      }
+      throw err
+    }
+  }
+
+  function openRatchetOnce(body: Uint8Array): OpenedMessage | undefined {
     // Header keys are tried session by session, most recently used first: a message usually
     // comes from someone who wrote (or was written to) lately.
     const recent = [...sessions].reverse()

@@ -1,0 +1,38 @@
+/**
+ * A body whose header opens under a session but whose ciphertext does not may have cost many key
+ * derivations (a gap of up to MAX_GAP), all undone: the same bytes again are refused at once, and
+ * the session is unharmed.
+ */
+import assert from 'node:assert/strict'
+import { describe, it } from 'node:test'
+import { isTalkenError } from '../../src/errors.ts'
+import { device, str, text } from './helpers.ts'
+
+describe('e2e: bodies that failed to open', () => {
+  it('are refused at once when they come again, and the session goes on', () => {
+    const a = device(1)
+    const b = device(2)
+    const bundle = b.e2e.bundle()
+    b.e2e.open(a.e2e.seal({ deviceKey: b.key.publicKey, bundle }, text('hello')))
+    a.e2e.open(b.e2e.seal({ deviceKey: a.key.publicKey }, text('hi')))
+    // Ada's messages in between were lost: the next is 2,000 ahead of what Bob received.
+    for (let i = 0; i < 2_000; i++) a.e2e.seal({ deviceKey: b.key.publicKey }, text(`lost ${i}`))
+    const far = a.e2e.seal({ deviceKey: b.key.publicKey }, text('far ahead'))
+    const forged = new Uint8Array(far)
+    forged[200]! ^= 0x01 // the header is intact; the body is not
+    const failure = (fn: () => unknown) => {
+      try {
+        fn()
+      } catch (err) {
+        assert.ok(isTalkenError(err, 'decrypt_failed'), String(err))
+        return err.message
+      }
+      assert.fail('opened a forged body')
+    }
+    const first = failure(() => b.e2e.open(forged))
+    const again = failure(() => b.e2e.open(forged))
+    assert.notEqual(first, again)
+    assert.match(again, /failed to open before/)
+    assert.equal(str(b.e2e.open(far).content), 'far ahead')
+  })
+})
