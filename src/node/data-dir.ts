@@ -71,6 +71,11 @@ export interface HomeOptions {
   readonly passphrase?: string | undefined
   /** Unix milliseconds; injected for tests. */
   readonly now?: number
+  /**
+   * The store's durability (docs/storage.md §Durability): `normal` (the default) survives a killed
+   * process; `full` also a power cut, at the cost of a sync per commit.
+   */
+  readonly durability?: 'normal' | 'full' | undefined
 }
 
 /** An open data directory: the store, and (when loaded) the identity able to sign. */
@@ -82,8 +87,11 @@ export interface OpenHome {
 }
 
 /** The store in `home`, which the caller has checked ({@link ensurePrivateDirectory}). */
-function openStore(home: string): Store {
-  return openSqliteStore({ path: join(home, DATABASE_FILE) })
+function openStore(home: string, durability?: 'normal' | 'full'): Store {
+  return openSqliteStore({
+    path: join(home, DATABASE_FILE),
+    ...(durability === undefined ? {} : { durability }),
+  })
 }
 
 /**
@@ -162,7 +170,7 @@ export function requireIdentity(home: string): void {
 /** Opens the data directory's store and profile, without loading secret keys. Throws `no_identity`. */
 export function openHome(options: HomeOptions): OpenHome {
   requireIdentity(options.home)
-  const store = openStore(options.home)
+  const store = openStore(options.home, options.durability)
   const profile = store.getIdentity()
   if (profile === undefined) {
     store.close()

@@ -18,6 +18,13 @@ export interface NodeOptions {
   readonly home?: string
   /** Passphrase of an encrypted key file in `home`. */
   readonly passphrase?: string
+  /**
+   * With `home`: the store's durability (docs/storage.md §Durability). `normal` (the default)
+   * survives a killed process; after a power cut the last commits may be gone, among them
+   * deliveries this node already acknowledged (their senders show them delivered). `full` syncs
+   * every commit, at a cost per message.
+   */
+  readonly durability?: 'normal' | 'full'
   /** Bring your own store and identity instead of `home` (both are then required). */
   readonly store?: Store
   readonly identity?: Identity

@@ -91,7 +91,7 @@ export async function createNode(options: NodeOptions): Promise<TalkenNode> {
     if (options.home === undefined)
       throw new TalkenError('invalid_argument', 'createNode needs a home directory')
     identity = loadIdentity({ home: options.home, passphrase: options.passphrase })
-    store = openHome({ home: options.home }).store
+    store = openHome({ home: options.home, durability: options.durability }).store
     ownsStore = true
   }
   try {
