@@ -3,6 +3,7 @@
  */
 import { resolveHome } from '../node/data-dir.ts'
 import type { Output } from './output.ts'
+import { usageError } from './usage-error.ts'
 
 /** Options every command accepts. */
 export interface GlobalOptions {
@@ -18,7 +19,13 @@ export interface CommandContext {
   readonly now: () => number
 }
 
-/** Resolves the data directory from `--home`, `$TALKEN_HOME` or the default. */
+/**
+ * Resolves the data directory from `--home`, `$TALKEN_HOME` or the default. An empty `--home` is
+ * a usage error (resolveHome refuses it too, as any caller's bad argument).
+ */
 export function homeFrom(options: GlobalOptions): string {
+  if (options.home === '') {
+    throw usageError('--home is empty: give the data directory, or leave --home out')
+  }
   return resolveHome(options.home)
 }

@@ -14,8 +14,10 @@ import { profileJson, registerIdentityCommands, runInit } from './commands/ident
 import { registerNetworkCommands, runDaemonCommand } from './commands/network.ts'
 import { registerRoomCommands } from './commands/rooms.ts'
 import { type CommandContext, type GlobalOptions, homeFrom } from './context.ts'
-import { EXIT_USAGE, emit, type Output, processOutput, report } from './output.ts'
+import { EXIT_FAILURE, EXIT_USAGE, emit, type Output, processOutput, report } from './output.ts'
 import { passphraseFromEnvOrFile, unlockPassphrase } from './passphrase.ts'
+import { refuseUnknownCommands } from './unknown-command.ts'
+import { isUsageError } from './usage-error.ts'
 
 /** The package version, read from package.json (two levels up from both src/cli and dist/cli). */
 const VERSION = (
@@ -38,7 +40,11 @@ async function welcome(ctx: CommandContext, passphraseFile?: string): Promise<vo
   let created = false
   if (!existsSync(join(ctx.home, KEY_FILE))) {
     const name = ctx.output.json ? undefined : await askName()
-    await runInit(ctx, { ...(name ? { name } : {}), ...(passphraseFile ? { passphraseFile } : {}) })
+    const { warning } = await runInit(ctx, {
+      ...(name ? { name } : {}),
+      ...(passphraseFile ? { passphraseFile } : {}),
+    })
+    if (warning !== undefined && !ctx.output.json) ctx.output.err(`talken: warning: ${warning}`)
     created = true
   }
   const home = openHome({ home: ctx.home })
@@ -131,6 +137,7 @@ export function buildProgram(state: { output: Output; now: () => number }): Comm
     .action((opts: { mdns: boolean; passphraseFile?: string }) =>
       runTuiCommand(context(), opts.mdns, opts.passphraseFile),
     )
+  refuseUnknownCommands(program)
   return program
 }
 
@@ -176,6 +183,6 @@ export async function runCli(argv: readonly string[], now: () => number = Date.n
       }
       return EXIT_USAGE
     }
-    return report(state.output, err)
+    return report(state.output, err, isUsageError(err) ? EXIT_USAGE : EXIT_FAILURE)
   }
 }

@@ -7,12 +7,13 @@
  */
 import { TalkenError } from '../errors.ts'
 import type { Logger, LogLevel } from '../mesh/router.ts'
-import { addContact, verifyContact } from '../node/contacts.ts'
+import { addContact, contactDialAddresses, verifyContact } from '../node/contacts.ts'
 import { requireIdentity } from '../node/data-dir.ts'
 import { contactSummaries, conversation, recentMessages } from '../node/inbox.ts'
 import { createNode, type NodeOptions, type TalkenNode } from '../node/node.ts'
 import type { NodeRooms } from '../node/rooms.ts'
 import { type ControlMethod, ControlServer, controlSocketPath, fitNewest } from './control.ts'
+import { listenFailure } from './listen-failure.ts'
 import { acquireLockWhenFree } from './lock.ts'
 
 const LEVELS: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40 }
@@ -64,11 +65,11 @@ export async function runDaemon(options: DaemonOptions): Promise<Daemon> {
     // threw is logged. Neither is a reason for the daemon to stop.
     node.on('error', (err) => options.logger('error', 'node error', { error: err.message }))
     await node.start()
-    control = await ControlServer.listen(options.home, controlMethods(node))
+    control = await ControlServer.listen(options.home, controlMethods(node, options.logger))
   } catch (err) {
     await node?.stop().catch(() => {})
     release()
-    throw err
+    throw listenFailure(err) ?? err
   }
   const running = node
   const server = control
@@ -85,6 +86,8 @@ export async function runDaemon(options: DaemonOptions): Promise<Daemon> {
         await running.stop()
       } finally {
         release()
+        // Said once the lock is released: a supervisor reading it knows the exit was clean.
+        options.logger('info', 'daemon stopped')
         resolve()
       }
     })()
@@ -101,7 +104,7 @@ export async function runDaemon(options: DaemonOptions): Promise<Daemon> {
 }
 
 /** What the control socket offers; see control.ts for the framing. */
-export function controlMethods(node: TalkenNode): Record<string, ControlMethod> {
+export function controlMethods(node: TalkenNode, log: Logger = () => {}): Record<string, ControlMethod> {
   const followers = followerFanOut(node)
   return {
     status: () => node.status(),
@@ -110,7 +113,7 @@ export function controlMethods(node: TalkenNode): Record<string, ControlMethod> 
     inbox: (params) =>
       fitNewest(
         recentMessages(node.store, {
-          ...(typeof params.limit === 'number' ? { limit: params.limit } : {}),
+          ...(typeof params.limit === 'number' ? { limit: pageLimit(params.limit) } : {}),
           all: params.all === true,
         }),
       ),
@@ -144,7 +147,7 @@ export function controlMethods(node: TalkenNode): Record<string, ControlMethod> 
         conversation(
           node.store,
           String(params.contact ?? ''),
-          typeof params.limit === 'number' ? params.limit : 200,
+          typeof params.limit === 'number' ? pageLimit(params.limit) : 200,
         ),
       ),
     addContact: (params) => {
@@ -157,6 +160,13 @@ export function controlMethods(node: TalkenNode): Record<string, ControlMethod> 
           now: Date.now(),
         },
       )
+      // The node dials its contacts' addresses when it starts; one added while it runs is
+      // dialled now (and redialled), or where multicast does not pass it is never reached.
+      for (const address of contactDialAddresses([contact])) {
+        node.dial(address).catch((err: unknown) => {
+          log('debug', 'could not dial a new contact yet', { address, error: (err as Error).message })
+        })
+      }
       return { outcome, id: contact.id, name: contact.name }
     },
     safetyNumber: (params) => {
@@ -264,4 +274,15 @@ export function roomAction(rooms: NodeRooms, params: Readonly<Record<string, unk
     default:
       throw new TalkenError('invalid_argument', `unknown rooms action "${String(params.action)}"`)
   }
+}
+
+/**
+ * Messages one inbox or conversation call reads at most, per contact: a client's `limit` is the
+ * page size of a query for every contact, and the answer is cut to fit a control frame anyway.
+ */
+const MAX_PAGE = 10_000
+
+/** A client's `limit`, within 1…{@link MAX_PAGE}. */
+function pageLimit(limit: number): number {
+  return Number.isSafeInteger(limit) ? Math.min(Math.max(limit, 1), MAX_PAGE) : 200
 }

@@ -165,7 +165,7 @@ describe('talken CLI', () => {
         encoding: 'utf8',
         timeout: 60_000,
       })
-      assert.equal(r.status, 1, args.join(' '))
+      assert.equal(r.status, 2, args.join(' '))
       assert.equal((JSON.parse(r.stdout) as ErrorJson).error.code, 'invalid_argument', args.join(' '))
     }
     assert.deepEqual(readdirSync(cwd), [])

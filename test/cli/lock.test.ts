@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, watch, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, beforeEach, describe, it } from 'node:test'
@@ -47,8 +47,8 @@ async function holder(home: string, role: 'daemon' | 'cli', options: { ownPids?:
   return { child, exited }
 }
 
-/** What `promise` has come to once pending I/O callbacks ran (before any timer of 1 ms or more). */
-async function outcomeSoon<T>(promise: Promise<T>): Promise<{ value?: T; error?: unknown } | undefined> {
+/** What `promise` has come to so far (read it at any time); undefined while it is pending. */
+function outcomeOf<T>(promise: Promise<T>): () => { value?: T; error?: unknown } | undefined {
   let outcome: { value?: T; error?: unknown } | undefined
   promise.then(
     (value) => {
@@ -58,8 +58,28 @@ async function outcomeSoon<T>(promise: Promise<T>): Promise<{ value?: T; error?:
       outcome = { error }
     },
   )
-  await new Promise((resolve) => setImmediate(resolve))
-  return outcome
+  return () => outcome
+}
+
+/**
+ * Counts the tries at `home`'s lock, by this process or any other: each try (acquireLock) sets
+ * the mode of the kernel lock file before it tries to lock it, which the directory's watch sees.
+ */
+function lockTries(home: string): { count(): number; close(): void } {
+  let count = 0
+  const watcher = watch(home, (_event, file) => {
+    if (file === KERNEL_LOCK_FILE) count++
+  })
+  return { count: () => count, close: () => watcher.close() }
+}
+
+/** Resolves once `check` holds, looking every 20 ms; rejects after `ms`. */
+async function until(check: () => boolean, what: string, ms = 30_000): Promise<void> {
+  const deadline = Date.now() + ms
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
+    await new Promise((r) => setTimeout(r, 20))
+  }
 }
 
 describe('data directory lock', () => {
@@ -130,8 +150,14 @@ describe('data directory lock', () => {
   it('a CLI command holding the lock is waited for, and the lock taken once it lets go', async (t) => {
     const h = await holder(home, 'cli')
     t.after(() => h.child.kill('SIGKILL'))
+    const tries = lockTries(home)
+    t.after(() => tries.close())
     const taking = acquireLockWhenFree(home, 'daemon', { waitMs: 60_000 })
-    assert.equal(await outcomeSoon(taking), undefined, 'still waiting')
+    const outcome = outcomeOf(taking)
+    // It tried, found the lock held, and tried again: it waits, and has not given up.
+    await until(() => tries.count() >= 2 || outcome() !== undefined, 'two tries at the lock')
+    assert.equal(outcome(), undefined, 'still waiting')
+    assert.equal(lockHolder(home)?.role, 'cli')
     h.child.kill('SIGKILL')
     await h.exited
     const release = await taking
@@ -153,8 +179,10 @@ describe('data directory lock', () => {
     await cli.exited
     // This process's own lock is not waited for: it cannot be released while we wait.
     const own = acquireLock(home, 'cli')
-    const again = await outcomeSoon(acquireLockWhenFree(home, 'cli', { waitMs: 60_000 }))
-    assert.ok(isTalkenError(again?.error, 'conflict'))
+    const again = outcomeOf(acquireLockWhenFree(home, 'cli', { waitMs: 60_000 }))
+    // At once, not after the 60 s it would wait for another holder: the bound here is far below.
+    await until(() => again() !== undefined, 'the refusal', 30_000)
+    assert.ok(isTalkenError(again()?.error, 'conflict'))
     own()
   })
 })
@@ -184,13 +212,28 @@ describe('commands that meet at the lock', () => {
 
   it('a daemon started while a CLI command holds the lock starts once it is free', async () => {
     const release = acquireLock(home, 'cli') // as an offline send holds it, from this process
-    const starting = startDaemon(home)
-    starting.catch(() => {}) // awaited below
-    // Long enough for the daemon to reach the lock on most machines; on a slower one it finds
-    // the lock free, and the test shows nothing (it cannot fail for it).
-    await new Promise((resolve) => setTimeout(resolve, 2_000))
-    release()
-    const daemon = await starting
-    assert.equal(await daemon.stop('SIGTERM'), 0)
+    const tries = lockTries(home)
+    let released = false
+    let readyWhileHeld = false
+    try {
+      const starting = startDaemon(home, [], 60_000)
+      starting.then(
+        () => {
+          readyWhileHeld = !released
+        },
+        () => {},
+      ) // awaited below
+      // The daemon met the held lock and tried it again: it is waiting for it.
+      await until(() => tries.count() >= 2, 'the daemon to try the lock twice')
+      released = true
+      release()
+      const daemon = await starting
+      assert.equal(readyWhileHeld, false, 'the daemon was ready before the lock was free')
+      assert.equal(lockHolder(home)?.role, 'daemon')
+      assert.equal(await daemon.stop('SIGTERM'), 0)
+    } finally {
+      tries.close()
+      release()
+    }
   })
 })

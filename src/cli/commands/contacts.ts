@@ -2,12 +2,14 @@
  * `talken add`, `talken contacts` and `talken verify`.
  */
 import type { Command } from 'commander'
+import { TalkenError } from '../../errors.ts'
 import { decodeContactCard } from '../../identity/contact-card.ts'
-import { addContact, verifyContact } from '../../node/contacts.ts'
+import { type AddContactResult, addContact, verifyContact } from '../../node/contacts.ts'
 import { openHome } from '../../node/data-dir.ts'
 import type { Contact } from '../../store/store.ts'
 import type { CommandContext } from '../context.ts'
 import { emit, isoTime } from '../output.ts'
+import { daemonClient } from './network.ts'
 
 /** A contact as `--json` shows it. */
 export function contactJson(c: Contact) {
@@ -23,6 +25,38 @@ export function contactJson(c: Contact) {
   }
 }
 
+/**
+ * Adds the contact of `link`: through the running daemon, so that its node dials the contact's
+ * addresses at once (it dials its contacts only when it starts), else in the store directly.
+ */
+async function add(ctx: CommandContext, link: string, name: string | undefined): Promise<AddContactResult> {
+  const client = await daemonClient(ctx.home)
+  if (client === undefined) {
+    const home = openHome({ home: ctx.home })
+    try {
+      return addContact(home.store, home.profile.accountKey, link, { name, now: ctx.now() })
+    } finally {
+      home.close()
+    }
+  }
+  let added: { outcome: AddContactResult['outcome']; id: string }
+  try {
+    added = await client.call('addContact', { link, name: name ?? '' })
+  } finally {
+    client.close()
+  }
+  // The daemon answers with the ID; the contact as stored is read back for the output.
+  const home = openHome({ home: ctx.home })
+  try {
+    const contact = home.store.getContact(added.id)
+    if (contact === undefined)
+      throw new TalkenError('not_found', `the contact ${added.id} was removed meanwhile`)
+    return { contact, outcome: added.outcome }
+  } finally {
+    home.close()
+  }
+}
+
 /** Registers `add`, `contacts` and `verify`. */
 export function registerContactCommands(program: Command, context: () => CommandContext): void {
   program
@@ -30,21 +64,13 @@ export function registerContactCommands(program: Command, context: () => Command
     .description('add a contact from their talken: link (it is verified before anything is stored)')
     .argument('<link>', 'the talken: link they shared')
     .option('--name <name>', 'what to call them (default: the name in their link)')
-    .action((link: string, opts: { name?: string }) => {
+    .action(async (link: string, opts: { name?: string }) => {
       const ctx = context()
-      const home = openHome({ home: ctx.home })
-      try {
-        const { contact, outcome } = addContact(home.store, home.profile.accountKey, link, {
-          name: opts.name,
-          now: ctx.now(),
-        })
-        emit(ctx.output, { outcome, contact: contactJson(contact) }, () => {
-          const verb = outcome === 'added' ? 'Added' : outcome === 'updated' ? 'Updated' : 'Already have'
-          return `${verb} ${contact.name} (${contact.id})\nCompare safety numbers with \`talken verify ${contact.name}\`.`
-        })
-      } finally {
-        home.close()
-      }
+      const { contact, outcome } = await add(ctx, link, opts.name)
+      emit(ctx.output, { outcome, contact: contactJson(contact) }, () => {
+        const verb = outcome === 'added' ? 'Added' : outcome === 'updated' ? 'Updated' : 'Already have'
+        return `${verb} ${contact.name} (${contact.id})\nCompare safety numbers with \`talken verify ${contact.name}\`.`
+      })
     })
 
   program

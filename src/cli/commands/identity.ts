@@ -3,7 +3,8 @@
  */
 import { userInfo } from 'node:os'
 import type { Command } from 'commander'
-import { TalkenError } from '../../errors.ts'
+import { controlSocketPath } from '../../daemon/control.ts'
+import { isTalkenError, TalkenError } from '../../errors.ts'
 import { decodeContactCard } from '../../identity/contact-card.ts'
 import { toContactLink } from '../../identity/contact-link.ts'
 import { qrToTerminal, writeQrFile } from '../../identity/qr.ts'
@@ -11,8 +12,10 @@ import { toTextId } from '../../identity/text-id.ts'
 import { initHome, openHome } from '../../node/data-dir.ts'
 import type { StoredIdentity } from '../../store/store.ts'
 import type { CommandContext } from '../context.ts'
+import { initLeftovers } from '../init-leftovers.ts'
 import { emit } from '../output.ts'
 import { newPassphrase, passphraseFromEnvOrFile } from '../passphrase.ts'
+import { usageError } from '../usage-error.ts'
 
 /** The identity as `--json` shows it. */
 export function profileJson(profile: StoredIdentity) {
@@ -41,25 +44,53 @@ function defaultName(): string {
  * (`passphraseFile`, or `$TALKEN_PASSPHRASE`): a passphrase given is never silently dropped, and
  * the commands that load the keys later take the same one. `encrypt: false` (`--no-encrypt`)
  * writes it unencrypted whatever `$TALKEN_PASSPHRASE` holds.
+ *
+ * A failed init leaves no database behind. `warning` says when the daemon cannot run in this
+ * data directory (its path too long for the control socket); the other commands can.
  */
 export async function runInit(
   ctx: CommandContext,
   opts: { name?: string; device?: string; encrypt?: boolean; passphraseFile?: string },
-): Promise<{ profile: StoredIdentity; encrypted: boolean }> {
+): Promise<{ profile: StoredIdentity; encrypted: boolean; warning?: string }> {
   if (opts.encrypt === false && opts.passphraseFile !== undefined) {
-    throw new TalkenError('invalid_argument', '--no-encrypt and --passphrase-file contradict each other')
+    throw usageError('--no-encrypt and --passphrase-file contradict each other')
   }
   const given = opts.encrypt === false ? undefined : passphraseFromEnvOrFile(opts.passphraseFile)
+  if (given === '') {
+    throw new TalkenError(
+      'invalid_argument',
+      `the passphrase file ${opts.passphraseFile} is empty: an empty passphrase protects nothing`,
+    )
+  }
   const passphrase = given ?? (opts.encrypt ? await newPassphrase() : undefined)
-  const opened = initHome({
-    home: ctx.home,
-    name: opts.name ?? defaultName(),
-    passphrase,
-    now: ctx.now(),
-    ...(opts.device ? { deviceName: opts.device } : {}),
-  })
+  const leftovers = initLeftovers(ctx.home)
+  let opened: ReturnType<typeof initHome>
+  try {
+    opened = initHome({
+      home: ctx.home,
+      name: opts.name ?? defaultName(),
+      passphrase,
+      now: ctx.now(),
+      ...(opts.device ? { deviceName: opts.device } : {}),
+    })
+  } catch (err) {
+    leftovers.undo()
+    throw err
+  }
   opened.close()
-  return { profile: opened.profile, encrypted: passphrase !== undefined }
+  const warning = daemonWarning(ctx.home)
+  return { profile: opened.profile, encrypted: passphrase !== undefined, ...(warning ? { warning } : {}) }
+}
+
+/** Why `talken daemon` cannot run in `home`, if it cannot: its control socket's path is too long. */
+function daemonWarning(home: string): string | undefined {
+  try {
+    controlSocketPath(home)
+    return undefined
+  } catch (err) {
+    if (!isTalkenError(err, 'invalid_argument')) throw err
+    return `\`talken daemon\` cannot run in this data directory: ${err.message}. The other commands work; to run the node, move the directory to a shorter path`
+  }
 }
 
 /** Registers `init` and `id`. */
@@ -77,9 +108,10 @@ export function registerIdentityCommands(program: Command, context: () => Comman
     .option('--passphrase-file <file>', 'read the new passphrase from a file (implies --encrypt)')
     .action(async (opts: { name?: string; device?: string; encrypt?: boolean; passphraseFile?: string }) => {
       const ctx = context()
-      const { profile, encrypted } = await runInit(ctx, opts)
+      const { profile, encrypted, warning } = await runInit(ctx, opts)
       const info = profileJson(profile)
-      emit(ctx.output, { ...info, home: ctx.home, encrypted }, () =>
+      if (warning !== undefined && !ctx.output.json) ctx.output.err(`talken: warning: ${warning}`)
+      emit(ctx.output, { ...info, home: ctx.home, encrypted, ...(warning ? { warning } : {}) }, () =>
         [
           `Created ${info.name}'s identity in ${ctx.home}`,
           `ID:   ${info.id}`,

@@ -11,13 +11,17 @@ import { ControlClient, DEFAULT_CALL_TIMEOUT_MS } from '../../daemon/control.ts'
 import { lineLogger, runDaemon } from '../../daemon/daemon.ts'
 import { acquireLockWhenFree, lockHolder } from '../../daemon/lock.ts'
 import { isTalkenError, TalkenError } from '../../errors.ts'
+import { toTextId } from '../../identity/text-id.ts'
 import type { LogLevel } from '../../mesh/router.ts'
 import { openHome, requireIdentity } from '../../node/data-dir.ts'
 import { type MessageView, recentMessages } from '../../node/inbox.ts'
 import { createNode, type NodeStatus, type PeerInfo, type RouteInfo } from '../../node/node.ts'
+import { checkBootstrapOption, checkListenOption } from '../address-options.ts'
 import type { CommandContext } from '../context.ts'
+import { messageLine } from '../message-lines.ts'
 import { emit, isoTime } from '../output.ts'
 import { unlockPassphrase } from '../passphrase.ts'
+import { usageError } from '../usage-error.ts'
 
 const collect = (value: string, previous: string[] = []): string[] => [...previous, value]
 
@@ -44,12 +48,6 @@ async function withDaemon<T>(home: string, fn: (client: ControlClient) => Promis
   }
 }
 
-function messageLine(m: MessageView): string {
-  const at = isoTime(m.at).replace('T', ' ').slice(0, 16)
-  const who = m.direction === 'in' ? (m.contact ?? m.conversation.slice(0, 12)) : `me → ${m.contact ?? '?'}`
-  return `${at}  ${who}: ${m.text}`
-}
-
 function messageJson(m: MessageView) {
   return { ...m, at: isoTime(m.at) }
 }
@@ -73,17 +71,26 @@ export function registerNetworkCommands(program: Command, context: () => Command
     .command('send')
     .description('send a message to a contact (it waits in the outbox until a path appears)')
     .argument('<contact>', 'name, ID or unique prefix of a contact')
-    .argument('<text...>', 'the message')
+    .argument('<text...>', 'the message (after `--` when it starts with "-")')
     .option('--wait <seconds>', 'follow the delivery state this long (0: return at once)', '5')
     .option(
       '--passphrase-file <file>',
       'with no daemon running: read the key file passphrase from a file (else $TALKEN_PASSPHRASE, or asked)',
     )
+    .addHelpText(
+      'after',
+      [
+        '',
+        'Text that starts with "-" goes after `--`, which ends the options (give them before it):',
+        '  talken send Bob -- -5 degrees outside',
+        '  talken send Bob --wait 0 -- "-5 degrees outside"',
+      ].join('\n'),
+    )
     .action(async (contact: string, words: string[], opts: { wait: string; passphraseFile?: string }) => {
       const ctx = context()
       const wait = Number(opts.wait)
-      if (!Number.isFinite(wait) || wait < 0)
-        throw new TalkenError('invalid_argument', '--wait is seconds, ≥ 0')
+      if (opts.wait.trim() === '' || !Number.isFinite(wait) || wait < 0)
+        throw usageError(`--wait is seconds, ≥ 0, not "${opts.wait}"`)
       const text = words.join(' ')
       const client = await daemonClient(ctx.home)
       if (client === undefined) {
@@ -155,7 +162,7 @@ export function registerNetworkCommands(program: Command, context: () => Command
       const ctx = context()
       const limit = Number(opts.limit)
       if (!Number.isSafeInteger(limit) || limit < 1)
-        throw new TalkenError('invalid_argument', '--limit is ≥ 1')
+        throw usageError(`--limit is a whole number ≥ 1, not "${opts.limit}"`)
       const params = { limit, all: Boolean(opts.all) }
       if (opts.follow) {
         await withDaemon(ctx.home, async (client) => {
@@ -279,8 +286,10 @@ export function registerNetworkCommands(program: Command, context: () => Command
       if (client === undefined) {
         const home = openHome({ home: ctx.home })
         try {
+          // The identity as a running daemon's status gives it: a script reads `id` either way.
           const status = {
             running: false,
+            id: toTextId(home.profile.accountKey),
             name: home.profile.name,
             outbox: home.store.outboxSize(),
             custody: home.store.custodyUsage(),
@@ -289,7 +298,7 @@ export function registerNetworkCommands(program: Command, context: () => Command
             ctx.output,
             status,
             () =>
-              `Not running. ${status.outbox} message(s) wait in the outbox; start the node with \`talken daemon\`.`,
+              `Not running (${status.name}, ${status.id}). ${status.outbox} message(s) wait in the outbox; start the node with \`talken daemon\`.`,
           )
         } finally {
           home.close()
@@ -325,11 +334,10 @@ export interface DaemonCommandOptions {
 /** Runs the daemon in the foreground until SIGINT or SIGTERM. */
 export async function runDaemonCommand(ctx: CommandContext, opts: DaemonCommandOptions): Promise<void> {
   if (!['debug', 'info', 'warn', 'error'].includes(opts.logLevel)) {
-    throw new TalkenError(
-      'invalid_argument',
-      `--log-level is debug, info, warn or error, not ${opts.logLevel}`,
-    )
+    throw usageError(`--log-level is debug, info, warn or error, not ${opts.logLevel}`)
   }
+  checkListenOption(opts.listen ?? [])
+  checkBootstrapOption(opts.bootstrap ?? [])
   const json = ctx.output.json
   const logger = lineLogger(opts.logLevel as LogLevel, json, json ? ctx.output.out : ctx.output.err)
   // The identity and the directory are checked first: nothing in an unsafe directory is read.
@@ -344,7 +352,16 @@ export async function runDaemonCommand(ctx: CommandContext, opts: DaemonCommandO
     ...(passphrase ? { passphrase } : {}),
   })
   const node = daemon.node
-  const stop = (): void => {
+  // Handlers stay until the daemon has stopped: a second Ctrl-C, or the SIGTERM that `timeout`
+  // sends its whole process group, would otherwise end the process in the middle of the
+  // shutdown, lock and database journal left behind. A repeat only says that it is stopping.
+  let signalled = false
+  const stop = (signal: NodeJS.Signals): void => {
+    if (signalled) {
+      logger('warn', 'stopping already: the daemon exits once the lock is released', { signal })
+      return
+    }
+    signalled = true
     void daemon.stop()
   }
   // @libp2p/yamux (8.0.3) may write a frame from a microtask after the connection under it
@@ -358,8 +375,8 @@ export async function runDaemonCommand(ctx: CommandContext, opts: DaemonCommandO
     throw err
   }
   process.on('uncaughtException', survive)
-  process.once('SIGINT', stop)
-  process.once('SIGTERM', stop)
+  process.on('SIGINT', stop)
+  process.on('SIGTERM', stop)
   // Ready only once a signal stops it cleanly: a supervisor (or a test) may send SIGTERM as soon
   // as it reads the line, and before the handlers it would end the process as it stands, lock
   // and socket left behind.
@@ -385,6 +402,11 @@ export async function runDaemonCommand(ctx: CommandContext, opts: DaemonCommandO
   process.off('SIGINT', stop)
   process.off('SIGTERM', stop)
   process.off('uncaughtException', survive)
+  // Stopped, and the lock released: libp2p may take a second more to close its sockets before
+  // the process ends. A signal now only ends that wait, as the clean exit it is (not 130 or 143).
+  const exitNow = (): void => process.exit()
+  process.once('SIGINT', exitNow)
+  process.once('SIGTERM', exitNow)
 }
 
 /** `send` with no daemon: write the message to the outbox under the data directory's lock. */

@@ -12,8 +12,10 @@ import { requireIdentity } from '../../node/data-dir.ts'
 import { createNode } from '../../node/node.ts'
 import type { RoomHistoryItem, RoomMemberInfo, RoomSummary } from '../../node/rooms.ts'
 import type { CommandContext } from '../context.ts'
+import { hangingIndent, shortTime } from '../message-lines.ts'
 import { emit, isoTime } from '../output.ts'
 import { unlockPassphrase } from '../passphrase.ts'
+import { refuseUnknownCommands } from '../unknown-command.ts'
 import { daemonClient } from './network.ts'
 
 /** Options every `rooms` command takes. */
@@ -54,15 +56,16 @@ async function run<T>(ctx: CommandContext, opts: RoomsOptions, params: Record<st
 }
 
 const summaryLine = (r: RoomSummary) =>
-  `${r.id.slice(0, 12)}  ${r.name}  (${r.member ? `${r.members} members` : 'joining…'}, ${r.entries} entries)`
+  `${r.id.slice(0, 12)}  ${r.name}  (${r.status === 'member' ? `${r.members} members` : r.status === 'joining' ? 'joining…' : 'left'}, ${r.entries} entries)`
 
 function historyLine(h: RoomHistoryItem): string {
-  const at = isoTime(h.time).replace('T', ' ').slice(0, 16)
+  const at = shortTime(h.time)
   const who = h.authorName ?? h.author.slice(0, 12)
   const subject = h.subject ? ` ${h.subject.slice(0, 12)}` : ''
   switch (h.kind) {
     case 'post':
-      return `${at}  ${who}: ${h.text ?? '(no key for this post)'}`
+      // A post's lines after its first are indented: a member cannot forge another's line.
+      return hangingIndent(`${at}  ${who}: `, h.text ?? '(no key for this post)')
     case 'genesis':
       return `${at}  ${who} created the room`
     case 'add':
@@ -80,7 +83,9 @@ function historyLine(h: RoomHistoryItem): string {
 export function registerRoomCommands(program: Command, context: () => CommandContext): void {
   const rooms = program
     .command('rooms')
-    .description('group rooms: create, invite, join, post, history, members, leave')
+    .description(
+      'group rooms: alone, lists your rooms; create, invite, join, post, history, members, leave, remove, sync',
+    )
     .option(
       '--passphrase-file <file>',
       'with no daemon running: read the key file passphrase from a file (else $TALKEN_PASSPHRASE, or asked); for every rooms command',
@@ -151,7 +156,11 @@ export function registerRoomCommands(program: Command, context: () => CommandCon
     .command('post')
     .description('post to a room')
     .argument('<room>', 'room name or ID prefix')
-    .argument('<text...>', 'the post')
+    .argument('<text...>', 'the post (after `--` when it starts with "-")')
+    .addHelpText(
+      'after',
+      '\nText that starts with "-" goes after `--`, which ends the options:\n  talken rooms post Climbing -- -5 degrees at the crag',
+    )
     .action(async (room: string, words: string[]) => {
       const ctx = context()
       const r = await run<{ room: string; hash: string }>(ctx, rooms.opts<RoomsOptions>(), {
@@ -220,4 +229,6 @@ export function registerRoomCommands(program: Command, context: () => CommandCon
       const r = await run<{ asked: number }>(ctx, rooms.opts<RoomsOptions>(), { action: 'sync', room })
       emit(ctx.output, r, () => `asked ${r.asked} member(s)`)
     })
+
+  refuseUnknownCommands(rooms, '`talken rooms` alone lists your rooms')
 }

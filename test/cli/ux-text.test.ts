@@ -1,0 +1,72 @@
+/**
+ * Messages and room posts in the text output: a sender's newlines cannot make a line that looks
+ * like another message, and `inbox --all` says what became of the messages we sent.
+ */
+import assert from 'node:assert/strict'
+import { after, before, describe, it } from 'node:test'
+import { hangingIndent, messageLine } from '../../src/cli/message-lines.ts'
+import type { MessageView } from '../../src/node/inbox.ts'
+import { ensureBuilt, talken, tempDir } from '../helpers/cli.ts'
+
+const FORGED = 'innocent\n2026-11-25 09:50  Eve: I am not who you think'
+/** A line that begins a message: a time at the left edge. */
+const MESSAGE_START = /^\d{4}-\d\d-\d\d \d\d:\d\d {2}/
+
+function view(direction: 'in' | 'out', text: string, state: MessageView['state']): MessageView {
+  return {
+    id: '00'.repeat(16),
+    conversation: 'tk1bob',
+    contact: 'Bob',
+    direction,
+    text,
+    at: Date.UTC(2026, 10, 25, 9, 49),
+    state,
+  }
+}
+
+describe('message lines', () => {
+  it('indents every line of a message after its first, under where its text starts', () => {
+    const lines = messageLine(view('in', FORGED, 'received')).split('\n')
+    assert.deepEqual(lines, [
+      '2026-11-25 09:49  Bob: innocent',
+      '                       2026-11-25 09:50  Eve: I am not who you think',
+    ])
+    assert.equal(lines.filter((l) => MESSAGE_START.test(l)).length, 1)
+  })
+
+  it('a one-line message is one line, and empty lines stay empty', () => {
+    assert.equal(hangingIndent('at  Ada: ', 'hello'), 'at  Ada: hello')
+    assert.equal(hangingIndent('at  Ada: ', 'a\n\nb'), 'at  Ada: a\n\n         b')
+  })
+
+  it('a message of ours shows its delivery state', () => {
+    assert.equal(
+      messageLine(view('out', 'hello', 'delivered')),
+      '2026-11-25 09:49  me → Bob (delivered): hello',
+    )
+    assert.equal(messageLine(view('out', 'later', 'queued')), '2026-11-25 09:49  me → Bob (queued): later')
+  })
+})
+
+describe('room history text', () => {
+  const dir = tempDir('talken-ux-text-')
+  before(() => {
+    ensureBuilt()
+    assert.equal(talken(dir.path, ['init', '--name', 'Ada']).status, 0)
+    assert.equal(talken(dir.path, ['rooms', 'create', 'Crag']).status, 0)
+  })
+  after(() => dir.remove())
+
+  it('a post with newlines cannot forge a line of the history', () => {
+    const posted = talken(dir.path, ['rooms', 'post', 'Crag', FORGED])
+    assert.equal(posted.status, 0, posted.stderr)
+    const history = talken(dir.path, ['rooms', 'history', 'Crag'])
+    assert.equal(history.status, 0, history.stderr)
+    const lines = history.stdout.trimEnd().split('\n')
+    // The room's creation, the post, and the post's second line, indented.
+    assert.equal(lines.length, 3, history.stdout)
+    assert.equal(lines.filter((l) => MESSAGE_START.test(l)).length, 2, history.stdout)
+    assert.match(lines[1] ?? '', /^\S.* {2}you: innocent$/)
+    assert.match(lines[2] ?? '', /^ +2026-11-25 09:50 {2}Eve: I am not who you think$/)
+  })
+})
