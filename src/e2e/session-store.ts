@@ -371,7 +371,16 @@ export function openSessionStore(options: SessionStoreOptions): SessionStore {
       return message
     }
     if (prekeys.seen(m.signedPrekeyId, m.ephemeral)) {
-      throw new TalkenError('replayed', 'this first-contact message was accepted already')
+      // Accepted once, and its session is gone since (a stranger's, forgotten beyond the bound
+      // while its sender still writes in it): not to be opened here again, but its sender, whose
+      // identity signature verified, can be asked to send it again in a session that works.
+      verifyIntroduction(identity, m)
+      throw new TalkenError('not_found', 'the session of this first-contact message is gone', {
+        details:
+          m.introduction.length === 0
+            ? { peerDevice: key, seen: true }
+            : { peerDevice: key, introduction: hex(m.introduction), seen: true },
+      })
     }
     let out: ReturnType<typeof acceptSession>
     try {

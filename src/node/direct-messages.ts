@@ -424,7 +424,10 @@ export class DirectMessages {
       if (typeof chain !== 'string' || this.#askedForChain.has(chain)) return
       this.#host.store.onRollback(this.#askedForChain.setUndoably(chain, true))
     }
-    const contact = this.#contactOfDevice(Buffer.from(device, 'hex'), err.details?.introduction)
+    // A first message whose session is gone (forgotten as a stranger's): a relay can replay an
+    // old one of those at will, so asks for them count against the same few an hour.
+    const limited = err.details?.seen === true
+    const contact = this.#contactOfDevice(Buffer.from(device, 'hex'), err.details?.introduction, limited)
     if (contact === undefined) return
     let asks = this.#resendAsks.get(contact.id)
     if (asks === undefined) {
@@ -460,11 +463,20 @@ export class DirectMessages {
     }
   }
 
-  /** The contact a device belongs to, known or (from a verified introduction) new; else undefined. */
-  #contactOfDevice(device: Uint8Array, introduction: unknown): Contact | undefined {
+  /**
+   * The contact a device belongs to, known or (from a verified introduction) new; else undefined.
+   * A new one, or any when `limited`, counts against the few asks an hour ({@link #mayAsk}).
+   */
+  #contactOfDevice(device: Uint8Array, introduction: unknown, limited: boolean): Contact | undefined {
     try {
       const known = this.#host.cardBook.ofDevice(device).contact
-      if (known !== undefined) return known
+      if (known !== undefined) {
+        if (!limited) return known
+        const now = Date.now()
+        if (!this.#mayAsk(now)) return undefined
+        this.#askedLately(now)
+        return known
+      }
     } catch {
       // not a contact's device
     }
@@ -472,15 +484,7 @@ export class DirectMessages {
     // Someone new: asking costs a contact, a session we write in and a request kept for a day,
     // and anyone holding our link can send such messages under fresh accounts. A few an hour.
     const now = Date.now()
-    while (this.#strangerAsks.length > 0 && this.#strangerAsks[0]! <= now - STRANGER_ASK_WINDOW_MS) {
-      this.#strangerAsks.shift()
-    }
-    if (this.#strangerAsks.length >= STRANGER_ASKS_PER_WINDOW) {
-      this.#host.log('warn', 'not asking a new sender to send again: too many lately', {
-        limit: STRANGER_ASKS_PER_WINDOW,
-      })
-      return undefined
-    }
+    if (!this.#mayAsk(now)) return undefined
     let card: ContactCard
     try {
       card = this.#host.cardBook.verified(Buffer.from(introduction, 'hex'))
@@ -491,12 +495,29 @@ export class DirectMessages {
       return undefined
     }
     if (!card.devices.some((d) => bytesEqual(d.deviceKey, device))) return undefined
+    this.#askedLately(now)
+    return this.#acceptSender(card, now)
+  }
+
+  /** Whether one more limited resend request may go out (see {@link STRANGER_ASKS_PER_WINDOW}). */
+  #mayAsk(now: number): boolean {
+    while (this.#strangerAsks.length > 0 && this.#strangerAsks[0]! <= now - STRANGER_ASK_WINDOW_MS) {
+      this.#strangerAsks.shift()
+    }
+    if (this.#strangerAsks.length < STRANGER_ASKS_PER_WINDOW) return true
+    this.#host.log('warn', 'not asking for a message again: too many such requests lately', {
+      limit: STRANGER_ASKS_PER_WINDOW,
+    })
+    return false
+  }
+
+  /** Counts a limited resend request (undone with the step). */
+  #askedLately(now: number): void {
     this.#strangerAsks.push(now)
     this.#host.store.onRollback(() => {
       const i = this.#strangerAsks.lastIndexOf(now)
       if (i >= 0) this.#strangerAsks.splice(i, 1)
     })
-    return this.#acceptSender(card, now)
   }
 
   /**
