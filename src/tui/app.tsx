@@ -630,7 +630,7 @@ export function Sidebar({
     ...rooms.map((r) => ({
       key: `r${r.id}`,
       open: chat?.kind === 'room' && chat.id === r.id,
-      label: `#${printable(r.name)}${r.member ? '' : '…'}`,
+      label: `#${printable(r.name)}${r.status === 'left' ? ' (left)' : r.status === 'joining' ? '…' : ''}`,
       unread: roomUnread[r.id] ?? 0,
     })),
   ]
