@@ -109,8 +109,9 @@ export interface RoomHistoryItem {
    * (control characters a terminal could act on: no Talken sends such a post).
    */
   readonly text?: string | undefined
-  /** The member an add or remove is about (text ID). */
+  /** The member an add or remove is about (text ID), and their contact name when known. */
   readonly subject?: string | undefined
+  readonly subjectName?: string | undefined
 }
 
 /** A room member, for display. */
@@ -651,6 +652,7 @@ export class NodeRooms {
       time: h.time,
       text: h.content === undefined ? undefined : postText(h.content),
       subject: h.subject === undefined ? undefined : toTextId(h.subject),
+      subjectName: h.subject === undefined ? undefined : this.#contactName(h.subject),
     }
   }
 }

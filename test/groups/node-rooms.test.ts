@@ -306,3 +306,11 @@ describe('rooms on a node: frames of one step', () => {
     assert.ok(net.logged.includes('alice: dropped room frames: more came in one step than are handled'))
   })
 })
+
+describe('rooms on a node: history', () => {
+  it('names the member an add is about, as the contact list (or "you") does', () => {
+    const { bob, room } = bobJoinsByLink()
+    const add = bob.rooms.history(room.id).find((h) => h.kind === 'add')
+    assert.equal(add?.subjectName, 'you')
+  })
+})

@@ -61,7 +61,7 @@ const summaryLine = (r: RoomSummary) =>
 function historyLine(h: RoomHistoryItem): string {
   const at = shortTime(h.time)
   const who = h.authorName ?? h.author.slice(0, 12)
-  const subject = h.subject ? ` ${h.subject.slice(0, 12)}` : ''
+  const subject = h.subject ? ` ${h.subjectName ?? h.subject.slice(0, 12)}` : ''
   switch (h.kind) {
     case 'post':
       // A post's lines after its first are indented: a member cannot forge another's line.
