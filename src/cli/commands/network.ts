@@ -114,7 +114,8 @@ export function registerNetworkCommands(program: Command, context: () => Command
               const e = event as { id?: string; to?: string; state: string }
               if (e.id !== undefined) stored = { id: e.id, to: String(e.to), state: e.state, daemon: true }
               else if (stored !== undefined) stored = { ...stored, state: e.state }
-              if (!ctx.output.json && e.id === undefined) ctx.output.out(e.state)
+              // Each state as it comes; `delivered` is said by the last line, with the ID.
+              if (!ctx.output.json && e.id === undefined && e.state !== 'delivered') ctx.output.out(e.state)
             },
             // The daemon answers once the wait is over: give it that, and the usual deadline on top.
             { timeoutMs: waitMs + DEFAULT_CALL_TIMEOUT_MS },
