@@ -2,6 +2,7 @@
  * Small judgements about multiaddrs that the links make when they record and dial addresses:
  * parsing with a typed error, the peer an address names, and which network it is on.
  */
+import { peerIdFromString } from '@libp2p/peer-id'
 import { type Multiaddr, multiaddr } from '@multiformats/multiaddr'
 import { TalkenError } from '../errors.ts'
 
@@ -15,9 +16,21 @@ export function parseMultiaddr(address: string, what?: string): Multiaddr {
   }
 }
 
-/** Throws `invalid_argument` naming the first of `addresses` that is not a multiaddr. */
+/**
+ * Throws `invalid_argument` naming the first of `addresses` that is not a multiaddr, or names a
+ * peer (`/p2p/…`) by something that is not a peer ID.
+ */
 export function checkMultiaddrs(addresses: readonly string[], what: string): void {
-  for (const address of addresses) parseMultiaddr(address, what)
+  for (const address of addresses) {
+    for (const c of parseMultiaddr(address, what).getComponents()) {
+      if (c.name !== 'p2p') continue
+      try {
+        peerIdFromString(c.value ?? '')
+      } catch (err) {
+        throw new TalkenError('invalid_argument', `${what}: not a peer ID in ${address}`, { cause: err })
+      }
+    }
+  }
 }
 
 /** The peer ID an address names (its last `/p2p/` component), if any. */

@@ -13,6 +13,7 @@ import {
   MAX_DIAL_TARGETS,
   MAX_TARGET_FAILURES,
 } from '../../src/links/dial-targets.ts'
+import { checkMultiaddrs } from '../../src/links/multiaddrs.ts'
 
 const PEER = '12D3KooWD3eckifWpRn9wQpMG9R9hX3sD158z7EqHWmweQAJU5SA'
 const pace = { minMs: 1_000, maxMs: 60_000 }
@@ -72,5 +73,18 @@ describe('DialTargets', () => {
       () => new DialTargets(pace).add('not an address'),
       (e: unknown) => isTalkenError(e, 'invalid_argument'),
     )
+  })
+})
+
+describe('checkMultiaddrs', () => {
+  it('refuses what is not a multiaddr, and a /p2p/ part that is not a peer ID', () => {
+    checkMultiaddrs([`/ip4/127.0.0.1/tcp/4001/p2p/${PEER}`, '/ip4/127.0.0.1/tcp/4001'], 'a bootstrap address')
+    for (const bad of ['nonsense', '/ip4/127.0.0.1/tcp/4001/p2p/not-a-peer']) {
+      assert.throws(
+        () => checkMultiaddrs([bad], 'a bootstrap address'),
+        (e: unknown) => isTalkenError(e, 'invalid_argument'),
+        bad,
+      )
+    }
   })
 })
