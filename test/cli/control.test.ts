@@ -4,9 +4,10 @@
  * request, and a daemon that never answers.
  */
 import assert from 'node:assert/strict'
+import diagnosticsChannel from 'node:diagnostics_channel'
 import { EventEmitter } from 'node:events'
 import { chownSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs'
-import { connect, createServer } from 'node:net'
+import { connect, createServer, type Socket } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
@@ -110,7 +111,17 @@ describe('control socket', () => {
     }
   })
 
-  it('a client that ends its side after its request still gets the answer, then the connection ends', async () => {
+  it('a client that ends its side after its request still gets the answer, then the connection ends', async (t) => {
+    // The server's end of the connection, to see when it has read the client's end.
+    let serverEnd!: () => void
+    const serverEnded = new Promise<void>((resolve) => {
+      serverEnd = resolve
+    })
+    const onServerSocket = (message: unknown): void => {
+      ;(message as { socket: Socket }).socket.once('end', () => serverEnd())
+    }
+    diagnosticsChannel.subscribe('net.server.socket', onServerSocket)
+    t.after(() => diagnosticsChannel.unsubscribe('net.server.socket', onServerSocket))
     const socket = connect(controlSocketPath(home))
     let received = ''
     socket.setEncoding('utf8').on('data', (d: string) => {
@@ -123,13 +134,11 @@ describe('control socket', () => {
     })
     socket.end(`${JSON.stringify({ id: 5, method: 'later' })}\n`)
     await within(asked, 30_000, 'the request')
-    // The daemon reads the end behind the request before it answers. A daemon that drops a
-    // half-closed client ends the connection at that point (so the test waits for that), one
-    // that keeps it does nothing visible: the pause only gives it time to read the end.
-    await new Promise<void>((resolve) => {
-      socket.once('end', resolve)
-      setTimeout(resolve, 200)
-    })
+    // The daemon reads the end behind the request before it answers: a daemon that dropped a
+    // half-closed client would end the connection then, and the answer would be lost.
+    await within(serverEnded, 30_000, 'the daemon to read the end of the request')
+    // Its own handler of the end has run (the listener above ran first, in the same emit).
+    await new Promise((r) => setImmediate(r))
     answerLater?.({ late: true })
     await within(closed, 30_000, 'the daemon to end the connection')
     assert.deepEqual(JSON.parse(received), { id: 5, result: { late: true } })

@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict'
 import { spawn, spawnSync } from 'node:child_process'
-import { writeFileSync } from 'node:fs'
+import { readlinkSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
 import { after, before, describe, it } from 'node:test'
@@ -17,6 +17,17 @@ interface ErrorJson {
 
 const bin = join(new URL('../..', import.meta.url).pathname, 'bin', 'talken.js')
 const scriptMissing = spawnSync('script', ['--version']).status !== 0
+
+/**
+ * `talken start` has no --listen option: it listens on every interface (/ip4/0.0.0.0/tcp/0). So it
+ * runs in a network namespace of its own, with no interface but a loopback that is down: what it
+ * listens on cannot be reached, and no network outside the test is touched. `unshare --net` as
+ * root; otherwise in a user namespace of its own too, where the system allows one.
+ */
+const privateNetwork: string[] | undefined = (() => {
+  const flags = process.getuid?.() === 0 ? ['--net'] : ['--net', '--map-root-user']
+  return spawnSync('unshare', [...flags, 'true']).status === 0 ? flags : undefined
+})()
 
 describe('an encrypted key file', () => {
   const dir = tempDir('talken-passphrase-')
@@ -71,10 +82,25 @@ describe('an encrypted key file', () => {
     }
   })
 
-  it('start takes --passphrase-file', async () => {
+  it('start takes --passphrase-file', {
+    skip:
+      privateNetwork === undefined &&
+      'no network namespace can be made here, and `talken start` would listen on every interface',
+  }, async () => {
+    // unshare execs talken in the new namespace: the child is talken itself, signals and all.
     const child = spawn(
-      process.execPath,
-      [bin, 'start', '--no-tui', '--no-mdns', '--json', '--passphrase-file', file],
+      'unshare',
+      [
+        ...(privateNetwork ?? []),
+        process.execPath,
+        bin,
+        'start',
+        '--no-tui',
+        '--no-mdns',
+        '--json',
+        '--passphrase-file',
+        file,
+      ],
       { env: { ...process.env, TALKEN_HOME: ada, TALKEN_PASSPHRASE: '' }, stdio: ['ignore', 'pipe', 'pipe'] },
     )
     const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)))
@@ -91,6 +117,11 @@ describe('an encrypted key file', () => {
         void exited.then(() => resolve(false))
       })
       assert.equal(ready, true, stderr)
+      assert.notEqual(
+        readlinkSync(`/proc/${child.pid}/ns/net`),
+        readlinkSync('/proc/self/ns/net'),
+        'talken start runs in a network of its own',
+      )
       child.kill('SIGTERM')
       assert.equal(await exited, 0)
     } finally {

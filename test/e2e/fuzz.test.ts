@@ -1,13 +1,16 @@
 /**
- * Fuzzing of everything the e2e layer reads from others: 100,000 mutated ratchet messages (40,000),
- * sealed bodies (15,000), prekey messages (5,000), prekey bundles (30,000) and stored session
- * records (10,000). Only TalkenError may come
- * out, a failure must leave the stored sessions byte for byte as they were, and a valid message
- * after the flood still decrypts. Replay a failure with TALKEN_SEED=<seed>.
+ * Fuzzing of everything the e2e layer reads from others: {@link FUZZED} mutated inputs of the
+ * kinds a peer sends (100,000 at least): ratchet messages (40,000, mutated anywhere), their
+ * encrypted headers (20,000, the header mutated and the body kept), sealed bodies (30,000) and
+ * prekey messages (10,000); and besides those, prekey bundles (30,000) and stored session records
+ * (10,000). Only TalkenError may come out, a failure must leave the stored sessions byte for byte
+ * as they were, and a valid message after the flood still decrypts. Replay a failure with
+ * TALKEN_SEED=<seed>.
  */
 import assert from 'node:assert/strict'
 import { createHash } from 'node:crypto'
 import { describe, it } from 'node:test'
+import { ENCRYPTED_HEADER_LENGTH } from '../../src/e2e/ratchet.ts'
 import { decodeSealedPlaintext, openSealedPrekey, SEALED_VERSION } from '../../src/e2e/sealed.ts'
 import { acceptSession, decodePrekeyMessage, decrypt, type Session } from '../../src/e2e/session.ts'
 import { decodeSessionRecord } from '../../src/e2e/session-codec.ts'
@@ -20,6 +23,11 @@ const seed = testSeed()
 console.log(`# e2e fuzz seed ${seed} (replay with TALKEN_SEED=${seed})`)
 const rand = prng(seed)
 const int = (n: number) => Math.floor(rand() * n)
+
+/** How many mutated inputs of each kind a peer sends are tried; the issue asks for 100,000 in all. */
+const FUZZED = { ratchetMessages: 40_000, headers: 20_000, sealedBodies: 30_000, prekeyMessages: 10_000 }
+/** How many were tried, counted as they are. */
+const tried = { ratchetMessages: 0, headers: 0, sealedBodies: 0, prekeyMessages: 0 }
 
 /** One random mutation of `input`, never equal to it or to any of `others` (the valid inputs). */
 function mutate(input: Uint8Array, others: readonly Uint8Array[]): Uint8Array {
@@ -126,11 +134,12 @@ describe('e2e fuzz: mutated input gives typed errors and never corrupts a sessio
   // What the session store binds every ratchet message to: the sealed body's version byte.
   const AD = Uint8Array.of(SEALED_VERSION)
 
-  it('40,000 ratchet messages (session level)', () => {
+  it(`${FUZZED.ratchetMessages.toLocaleString('en-US')} ratchet messages (session level)`, () => {
     const session = bSession()
     let accepted = 0
-    for (let i = 0; i < 40_000; i++) {
+    for (let i = 0; i < FUZZED.ratchetMessages; i++) {
       const input = mutate(ratchetMessages[i % 2]!, ratchetMessages)
+      tried.ratchetMessages++
       if (onlyTalkenErrors(() => decrypt(session, input, AD))) accepted++
     }
     assert.equal(accepted, 0)
@@ -140,11 +149,32 @@ describe('e2e fuzz: mutated input gives typed errors and never corrupts a sessio
     )
   })
 
-  it('15,000 sealed bodies (store level): state unchanged by each failure', () => {
+  it(`${FUZZED.headers.toLocaleString('en-US')} ratchet headers (session level): the header mutated, the body as it was`, () => {
+    const session = bSession()
+    const headers = ratchetMessages.map((m) => m.subarray(0, ENCRYPTED_HEADER_LENGTH))
+    let accepted = 0
+    for (let i = 0; i < FUZZED.headers; i++) {
+      const message = ratchetMessages[i % 2]!
+      const header = mutate(headers[i % 2]!, headers)
+      const input = new Uint8Array(header.length + message.length - ENCRYPTED_HEADER_LENGTH)
+      input.set(header)
+      input.set(message.subarray(ENCRYPTED_HEADER_LENGTH), header.length)
+      tried.headers++
+      if (onlyTalkenErrors(() => decrypt(session, input, AD))) accepted++
+    }
+    assert.equal(accepted, 0)
+    assert.equal(
+      str(decodeSealedPlaintext(decrypt(session, ratchetMessages[0]!, AD).plaintext).content),
+      'x'.repeat(300),
+    )
+  })
+
+  it(`${FUZZED.sealedBodies.toLocaleString('en-US')} sealed bodies (store level): state unchanged by each failure`, () => {
     const before = stateHash(b)
     const inputs = [...sealed, fresh]
-    for (let i = 0; i < 15_000; i++) {
+    for (let i = 0; i < FUZZED.sealedBodies; i++) {
       const input = mutate(inputs[i % inputs.length]!, inputs)
+      tried.sealedBodies++
       const ok = onlyTalkenErrors(() => b.e2e.open(input))
       assert.equal(ok, false, `a mutated body opened (seed ${seed}, round ${i})`)
       if (i % 500 === 0) assert.equal(stateHash(b), before)
@@ -156,11 +186,12 @@ describe('e2e fuzz: mutated input gives typed errors and never corrupts a sessio
     assert.equal(str(a.e2e.open(b.e2e.seal({ deviceKey: a.key.publicKey }, text('back'))).content), 'back')
   })
 
-  it('5,000 prekey messages', () => {
+  it(`${FUZZED.prekeyMessages.toLocaleString('en-US')} prekey messages`, () => {
     const lookup = b.e2e.prekeys
     let accepted = 0
-    for (let i = 0; i < 5_000; i++) {
+    for (let i = 0; i < FUZZED.prekeyMessages; i++) {
       const input = mutate(prekeyMessage, [prekeyMessage])
+      tried.prekeyMessages++
       if (onlyTalkenErrors(() => acceptSession(b.e2e.identity, lookup, input, AD))) accepted++
     }
     assert.equal(accepted, 0)
@@ -170,9 +201,15 @@ describe('e2e fuzz: mutated input gives typed errors and never corrupts a sessio
 
   it('30,000 prekey bundles and 10,000 session records', () => {
     const bundleBytes = encodePrekeyBundle(bundle)
-    for (let i = 0; i < 20_000; i++)
+    for (let i = 0; i < 30_000; i++)
       onlyTalkenErrors(() => decodePrekeyBundle(mutate(bundleBytes, [bundleBytes])))
     const record = b.store.kvList('e2e-session')[0]![1]
     for (let i = 0; i < 10_000; i++) onlyTalkenErrors(() => decodeSessionRecord(mutate(record, [record])))
+  })
+
+  it('100,000 mutated inputs at least of the kinds a peer sends were tried', () => {
+    assert.deepEqual(tried, FUZZED)
+    const total = Object.values(tried).reduce((n, k) => n + k, 0)
+    assert.ok(total >= 100_000, `${total} ratchet messages, headers, sealed bodies and prekey messages`)
   })
 })

@@ -6,6 +6,7 @@
  */
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
+import { PREKEY_NAMESPACE } from '../../src/e2e/prekey-store.ts'
 import { systemRandom } from '../../src/e2e/primitives.ts'
 import { MAX_SKIPPED_KEYS } from '../../src/e2e/ratchet.ts'
 import {
@@ -293,6 +294,32 @@ describe('e2e sessions: compromise of B’s current state', () => {
       assert.equal(str(b.e2e.open(healed).content), `healed ${i}`)
       a.e2e.open(b.e2e.seal({ deviceKey: keyOf(a) }, text(`still ${i}`)))
     }
+  })
+
+  it('the first (prekey) message stays unreadable too, to a thief who ignores the replay records', () => {
+    const a = device()
+    const b = device()
+    const first = firstContact(a, b, 'secret 0')
+    const oneTimeLeft = () =>
+      b.store.kvList(PREKEY_NAMESPACE).filter(([k]) => k.startsWith('one-time/')).length
+    const before = oneTimeLeft()
+    // The thief is not bound by his copy's replay bookkeeping: he drops the ephemeral keys seen
+    // (`seen/*`) and every session, and runs the key agreement again from the prekeys he holds.
+    const stealPrekeysOnly = () => {
+      const copy = createMemoryStore()
+      for (const [k, v] of b.store.kvList(PREKEY_NAMESPACE)) {
+        if (!k.startsWith('seen/')) copy.kvSet(PREKEY_NAMESPACE, k, v)
+      }
+      assert.equal(copy.kvList(SESSION_NAMESPACE).length, 0)
+      return openSessionStore({ store: copy, device: b.key, now: () => 1_750_000_000_000 })
+    }
+    // Control: a copy taken before B read the message opens it, so the thief's way works.
+    assert.equal(str(stealPrekeysOnly().open(first).content), 'secret 0')
+
+    assert.equal(str(b.e2e.open(first).content), 'secret 0')
+    assert.equal(oneTimeLeft(), before - 1, 'the message used one of B’s one-time prekeys, now deleted')
+    // Taken after: the one-time prekey's private key is gone, and with it the message.
+    throwsCode(() => stealPrekeysOnly().open(first), 'not_found', 'decrypt_failed')
   })
 })
 

@@ -342,8 +342,13 @@ describe('mesh: giving up a message', () => {
     // Not ours, not held, or already given up: nothing to do.
     assert.equal(a.core!.abandon(id, 'again'), false)
     assert.equal(a.core!.abandon('00'.repeat(16), 'unknown'), false)
-    const relayed = net.nodes.get('B')!.core!.heldIds()
-    for (const h of relayed) assert.equal(net.nodes.get('B')!.core!.abandon(h, 'not mine'), false)
+    // A relay cannot give up what it only holds: D holds the copy on its way to C, and keeps it.
+    const d = net.nodes.get('D')!
+    assert.ok(d.core!.heldIds().includes(id), 'D holds the copy for C')
+    assert.equal(d.core!.abandon(id, 'not mine'), false)
+    assert.ok(d.core!.heldIds().includes(id), 'D still holds the copy')
+    assert.ok(d.store.getCustody(id) !== undefined, 'D keeps the copy in custody')
+    assert.equal(d.store.getMessage(id), undefined, 'D files no message of its own')
   })
 })
 
@@ -351,6 +356,12 @@ describe('mesh: settling a message read before its proof came', () => {
   it('settle makes an own message read for good and drops it from the outbox; a late proof changes nothing', () => {
     const { net, a, id } = sentWhileCIsAway('read before the proof')
     assert.ok(a.store.getOutbox(id) !== undefined)
+    // A relay cannot settle what it only holds: D holds the copy on its way to C, and keeps it.
+    const d = net.nodes.get('D')!
+    assert.ok(d.core!.heldIds().includes(id), 'D holds the copy for C')
+    assert.equal(d.core!.settle(id), false)
+    assert.ok(d.core!.heldIds().includes(id), 'D still holds the copy')
+    assert.ok(d.store.getCustody(id) !== undefined, 'D keeps the copy in custody')
     assert.equal(a.core!.settle(id), true)
     assert.equal(a.store.getMessage(id)?.state, 'read')
     assert.equal(a.store.getOutbox(id), undefined)

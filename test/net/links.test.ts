@@ -19,6 +19,9 @@ import { MESH_PROTOCOL } from '../../src/links/libp2p-links.ts'
 import type { TalkenNode } from '../../src/node/node.ts'
 import { introduce, makeHome, startNode, until } from '../helpers/nodes.ts'
 
+/** Mesh streams B accepts per connection (`MAX_MESH_STREAMS` in src/links/libp2p-links.ts; docs/limits.md). */
+const MAX_MESH_STREAMS = 2
+
 async function plainNode(): Promise<
   Libp2p<{ identify: ReturnType<ReturnType<typeof identify>>; ping: ReturnType<ReturnType<typeof ping>> }>
 > {
@@ -65,6 +68,34 @@ describe('libp2p links', () => {
 
   function bAddress() {
     return multiaddr(b.addresses()[0]!)
+  }
+
+  /** Waits until B has identified the stranger as a mesh peer: its connection is fully set up. */
+  async function untilMeshPeer(): Promise<void> {
+    const id = stranger.peerId.toString()
+    await until(
+      () => b.peers().some((p) => p.peerId === id && p.mesh),
+      10_000,
+      'B takes the stranger as a mesh peer',
+    )
+  }
+
+  /** The mesh streams the stranger opened that B holds open: where B enforces its limits. */
+  function inboundOnB(): Stream[] {
+    return b
+      .links!.libp2p.getConnections(stranger.peerId)
+      .flatMap((c) => c.streams)
+      .filter((s) => s.protocol === MESH_PROTOCOL && s.direction === 'inbound' && s.status === 'open')
+  }
+
+  /** Waits until B holds no more of the stranger's mesh streams than its limit, and some: `what` reached it. */
+  async function untilWithinStreamLimit(what: string): Promise<void> {
+    await until(
+      () => inboundOnB().length <= MAX_MESH_STREAMS,
+      10_000,
+      `B to hold at most ${MAX_MESH_STREAMS} mesh streams from the stranger (holds ${inboundOnB().length})`,
+    )
+    assert.ok(inboundOnB().length >= 1, `${what} reached B`)
   }
 
   it('a plain js-libp2p node connects, runs identify and ping, and is no mesh link', async () => {
@@ -117,12 +148,46 @@ describe('libp2p links', () => {
     stream.abort(new Error('done'))
   })
 
-  it('a half-open stream (a frame that never completes) holds at most one frame of memory and harms nothing', async () => {
-    const stream = await stranger.dialProtocol(bAddress(), MESH_PROTOCOL)
+  it('a half-open stream (a frame that never completes) harms nothing, and is closed on B once the stranger ends it', async () => {
+    const connection = await stranger.dial(bAddress())
+    await untilMeshPeer()
+    const stream = await connection.newStream(MESH_PROTOCOL, {
+      maxOutboundStreams: 1_000,
+      signal: AbortSignal.timeout(10_000),
+    })
+    // A frame that announces 60,000 bytes and sends 100 of them.
     stream.send(varint.encode(60_000))
     stream.send(new Uint8Array(100))
+    await until(() => inboundOnB().some((s) => s.id === stream.id), 10_000, 'B holds the half-open stream')
     await stillDelivers('beside a half-open stream')
-    stream.abort(new Error('done'))
+    // B never writes on a peer's stream and has closed its half: once the stranger ends its half
+    // in the middle of the frame, nothing is left open on B for that stream.
+    await stream.close()
+    await until(() => !inboundOnB().some((s) => s.id === stream.id), 10_000, 'B lets go of the ended stream')
+    await stillDelivers('after the half-open stream ended')
+  })
+
+  it('half-open streams beyond the per-connection limit are not held', async () => {
+    const connection = await stranger.dial(bAddress())
+    await untilMeshPeer()
+    const streams: Stream[] = []
+    for (let i = 0; i < 10; i++) {
+      try {
+        const stream = await connection.newStream(MESH_PROTOCOL, {
+          maxOutboundStreams: 1_000,
+          signal: AbortSignal.timeout(10_000),
+        })
+        streams.push(stream)
+        stream.send(varint.encode(60_000))
+        stream.send(new Uint8Array(100))
+      } catch {
+        // B reset it during negotiation: the limit at work.
+      }
+    }
+    await untilWithinStreamLimit('the half-open streams')
+    await stillDelivers('beside half-open streams')
+    for (const s of streams) s.abort(new Error('done'))
+    await until(() => inboundOnB().length === 0, 10_000, 'B lets go of the aborted streams')
   })
 
   it('a peer that resets every mesh stream we open is hung up on, not reopened without end', async () => {
@@ -142,17 +207,18 @@ describe('libp2p links', () => {
 
   it('a peer opening hundreds of streams is limited', async () => {
     const connection = await stranger.dial(bAddress())
-    const opened: Stream[] = []
+    await untilMeshPeer()
+    // The stranger lifts its own client's limit, so whatever limit is met is B's.
     const results = await Promise.allSettled(
       Array.from({ length: 300 }, () =>
-        connection.newStream(MESH_PROTOCOL, { signal: AbortSignal.timeout(5_000) }),
+        connection.newStream(MESH_PROTOCOL, {
+          maxOutboundStreams: 1_000,
+          signal: AbortSignal.timeout(10_000),
+        }),
       ),
     )
-    for (const r of results) if (r.status === 'fulfilled') opened.push(r.value)
-    // Give B the time to reset what is over its limits.
-    await new Promise((r) => setTimeout(r, 500))
-    const alive = opened.filter((s) => s.status === 'open')
-    assert.ok(alive.length <= 64, `${alive.length} streams stayed open`)
+    const opened = results.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []))
+    await untilWithinStreamLimit('the flood')
     await stillDelivers('beside a stream flood')
     for (const s of opened) s.abort(new Error('done'))
   })

@@ -20,7 +20,9 @@ test('reading a conversation tells the sender, unless receipts are off for that 
     na.on('state', (s) => {
       if (s.id === first.id) states.push(s.state)
     })
+    const queued = nb.store.outboxSize()
     assert.equal(nb.markRead('Ada'), 1)
+    assert.equal(nb.store.outboxSize(), queued + 1, 'Bob queued a receipt')
     await until(() => na.store.getMessage(first.id)?.state === 'read', 10_000, 'read at Ada')
     assert.deepEqual(states, ['read'])
     assert.equal(nb.markRead('Ada'), 0, 'nothing left unread')
@@ -29,15 +31,19 @@ test('reading a conversation tells the sender, unless receipts are off for that 
     nb.setReadReceipts('Ada', false)
     const second = na.send('Bob', 'quietly')
     await second.delivered(AbortSignal.timeout(10_000))
+    const before = nb.store.outboxSize()
     assert.equal(nb.markRead('Ada'), 1)
-    await new Promise((r) => setTimeout(r, 1500))
+    assert.equal(nb.store.outboxSize(), before, 'Bob queued no receipt')
+    // A message Bob sends after reading goes the same way a receipt would, after it: once it is
+    // at Ada, a receipt sent before it would have been too.
+    await nb.send('Ada', 'after reading').delivered(AbortSignal.timeout(10_000))
     assert.equal(na.store.getMessage(second.id)?.state, 'delivered')
     assert.equal(nb.store.getMessage(second.id)?.state, 'read', 'read on Bob’s side all the same')
 
     // Receipts are not messages: neither inbox shows them.
     for (const node of [na, nb]) {
       const texts = recentMessages(node.store, { all: true, limit: 100 }).map((m) => m.text)
-      assert.deepEqual(texts.sort(), ['are you there?', 'quietly'])
+      assert.deepEqual(texts.sort(), ['after reading', 'are you there?', 'quietly'])
     }
   } finally {
     await na.stop()
@@ -65,8 +71,11 @@ test('someone who wrote first, without being added, gets no read receipts until 
     addContact(ada.store, ada.identity.account.publicKey, bob.link, { now: Date.now() })
     const first = ada.send(bob.id, 'hello, we met at the crag')
     await first.delivered(AbortSignal.timeout(10_000))
+    const before = bob.store.outboxSize()
     assert.equal(bob.markRead(ada.id), 1)
-    await new Promise((r) => setTimeout(r, 1500))
+    assert.equal(bob.store.outboxSize(), before, 'Bob queued no receipt')
+    // Bob answers after reading: once the answer is at Ada, a receipt sent before it would be too.
+    await bob.send(ada.id, 'hello, who is this?').delivered(AbortSignal.timeout(10_000))
     assert.equal(ada.store.getMessage(first.id)?.state, 'delivered', 'no receipt to a stranger')
     bob.setReadReceipts(ada.id, true)
     const second = ada.send(bob.id, 'still there?')

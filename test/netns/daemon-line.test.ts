@@ -54,10 +54,13 @@ async function meshNeighbours(name: Name): Promise<string[]> {
     .sort()
 }
 
-/** How many times `id` is in `name`'s inbox. */
-async function inboxCount(name: Name, id: string): Promise<number> {
+/**
+ * How many messages with `text` came into `name`'s inbox, under any ID: a copy sent again under a
+ * new ID counts as much as a repeat of the first.
+ */
+async function inboxCount(name: Name, text: string): Promise<number> {
   const { messages } = await cli<{ messages: InboxMessage[] }>(name, ['inbox', '--limit', '1000'])
-  return messages.filter((m) => m.id === id && m.direction === 'in').length
+  return messages.filter((m) => m.text === text && m.direction === 'in').length
 }
 
 /** The state of sent message `id` in `name`'s store. */
@@ -66,19 +69,32 @@ async function sentState(name: Name, id: string): Promise<string | undefined> {
   return messages.find((m) => m.id === id && m.direction === 'out')?.state
 }
 
-/** Waits until `id` has reached C's inbox and A has heard it was delivered; then checks it is there once. */
-async function arrivesOnce(to: Name, from: Name, id: string): Promise<void> {
+/** Waits until `text` (sent as `id`) is in `to`'s inbox and `from` has heard it was delivered. */
+async function arrives(to: Name, from: Name, id: string, text: string): Promise<void> {
   let count = 0
   let state: string | undefined
   await eventually(
     async () => {
-      ;[count, state] = await Promise.all([inboxCount(to, id), sentState(from, id)])
+      ;[count, state] = await Promise.all([inboxCount(to, text), sentState(from, id)])
       return count > 0 && state === 'delivered'
     },
     MESH_TIMEOUT_MS,
-    () => `${id} in ${to}'s inbox (seen ${count}) and delivered at ${from} (state ${state})`,
+    () => `"${text}" in ${to}'s inbox (seen ${count}) and ${id} delivered at ${from} (state ${state})`,
   )
-  assert.equal(count, 1, `${id} is in ${to}'s inbox once`)
+}
+
+/**
+ * Waits until `text` (sent as `id`) has reached `to`'s inbox and `from` has heard it was
+ * delivered; then sends another message behind it, waits for that one too, and checks that `text`
+ * came in once, under any ID: a repeat, or a copy sent again, has had the time to show by then.
+ */
+async function arrivesOnce(to: Name, from: Name, id: string, text: string): Promise<void> {
+  await arrives(to, from, id, text)
+  const behind = `${text} (and after it)`
+  const next = await cli<Sent>(from, ['send', to, behind, '--wait', '0'])
+  await arrives(to, from, next.id, behind)
+  assert.equal(await inboxCount(to, text), 1, `"${text}" is in ${to}'s inbox once`)
+  assert.equal(await inboxCount(to, behind), 1, `"${behind}" is in ${to}'s inbox once`)
 }
 
 before(async () => {
@@ -106,9 +122,10 @@ test('daemons find their neighbours by mDNS, and A → C arrives through B and D
     MESH_TIMEOUT_MS,
     () => `mesh neighbours ${JSON.stringify(seen)}, want ${JSON.stringify(want)}`,
   )
-  const sent = await cli<Sent>('A', ['send', 'C', 'hello through B and D', '--wait', '20'], 30_000)
+  const text = 'hello through B and D'
+  const sent = await cli<Sent>('A', ['send', 'C', text, '--wait', '20'], 30_000)
   assert.equal(sent.daemon, true)
-  await arrivesOnce('C', 'A', sent.id)
+  await arrivesOnce('C', 'A', sent.id, text)
   const { routes } = await cli<{ routes: Array<{ contact?: string; nextHop: string; metric: number }> }>(
     'A',
     ['routes'],
@@ -128,12 +145,13 @@ test('D dies, A sends to C, D comes back: the message arrives once', { skip }, a
     MESH_TIMEOUT_MS,
     () => 'B to lose its link to D',
   )
-  const sent = await cli<Sent>('A', ['send', 'C', 'waiting for D', '--wait', '0'])
+  const text = 'waiting for D'
+  const sent = await cli<Sent>('A', ['send', 'C', text, '--wait', '0'])
   assert.equal(sent.daemon, true)
   assert.notEqual(sent.state, 'delivered')
-  assert.equal(await inboxCount('C', sent.id), 0, 'C cannot have it while D is down')
+  assert.equal(await inboxCount('C', text), 0, 'C cannot have it while D is down')
   await startDaemon('D')
-  await arrivesOnce('C', 'A', sent.id)
+  await arrivesOnce('C', 'A', sent.id, text)
 })
 
 test('A is killed with SIGKILL right after send returned, restarts, and the message arrives', {
@@ -141,7 +159,8 @@ test('A is killed with SIGKILL right after send returned, restarts, and the mess
 }, async () => {
   // Cut A off first, so the message is still only on A's disk when A dies.
   topology().linkDown('A', 'B')
-  const sent = await cli<Sent>('A', ['send', 'C', 'survives a crash', '--wait', '0'])
+  const text = 'survives a crash'
+  const sent = await cli<Sent>('A', ['send', 'C', text, '--wait', '0'])
   assert.equal(sent.daemon, true)
   const a = daemon('A')
   a.kill('SIGKILL')
@@ -149,7 +168,7 @@ test('A is killed with SIGKILL right after send returned, restarts, and the mess
   assert.equal(exit.signal, 'SIGKILL')
   topology().linkUp('A', 'B')
   await startDaemon('A')
-  await arrivesOnce('C', 'A', sent.id)
+  await arrivesOnce('C', 'A', sent.id, text)
 })
 
 test('E, with mDNS off and only a bootstrap address, joins and reaches A', { skip }, async () => {
@@ -161,8 +180,9 @@ test('E, with mDNS off and only a bootstrap address, joins and reaches A', { ski
     MESH_TIMEOUT_MS,
     () => 'E to link to C',
   )
-  const sent = await cli<Sent>('E', ['send', 'A', 'from the far end', '--wait', '0'])
-  await arrivesOnce('A', 'E', sent.id)
+  const text = 'from the far end'
+  const sent = await cli<Sent>('E', ['send', 'A', text, '--wait', '0'])
+  await arrivesOnce('A', 'E', sent.id, text)
 })
 
 /** The TCP port C listens on at `address`, from its status. */

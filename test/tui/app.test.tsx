@@ -18,17 +18,20 @@ const ADA = 'tk1ada'
 const BOB = 'tk1bob'
 const tick = (ms = 30) => new Promise((r) => setTimeout(r, ms))
 
+/** The frame once `check` holds, looking every 20 ms; fails after `ms` (a bound, not a pace). */
 async function until(
   frame: () => string | undefined,
   check: (f: string) => boolean,
   what: string,
+  ms = 30_000,
 ): Promise<string> {
-  for (let i = 0; i < 100; i++) {
+  const deadline = Date.now() + ms
+  for (;;) {
     const f = frame() ?? ''
     if (check(f)) return f
+    if (Date.now() > deadline) throw new Error(`never saw ${what}:\n${frame()}`)
     await tick(20)
   }
-  throw new Error(`never saw ${what}:\n${frame()}`)
 }
 
 /** Characters of `s` that a terminal would act on rather than show (newlines aside), or lone surrogates. */
@@ -240,8 +243,23 @@ describe('terminal client', () => {
     held.pop()!()
     await until(ui.lastFrame, (s) => s.includes('chat with Bob') && s.includes('Bob: hi there'), 'Bob again')
     held.pop()!()
-    await tick(60)
-    assert.doesNotMatch(ui.lastFrame() ?? '', /from ada/)
+    // Something that comes after Ada's read has come back: once it shows, a stale read that
+    // was going to show would have.
+    emit({
+      type: 'message',
+      id: 'in3',
+      from: BOB,
+      fromName: 'Bob',
+      text: 'after the stale read',
+      receivedAt: 0,
+    })
+    const after = await until(
+      ui.lastFrame,
+      (s) => s.includes('Bob: after the stale read'),
+      'the later message',
+    )
+    assert.doesNotMatch(after, /from ada/)
+    assert.match(after, /chat with Bob/)
     ui.unmount()
   })
 

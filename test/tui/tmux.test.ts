@@ -24,7 +24,10 @@ const ada = makeHome('Ada')
 const bob = makeHome('Bob')
 const daemons: Record<string, DaemonProcess> = {}
 
-/** Opens the client of `home` in a detached 80×24 tmux session named `name`. */
+/**
+ * Opens the client of `home` in a detached 80×24 tmux session named `name`. A shell runs it and,
+ * once it has exited, writes its exit status on the terminal it gave back.
+ */
 function openClient(name: string, home: string): void {
   tmux(
     'new-session',
@@ -39,7 +42,7 @@ function openClient(name: string, home: string): void {
     `TALKEN_HOME=${home}`,
     '-e',
     'TALKEN_PASSPHRASE=',
-    `${process.execPath} ${bin} tui --no-mdns`,
+    `sh -c '${process.execPath} ${bin} tui --no-mdns; echo "[client exited with status $?]"; exec sleep 600'`,
   )
 }
 
@@ -120,7 +123,13 @@ test("with the recipient's daemon down the sender sees queued, then delivered wh
   daemons.bob = await startDaemon(bob.home)
   await waitFor('ada', (s) => /are you there\?\s+(delivered|read)/.test(s), 'delivered', 60_000)
   await waitFor('bob', (s) => s.includes('Ada: are you there?'), 'the message at Bob')
-  // A clean exit: the client quits and its terminal is given back.
+  // A clean exit: the client quits, with status 0, and its terminal is given back (to the shell).
+  assert.doesNotMatch(screen('ada'), /client exited/, 'the client is still running')
   type('ada', '/exit')
-  await waitFor('ada', (s) => !s.includes('node running'), 'the client to quit', 10_000).catch(() => '')
+  const exited = await waitFor(
+    'ada',
+    (s) => /\[client exited with status \d+\]/.test(s),
+    'the client to quit',
+  )
+  assert.match(exited, /\[client exited with status 0\]/)
 })
