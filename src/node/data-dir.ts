@@ -18,7 +18,8 @@ import { createIdentity, type Identity, identityFromSecrets, makeContactCard } f
 import { decodeKeyFile, encodeKeyFile, readFileIfExists, writePrivateFile } from '../identity/key-file.ts'
 import { openSqliteStore } from '../store/sqlite-store.ts'
 import type { Store, StoredIdentity } from '../store/store.ts'
-import { bytesEqual } from '../wire/cbor.ts'
+import { bytesEqual, textProblem } from '../wire/cbor.ts'
+import { MAX_NAME_BYTES } from '../wire/limits.ts'
 
 /** File names inside the data directory. */
 export const KEY_FILE = 'identity.key'
@@ -104,6 +105,14 @@ export function initHome(options: HomeOptions & { name: string; deviceName?: str
   identity: Identity
   link: string
 } {
+  // Judged before anything is made: a refused name leaves no database behind.
+  const nameProblem = options.name.trim().length === 0 ? 'is empty' : textProblem(options.name, false)
+  if (nameProblem !== undefined || Buffer.byteLength(options.name) > MAX_NAME_BYTES) {
+    throw new TalkenError(
+      'invalid_argument',
+      `a name is 1 to ${MAX_NAME_BYTES} bytes of text${nameProblem === undefined ? '' : `: this one ${nameProblem}`}`,
+    )
+  }
   const keyPath = join(options.home, KEY_FILE)
   ensurePrivateDirectory(options.home) // before anything in it is looked at
   const now = options.now ?? Date.now()

@@ -27,6 +27,18 @@ describe('data directory set-up', () => {
     assert.ok(existsSync(join(home, KEY_FILE)))
   })
 
+  it('a name that is no name is refused before anything is made', (t) => {
+    const dir = tempDir('talken-home-')
+    t.after(dir.remove)
+    const home = join(dir.path, 'home')
+    for (const name of ['', '   ', 'x'.repeat(65), 'Ada\u001b[2J']) {
+      throwsCode(() => initHome({ home, name }), 'invalid_argument')
+    }
+    assert.equal(existsSync(home), false)
+    initHome({ home, name: 'Ada' }).close()
+    assert.ok(existsSync(join(home, DATABASE_FILE)))
+  })
+
   it('keys without a profile (the database lost) get their profile back, for the same account', (t) => {
     const dir = tempDir('talken-home-')
     t.after(dir.remove)
