@@ -36,12 +36,14 @@ export function addContact(
 /**
  * Stores a verified card as a contact (from a link, or from a message's sender). The same rules as
  * {@link addContact}: a known contact keeps its petname and verification, and takes the card if newer.
+ * `stranger`: someone who wrote to us first, added under their card's name with the start of
+ * their ID (`Hal (tk1abcd)`).
  */
 export function acceptContactCard(
   store: Store,
   ownAccountKey: Uint8Array,
   card: ContactCard,
-  options: { name?: string | undefined; now: number },
+  options: { name?: string | undefined; now: number; stranger?: boolean },
 ): AddContactResult {
   if (bytesEqual(card.accountKey, ownAccountKey)) {
     throw new TalkenError('self_contact', 'this is your own link: share it with others instead')
@@ -59,8 +61,10 @@ export function acceptContactCard(
       const contact: Contact = {
         id,
         accountKey: card.accountKey,
-        // The name the card gives is the sender's choice: it never shadows a contact we have.
-        name: name ?? uniqueName(store, card.name, id),
+        // The name the card gives is its owner's choice: it never shadows a contact we have, and
+        // someone who wrote to us unasked carries the start of their ID in it, so that they
+        // cannot take a name first and leave it to the contact it was meant for to be renamed.
+        name: name ?? uniqueName(store, options.stranger ? withIdStart(card.name, id, 7) : card.name, id),
         card: cardBytes,
         verified: false,
         addedAt: options.now,
@@ -108,14 +112,19 @@ function refuseTakenName(store: Store, name: string, id: string): void {
 export function uniqueName(store: Store, name: string, id: string): string {
   if (!nameTaken(store, name, id)) return name
   for (const length of [7, 11, id.length]) {
-    const suffix = ` (${id.slice(0, length)})`
-    let base = [...name]
-    while (base.length > 0 && Buffer.byteLength(base.join('') + suffix) > MAX_NAME_BYTES)
-      base = base.slice(0, -1)
-    const candidate = base.join('').trimEnd() + suffix
+    const candidate = withIdStart(name, id, length)
     if (!nameTaken(store, candidate, id)) return candidate
   }
   return id
+}
+
+/** `name (tk1abcd)`, with the first `length` characters of the text ID, within {@link MAX_NAME_BYTES}. */
+function withIdStart(name: string, id: string, length: number): string {
+  const suffix = ` (${id.slice(0, length)})`
+  let base = [...name]
+  while (base.length > 0 && Buffer.byteLength(base.join('') + suffix) > MAX_NAME_BYTES)
+    base = base.slice(0, -1)
+  return base.join('').trimEnd() + suffix
 }
 
 /**

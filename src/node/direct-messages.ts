@@ -391,6 +391,7 @@ export class DirectMessages {
     try {
       const accepted = acceptContactCard(this.#host.store, this.#host.identity.account.publicKey, card, {
         now,
+        stranger: true,
       })
       if (accepted.outcome === 'added') {
         // Someone we never added: they learn nothing about when we read until we say so.

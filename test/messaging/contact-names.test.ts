@@ -36,6 +36,19 @@ describe('contact names', () => {
     assert.equal(accept(store, impostor.card).name, other.name)
   })
 
+  it('someone who wrote first carries the start of their ID, so they cannot take a name before its contact is added', () => {
+    const store = createMemoryStore()
+    const impostor = person('Hal')
+    const hal = person('Hal')
+    const first = acceptContactCard(store, me.account.publicKey, impostor.card, {
+      now: NOW,
+      stranger: true,
+    }).contact
+    assert.equal(first.name, `Hal (${impostor.id.slice(0, 7)})`)
+    assert.equal(accept(store, hal.card).name, 'Hal')
+    assert.equal(findContact(store, 'Hal').id, hal.id)
+  })
+
   it('keeps the made-up name within the name limit, and unique', () => {
     const store = createMemoryStore()
     const long = 'é'.repeat(MAX_NAME_BYTES / 2)

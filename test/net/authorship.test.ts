@@ -11,6 +11,7 @@ import { decodePrekeyBundle } from '../../src/e2e/x3dh.ts'
 import { encodeContactCard, signContactCard } from '../../src/identity/contact-card.ts'
 import { issueDeviceCert } from '../../src/identity/device-cert.ts'
 import { createIdentity, type Identity, makeContactCard } from '../../src/identity/identity.ts'
+import { toTextId } from '../../src/identity/text-id.ts'
 import { encodeDirectMessage } from '../../src/messaging/direct-message.ts'
 import { CardBook } from '../../src/node/card-book.ts'
 import { acceptContactCard } from '../../src/node/contacts.ts'
@@ -101,9 +102,11 @@ test("a session of one account cannot carry another account's card", () => {
   const honest = sealFor(eve, bob, encodeDirectMessage(eve.card, 'hello, I am Eve', NOW))
   const filed = bobMessages.deliver({ id: '22'.repeat(16), payload: honest })
   assert.equal(filed.refused, undefined)
+  // Someone who wrote first: under their name and the start of their ID (contacts.ts).
+  const eveId = toTextId(eve.identity.account.publicKey)
   assert.deepEqual(
     bob.store.listContacts().map((c) => c.name),
-    ['Eve'],
+    [`Eve (${eveId.slice(0, 7)})`],
   )
 })
 
