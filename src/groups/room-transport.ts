@@ -35,7 +35,7 @@ import { domainSeparated, SIGNATURE_LENGTH, verifySignature } from '../identity/
 import { decodeCbor, encodeCbor, FieldReader } from '../wire/cbor.ts'
 import { MAX_GOSSIP_FRAME_BYTES } from './gossip-frames.ts'
 
-/** The first byte of a room frame (a sealed direct-message body starts with its own version, 0x03). */
+/** The first byte of a room frame (a sealed direct-message body starts with its own version, 0x04). */
 export const ROOM_FRAME_VERSION = 0x02
 const AD = new Uint8Array([ROOM_FRAME_VERSION])
 const OVERHEAD = 1 + AEAD_NONCE_LENGTH + AEAD_TAG_LENGTH
