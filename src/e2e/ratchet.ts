@@ -433,6 +433,29 @@ export function ratchetDecrypt(
 }
 
 /**
+ * Filled in by {@link ratchetTryDecrypt} when a message's header opened but its body did not:
+ * `opens` tells, at the cost of one AEAD, whether another body under the same header opens with
+ * the message key that header led to (without deriving it again).
+ */
+export interface BodyFailure {
+  opens?: (message: Uint8Array) => boolean
+}
+
+function bodyOpens(mk: Uint8Array, message: Uint8Array, ad: Uint8Array): boolean {
+  if (message.length < RATCHET_OVERHEAD) return false
+  const encryptedHeader = message.subarray(0, ENCRYPTED_HEADER_LENGTH)
+  try {
+    aeadOpen(mk, message.subarray(0, AEAD_NONCE_LENGTH), message.subarray(ENCRYPTED_HEADER_LENGTH), [
+      ad,
+      encryptedHeader,
+    ])
+    return true
+  } catch {
+    return false
+  }
+}
+
+/**
  * As {@link ratchetDecrypt}, but returns undefined when the header decrypts under none of the
  * header keys `search` names (the message is not for this session, or not for this pass). Once the
  * header matches, failures throw as in {@link ratchetDecrypt}.
@@ -443,6 +466,7 @@ export function ratchetTryDecrypt(
   ad: Uint8Array,
   random: RandomSource,
   search: HeaderSearch,
+  failure?: BodyFailure,
 ): { state: RatchetState; plaintext: Uint8Array } | undefined {
   if (!(message instanceof Uint8Array) || message.length < RATCHET_OVERHEAD) {
     throw new TalkenError('malformed', `a ratchet message is at least ${RATCHET_OVERHEAD} bytes`)
@@ -453,7 +477,13 @@ export function ratchetTryDecrypt(
   const mk = messageKeyFor(s, encryptedHeader, random, search)
   if (mk === undefined) return undefined
   const nonce = message.subarray(0, AEAD_NONCE_LENGTH)
-  const plaintext = aeadOpen(mk, nonce, message.subarray(ENCRYPTED_HEADER_LENGTH), [ad, encryptedHeader])
+  let plaintext: Uint8Array
+  try {
+    plaintext = aeadOpen(mk, nonce, message.subarray(ENCRYPTED_HEADER_LENGTH), [ad, encryptedHeader])
+  } catch (err) {
+    if (failure !== undefined) failure.opens = (other) => bodyOpens(mk, other, ad)
+    throw err
+  }
   if (s.skipped.length > MAX_SKIPPED_KEYS) s.skipped.splice(0, s.skipped.length - MAX_SKIPPED_KEYS)
   return { state: s, plaintext }
 }

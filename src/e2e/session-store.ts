@@ -22,7 +22,7 @@ import type { SigningKeyPair } from '../identity/ed25519.ts'
 import type { Store } from '../store/store.ts'
 import { PrekeyStore } from './prekey-store.ts'
 import { bufferedRandom, type RandomSource, sha256, systemRandom } from './primitives.ts'
-import type { MAX_GAP } from './ratchet.ts'
+import { type BodyFailure, ENCRYPTED_HEADER_LENGTH, type MAX_GAP, RATCHET_OVERHEAD } from './ratchet.ts'
 import {
   ACK_TAG_LENGTH,
   checkSealed,
@@ -83,7 +83,7 @@ export interface SessionStoreOptions {
  */
 export const MAX_SESSION_DEVICES = 2048
 
-/** Bodies remembered as failed (see `failedBodies` in {@link openSessionStore}). */
+/** Headers remembered as failed (see `failedHeaders` in {@link openSessionStore}). */
 export const MAX_FAILED_BODIES = 1024
 
 /** A sealed body, opened. */
@@ -275,42 +275,47 @@ export function openSessionStore(options: SessionStoreOptions): SessionStore {
   }
 
   /**
-   * Bodies whose header opened under a session but whose ciphertext did not (forged or damaged),
-   * by header and tag: such a body may have cost up to {@link MAX_GAP} key derivations, all
-   * undone, and the same bytes sent again would cost them again. Identical bytes cannot open
-   * later either. Oldest forgotten beyond {@link MAX_FAILED_BODIES}.
+   * Messages whose header opened under a session but whose body did not (forged or damaged on the
+   * way), by their encrypted header: such a message may have cost up to {@link MAX_GAP} key
+   * derivations, all undone. A body under a header seen failing is first tried with the message
+   * key that header led to (one AEAD): a copy that fails that is refused without deriving
+   * anything again, whatever else in it was changed; one that opens (the intact copy) goes the
+   * usual way. Oldest forgotten beyond {@link MAX_FAILED_BODIES}.
    */
-  const failedBodies = new Set<string>()
-
-  /** The whole body's hash: a copy damaged on the way must not make the intact one refused. */
-  function failedKey(body: Uint8Array): string {
-    return hex(sha256(body).subarray(0, 16))
-  }
+  const failedHeaders = new Map<string, (body: Uint8Array) => boolean>()
 
   function openRatchet(body: Uint8Array): OpenedMessage | undefined {
-    // Hashed only once something failed: nothing is added to the usual path.
-    if (failedBodies.size > 0 && failedBodies.has(failedKey(body))) {
-      throw new TalkenError('decrypt_failed', 'this message failed to open before')
+    const header =
+      body.length >= RATCHET_OVERHEAD ? hex(body.subarray(0, ENCRYPTED_HEADER_LENGTH)) : undefined
+    const opens = header === undefined ? undefined : failedHeaders.get(header)
+    if (opens !== undefined && !opens(body)) {
+      throw new TalkenError(
+        'decrypt_failed',
+        'a message under a header that failed before does not open either',
+      )
     }
+    const failure: BodyFailure = {}
     try {
-      return openRatchetOnce(body)
+      const message = openRatchetOnce(body, failure)
+      if (opens !== undefined && header !== undefined) failedHeaders.delete(header)
+      return message
     } catch (err) {
-      if (isTalkenError(err, 'decrypt_failed')) {
-        failedBodies.add(failedKey(body))
-        if (failedBodies.size > MAX_FAILED_BODIES) failedBodies.delete(failedBodies.values().next().value!)
+      if (isTalkenError(err, 'decrypt_failed') && failure.opens !== undefined && header !== undefined) {
+        failedHeaders.set(header, failure.opens)
+        if (failedHeaders.size > MAX_FAILED_BODIES) failedHeaders.delete(failedHeaders.keys().next().value!)
       }
       throw err
     }
   }
 
-  function openRatchetOnce(body: Uint8Array): OpenedMessage | undefined {
+  function openRatchetOnce(body: Uint8Array, failure: BodyFailure): OpenedMessage | undefined {
     // Header keys are tried session by session, most recently used first: a message usually
     // comes from someone who wrote (or was written to) lately.
     const recent = [...sessions].reverse()
     for (const search of ['current', 'old'] as const) {
       for (const [key, list] of recent) {
         for (let i = 0; i < list.length; i++) {
-          const out = tryOpen(key, list, i, body, search)
+          const out = tryOpen(key, list, i, body, search, failure)
           if (out === undefined) continue
           const message = opened(out.session, out.plaintext, false)
           save(key, promote(list, i, out.session))
@@ -330,10 +335,17 @@ export function openSessionStore(options: SessionStoreOptions): SessionStore {
    * would go out in a chain the peer has seen, it would take no step, and write on in the chain
    * we refuse.
    */
-  function tryOpen(key: string, list: Session[], index: number, body: Uint8Array, search: 'current' | 'old') {
+  function tryOpen(
+    key: string,
+    list: Session[],
+    index: number,
+    body: Uint8Array,
+    search: 'current' | 'old',
+    failure?: BodyFailure,
+  ) {
     const session = list[index]!
     try {
-      return tryDecrypt(session, body, search, AD, { random })
+      return tryDecrypt(session, body, search, AD, { random, ...(failure === undefined ? {} : { failure }) })
     } catch (err) {
       if (!isTalkenError(err, 'too_large')) throw err
       if (err.details?.chain === 'current' && session.ratchet.hkr !== null) {

@@ -38,6 +38,7 @@ import {
   systemRandom,
 } from './primitives.ts'
 import {
+  type BodyFailure,
   type HeaderSearch,
   initInitiator,
   initResponder,
@@ -130,6 +131,8 @@ export interface PrekeyLookup {
 export interface SessionOptions {
   /** Random bytes (default: the system CSPRNG). */
   readonly random?: RandomSource
+  /** Filled in when a message's header opened and its body did not (see {@link BodyFailure}). */
+  readonly failure?: BodyFailure
 }
 
 /** The associated data of every message of this session, followed by the caller's own. */
@@ -373,7 +376,14 @@ export function tryDecrypt(
   options: SessionOptions = {},
 ): { session: Session; plaintext: Uint8Array } | undefined {
   const random = options.random ?? systemRandom
-  const out = ratchetTryDecrypt(session.ratchet, message, sessionAssociatedData(session, ad), random, search)
+  const out = ratchetTryDecrypt(
+    session.ratchet,
+    message,
+    sessionAssociatedData(session, ad),
+    random,
+    search,
+    options.failure,
+  )
   if (out === undefined) return undefined
   return { session: { ...session, ratchet: out.state, pending: null }, plaintext: out.plaintext }
 }
