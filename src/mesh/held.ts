@@ -290,6 +290,15 @@ export class HeldSet {
     return { fromOrigin: this.#custodyCounts.get(origin) ?? 0, total: this.#custodyTotal }
   }
 
+  /** The origin with the most envelopes in custody here, and how many. */
+  largestCustodyOrigin(): { origin: string; count: number } | undefined {
+    let largest: { origin: string; count: number } | undefined
+    for (const [origin, count] of this.#custodyCounts) {
+      if (largest === undefined || count > largest.count) largest = { origin, count }
+    }
+    return largest
+  }
+
   /** What our own datagrams held (waiting to go out) are charged, as {@link datagramBytes} counts. */
   get ownDatagramBytes(): number {
     return this.#ownDatagramBytes
@@ -362,7 +371,9 @@ export class HeldSet {
   /** Keeps the counts of other nodes' datagrams (bytes) and custody envelopes, and of our datagrams. */
   #countOthers(h: Held, sign: 1 | -1): void {
     if (!h.datagram) {
-      if (h.own) return
+      // Our own messages, and the acknowledgements we make (held as custody of LOCAL_ORIGIN), are
+      // not other nodes' custody.
+      if (h.own || h.origin === LOCAL_ORIGIN) return
       const left = (this.#custodyCounts.get(h.origin) ?? 0) + sign
       if (left > 0) this.#custodyCounts.set(h.origin, left)
       else this.#custodyCounts.delete(h.origin)

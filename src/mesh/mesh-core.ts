@@ -90,6 +90,8 @@ export interface MeshStats {
   proofsLearned: number
   /** Our own datagrams dropped at send: those waiting to go out were over their quota. */
   datagramsDropped: number
+  /** Custody copies given up to make room for a neighbour holding fewer here (`custodyCount.total`). */
+  custodyEvicted: number
 }
 
 /** Whether a held envelope carries an opaque message (its proof and source sealed in the body). */
@@ -159,6 +161,7 @@ export class MeshCore implements Router {
     routeRequestsForwarded: 0,
     proofsLearned: 0,
     datagramsDropped: 0,
+    custodyEvicted: 0,
   }
 
   constructor(init: MeshCoreInit) {
@@ -656,7 +659,10 @@ export class MeshCore implements Router {
     if (!h.datagram) {
       const held = this.#held.custodyCount(n.id)
       const limit = this.#cfg.custodyCount
-      if (held.fromOrigin >= limit.perOrigin || held.total >= limit.total) {
+      if (
+        held.fromOrigin >= limit.perOrigin ||
+        (held.total >= limit.total && !this.#makeCustodyRoom(held.fromOrigin))
+      ) {
         this.stats.custodyRefused++
         this.#hopAck(n.id, envelope.id, HopAckStatus.refused)
         return
@@ -702,6 +708,26 @@ export class MeshCore implements Router {
    */
   #retried(seen: Seen, from: NeighbourId): boolean {
     return seen.from === from && this.#host.now() - seen.at >= this.#cfg.retryBaseMs / 2
+  }
+
+  /**
+   * Custody is full: room for a neighbour holding `mine` envelopes here, made by giving up the
+   * oldest envelope of the neighbour that holds the most, if that is more than `mine` + 1. So
+   * neighbours (real or made up) that filled the count first cannot keep out one that holds
+   * less; the copy given up is one of many its sender handed here, and its source retries.
+   */
+  #makeCustodyRoom(mine: number): boolean {
+    const largest = this.#held.largestCustodyOrigin()
+    if (largest === undefined || largest.count <= mine + 1) return false
+    let oldest: Held | undefined
+    for (const h of this.#held.values()) {
+      if (h.own || h.datagram || h.origin !== largest.origin) continue
+      if (oldest === undefined || h.receivedAt < oldest.receivedAt) oldest = h
+    }
+    if (oldest === undefined) return false
+    this.stats.custodyEvicted++
+    this.#remove(oldest)
+    return true
   }
 
   /**

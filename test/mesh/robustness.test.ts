@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
-import { DEFAULT_MESH_CONFIG } from '../../src/mesh/config.ts'
+import { DEFAULT_MESH_CONFIG, type MeshConfig } from '../../src/mesh/config.ts'
 import { decodeFrame, encodeFrame, FrameKind, HopAckStatus } from '../../src/mesh/frames.ts'
 import { datagramCharge } from '../../src/mesh/held.ts'
 import { type MeshCore, MeshCore as RealMeshCore } from '../../src/mesh/mesh-core.ts'
@@ -212,10 +212,12 @@ function bareCore(
   store: ReturnType<typeof createMemoryStore>,
   now: () => number,
   sent: Array<{ to: string; frame: ReturnType<typeof decodeFrame> }>,
+  config: Partial<MeshConfig> = {},
 ): RealMeshCore {
   return new RealMeshCore({
     self: tag('Z'),
     store,
+    config,
     host: {
       now,
       random: Math.random,
@@ -306,6 +308,44 @@ describe("mesh: another node's envelopes in custody", () => {
     assert.equal(store.custodyUsage('n1').count, perOrigin)
     assert.equal(core.load().storedMessages, perOrigin)
     assert.equal(core.stats.custodyRefused, 50)
+  })
+})
+
+describe('mesh: custody full', () => {
+  it('makes room for a neighbour holding fewer, from the one holding the most: made-up neighbours cannot keep others out', () => {
+    const now = 1_000_000
+    const sent: Array<{ to: string; frame: ReturnType<typeof decodeFrame> }> = []
+    const store = createMemoryStore()
+    const core = bareCore(store, () => now, sent, { custodyCount: { perOrigin: 20, total: 60 } })
+    let next = 0
+    const hand = (from: string) => {
+      const id = new Uint8Array(16)
+      new DataView(id.buffer).setUint32(0, ++next)
+      const envelope = encodeEnvelope({
+        id,
+        destination: tag('nobody'),
+        hopLimit: 30,
+        expires: Math.floor(now / 1000) + 3600,
+        copies: 1,
+        flags: EnvelopeFlags.ackRequested,
+        payload: encodeMeshPayload({ kind: 3, body: new Uint8Array(1) }),
+      })
+      core.receive(from, encodeFrame({ kind: FrameKind.data, envelope }))
+      const last = sent.at(-1)!.frame
+      return last.kind === FrameKind.hopAck ? last.status : -1
+    }
+    for (const n of ['s1', 's2', 's3', 'honest']) {
+      core.linkUp(n, 65_600)
+      core.receive(n, encodeFrame({ kind: FrameKind.hello, node: tag(n), seqno: 1, encounters: 0 }))
+    }
+    // Three neighbours fill the count (20 each, 60 in all) …
+    for (const s of ['s1', 's2', 's3']) for (let i = 0; i < 20; i++) assert.equal(hand(s), HopAckStatus.taken)
+    assert.equal(hand('s1'), HopAckStatus.refused, 'its own share is full')
+    // … and one that holds nothing here still gets in, taking the place of one of theirs.
+    for (let i = 0; i < 5; i++) assert.equal(hand('honest'), HopAckStatus.taken)
+    assert.equal(core.stats.custodyEvicted, 5)
+    assert.equal(store.custodyUsage('honest').count, 5)
+    assert.equal(core.load().storedMessages, 60)
   })
 })
 
