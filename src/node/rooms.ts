@@ -50,6 +50,8 @@ const SUPPLY_INTERVAL_MS = 60_000
 
 const SELF_NS = 'rooms/self'
 const JOINING_NS = 'rooms/joining'
+/** Rooms whose join we gave up before its answer: if the add comes after all, we leave at once. */
+const GIVEN_UP_NS = 'rooms/join-given-up'
 const INVITES_NS = 'rooms/invites'
 /**
  * Heads an invitation record keeps (the history it was made on). With more heads than this
@@ -168,6 +170,7 @@ export class NodeRooms {
     const ids = new Set([
       ...host.store.kvList(ROOMS_NS).map(([id]) => id),
       ...host.store.kvList(JOINING_NS).map(([id]) => id),
+      ...host.store.kvList(GIVEN_UP_NS).map(([id]) => id),
     ])
     for (const id of ids) {
       try {
@@ -212,7 +215,13 @@ export class NodeRooms {
 
   /** The rooms held here. */
   list(): RoomSummary[] {
-    return [...this.#rooms.values()].map((r) => this.#summary(r)).sort((a, b) => a.name.localeCompare(b.name))
+    return (
+      [...this.#rooms.values()]
+        // A join given up before anything of the room came: nothing to show.
+        .filter((r) => r.log.size.entries > 0 || this.#joining(r.id) !== undefined)
+        .map((r) => this.#summary(r))
+        .sort((a, b) => a.name.localeCompare(b.name))
+    )
   }
 
   /** A link (and its token) that lets someone join `query`; only admins can answer joins. */
@@ -252,6 +261,8 @@ export class NodeRooms {
     if (held && this.#isMember(held)) return this.#summary(held)
     const room = this.#host.act(() => {
       acceptContactCard(this.#host.store, this.#me, invite.inviter, { now: Date.now() })
+      // Asked again: a join given up before is wanted after all.
+      this.#host.store.kvDelete(GIVEN_UP_NS, id)
       this.#host.store.kvSet(
         JOINING_NS,
         id,
@@ -320,10 +331,18 @@ export class NodeRooms {
   leave(query: string): RoomSummary {
     const room = this.#find(query)
     if (!this.#isMember(room) && this.#joining(room.id) !== undefined) {
-      const summary = this.#summary(room)
-      this.#host.act(() => this.#host.store.kvDelete(JOINING_NS, room.id))
-      if (room.log.size.entries === 0) this.#rooms.delete(room.id)
-      return { ...summary, status: 'left' }
+      // The inviter may have taken the request already: its add may still come, and then we
+      // leave at once (#handle) rather than stay a member who reads nothing.
+      this.#host.act(() => {
+        this.#host.store.kvDelete(JOINING_NS, room.id)
+        this.#host.store.kvSet(GIVEN_UP_NS, room.id, new Uint8Array(0))
+        const invitedName = room.invitedName
+        room.invitedName = undefined
+        this.#host.store.onRollback(() => {
+          room.invitedName = invitedName
+        })
+      })
+      return this.#summary(room)
     }
     this.#requireMember(room)
     this.#host.act(() => {
@@ -432,6 +451,16 @@ export class NodeRooms {
           room.invitedName = invitedName
         })
         this.#host.log('info', 'joined a room', { room: room.id.slice(0, 16) })
+      }
+      // Let in after we gave the join up: we leave again, as the user asked.
+      if (this.#host.store.kvGet(GIVEN_UP_NS, room.id) !== undefined && this.#isMember(room)) {
+        this.#host.store.kvDelete(GIVEN_UP_NS, room.id)
+        const entry = room.log.leave(Date.now())
+        room.gossip.published(entry)
+        this.#announce(room, entry.hash)
+        this.#host.log('info', 'left a room whose join was given up, once its answer came', {
+          room: room.id.slice(0, 16),
+        })
       }
       return
     }

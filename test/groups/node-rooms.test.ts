@@ -314,3 +314,35 @@ describe('rooms on a node: history', () => {
     assert.equal(add?.subjectName, 'you')
   })
 })
+
+describe('rooms on a node: a join given up', () => {
+  it('whose add comes after all is left at once: no member who reads nothing stays behind', () => {
+    const net = new Rooms()
+    const alice = net.add('alice')
+    const bob = net.add('bob')
+    const room = alice.rooms.create('club')
+    bob.rooms.join(alice.rooms.invite(room.id).link)
+    // Alice takes the request; what she sends Bob waits.
+    const bobKey = toHex(bob.identity.account.publicKey)
+    net.nodes.delete(bobKey)
+    net.pump()
+    assert.equal(alice.rooms.members(room.id).length, 2)
+    const toBob = net.sent.filter((s) => s.to === bobKey).map((s) => s.frame)
+    // Bob gives up meanwhile.
+    assert.equal(bob.rooms.leave(room.id).status, 'left')
+    assert.deepEqual(bob.rooms.list(), [])
+    // Alice's answer arrives after all: Bob is let in, and leaves.
+    net.nodes.set(bobKey, bob.rooms)
+    for (const frame of toBob) bob.rooms.receive(frame)
+    bob.rooms.drain()
+    net.pump()
+    assert.ok(net.logged.includes('bob: left a room whose join was given up, once its answer came'))
+    assert.equal(bob.rooms.list()[0]?.status, 'left')
+    bob.rooms.sync(room.id)
+    net.pump()
+    assert.deepEqual(
+      alice.rooms.members(room.id).map((m) => m.self),
+      [true],
+    )
+  })
+})
