@@ -326,7 +326,8 @@ export class NodeRooms {
 
   /**
    * Leaves a room: writes a leave entry; the rest rotate the key on their next post. A join not
-   * answered yet is given up instead (no more requests; a room that holds nothing yet is dropped).
+   * answered yet is given up instead: no more requests, the room no longer listed while it holds
+   * nothing, and if the inviter's add comes after all, a leave entry at once.
    */
   leave(query: string): RoomSummary {
     const room = this.#find(query)
