@@ -285,8 +285,10 @@ export function openSessionStore(options: SessionStoreOptions): SessionStore {
   const failedHeaders = new Map<string, (body: Uint8Array) => boolean>()
 
   function openRatchet(body: Uint8Array): OpenedMessage | undefined {
-    const header =
+    // The header is looked up only once something failed: nothing is added to the usual path.
+    const headerOf = () =>
       body.length >= RATCHET_OVERHEAD ? hex(body.subarray(0, ENCRYPTED_HEADER_LENGTH)) : undefined
+    const header = failedHeaders.size > 0 ? headerOf() : undefined
     const opens = header === undefined ? undefined : failedHeaders.get(header)
     if (opens !== undefined && !opens(body)) {
       throw new TalkenError(
@@ -300,8 +302,10 @@ export function openSessionStore(options: SessionStoreOptions): SessionStore {
       if (opens !== undefined && header !== undefined) failedHeaders.delete(header)
       return message
     } catch (err) {
-      if (isTalkenError(err, 'decrypt_failed') && failure.opens !== undefined && header !== undefined) {
-        failedHeaders.set(header, failure.opens)
+      const failed =
+        isTalkenError(err, 'decrypt_failed') && failure.opens !== undefined ? headerOf() : undefined
+      if (failed !== undefined && failure.opens !== undefined) {
+        failedHeaders.set(failed, failure.opens)
         if (failedHeaders.size > MAX_FAILED_BODIES) failedHeaders.delete(failedHeaders.keys().next().value!)
       }
       throw err

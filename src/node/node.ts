@@ -54,15 +54,7 @@ import type { SendHandle } from './send-handle.ts'
 import { type StepFailure, Steps } from './steps.ts'
 
 export { PEER_KEY_FILE } from './node-network.ts'
-export type {
-  IncomingMessage,
-  MessageStateEvent,
-  NodeEvents,
-  NodeOptions,
-  NodeStatus,
-  PeerInfo,
-  RouteInfo,
-} from './node-types.ts'
+export type * from './node-types.ts'
 export { SendHandle } from './send-handle.ts'
 
 const silent: Logger = () => {}

@@ -204,6 +204,22 @@ describe('mesh robustness', () => {
   })
 })
 
+/** A data frame carrying a one-byte custody envelope `n` for a destination nobody reaches. */
+function tinyCustody(n: number, now: number): Uint8Array {
+  const id = new Uint8Array(16)
+  new DataView(id.buffer).setUint32(0, n)
+  const envelope = encodeEnvelope({
+    id,
+    destination: tag('nobody'),
+    hopLimit: 30,
+    expires: Math.floor(now / 1000) + 3600,
+    copies: 1,
+    flags: EnvelopeFlags.ackRequested,
+    payload: encodeMeshPayload({ kind: 3, body: new Uint8Array(1) }),
+  })
+  return encodeFrame({ kind: FrameKind.data, envelope })
+}
+
 /** A tag from a name (padded with dots). */
 const tag = (s: string) => Uint8Array.from(Buffer.from(s.padEnd(16, '.')).subarray(0, 16))
 
@@ -287,20 +303,7 @@ describe("mesh: another node's envelopes in custody", () => {
     core.linkUp('n1', 65_600)
     core.receive('n1', encodeFrame({ kind: FrameKind.hello, node: tag('n1'), seqno: 1, encounters: 0 }))
     const { perOrigin } = DEFAULT_MESH_CONFIG.custodyCount
-    for (let i = 0; i < perOrigin + 50; i++) {
-      const id = new Uint8Array(16)
-      new DataView(id.buffer).setUint32(0, i + 1)
-      const envelope = encodeEnvelope({
-        id,
-        destination: tag('nobody'),
-        hopLimit: 30,
-        expires: Math.floor(now / 1000) + 3600,
-        copies: 1,
-        flags: EnvelopeFlags.ackRequested,
-        payload: encodeMeshPayload({ kind: 3, body: new Uint8Array(1) }),
-      })
-      core.receive('n1', encodeFrame({ kind: FrameKind.data, envelope }))
-    }
+    for (let i = 0; i < perOrigin + 50; i++) core.receive('n1', tinyCustody(i + 1, now))
     assert.ok(
       store.custodyUsage('n1').bytes < DEFAULT_CUSTODY_QUOTA.perOriginBytes / 10,
       'far within the byte quota',
@@ -319,18 +322,7 @@ describe('mesh: custody full', () => {
     const core = bareCore(store, () => now, sent, { custodyCount: { perOrigin: 20, total: 60 } })
     let next = 0
     const hand = (from: string) => {
-      const id = new Uint8Array(16)
-      new DataView(id.buffer).setUint32(0, ++next)
-      const envelope = encodeEnvelope({
-        id,
-        destination: tag('nobody'),
-        hopLimit: 30,
-        expires: Math.floor(now / 1000) + 3600,
-        copies: 1,
-        flags: EnvelopeFlags.ackRequested,
-        payload: encodeMeshPayload({ kind: 3, body: new Uint8Array(1) }),
-      })
-      core.receive(from, encodeFrame({ kind: FrameKind.data, envelope }))
+      core.receive(from, tinyCustody(++next, now))
       const last = sent.at(-1)!.frame
       return last.kind === FrameKind.hopAck ? last.status : -1
     }
