@@ -30,13 +30,13 @@ import { ProofBook } from './proof-book.ts'
 import type { NeighbourId, RouterHost } from './router.ts'
 import { tagKey } from './routing-table.ts'
 
-/** What {@link Deliveries} asks of the mesh core. */
 /** An envelope seen here: the neighbour it came from ('' for none) and when (host time, ms). */
 export interface Seen {
   readonly from: NeighbourId
   readonly at: number
 }
 
+/** What {@link Deliveries} asks of the mesh core. */
 export interface DeliveriesIo {
   /** The envelope held under `key` (message ID, hex), if any. */
   held(key: string): Held | undefined

@@ -18,23 +18,17 @@
  *
  * The core holds the envelopes (held.ts persists them) and moves them; its parts: the neighbour
  * table (neighbour-table.ts), routes (route-agent.ts), the forwarding decision
- * (forwarding-policy.ts), local delivery and proofs (deliveries.ts), small links
- * (fragmentation.ts).
+ * (forwarding-policy.ts), custody of what neighbours hand us (custody.ts), local delivery and
+ * proofs (deliveries.ts), small links (fragmentation.ts).
  */
 import { isStorageFailure, isTalkenError, TalkenError } from '../errors.ts'
 import type { DeliveryState, Store } from '../store/store.ts'
 import { bytesEqual } from '../wire/cbor.ts'
-import {
-  decodeEnvelope,
-  type Envelope,
-  EnvelopeFlags,
-  encodeEnvelope,
-  messageIdHex,
-} from '../wire/envelope.ts'
-import { MAX_COPIES } from '../wire/limits.ts'
+import { type Envelope, EnvelopeFlags, encodeEnvelope, messageIdHex } from '../wire/envelope.ts'
 import { AckTags } from './ack-tags.ts'
 import { BoundedMap } from './bounded-map.ts'
 import { DEFAULT_MESH_CONFIG, type MeshConfig } from './config.ts'
+import { Custody } from './custody.ts'
 import { Deliveries, type Seen } from './deliveries.ts'
 import { copiesToHand, fairHandoffs, hasCopyToHand } from './forwarding-policy.ts'
 import { fragmentFrame, isFragment, MIN_FRAGMENT_MTU, Reassembler } from './fragmentation.ts'
@@ -43,9 +37,7 @@ import {
   encodeFrame,
   type Frame,
   FrameKind,
-  HopAckStatus,
   type HopAckStatusCode,
-  idPrefix,
   MAX_SUMMARY_IDS,
   SUMMARY_ID_LENGTH,
 } from './frames.ts'
@@ -125,6 +117,8 @@ export class MeshCore implements Router {
   readonly #seen: BoundedMap<string, Seen>
   /** Local delivery and delivery proofs. */
   readonly #deliveries: Deliveries
+  /** Envelopes neighbours hand us, and their answers to those we hand them. */
+  readonly #custody: Custody
   /** Links we have had, each counted as it comes up: a cheap centrality for spraying, sent in our Hello. */
   #encounters = 0
   readonly #reassembler: Reassembler
@@ -213,6 +207,30 @@ export class MeshCore implements Router {
         setState: (h, state) => this.#setState(h, state),
         sendProofs: (neighbour, secrets) => this.#sendProofs(neighbour, secrets),
         randomBytes: (n) => this.#randomBytes(n),
+      },
+    })
+    this.#custody = new Custody({
+      self: this.self,
+      host: this.#host,
+      store: this.#store,
+      cfg: this.#cfg,
+      stats: this.stats,
+      held: this.#held,
+      seen: this.#seen,
+      deliveries: this.#deliveries,
+      neighbours: this.#neighbours,
+      io: {
+        encounters: () => this.#encounters,
+        nextHopByKey: (destKey) => this.#routing.nextHopByKey(destKey),
+        hopAck: (neighbour, id, status) => this.#hopAck(neighbour, id, status),
+        sendProofs: (neighbour, secrets) => this.#sendProofs(neighbour, secrets),
+        hold: (h) => this.#hold(h),
+        forget: (h) => this.#forget(h),
+        remove: (h) => this.#remove(h),
+        setState: (h, state) => this.#setState(h, state),
+        pumpDue: () => {
+          this.#pumpDue = true
+        },
       },
     })
     for (const h of restoreHeld(this.#store)) {
@@ -529,10 +547,10 @@ export class MeshCore implements Router {
         this.#onHello(n, frame.node, frame.seqno, frame.encounters)
         return
       case FrameKind.data:
-        this.#onData(n, frame.envelope)
+        this.#custody.onData(n, frame.envelope)
         return
       case FrameKind.hopAck:
-        this.#onHopAck(n, messageIdHex(frame.id), frame.status)
+        this.#custody.onHopAck(n, messageIdHex(frame.id), frame.status)
         return
       case FrameKind.proofs:
         for (const s of frame.secrets) this.#deliveries.learn(s, n.id)
@@ -560,233 +578,6 @@ export class MeshCore implements Router {
     this.#pumpDue = true
     this.#generations.neighbourhood++
     this.#routing.hello(n.id, tag, seqno)
-  }
-
-  #onData(n: Neighbour, bytes: Uint8Array): void {
-    let envelope = decodeEnvelope(bytes)
-    const key = messageIdHex(envelope.id)
-    const nowS = this.#host.now() / 1000
-    if (bytesEqual(envelope.destination, this.self)) {
-      // Expired by our clock: its source has most likely marked it expired (its user may have
-      // sent it again), so it is not delivered late (a relay that met us just after its expiry).
-      if (envelope.expires <= nowS) {
-        this.#hopAck(n.id, envelope.id, HopAckStatus.dead)
-        return
-      }
-      // Taken only once it is stored: when that fails (a full disk) the sender keeps it, tries again.
-      try {
-        this.#deliveries.deliver(envelope, n.id)
-      } catch (err) {
-        if (isStorageFailure(err)) {
-          this.stats.deliveriesRefused++
-          this.#hopAck(n.id, envelope.id, HopAckStatus.refused)
-          return
-        }
-        // Undeliverable (a malformed payload): taken, so that nobody sends it again, and counted.
-        this.#hopAck(n.id, envelope.id, HopAckStatus.taken)
-        throw err
-      }
-      this.#hopAck(n.id, envelope.id, HopAckStatus.taken)
-      return
-    }
-    if (envelope.expires <= nowS || envelope.hopLimit === 0) {
-      this.#hopAck(n.id, envelope.id, HopAckStatus.dead)
-      return
-    }
-    const proof = this.#deliveries.proofs.get(idPrefix(key))
-    if (proof) {
-      this.#hopAck(n.id, envelope.id, HopAckStatus.dead)
-      this.#sendProofs(n.id, [proof])
-      return
-    }
-    const held = this.#held.get(key)
-    if (held !== undefined && this.#handedAgain(held, n.id)) {
-      // The handoff we took, sent again because our hop acknowledgement was lost: its copies are
-      // counted already (the sender deducts them once, when this acknowledgement arrives).
-      this.stats.duplicatesSuppressed++
-      this.#hopAck(n.id, envelope.id, HopAckStatus.taken)
-      return
-    }
-    if (held !== undefined) {
-      // Another copy of one we hold: take its budget over, so that copies are neither lost nor
-      // multiplied (the sender deducts what it handed, as for any taken copy).
-      const { copies } = held
-      const holder = held.holders.has(n.id)
-      held.copies = Math.min(MAX_COPIES, copies + envelope.copies)
-      try {
-        // The stored envelope may grow by a byte with the count: over its quota, the copy is
-        // refused as a new one would be (and the count is as it was).
-        persistHeld(this.#store, held)
-      } catch (err) {
-        held.copies = copies
-        if (isTalkenError(err, 'quota_exceeded') || isTalkenError(err, 'storage_full')) {
-          this.stats.custodyRefused++
-          this.#hopAck(n.id, envelope.id, HopAckStatus.refused)
-          return
-        }
-        throw err
-      }
-      held.holders.add(n.id)
-      this.#store.onRollback(() => {
-        held.copies = copies
-        if (!holder) held.holders.delete(n.id)
-      })
-      this.#pumpDue = true
-      this.stats.duplicatesSuppressed++
-      this.#hopAck(n.id, envelope.id, HopAckStatus.taken)
-      return
-    }
-    // Seen and passed on already: taking it again could only loop, unless it is an acknowledgement
-    // whose path reversed (our route to its destination leads elsewhere than back to the sender),
-    // or its source trying again after the copy we passed on was lost further on.
-    const seen = this.#seen.get(key)
-    if (seen !== undefined && !this.#reversedAck(envelope, n.id) && !this.#retried(seen, n.id)) {
-      this.stats.duplicatesSuppressed++
-      this.#hopAck(n.id, envelope.id, HopAckStatus.duplicate)
-      return
-    }
-    // Held for no longer than our custody limit, and passed on with the lower expiry.
-    const custodyEnd = Math.floor((this.#host.now() + this.#cfg.custodyMaxMs) / 1000)
-    if (envelope.expires > custodyEnd) envelope = { ...envelope, expires: custodyEnd }
-    const h = makeHeld(envelope, {
-      own: false,
-      origin: n.id,
-      receivedAt: this.#host.now(),
-      nextRetryAt: Number.POSITIVE_INFINITY,
-    })
-    h.holders.add(n.id)
-    h.threshold = this.#encounters
-    if (!h.datagram) {
-      const held = this.#held.custodyCount(n.id)
-      const limit = this.#cfg.custodyCount
-      if (
-        held.fromOrigin >= limit.perOrigin ||
-        (held.total >= limit.total && !this.#makeCustodyRoom(held.fromOrigin))
-      ) {
-        this.stats.custodyRefused++
-        this.#hopAck(n.id, envelope.id, HopAckStatus.refused)
-        return
-      }
-    } else {
-      // Held in memory only, so bounded here rather than by the store's custody quotas.
-      const held = this.#held.datagramBytes(n.id)
-      const size = datagramCharge(envelope.payload.length)
-      const quota = this.#cfg.datagramQuota
-      if (held.fromOrigin + size > quota.perOriginBytes || held.total + size > quota.totalBytes) {
-        this.stats.custodyRefused++
-        this.#hopAck(n.id, envelope.id, HopAckStatus.refused)
-        return
-      }
-    }
-    try {
-      persistHeld(this.#store, h)
-    } catch (err) {
-      if (isTalkenError(err, 'quota_exceeded') || isTalkenError(err, 'storage_full')) {
-        this.stats.custodyRefused++
-        this.#hopAck(n.id, envelope.id, HopAckStatus.refused)
-        return
-      }
-      throw err
-    }
-    this.#hold(h)
-    const unsee = this.#seen.setUndoably(key, { from: n.id, at: this.#host.now() })
-    // Undone with the step (its commit failed, so the neighbour got no hop acknowledgement and
-    // keeps its copy): we hold nothing, as the store says.
-    this.#store.onRollback(() => {
-      this.#forget(h)
-      unsee()
-    })
-    this.#hopAck(n.id, envelope.id, HopAckStatus.taken)
-    if (envelope.flags & EnvelopeFlags.ack) this.#deliveries.peek(envelope)
-  }
-
-  /**
-   * The neighbour that handed us an envelope hands it again long after (half the sources' first
-   * retry interval): its copies came back to it unacknowledged, so the one we passed on was lost
-   * further on (a black hole, a store lost). Only a source tries again that late; a hop
-   * acknowledgement lost on the way is resent within seconds, and that is a duplicate.
-   */
-  #retried(seen: Seen, from: NeighbourId): boolean {
-    return seen.from === from && this.#host.now() - seen.at >= this.#cfg.retryBaseMs / 2
-  }
-
-  /**
-   * Custody is full: room for a neighbour holding `mine` envelopes here, made by giving up the
-   * oldest envelope of the neighbour that holds the most, if that is more than `mine` + 1. So
-   * neighbours (real or made up) that filled the count first cannot keep out one that holds
-   * less; the copy given up is one of many its sender handed here, and its source retries.
-   */
-  #makeCustodyRoom(mine: number): boolean {
-    const largest = this.#held.largestCustodyOrigin()
-    if (largest === undefined || largest.count <= mine + 1) return false
-    let oldest: Held | undefined
-    for (const h of this.#held.values()) {
-      if (h.own || h.datagram || h.origin !== largest.origin) continue
-      if (oldest === undefined || h.receivedAt < oldest.receivedAt) oldest = h
-    }
-    if (oldest === undefined) return false
-    this.stats.custodyEvicted++
-    this.#remove(oldest)
-    return true
-  }
-
-  /**
-   * A custody copy we hold, handed again by the neighbour it came from before any retry of its
-   * source could make it do so ({@link #retried}): the same handoff, repeated after its hop
-   * acknowledgement timed out.
-   */
-  #handedAgain(held: Held, from: NeighbourId): boolean {
-    return !held.own && held.origin === from && this.#host.now() - held.receivedAt < this.#cfg.retryBaseMs / 2
-  }
-
-  /** An acknowledgement handed back to us by a neighbour our route to its destination does not lead to. */
-  #reversedAck(envelope: Envelope, from: NeighbourId): boolean {
-    if ((envelope.flags & EnvelopeFlags.ack) === 0) return false
-    const route = this.#routing.nextHopByKey(tagKey(envelope.destination))
-    return route !== undefined && route !== from
-  }
-
-  #onHopAck(n: Neighbour, key: string, status: HopAckStatusCode): void {
-    const h = this.#held.get(key)
-    const f = h?.inflight.get(n.id)
-    if (h === undefined || f === undefined) return
-    h.inflight.delete(n.id)
-    this.#neighbours.settle(n.id)
-    this.#pumpDue = true
-    const now = this.#host.now()
-    switch (status) {
-      case HopAckStatus.taken: {
-        h.copies = Math.max(0, h.copies - f.copies)
-        // Delegation: a copy handed to a more central node holds out for one at least as central.
-        if (n.tagKey !== h.destKey) h.threshold = Math.max(h.threshold ?? 0, n.encounters)
-        h.holders.add(n.id)
-        if (h.datagram) {
-          if (h.copies === 0 && h.inflight.size === 0) this.#remove(h)
-        } else if (h.own) {
-          // Taken by the destination itself: delivered once its proof comes back (a neighbour's
-          // claim to be the destination proves nothing).
-          if ((h.state === 'queued' || h.state === 'sent') && n.tagKey !== h.destKey) {
-            this.#setState(h, 'relayed')
-          }
-          persistHeld(this.#store, h)
-        } else if (h.copies === 0 && h.inflight.size === 0) {
-          this.#remove(h)
-        } else {
-          persistHeld(this.#store, h)
-        }
-        return
-      }
-      case HopAckStatus.duplicate:
-        h.holders.add(n.id)
-        return
-      case HopAckStatus.refused:
-        h.refusedUntil.set(n.id, now + this.#cfg.hopAckTimeoutMs * 3)
-        this.#held.markTimed(h)
-        return
-      case HopAckStatus.dead:
-        h.holders.add(n.id)
-        return
-    }
   }
 
   // ------------------------------------------------------------------------------------------
