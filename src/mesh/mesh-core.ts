@@ -18,8 +18,8 @@
  *
  * The core holds the envelopes (held.ts persists them) and moves them; its parts: the neighbour
  * table (neighbour-table.ts), routes (route-agent.ts), the forwarding decision
- * (forwarding-policy.ts), custody of what neighbours hand us (custody.ts), local delivery and
- * proofs (deliveries.ts), small links (fragmentation.ts).
+ * (forwarding-policy.ts) and the pump that applies it (pump.ts), custody of what neighbours hand
+ * us (custody.ts), local delivery and proofs (deliveries.ts), small links (fragmentation.ts).
  */
 import { isStorageFailure, isTalkenError, TalkenError } from '../errors.ts'
 import type { DeliveryState, Store } from '../store/store.ts'
@@ -30,7 +30,6 @@ import { BoundedMap } from './bounded-map.ts'
 import { DEFAULT_MESH_CONFIG, type MeshConfig } from './config.ts'
 import { Custody } from './custody.ts'
 import { Deliveries, type Seen } from './deliveries.ts'
-import { copiesToHand, fairHandoffs, hasCopyToHand } from './forwarding-policy.ts'
 import { fragmentFrame, isFragment, MIN_FRAGMENT_MTU, Reassembler } from './fragmentation.ts'
 import {
   decodeFrame,
@@ -46,10 +45,8 @@ import {
   type Generations,
   type Held,
   HeldSet,
-  isParked,
   LOCAL_ORIGIN,
   makeHeld,
-  park,
   persistHeld,
   restoreHeld,
   retries,
@@ -57,6 +54,7 @@ import {
 } from './held.ts'
 import { ACK_SECRET_LENGTH, decodeMeshPayload, encodeMeshPayload, proofId } from './mesh-payload.ts'
 import { type Neighbour, NeighbourTable } from './neighbour-table.ts'
+import { Pump } from './pump.ts'
 import { RouteAgent } from './route-agent.ts'
 import type { NeighbourId, Router, RouterHost, RouterLoad, SendOptions } from './router.ts'
 import { tagKey } from './routing-table.ts'
@@ -131,17 +129,8 @@ export class MeshCore implements Router {
   #far = false
   /** Timers in a row whose writes failed. */
   #timerFailures = 0
-  /**
-   * Something the pump depends on changed since it last ran (held envelopes, their budgets and
-   * flights, a neighbour's tag, summary or encounters, a selected route). Most frames change none
-   * of these (route updates that select nothing new, requests, duplicate proofs), and the pump
-   * visits every held envelope for every neighbour, so it runs only when this is set.
-   */
-  #pumpDue = true
-  /** The last pump left an envelope whose destination route discovery may still find. */
-  #asking = false
-  /** The earliest time a route request the pump is waiting on may go out again. */
-  #askAt = Number.POSITIVE_INFINITY
+  /** Hands held envelopes to neighbours (pump.ts). */
+  readonly #pump: Pump
   readonly stats: MeshStats = {
     framesIn: 0,
     framesOut: 0,
@@ -164,6 +153,20 @@ export class MeshCore implements Router {
     this.#store = init.store
     this.#cfg = { ...DEFAULT_MESH_CONFIG, ...init.config }
     this.#seen = new BoundedMap<string, Seen>(this.#cfg.seenCapacity)
+    this.#pump = new Pump({
+      cfg: this.#cfg,
+      held: this.#held,
+      neighbours: this.#neighbours,
+      generations: this.#generations,
+      io: {
+        now: () => this.#host.now(),
+        encounters: () => this.#encounters,
+        nextHopByKey: (destKey) => this.#routing.nextHopByKey(destKey),
+        ask: (dest, destKey) => this.#routing.ask(dest, destKey),
+        retryAt: (destKey) => this.#routing.retryAt(destKey),
+        transmit: (n, h, copies, now) => this.#transmitEnvelope(n, h, copies, now),
+      },
+    })
     this.#routing = new RouteAgent({
       self: this.self,
       cfg: this.#cfg,
@@ -183,7 +186,7 @@ export class MeshCore implements Router {
             this.#generations.routes++
           }
           if (!this.#held.goesTo(destKey)) return
-          this.#pumpDue = true
+          this.#pump.due = true
           this.#generations.routes++
         },
       },
@@ -229,7 +232,7 @@ export class MeshCore implements Router {
         remove: (h) => this.#remove(h),
         setState: (h, state) => this.#setState(h, state),
         pumpDue: () => {
-          this.#pumpDue = true
+          this.#pump.due = true
         },
       },
     })
@@ -268,8 +271,8 @@ export class MeshCore implements Router {
    */
   resync(): void {
     for (const id of this.#neighbours.ids()) this.#greet(id)
-    this.#pumpDue = true
-    this.#pumpIfDue()
+    this.#pump.due = true
+    this.#pump.runIfDue()
     this.#schedule()
   }
 
@@ -293,13 +296,13 @@ export class MeshCore implements Router {
     this.#reassembler.forget(neighbour)
     for (const h of this.#held.values()) h.inflight.delete(neighbour)
     this.#routing.linkDown(neighbour)
-    this.#pump()
+    this.#pump.run()
     this.#schedule()
   }
 
   receive(neighbour: NeighbourId, bytes: Uint8Array): void {
     this.#take(neighbour, bytes)
-    this.#pumpIfDue()
+    this.#pump.runIfDue()
     this.#schedule()
   }
 
@@ -309,7 +312,7 @@ export class MeshCore implements Router {
    */
   receiveAll(neighbour: NeighbourId, frames: readonly Uint8Array[]): void {
     for (const bytes of frames) this.#take(neighbour, bytes)
-    this.#pumpIfDue()
+    this.#pump.runIfDue()
     this.#schedule()
   }
 
@@ -357,12 +360,12 @@ export class MeshCore implements Router {
         continue
       }
       if (h.refusedUntil.size > 0) {
-        this.#pumpDue = true
+        this.#pump.due = true
         for (const [nid, until] of h.refusedUntil) if (until <= now) h.refusedUntil.delete(nid)
       }
       for (const [nid, f] of h.inflight) {
         if (now - f.sentAt >= this.#cfg.hopAckTimeoutMs) {
-          this.#pumpDue = true
+          this.#pump.due = true
           h.inflight.delete(nid)
           this.#neighbours.settle(nid)
         }
@@ -375,13 +378,13 @@ export class MeshCore implements Router {
         h.holders.clear()
         h.nextRetryAt = now + this.#backoff(h.attempts)
         persistHeld(this.#store, h)
-        this.#pumpDue = true
+        this.#pump.due = true
       }
     }
     this.#reassembler.expire()
     // Route requests back off in time, so envelopes still waiting for one are looked at again.
-    if (this.#asking) this.#pumpDue = true
-    this.#pumpIfDue()
+    if (this.#pump.asking) this.#pump.due = true
+    this.#pump.runIfDue()
     this.#schedule()
   }
 
@@ -461,7 +464,7 @@ export class MeshCore implements Router {
     // the message never existed, and must not go out later from memory alone.
     this.#store.onRollback(() => this.#forget(h))
     this.#setState(h, 'queued', undefined, false) // recorded as queued just above
-    this.#pump()
+    this.#pump.run()
     this.#schedule()
     return key
   }
@@ -562,7 +565,7 @@ export class MeshCore implements Router {
         return
       case FrameKind.summary: {
         n.has = new Set(frame.ids.map((id) => Buffer.from(id).toString('hex')))
-        this.#pumpDue = true
+        this.#pump.due = true
         this.#generations.neighbourhood++
         const secrets = this.#deliveries.proofs.proofsFor(n.has)
         if (secrets.length > 0) this.#sendProofs(n.id, secrets)
@@ -575,85 +578,13 @@ export class MeshCore implements Router {
     if (bytesEqual(tag, this.self)) return
     this.#neighbours.name(n, tag, tagKey(tag))
     n.encounters = encounters
-    this.#pumpDue = true
+    this.#pump.due = true
     this.#generations.neighbourhood++
     this.#routing.hello(n.id, tag, seqno)
   }
 
   // ------------------------------------------------------------------------------------------
   // Moving envelopes
-
-  /** Hands envelopes to neighbours: routed handoffs, deliveries and spray, fairly across origins. */
-  #pumpIfDue(): void {
-    if (this.#pumpDue) this.#pump()
-  }
-
-  #pump(): void {
-    this.#pumpDue = false
-    this.#asking = false
-    this.#askAt = Number.POSITIVE_INFINITY
-    // Nobody to hand anything to (and nobody to ask): a pump now could do nothing.
-    if (this.#held.size === 0 || this.#neighbours.named === 0) return
-    const now = this.#host.now()
-    // Each envelope's next hop, looked up once per pump rather than once per neighbour; only
-    // envelopes with a copy left to hand are offered to neighbours (most held ones wait for an
-    // acknowledgement, and a pump runs for nearly every frame).
-    const nextHops = new Map<Held, NeighbourId | undefined>()
-    // Envelopes looked at, and those with something to do: a copy for a neighbour, or a request.
-    const looked: Held[] = []
-    const busy = new Set<Held>()
-    for (const h of this.#held.values()) {
-      if (isParked(h, this.#generations)) continue
-      looked.push(h)
-      const sendable = hasCopyToHand(h)
-      const destinationIsNeighbour = this.#neighbours.hasTag(h.destKey)
-      if (!sendable && destinationIsNeighbour) continue // nothing to hand, no route to ask for
-      const nextHop = this.#routing.nextHopByKey(h.destKey)
-      if (sendable) nextHops.set(h, nextHop)
-      if (nextHop === undefined && !destinationIsNeighbour) {
-        if (this.#routing.ask(h.envelope.destination, h.destKey)) {
-          busy.add(h)
-          this.#asking = true
-          this.#askAt = Math.min(this.#askAt, this.#routing.retryAt(h.destKey) ?? now)
-        }
-      }
-    }
-    // Parking needs every named neighbour looked at: one with a full window was not.
-    let everyNeighbour = true
-    for (const n of this.#neighbours.values()) {
-      if (n.tagKey === undefined) continue
-      if (n.inflight >= this.#cfg.window) {
-        everyNeighbour = false
-        continue
-      }
-      const copiesFor = (h: Held) => {
-        const k = this.#copiesFor(h, n, nextHops.get(h), now)
-        if (k > 0) busy.add(h)
-        return k
-      }
-      for (const [h, k] of fairHandoffs(nextHops.keys(), copiesFor, this.#cfg.window - n.inflight)) {
-        this.#transmitEnvelope(n, h, k, now)
-      }
-    }
-    if (!everyNeighbour) return
-    for (const h of looked) if (!busy.has(h)) park(h, this.#generations)
-  }
-
-  /** How many copies to hand `h` to neighbour `n` now (0: none); see forwarding-policy.ts. */
-  #copiesFor(h: Held, n: Neighbour, routeNextHop: NeighbourId | undefined, now: number): number {
-    if (n.tagKey === undefined) return 0
-    return copiesToHand(h, {
-      neighbour: n.id,
-      neighbourTag: n.tagKey,
-      neighbourHasIt: n.has.has(h.prefix),
-      destinationIsNeighbour: this.#neighbours.hasTag(h.destKey),
-      routeNextHop,
-      neighbourEncounters: n.encounters,
-      ourEncounters: this.#encounters,
-      sprayCentrality: this.#cfg.sprayCentrality,
-      now,
-    })
-  }
 
   #transmitEnvelope(n: Neighbour, h: Held, copies: number, now: number): void {
     const bytes = encodeEnvelope({ ...h.envelope, hopLimit: h.envelope.hopLimit - 1, copies })
@@ -680,7 +611,7 @@ export class MeshCore implements Router {
 
   #hold(h: Held): void {
     this.#held.add(h)
-    this.#pumpDue = true
+    this.#pump.due = true
   }
 
   #remove(h: Held): void {
@@ -700,7 +631,7 @@ export class MeshCore implements Router {
     if (this.#held.get(h.key) !== h) return
     if (h.ackTag !== undefined) this.#ackTags.forget(h.ackTag)
     this.#held.delete(h)
-    this.#pumpDue = true
+    this.#pump.due = true
     for (const nid of h.inflight.keys()) this.#neighbours.settle(nid)
     h.inflight.clear()
   }
@@ -784,7 +715,7 @@ export class MeshCore implements Router {
   #schedule(earliest?: number): void {
     let at = this.#routing.nextWake(this.#neighbours.size > 0)
     // An envelope waits for a route request that backs off: wake when the next one may go out.
-    if (this.#asking) at = Math.min(at, this.#askAt)
+    at = Math.min(at, this.#pump.askAt)
     at = Math.min(at, this.#held.nextDue(this.#cfg.hopAckTimeoutMs))
     const fragments = this.#reassembler.nextExpiry()
     if (fragments !== undefined) at = Math.min(at, fragments)
