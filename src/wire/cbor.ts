@@ -62,6 +62,13 @@ export function decodeCbor(bytes: Uint8Array, maxBytes: number, what: string): C
   try {
     value = decode(bytes, DECODE_OPTIONS)
   } catch (cause) {
+    // Strict decoding refuses a value written longer than it needs (an integer or a length in
+    // more bytes): valid CBOR, not the one canonical encoding.
+    if (describe(cause).includes('(strict decode)')) {
+      throw new TalkenError('non_canonical', `${what}: not in canonical encoding (${describe(cause)})`, {
+        cause,
+      })
+    }
     throw new TalkenError('malformed', `${what}: not valid CBOR (${describe(cause)})`, { cause })
   }
   let again: Uint8Array

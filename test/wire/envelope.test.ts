@@ -48,7 +48,13 @@ describe('envelope codec', () => {
     const hopAt = 1 + 1 + 17 + 17
     assert.equal(bytes[hopAt], 3)
     const long = new Uint8Array([...bytes.subarray(0, hopAt), 0x18, 0x03, ...bytes.subarray(hopAt + 1)])
-    throwsCode(() => decodeEnvelope(long), 'non_canonical', 'malformed')
+    throwsCode(() => decodeEnvelope(long), 'non_canonical')
+    // A byte string's length written in two bytes (0x58 0x10) instead of one (0x50).
+    const idLong = new Uint8Array([bytes[0]!, bytes[1]!, 0x58, 0x10, ...bytes.subarray(3)])
+    assert.equal(bytes[2], 0x50)
+    throwsCode(() => decodeEnvelope(idLong), 'non_canonical')
+    // Valid CBOR that differs from the canonical form otherwise: a map with its keys out of order ({"b": 0, "a": 0}).
+    throwsCode(() => decodeEnvelope(new Uint8Array([0xa2, 0x61, 0x62, 0x00, 0x61, 0x61, 0x00])), 'non_canonical')
   })
 
   it('refuses every malformed shape with a typed error', () => {
