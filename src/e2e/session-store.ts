@@ -83,6 +83,11 @@ export interface SessionStoreOptions {
  */
 export const MAX_SESSION_DEVICES = 2048
 
+/** True when we have sent a message in session `s`. */
+function wroteIn(s: Session): boolean {
+  return s.ratchet.ns !== 0 || s.ratchet.pn !== 0
+}
+
 /** Headers remembered as failed (see `failedHeaders` in {@link openSessionStore}). */
 export const MAX_FAILED_BODIES = 1024
 
@@ -207,7 +212,7 @@ export function openSessionStore(options: SessionStoreOptions): SessionStore {
   /** Forgets the least recently used device we never sent anything to (see MAX_SESSION_DEVICES). */
   function forgetOneStranger(): void {
     for (const [key, list] of sessions) {
-      if (!list.every((s) => s.ratchet.ns === 0 && s.ratchet.pn === 0)) continue
+      if (list.some(wroteIn)) continue
       store.kvDelete(SESSION_NAMESPACE, key)
       sessions.delete(key)
       store.onRollback(() => sessions.set(key, list))
@@ -414,7 +419,11 @@ export function openSessionStore(options: SessionStoreOptions): SessionStore {
       throw err
     }
     const message = opened(out.session, out.plaintext, true, m.introduction)
-    save(key, [out.session, ...list].slice(0, MAX_SESSIONS_PER_DEVICE), () =>
+    // A device we never wrote to keeps its newest session alone: more than one matters only when
+    // both sides wrote first at once, and each session kept costs every incoming body two more
+    // header trials (a stranger starting sessions again and again would multiply them).
+    const keep = list.some(wroteIn) ? MAX_SESSIONS_PER_DEVICE : 1
+    save(key, [out.session, ...list].slice(0, keep), () =>
       prekeys.consume(m.signedPrekeyId, out.oneTimePrekeyId, m.ephemeral),
     )
     return message

@@ -251,6 +251,30 @@ describe('e2e sessions: first contact from a contact card', () => {
     assert.equal(bob.store.kvList(SESSION_NAMESPACE).length, 3)
   })
 
+  it('a stranger starting sessions again and again keeps one; a device we wrote to keeps three', () => {
+    const bob = device()
+    const sessionsOf = (d: Device) =>
+      decodeSessionRecord(bob.store.kvGet(SESSION_NAMESPACE, hex(keyOf(d)))!).length
+    // One device key, its state lost twice (two installs of one seed): three first contacts.
+    const eve = [device(7), device(7), device(7)] as const
+    for (const [i, e] of eve.entries()) {
+      bob.e2e.open(firstContact(e, bob, `eve ${i}`))
+      bob.e2e.prekeys.replenishOneTimePrekeys()
+    }
+    assert.equal(sessionsOf(eve[0]), 1)
+    // Her newest session works; the ones before are gone (her next message there asks again).
+    assert.equal(str(bob.e2e.open(send(eve[2], bob, 'newest')).content), 'newest')
+    throwsCode(() => bob.e2e.open(send(eve[0], bob, 'oldest')), 'not_found')
+    // Someone Bob answered keeps up to three: two sides that wrote first at once need two.
+    const ada = [device(9), device(9)] as const
+    bob.e2e.open(firstContact(ada[0], bob, 'ada'))
+    bob.e2e.prekeys.replenishOneTimePrekeys()
+    ada[0].e2e.open(send(bob, ada[0], 'hi ada'))
+    bob.e2e.open(firstContact(ada[1], bob, 'ada again'))
+    assert.equal(sessionsOf(ada[0]), 2)
+    assert.equal(str(bob.e2e.open(send(ada[0], bob, 'first install')).content), 'first install')
+  })
+
   it('content up to the limit fits; more is refused', () => {
     const a = device()
     const b = device()
