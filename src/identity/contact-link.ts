@@ -61,7 +61,8 @@ const broken = (what: string) => new TalkenError('malformed', `not a complete Ta
 /**
  * Parses and verifies a contact link, returning its card.
  * Throws `malformed` (not a link, cut short, garbage), `too_large`, `bad_checksum` (a changed
- * character) or `bad_signature` (a card altered on purpose), and never anything else.
+ * character), `bad_signature` (a card altered on purpose) or `unsupported_version` (a card of a
+ * version this build does not know), and never anything else.
  */
 export function parseContactLink(text: string): ContactCard {
   if (typeof text !== 'string') throw broken('expected text')

@@ -12,8 +12,8 @@
  * 1       1          kind            0x0f: FRAGMENT
  * 2       9          fragId          0x48 + 8 bytes, random per frame, chosen by the sender
  * 11      1–3        index           uint 0–1023, less than count
- * 12–13   1–3        count           uint 2–1024
- * 13–16   1–3 + n    chunk           byte string, n ≥ 1; every chunk but the last is c bytes,
+ * 12–14   1–3        count           uint 2–1024
+ * 13–17   1–3 + n    chunk           byte string, n ≥ 1; every chunk but the last is c bytes,
  *                                    the last 1–c; the frame is their concatenation by index
  * ```
  * Overhead = 11 + w(count − 1) + w(count) + w(n), where w(v) is the CBOR head length of v:

@@ -23,7 +23,7 @@ export const MAX_EXTENSION_BYTES = 1024
 export const MAX_DEVICE_CERT_BYTES = 192
 
 /**
- * Largest encoded contact card: 8 devices × 192, 8 addresses × 259, 8 extensions × 1,030, plus
+ * Largest encoded contact card: 8 devices × 192, 8 addresses × 259, 8 extensions × 1,031, plus
  * key, name, time and signature: about 11.7 KiB, capped at 12 KiB. A real card is a few hundred
  * bytes; the QR code renderer has its own, smaller limit (see identity/qr.ts).
  */
