@@ -32,7 +32,16 @@ import type { Store } from '../store/store.ts'
 import { type DialTarget, DialTargets } from './dial-targets.ts'
 import { encodeFrame, FrameDecoder, MAX_FRAMED_BYTES } from './framing.ts'
 import { type MdnsInit, talkenMdns } from './mdns.ts'
-import { isLoopback, isUnspecified, peerOf, sameNetwork, stripPeer, withPeer } from './multiaddrs.ts'
+import {
+  isLoopback,
+  isPlainTcp,
+  isPlainTcpText,
+  isUnspecified,
+  peerOf,
+  sameNetwork,
+  stripPeer,
+  withPeer,
+} from './multiaddrs.ts'
 
 /** The libp2p protocol that carries mesh frames. */
 export const MESH_PROTOCOL = '/talken/mesh/1.0.0'
@@ -149,14 +158,19 @@ export class Libp2pLinks {
   /** The protocol handler and event listeners are in place (once: a failed start may be retried). */
   #wired = false
 
-  private constructor(node: Libp2p, opts: LinksOptions) {
+  /** Addresses the operator gave (bootstrap, {@link dial}), without `/p2p/`: dialled whatever their kind. */
+  readonly #given: Set<string>
+
+  private constructor(node: Libp2p, opts: LinksOptions, given: Set<string>) {
     this.#node = node
     this.#opts = opts
+    this.#given = given
     this.#targets = new DialTargets({ minMs: opts.redialMinMs ?? 1_000, maxMs: opts.redialMaxMs ?? 60_000 })
   }
 
   /** Builds (but does not start) the libp2p node. */
   static async create(opts: LinksOptions): Promise<Libp2pLinks> {
+    const given = new Set((opts.bootstrap ?? []).map((a) => stripPeer(a)))
     const mdnsInit =
       opts.mdns === false ? undefined : opts.mdns === true || opts.mdns === undefined ? {} : opts.mdns
     const node = await createLibp2p({
@@ -175,10 +189,10 @@ export class Libp2pLinks {
                 : talkenMdns(mdnsInit),
             ],
       connectionManager: { maxConnections: 128, maxIncomingPendingConnections: 16 },
-      ...(opts.allowPeer === undefined ? {} : { connectionGater: peerGater(opts.allowPeer) }),
+      connectionGater: gater(opts, given),
       services: { identify: identify(), ping: ping() },
     })
-    return new Libp2pLinks(node, opts)
+    return new Libp2pLinks(node, opts, given)
   }
 
   get peerId(): string {
@@ -204,7 +218,10 @@ export class Libp2pLinks {
       // Oldest first: when they are more than the targets kept, the most recently seen stay.
       for (const peer of this.#opts.store.listPeers(REMEMBERED_PEERS).reverse()) {
         if (peer.lastSeen < cutoff || peer.peerId === this.peerId) continue
-        for (const a of peer.addresses) this.#tryAddTarget(withPeer(a.address, peer.peerId))
+        // Recorded from others: plain TCP only (a store written before that rule may hold others).
+        for (const a of peer.addresses) {
+          if (isPlainTcpText(a.address)) this.#tryAddTarget(withPeer(a.address, peer.peerId))
+        }
       }
     })
     this.#redialTimer = setInterval(() => this.#redial(), 500)
@@ -252,8 +269,9 @@ export class Libp2pLinks {
       // A peer listening on every interface lists its loopback address first: of use only to a
       // peer on the same host. Addresses on the network we reached it by come first.
       const local = isLoopback(connection.remoteAddr)
+      // Plain TCP only: a peer can list any address, `/unix/…` included.
       const dialable = listenAddrs
-        .filter((a) => !isUnspecified(a) && (local || !isLoopback(a)))
+        .filter((a) => isPlainTcp(a) && !isUnspecified(a) && (local || !isLoopback(a)))
         .sort(
           (a, b) =>
             Number(sameNetwork(b, connection.remoteAddr)) - Number(sameNetwork(a, connection.remoteAddr)),
@@ -301,6 +319,7 @@ export class Libp2pLinks {
   /** Dials an address now (and keeps it as a redial target). */
   async dial(address: string): Promise<void> {
     const target = this.#targets.add(address, true)
+    this.#given.add(stripPeer(target.address))
     await this.#dialTarget(target)
   }
 
@@ -595,13 +614,20 @@ export class Libp2pLinks {
  * with no `/p2p/` passes, and the dial is judged after the handshake), and encrypted connections
  * either way, the first point at which an inbound peer's ID is known.
  */
-function peerGater(allow: (peerId: string) => boolean): ConnectionGater {
-  const deny = (peer: PeerId): boolean => !allow(peer.toString())
+/**
+ * What libp2p may dial and accept: only plain TCP addresses (`isPlainTcp`), besides those the
+ * operator gave (`given`: bootstrap, {@link Libp2pLinks.dial}), whatever put an address in libp2p's peer store (a peer's identify,
+ * an mDNS answer); and only peers `allowPeer` lets through, when given.
+ */
+function gater(opts: LinksOptions, given: ReadonlySet<string>): ConnectionGater {
+  const allow = opts.allowPeer
+  const deny = (peer: PeerId): boolean => allow !== undefined && !allow(peer.toString())
   return {
     denyDialPeer: deny,
     denyDialMultiaddr: (address) => {
+      if (!isPlainTcp(address) && !given.has(stripPeer(address.toString()))) return true
       const peer = peerOf(address)
-      return peer !== undefined && !allow(peer)
+      return peer !== undefined && allow !== undefined && !allow(peer)
     },
     denyInboundEncryptedConnection: deny,
     denyOutboundEncryptedConnection: deny,

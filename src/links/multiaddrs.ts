@@ -38,6 +38,32 @@ export function peerOf(address: Multiaddr): string | undefined {
   return address.getComponents().findLast((c) => c.name === 'p2p')?.value
 }
 
+/**
+ * Whether the address is a plain TCP one, `/ip4|ip6/<ip>/tcp/<port>` with at most a `/p2p/<peer>`
+ * after it: the only kind taken from others (a peer's identify, an mDNS answer, a contact's card).
+ * Any other (`/unix/<path>`, a DNS name, a relay) could make this node connect to local sockets
+ * or to hosts of someone else's choosing; an operator may still give one (bootstrap, dial).
+ */
+export function isPlainTcp(address: Multiaddr): boolean {
+  const parts = address.getComponents()
+  const [ip, tcp, peer, ...rest] = parts
+  return (
+    rest.length === 0 &&
+    (ip?.name === 'ip4' || ip?.name === 'ip6') &&
+    tcp?.name === 'tcp' &&
+    (peer === undefined || peer.name === 'p2p')
+  )
+}
+
+/** {@link isPlainTcp} for an address as text; false when it is not a multiaddr. */
+export function isPlainTcpText(address: string): boolean {
+  try {
+    return isPlainTcp(multiaddr(address))
+  } catch {
+    return false
+  }
+}
+
 /** Whether the address listens on every interface (0.0.0.0 or ::): not one to dial. */
 export function isUnspecified(address: Multiaddr): boolean {
   const ip = ipOf(address)?.ip

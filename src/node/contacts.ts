@@ -6,6 +6,7 @@ import { type ContactCard, decodeContactCard, encodeContactCard } from '../ident
 import { parseContactLink } from '../identity/contact-link.ts'
 import { safetyNumber } from '../identity/safety-number.ts'
 import { toTextId } from '../identity/text-id.ts'
+import { isPlainTcpText } from '../links/multiaddrs.ts'
 import type { Contact, Store } from '../store/store.ts'
 import { bytesEqual } from '../wire/cbor.ts'
 import { MAX_NAME_BYTES } from '../wire/limits.ts'
@@ -185,8 +186,8 @@ export const MAX_CONTACT_DIAL_ADDRESSES = 128
 const MAX_DIAL_ADDRESSES_PER_CONTACT = 4
 
 /**
- * The addresses from contacts' cards worth dialling: verified contacts first, then the longest
- * known, at most {@link MAX_CONTACT_DIAL_ADDRESSES} in all. Anyone who writes first becomes a
+ * The addresses from contacts' cards worth dialling (plain TCP ones, see `isPlainTcp`): verified
+ * contacts first, then the longest known, at most {@link MAX_CONTACT_DIAL_ADDRESSES} in all. Anyone who writes first becomes a
  * contact with a card of their own making, so without a bound a stranger, or many, could have a
  * node dial addresses of their choosing without end.
  */
@@ -202,7 +203,8 @@ export function contactDialAddresses(contacts: readonly Contact[]): string[] {
     } catch {
       continue // a stored card that no longer decodes has no addresses to offer
     }
-    for (const a of addresses.filter((x) => x.startsWith('/')).slice(0, MAX_DIAL_ADDRESSES_PER_CONTACT)) {
+    // Plain TCP only: a card is anyone's to make, and `/unix/…` would have us connect to a local socket.
+    for (const a of addresses.filter(isPlainTcpText).slice(0, MAX_DIAL_ADDRESSES_PER_CONTACT)) {
       if (out.length >= MAX_CONTACT_DIAL_ADDRESSES) return out
       out.push(a)
     }

@@ -8,7 +8,10 @@
  */
 import '../../src/platform/node-shims.ts'
 import assert from 'node:assert/strict'
+import { mkdtempSync, rmSync } from 'node:fs'
 import { createServer, type Server } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { describe, it, type TestContext } from 'node:test'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { identify } from '@libp2p/identify'
@@ -286,5 +289,63 @@ describe('dial targets', () => {
       createNode({ home: home.home, mdns: false, bootstrap: ['/dns4/a/b/tcp/1'] }),
       (err) => isTalkenError(err, 'invalid_argument'),
     )
+  })
+
+  it('only plain TCP addresses are taken from others: a /unix/ or DNS address a peer, a card or a remembered record gives is never dialled', async (t) => {
+    // A local socket such an address could point the node at: it counts the connections it gets.
+    const dir = mkdtempSync(join(tmpdir(), 'talken-trap-'))
+    t.after(() => rmSync(dir, { recursive: true, force: true }))
+    const trapPath = join(dir, 'trap.sock')
+    let trapped = 0
+    const trap = createServer((socket) => {
+      trapped++
+      socket.destroy()
+    })
+    await new Promise<void>((resolve) => trap.listen(trapPath, resolve))
+    t.after(() => new Promise((resolve) => trap.close(resolve)))
+    const unix = `/unix/${encodeURIComponent(trapPath)}`
+    const counted = await countingAddresses(t, 1)
+    const dns = counted.addresses[0]!.replace('/ip4/127.0.0.1/', '/dns4/localhost/')
+
+    // Remembered from an earlier run (a store written before the rule).
+    const store = createMemoryStore()
+    const old = peerIdFromPrivateKey(await generateKeyPair('Ed25519')).toString()
+    store.notePeer(old, Date.now(), unix)
+    store.notePeer(old, Date.now(), dns)
+    const links = await startLinks(t, store, [])
+    // Advertised by a mesh peer through identify, beside a TCP address that is taken.
+    const tcpAddress = (await countingAddresses(t, 1)).addresses[0]!
+    const peer = await plainNode(t, { advertise: [unix, dns, tcpAddress], meshPeer: true })
+    await links.libp2p.dial(multiaddr(peer.address))
+    const id = peer.node.peerId.toString()
+    await until(() => store.getPeer(id) !== undefined, 10_000, 'the peer identified')
+    assert.deepEqual(
+      store.getPeer(id)!.addresses.map((a) => a.address),
+      [tcpAddress],
+      'only the TCP address is recorded',
+    )
+    // Dialled by peer ID, libp2p would try what identify put in its peer store: refused too.
+    await peer.node.stop()
+    await links.libp2p.dial(peer.node.peerId, { signal: AbortSignal.timeout(5_000) }).catch(() => {})
+
+    // Listed in a contact's card: the node keeps dialling its contacts' plain TCP addresses only.
+    const home = makeHome('Ada')
+    t.after(() => home.remove())
+    const opened = openHome({ home: home.home })
+    const mallory = createIdentity({ now: Date.now() })
+    const card = makeContactCard(mallory, { name: 'Mallory', addresses: [unix, dns], now: Date.now() })
+    acceptContactCard(opened.store, opened.profile.accountKey, card, { now: Date.now() })
+    opened.close()
+    const node = await createNode({ home: home.home, mdns: false, listen: ['/ip4/127.0.0.1/tcp/0'] })
+    await node.start()
+    t.after(() => node.stop())
+    // Two seconds of redials: the first round of every target is over (the redial loop runs every 500 ms).
+    await new Promise((resolve) => setTimeout(resolve, 2_000))
+    assert.equal(trapped, 0, 'the local socket was never connected to')
+    assert.equal(counted.hits.size, 0, 'the DNS address was never dialled')
+
+    // An operator may still give any address: the same DNS name, as a bootstrap address, is dialled.
+    await startLinks(t, createMemoryStore(), [dns])
+    await until(() => counted.hits.size === 1, 10_000, 'the DNS bootstrap address dialled')
   })
 })
