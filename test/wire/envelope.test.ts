@@ -53,8 +53,12 @@ describe('envelope codec', () => {
     const idLong = new Uint8Array([bytes[0]!, bytes[1]!, 0x58, 0x10, ...bytes.subarray(3)])
     assert.equal(bytes[2], 0x50)
     throwsCode(() => decodeEnvelope(idLong), 'non_canonical')
-    // Valid CBOR that differs from the canonical form otherwise: a map with its keys out of order ({"b": 0, "a": 0}).
-    throwsCode(() => decodeEnvelope(new Uint8Array([0xa2, 0x61, 0x62, 0x00, 0x61, 0x61, 0x00])), 'non_canonical')
+    // Valid CBOR that differs from the canonical form otherwise: a map with its keys out of order
+    // ({"b": 0, "a": 0}).
+    throwsCode(
+      () => decodeEnvelope(new Uint8Array([0xa2, 0x61, 0x62, 0x00, 0x61, 0x61, 0x00])),
+      'non_canonical',
+    )
   })
 
   it('refuses every malformed shape with a typed error', () => {
