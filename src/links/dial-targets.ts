@@ -33,11 +33,32 @@ export const MAX_DIAL_TARGETS = 256
  */
 export const MAX_TARGET_FAILURES = 8
 export const GIVEN_UP_DELAY_MS = 30 * 60_000
+/**
+ * A peer we hung up on (it kept closing our mesh stream) is not dialled for this long, doubling
+ * with each hang-up up to {@link GIVEN_UP_DELAY_MS}: its dials succeed, so failures alone would
+ * never slow them down.
+ */
+export const HANG_UP_DELAY_MS = 30_000
+/** Hang-ups are forgotten after this long without another. */
+export const HANG_UPS_FORGOTTEN_MS = 2 * 60 * 60_000
+/** Peers whose hang-ups are remembered, at most (the oldest forgotten first). */
+const MAX_HUNG_UP_PEERS = 1024
+
+/** Hang-ups of one peer. */
+interface HangUps {
+  count: number
+  /** The last one. */
+  at: number
+  /** No address of the peer is dialled before this. */
+  until: number
+}
 
 /** The redial list, by address. */
 export class DialTargets {
   readonly #targets = new Map<string, DialTarget>()
   readonly #pace: RedialPace
+  /** Peers we hung up on lately, oldest first. */
+  readonly #hungUp = new Map<string, HangUps>()
 
   constructor(pace: RedialPace) {
     this.#pace = pace
@@ -73,12 +94,15 @@ export class DialTargets {
     return target
   }
 
-  /** Targets due at `now` that are not being dialled, skipping those whose peer `connected` says is. */
+  /**
+   * Targets due at `now` that are not being dialled, skipping those whose peer `connected` says is,
+   * and those of a peer we hung up on until its wait is over.
+   */
   due(now: number, connected: (peer: string) => boolean): DialTarget[] {
     const out: DialTarget[] = []
     for (const target of this.#targets.values()) {
       if (target.dialling || target.nextAt > now) continue
-      if (target.peer !== undefined && connected(target.peer)) continue
+      if (target.peer !== undefined && (connected(target.peer) || this.#waiting(target.peer, now))) continue
       out.push(target)
     }
     return out
@@ -102,13 +126,27 @@ export class DialTargets {
     if (!target.pinned && target.failures >= MAX_TARGET_FAILURES) target.nextAt = now + GIVEN_UP_DELAY_MS
   }
 
-  /** Postpones every address of `peer`, each counting one more failure. */
-  backOff(peer: string, now: number): void {
-    for (const target of this.#targets.values()) {
-      if (target.peer !== peer) continue
-      target.failures++
-      target.nextAt = now + this.#delay(target.failures)
-    }
+  /**
+   * We hung up on `peer` at `now` (it kept closing our mesh stream): none of its addresses is
+   * dialled for {@link HANG_UP_DELAY_MS}, doubling with each hang-up, also after dials that succeed.
+   */
+  hungUp(peer: string, now: number): void {
+    const before = this.#hungUp.get(peer)
+    const count = before !== undefined && now - before.at < HANG_UPS_FORGOTTEN_MS ? before.count + 1 : 1
+    const wait = Math.min(GIVEN_UP_DELAY_MS, HANG_UP_DELAY_MS * 2 ** Math.min(count - 1, 16))
+    this.#hungUp.delete(peer)
+    this.#hungUp.set(peer, { count, at: now, until: now + wait })
+    if (this.#hungUp.size > MAX_HUNG_UP_PEERS) this.#hungUp.delete(this.#hungUp.keys().next().value!)
+  }
+
+  /** When `peer` may be dialled again after our hang-ups (0: at once). */
+  waitUntil(peer: string): number {
+    return this.#hungUp.get(peer)?.until ?? 0
+  }
+
+  #waiting(peer: string, now: number): boolean {
+    const h = this.#hungUp.get(peer)
+    return h !== undefined && h.until > now
   }
 
   #delay(failures: number): number {

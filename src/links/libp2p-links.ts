@@ -161,16 +161,17 @@ export class Libp2pLinks {
   /** Addresses the operator gave (bootstrap, {@link dial}), without `/p2p/`: dialled whatever their kind. */
   readonly #given: Set<string>
 
-  private constructor(node: Libp2p, opts: LinksOptions, given: Set<string>) {
+  private constructor(node: Libp2p, opts: LinksOptions, given: Set<string>, targets: DialTargets) {
     this.#node = node
     this.#opts = opts
     this.#given = given
-    this.#targets = new DialTargets({ minMs: opts.redialMinMs ?? 1_000, maxMs: opts.redialMaxMs ?? 60_000 })
+    this.#targets = targets
   }
 
   /** Builds (but does not start) the libp2p node. */
   static async create(opts: LinksOptions): Promise<Libp2pLinks> {
     const given = new Set((opts.bootstrap ?? []).map((a) => stripPeer(a)))
+    const targets = new DialTargets({ minMs: opts.redialMinMs ?? 1_000, maxMs: opts.redialMaxMs ?? 60_000 })
     const mdnsInit =
       opts.mdns === false ? undefined : opts.mdns === true || opts.mdns === undefined ? {} : opts.mdns
     const node = await createLibp2p({
@@ -189,10 +190,10 @@ export class Libp2pLinks {
                 : talkenMdns(mdnsInit),
             ],
       connectionManager: { maxConnections: 128, maxIncomingPendingConnections: 16 },
-      connectionGater: gater(opts, given),
+      connectionGater: gater(opts, given, targets),
       services: { identify: identify(), ping: ping() },
     })
-    return new Libp2pLinks(node, opts, given)
+    return new Libp2pLinks(node, opts, given, targets)
   }
 
   get peerId(): string {
@@ -471,7 +472,7 @@ export class Libp2pLinks {
 
   /** Postpones redialling `peer` (its addresses count one more failure). */
   #backOff(peer: string): void {
-    this.#targets.backOff(peer, Date.now())
+    this.#targets.hungUp(peer, Date.now())
   }
 
   #deliverEarly(peer: string): void {
@@ -616,20 +617,23 @@ export class Libp2pLinks {
  */
 /**
  * What libp2p may dial and accept: only plain TCP addresses (`isPlainTcp`), besides those the
- * operator gave (`given`: bootstrap, {@link Libp2pLinks.dial}), whatever put an address in libp2p's peer store (a peer's identify,
- * an mDNS answer); and only peers `allowPeer` lets through, when given.
+ * operator gave (`given`: bootstrap, {@link Libp2pLinks.dial}), whatever put an address in
+ * libp2p's peer store (a peer's identify, an mDNS answer); only peers `allowPeer` lets through,
+ * when given; and no peer we hung up on until its wait is over, in either direction.
  */
-function gater(opts: LinksOptions, given: ReadonlySet<string>): ConnectionGater {
+function gater(opts: LinksOptions, given: ReadonlySet<string>, targets: DialTargets): ConnectionGater {
   const allow = opts.allowPeer
   const deny = (peer: PeerId): boolean => allow !== undefined && !allow(peer.toString())
+  // A peer we hung up on waits out its time, whichever side dials (dial-targets.ts `hungUp`).
+  const waiting = (peer: PeerId): boolean => targets.waitUntil(peer.toString()) > Date.now()
   return {
-    denyDialPeer: deny,
+    denyDialPeer: (peer) => deny(peer) || waiting(peer),
     denyDialMultiaddr: (address) => {
       if (!isPlainTcp(address) && !given.has(stripPeer(address.toString()))) return true
       const peer = peerOf(address)
       return peer !== undefined && allow !== undefined && !allow(peer)
     },
-    denyInboundEncryptedConnection: deny,
-    denyOutboundEncryptedConnection: deny,
+    denyInboundEncryptedConnection: (peer) => deny(peer) || waiting(peer),
+    denyOutboundEncryptedConnection: (peer) => deny(peer) || waiting(peer),
   }
 }

@@ -10,6 +10,8 @@ import { isTalkenError } from '../../src/errors.ts'
 import {
   DialTargets,
   GIVEN_UP_DELAY_MS,
+  HANG_UP_DELAY_MS,
+  HANG_UPS_FORGOTTEN_MS,
   MAX_DIAL_TARGETS,
   MAX_TARGET_FAILURES,
 } from '../../src/links/dial-targets.ts'
@@ -63,9 +65,31 @@ describe('DialTargets', () => {
       targets.due(0, (peer) => peer === PEER),
       [],
     )
-    targets.backOff(PEER, 0)
-    assert.deepEqual(targets.due(999, none), [])
-    assert.equal(targets.due(1_000, none).length, 1)
+  })
+
+  it('a peer we hung up on waits, longer each time, however its dials go; hang-ups are forgotten after a while', () => {
+    const targets = new DialTargets(pace)
+    const target = targets.add(`/ip4/10.0.0.1/tcp/1/p2p/${PEER}`)
+    const other = targets.add('/ip4/10.0.0.2/tcp/1')
+    const waits: number[] = []
+    let now = 0
+    for (let i = 0; i < 8; i++) {
+      targets.hungUp(PEER, now)
+      const until = targets.waitUntil(PEER)
+      waits.push(until - now)
+      assert.deepEqual(targets.due(until - 1, none), [other], 'only the other peer is due meanwhile')
+      now = until
+      assert.deepEqual(targets.due(now, none), [target, other])
+      // Its dial succeeds (the peer answers, then closes our streams again): no reset of the wait.
+      targets.succeeded(target, PEER)
+    }
+    assert.deepEqual(
+      waits,
+      [30_000, 60_000, 120_000, 240_000, 480_000, 960_000, 1_800_000, 1_800_000],
+      'doubling up to half an hour',
+    )
+    targets.hungUp(PEER, now + HANG_UPS_FORGOTTEN_MS)
+    assert.equal(targets.waitUntil(PEER) - (now + HANG_UPS_FORGOTTEN_MS), HANG_UP_DELAY_MS, 'forgotten')
   })
 
   it('refuses what is not a multiaddr with invalid_argument', () => {

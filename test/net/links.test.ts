@@ -190,16 +190,29 @@ describe('libp2p links', () => {
     await until(() => inboundOnB().length === 0, 10_000, 'B lets go of the aborted streams')
   })
 
-  it('a peer that resets every mesh stream we open is hung up on, not reopened without end', async () => {
+  it('a peer that resets every mesh stream we open is hung up on, not reopened without end, nor redialled at once', async () => {
     const hostile = await plainNode()
     try {
       await hostile.handle(MESH_PROTOCOL, (stream) => stream.abort(new Error('go away')))
+      // It listens, and identify tells B where: B would redial it there.
+      let fromB = 0
+      hostile.addEventListener('connection:open', (event) => {
+        if (event.detail.direction === 'inbound') fromB++
+      })
       const connection = await hostile.dial(bAddress())
       await connection.newStream(MESH_PROTOCOL)
       const id = hostile.peerId.toString()
       await until(() => b.peers().some((p) => p.peerId === id), 10_000, 'the hostile peer connected')
       await until(() => !b.peers().some((p) => p.peerId === id), 20_000, 'B hangs up on it')
       await stillDelivers('beside a peer that resets our streams')
+      // Its dials succeed, so failures alone would not slow B down: it waits all the same (30 s
+      // for a first hang-up), and does not take the peer's own calls meanwhile.
+      await new Promise((resolve) => setTimeout(resolve, 5_000))
+      assert.equal(fromB, 0, 'B did not dial the peer it hung up on')
+      // (Its dial may look complete on its side before B's refusal closes it.)
+      await hostile.dial(bAddress(), { signal: AbortSignal.timeout(5_000) }).catch(() => {})
+      await until(() => hostile.getConnections().length === 0, 5_000, 'B refuses the peer it hung up on')
+      assert.ok(!b.peers().some((p) => p.peerId === id))
     } finally {
       await hostile.stop()
     }
