@@ -12,9 +12,12 @@ import { contactDialAddresses, MAX_CONTACT_DIAL_ADDRESSES } from '../../src/node
 import type { Contact } from '../../src/store/store.ts'
 import { MAX_ADDRESSES } from '../../src/wire/limits.ts'
 
-function contact(name: string, addedAt: number, verified = false): Contact {
+/** The `i`th address of the contact numbered `n` (plain TCP: the only kind taken from cards). */
+const address = (n: number, i: number) => `/ip4/10.0.${n}.${i + 1}/tcp/4001`
+
+function contact(name: string, n: number, addedAt: number, verified = false): Contact {
   const identity = createIdentity({ now: 1_000_000, deviceName: name })
-  const addresses = Array.from({ length: MAX_ADDRESSES }, (_, i) => `/dns4/${name}-${i}.example/tcp/4001`)
+  const addresses = Array.from({ length: MAX_ADDRESSES }, (_, i) => address(n, i))
   const card = makeContactCard(identity, { name, now: 1_000_000, addresses })
   return {
     id: toTextId(identity.account.publicKey),
@@ -28,18 +31,41 @@ function contact(name: string, addedAt: number, verified = false): Contact {
 
 describe('contact addresses dialled', () => {
   it('at most a bounded number: verified contacts first, then those known longest, four each', () => {
-    const strangers = Array.from({ length: 60 }, (_, i) => contact(`s${i}`, 10_000 + i))
-    const friend = contact('friend', 5_000)
-    const verified = contact('verified', 20_000, true)
+    const strangers = Array.from({ length: 60 }, (_, i) => contact(`s${i}`, i, 10_000 + i))
+    const friend = contact('friend', 100, 5_000)
+    const verified = contact('verified', 101, 20_000, true)
     const out = contactDialAddresses([...strangers, friend, verified])
     assert.equal(out.length, MAX_CONTACT_DIAL_ADDRESSES)
     assert.deepEqual(out.slice(0, 8), [
-      ...Array.from({ length: 4 }, (_, i) => `/dns4/verified-${i}.example/tcp/4001`),
-      ...Array.from({ length: 4 }, (_, i) => `/dns4/friend-${i}.example/tcp/4001`),
+      ...Array.from({ length: 4 }, (_, i) => address(101, i)),
+      ...Array.from({ length: 4 }, (_, i) => address(100, i)),
     ])
     assert.ok(
-      out.every((a) => !a.startsWith('/dns4/s59-')),
+      out.every((a) => !a.startsWith('/ip4/10.0.59.')),
       'the newest strangers are left out',
     )
+  })
+
+  it('only plain TCP addresses: a card listing /unix/ or DNS ones offers none of those', () => {
+    const identity = createIdentity({ now: 1_000_000, deviceName: 'mallory' })
+    const card = makeContactCard(identity, {
+      name: 'Mallory',
+      now: 1_000_000,
+      addresses: [
+        '/unix/%2Frun%2Fdocker.sock',
+        '/dns4/mallory.example/tcp/4001',
+        '/ip6/::1/tcp/4001',
+        address(7, 0),
+      ],
+    })
+    const mallory: Contact = {
+      id: toTextId(identity.account.publicKey),
+      accountKey: identity.account.publicKey,
+      name: 'Mallory',
+      card: encodeContactCard(card),
+      verified: false,
+      addedAt: 1,
+    }
+    assert.deepEqual(contactDialAddresses([mallory]), ['/ip6/::1/tcp/4001', address(7, 0)])
   })
 })
