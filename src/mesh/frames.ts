@@ -3,8 +3,9 @@
  * array whose first element is its kind (docs/protocol.md §Mesh frames).
  *
  * ```
- * Hello    = [0, version: uint (2), node: bytes(16), seqno: uint, encounters: uint]
- *                                                           encounters: links this node has had, this one included
+ * Hello    = [0, version: uint (3), node: bytes(16), seqno: uint, encounters: uint, proof: bytes(0|64)]
+ *                                                           encounters: links this node has had, this one included;
+ *                                                           proof: that the link speaks for node's account
  * Data     = [1, envelope: bytes]                          an envelope handed over with custody
  * HopAck   = [2, id: bytes(16), status: uint]              0 taken, 1 had it already, 2 refused (quota),
  *                                                           3 expired or out of hops
@@ -60,8 +61,14 @@ export function idPrefix(key: string): string {
 /** Largest mesh frame before fragmentation: an envelope plus the Data wrapper. */
 export const MAX_FRAME_BYTES = MAX_ENVELOPE_BYTES + 16
 const ACK_SECRET_LENGTH = 16
-/** Version 1 had no encounter count (a Met frame, kind 8, followed it): refused. */
-const HELLO_VERSION = 2
+/**
+ * Version 1 had no encounter count (a Met frame, kind 8, followed it), version 2 no proof: both
+ * refused.
+ */
+const HELLO_VERSION = 3
+/** Bytes of a Hello's proof when it has one (an Ed25519 signature; none is 0 bytes). */
+export const HELLO_PROOF_LENGTH = 64
+const NO_PROOF = new Uint8Array(0)
 
 /** One advertised route. */
 export interface RouteAdvert {
@@ -72,7 +79,14 @@ export interface RouteAdvert {
 
 /** A decoded mesh frame. */
 export type Frame =
-  | { readonly kind: 0; readonly node: Uint8Array; readonly seqno: number; readonly encounters: number }
+  | {
+      readonly kind: 0
+      readonly node: Uint8Array
+      readonly seqno: number
+      readonly encounters: number
+      /** That the link speaks for `node`'s account (absent: the Hello claims it, nothing more). */
+      readonly proof?: Uint8Array
+    }
   | { readonly kind: 1; readonly envelope: Uint8Array }
   | { readonly kind: 2; readonly id: Uint8Array; readonly status: HopAckStatusCode }
   | { readonly kind: 3; readonly secrets: readonly Uint8Array[] }
@@ -103,7 +117,7 @@ export function encodeFrame(frame: Frame): Uint8Array {
   let value: CborValue[]
   switch (frame.kind) {
     case FrameKind.hello:
-      value = [frame.kind, HELLO_VERSION, frame.node, frame.seqno, frame.encounters]
+      value = [frame.kind, HELLO_VERSION, frame.node, frame.seqno, frame.encounters, frame.proof ?? NO_PROOF]
       break
     case FrameKind.data:
       value = [frame.kind, frame.envelope]
@@ -162,15 +176,17 @@ export function decodeFrame(bytes: Uint8Array): Frame {
       // The version first, so that another version's layout is told apart from a malformed one.
       const version = new FieldReader(value.slice(1, 2), 'hello', 1).uint('version', 255)
       if (version !== HELLO_VERSION) throw new TalkenError('unsupported_version', `hello version ${version}`)
-      const r = new FieldReader(value, 'hello', 5)
+      const r = new FieldReader(value, 'hello', 6)
       r.uint('kind')
       r.uint('version')
-      return {
-        kind,
-        node: r.bytes('node', DESTINATION_LENGTH),
-        seqno: r.uint('seqno', 0xffffffff),
-        encounters: r.uint('encounters', 0xffffffff),
+      const node = r.bytes('node', DESTINATION_LENGTH)
+      const seqno = r.uint('seqno', 0xffffffff)
+      const encounters = r.uint('encounters', 0xffffffff)
+      const proof = r.bytes('proof', 0, HELLO_PROOF_LENGTH)
+      if (proof.length !== 0 && proof.length !== HELLO_PROOF_LENGTH) {
+        throw new TalkenError('malformed', `hello.proof: 0 or ${HELLO_PROOF_LENGTH} bytes`)
       }
+      return { kind, node, seqno, encounters, ...(proof.length > 0 ? { proof } : {}) }
     }
     case FrameKind.data: {
       const r = new FieldReader(value, 'data', 2)

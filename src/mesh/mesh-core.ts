@@ -100,6 +100,8 @@ export interface MeshCoreInit {
   readonly host: RouterHost
   readonly store: Store
   readonly config?: Partial<MeshConfig>
+  /** Sent in our Hello: that our links speak for our tag's account (src/node/hello-proof.ts). */
+  readonly helloProof?: Uint8Array
 }
 
 /** Talken's mesh router. See the file comment. */
@@ -131,6 +133,8 @@ export class MeshCore implements Router {
   #timerFailures = 0
   /** Hands held envelopes to neighbours (pump.ts). */
   readonly #pump: Pump
+  /** Sent in our Hello (see {@link MeshCoreInit.helloProof}). */
+  readonly #helloProof: Uint8Array | undefined
   readonly stats: MeshStats = {
     framesIn: 0,
     framesOut: 0,
@@ -152,6 +156,7 @@ export class MeshCore implements Router {
     this.#host = init.host
     this.#store = init.store
     this.#cfg = { ...DEFAULT_MESH_CONFIG, ...init.config }
+    this.#helloProof = init.helloProof === undefined ? undefined : new Uint8Array(init.helloProof)
     this.#seen = new BoundedMap<string, Seen>(this.#cfg.seenCapacity)
     this.#pump = new Pump({
       cfg: this.#cfg,
@@ -286,6 +291,7 @@ export class MeshCore implements Router {
       node: this.self,
       seqno: this.#routing.seqno,
       encounters: this.#encounters,
+      ...(this.#helloProof === undefined ? {} : { proof: this.#helloProof }),
     })
     this.#routing.linkUp(neighbour)
   }
@@ -501,9 +507,9 @@ export class MeshCore implements Router {
     return this.#routing.lookup(dest)?.metric
   }
 
-  /** Neighbours whose Hello arrived: link ID and destination tag (hex). */
-  neighbours(): Array<{ id: NeighbourId; tag: string | undefined }> {
-    return [...this.#neighbours.values()].map((n) => ({ id: n.id, tag: n.tagKey }))
+  /** Links that are up: link ID, the destination tag (hex) its Hello named, and whether it proved it. */
+  neighbours(): Array<{ id: NeighbourId; tag: string | undefined; verified: boolean }> {
+    return [...this.#neighbours.values()].map((n) => ({ id: n.id, tag: n.tagKey, verified: n.verified }))
   }
 
   /** IDs (hex) of the envelopes held. */
@@ -547,7 +553,7 @@ export class MeshCore implements Router {
   #handle(n: Neighbour, frame: Frame): void {
     switch (frame.kind) {
       case FrameKind.hello:
-        this.#onHello(n, frame.node, frame.seqno, frame.encounters)
+        this.#onHello(n, frame.node, frame.seqno, frame.encounters, frame.proof)
         return
       case FrameKind.data:
         this.#custody.onData(n, frame.envelope)
@@ -574,13 +580,26 @@ export class MeshCore implements Router {
     }
   }
 
-  #onHello(n: Neighbour, tag: Uint8Array, seqno: number, encounters: number): void {
+  #onHello(n: Neighbour, tag: Uint8Array, seqno: number, encounters: number, proof?: Uint8Array): void {
     if (bytesEqual(tag, this.self)) return
-    this.#neighbours.name(n, tag, tagKey(tag))
+    const key = tagKey(tag)
+    const verified = proof !== undefined && this.#host.verifyHello?.(n.id, tag, proof) === true
+    const before = this.#neighbours.byTag(key)
     n.encounters = encounters
+    if (!this.#neighbours.name(n, tag, key, verified)) {
+      // Another link proved this tag: this one only claims it, and stays unnamed (no copies for the
+      // destination, no route to it through here from its Hello).
+      this.#host.log('info', 'a neighbour claims the tag another link proved', { neighbour: n.id })
+      return
+    }
+    // A proved Hello takes the tag from a link that only claimed it: that link is not it.
+    if (verified && before !== undefined && before !== n && !before.verified) {
+      this.#neighbours.unname(before)
+      this.#routing.forgetHello(before.id, tag)
+    }
     this.#pump.due = true
     this.#generations.neighbourhood++
-    this.#routing.hello(n.id, tag, seqno)
+    this.#routing.hello(n.id, tag, seqno, verified)
   }
 
   // ------------------------------------------------------------------------------------------

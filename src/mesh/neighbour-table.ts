@@ -14,6 +14,8 @@ export interface Neighbour {
   /** Its destination tag, once its Hello arrived. */
   tag: Uint8Array | undefined
   tagKey: string | undefined
+  /** Its Hello proved that the link speaks for the tag's account (`RouterHost.verifyHello`). */
+  verified: boolean
   /** ID prefixes (hex) it said it has: held, or delivered to it (its Summary). */
   has: Set<string>
   /** How many encounters it reported (in its Hello). */
@@ -35,6 +37,7 @@ export class NeighbourTable {
       mtu,
       tag: undefined,
       tagKey: undefined,
+      verified: false,
       has: new Set(),
       encounters: 0,
       inflight: 0,
@@ -52,14 +55,36 @@ export class NeighbourTable {
     return n
   }
 
-  /** The neighbour's Hello named it `tag` (`key` in hex): the tag now leads to this link. */
-  name(n: Neighbour, tag: Uint8Array, key: string): void {
+  /**
+   * The neighbour's Hello named it `tag` (`key` in hex), proved (`verified`) or only claimed: the
+   * tag now leads to this link. Returns false, naming nothing, when the Hello only claims a tag
+   * that another link proved: anyone can claim anyone's tag (it is in every Hello they send).
+   */
+  name(n: Neighbour, tag: Uint8Array, key: string, verified: boolean): boolean {
+    const holder = this.#byTag.get(key)
+    if (!verified && holder !== undefined && holder !== n.id && this.#byId.get(holder)?.verified) return false
     if (n.tagKey !== undefined && n.tagKey !== key && this.#byTag.get(n.tagKey) === n.id) {
       this.#byTag.delete(n.tagKey)
     }
     n.tag = new Uint8Array(tag)
     n.tagKey = key
+    n.verified = verified
     this.#byTag.set(key, n.id)
+    return true
+  }
+
+  /** The neighbour is not the node its Hello named (another link proved it is): unnamed again. */
+  unname(n: Neighbour): void {
+    if (n.tagKey !== undefined && this.#byTag.get(n.tagKey) === n.id) this.#byTag.delete(n.tagKey)
+    n.tag = undefined
+    n.tagKey = undefined
+    n.verified = false
+  }
+
+  /** The link the node whose tag is `key` (hex) said Hello over last, if it is up. */
+  byTag(key: string): Neighbour | undefined {
+    const id = this.#byTag.get(key)
+    return id === undefined ? undefined : this.#byId.get(id)
   }
 
   get(id: NeighbourId): Neighbour | undefined {

@@ -118,9 +118,9 @@ export class RouteAgent {
     if (this.#table.dropNeighbour(neighbour).length > 0) this.#trigger()
   }
 
-  /** A neighbour's Hello: it is a destination of metric 1. */
-  hello(neighbour: NeighbourId, tag: Uint8Array, seqno: number): void {
-    if (this.#table.update(tag, neighbour, seqno, 0, Number.MAX_SAFE_INTEGER)) this.#trigger()
+  /** A neighbour's Hello: it is a destination of metric 1 (`proved`: its Hello proved its tag). */
+  hello(neighbour: NeighbourId, tag: Uint8Array, seqno: number, proved = false): void {
+    if (this.#table.update(tag, neighbour, seqno, 0, Number.MAX_SAFE_INTEGER, proved)) this.#trigger()
     // A neighbour we have no route to, though it is right here, because its seqno is older than
     // our feasibility distance's (its store was lost and its seqno began again, say): ask it, and
     // only it, for a newer one (RFC 8966 §3.8.2.2), rather than wait for traffic to it to ask.
@@ -128,6 +128,11 @@ export class RouteAgent {
     if (this.#table.lookup(tag) !== undefined || fd === undefined || !seqnoNewer(fd, seqno)) return
     const due = this.#discovery.due(tagKey(tag), this.#io.now())
     if (due !== undefined) this.#request(tag, due.reqId, 1, [neighbour])
+  }
+
+  /** The route through `neighbour` that its Hello for `tag` made is gone (the Hello was a false claim). */
+  forgetHello(neighbour: NeighbourId, tag: Uint8Array): void {
+    if (this.#table.update(tag, neighbour, 0, INFINITY_METRIC, 0)) this.#trigger()
   }
 
   /** Handles a Routes, RouteReq or RouteRep frame. */

@@ -61,6 +61,12 @@ export interface RouterHost {
   deliver(delivery: Delivery): MessageFiling | undefined | void
   /** Reports a state change of a message this node sent. */
   stateChanged(change: StateChange): void
+  /**
+   * Whether `proof`, in the Hello of the link to `neighbour`, proves that the link speaks for the
+   * account whose destination tag is `tag` (the host knows its contacts' devices; see
+   * src/node/hello-proof.ts). Without it (the simulator), every Hello only claims its tag.
+   */
+  verifyHello?(neighbour: NeighbourId, tag: Uint8Array, proof: Uint8Array): boolean
   /** Asks the host to call {@link Router.timer} at (or soon after) `time`. Repeated calls: the host may keep only the earliest pending one. */
   wakeAt(time: number): void
   readonly log: Logger

@@ -30,6 +30,12 @@ interface Candidate {
   /** Metric through this neighbour: its advertised metric + 1 (or INFINITY). */
   readonly metric: number
   readonly expiresAt: number
+  /**
+   * The neighbour itself, which proved in its Hello that it is the destination: a route straight
+   * to the destination cannot loop, so no feasibility condition holds it back (a false claim of
+   * the tag may have raised the feasibility distance).
+   */
+  readonly direct?: boolean
 }
 
 /** A route as advertised to neighbours (metric INFINITY: a retraction). */
@@ -137,13 +143,14 @@ export class RoutingTable {
 
   #feasible(e: DestEntry, c: Candidate): boolean {
     if (c.metric >= INFINITY_METRIC) return false
-    if (e.fd === undefined) return true
+    if (e.fd === undefined || c.direct === true) return true
     return seqnoNewer(c.seqno, e.fd.seqno) || (c.seqno === e.fd.seqno && c.metric < e.fd.metric)
   }
 
   /**
    * Records an advertisement from `neighbour`: (`seqno`, `advertisedMetric`) for `dest`, valid
-   * until `expiresAt`. Returns true when the selected route changed.
+   * until `expiresAt`; `direct` when the neighbour proved it is `dest` (see {@link Candidate}).
+   * Returns true when the selected route changed.
    */
   update(
     dest: Uint8Array,
@@ -151,6 +158,7 @@ export class RoutingTable {
     seqno: number,
     advertisedMetric: number,
     expiresAt: number,
+    direct = false,
   ): boolean {
     const key = tagKey(dest)
     let e = this.#entries.get(key)
@@ -174,7 +182,10 @@ export class RoutingTable {
     const wasStarved = e.selected === undefined && e.candidates.size > 0
     if (metric >= INFINITY_METRIC) this.#dropCandidate(e, neighbour)
     else {
-      e.candidates.set(neighbour, { neighbour, seqno, metric, expiresAt })
+      e.candidates.set(
+        neighbour,
+        direct ? { neighbour, seqno, metric, expiresAt, direct } : { neighbour, seqno, metric, expiresAt },
+      )
       e.offered = true
       let offered = this.#byNeighbour.get(neighbour)
       if (offered === undefined) {

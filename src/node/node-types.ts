@@ -78,7 +78,7 @@ export interface PeerInfo {
   readonly addresses: readonly string[]
   /** True when the mesh link is up. */
   readonly mesh: boolean
-  /** The contact behind this device, when it said who it is and we know them. */
+  /** The contact behind this device, when its Hello proved it is them (docs/protocol.md §Hello proof). */
   readonly contact: string | undefined
 }
 

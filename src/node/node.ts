@@ -20,6 +20,7 @@
 import { randomBytes } from 'node:crypto'
 import { EventEmitter } from 'node:events'
 import type { PrivateKey } from '@libp2p/interface'
+import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { openSessionStore, type SessionStore } from '../e2e/session-store.ts'
 import { TalkenError } from '../errors.ts'
 import { looksLikeRoomFrame } from '../groups/room-transport.ts'
@@ -39,6 +40,7 @@ import { loadIdentity, openHome } from './data-dir.ts'
 import { destinationTag } from './destination-tag.ts'
 import { DirectMessages } from './direct-messages.ts'
 import { emitToEach, oneError } from './emit-each.ts'
+import { helloProof, verifyHelloProof } from './hello-proof.ts'
 import { defaultListen, loadPeerKey, rememberPort } from './node-network.ts'
 import type {
   IncomingMessage,
@@ -163,6 +165,7 @@ export class TalkenNode extends EventEmitter<NodeEvents> {
         return undefined
       },
       stateChanged: (change) => this.#direct.stateChanged(change),
+      verifyHello: (neighbour, tag, proof) => this.#verifyHello(neighbour, tag, proof),
       wakeAt: (time) => this.#wakeAt(time),
       log: this.#log,
     }
@@ -170,6 +173,7 @@ export class TalkenNode extends EventEmitter<NodeEvents> {
       self: this.#tag,
       host,
       store,
+      helloProof: helloProof(identity.device, this.#tag, peerIdFromPrivateKey(peerKey).toString()),
       ...(options.mesh ? { config: options.mesh } : {}),
     })
     this.#direct = new DirectMessages({
@@ -370,12 +374,26 @@ export class TalkenNode extends EventEmitter<NodeEvents> {
 
   /** Connected devices and whether each is a mesh link. */
   peers(): PeerInfo[] {
-    const tags = new Map(this.#core.neighbours().map((n) => [n.id, n.tag]))
+    // Named only when the Hello proved it: anyone can claim a contact's tag.
+    const tags = new Map(this.#core.neighbours().flatMap((n) => (n.verified ? [[n.id, n.tag]] : [])))
     const contacts = this.#contactsByTag()
     return (this.#linksReady?.connectedPeers() ?? []).map((p) => {
       const tag = tags.get(p.peerId)
       return { ...p, contact: tag === undefined ? undefined : contacts.get(tag)?.name }
     })
+  }
+
+  /** Whether a neighbour's Hello proves it speaks for a contact's account (hello-proof.ts). */
+  #verifyHello(neighbour: string, tag: Uint8Array, proof: Uint8Array): boolean {
+    const contact = this.#contactsByTag().get(tagKey(tag))
+    if (contact === undefined) return false
+    let devices: Uint8Array[]
+    try {
+      devices = this.#cardBook.verified(contact.card).devices.map((d) => d.deviceKey)
+    } catch {
+      return false // a stored card that no longer decodes proves nothing
+    }
+    return verifyHelloProof(devices, tag, neighbour, proof)
   }
 
   /** The mesh's selected routes. */
