@@ -118,6 +118,23 @@ export class DialTargets {
     this.add(withPeer(target.address, peer), target.pinned).failures = 0
   }
 
+  /** Whether some address of `peer` is kept for redialling. */
+  knowsPeer(peer: string): boolean {
+    for (const target of this.#targets.values()) if (target.peer === peer) return true
+    return false
+  }
+
+  /**
+   * `address` was just seen in use (its peer answered mDNS from it): added if new, and due at once
+   * even if it had failed (it was given up, or backing off). The peer's hang-up wait still holds.
+   */
+  sighted(address: string, now: number): DialTarget {
+    const target = this.add(address)
+    target.failures = 0
+    target.nextAt = now
+    return target
+  }
+
   /** A dial of `target` failed at `now`: it waits longer before the next. */
   failed(target: DialTarget, now: number): void {
     target.failures++

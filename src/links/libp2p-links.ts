@@ -21,7 +21,7 @@ import { peerIdFromString } from '@libp2p/peer-id'
 import { ping } from '@libp2p/ping'
 import { tcp } from '@libp2p/tcp'
 import { yamux } from '@libp2p/yamux'
-import { multiaddr } from '@multiformats/multiaddr'
+import { type Multiaddr, multiaddr } from '@multiformats/multiaddr'
 import { createLibp2p, type Libp2p } from 'libp2p'
 import { Uint8ArrayList } from 'uint8arraylist'
 import { isTalkenError } from '../errors.ts'
@@ -171,6 +171,8 @@ export class Libp2pLinks {
   /** Builds (but does not start) the libp2p node. */
   static async create(opts: LinksOptions): Promise<Libp2pLinks> {
     const given = new Set((opts.bootstrap ?? []).map((a) => stripPeer(a)))
+    // Set once the links exist: mDNS hears nothing before the node starts.
+    let links: Libp2pLinks | undefined
     const targets = new DialTargets({ minMs: opts.redialMinMs ?? 1_000, maxMs: opts.redialMaxMs ?? 60_000 })
     const mdnsInit =
       opts.mdns === false ? undefined : opts.mdns === true || opts.mdns === undefined ? {} : opts.mdns
@@ -187,13 +189,17 @@ export class Libp2pLinks {
           : [
               opts.plainMdns
                 ? libp2pMdns({ interval: mdnsInit.queryIntervalMs ?? 5_000 })
-                : talkenMdns(mdnsInit),
+                : talkenMdns({
+                    ...mdnsInit,
+                    heard: (peer) => links?.heard(peer.id.toString(), peer.multiaddrs),
+                  }),
             ],
       connectionManager: { maxConnections: 128, maxIncomingPendingConnections: 16 },
       connectionGater: gater(opts, given, targets),
       services: { identify: identify(), ping: ping() },
     })
-    return new Libp2pLinks(node, opts, given, targets)
+    links = new Libp2pLinks(node, opts, given, targets)
+    return links
   }
 
   get peerId(): string {
@@ -544,6 +550,25 @@ export class Libp2pLinks {
         address: address.slice(0, 300),
         error: (err as Error).message.slice(0, 300),
       })
+    }
+  }
+
+  /**
+   * mDNS heard `peer` answer from `addresses` (its own, plain TCP, at most once in 30 s: mdns.ts).
+   * libp2p dials only peers new to its peer store, so a neighbour met before that comes back
+   * (its addresses given up after failed dials meanwhile, or new ones) is dialled here, if we have
+   * an address of it to redial (met through identify, remembered, or given). Public for
+   * the mDNS component (and for tests that stand in for it).
+   */
+  heard(peer: string, addresses: readonly Multiaddr[]): void {
+    if (this.#stopped || peer === this.peerId || this.#isConnected(peer)) return
+    // A peer never met is libp2p's to dial (a new peer in its store): answers with made-up peer
+    // IDs then cost one dial each, not a redial target each.
+    if (!this.#targets.knowsPeer(peer)) return
+    const now = Date.now()
+    for (const address of addresses) {
+      if (!isPlainTcp(address)) continue
+      this.#targets.sighted(withPeer(address.toString(), peer), now)
     }
   }
 

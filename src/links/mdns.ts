@@ -9,10 +9,19 @@
  * socket that joins the group and sends through that interface, and interfaces that appear later
  * (a hotspot switched on) are picked up on the next scan.
  *
+ * An answer is believed only for what its sender can vouch for: itself. Of its `dnsaddr=` records
+ * only `/ip4/<ip>/tcp/<port>` ones are kept, optionally followed by `/p2p/<id>` naming the one
+ * peer the answer is about, and `<ip>` must be the packet's source address (an answer from
+ * loopback may name any 127.x address). Any other transport, name or host is dropped, and an
+ * answer with no address left is ignored: a spoofed answer can at most point a node at the
+ * spoofed source itself. What passes is then paced ({@link PEER_REPEAT_MS},
+ * {@link PEERS_PER_SECOND}, {@link PEER_BURST}), so that a flood of answers with made-up peer IDs
+ * becomes a trickle of peers, not a flood of dials.
+ *
  * Only ever run this where multicast is meant to go: a real LAN, or a network namespace a test
  * created. Talken's tests never start it on the machine's own interfaces.
  */
-import { networkInterfaces } from 'node:os'
+import { type NetworkInterfaceInfo, networkInterfaces } from 'node:os'
 import type {
   ComponentLogger,
   Logger,
@@ -41,6 +50,17 @@ export interface MdnsInit {
   readonly port?: number
   /** Multicast group. Default 224.0.0.251. */
   readonly group?: string
+  /**
+   * Called for every accepted answer that passes the pace, from peers heard before too (the
+   * 'peer' event, dispatched for the same answers, leads libp2p to dial only peers new to it).
+   */
+  readonly heard?: (peer: { id: PeerId; multiaddrs: Multiaddr[] }) => void
+  /** The clock, in milliseconds. Default `Date.now`. */
+  readonly now?: () => number
+  /** The host's network interfaces. Default `os.networkInterfaces`. */
+  readonly networkInterfaces?: () => NodeJS.Dict<NetworkInterfaceInfo[]>
+  /** Opens one interface's mDNS socket. Default `multicast-dns`; tests pass a fake that sends nothing. */
+  readonly multicastDns?: (options: multicastDns.Options) => multicastDns.MulticastDNS
 }
 
 interface Components {
@@ -67,6 +87,14 @@ const TTL_SECONDS = 120
  * on the LAN cannot make every node multicast at its pace.
  */
 const MIN_ANSWER_INTERVAL_MS = 1_000
+/** Least time between two dispatches of one peer whose accepted addresses did not change. */
+export const PEER_REPEAT_MS = 30_000
+/** Peers dispatched per second, all together, once {@link PEER_BURST} is spent. */
+export const PEERS_PER_SECOND = 8
+/** Peers dispatched at once after a quiet spell: a LAN's worth answering our first query. */
+export const PEER_BURST = 16
+/** Peers remembered for {@link PEER_REPEAT_MS}; beyond it, the one dispatched longest ago is forgotten. */
+export const MAX_PEERS_HEARD = 1_024
 
 /** A libp2p peer-discovery component; pass it in `peerDiscovery: [talkenMdns()]`. */
 export function talkenMdns(init: MdnsInit = {}): (components: Components) => PeerDiscovery & Startable {
@@ -85,6 +113,11 @@ class MultiInterfaceMdns extends TypedEventEmitter<PeerDiscoveryEvents> implemen
   readonly #group: string
   readonly #queryIntervalMs: number
   readonly #interfaceScanMs: number
+  readonly #heard: MdnsInit['heard']
+  readonly #now: () => number
+  readonly #interfaces: () => NodeJS.Dict<NetworkInterfaceInfo[]>
+  readonly #openMdns: (options: multicastDns.Options) => multicastDns.MulticastDNS
+  readonly #pace = new PeerPace()
   /** A random DNS label naming this node in its answers (the peer ID is in the TXT records). */
   readonly #peerName = randomLabel()
   readonly #sockets = new Map<string, Socket>()
@@ -101,6 +134,10 @@ class MultiInterfaceMdns extends TypedEventEmitter<PeerDiscoveryEvents> implemen
     this.#group = init.group ?? '224.0.0.251'
     this.#queryIntervalMs = init.queryIntervalMs ?? 5_000
     this.#interfaceScanMs = init.interfaceScanMs ?? 3_000
+    this.#heard = init.heard
+    this.#now = init.now ?? Date.now
+    this.#interfaces = init.networkInterfaces ?? networkInterfaces
+    this.#openMdns = init.multicastDns ?? multicastDns
   }
 
   isStarted(): boolean {
@@ -124,6 +161,7 @@ class MultiInterfaceMdns extends TypedEventEmitter<PeerDiscoveryEvents> implemen
     this.#started = false
     clearInterval(this.#queryTimer)
     clearInterval(this.#scanTimer)
+    this.#pace.clear()
     await Promise.all([...this.#sockets.keys()].map((address) => this.#close(address)))
   }
 
@@ -131,7 +169,7 @@ class MultiInterfaceMdns extends TypedEventEmitter<PeerDiscoveryEvents> implemen
   #scan(): void {
     if (!this.#started) return
     const present = new Map<string, { netmask: string; internal: boolean }>()
-    for (const entries of Object.values(networkInterfaces())) {
+    for (const entries of Object.values(this.#interfaces())) {
       // One socket per interface: its first IPv4 address names it.
       const v4 = entries?.find((e) => e.family === 'IPv4')
       if (v4 !== undefined) present.set(v4.address, v4)
@@ -147,7 +185,7 @@ class MultiInterfaceMdns extends TypedEventEmitter<PeerDiscoveryEvents> implemen
   #open(address: string, netmask: string, loopback: boolean): void {
     let mdns: multicastDns.MulticastDNS
     try {
-      mdns = multicastDns({
+      mdns = this.#openMdns({
         port: this.#port,
         ip: this.#group,
         interface: address,
@@ -174,7 +212,7 @@ class MultiInterfaceMdns extends TypedEventEmitter<PeerDiscoveryEvents> implemen
       if (ours(rinfo)) this.#onQuery(socket, query.questions)
     })
     mdns.on('response', (response, rinfo) => {
-      if (ours(rinfo)) this.#onResponse(response)
+      if (ours(rinfo)) this.#onResponse(response, rinfo?.address)
     })
     // An interface without multicast (a loopback without the flag, say) only warns: other
     // interfaces go on working.
@@ -214,7 +252,7 @@ class MultiInterfaceMdns extends TypedEventEmitter<PeerDiscoveryEvents> implemen
   #onQuery(socket: Socket, questions: ReadonlyArray<{ name: string; type: string }>): void {
     if (!questions.some((q) => q.name === this.#serviceTag && (q.type === 'PTR' || q.type === 'ANY'))) return
     if (socket.answerTimer !== undefined) return
-    const wait = socket.answeredAt + MIN_ANSWER_INTERVAL_MS - Date.now()
+    const wait = socket.answeredAt + MIN_ANSWER_INTERVAL_MS - this.#now()
     if (wait <= 0) {
       this.#announce(socket)
       return
@@ -241,7 +279,7 @@ class MultiInterfaceMdns extends TypedEventEmitter<PeerDiscoveryEvents> implemen
     const addresses = (here.length > 0 ? here : dialable).map((a) => withPeer(a, this.#components.peerId))
     if (addresses.length === 0) return
     const instance = `${this.#peerName}.${this.#serviceTag}`
-    socket.answeredAt = Date.now()
+    socket.answeredAt = this.#now()
     const response = {
       answers: [
         {
@@ -265,21 +303,77 @@ class MultiInterfaceMdns extends TypedEventEmitter<PeerDiscoveryEvents> implemen
     })
   }
 
-  #onResponse(response: ResponsePacket): void {
+  /** Dispatches the peer of an answer from `source`, if it names one by addresses we accept and the pace allows. */
+  #onResponse(response: ResponsePacket, source: string | undefined): void {
+    if (source === undefined) return
     const ptr = response.answers.find((a) => a.type === 'PTR' && a.name === this.#serviceTag)
     if (ptr === undefined) return
     const instance = (ptr as { data?: unknown }).data
     if (typeof instance === 'string' && instance.startsWith(`${this.#peerName}.`)) return
-    const found = parseAddresses([...response.answers, ...(response.additionals ?? [])])
+    const found = parseAddresses([...response.answers, ...(response.additionals ?? [])], source)
     if (found === undefined || found.id.equals(this.#components.peerId)) return
+    const addresses = found.multiaddrs
+      .map((a) => a.toString())
+      .sort()
+      .join(' ')
+    if (!this.#pace.admit(found.id.toString(), addresses, this.#now())) return
     this.safeDispatchEvent('peer', { detail: found })
+    try {
+      this.#heard?.(found)
+    } catch (err) {
+      // The callback's failure must not take the socket's packet handler down with it.
+      this.#log.error('mDNS heard callback failed: %e', err)
+    }
   }
 }
 
-/** The peer and its addresses from `dnsaddr=` TXT records; undefined when none parse or they name different peers. */
-function parseAddresses(records: ResponsePacket['answers']): PeerInfo | undefined {
+/**
+ * Which accepted answers are dispatched: a peer again only after {@link PEER_REPEAT_MS} or with
+ * other addresses, and no more than a token bucket of {@link PEER_BURST} refilled at
+ * {@link PEERS_PER_SECOND} lets through, whoever the peers. No timers: it refills when asked.
+ */
+class PeerPace {
+  /** Peer ID → when it was last dispatched, and with which addresses; oldest first. */
+  readonly #recent = new Map<string, { at: number; addresses: string }>()
+  #tokens = PEER_BURST
+  #filledAt: number | undefined
+
+  /** Whether `peer` with `addresses` may be dispatched `now`; if so, it is counted as dispatched. */
+  admit(peer: string, addresses: string, now: number): boolean {
+    const last = this.#recent.get(peer)
+    // A clock set back does not hold a peer back longer than the pace.
+    const recent = last !== undefined && now >= last.at && now - last.at < PEER_REPEAT_MS
+    if (recent && last.addresses === addresses) return false
+    const elapsed = Math.max(0, now - (this.#filledAt ?? now))
+    this.#tokens = Math.min(PEER_BURST, this.#tokens + (elapsed * PEERS_PER_SECOND) / 1_000)
+    this.#filledAt = now
+    if (this.#tokens < 1) return false
+    this.#tokens -= 1
+    this.#recent.delete(peer)
+    this.#recent.set(peer, { at: now, addresses })
+    if (this.#recent.size > MAX_PEERS_HEARD) {
+      const oldest = this.#recent.keys().next()
+      if (oldest.done !== true) this.#recent.delete(oldest.value)
+    }
+    return true
+  }
+
+  /** Forgets every peer and refills the bucket, for a fresh start. */
+  clear(): void {
+    this.#recent.clear()
+    this.#tokens = PEER_BURST
+    this.#filledAt = undefined
+  }
+}
+
+/**
+ * The peer and the addresses an answer sent from `source` may give for it, from its `dnsaddr=`
+ * TXT records: `/ip4/<source>/tcp/<port>` with `/p2p/<peer>` or nothing after (from a loopback
+ * source, any 127.x address). Undefined when no address is left or none names the peer.
+ */
+function parseAddresses(records: ResponsePacket['answers'], source: string): PeerInfo | undefined {
   let id: string | undefined
-  const multiaddrs: Multiaddr[] = []
+  const multiaddrs = new Map<string, Multiaddr>()
   for (const record of records) {
     if (record.type !== 'TXT') continue
     const data = (record as { data?: unknown }).data
@@ -293,19 +387,24 @@ function parseAddresses(records: ResponsePacket['answers']): PeerInfo | undefine
             : ''
       if (!text.startsWith('dnsaddr=')) continue
       try {
-        const address = multiaddr(text.slice('dnsaddr='.length))
-        const peer = address.getComponents().findLast((c) => c.name === 'p2p')?.value
-        if (peer === undefined || (id !== undefined && peer !== id)) continue
-        id = peer
-        multiaddrs.push(address.decapsulateCode(0x01a5))
+        const [ip, tcp, p2p, ...rest] = multiaddr(text.slice('dnsaddr='.length)).getComponents()
+        if (ip?.name !== 'ip4' || tcp?.name !== 'tcp' || rest.length > 0) continue
+        if (ip.value !== source && !(isLoopbackIp(source) && isLoopbackIp(ip.value))) continue
+        if (p2p !== undefined) {
+          if (p2p.name !== 'p2p' || p2p.value === undefined) continue
+          if (id !== undefined && p2p.value !== id) continue
+          id = p2p.value
+        }
+        const address = multiaddr(`/ip4/${ip.value}/tcp/${tcp.value}`)
+        multiaddrs.set(address.toString(), address)
       } catch {
         // a record that is not a multiaddr: skip it
       }
     }
   }
-  if (id === undefined || multiaddrs.length === 0) return undefined
+  if (id === undefined || multiaddrs.size === 0) return undefined
   try {
-    return { id: peerIdFromString(id), multiaddrs }
+    return { id: peerIdFromString(id), multiaddrs: [...multiaddrs.values()] }
   } catch {
     return undefined
   }
@@ -316,7 +415,12 @@ function isDialable(address: Multiaddr, loopback: boolean): boolean {
   const parts = address.getComponents()
   const ip = parts.find((c) => c.name === 'ip4')?.value
   if (ip === undefined || parts.every((c) => c.name !== 'tcp')) return false
-  return ip.startsWith('127.') === loopback
+  return isLoopbackIp(ip) === loopback
+}
+
+/** Whether IPv4 `ip` is a loopback address (127.0.0.0/8). */
+function isLoopbackIp(ip: string | undefined): boolean {
+  return ip?.startsWith('127.') === true
 }
 
 /** Whether IPv4 `ip` is on the network of `address` with `netmask`. */

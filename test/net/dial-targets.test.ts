@@ -348,4 +348,55 @@ describe('dial targets', () => {
     await startLinks(t, createMemoryStore(), [dns])
     await until(() => counted.hits.size === 1, 10_000, 'the DNS bootstrap address dialled')
   })
+
+  it('a neighbour mDNS hears again is dialled at once, though its addresses were given up while it was away', async (t) => {
+    const key = await generateKeyPair('Ed25519')
+    const start = async (port: number) => {
+      const node = await createLibp2p({
+        privateKey: key,
+        addresses: { listen: [`/ip4/127.0.0.1/tcp/${port}`] },
+        transports: [tcp()],
+        connectionEncrypters: [noise()],
+        streamMuxers: [yamux()],
+        services: { identify: identify() },
+      })
+      await node.handle(MESH_PROTOCOL, (stream) => stream.addEventListener('message', () => {}))
+      return node
+    }
+    let peer = await start(0)
+    t.after(() => peer.stop())
+    const address = peer.getMultiaddrs()[0]!
+    const port = Number(address.toString().split('/')[4])
+    const id = peer.peerId.toString()
+    // Fast redials, so that its addresses are given up within seconds of its going.
+    const links = await Libp2pLinks.create({
+      privateKey: await generateKeyPair('Ed25519'),
+      listen: ['/ip4/127.0.0.1/tcp/0'],
+      mdns: false,
+      store: createMemoryStore(),
+
+      handlers: { linkUp: () => {}, linkDown: () => {}, frames: () => {} },
+      log: () => {},
+      redialMinMs: 10,
+      redialMaxMs: 20,
+    })
+    t.after(() => links.stop())
+    await links.start()
+    const connected = () => links.connectedPeers().some((p) => p.peerId === id)
+    await links.libp2p.dial(address)
+    await until(connected, 10_000, 'the neighbour met')
+    await new Promise((resolve) => setTimeout(resolve, 500)) // identify: its address becomes a target
+    await peer.stop()
+    await until(() => !connected(), 10_000, 'the neighbour gone')
+    // Eight failed redials (the redial loop runs every 500 ms): given up for half an hour.
+    await new Promise((resolve) => setTimeout(resolve, 4_500))
+
+    // Back on the same address: nothing dials it (libp2p dials only peers new to its store).
+    peer = await start(port)
+    await new Promise((resolve) => setTimeout(resolve, 2_000))
+    assert.equal(connected(), false, 'given up')
+    // Its mDNS answer (what src/links/mdns.ts hands the links) brings it back within the redial loop.
+    links.heard(id, [multiaddr(`/ip4/127.0.0.1/tcp/${port}`)])
+    await until(connected, 2_000, 'dialled again on hearing it')
+  })
 })
