@@ -6,9 +6,10 @@
  * ```
  * transport key = HKDF-SHA-256(ikm = roomId, salt = ∅, info = "talken/room-transport/v1", 32)
  * frame         = 0x02 ‖ nonce(12) ‖ ChaCha20-Poly1305(key, nonce, padded, ad = 0x02)
- * padded        = CBOR([kind, sender: bytes(32), body, signature: bytes(64)]) ‖ 0x80 ‖ 0x00…   (to a bucket)
+ * padded        = CBOR([kind, sender: bytes(32), recipient: bytes(32), sentAt: uint, body,
+ *                       signature: bytes(64)]) ‖ 0x80 ‖ 0x00…   (to a bucket)
  * kind, body    = 1, gossip frame: bytes (gossip-frames.ts) · 2, join request: [token(16), sealingKey(32)]
- * signature     = Ed25519(sender, "talken/room-frame/v1" ‖ 0x00 ‖ CBOR([roomId, kind, body]))
+ * signature     = Ed25519(sender, "talken/room-frame/v2" ‖ 0x00 ‖ CBOR([roomId, kind, recipient, sentAt, body]))
  * ```
  * A frame names no room: a receiver tries the keys of the rooms it holds (a device holds few).
  * So a relay sees a padded blob of one of the sealed-body sizes, as for a direct message, and
@@ -17,8 +18,11 @@
  * The signature makes the sender's account key mean something to whoever holds the room ID (a
  * former member, anyone who saw an invitation link): a join request cannot put someone else's
  * account in the room with the requester's sealing key, and gossip cannot be sent in a member's
- * name to get that member's frames ignored. Frames are bound to their room, so they cannot be
- * replayed into another.
+ * name to get that member's frames ignored. Frames are bound to their room, their recipient (an
+ * account key) and the time they were sealed (Unix milliseconds), and {@link FreshFrames} takes each
+ * once: anyone holding the room ID could otherwise send a member's old sync to another member again
+ * and again, and have it answered each time with whatever the sync lacks, or replay a member's
+ * graft or prune to steer the gossip tree.
  */
 import {
   AEAD_NONCE_LENGTH,
@@ -32,7 +36,8 @@ import {
 import { SEALED_BUCKETS } from '../e2e/sealed.ts'
 import { TalkenError } from '../errors.ts'
 import { domainSeparated, SIGNATURE_LENGTH, verifySignature } from '../identity/ed25519.ts'
-import { decodeCbor, encodeCbor, FieldReader } from '../wire/cbor.ts'
+import { BoundedMap } from '../mesh/bounded-map.ts'
+import { bytesEqual, decodeCbor, encodeCbor, FieldReader } from '../wire/cbor.ts'
 import { MAX_GOSSIP_FRAME_BYTES } from './gossip-frames.ts'
 
 /** The first byte of a room frame (a sealed direct-message body starts with its own version, 0x04). */
@@ -41,7 +46,13 @@ const AD = new Uint8Array([ROOM_FRAME_VERSION])
 const OVERHEAD = 1 + AEAD_NONCE_LENGTH + AEAD_TAG_LENGTH
 /** Length of a join token. */
 export const JOIN_TOKEN_LENGTH = 16
-const SIGNATURE_DOMAIN = 'talken/room-frame/v1'
+const SIGNATURE_DOMAIN = 'talken/room-frame/v2'
+/** How long room frames live in the mesh. */
+export const ROOM_FRAME_TTL_MS = 10 * 60_000
+/** Clocks of two devices may be this far apart: a frame's time is believed within it. */
+export const ROOM_FRAME_CLOCK_SKEW_MS = 15 * 60_000
+/** Frames remembered as taken (see {@link FreshFrames}), at most. */
+const REMEMBERED_FRAMES = 8192
 
 /** The room a frame travels in: its ID (which the signature covers) and transport key. */
 export interface RoomChannel {
@@ -49,15 +60,25 @@ export interface RoomChannel {
   readonly key: Uint8Array
 }
 
+/** Whom a room frame is for, and when it was sealed; signed with the rest. */
+export interface RoomAddressing {
+  /** The account key of the member (or inviter) the frame is sent to. */
+  readonly recipient: Uint8Array
+  /** Unix milliseconds, by the sender's clock. */
+  readonly sentAt: number
+}
+
 /** What a room frame carries. */
-export type RoomMessage =
-  | { readonly kind: 'gossip'; readonly sender: Uint8Array; readonly frame: Uint8Array }
-  | {
-      readonly kind: 'join'
-      readonly sender: Uint8Array
-      readonly token: Uint8Array
-      readonly sealingKey: Uint8Array
-    }
+export type RoomMessage = RoomAddressing &
+  (
+    | { readonly kind: 'gossip'; readonly sender: Uint8Array; readonly frame: Uint8Array }
+    | {
+        readonly kind: 'join'
+        readonly sender: Uint8Array
+        readonly token: Uint8Array
+        readonly sealingKey: Uint8Array
+      }
+  )
 
 /** The key that seals a room's frames. */
 export function roomTransportKey(roomId: Uint8Array): Uint8Array {
@@ -68,8 +89,9 @@ function kindAndBody(m: RoomMessage): [kind: number, body: Uint8Array | Uint8Arr
   return m.kind === 'gossip' ? [1, m.frame] : [2, [m.token, m.sealingKey]]
 }
 
-function signedPart(roomId: Uint8Array, kind: number, body: Uint8Array | Uint8Array[]): Uint8Array {
-  return domainSeparated(SIGNATURE_DOMAIN, encodeCbor([roomId, kind, body]))
+function signedPart(roomId: Uint8Array, m: RoomMessage): Uint8Array {
+  const [kind, body] = kindAndBody(m)
+  return domainSeparated(SIGNATURE_DOMAIN, encodeCbor([roomId, kind, m.recipient, m.sentAt, body]))
 }
 
 /**
@@ -82,8 +104,11 @@ export function sealRoomMessage(
   sign: (bytes: Uint8Array) => Uint8Array,
   random: RandomSource = systemRandom,
 ): Uint8Array {
+  if (m.recipient.length !== 32 || !Number.isSafeInteger(m.sentAt) || m.sentAt < 0) {
+    throw new TalkenError('invalid_argument', 'a room frame needs a 32-byte recipient and a time')
+  }
   const [kind, body] = kindAndBody(m)
-  const inner = encodeCbor([kind, m.sender, body, sign(signedPart(room.id, kind, body))])
+  const inner = encodeCbor([kind, m.sender, m.recipient, m.sentAt, body, sign(signedPart(room.id, m))])
   const key = room.key
   const bucket = SEALED_BUCKETS.find((b) => b >= inner.length + 1 + OVERHEAD)
   if (bucket === undefined) throw new TalkenError('too_large', 'room message too large for one frame')
@@ -106,14 +131,14 @@ export function looksLikeRoomFrame(bytes: Uint8Array): boolean {
 
 /**
  * Opens a room frame with the first room whose key fits, and checks the sender's signature.
- * Returns the room's index in `rooms` and the message; throws `decrypt_failed` when no key opens
- * it, `malformed` for a bad inside and `bad_signature` when the sender did not sign it for this
- * room.
+ * Returns the room's index in `rooms`, the message and its signature; throws `decrypt_failed` when
+ * no key opens it, `malformed` for a bad inside and `bad_signature` when the sender did not sign
+ * it for this room. Whom it is for and whether it is fresh are {@link FreshFrames}'s to judge.
  */
 export function openRoomMessage(
   rooms: readonly RoomChannel[],
   bytes: Uint8Array,
-): { index: number; message: RoomMessage } {
+): { index: number; message: RoomMessage; signature: Uint8Array } {
   if (!looksLikeRoomFrame(bytes)) throw new TalkenError('malformed', 'not a room frame')
   const nonce = bytes.subarray(1, 1 + AEAD_NONCE_LENGTH)
   const sealed = bytes.subarray(1 + AEAD_NONCE_LENGTH)
@@ -125,11 +150,10 @@ export function openRoomMessage(
       continue
     }
     const { message, signature } = decodeInner(unpad(padded))
-    const [kind, body] = kindAndBody(message)
-    if (!verifySignature(message.sender, signedPart(rooms[index]!.id, kind, body), signature)) {
+    if (!verifySignature(message.sender, signedPart(rooms[index]!.id, message), signature)) {
       throw new TalkenError('bad_signature', 'room frame: not signed by its sender for this room')
     }
-    return { index, message }
+    return { index, message, signature }
   }
   throw new TalkenError('decrypt_failed', 'no room held here opens this frame')
 }
@@ -144,19 +168,63 @@ function unpad(padded: Uint8Array): Uint8Array {
 function decodeInner(bytes: Uint8Array): { message: RoomMessage; signature: Uint8Array } {
   const value = decodeCbor(bytes, MAX_GOSSIP_FRAME_BYTES + 160, 'room message')
   if (!Array.isArray(value)) throw new TalkenError('malformed', 'room message: expected an array')
-  const r = new FieldReader(value, 'room message', 4)
+  const r = new FieldReader(value, 'room message', 6)
   const kind = r.uint('kind', 2, 1)
   const sender = r.bytes('sender', 32)
+  const recipient = r.bytes('recipient', 32)
+  const sentAt = r.uint('sentAt', Number.MAX_SAFE_INTEGER)
   let message: RoomMessage
-  if (kind === 1) message = { kind: 'gossip', sender, frame: r.bytes('frame', 1, MAX_GOSSIP_FRAME_BYTES) }
-  else {
+  if (kind === 1) {
+    message = {
+      kind: 'gossip',
+      sender,
+      recipient,
+      sentAt,
+      frame: r.bytes('frame', 1, MAX_GOSSIP_FRAME_BYTES),
+    }
+  } else {
     const j = new FieldReader(r.value(), 'join request', 2)
     message = {
       kind: 'join',
       sender,
+      recipient,
+      sentAt,
       token: j.bytes('token', JOIN_TOKEN_LENGTH),
       sealingKey: j.bytes('sealingKey', 32),
     }
   }
   return { message, signature: r.bytes('signature', SIGNATURE_LENGTH) }
+}
+
+/**
+ * Which opened frames to take: those for `me`, sealed within {@link ROOM_FRAME_TTL_MS} and the
+ * clock skew before now (or the skew after), and not taken before, by signature (a frame's
+ * signature is its own: Ed25519 signs deterministically, and the recipient and time are in it).
+ */
+export class FreshFrames {
+  /** Signatures (hex) of frames taken, with their times. */
+  readonly #taken = new BoundedMap<string, number>(REMEMBERED_FRAMES)
+
+  /**
+   * Why the frame is refused, or undefined to take it (it is then remembered; `onRollback` is
+   * given the way to forget it again, for a step that is undone).
+   */
+  refusal(
+    m: RoomMessage,
+    signature: Uint8Array,
+    me: Uint8Array,
+    now: number,
+    onRollback?: (undo: () => void) => void,
+  ): string | undefined {
+    if (!bytesEqual(m.recipient, me)) return 'it is for someone else'
+    if (m.sentAt < now - ROOM_FRAME_TTL_MS - ROOM_FRAME_CLOCK_SKEW_MS) return 'it is too old'
+    if (m.sentAt > now + ROOM_FRAME_CLOCK_SKEW_MS) return 'it is from the future'
+    const key = Buffer.from(signature).toString('hex')
+    if (this.#taken.has(key)) return 'it was taken before'
+    // Frames too old to be taken again need no remembering.
+    this.#taken.sweep((at) => at < now - ROOM_FRAME_TTL_MS - ROOM_FRAME_CLOCK_SKEW_MS)
+    const undo = this.#taken.setUndoably(key, m.sentAt)
+    onRollback?.(undo)
+    return undefined
+  }
 }

@@ -17,8 +17,10 @@ import { type KeySealer, x25519Sealer } from '../groups/room-keys.ts'
 import { parseRoomLink, toRoomLink } from '../groups/room-link.ts'
 import { createRoom, type HistoryItem, openRoomLog, type RoomLog } from '../groups/room-log.ts'
 import {
+  FreshFrames,
   JOIN_TOKEN_LENGTH,
   openRoomMessage,
+  ROOM_FRAME_TTL_MS,
   type RoomChannel,
   type RoomMessage,
   roomTransportKey,
@@ -39,8 +41,6 @@ export const INVITE_LIFETIME_MS = 7 * 24 * 3600_000
 const JOIN_RETRY_MS = 10_000
 /** Room frames handled per mesh step; more are dropped (see `receive`). */
 const MAX_FRAMES_PER_STEP = 1024
-/** Room frames live this long in the mesh. */
-const FRAME_TTL_MS = 10 * 60_000
 /**
  * A member's whole history goes to one joiner at most this often. Join requests repeat every
  * {@link JOIN_RETRY_MS} and wait in the mesh while there is no route: when one appears, dozens
@@ -148,6 +148,8 @@ export class NodeRooms {
   readonly #supplied = new BoundedMap<string, number>(256)
   readonly #sealer: KeySealer
   readonly #me: Uint8Array
+  /** Frames taken lately: each is taken once, for us alone, while fresh. */
+  readonly #fresh = new FreshFrames()
   /** Signs room frames with our account key. */
   readonly #sign: (bytes: Uint8Array) => Uint8Array
   readonly #inbox: Uint8Array[] = []
@@ -425,7 +427,7 @@ export class NodeRooms {
 
   #handle(bytes: Uint8Array): void {
     const rooms = [...this.#rooms.values()]
-    let opened: { index: number; message: RoomMessage }
+    let opened: { index: number; message: RoomMessage; signature: Uint8Array }
     try {
       opened = openRoomMessage(
         rooms.map((r) => r.channel),
@@ -436,6 +438,14 @@ export class NodeRooms {
       // frame of a room we do not hold is routine.
       const level = isTalkenError(err, 'bad_signature') ? 'warn' : 'debug'
       this.#host.log(level, 'dropped a room frame', { error: (err as Error).message })
+      return
+    }
+    // Each frame once, for us alone, while fresh: a replayed sync would be answered again.
+    const refused = this.#fresh.refusal(opened.message, opened.signature, this.#me, Date.now(), (undo) =>
+      this.#host.store.onRollback(undo),
+    )
+    if (refused !== undefined) {
+      this.#host.log('debug', 'dropped a room frame', { reason: refused })
       return
     }
     const room = rooms[opened.index]!
@@ -519,10 +529,17 @@ export class NodeRooms {
     if (joining === undefined) return
     const frame = sealRoomMessage(
       room.channel,
-      { kind: 'join', sender: this.#me, token: joining.token, sealingKey: this.#sealer.sealingKey },
+      {
+        kind: 'join',
+        sender: this.#me,
+        recipient: joining.inviter,
+        sentAt: Date.now(),
+        token: joining.token,
+        sealingKey: this.#sealer.sealingKey,
+      },
       this.#sign,
     )
-    this.#host.send(joining.inviter, frame, FRAME_TTL_MS)
+    this.#host.send(joining.inviter, frame, ROOM_FRAME_TTL_MS)
   }
 
   #open(roomId: Uint8Array): Room {
@@ -539,12 +556,11 @@ export class NodeRooms {
       gossip: new RoomGossip(log, this.#me, {
         now: () => Date.now(),
         random: () => Math.random(),
-        send: (member, frame) =>
-          this.#host.send(
-            fromHex(member),
-            sealRoomMessage(channel, { kind: 'gossip', sender: this.#me, frame }, this.#sign),
-            FRAME_TTL_MS,
-          ),
+        send: (member, frame) => {
+          const recipient = fromHex(member)
+          const message = { kind: 'gossip', sender: this.#me, recipient, sentAt: Date.now(), frame } as const
+          this.#host.send(recipient, sealRoomMessage(channel, message, this.#sign), ROOM_FRAME_TTL_MS)
+        },
         distance: (member) => this.#host.distance(fromHex(member)),
         wakeAt: (t) => this.#schedule(t),
         accepted: (hash, from) => {

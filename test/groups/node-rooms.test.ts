@@ -30,7 +30,22 @@ class Rooms {
 
   add(name: string): { identity: Identity; rooms: NodeRooms; store: Store } {
     const identity = createIdentity({ now: Date.now(), deviceName: name })
-    const store = createMemoryStore()
+    return this.open(name, identity, createMemoryStore())
+  }
+
+  /** `node`'s rooms opened again on its store, as after a restart (nothing kept in memory). */
+  restart(
+    node: { identity: Identity; store: Store },
+    name: string,
+  ): { identity: Identity; rooms: NodeRooms; store: Store } {
+    return this.open(name, node.identity, node.store)
+  }
+
+  open(
+    name: string,
+    identity: Identity,
+    store: Store,
+  ): { identity: Identity; rooms: NodeRooms; store: Store } {
     const card = encodeContactCard(makeContactCard(identity, { name, now: Date.now() }))
     const rooms = new NodeRooms({
       store,
@@ -130,14 +145,43 @@ describe('rooms on a node: joining by invitation', () => {
     bob.rooms.leave(room.id)
     net.pump()
     assert.equal(alice.rooms.members(room.id).length, 1)
+    // The same frame again: taken once already.
     alice.rooms.receive(request)
     alice.rooms.drain()
     assert.equal(alice.rooms.members(room.id).length, 1)
+    assert.ok(net.logged.includes('alice: dropped a room frame'))
+    // Alice's node restarted meanwhile (it remembers no frames): the invitation's history refuses it.
+    const restarted = net.restart(alice, 'alice')
+    restarted.rooms.receive(request)
+    restarted.rooms.drain()
+    assert.equal(restarted.rooms.members(room.id).length, 1)
     assert.ok(
       net.logged.includes(
         'alice: refused a join request from a member removed (or gone) after that invitation',
       ),
     )
+  })
+
+  it('a member’s frame sent again (by a relay, or anyone holding the room ID) is not answered again', () => {
+    const { net, alice, bob, room } = bobJoinsByLink()
+    const before = net.sent.length
+    bob.rooms.sync(room.id)
+    const sync = net.sent.slice(before).find((s) => s.from === 'bob')!.frame
+    net.pump()
+    // Entries since: Bob's old sync, taken again, would have them all sent to him each time.
+    for (let i = 0; i < 20; i++) alice.rooms.post(room.id, `post ${i}`)
+    net.pump()
+    const toBob = () =>
+      net.sent.filter((s) => s.from === 'alice' && s.to === toHex(bob.identity.account.publicKey)).length
+    const answered = toBob()
+    for (let i = 0; i < 100; i++) alice.rooms.receive(sync)
+    alice.rooms.drain()
+    assert.equal(toBob(), answered, 'no answer to the copies')
+    // Nor does the frame work for another member.
+    const carol = net.add('carol')
+    carol.rooms.receive(sync)
+    carol.rooms.drain()
+    assert.equal(net.sent.filter((s) => s.from === 'carol').length, 0)
   })
 
   it('whether a removal came after an invitation is causal: a remover whose clock is behind changes nothing', () => {
@@ -228,6 +272,8 @@ describe('rooms on a node: joining by invitation', () => {
         {
           kind: 'join',
           sender: j.account.publicKey,
+          recipient: invite.inviter.accountKey,
+          sentAt: Date.now(),
           token: invite.token,
           sealingKey: generateDhKey().publicKey,
         },
