@@ -37,8 +37,14 @@ import { acceptContactCard } from './contacts.ts'
 
 /** How long an invitation link admits joiners. */
 export const INVITE_LIFETIME_MS = 7 * 24 * 3600_000
-/** How often an unanswered join request is sent again. */
+/**
+ * How often an unanswered join request is sent again: every 10 s at first, then a tenth of the
+ * time since the join began, up to every {@link JOIN_RETRY_MAX_MS}; after {@link INVITE_LIFETIME_MS}
+ * no invitation can still be good, and the join is given up (as if left). A refusal is never
+ * answered (an inviter owes nobody an answer), so nothing else would end it.
+ */
 const JOIN_RETRY_MS = 10_000
+const JOIN_RETRY_MAX_MS = 10 * 60_000
 /** Room frames handled per mesh step; more are dropped (see `receive`). */
 const MAX_FRAMES_PER_STEP = 1024
 /**
@@ -158,6 +164,10 @@ export class NodeRooms {
   #timerAt = Number.POSITIVE_INFINITY
   #stopped = false
   #nextJoinRetry = 0
+  /** When these rooms were opened (Unix ms). */
+  readonly #openedAt = Date.now()
+  /** When a join request last went out, by room (memory only: a restart sends one at once). */
+  readonly #joinSent = new Map<string, number>()
 
   constructor(host: RoomsHost) {
     this.#host = host
@@ -250,8 +260,9 @@ export class NodeRooms {
   }
 
   /**
-   * Joins a room from an invitation link: adds the inviter as a contact, and asks it (again every
-   * 10 s, also after restarts, until the add arrives) to add us.
+   * Joins a room from an invitation link: adds the inviter as a contact, and asks it (again and
+   * again, also after restarts, until the add arrives, for as long as an invitation lasts: see
+   * {@link JOIN_RETRY_MS}) to add us.
    */
   join(linkText: string): RoomSummary {
     const invite = parseRoomLink(linkText)
@@ -268,7 +279,7 @@ export class NodeRooms {
       this.#host.store.kvSet(
         JOINING_NS,
         id,
-        encodeCbor([invite.name, invite.inviter.accountKey, invite.token]),
+        encodeCbor([invite.name, invite.inviter.accountKey, invite.token, Date.now()]),
       )
       const joined = held ?? this.#open(invite.roomId)
       const before = joined.invitedName
@@ -334,17 +345,7 @@ export class NodeRooms {
   leave(query: string): RoomSummary {
     const room = this.#find(query)
     if (!this.#isMember(room) && this.#joining(room.id) !== undefined) {
-      // The inviter may have taken the request already: its add may still come, and then we
-      // leave at once (#handle) rather than stay a member who reads nothing.
-      this.#host.act(() => {
-        this.#host.store.kvDelete(JOINING_NS, room.id)
-        this.#host.store.kvSet(GIVEN_UP_NS, room.id, new Uint8Array(0))
-        const invitedName = room.invitedName
-        room.invitedName = undefined
-        this.#host.store.onRollback(() => {
-          room.invitedName = invitedName
-        })
-      })
+      this.#host.act(() => this.#giveUpJoin(room))
       return this.#summary(room)
     }
     this.#requireMember(room)
@@ -355,6 +356,20 @@ export class NodeRooms {
       this.#host.store.kvDelete(JOINING_NS, room.id)
     })
     return this.#summary(room)
+  }
+
+  /**
+   * No more join requests for `room`. The inviter may have taken one already: its add may still
+   * come, and then we leave at once (#handle) rather than stay a member who reads nothing.
+   */
+  #giveUpJoin(room: Room): void {
+    this.#host.store.kvDelete(JOINING_NS, room.id)
+    this.#host.store.kvSet(GIVEN_UP_NS, room.id, new Uint8Array(0))
+    const invitedName = room.invitedName
+    room.invitedName = undefined
+    this.#host.store.onRollback(() => {
+      room.invitedName = invitedName
+    })
   }
 
   /** Removes a member (admins only); the room key rotates to those who stay. */
@@ -527,6 +542,7 @@ export class NodeRooms {
   #sendJoin(room: Room): void {
     const joining = this.#joining(room.id)
     if (joining === undefined) return
+    this.#joinSent.set(room.id, Date.now())
     const frame = sealRoomMessage(
       room.channel,
       {
@@ -604,8 +620,25 @@ export class NodeRooms {
     this.#host.step(() => {
       for (const room of this.#rooms.values()) room.gossip.timer()
       if (now >= this.#nextJoinRetry) {
-        this.#nextJoinRetry = now + JOIN_RETRY_MS
-        for (const room of this.#rooms.values()) if (!this.#isMember(room)) this.#sendJoin(room)
+        let next = Number.POSITIVE_INFINITY
+        for (const room of this.#rooms.values()) {
+          const joining = this.#isMember(room) ? undefined : this.#joining(room.id)
+          if (joining === undefined) continue
+          const elapsed = now - joining.since
+          if (elapsed >= INVITE_LIFETIME_MS) {
+            this.#giveUpJoin(room)
+            this.#host.log('info', 'gave up joining a room: the invitation was never answered', {
+              room: room.id.slice(0, 16),
+            })
+            continue
+          }
+          const due = joining.lastSent + joinRetryInterval(elapsed)
+          if (now >= due) {
+            this.#sendJoin(room)
+            next = Math.min(next, now + joinRetryInterval(elapsed))
+          } else next = Math.min(next, due)
+        }
+        this.#nextJoinRetry = Math.min(next, now + JOIN_RETRY_MAX_MS)
       }
     })
     if (this.#host.store.kvList(JOINING_NS).length > 0) this.#schedule(this.#nextJoinRetry)
@@ -615,15 +648,22 @@ export class NodeRooms {
     return { store: this.#host.store, identity: this.#host.identity, sealer: this.#sealer }
   }
 
-  #joining(id: string): { name: string; inviter: Uint8Array; token: Uint8Array } | undefined {
+  /**
+   * The join under way for room `id`: the invitation's name, inviter and token, when the join
+   * began (for a record kept before that was, when these rooms were opened), and when a request
+   * last went out.
+   */
+  #joining(
+    id: string,
+  ): { name: string; inviter: Uint8Array; token: Uint8Array; since: number; lastSent: number } | undefined {
     const bytes = this.#host.store.kvGet(JOINING_NS, id)
     if (bytes === undefined) return undefined
-    const r = new FieldReader(decodeCbor(bytes, 4096, 'joining record'), 'joining record', 3)
-    return {
-      name: r.text('name', 64),
-      inviter: r.bytes('inviter', 32),
-      token: r.bytes('token', JOIN_TOKEN_LENGTH),
-    }
+    const r = new FieldReader(decodeCbor(bytes, 4096, 'joining record'), 'joining record', 3, 4)
+    const name = r.text('name', 64)
+    const inviter = r.bytes('inviter', 32)
+    const token = r.bytes('token', JOIN_TOKEN_LENGTH)
+    const since = r.remaining > 0 ? r.uint('since', Number.MAX_SAFE_INTEGER) : this.#openedAt
+    return { name, inviter, token, since, lastSent: this.#joinSent.get(id) ?? 0 }
   }
 
   #find(query: string): Room {
@@ -742,4 +782,9 @@ function removedAfter(log: RoomLog, account: Uint8Array, heads: readonly Uint8Ar
         (e.kind === 'remove' && bytesEqual(decodeRemoveBody(e.body).member, account)) ||
         (e.kind === 'leave' && bytesEqual(e.author, account)),
     )
+}
+
+/** How long after the last join request the next goes, `elapsed` since the join began (see {@link JOIN_RETRY_MS}). */
+function joinRetryInterval(elapsed: number): number {
+  return Math.min(JOIN_RETRY_MAX_MS, Math.max(JOIN_RETRY_MS, elapsed / 10))
 }

@@ -259,6 +259,40 @@ describe('rooms on a node: joining by invitation', () => {
     assert.deepEqual(net.announced, ['alice: rotate', 'alice: post'])
   })
 
+  it('a join never answered is asked again less and less often, and given up once no invitation can last', (t) => {
+    t.mock.timers.enable({ apis: ['setTimeout', 'Date'], now: 1_750_000_000_000 })
+    const net = new Rooms()
+    const alice = net.add('alice')
+    const bob = net.add('bob')
+    const room = alice.rooms.create('club')
+    // Alice never answers: her node is gone (nothing is pumped).
+    bob.rooms.join(alice.rooms.invite(room.id).link)
+    const asked = () => net.sent.filter((s) => s.from === 'bob').length
+    const minute = 60_000
+    // In steps shorter than the waits, so that each wake-up reschedules before the next is due.
+    const advance = (ms: number, step = minute) => {
+      for (let left = ms; left > 0; left -= step) t.mock.timers.tick(Math.min(step, left))
+    }
+    advance(100_000, 1_000)
+    assert.equal(asked(), 11, 'every 10 s at first (the first at once)')
+    // Then a tenth of the time since the join: about 19 more by 10 minutes, 24 more by 100, then
+    // every 10 minutes (about 134 more in the rest of the day).
+    advance(24 * 60 * minute - 100_000, 1_000)
+    const firstDay = asked()
+    assert.ok(firstDay > 160 && firstDay < 210, `less often after: ${firstDay} in the first day`)
+    advance(6 * 24 * 60 * minute + 11 * minute)
+    assert.equal(
+      bob.rooms.list().find((r) => r.id === room.id),
+      undefined,
+      'given up (and unlisted: it holds nothing)',
+    )
+    const total = asked()
+    advance(24 * 60 * minute)
+    assert.equal(asked(), total, 'no more requests')
+    assert.ok(total < 1_200, `${total} requests in a week (every 10 s would be 60,480)`)
+    assert.ok(net.logged.includes('bob: gave up joining a room: the invitation was never answered'))
+  })
+
   it('a join the room cannot take (it is full) is refused on its own and undoes nothing else', () => {
     const net = new Rooms()
     const alice = net.add('alice')
