@@ -18,6 +18,7 @@ import type { Identity } from '../identity/identity.ts'
 import type { Store } from '../store/store.ts'
 import { bytesEqual } from '../wire/cbor.ts'
 import { byCausalOrder, ControlHistory } from './control-history.ts'
+import { DeepestLine } from './deepest-line.ts'
 import {
   compareBytes,
   decodeEntry,
@@ -92,6 +93,15 @@ const ROOMS = 'groups/rooms'
 const entriesNs = (room: string) => `groups/entries/${room}`
 const keysNs = (room: string) => `groups/keys/${room}`
 
+/** No room key is held here to write with (`not_found`, reason `no_room_key`). */
+const noRoomKey = (message: string) =>
+  new TalkenError('not_found', `no current room key held here: ${message}`, {
+    details: { reason: 'no_room_key' },
+  })
+
+/** Deepest first, ties by hash: the order in which heads are linked and named. */
+const deepestFirst = (a: RoomEntry, b: RoomEntry): number => b.depth - a.depth || compareBytes(a.hash, b.hash)
+
 /**
  * Creates a room: writes its genesis entry, with a first room key sealed for the creator.
  *
@@ -143,7 +153,8 @@ export class RoomLog {
   readonly #control = new ControlHistory()
   readonly #pending = new Map<string, RoomEntry>()
   readonly #keys = new Map<string, Uint8Array>()
-  #maxDepth = 0
+  /** The line of deepest parents below each entry, for {@link recent}. */
+  readonly #line = new DeepestLine()
 
   /** Use {@link createRoom} or {@link openRoomLog}. */
   constructor(options: RoomLogOptions, roomId: Uint8Array) {
@@ -170,17 +181,25 @@ export class RoomLog {
   }
 
   /**
-   * The heads and then the deepest other entries, at most `max` hashes: what a sync or graft
-   * names as held, so that the other side can place us even when it lacks our newest heads.
+   * What a sync or graft names as held, at most `max` hashes: the heads (the deepest, when there
+   * are too many), then entries on the line of deepest parents below the deepest head, every one
+   * near the top and then at distances doubling down to the genesis. A peer that lacks our newest
+   * entries (we wrote them while apart, or they are on their way) still finds one it holds close
+   * to what we have in common, so it sends little more than what we lack, not the whole history.
+   * (Bitcoin's block locator, for the same reason.)
    */
   recent(max: number): Uint8Array[] {
-    const heads = this.heads()
-    const floor = this.#maxDepth - 8
-    const deep = [...this.#entries.values()]
-      .filter((e) => e.depth >= floor && !this.#heads.has(toHex(e.hash)))
-      .sort((a, b) => b.depth - a.depth || compareBytes(a.hash, b.hash))
-      .map((e) => e.hash)
-    return [...heads, ...deep].slice(0, max)
+    const heads = this.#headEntries().sort(deepestFirst)
+    const top = heads[0]
+    if (top === undefined || max <= 0) return []
+    const far: number[] = []
+    for (let d = 1; d <= top.depth; d *= 2) far.push(d)
+    const named = heads.slice(0, Math.max(1, max - far.length))
+    const room = max - named.length
+    const distances = new Set(far.slice(0, room))
+    for (let d = 1; distances.size < room && d <= top.depth; d++) distances.add(d)
+    const line = [...distances].sort((a, b) => a - b).map((d) => this.#line.ancestor(top, top.depth - d))
+    return [...named, ...line].map((e) => e.hash)
   }
 
   /** The verified entry with this hash, if held. */
@@ -305,38 +324,68 @@ export class RoomLog {
     return { status: 'accepted', hash: entry.hash, ...this.#release() }
   }
 
-  /** Posts content (at most 16 KiB), encrypted with the current room key; rotates it first if needed. */
+  /**
+   * Posts content (at most 16 KiB), encrypted with the current room key; rotates it first if
+   * needed (the rotation is then the post's parent). Throws `not_found` (reason `no_room_key`),
+   * writing nothing, when no key can be held here (see {@link #writingKey}).
+   */
   post(content: Uint8Array, now: number): RoomEntry {
     if (content.length > MAX_POST_BYTES) throw new TalkenError('too_large', 'a post holds at most 16 KiB')
+    return this.#store.transaction(() => {
+      const { tips, keyId, key } = this.#writingKey(now)
+      const nonce = this.#random(AEAD_NONCE_LENGTH)
+      const ciphertext = sealPost(key, keyId, this.roomId, this.#identity.account.publicKey, content, nonce)
+      return this.#append(tips, 'post', encodePostBody({ keyId, nonce, ciphertext }), now)
+    })
+  }
+
+  /**
+   * Adds a member (admins only), handing them the current room key; rotates it first, as
+   * {@link post} does, when it is not held here or its holders are not the members (the rotation
+   * is then the add's parent). The two are written in one transaction: an add refused undoes the
+   * rotation.
+   */
+  addMember(member: { account: Uint8Array; sealingKey: Uint8Array; role?: Role }, now: number): RoomEntry {
+    return this.#store.transaction(() => {
+      const { tips, keyId, key } = this.#writingKey(now)
+      const sealedKey = this.#sealer.seal(member, keyId, key)
+      const body = encodeAddBody({
+        member: member.account,
+        sealingKey: member.sealingKey,
+        role: member.role ?? 'member',
+        keyId,
+        sealedKey,
+      })
+      return this.#append(tips, 'add', body, now)
+    })
+  }
+
+  /**
+   * The heads a post or add links to and the current room key at them, after a rotation written
+   * first when the key's holders are not the members, or the key is not held here (an add of us
+   * concurrent with a rotation left us out of it). Throws `not_found` (reason `no_room_key`) before
+   * writing anything when a new key, sealed to the sealing key the room has for us, would not open
+   * here either: the account was added with a sealing key that is not this sealer's.
+   */
+  #writingKey(now: number): { tips: RoomEntry[]; keyId: Uint8Array; key: Uint8Array } {
     let tips = this.#tips()
     let state = this.#stateAt(tips)
     if (needsRotation(state) || !this.#hasKey(state.currentKeyId)) {
-      this.rotateKey(now)
+      const me = this.#identity.account.publicKey
+      const fresh = this.#newKey([...state.members.values()])
+      // Not listed: not a member, which the rotation's own check reports (`not_permitted`).
+      const mine = fresh.sealed.find((s) => bytesEqual(s.account, me))
+      if (mine !== undefined && openSealedKey(this.#sealer, me, fresh.keyId, mine.sealed) === undefined) {
+        throw noRoomKey('a new room key sealed for this account does not open with this sealing key')
+      }
+      this.#append(tips, 'rotate', encodeRotateBody(fresh), now)
       tips = this.#tips()
       state = this.#stateAt(tips)
     }
-    const keyId = state.currentKeyId!
-    const nonce = this.#random(AEAD_NONCE_LENGTH)
-    const key = this.#keys.get(toHex(keyId))!
-    const ciphertext = sealPost(key, keyId, this.roomId, this.#identity.account.publicKey, content, nonce)
-    return this.#append(tips, 'post', encodePostBody({ keyId, nonce, ciphertext }), now)
-  }
-
-  /** Adds a member (admins only), handing them the current room key. */
-  addMember(member: { account: Uint8Array; sealingKey: Uint8Array; role?: Role }, now: number): RoomEntry {
-    const tips = this.#tips()
-    const keyId = this.#stateAt(tips).currentKeyId
+    const keyId = state.currentKeyId
     const key = keyId && this.#keys.get(toHex(keyId))
-    if (!keyId || !key) throw new TalkenError('not_found', 'no current room key held here')
-    const sealedKey = this.#sealer.seal(member, keyId, key)
-    const body = encodeAddBody({
-      member: member.account,
-      sealingKey: member.sealingKey,
-      role: member.role ?? 'member',
-      keyId,
-      sealedKey,
-    })
-    return this.#append(tips, 'add', body, now)
+    if (!keyId || !key) throw noRoomKey('the current room key is not held here')
+    return { tips, keyId, key }
   }
 
   /** Removes a member (admins only) and rotates the room key to everyone who stays. */
@@ -370,38 +419,68 @@ export class RoomLog {
 
   /**
    * The heads the next entry links to: all of them, or, when there are more, the 16 deepest (ties
-   * by hash) with heads swapped in for every removal they would leave out. Writers judge keys and
-   * members from exactly these, as validators will: a removal outside them would leave its member
-   * among those a post's key or a new key is sealed for. (A removed member can make many heads
-   * deeper than the removal, writing on a head from before it.) With `forLeaving`, any heads do.
+   * by hash) with others swapped in for what those leave out. Writers judge keys and members from
+   * exactly these, as validators will. A removal outside them would leave its member among those
+   * a post's key or a new key is sealed for; an add outside them would leave its member out of new
+   * keys, and the writer's own would get the entry refused. (A member can make many heads deeper
+   * than either, writing on a head from before it.) With `forLeaving`, only the writer's own add
+   * matters: a leave seals nothing.
    */
   #tips(forLeaving = false): RoomEntry[] {
     if (this.#entries.size === 0) throw new TalkenError('not_found', 'the room history is not held here yet')
-    const heads = this.#headEntries().sort((a, b) => b.depth - a.depth || compareBytes(a.hash, b.hash))
-    const tips = heads.slice(0, MAX_PARENTS)
-    if (heads.length === tips.length || forLeaving) return tips
+    const heads = this.#headEntries().sort(deepestFirst)
+    if (heads.length <= MAX_PARENTS) return heads
+    // Other members' adds are taken in too, unless the places they take are needed for the rest.
+    const tips = this.#swapIn(heads, forLeaving, true) ?? this.#swapIn(heads, forLeaving, false)
+    if (tips !== undefined) return tips
+    throw new TalkenError(
+      'conflict',
+      `the room history has more concurrent removals or adds than one entry can join (${MAX_PARENTS})`,
+    )
+  }
+
+  /**
+   * The 16 deepest of `heads` (more than 16, deepest first), each round the shallowest of them not
+   * swapped in already giving its place to a head whose past holds, first, a removal of a member
+   * they keep whom the whole history does not (not `forLeaving`); then the add of the writer, when
+   * they lack it; then (with `others`) the add of any member they lack. Undefined when a removal
+   * or the writer's own add still lies outside them.
+   */
+  #swapIn(heads: readonly RoomEntry[], forLeaving: boolean, others: boolean): RoomEntry[] | undefined {
+    const me = toHex(this.#identity.account.publicKey)
     const everyone = this.#state().members
-    const outside = (at: readonly RoomEntry[]) =>
-      [...this.#stateAt(at).members.values()].filter((m) => !everyone.has(toHex(m.account)))
+    const states = new Map<RoomEntry, RoomState>()
+    const stateOf = (h: RoomEntry): RoomState => {
+      const known = states.get(h)
+      if (known !== undefined) return known
+      const state = this.#stateAt([h])
+      states.set(h, state)
+      return state
+    }
+    const tips = heads.slice(0, MAX_PARENTS)
+    const misjudged = () => {
+      const at = this.#stateAt(tips).members
+      const kept = forLeaving ? [] : [...at.values()].filter((m) => !everyone.has(toHex(m.account)))
+      const lacking = [...everyone.keys()].filter((a) => !at.has(a) && (a === me || (others && !forLeaving)))
+      return { kept, lacking: lacking.sort((a, b) => Number(b === me) - Number(a === me)) }
+    }
     const swappedIn = new Set<RoomEntry>()
     for (let round = 0; round < MAX_PARENTS; round++) {
-      const left = outside(tips)
-      if (left.length === 0) return tips
-      // Someone left in may have no removal of their own (an add the removal of its author voids):
+      const { kept, lacking } = misjudged()
+      if (kept.length === 0 && lacking.length === 0) return tips
+      const rest = heads.filter((h) => !tips.includes(h))
+      // Someone kept may have no removal of their own (an add the removal of its author voids):
       // a head taking out any of them will do, and the state is judged again.
-      const head = heads.find(
-        (h) => !tips.includes(h) && left.some((m) => this.#control.takesOut(h, m.account)),
-      )
+      const head =
+        rest.find((h) => kept.some((m) => this.#control.takesOut(h, m.account))) ??
+        lacking.map((a) => rest.find((h) => stateOf(h).members.has(a))).find((h) => h !== undefined)
       const drop = tips.findLastIndex((t) => !swappedIn.has(t))
       if (head === undefined || drop < 0) break
       tips[drop] = head
       swappedIn.add(head)
     }
-    if (outside(tips).length === 0) return tips
-    throw new TalkenError(
-      'conflict',
-      `the room history has more concurrent removals than one entry can join (${MAX_PARENTS})`,
-    )
+    const { kept, lacking } = misjudged()
+    return kept.length === 0 && !lacking.includes(me) ? tips : undefined
   }
 
   #append(heads: readonly RoomEntry[], kind: EntryKind, body: Uint8Array, now: number): RoomEntry {
@@ -463,7 +542,7 @@ export class RoomLog {
     if (persist) this.#undoOnRollback(entry, key?.id)
     if (key) this.#keys.set(key.id, key.key)
     this.#entries.set(id, entry)
-    if (entry.depth > this.#maxDepth) this.#maxDepth = entry.depth
+    this.#line.record(entry, known)
     this.#control.record(entry, known, before)
     for (const p of entry.parents) this.#heads.delete(toHex(p))
     this.#heads.add(id)
@@ -493,14 +572,12 @@ export class RoomLog {
    */
   #undoOnRollback(entry: RoomEntry, keyId: string | undefined): void {
     const id = toHex(entry.hash)
-    const maxDepth = this.#maxDepth
     const heads = [...this.#heads]
     const pending = this.#pending.get(id)
     this.#store.onRollback(() => {
       this.#entries.delete(id)
       this.#control.forget(entry)
       if (keyId !== undefined) this.#keys.delete(keyId)
-      this.#maxDepth = maxDepth
       this.#heads.clear()
       for (const h of heads) this.#heads.add(h)
       if (pending !== undefined) this.#pending.set(id, pending)

@@ -9,7 +9,7 @@
  */
 import { dhKeyFromPrivate, generateDhKey, systemRandom } from '../e2e/primitives.ts'
 import { isStorageFailure, isTalkenError, TalkenError } from '../errors.ts'
-import { fromHex, toHex } from '../groups/entry.ts'
+import { fromHex, type RoomEntry, toHex } from '../groups/entry.ts'
 import { MAX_ROOM_MEMBERS, MAX_ROOM_NAME_BYTES } from '../groups/limits.ts'
 import { decodeGenesisBody, decodeRemoveBody } from '../groups/room-bodies.ts'
 import { RoomGossip } from '../groups/room-gossip.ts'
@@ -302,22 +302,29 @@ export class NodeRooms {
     if (problem !== undefined) {
       throw new TalkenError('invalid_argument', `a post ${problem} (only newlines and tabs may be in it)`)
     }
-    const hash = this.#host.act(() => {
-      const heads = new Set(room.log.heads().map(toHex))
-      const entry = room.log.post(new TextEncoder().encode(text), Date.now())
-      // A key rotation the post needed was written just before it, and is its parent: pushed and
-      // announced like the post, rather than left for members to ask for.
-      for (const parent of entry.parents) {
-        const written = heads.has(toHex(parent)) ? undefined : room.log.entry(parent)
-        if (written === undefined) continue
-        room.gossip.published(written)
-        this.#announce(room, written.hash)
-      }
-      room.gossip.published(entry)
-      this.#announce(room, entry.hash)
-      return toHex(entry.hash)
-    })
+    const hash = this.#host.act(() =>
+      toHex(this.#publish(room, () => room.log.post(new TextEncoder().encode(text), Date.now())).hash),
+    )
     return { room: room.id, hash }
+  }
+
+  /**
+   * Writes an entry with `write` and publishes it; a key rotation it needed was written just
+   * before it, and is its parent: pushed and announced like it, rather than left for members to
+   * ask for.
+   */
+  #publish(room: Room, write: () => RoomEntry): RoomEntry {
+    const heads = new Set(room.log.heads().map(toHex))
+    const entry = write()
+    for (const parent of entry.parents) {
+      const written = heads.has(toHex(parent)) ? undefined : room.log.entry(parent)
+      if (written === undefined) continue
+      room.gossip.published(written)
+      this.#announce(room, written.hash)
+    }
+    room.gossip.published(entry)
+    this.#announce(room, entry.hash)
+    return entry
   }
 
   /** The room's history in causal order. */
@@ -525,9 +532,9 @@ export class NodeRooms {
         this.#host.log('info', 'refused a join request: the room is full', { room: room.id.slice(0, 16) })
         return
       }
-      const entry = room.log.addMember({ account: m.sender, sealingKey: m.sealingKey }, Date.now())
-      room.gossip.published(entry)
-      this.#announce(room, entry.hash)
+      this.#publish(room, () =>
+        room.log.addMember({ account: m.sender, sealingKey: m.sealingKey }, Date.now()),
+      )
       this.#host.log('info', 'added a member who joined by invitation', { room: room.id.slice(0, 16) })
     }
     const key = `${room.id}:${sender}`

@@ -249,6 +249,23 @@ describe('rooms on a node: joining by invitation', () => {
     assert.equal(bob.store.kvGet('rooms/joining', room.id), undefined)
   })
 
+  it('a key rotation an add needs (someone left since the last) is announced with it, and the joiner reads on', () => {
+    const { net, alice, bob, room } = bobJoinsByLink()
+    bob.rooms.leave(room.id)
+    net.pump()
+    net.announced.length = 0
+    const carol = net.add('carol')
+    carol.rooms.join(alice.rooms.invite(room.id).link)
+    net.pump()
+    assert.deepEqual(
+      net.announced.filter((a) => a.startsWith('alice:')),
+      ['alice: rotate', 'alice: add'],
+    )
+    alice.rooms.post(room.id, 'welcome')
+    net.pump()
+    assert.equal(carol.rooms.history(room.id).at(-1)?.text, 'welcome')
+  })
+
   it('a key rotation a post needs is announced and pushed with it', () => {
     const { net, alice, bob, room } = bobJoinsByLink()
     bob.rooms.leave(room.id)
