@@ -107,8 +107,9 @@ export class Custody {
         return
       }
       // Taken only once it is stored: when that fails (a full disk) the sender keeps it, tries again.
+      let proved: boolean
       try {
-        this.#deliveries.deliver(envelope, n.id)
+        proved = this.#deliveries.deliver(envelope, n.id)
       } catch (err) {
         if (isStorageFailure(err)) {
           this.#stats.deliveriesRefused++
@@ -119,7 +120,8 @@ export class Custody {
         this.#io.hopAck(n.id, envelope.id, HopAckStatus.taken)
         throw err
       }
-      this.#io.hopAck(n.id, envelope.id, HopAckStatus.taken)
+      // Its proof, sent back on this link, says more than a hop acknowledgement would.
+      if (!proved) this.#io.hopAck(n.id, envelope.id, HopAckStatus.taken)
       return
     }
     if (envelope.expires <= nowS || envelope.hopLimit === 0) {

@@ -102,31 +102,32 @@ export class Deliveries {
 
   /**
    * An envelope addressed to this node, from neighbour `from` (undefined: sent to ourselves).
-   * Throws what the store throws (a full disk): the caller refuses the envelope, and it comes
-   * again.
+   * Returns true when its proof of delivery went back to `from`: that ends the envelope's flight
+   * on the link as a hop acknowledgement would, so none is needed. Throws what the store throws
+   * (a full disk): the caller refuses the envelope, and it comes again.
    */
-  deliver(envelope: Envelope, from: NeighbourId | undefined): void {
+  deliver(envelope: Envelope, from: NeighbourId | undefined): boolean {
     const key = messageIdHex(envelope.id)
     const payload = decodeMeshPayload(envelope.payload)
     if (payload.kind === 2) {
       this.learn(payload.ackSecret, from)
-      return
+      return false
     }
     if (payload.kind === 4) {
       this.#onSealedAck(payload.ackTag)
-      return
+      return false
     }
     const acked = (envelope.flags & EnvelopeFlags.ackRequested) !== 0
     // A clear ack secret must match the ID.
     if (payload.kind === 1 && !bytesEqual(proofId(payload.ackSecret), envelope.id)) {
       this.#stats.malformed++
-      return
+      return false
     }
     if (!acked) {
       // A datagram: handed over at most once while its ID is remembered, recorded nowhere, never acked.
       if (this.#seen.has(key)) {
         this.#stats.duplicatesSuppressed++
-        return
+        return false
       }
       this.#seen.set(key, { from: from ?? '', at: this.#host.now() })
       this.#stats.delivered++
@@ -136,7 +137,7 @@ export class Deliveries {
         hops: this.#cfg.hopLimit - envelope.hopLimit,
         datagram: true,
       })
-      return
+      return false
     }
     const { fresh, refused, proof, source, ackTag } = fileDelivery(
       this.#store,
@@ -147,31 +148,34 @@ export class Deliveries {
       // Never acknowledged (its sender must not be told it was delivered), and not remembered
       // as seen: the genuine copy of a message sent under this ID must still get in.
       this.#stats.deliveriesUnopened++
-      return
+      return false
     }
     if (fresh) this.#stats.delivered++
     else this.#stats.duplicatesSuppressed++
     if (from !== undefined)
       this.#store.onRollback(this.#seen.setUndoably(key, { from, at: this.#host.now() }))
     // A repeat whose proof is gone.
-    if (proof === undefined) return
+    if (proof === undefined) return false
     const prefix = idPrefix(key)
     const known = this.proofs.has(prefix)
     // Undone with the step (a commit that failed): the message is not here after all.
     this.#store.onRollback(this.proofs.receivedHere(prefix, proof))
-    this.learn(proof, undefined)
-    if (from !== undefined) this.#io.sendProofs(from, [proof])
+    // Once to the neighbour that brought it (not again by `learn`, which skips `from`).
+    this.learn(proof, from)
+    const proved = from !== undefined
+    if (proved) this.#io.sendProofs(from, [proof])
     // The acknowledgement envelope carries the proof to the source across the mesh, also when the
     // path back is broken. When the source itself handed us the message, the proof just sent on
     // that link is all it needs (were it lost, its retry is acknowledged again). Without a known
     // source the proof goes back only along the paths the message came.
-    if (source === undefined || known || bytesEqual(source, this.#self)) return
-    if (from !== undefined && this.#neighbours.get(from)?.tagKey === tagKey(source)) return
+    if (source === undefined || known || bytesEqual(source, this.#self)) return proved
+    if (from !== undefined && this.#neighbours.get(from)?.tagKey === tagKey(source)) return proved
     this.#sendAck(
       source,
       ackTag === undefined ? { kind: 2, ackSecret: proof } : { kind: 4, ackTag },
       envelope.expires,
     )
+    return proved
   }
 
   /** Relays read the proof in an acknowledgement as it passes, and drop their copies of the message. */
