@@ -133,6 +133,8 @@ export class MeshCore implements Router {
   #timerFailures = 0
   /** Hands held envelopes to neighbours (pump.ts). */
   readonly #pump: Pump
+  /** Proofs to send at the end of the step, by neighbour (see {@link #sendProofs}). */
+  readonly #proofsOut = new Map<NeighbourId, Uint8Array[]>()
   /** Sent in our Hello (see {@link MeshCoreInit.helloProof}). */
   readonly #helloProof: Uint8Array | undefined
   readonly stats: MeshStats = {
@@ -693,9 +695,32 @@ export class MeshCore implements Router {
     this.#sendFrame(neighbour, { kind: FrameKind.hopAck, id, status })
   }
 
-  #sendProofs(neighbour: NeighbourId, secrets: Uint8Array[]): void {
-    for (let i = 0; i < secrets.length; i += 64) {
-      this.#sendFrame(neighbour, { kind: FrameKind.proofs, secrets: secrets.slice(i, i + 64) })
+  /**
+   * Proofs for `neighbour`: sent at the end of the step, with every other proof for it, 64 to a
+   * frame (a destination handed many messages in one read answers them in one frame or a few).
+   */
+  #sendProofs(neighbour: NeighbourId, secrets: readonly Uint8Array[]): void {
+    let pending = this.#proofsOut.get(neighbour)
+    if (pending === undefined) {
+      pending = []
+      this.#proofsOut.set(neighbour, pending)
+    }
+    const at = pending.length
+    pending.push(...secrets)
+    // Undone with its part of the step: a proof must not promise what the disk did not keep.
+    const list = pending
+    this.#store.onRollback(() => list.splice(at, secrets.length))
+  }
+
+  /** Sends the proofs of this step (see {@link #sendProofs}). */
+  #flushProofs(): void {
+    if (this.#proofsOut.size === 0) return
+    const out = [...this.#proofsOut]
+    this.#proofsOut.clear()
+    for (const [neighbour, secrets] of out) {
+      for (let i = 0; i < secrets.length; i += 64) {
+        this.#sendFrame(neighbour, { kind: FrameKind.proofs, secrets: secrets.slice(i, i + 64) })
+      }
     }
   }
 
@@ -732,6 +757,8 @@ export class MeshCore implements Router {
 
   /** Asks the host for a wake-up at the earliest time something is due (not before `earliest`). */
   #schedule(earliest?: number): void {
+    // Every step ends here: what it had to say in proofs goes out now.
+    this.#flushProofs()
     let at = this.#routing.nextWake(this.#neighbours.size > 0)
     // An envelope waits for a route request that backs off: wake when the next one may go out.
     at = Math.min(at, this.#pump.askAt)
