@@ -13,7 +13,11 @@ export interface MeshConfig {
    * most encounters of any node it was at or handed to (delegation forwarding).
    */
   readonly sprayCentrality: number
-  /** Copy budget of delivery acknowledgements (small: the proof also spreads to copies' holders). */
+  /**
+   * Copy budget of delivery acknowledgements: one, routed or carried (the proof also walks back the
+   * message's path and spreads to copies' holders in answer to their Summaries). Four cost the
+   * Helsinki trace 4.2 more transmissions per delivered message, and delivered nothing more.
+   */
   readonly ackCopies: number
   /** Default message lifetime: one day. */
   readonly ttlMs: number
@@ -78,7 +82,7 @@ export const DEFAULT_MESH_CONFIG: MeshConfig = {
   hopLimit: 32,
   copies: 12,
   sprayCentrality: 0.6,
-  ackCopies: 4,
+  ackCopies: 1,
   ttlMs: 24 * 60 * 60 * 1000,
   custodyMaxMs: 7 * 24 * 60 * 60 * 1000,
   updateIntervalMs: 300_000,

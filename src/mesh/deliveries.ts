@@ -50,6 +50,8 @@ export interface DeliveriesIo {
   setState(h: Held, state: DeliveryState): void
   sendProofs(neighbour: NeighbourId, secrets: Uint8Array[]): void
   randomBytes(length: number): Uint8Array
+  /** The next hop of our selected route to the destination whose hex tag is `destKey`, if any. */
+  nextHopByKey(destKey: string): NeighbourId | undefined
 }
 
 /** Counters {@link Deliveries} keeps (a part of the core's stats). */
@@ -169,7 +171,12 @@ export class Deliveries {
     // that link is all it needs (were it lost, its retry is acknowledged again). Without a known
     // source the proof goes back only along the paths the message came.
     if (source === undefined || known || bytesEqual(source, this.#self)) return proved
-    if (from !== undefined && this.#neighbours.get(from)?.tagKey === tagKey(source)) return proved
+    const sourceKey = tagKey(source)
+    if (from !== undefined && this.#neighbours.get(from)?.tagKey === sourceKey) return proved
+    // Came along our route to its source: the proof walks back that way, each relay passing it to
+    // the neighbour that handed it the message, so an acknowledgement envelope would only follow
+    // it (were a link on the way gone meanwhile, the source's retry is answered again).
+    if (from !== undefined && this.#io.nextHopByKey(sourceKey) === from) return proved
     this.#sendAck(
       source,
       ackTag === undefined ? { kind: 2, ackSecret: proof } : { kind: 4, ackTag },

@@ -217,6 +217,7 @@ export class MeshCore implements Router {
         setState: (h, state) => this.#setState(h, state),
         sendProofs: (neighbour, secrets) => this.#sendProofs(neighbour, secrets),
         randomBytes: (n) => this.#randomBytes(n),
+        nextHopByKey: (destKey) => this.#routing.nextHopByKey(destKey),
       },
     })
     this.#custody = new Custody({
@@ -612,11 +613,8 @@ export class MeshCore implements Router {
     h.inflight.set(n.id, { copies, sentAt: now })
     this.#held.markTimed(h)
     n.inflight++
-    this.#sendFrame(
-      n.id,
-      { kind: FrameKind.data, envelope: bytes },
-      h.envelope.flags & EnvelopeFlags.ack ? 'control' : 'data',
-    )
+    // An acknowledgement envelope counts as data too: it is relayed hop by hop as a message is.
+    this.#sendFrame(n.id, { kind: FrameKind.data, envelope: bytes }, 'data')
     if (h.own && h.state === 'queued') this.#setState(h, 'sent')
   }
 

@@ -224,13 +224,13 @@ describe('mesh: opaque messages (proof and source sealed inside the body)', () =
       assert.ok(!has(without(f.frame, body), net.nodes.get('A')!.tag), 'no source beside the body')
       assert.ok(!has(without(f.frame, body), secret), 'no secret beside the body')
     }
-    // The acknowledgement envelope went to A with the ack tag, not the secret (the proof went back
-    // along the path): no frame, outside the sealed body, holds both A's tag and the proof, so no
-    // relay learns who wrote to whom.
+    // The proof went back along the path the message came, which is C's route to A: no
+    // acknowledgement envelope followed it. No frame, outside the sealed body, holds both A's tag
+    // and the proof, so no relay learns who wrote to whom.
     const ackTag = a.core!.ackTagFor(secret)
     assert.ok(
-      net.frames.some((f) => f.from === 'C' && has(f.frame, a.tag) && has(f.frame, ackTag)),
-      'C sent A an acknowledgement envelope with the tag',
+      !net.frames.some((f) => f.from === 'C' && has(f.frame, a.tag) && has(f.frame, ackTag)),
+      'no acknowledgement envelope behind the proof',
     )
     for (const f of net.frames) {
       const outside = without(f.frame, body)
@@ -276,12 +276,14 @@ describe('mesh: opaque messages (proof and source sealed inside the body)', () =
     }
   })
 
-  it('an acknowledgement whose path reversed still reaches A (A moved while it travelled)', () => {
+  it('a proof whose way back broke reaches A at its retry (A moved while it travelled)', () => {
     const net = line()
     net.add('E')
     const c = opensBodies(net)
-    // The moment C opens the message, A leaves B and reaches C through E instead. C's
-    // acknowledgement envelope has already gone towards B, which must hand it back through D.
+    // The moment C opens the message, A leaves B and reaches C through E instead. The message came
+    // along C's route to A, so its proof walks back through D and B, and stops at B: A is gone
+    // from there. A's retry (30 minutes on) reaches C through E, and C answers it from the proof
+    // it kept.
     const open = c.proofOf!
     c.proofOf = (d) => {
       net.unlink('A', 'B')
@@ -293,7 +295,11 @@ describe('mesh: opaque messages (proof and source sealed inside the body)', () =
     const { id } = net.sendSealed('A', 'C', 'A moves', new Uint8Array(16).fill(0x21))
     net.run(net.now + 60_000)
     assert.equal(c.delivered.length, 1)
-    assert.ok(net.nodes.get('A')!.states.some((s) => s.id === id && s.state === 'delivered'))
+    const delivered = () => net.nodes.get('A')!.states.some((s) => s.id === id && s.state === 'delivered')
+    assert.ok(!delivered(), 'not yet: the proof waits at B')
+    net.run(net.now + 31 * 60_000)
+    assert.ok(delivered())
+    assert.equal(c.delivered.length, 1, 'the retry is not delivered again')
     for (const n of net.nodes.values()) assert.deepEqual(n.core!.heldIds(), [], `${n.name} holds nothing`)
   })
 
