@@ -90,7 +90,8 @@ describe('epidemic baseline', () => {
     const { delivered, metrics } = run(input, createEpidemicRouter())
     assert.equal(delivered.length, 1)
     assert.equal(delivered[0]!.node, 1)
-    // Summary (~360 B) plus one message (≤ 1,250 B) at 1 kB/s: under 2 s; last of 21 would be ~15 s.
+    // Summary (~190 B), offer and accept (17 B each) and one message (≤ 1,250 B) at 1 kB/s: under 2 s;
+    // the last of 21 would be ~15 s.
     assert.ok(delivered[0]!.time < 2000, `delivered at ${delivered[0]!.time}`)
     assert.equal(metrics.dataFrames, 21)
   })

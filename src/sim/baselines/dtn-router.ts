@@ -5,12 +5,34 @@
  * on each link one message transfer at a time; messages destined to the neighbour go first, then
  * the others in random order; nothing is sent that the neighbour is known to hold.
  *
- * Where The ONE asks the other router directly ("do you have this message?"), these routers
- * learn it from frames: on link up each side sends a summary vector (its tag and the IDs it holds
- * or has had delivered); a node that stores a new message tells its neighbours with a HAVE; the
- * receiver of a message acknowledges it. A transfer is complete when its ACK arrives; a transfer
- * whose link goes down, or whose ACK does not come within `retransmitMs`, is abandoned and may be
- * retried later. A {@link DtnPolicy} decides what may be relayed and how copies are split.
+ * Where The ONE asks the other router directly, these routers ask and learn by frames:
+ * - On link up each side sends a summary vector (its tag and the 8-byte prefixes of the IDs it
+ *   holds or has had delivered); a node that stores a new message tells its neighbours with a
+ *   HAVE. A neighbour is not offered what it is known to hold.
+ * - A transfer starts with an OFFER of the message's ID, The ONE's `startTransfer` →
+ *   `checkReceiving`: the receiver answers REFUSE if it holds the message or had it delivered
+ *   (The ONE's DENIED_OLD), or if it is receiving it from another neighbour at that moment
+ *   (TRY_LATER_BUSY: see {@link Receptions}); otherwise ACCEPT, and the message is then reserved
+ *   for this sender. Only after ACCEPT do the DATA frames go out, so a message is never
+ *   transferred to a node that has it, had it, or is already getting it (a node that two
+ *   neighbours reach at the same instant receives one copy, as in The ONE). A refused sender
+ *   counts the neighbour as holding the message; if a busy reception then fails, the receiver
+ *   invites the senders it refused to offer again (WANT), as The ONE's would try again later.
+ * - The receiver acknowledges a message (ACK) once it has it whole; the transfer is then complete.
+ *   A transfer whose link goes down, or whose answer or ACK does not come within `retransmitMs`,
+ *   is abandoned and may be tried again later.
+ *
+ * Where this differs from The ONE: The ONE's `checkReceiving` refuses any transfer while the
+ * receiver takes part in another, on any of its connections (`isTransferring`), and a connection
+ * carries one transfer in one direction at a time. Here, as the simulator's link model has it
+ * (each link has its own bandwidth in each direction, no shared radio), a node may send and
+ * receive on all its links at once, one transfer per link and direction; only a second copy of
+ * the same message is refused. The handshake costs two control frames per transfer and a round
+ * trip before the data: 2 ms a hop on the Helsinki trace (no link latency, a whole-millisecond
+ * clock), two link latencies a hop elsewhere (10 ms on the default 5 ms links), where The ONE's
+ * question costs nothing.
+ *
+ * A {@link DtnPolicy} decides what may be relayed and how copies are split.
  */
 import { TalkenError } from '../../errors.ts'
 import type { NeighbourId, Router, RouterHost, RouterLoad, SendOptions } from '../../mesh/router.ts'
@@ -26,10 +48,14 @@ import {
   FrameType,
   idKey,
   KEY_BYTES,
+  PREFIX_BYTES,
+  prefixKey,
+  prefixOf,
   SUMMARY_HEADER,
 } from './frames.ts'
 import { MessageBuffer } from './message-buffer.ts'
 import { Reassembly } from './reassembly.ts'
+import { type Reception, Receptions } from './receptions.ts'
 import { Slab } from './slab.ts'
 
 /** What distinguishes one baseline from another. */
@@ -60,7 +86,10 @@ export interface DtnPolicy {
 export interface DtnOptions {
   /** Lifetime of messages sent without `ttlMs` (default: none). */
   readonly defaultTtlMs?: number
-  /** How long to wait for an ACK (or for a neighbour's summary) before moving on. Default 2 s. */
+  /**
+   * How long to wait for an answer to an OFFER, for an ACK, or for a neighbour's summary before
+   * moving on. Default 2 s. A receiver holds a message it accepted for its sender twice as long.
+   */
   readonly retransmitMs?: number
   /** Expired messages are purged at most this often. Default 60 s, The ONE's TTL check interval. */
   readonly ttlCheckMs?: number
@@ -77,14 +106,22 @@ interface Peer {
   /** Its summary is complete (or we gave up waiting): transfers may start. */
   ready: boolean
   readonly readyDeadline: number
-  /** Message IDs it holds or has had delivered, as far as we know. */
+  /**
+   * Prefix keys ({@link prefixOf}) of the messages it holds, has had delivered, or is receiving,
+   * as far as we know. By prefix, as summaries list them: a prefix shared by two messages counts
+   * as holding both.
+   */
   readonly knows: Set<string>
   /** Relay candidates in the order to try them. */
   queue: string[]
   cursor: number
+  /** The message offered or being sent to it (one transfer at a time per link). */
   inflight: string | undefined
+  /** Its DATA went out (the offer was accepted); before that only the OFFER did. */
+  inflightSent: boolean
   /** The transfer in flight relays (rather than delivers) its message. */
   inflightRelay: boolean
+  /** When to give up waiting for the answer to the OFFER, or for the ACK. */
   inflightDeadline: number
 }
 
@@ -100,6 +137,7 @@ export class DtnRouter implements Router {
   private readonly ttlCheckMs: number
   private readonly peers = new Map<NeighbourId, Peer>()
   private readonly partials = new Reassembly()
+  private readonly receptions: Receptions
   /** Messages with a relay transfer in flight, when the policy splits copies. */
   private readonly relaying = new Set<string>()
   private nextTtlCheck = Number.POSITIVE_INFINITY
@@ -126,6 +164,7 @@ export class DtnRouter implements Router {
     this.defaultTtlMs = options.defaultTtlMs ?? Number.POSITIVE_INFINITY
     this.retransmitMs = options.retransmitMs ?? 2000
     this.ttlCheckMs = options.ttlCheckMs ?? 60_000
+    this.receptions = new Receptions(2 * this.retransmitMs)
     if (!this.buffer.empty) {
       this.nextTtlCheck = this.host.now()
       this.arm()
@@ -144,6 +183,7 @@ export class DtnRouter implements Router {
       queue: [],
       cursor: 0,
       inflight: undefined,
+      inflightSent: false,
       inflightRelay: false,
       inflightDeadline: 0,
     }
@@ -159,6 +199,7 @@ export class DtnRouter implements Router {
     this.unacknowledged(peer)
     this.settle(peer)
     this.partials.forget(neighbour)
+    for (const r of this.receptions.failed(this.host.now(), neighbour)) this.invite(r)
   }
 
   receive(neighbour: NeighbourId, frame: Uint8Array): void {
@@ -176,22 +217,42 @@ export class DtnRouter implements Router {
           return
         }
         peer.tag = tag
-        for (let i = 0; i < f.ids.length; i += KEY_BYTES) peer.knows.add(idKey(f.ids, i))
+        for (let i = 0; i < f.ids.length; i += PREFIX_BYTES) peer.knows.add(prefixKey(f.ids, i))
         if (f.last && !peer.ready) this.becomeReady(peer)
         else this.pump(peer)
         return
       }
       case FrameType.have:
-        peer.knows.add(idKey(f.id))
+        peer.knows.add(prefixKey(f.id))
         return
+      case FrameType.offer:
+        this.answerOffer(peer, f.id)
+        return
+      case FrameType.accept: {
+        const key = idKey(f.id)
+        if (peer.inflight === key && !peer.inflightSent) this.sendData(peer, key)
+        return
+      }
+      case FrameType.refuse:
       case FrameType.ack: {
         const key = idKey(f.id)
-        peer.knows.add(key)
-        if (peer.inflight === key) {
+        peer.knows.add(prefixOf(key))
+        if (peer.inflight !== key) return
+        if (peer.inflightSent) {
+          if (f.type !== FrameType.ack) return // a late answer to an earlier offer
           this.transferDone(peer, key)
-          this.settle(peer)
-          this.pump(peer)
-        }
+        } else this.refused(peer, key)
+        this.settle(peer)
+        this.pump(peer)
+        return
+      }
+      case FrameType.want: {
+        // A reception it preferred to ours failed: it lacks the message after all.
+        const key = idKey(f.id)
+        peer.knows.delete(prefixOf(key))
+        if (this.buffer.get(key) === undefined) return
+        if (peer.ready && this.policy.relays) peer.queue.push(key)
+        this.pump(peer)
         return
       }
       case FrameType.data:
@@ -204,10 +265,11 @@ export class DtnRouter implements Router {
     const now = this.host.now()
     this.armedAt = Number.POSITIVE_INFINITY
     if (now >= this.nextTtlCheck) this.purgeExpired(now)
+    for (const r of this.receptions.failed(now)) this.invite(r)
     for (const peer of this.peers.values()) {
       if (!peer.ready && now >= peer.readyDeadline) this.becomeReady(peer)
       if (peer.inflight !== undefined && now >= peer.inflightDeadline) {
-        // No ACK: give up on this attempt; the message may be offered again later.
+        // No answer or no ACK: give up on this attempt; the message may be offered again later.
         this.unacknowledged(peer)
         if (this.policy.relays) peer.queue.push(peer.inflight)
         this.settle(peer)
@@ -261,7 +323,8 @@ export class DtnRouter implements Router {
 
   private sendSummary(peer: Peer): void {
     const ids = this.policy.summaries ? this.buffer.summary() : new Uint8Array(0)
-    const per = KEY_BYTES * Math.min(0xffff, Math.max(1, Math.floor((peer.mtu - SUMMARY_HEADER) / KEY_BYTES)))
+    const per =
+      PREFIX_BYTES * Math.min(0xffff, Math.max(1, Math.floor((peer.mtu - SUMMARY_HEADER) / PREFIX_BYTES)))
     let i = 0
     do {
       const chunk = ids.subarray(i, i + per)
@@ -286,13 +349,31 @@ export class DtnRouter implements Router {
     this.pump(peer)
   }
 
-  /** Starts the next transfer to `peer` if it is ready and idle. */
+  /** Starts the next transfer to `peer`, by offering its message, if `peer` is ready and idle. */
   private pump(peer: Peer): void {
     if (!peer.ready || peer.inflight !== undefined) return
     const m = this.pick(peer)
     if (m === undefined) return
+    this.host.transmit(peer.name, encodeNotice(FrameType.offer, m.record, 0, this.frameAlloc), 'control')
+    peer.inflight = m.key
+    peer.inflightSent = false
+    peer.inflightRelay = m.destKey !== peer.tag
+    if (peer.inflightRelay && this.policy.splitsCopies) this.relaying.add(m.key)
+    peer.inflightDeadline = this.host.now() + this.retransmitMs
+    this.arm()
+  }
+
+  /** `peer` accepted the offer of `key`: sends the message's DATA frames. */
+  private sendData(peer: Peer, key: string): void {
     const now = this.host.now()
-    const copies = m.destKey === peer.tag ? m.copies : this.policy.copiesGiven(m.copies)
+    const m = this.buffer.get(key)
+    if (m === undefined || m.expiresAt <= now) {
+      // Dropped or expired since the offer: nothing to send (the peer's reservation runs out).
+      this.settle(peer)
+      this.pump(peer)
+      return
+    }
+    const copies = peer.inflightRelay ? this.policy.copiesGiven(m.copies) : m.copies
     const chunk = peer.mtu - DATA_HEADER
     const size = payloadSize(m)
     let offset = 0
@@ -304,11 +385,35 @@ export class DtnRouter implements Router {
       )
       offset += chunk
     } while (offset < size)
-    peer.inflight = m.key
-    peer.inflightRelay = m.destKey !== peer.tag
-    if (peer.inflightRelay && this.policy.splitsCopies) this.relaying.add(m.key)
+    peer.inflightSent = true
     peer.inflightDeadline = now + this.retransmitMs
     this.arm()
+  }
+
+  /**
+   * The answer to `peer`'s OFFER of `id` (The ONE's `checkReceiving`): REFUSE a message held here or
+   * delivered here (DENIED_OLD), or one being received from another neighbour (TRY_LATER_BUSY);
+   * otherwise ACCEPT, reserving it for `peer`.
+   */
+  private answerOffer(peer: Peer, id: Uint8Array): void {
+    const key = idKey(id)
+    peer.knows.add(prefixOf(key))
+    const accept = !this.buffer.knows(key) && this.receptions.offer(key, id, peer.name, this.host.now())
+    this.host.transmit(
+      peer.name,
+      encodeNotice(accept ? FrameType.accept : FrameType.refuse, id, 0, this.frameAlloc),
+      'control',
+    )
+    if (accept) this.arm()
+  }
+
+  /** A reception failed: the neighbours refused while it was under way may offer the message again. */
+  private invite(r: Reception): void {
+    for (const name of r.waiting) {
+      if (this.peers.has(name)) {
+        this.host.transmit(name, encodeNotice(FrameType.want, r.id, 0, this.frameAlloc), 'control')
+      }
+    }
   }
 
   /**
@@ -317,6 +422,7 @@ export class DtnRouter implements Router {
    * handed, so that a lost frame can only thin a spray, never give out more copies than its budget.
    */
   private unacknowledged(peer: Peer): void {
+    if (!peer.inflightSent) return // only the offer went out: no copies were handed
     const m = peer.inflight !== undefined && peer.inflightRelay ? this.buffer.get(peer.inflight) : undefined
     if (m === undefined) return
     m.copies = this.policy.copiesKept(m.copies)
@@ -328,6 +434,7 @@ export class DtnRouter implements Router {
     const key = peer.inflight
     if (key === undefined) return
     peer.inflight = undefined
+    peer.inflightSent = false
     if (peer.inflightRelay && this.relaying.delete(key)) {
       for (const other of this.peers.values()) if (other !== peer) this.pump(other)
     }
@@ -343,7 +450,7 @@ export class DtnRouter implements Router {
       if (forPeer !== undefined) {
         for (const key of forPeer) {
           const m = buffer.get(key)
-          if (m !== undefined && !peer.knows.has(key) && m.expiresAt > now) return m
+          if (m !== undefined && !peer.knows.has(prefixOf(key)) && m.expiresAt > now) return m
         }
       }
     }
@@ -354,7 +461,7 @@ export class DtnRouter implements Router {
     while (peer.cursor < queue.length) {
       const key = queue[peer.cursor++]!
       const m = buffer.get(key)
-      if (m === undefined || peer.knows.has(key) || m.destKey === peer.tag) continue
+      if (m === undefined || peer.knows.has(prefixOf(key)) || m.destKey === peer.tag) continue
       if (m.expiresAt <= now || !this.policy.relayable(m)) continue
       if (this.relaying.has(key)) {
         busy.push(key)
@@ -383,10 +490,18 @@ export class DtnRouter implements Router {
     if (m === undefined) return
     m.copies = this.policy.copiesKept(m.copies)
     this.buffer.refresh(m)
-    if (m.destKey === peer.tag) {
-      if (m.own) this.host.stateChanged({ id: toHex(m.record, 0, KEY_BYTES), state: 'delivered' })
-      if (this.policy.dropWhenDelivered) this.buffer.remove(m)
-    }
+    if (m.destKey === peer.tag) this.reachedDestination(m)
+  }
+
+  /** `peer` refused the offer of `key`: no copies were handed; its destination has it already. */
+  private refused(peer: Peer, key: string): void {
+    const m = this.buffer.get(key)
+    if (m !== undefined && m.destKey === peer.tag) this.reachedDestination(m)
+  }
+
+  private reachedDestination(m: HeldMessage): void {
+    if (m.own) this.host.stateChanged({ id: toHex(m.record, 0, KEY_BYTES), state: 'delivered' })
+    if (this.policy.dropWhenDelivered) this.buffer.remove(m)
   }
 
   private receiveData(peer: Peer, f: DataFrame): void {
@@ -394,8 +509,9 @@ export class DtnRouter implements Router {
     const key = idKey(f.id)
     const whole = f.offset === 0 && f.chunk.length === f.total
     if (whole && this.buffer.knows(key)) {
-      // A copy we already have: acknowledge so the sender stops offering it; keep nothing.
-      peer.knows.add(key)
+      // A copy we already have (sent unasked, or late): acknowledge so the sender stops; keep nothing.
+      this.receptions.arrived(key)
+      peer.knows.add(prefixOf(key))
       this.host.transmit(peer.name, encodeNotice(FrameType.ack, f.id, 0, this.frameAlloc), 'control')
       return
     }
@@ -410,7 +526,8 @@ export class DtnRouter implements Router {
     }
     buf.set(f.id, 0)
     buf.set(f.destination, KEY_BYTES)
-    peer.knows.add(key)
+    this.receptions.arrived(key)
+    peer.knows.add(prefixOf(key))
     this.host.transmit(peer.name, encodeNotice(FrameType.ack, buf, 0, this.frameAlloc), 'control')
     if (f.remainingMs <= 0) return // expired on the way
     const now = this.host.now()
@@ -441,8 +558,9 @@ export class DtnRouter implements Router {
   private add(m: HeldMessage): void {
     if (!this.buffer.add(m)) return
     this.scheduleTtlCheck(m.expiresAt)
+    const prefix = prefixOf(m.key)
     for (const peer of this.peers.values()) {
-      if (peer.knows.has(m.key)) continue
+      if (peer.knows.has(prefix)) continue
       if (this.policy.summaries) {
         this.host.transmit(peer.name, encodeNotice(FrameType.have, m.record, 0, this.frameAlloc), 'control')
       }
@@ -468,7 +586,7 @@ export class DtnRouter implements Router {
 
   /** Asks the host for a wake-up at the earliest moment something is due. */
   private arm(): void {
-    let t = this.nextTtlCheck
+    let t = Math.min(this.nextTtlCheck, this.receptions.nextDeadline())
     for (const peer of this.peers.values()) {
       if (!peer.ready && peer.readyDeadline < t) t = peer.readyDeadline
       if (peer.inflight !== undefined && peer.inflightDeadline < t) t = peer.inflightDeadline

@@ -2,8 +2,9 @@
  * Epidemic routing (Vahdat and Becker, "Epidemic Routing for Partially-Connected Ad Hoc
  * Networks", Duke CS-2000-06), as The ONE simulator implements it (`EpidemicRouter.java`): every
  * encounter copies every message the neighbour lacks, deliverable ones first, the rest in random
- * order; drop-oldest buffer; copies live until their lifetime ends. The upper bound on delivery
- * and the lower bound on latency that flooding can reach, at the highest cost.
+ * order; drop-oldest buffer; copies live until their lifetime ends; a node receives each message
+ * at most once (the OFFER handshake of dtn-router.ts). The upper bound on delivery that flooding
+ * can reach, at the highest cost; its latency is flooding's plus one offer round trip per hop.
  */
 import type { RouterFactory } from '../../mesh/router.ts'
 import type { BaselineStore } from './baseline-store.ts'

@@ -4,17 +4,23 @@
  * simulator counts and times their traffic as honestly as Talken's. Integers are big-endian.
  *
  * ```
- * SUMMARY (control) — who I am and which message IDs I hold or have had delivered
+ * SUMMARY (control) — who I am and which messages I hold or have had delivered
  *   off  size  field
  *   0    1     type = 0x01
  *   1    16    sender's destination tag
  *   17   1     flags: bit 0 = last chunk of this summary
- *   18   2     n = number of IDs in this chunk
- *   20   16·n  message IDs
+ *   18   2     n = number of ID prefixes in this chunk
+ *   20   8·n   the first 8 bytes of each message ID (as Talken's Summary: a prefix shared by two
+ *              messages makes the receiver believe the sender has both, a rare missed copy)
  *
- * HAVE (control) — I now hold this message too        ACK (control) — I received this message
- *   0    1     type = 0x02                              0    1     type = 0x04
- *   1    16    message ID                               1    16    message ID
+ * NOTICE (control) — one message ID and what is said of it
+ *   0    1     type: 0x02 HAVE    I now hold this message too
+ *                    0x04 ACK     I received this message (whole)
+ *                    0x05 OFFER   may I send you this message?
+ *                    0x06 ACCEPT  yes: send it
+ *                    0x07 REFUSE  no: I have it, had it delivered, or am receiving it from another
+ *                    0x08 WANT    the copy I was receiving failed after I refused yours: offer again
+ *   1    16    message ID
  *
  * DATA (data) — one chunk of a message
  *   0    1     type = 0x03
@@ -30,11 +36,29 @@
  */
 
 /** Frame type bytes. */
-export const FrameType = { summary: 0x01, have: 0x02, data: 0x03, ack: 0x04 } as const
+export const FrameType = {
+  summary: 0x01,
+  have: 0x02,
+  data: 0x03,
+  ack: 0x04,
+  offer: 0x05,
+  accept: 0x06,
+  refuse: 0x07,
+  want: 0x08,
+} as const
+
+/** The frame types that carry one message ID and nothing else. */
+export type NoticeType =
+  | typeof FrameType.have
+  | typeof FrameType.ack
+  | typeof FrameType.offer
+  | typeof FrameType.accept
+  | typeof FrameType.refuse
+  | typeof FrameType.want
 
 /** Bytes of a SUMMARY frame before its IDs: type 1 + tag 16 + flags 1 + count 2. */
 export const SUMMARY_HEADER = 20
-/** HAVE and ACK frames: type 1 + ID 16. */
+/** NOTICE frames (HAVE, ACK, OFFER, ACCEPT, REFUSE, WANT): type 1 + ID 16. */
 export const NOTICE_BYTES = 17
 /** Bytes of a DATA frame before its chunk: 1 + 16 + 16 + 4 + 2 + 1 + 4 + 4. */
 export const DATA_HEADER = 48
@@ -42,8 +66,10 @@ export const DATA_HEADER = 48
 export const MAX_BASELINE_PAYLOAD = 1024 * 1024
 /** ID and tag length. */
 export const KEY_BYTES = 16
+/** Bytes of each message ID a SUMMARY lists: 8, as Talken's Summary (`SUMMARY_ID_LENGTH`, src/mesh/frames.ts). */
+export const PREFIX_BYTES = 8
 
-/** A decoded SUMMARY chunk; `ids` views the frame (16 bytes each). */
+/** A decoded SUMMARY chunk; `ids` views the frame ({@link PREFIX_BYTES} bytes each). */
 export interface SummaryFrame {
   readonly type: typeof FrameType.summary
   readonly tag: Uint8Array
@@ -51,9 +77,9 @@ export interface SummaryFrame {
   readonly ids: Uint8Array
 }
 
-/** A decoded HAVE or ACK. */
+/** A decoded NOTICE (HAVE, ACK, OFFER, ACCEPT, REFUSE or WANT). */
 export interface NoticeFrame {
-  readonly type: typeof FrameType.have | typeof FrameType.ack
+  readonly type: NoticeType
   readonly id: Uint8Array
 }
 
@@ -99,24 +125,47 @@ export function idKey(b: Uint8Array, offset = 0): string {
   )
 }
 
+/**
+ * The 8-byte ID prefix at `b[offset…]` as an 8-character key: equal to the first 8 characters of
+ * the message's {@link idKey}, which is what {@link prefixOf} returns.
+ */
+export function prefixKey(b: Uint8Array, offset = 0): string {
+  const o = offset
+  return String.fromCharCode(
+    b[o]!,
+    b[o + 1]!,
+    b[o + 2]!,
+    b[o + 3]!,
+    b[o + 4]!,
+    b[o + 5]!,
+    b[o + 6]!,
+    b[o + 7]!,
+  )
+}
+
+/** The ID-prefix key (as in a SUMMARY) of a message whose full {@link idKey} is `key`. */
+export function prefixOf(key: string): string {
+  return key.slice(0, PREFIX_BYTES)
+}
+
 function view(b: Uint8Array): DataView {
   return new DataView(b.buffer, b.byteOffset, b.byteLength)
 }
 
-/** Encodes one SUMMARY chunk; `ids` is a multiple of 16 bytes, at most 65,535 IDs. */
+/** Encodes one SUMMARY chunk; `ids` is a multiple of 8 bytes (ID prefixes), at most 65,535 of them. */
 export function encodeSummary(tag: Uint8Array, ids: Uint8Array, last: boolean): Uint8Array {
   const out = new Uint8Array(SUMMARY_HEADER + ids.length)
   out[0] = FrameType.summary
   out.set(tag, 1)
   out[17] = last ? 1 : 0
-  view(out).setUint16(18, ids.length / KEY_BYTES)
+  view(out).setUint16(18, ids.length / PREFIX_BYTES)
   out.set(ids, SUMMARY_HEADER)
   return out
 }
 
-/** Encodes a HAVE or ACK of the 16-byte ID at `bytes[offset…]`. */
+/** Encodes a NOTICE of `type` about the 16-byte ID at `bytes[offset…]`. */
 export function encodeNotice(
-  type: typeof FrameType.have | typeof FrameType.ack,
+  type: NoticeType,
   bytes: Uint8Array,
   offset = 0,
   alloc: (length: number) => Uint8Array = (n) => new Uint8Array(n),
@@ -162,7 +211,7 @@ export function decodeFrame(frame: Uint8Array): BaselineFrame | undefined {
     case FrameType.summary: {
       if (frame.length < SUMMARY_HEADER) return undefined
       const n = view(frame).getUint16(18)
-      if (frame.length !== SUMMARY_HEADER + KEY_BYTES * n || (frame[17]! & ~1) !== 0) return undefined
+      if (frame.length !== SUMMARY_HEADER + PREFIX_BYTES * n || (frame[17]! & ~1) !== 0) return undefined
       return {
         type: FrameType.summary,
         tag: frame.subarray(1, 17),
@@ -172,6 +221,10 @@ export function decodeFrame(frame: Uint8Array): BaselineFrame | undefined {
     }
     case FrameType.have:
     case FrameType.ack:
+    case FrameType.offer:
+    case FrameType.accept:
+    case FrameType.refuse:
+    case FrameType.want:
       if (frame.length !== NOTICE_BYTES) return undefined
       return { type: frame[0] as NoticeFrame['type'], id: frame.subarray(1) }
     case FrameType.data: {

@@ -98,7 +98,7 @@ export class MessageBuffer {
     this.summaryVector.append(id, 0)
   }
 
-  /** The summary vector: IDs held and delivered, 16 bytes each (valid until the next change). */
+  /** The summary vector: prefixes of the IDs held and delivered, 8 bytes each (valid until the next change). */
   summary(): Uint8Array {
     return this.summaryVector.bytes(this.store)
   }
