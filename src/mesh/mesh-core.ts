@@ -444,7 +444,7 @@ export class MeshCore implements Router {
           conversation: options.filing?.conversation ?? tagKey(destination),
           direction: 'out',
           body: options.filing?.body ?? payload,
-          createdAt: now,
+          createdAt: options.createdAt ?? now,
           state: 'queued',
           updatedAt: now,
         })

@@ -125,6 +125,11 @@ export interface SendOptions {
    * layer, such as the simulator). Datagrams carry neither.
    */
   readonly ackSecret?: Uint8Array
+  /**
+   * When the message was written (Unix ms), as the store files it: a message sent again in place
+   * of another keeps that one's place in its conversation. Default: now.
+   */
+  readonly createdAt?: number
 }
 
 /** What a router holds right now, for the simulator's storage metrics. */

@@ -1,9 +1,10 @@
 /**
  * Direct messages between two accounts, on top of the mesh core and the end-to-end sessions:
  * sending (sealed, with the delivery proof inside), receiving (opened, verified, filed exactly
- * once), delivery states, read receipts, and the repair of first contacts that collided on a
- * one-time prekey (resend requests). The node wires it to its core and announces what it reports
- * once the core's step is stored.
+ * once), delivery states, read receipts, and the repair of messages a recipient cannot open: first
+ * contacts that collided on a one-time prekey (resend requests), and messages to a device that
+ * lost its sessions (a re-install) and started a new one. The node wires it to its core and
+ * announces what it reports once the core's step is stored.
  */
 import { createHash, randomBytes } from 'node:crypto'
 import type { OpenedMessage, SessionStore } from '../e2e/session-store.ts'
@@ -23,7 +24,7 @@ import {
   type IdListKind,
   MAX_RECEIPT_IDS,
 } from '../messaging/direct-message.ts'
-import type { Contact, DeliveryState, Store } from '../store/store.ts'
+import type { Contact, DeliveryState, MessageRecord, Store } from '../store/store.ts'
 import { bytesEqual, decodeCbor, encodeCbor, FieldReader } from '../wire/cbor.ts'
 import type { CardBook } from './card-book.ts'
 import { Carriers } from './carriers.ts'
@@ -44,12 +45,20 @@ const CARD_DELIVERED = 'card-delivered'
 /** kv namespaces: messages in flight carrying our card, and prekey messages in flight (carriers.ts). */
 const CARD_CARRIERS = 'dm/card-carriers'
 const PREKEY_CARRIERS = 'dm/prekey-carriers'
+/**
+ * kv namespace: per peer device (hex), the earliest time, by that device's clock, at which it
+ * sealed a message we opened (8 bytes, uint64 BE Unix ms). A first contact from it sealed later
+ * shows that it held a session with us then and none when it sealed that one: it lost them.
+ */
+const HEARD_SINCE = 'dm/heard-since'
 
 /** Where a message that failed verification is filed: remembered (so never delivered twice), never shown. */
 const REJECTED: MessageFiling = { conversation: '.rejected', body: new Uint8Array(0) }
 
 /** Delivery states after which nothing more happens to a message (read may follow delivered). */
 const FINAL_STATES: ReadonlySet<DeliveryState> = new Set(['delivered', 'read', 'expired', 'failed'])
+/** Delivery states of an own message still on its way (what may be sent again). */
+const ON_ITS_WAY: ReadonlySet<DeliveryState> = new Set(['queued', 'sent', 'relayed'])
 /**
  * Resend requests to senders who were not contacts (their card came as an introduction) per
  * {@link STRANGER_ASK_WINDOW_MS}: each makes a contact, a session and a message kept for a day.
@@ -62,12 +71,22 @@ const DELIVERED_HANDLES = 1024
 /** The end of the reason a message given up because it was sent again gives: "… sent again as ID". */
 const RESENT_AS = /sent again as ([0-9a-f]{32})$/
 
-/** The reason a message given up after a resend request gives; {@link resentAs} reads it back. */
-function resentReason(contactName: string, newId: string): string {
-  return `${contactName} could not open it (its first-contact prekey was taken); sent again as ${newId}`
+/**
+ * Why messages are sent again: the recipient asked (a resend request), or the device they were
+ * sealed for started a new session, having lost the one they were sealed in (a re-install).
+ */
+type ResendCause = 'asked' | 'started-over'
+
+/** The reason a message given up because it was sent again gives; {@link resentAs} reads it back. */
+function resentReason(contactName: string, cause: ResendCause, newId: string): string {
+  const why =
+    cause === 'asked'
+      ? 'could not open it (its first-contact prekey was taken)'
+      : 'lost the session it was sealed in (their device started a new one)'
+  return `${contactName} ${why}; sent again as ${newId}`
 }
 
-/** The ID of the message that replaced one given up after a resend request (from its state reason). */
+/** The ID of the message that replaced one given up because it was sent again (from its state reason). */
 export function resentAs(reason: string | undefined): string | undefined {
   return reason === undefined ? undefined : RESENT_AS.exec(reason)?.[1]
 }
@@ -151,7 +170,15 @@ export class DirectMessages {
    */
   send(contactQuery: string, text: string): SendHandle {
     if (this.#host.stopped()) throw new TalkenError('closed', 'this node was stopped')
-    const contact = findContact(this.#host.store, contactQuery)
+    return this.#sendText(findContact(this.#host.store, contactQuery), text)
+  }
+
+  /**
+   * Sends `text` to `contact` (see {@link send}). `writtenAt` is when its author wrote it, what
+   * the message says as its `sentAt` (default: now): a message sent again keeps the time of the
+   * one it replaces. The sealed body says when it was sealed.
+   */
+  #sendText(contact: Contact, text: string, writtenAt?: number): SendHandle {
     const now = Date.now()
     // Our card rides along until a message that carried this version of it was delivered.
     const cardHash = createHash('sha256').update(this.#host.card()).digest()
@@ -159,7 +186,11 @@ export class DirectMessages {
     const withCard = delivered === undefined || !bytesEqual(delivered, cardHash)
     // A prekey body carries the card as its introduction: not twice.
     const content = (introduced: boolean) =>
-      encodeDirectMessage(withCard && !introduced ? this.#host.card() : new Uint8Array(0), text, now)
+      encodeDirectMessage(
+        withCard && !introduced ? this.#host.card() : new Uint8Array(0),
+        text,
+        writtenAt ?? now,
+      )
     const changes: StateChange[] = []
     this.#pending = changes
     let id: string
@@ -169,6 +200,8 @@ export class DirectMessages {
         const sent = this.#sendSealed(contact, content, now, {
           ...(this.#host.ttlMs === undefined ? {} : { ttlMs: this.#host.ttlMs }),
           filing: { conversation: contact.id, body: Buffer.from(text, 'utf8') },
+          // Sent again: filed in the place of the one it replaces.
+          ...(writtenAt === undefined ? {} : { createdAt: writtenAt }),
         })
         if (withCard) this.#cardCarriers.set(sent, { contact: contact.id, cardHash })
         return sent
@@ -294,6 +327,8 @@ export class DirectMessages {
     let ackTag: Uint8Array
     // The stored contact, when the message came without a card (the usual case): nothing to accept.
     let known: Contact | undefined
+    // The sending device, when it started a new session having lost the one it held with us.
+    let startedOver: Uint8Array | undefined
     try {
       // Decrypting advances the session inside the core's transaction, with the message record.
       // In a transaction of its own within it: a message refused after it opened (its card does
@@ -336,10 +371,11 @@ export class DirectMessages {
           this.#host.e2e.prekeys.replenishOneTimePrekeys()
           this.#host.refreshCard()
         }
-        return { message: content, ackSecret: opened.deliverySecret, ackTag: opened.ackTag }
+        const over = this.#heardFrom(opened) ? opened.peerDeviceKey : undefined
+        return { message: content, ackSecret: opened.deliverySecret, ackTag: opened.ackTag, over }
       })
       if (filed instanceof TalkenError) throw filed
-      ;({ message, ackSecret, ackTag } = filed)
+      ;({ message, ackSecret, ackTag, over: startedOver } = filed)
     } catch (err) {
       // A write that did not fit is not the message's fault: the mesh refuses it, and it comes again.
       if (isStorageFailure(err)) throw err
@@ -358,9 +394,11 @@ export class DirectMessages {
     }
     // Where the acknowledgement goes: the sender's tag, which relays never saw (mesh-payload.ts).
     const source = destinationTag(contact.accountKey)
+    // Before whatever this message asks: a resend request in it finds those sent again already.
+    if (startedOver !== undefined) this.#resendToNewSession(contact, startedOver)
     if (message.resendIds !== undefined) {
       const ids = message.resendIds
-      this.#host.afterStep(() => this.#resend(contact, ids))
+      this.#host.afterStep(() => this.#resend(contact, ids, 'asked'))
       return { conversation: RECEIPTS_CONVERSATION, body: new Uint8Array(0), ackSecret, ackTag, source }
     }
     if (message.readIds !== undefined) {
@@ -384,6 +422,58 @@ export class DirectMessages {
       }),
     )
     return { conversation: contact.id, body: Buffer.from(message.text, 'utf8'), ackSecret, ackTag, source }
+  }
+
+  /**
+   * Notes that we opened a message from a device (in the caller's transaction), and says whether
+   * it started a new session having lost the one it held with us. A device seals a first contact
+   * only when it holds no session with ours (session-store.ts `seal`), and it never drops one it
+   * wrote in. So a first contact sealed later, by its own clock, than a message it sent before
+   * means it lost its sessions since (a re-install that kept the key file): what we sealed in the
+   * old ones it can no longer open, and refuses without a word. Two devices that write first to
+   * each other at once are not taken for that: each sealed its first contact before it held any
+   * session, so everything else from it was sealed later. Nor is a contact's new device (nothing
+   * heard from it before). A device whose clock went back since is missed (nothing is sent again).
+   */
+  #heardFrom(opened: OpenedMessage): boolean {
+    const key = Buffer.from(opened.peerDeviceKey).toString('hex')
+    const stored = this.#host.store.kvGet(HEARD_SINCE, key)
+    const since = stored?.length === 8 ? Number(Buffer.from(stored).readBigUInt64BE()) : undefined
+    if (since === undefined || opened.sentAt < since) {
+      const value = Buffer.alloc(8)
+      value.writeBigUInt64BE(BigInt(opened.sentAt))
+      this.#host.store.kvSet(HEARD_SINCE, key, value)
+    }
+    return opened.firstContact && since !== undefined && since < opened.sentAt
+  }
+
+  /**
+   * `device` of `contact` lost its sessions with us and started a new one (see {@link #heardFrom}):
+   * our messages to the contact still on their way were sealed in the old ones, which it refuses.
+   * Sends each again in the new session, oldest first, giving up the old copy (as a resend request
+   * would), once the step is stored. They can never be opened there, so it gets each one once. Our
+   * card rides along again: with its store, it lost what we had delivered.
+   */
+  #resendToNewSession(contact: Contact, device: Uint8Array): void {
+    let sealedFor: Uint8Array
+    try {
+      sealedFor = this.#sessionPeer(contact).deviceKey
+    } catch {
+      return // nothing we can seal for: nothing was sealed for it either
+    }
+    // Our messages went to another device of the contact's, which still opens them.
+    if (!bytesEqual(sealedFor, device)) return
+    this.#host.store.kvDelete(CARD_DELIVERED, contact.id)
+    const ids: string[] = []
+    for (const entry of this.#host.store.listOutboxDue(Number.MAX_SAFE_INTEGER, Number.MAX_SAFE_INTEGER)) {
+      const m = this.#host.store.getMessage(entry.messageId)
+      if (m?.direction === 'out' && m.conversation === contact.id && ON_ITS_WAY.has(m.state)) ids.push(m.id)
+    }
+    this.#host.log('info', "a contact's device started a new session: sending again what it lost", {
+      contact: contact.id,
+      messages: ids.length,
+    })
+    if (ids.length > 0) this.#host.afterStep(() => this.#resend(contact, ids, 'started-over'))
   }
 
   /** The contact a card names, added (unverified) if new; undefined if it is this account's. */
@@ -522,28 +612,42 @@ export class DirectMessages {
   }
 
   /**
-   * A contact could not open some of our messages (their first-contact prekey was taken): send
-   * each one still undelivered again, in the session the request came through, and give up the
-   * old copy, saying which message replaced it.
+   * A contact cannot open some of our messages (`cause`): send each one still undelivered again,
+   * in the session we now write in, and give up the old copy, saying which message replaced it.
+   * In the order they were written, whatever order they are named in (a request names them as
+   * they came, and the mesh may reorder), and each new copy keeps the time of the one it replaces.
    */
-  #resend(contact: Contact, ids: readonly string[]): void {
+  #resend(contact: Contact, ids: readonly string[], cause: ResendCause): void {
     if (this.#host.stopped()) return
-    for (const id of ids) {
+    const olds: MessageRecord[] = []
+    for (const id of new Set(ids)) {
       const old = this.#host.store.getMessage(id)
       if (old === undefined || old.direction !== 'out' || old.conversation !== contact.id) continue
-      if (old.state !== 'queued' && old.state !== 'sent' && old.state !== 'relayed') continue
+      if (ON_ITS_WAY.has(old.state)) olds.push(old)
+    }
+    // As the conversation lists them (store.ts): by time, then ID.
+    olds.sort((a, b) => a.createdAt - b.createdAt || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
+    for (const old of olds) {
+      const id = old.id
       // The new copy and the old one given up land together, or neither: never two live copies.
       let again: SendHandle | undefined
       let refused: unknown
+      let settled = false
       const kept = this.#host.step(() => {
+        // The announcements of the steps before ran listeners, which may have changed things.
+        settled = !ON_ITS_WAY.has(this.#host.store.getMessage(id)?.state ?? 'failed')
+        if (settled) return
         try {
-          again = this.send(contact.id, Buffer.from(old.body).toString('utf8'))
+          if (this.#host.stopped()) throw new TalkenError('closed', 'this node was stopped')
+          const current = findContact(this.#host.store, contact.id)
+          again = this.#sendText(current, Buffer.from(old.body).toString('utf8'), old.createdAt)
         } catch (e) {
           refused = e
           return
         }
-        this.#host.core.abandon(id, resentReason(contact.name, again.id))
+        this.#host.core.abandon(id, resentReason(contact.name, cause, again.id))
       })
+      if (settled) continue
       if (kept && again !== undefined) {
         this.#host.log('info', 'sent a message again that its recipient could not open', {
           old: id,

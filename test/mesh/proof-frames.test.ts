@@ -29,3 +29,16 @@ describe('mesh: what a destination answers', () => {
     assert.equal(a.core!.heldIds().length, 0, 'A holds nothing more')
   })
 })
+
+describe('mesh: filing what is sent', () => {
+  it('a message sent in place of another is filed at that one’s time', () => {
+    const net = new MeshNet({ seed: 22 })
+    net.add('A')
+    net.add('B')
+    const a = net.nodes.get('A')!
+    const id = a.core!.send(net.nodes.get('B')!.tag, new Uint8Array([1]), { createdAt: 1234 })
+    assert.equal(a.store.getMessage(id)?.createdAt, 1234)
+    const later = a.core!.send(net.nodes.get('B')!.tag, new Uint8Array([2]))
+    assert.equal(a.store.getMessage(later)?.createdAt, net.now)
+  })
+})
