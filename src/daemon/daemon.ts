@@ -9,9 +9,17 @@ import { TalkenError } from '../errors.ts'
 import type { Logger, LogLevel } from '../mesh/router.ts'
 import { addContact, contactDialAddresses, verifyContact } from '../node/contacts.ts'
 import { requireIdentity } from '../node/data-dir.ts'
+import { resentAs } from '../node/direct-messages.ts'
 import { contactSummaries, conversation, recentMessages } from '../node/inbox.ts'
-import { createNode, type NodeOptions, type TalkenNode } from '../node/node.ts'
+import {
+  createNode,
+  type MessageStateEvent,
+  type NodeOptions,
+  type SendHandle,
+  type TalkenNode,
+} from '../node/node.ts'
 import type { NodeRooms } from '../node/rooms.ts'
+import type { DeliveryState } from '../store/store.ts'
 import { type ControlMethod, ControlServer, controlSocketPath, fitNewest } from './control.ts'
 import { listenFailure } from './listen-failure.ts'
 import { acquireLockWhenFree } from './lock.ts'
@@ -122,19 +130,26 @@ export function controlMethods(node: TalkenNode, log: Logger = () => {}): Record
       const text = String(params.text ?? '')
       const handle = node.send(to, text)
       const waitMs = typeof params.waitMs === 'number' ? Math.min(Math.max(params.waitMs, 0), 3600_000) : 0
-      if (waitMs > 0 && handle.state !== 'delivered') {
-        // First the message as stored, so a client whose connection ends while it waits knows it
-        // is in the outbox (and does not send it again).
-        ctx.event({ id: handle.id, to: handle.to, state: handle.state })
-        const onState = (state: string, reason: string | undefined): void => ctx.event({ state, reason })
-        handle.on('state', onState)
-        try {
-          await handle.delivered(AbortSignal.any([ctx.signal, AbortSignal.timeout(waitMs)])).catch(() => {})
-        } finally {
-          handle.off('state', onState)
-        }
+      if (waitMs === 0 || handle.state === 'delivered' || handle.state === 'read') {
+        return { id: handle.id, to: handle.to, state: handle.state, daemon: true }
       }
-      return { id: handle.id, to: handle.to, state: handle.state, daemon: true }
+      // First the message as stored, so a client whose connection ends while it waits knows it
+      // is in the outbox (and does not send it again).
+      ctx.event({ id: handle.id, to: handle.to, state: handle.state })
+      const end = await followSend(
+        node,
+        handle,
+        AbortSignal.any([ctx.signal, AbortSignal.timeout(waitMs)]),
+        ctx.event,
+      )
+      return {
+        id: end.id,
+        to: handle.to,
+        state: end.state,
+        daemon: true,
+        ...(end.reason === undefined ? {} : { reason: end.reason }),
+        ...(end.id === handle.id ? {} : { replaces: handle.id }),
+      }
     },
     rooms: (params) => {
       const result = roomAction(node.rooms, params)
@@ -201,6 +216,79 @@ export function controlMethods(node: TalkenNode, log: Logger = () => {}): Record
         followers.add(follower)
       }),
   }
+}
+
+/** States after which a wait on a sent message is over (`read` may follow `delivered`, but is not waited for). */
+const SEND_ENDS: ReadonlySet<DeliveryState> = new Set(['delivered', 'read', 'expired', 'failed'])
+
+/** The copy that replaced a message given up because it was sent again, if it was. */
+const sentAgainAs = (end: SendEnd): string | undefined =>
+  end.state === 'failed' ? resentAs(end.reason) : undefined
+
+/** Where the wait on a sent message ended: the message that now carries its text, and its state. */
+interface SendEnd {
+  readonly id: string
+  readonly state: DeliveryState
+  readonly reason?: string | undefined
+}
+
+/**
+ * Follows a sent message until it is delivered (or read), ends (expired, failed), `signal`
+ * aborts or the node stops, passing each state to `event` as `{state, reason}`. A copy the node
+ * gave up because it sent the message again (its recipient could not open it: the reason names
+ * the new copy, `resentAs`) is no end: the wait goes on with the new copy, announced first as
+ * `{id, to, state, reason, replaces}`.
+ */
+function followSend(
+  node: TalkenNode,
+  handle: SendHandle,
+  signal: AbortSignal,
+  event: (value: unknown) => void,
+): Promise<SendEnd> {
+  return new Promise((resolve) => {
+    let now: SendEnd = { id: handle.id, state: handle.state }
+    const finish = (): void => {
+      handle.off('state', onHandle)
+      handle.off('closed', finish)
+      node.off('state', onNode)
+      node.off('stopped', finish)
+      signal.removeEventListener('abort', finish)
+      resolve(now)
+    }
+    // Sent again (the new copy is followed, as far as it has come), and then at an end or not.
+    const settle = (): void => {
+      for (let again = sentAgainAs(now); again !== undefined; again = sentAgainAs(now)) {
+        const replaces = now.id
+        const stored = node.store.getMessage(again)
+        now = { id: again, state: stored?.state ?? 'queued', reason: stored?.stateReason }
+        event({ id: again, to: handle.to, state: now.state, reason: now.reason, replaces })
+      }
+      if (SEND_ENDS.has(now.state)) finish()
+    }
+    const changed = (id: string, state: DeliveryState, reason: string | undefined): void => {
+      now = { id, state, reason }
+      event({ state, reason })
+      settle()
+    }
+    // The first copy's states through its handle (which hears those of the send itself too), a
+    // copy sent again through the node's events.
+    const onHandle = (state: DeliveryState, reason: string | undefined): void => {
+      if (now.id === handle.id) changed(handle.id, state, reason)
+    }
+    const onNode = (e: MessageStateEvent): void => {
+      if (e.id === now.id && e.id !== handle.id) changed(e.id, e.state, e.reason)
+    }
+    if (signal.aborted) {
+      resolve(now)
+      return
+    }
+    handle.on('state', onHandle)
+    handle.on('closed', finish)
+    node.on('state', onNode)
+    node.on('stopped', finish)
+    signal.addEventListener('abort', finish)
+    settle()
+  })
 }
 
 interface Follower {

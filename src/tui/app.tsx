@@ -6,6 +6,7 @@
  */
 import { Box, type Key, Text, useApp, useInput, useStdout } from 'ink'
 import { useCallback, useEffect, useRef, useState } from 'react'
+import { resentAs } from '../node/direct-messages.ts'
 import type { ContactSummary } from '../node/inbox.ts'
 import type { PeerInfo, RouteInfo } from '../node/node.ts'
 import type { RoomHistoryItem, RoomSummary } from '../node/rooms.ts'
@@ -16,16 +17,17 @@ import {
   clock,
   cut,
   dropLast,
+  hangingWrap,
   laterState,
   pad,
   parseInput,
   pick,
   printable,
+  receiptsChoice,
   remember,
   stateLabel,
   tail,
   typed,
-  wrap,
 } from './view.ts'
 
 /** The open conversation. */
@@ -45,6 +47,8 @@ export interface Line {
   readonly state?: DeliveryState | undefined
   /** The conversation an event or a send added this line to (lines read back carry none). */
   readonly chat?: string
+  /** For a line an event or a send added: when, in the order of such lines (1, 2, …). */
+  readonly seq?: number
 }
 
 export interface AppProps {
@@ -60,16 +64,41 @@ export interface AppProps {
 const SIDEBAR = 22
 
 /**
- * A conversation read back, with what came while it was read: lines that events or sends added
- * to `chat` and the read did not return yet, and states newer than the read.
+ * A conversation read back (`read`, in the node's order) with what came while it was read: the
+ * lines that events or sends added to `chat` after the read was asked for (`seq` above `since`)
+ * and that it did not return, each placed by its time; and states newer than the read. A line
+ * added before the read was asked for and not returned by it is left out: it is older than the
+ * read's window (the newest 200 messages), or a message the node no longer shows (one given up
+ * because it was sent again, as are those in `resent`).
  */
-function readBack(read: Line[], shown: Line[], chat: string, states: Map<string, DeliveryState>): Line[] {
+function readBack(
+  read: readonly Line[],
+  shown: readonly Line[],
+  chat: string,
+  since: number,
+  states: ReadonlyMap<string, DeliveryState>,
+  resent: ReadonlyMap<string, string>,
+): Line[] {
   const ids = new Set(read.map((l) => l.id))
-  const lines = read.map((l) =>
-    l.state === undefined ? l : { ...l, state: laterState(l.state, states.get(l.id)) },
-  )
-  for (const l of shown) if (l.chat === chat && !ids.has(l.id)) lines.push(l)
+  let lines = read
+    .filter((l) => !resent.has(l.id))
+    .map((l) => (l.state === undefined ? l : { ...l, state: laterState(l.state, states.get(l.id)) }))
+  for (const l of shown) {
+    if (l.chat === chat && (l.seq ?? 0) > since && !ids.has(l.id) && !resent.has(l.id)) {
+      lines = placed(lines, l)
+    }
+  }
   return lines
+}
+
+/**
+ * `lines` with `line` after the last of them that is not newer: at the end, unless it comes late
+ * (a reply to a send that came after a message, say). Times are the node's and this machine's.
+ */
+function placed(lines: readonly Line[], line: Line): Line[] {
+  let at = lines.length
+  while (at > 0 && lines[at - 1]!.at > line.at) at--
+  return [...lines.slice(0, at), line, ...lines.slice(at)]
 }
 
 const sameChat = (a: Chat | undefined, b: Chat) => a?.kind === b.kind && a.id === b.id
@@ -140,6 +169,11 @@ export function App({ client, qr, onExit, welcome }: AppProps) {
   // The latest state events of our messages: events come on their own connection, so one can
   // arrive before the reply to the send that made its message (newest 64 kept).
   const statesSeen = useRef(new Map<string, DeliveryState>())
+  // Messages the node gave up because it sent them again, and the ID of the copy sent (newest 64).
+  const resent = useRef(new Map<string, string>())
+  // How many lines events and sends have added (each line's `seq`): a read-back keeps only those
+  // added after it was asked for.
+  const added = useRef(0)
 
   const fail = useCallback((err: unknown) => setNotice(`! ${(err as Error).message}`), [])
 
@@ -161,6 +195,7 @@ export function App({ client, qr, onExit, welcome }: AppProps) {
 
   const load = useCallback(
     async (target: Chat, limit = 200) => {
+      const since = added.current
       if (target.kind === 'contact') {
         const messages = await client.conversation(target.id, limit)
         // Another conversation opened while this one was read: its own read shows it.
@@ -173,7 +208,7 @@ export function App({ client, qr, onExit, welcome }: AppProps) {
           mine: m.direction === 'out',
           state: m.direction === 'out' ? m.state : undefined,
         }))
-        setLines((shown) => readBack(read, shown, target.id, statesSeen.current))
+        setLines((shown) => readBack(read, shown, target.id, since, statesSeen.current, resent.current))
         if (messages.some((m) => m.direction === 'in' && m.state === 'received')) {
           // Read back behind another screen (a reconnect, say): not read until it is shown.
           if (screenRef.current !== 'chat') {
@@ -192,7 +227,9 @@ export function App({ client, qr, onExit, welcome }: AppProps) {
             history.map((h) => roomLine(h, mine)),
             shown,
             target.id,
+            since,
             statesSeen.current,
+            resent.current,
           ),
         )
         setRoomUnread((u) => ({ ...u, [target.id]: 0 }))
@@ -278,22 +315,17 @@ export function App({ client, qr, onExit, welcome }: AppProps) {
           return
         case 'message':
           if (current?.kind === 'contact' && current.id === e.from) {
+            const line: Line = {
+              id: e.id,
+              at: e.receivedAt,
+              who: current.name,
+              text: e.text,
+              mine: false,
+              chat: e.from,
+              seq: ++added.current,
+            }
             // A read-back may already hold it (the event came after the read): once only.
-            setLines((l) =>
-              l.some((x) => x.id === e.id)
-                ? l
-                : [
-                    ...l,
-                    {
-                      id: e.id,
-                      at: e.receivedAt,
-                      who: current.name,
-                      text: e.text,
-                      mine: false,
-                      chat: e.from,
-                    },
-                  ],
-            )
+            setLines((l) => (l.some((x) => x.id === e.id) ? l : placed(l, line)))
             if (screenRef.current === 'chat') {
               client.markRead(e.from).catch(() => {})
               return
@@ -306,20 +338,25 @@ export function App({ client, qr, onExit, welcome }: AppProps) {
           )
           refresh().catch(() => {})
           return
-        case 'state':
+        case 'state': {
+          // A message given up because the node sent it again (its recipient could not open it)
+          // is not shown: the new copy is, in its place.
+          const again = e.state === 'failed' ? resentAs(e.reason) : undefined
+          if (again !== undefined) remember(resent.current, e.id, again)
           if (current?.kind === 'contact' && current.id === e.conversation) {
-            // A message given up may have been sent again by the node (its recipient could not
-            // open it): read the conversation back, which shows the new one in its place.
+            remember(statesSeen.current, e.id, e.state)
+            if (again !== undefined) setLines((l) => l.filter((x) => x.id !== e.id))
+            // A message given up: the conversation read back shows the copy sent again, if any.
             if (e.state === 'failed') load(current).catch(() => {})
             else setLines((l) => l.map((x) => (x.id === e.id ? { ...x, state: e.state } : x)))
-            remember(statesSeen.current, e.id, e.state)
           }
           return
+        }
         case 'room':
           if (current?.kind === 'room' && current.id === e.room) {
             const h = e.item
-            const line = { ...roomLine(h, meRef.current?.id), chat: e.room }
-            setLines((l) => (l.some((x) => x.id === h.hash) ? l : [...l, line]))
+            const line = { ...roomLine(h, meRef.current?.id), chat: e.room, seq: ++added.current }
+            setLines((l) => (l.some((x) => x.id === h.hash) ? l : placed(l, line)))
           } else if (e.item.author !== meRef.current?.id) {
             setRoomUnread((u) => ({ ...u, [e.room]: (u[e.room] ?? 0) + 1 }))
           }
@@ -409,7 +446,16 @@ export function App({ client, qr, onExit, welcome }: AppProps) {
       case 'receipts': {
         if (chat?.kind !== 'contact')
           throw new Error('/receipts on|off applies to a contact: open one with /chat')
-        const on = args !== 'off'
+        const choice = receiptsChoice(args)
+        if (choice === undefined)
+          throw new Error(`/receipts on, /receipts off, or /receipts alone: not "${args}"`)
+        if (choice === 'show') {
+          const on = contacts.find((c) => c.id === chat.id)?.receipts
+          if (on === undefined) throw new Error('/receipts on|off: read receipts to this contact')
+          setNotice(`read receipts to ${chat.name} are ${on ? 'on' : 'off'}: /receipts on|off changes that`)
+          return
+        }
+        const on = choice === 'on'
         await client.setReceipts(chat.id, on)
         await refresh()
         setNotice(`read receipts to ${chat.name} ${on ? 'on' : 'off'}`)
@@ -476,16 +522,19 @@ export function App({ client, qr, onExit, welcome }: AppProps) {
     const sent = await client.send(target.id, parsed.text)
     // Another conversation opened while the send was under way: the line belongs to the one it
     // was sent in (whose read-back shows it when it is opened again), not to the one open now.
-    if (!sameChat(chatRef.current, target)) return
-    const state = laterState(sent.state, statesSeen.current.get(sent.id))
-    setLines((l) =>
-      l.some((x) => x.id === sent.id)
-        ? l
-        : [
-            ...l,
-            { id: sent.id, at: Date.now(), who: 'me', text: parsed.text, mine: true, state, chat: target.id },
-          ],
-    )
+    // Sent again by the node already: the read-back that came with it shows the new copy.
+    if (!sameChat(chatRef.current, target) || resent.current.has(sent.id)) return
+    const mine: Line = {
+      id: sent.id,
+      at: Date.now(),
+      who: 'me',
+      text: parsed.text,
+      mine: true,
+      state: laterState(sent.state, statesSeen.current.get(sent.id)),
+      chat: target.id,
+      seq: ++added.current,
+    }
+    setLines((l) => (l.some((x) => x.id === sent.id) ? l : placed(l, mine)))
   }
 
   // ink registers its input handler in an effect, after the frame is drawn: a key pressed right
@@ -655,25 +704,32 @@ export function Sidebar({
   )
 }
 
-/** The open conversation: the last lines that fit, times and delivery states. */
+/**
+ * The open conversation: the last lines that fit, times (a date too for other days than today,
+ * `now`'s) and delivery states. A message's rows after its first are indented (`hangingWrap`):
+ * text from others (names, messages, posts) is printable only, and cannot draw a row that looks
+ * like a message of its own.
+ */
 export function Conversation({
   lines,
   chat,
   width,
   rows,
+  now = Date.now(),
 }: {
   lines: readonly Line[]
   chat: Chat | undefined
   width: number
   rows: number
+  now?: number
 }) {
   if (chat === undefined) return <Text dimColor>No conversation open. /chat NAME, or /add LINK.</Text>
   const rendered: Array<{ key: string; text: string; mine: boolean; state?: string }> = []
   for (const l of lines) {
     const label = l.state ? stateLabel(l.state) : ''
-    const head = `${clock(l.at)} ${printable(l.who)}: `
-    const wrapped = wrap(
-      `${head}${printable(l.text, true)}`,
+    const wrapped = hangingWrap(
+      `${clock(l.at, now)} ${printable(l.who)}: `,
+      printable(l.text, true),
       Math.max(10, width - (label ? label.length + 2 : 0)),
     )
     wrapped.forEach((text, i) => {

@@ -24,6 +24,8 @@ export type TuiEvent =
       readonly id: string
       readonly conversation: string
       readonly state: DeliveryState
+      /** Why, for some: a message given up because the node sent it again names the new one (`resentAs`). */
+      readonly reason?: string | undefined
     }
   | { readonly type: 'room'; readonly room: string; readonly item: RoomHistoryItem }
   | { readonly type: 'connection'; readonly up: boolean }

@@ -3,6 +3,7 @@
  * delivery state reads. No React, no I/O: unit-tested on their own.
  */
 import stringWidth from 'string-width'
+import { localTime } from '../cli/message-lines.ts'
 import { DELIVERY_STATES, type DeliveryState } from '../store/store.ts'
 
 /** A slash command, or text to send. */
@@ -18,7 +19,7 @@ export const COMMANDS: ReadonlyArray<readonly [string, string]> = [
   ['/history', 'show more of this conversation'],
   ['/load-history', 'ask room members for what is missing here'],
   ['/verify [NAME]', 'safety number to compare (y marks it verified)'],
-  ['/receipts on|off', 'read receipts to this contact'],
+  ['/receipts on|off', 'read receipts to this contact (alone: whether they are on)'],
   ['/room NAME', 'create a room'],
   ['/invite', 'a link that lets someone join this room'],
   ['/members', 'who is in this room'],
@@ -71,22 +72,27 @@ export function laterState(a: DeliveryState, b: DeliveryState | undefined): Deli
   return DELIVERY_STATES.indexOf(b) > DELIVERY_STATES.indexOf(a) ? b : a
 }
 
-/** Notes `state` as the latest of message `id`, keeping the newest `max` messages' states. */
-export function remember(
-  states: Map<string, DeliveryState>,
-  id: string,
-  state: DeliveryState,
-  max = 64,
-): void {
-  states.delete(id)
-  states.set(id, state)
-  if (states.size > max) states.delete(states.keys().next().value as string)
+/** Notes `value` (a state, say) as the latest of message `id`, keeping the newest `max` messages' values. */
+export function remember<V>(values: Map<string, V>, id: string, value: V, max = 64): void {
+  values.delete(id)
+  values.set(id, value)
+  if (values.size > max) values.delete(values.keys().next().value as string)
 }
 
-/** Hours and minutes of a Unix-ms time, in local time. */
-export function clock(at: number): string {
-  const d = new Date(at)
-  return `${String(d.getHours()).padStart(2, '0')}:${String(d.getMinutes()).padStart(2, '0')}`
+/**
+ * When a message was written, in local time (as `talken inbox` shows it): `09:49` on the day of
+ * `now`, `2026-11-25 09:49` on any other, so that last week's message does not pass for today's.
+ */
+export function clock(at: number, now: number = Date.now()): string {
+  const t = localTime(at)
+  return t.day === localTime(now).day ? t.minute : `${t.day} ${t.minute}`
+}
+
+/** What `/receipts ARG` asks: to turn read receipts on or off, or what they are (no argument); undefined for anything else. */
+export function receiptsChoice(args: string): 'on' | 'off' | 'show' | undefined {
+  const choice = args.trim().toLowerCase()
+  if (choice === '') return 'show'
+  return choice === 'on' || choice === 'off' ? choice : undefined
 }
 
 /**
@@ -214,6 +220,25 @@ export function wrap(text: string, width: number): string[] {
     out.push(line)
   }
   return out
+}
+
+/**
+ * A message as rows of at most `width` columns: `head` (time and name) and then `text`, every
+ * row after the first indented under where the text starts. Only the row a message begins with
+ * starts at the left edge, so a sender's line breaks (or a long line, wrapped) cannot make a row
+ * that looks like a message of someone else's: the terminal client's `hangingIndent` (the CLI's
+ * lines are not wrapped, these are). A head too wide to leave the text 10 columns gets rows of
+ * its own, indented the same way after the first. Expects printable text (newlines kept).
+ */
+export function hangingWrap(head: string, text: string, width: number): string[] {
+  const w = Math.max(2, width)
+  const headWidth = columns(head)
+  const indent = Math.max(1, Math.min(headWidth, w - 10))
+  const pad = ' '.repeat(indent)
+  const rows = wrap(text, w - indent)
+  if (headWidth <= indent) return rows.map((row, i) => (i === 0 ? `${head}${row}` : `${pad}${row}`))
+  const [first = '', ...more] = wrap(head.trimEnd(), w - indent)
+  return [first, ...[...more, ...rows].map((row) => `${pad}${row}`)]
 }
 
 /** Finds a name among `candidates`: exact (case-insensitive), else a unique prefix of name or ID. */

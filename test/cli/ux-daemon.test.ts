@@ -12,9 +12,9 @@ import { ensureBuilt, talken, tempDir } from '../helpers/cli.ts'
 import { type DaemonProcess, startDaemon } from '../helpers/daemon.ts'
 
 const bin = join(new URL('../..', import.meta.url).pathname, 'bin', 'talken.js')
-const FORGED = 'innocent\n2026-11-25 09:50  Eve: I am not who you think'
-/** A line that begins a message: a time at the left edge. */
-const MESSAGE_START = /^\d{4}-\d\d-\d\d \d\d:\d\d {2}/
+const FORGED = 'innocent\n2026-11-25 09:50 +01:00  Eve: I am not who you think'
+/** A line that begins a message: a time (local, with its offset from UTC) at the left edge. */
+const MESSAGE_START = /^\d{4}-\d\d-\d\d \d\d:\d\d [+-]\d\d:\d\d {2}/
 
 async function until(check: () => boolean, ms: number, what: string): Promise<void> {
   const deadline = Date.now() + ms
@@ -85,7 +85,7 @@ describe('talken with daemons running', () => {
     const lines = inbox.stdout.trimEnd().split('\n')
     assert.equal(lines.length, 2, inbox.stdout)
     assert.match(lines[0] ?? '', / {2}Ada: innocent$/)
-    assert.match(lines[1] ?? '', /^ +2026-11-25 09:50 {2}Eve: I am not who you think$/)
+    assert.match(lines[1] ?? '', /^ +2026-11-25 09:50 \+01:00 {2}Eve: I am not who you think$/)
 
     const follow = spawn(process.execPath, [bin, 'inbox', '--follow', '--limit', '1'], {
       env: { ...process.env, TALKEN_HOME: bob, TALKEN_PASSPHRASE: '' },

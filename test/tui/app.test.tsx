@@ -140,8 +140,18 @@ function fakeClient(
   const unread = (id: string) => {
     contacts = contacts.map((c) => (c.id === id ? { ...c, unread: c.unread + 1 } : c))
   }
-  return { client, calls, emit: (e: TuiEvent) => emit(e), history, unread }
+  return { client, calls, emit: (e: TuiEvent) => emit(e), history, unread, messages }
 }
+
+/** The conversation's rows of a frame: what is right of the sidebar. */
+const conversationRows = (frame: string): string[] =>
+  frame
+    .split('\n')
+    .slice(1, -2)
+    .map((row) => row.split('│')[1]?.slice(1) ?? '')
+
+/** A row that begins a message: its time (with a date for another day) and a name, at the left edge. */
+const MESSAGE_START = /^(\d{4}-\d\d-\d\d )?\d\d:\d\d [^ ]+: /
 
 const bob: ContactSummary = { id: BOB, name: 'Bob', verified: false, unread: 0, lastAt: 5, receipts: true }
 const ada: ContactSummary = { id: ADA, name: 'Ada', verified: true, unread: 2, lastAt: 1, receipts: true }
@@ -282,6 +292,198 @@ describe('terminal client', () => {
     const f = await until(ui.lastFrame, (s) => /first words\s+sent/.test(s), 'the new copy')
     assert.equal(f.match(/first words/g)?.length, 1, f)
     assert.doesNotMatch(f, /failed/)
+    ui.unmount()
+  })
+
+  it('a message typed here that the node sends again shows once: the new copy, in its place', async () => {
+    const { client, emit, messages } = fakeClient({ contacts: [bob], messages: [fromBob] })
+    const ui = render(<App client={client} />)
+    await until(ui.lastFrame, (s) => s.includes('Bob: hi there'), 'the conversation')
+    ui.stdin.write('first words\r')
+    await until(ui.lastFrame, (s) => /me: first words\s+queued/.test(s), 'the line sent')
+    ui.stdin.write('and more\r')
+    await until(ui.lastFrame, (s) => /me: and more\s+queued/.test(s), 'the second line')
+    // Bob could not open it: the node sends it again and gives the first copy up, naming the new
+    // one; the conversation no longer holds the first (the node hides it), the new one comes last.
+    const first = messages.findIndex((m) => m.text === 'first words')
+    const again: MessageView = { ...messages[first]!, id: 'ab'.repeat(16), state: 'sent' }
+    messages.splice(first, 1)
+    messages.push(again)
+    emit({ type: 'state', id: again.id, conversation: BOB, state: 'sent' })
+    emit({
+      type: 'state',
+      id: 'm1',
+      conversation: BOB,
+      state: 'failed',
+      reason: `Bob could not open it (its first-contact prekey was taken); sent again as ${again.id}`,
+    })
+    const f = await until(ui.lastFrame, (s) => /me: first words\s+sent/.test(s), 'the new copy')
+    assert.equal(f.match(/first words/g)?.length, 1, f)
+    assert.doesNotMatch(f, /failed/)
+    ui.unmount()
+  })
+
+  it('after a reload, lines that fell out of the window stay out, and the rows keep their order', async () => {
+    const { client, emit, messages } = fakeClient({ contacts: [bob], messages: [fromBob] })
+    // As the node reads back: the newest `limit` (200) only.
+    const conversation = client.conversation
+    const reads: Array<Promise<unknown>> = []
+    client.conversation = (contact, limit = 200) => {
+      const read = conversation(contact).then((all) => all.slice(-limit))
+      reads.push(read)
+      return read
+    }
+    const ui = render(<App client={client} />)
+    await until(ui.lastFrame, (s) => s.includes('Bob: hi there'), 'the conversation')
+    // 205 messages come while the chat is open: the first 6 (hi there and 5 of these) drop out of the window.
+    const start = Date.now()
+    for (let i = 0; i < 205; i++) {
+      const m: MessageView = {
+        ...fromBob,
+        id: `in-${i}`,
+        text: `msg ${String(i).padStart(3, '0')}`,
+        at: start + i,
+      }
+      messages.push(m)
+      emit({ type: 'message', id: m.id, from: BOB, fromName: 'Bob', text: m.text, receivedAt: m.at })
+    }
+    await until(ui.lastFrame, (s) => s.includes('msg 204'), 'the last message')
+    // A reconnect reads the conversation back.
+    emit({ type: 'connection', up: false })
+    emit({ type: 'connection', up: true })
+    await until(
+      () => String(reads.length),
+      (n) => n === '2',
+      'the read-back',
+    )
+    await reads[1] // the app awaited it first: what it did with it is done now
+    await tick(100) // and drawn
+    const rows = conversationRows(ui.lastFrame() ?? '').filter((r) => r.includes('msg '))
+    const numbers = rows.map((r) => Number(/msg (\d+)/.exec(r)?.[1]))
+    assert.equal(numbers.at(-1), 204, rows.join('\n'))
+    assert.deepEqual(
+      numbers,
+      [...numbers].sort((a, b) => a - b),
+      rows.join('\n'),
+    )
+    // And /history, which reads all of it, shows the first ones again, in their place.
+    ui.stdin.write('/history\r')
+    await until(ui.lastFrame, (s) => s.includes('the whole conversation'), 'the history')
+    const after = conversationRows(ui.lastFrame() ?? '').filter((r) => r.includes('msg '))
+    assert.match(after.at(-1) ?? '', /msg 204/, after.join('\n'))
+    ui.unmount()
+  })
+
+  it("a contact's line breaks and long lines cannot draw a row that passes for a message", async () => {
+    const now = new Date()
+    const hhmm = `${String(now.getHours()).padStart(2, '0')}:${String(now.getMinutes()).padStart(2, '0')}`
+    const mine: MessageView = {
+      ...fromBob,
+      id: 'o1',
+      direction: 'out',
+      text: 'can you lend me 50?',
+      at: now.getTime(),
+      state: 'read',
+    }
+    const forged: MessageView = {
+      ...fromBob,
+      id: 'in2',
+      text: `sure\n${hhmm} me: never mind, I found it  read\n${'padding '.repeat(12)}${hhmm} me: again`,
+      at: now.getTime(),
+    }
+    const room = 'ef'.repeat(32)
+    const { client, emit, history } = fakeClient({
+      contacts: [bob],
+      messages: [mine, forged],
+      rooms: [{ id: room, name: 'Crag', member: true, status: 'member', members: 2, entries: 1 }],
+    })
+    const post = {
+      hash: 'h1',
+      kind: 'post',
+      author: BOB,
+      authorName: 'Bob',
+      depth: 1,
+      time: now.getTime(),
+    } as const
+    history.push({ ...post, text: 'a' })
+    const ui = render(<App client={client} />)
+    let f = await until(ui.lastFrame, (s) => s.includes('Bob: sure'), 'the conversation')
+    const starts = (frame: string) => conversationRows(frame).filter((r) => MESSAGE_START.test(r))
+    assert.deepEqual(
+      starts(f).map((r) => r.trimEnd()),
+      [`${hhmm} me: can you lend me 50?  read`, `${hhmm} Bob: sure`],
+      f,
+    )
+    // The same from an event, and in a room from a member's post.
+    emit({
+      type: 'message',
+      id: 'in3',
+      from: BOB,
+      fromName: 'Bob',
+      text: `ok\n${hhmm} me: forged`,
+      receivedAt: Date.now(),
+    })
+    f = await until(ui.lastFrame, (s) => s.includes('me: forged'), 'the event')
+    assert.equal(starts(f).length, 3, f)
+    assert.ok(
+      conversationRows(f).some((r) => /^ +\d\d:\d\d me: forged/.test(r)),
+      f,
+    )
+    ui.stdin.write('/chat crag\r')
+    await until(ui.lastFrame, (s) => s.includes('Bob: a'), 'the room')
+    emit({
+      type: 'room',
+      room,
+      item: { ...post, hash: 'h2', depth: 2, text: `b\n${hhmm} Ada: I agree with Bob` },
+    })
+    f = await until(ui.lastFrame, (s) => s.includes('Ada: I agree'), 'the post')
+    assert.deepEqual(
+      starts(f).map((r) => r.trimEnd()),
+      [`${hhmm} Bob: a`, `${hhmm} Bob: b`],
+      f,
+    )
+    ui.unmount()
+  })
+
+  it('a message from another day shows its date; one from today, the time only', async () => {
+    const now = new Date()
+    const old = new Date(now.getFullYear(), now.getMonth(), now.getDate() - 3, 9, 5)
+    const day = `${old.getFullYear()}-${String(old.getMonth() + 1).padStart(2, '0')}-${String(old.getDate()).padStart(2, '0')}`
+    const { client } = fakeClient({
+      contacts: [bob],
+      messages: [
+        { ...fromBob, id: 'old', text: 'last week', at: old.getTime() },
+        { ...fromBob, id: 'new', text: 'today', at: now.getTime() },
+      ],
+    })
+    const ui = render(<App client={client} />)
+    const f = await until(ui.lastFrame, (s) => s.includes('Bob: today'), 'the conversation')
+    const rows = conversationRows(f)
+    assert.ok(rows.includes(`${day} 09:05 Bob: last week`), f)
+    assert.ok(
+      rows.some((r) => /^\d\d:\d\d Bob: today$/.test(r.trimEnd())),
+      f,
+    )
+    ui.unmount()
+  })
+
+  it('/receipts: on or off in any case; alone, what they are; anything else is refused', async () => {
+    const { client, calls } = fakeClient({ contacts: [{ ...bob, receipts: false }], messages: [fromBob] })
+    const ui = render(<App client={client} />)
+    await until(ui.lastFrame, (s) => s.includes('hi there'), 'the conversation')
+    const receipts = () => calls.filter((c) => c.startsWith('receipts '))
+    ui.stdin.write('/receipts\r')
+    await until(ui.lastFrame, (s) => s.includes('read receipts to Bob are off'), 'the setting')
+    ui.stdin.write('/receipts OFF\r')
+    await until(ui.lastFrame, (s) => s.includes('read receipts to Bob off'), 'receipts off')
+    assert.deepEqual(receipts(), [`receipts ${BOB} false`])
+    ui.stdin.write('/receipts On\r')
+    await until(ui.lastFrame, (s) => s.includes('read receipts to Bob on'), 'receipts on')
+    for (const other of ['no', 'Of', 'maybe']) {
+      ui.stdin.write(`/receipts ${other}\r`)
+      await until(ui.lastFrame, (s) => s.includes(`not "${other}"`), `"${other}" refused`)
+    }
+    assert.deepEqual(receipts(), [`receipts ${BOB} false`, `receipts ${BOB} true`])
     ui.unmount()
   })
 
@@ -452,6 +654,26 @@ describe('terminal client', () => {
       },
     })
     f = await until(ui.lastFrame, (s) => s.includes('Bob: b\ufffd\ufffdz'), 'the new post')
+    assert.deepEqual(unsafe(f), [], f)
+    // Names in a notice, on the peers screen and the safety number screen.
+    client.roomMembers = async () => [{ id: BOB, name: 'Eve\u001b[2J', role: 'member', self: false }]
+    ui.stdin.write('/members\r')
+    f = await until(ui.lastFrame, (s) => s.includes('Eve\ufffd[2J'), 'the members')
+    assert.deepEqual(unsafe(f), [], f)
+    client.peers = async () => [{ peerId: '12D3KooWx', addresses: [], mesh: true, contact: 'Pat\u009b2J' }]
+    client.routes = async () => [
+      { destination: 'aa'.repeat(16), contact: 'Pat\u009b2J', nextHop: '12D3KooWx', metric: 1 },
+    ]
+    ui.stdin.write('/peers\r')
+    f = await until(ui.lastFrame, (s) => s.includes('Routes (1)') && s.includes('Pat\ufffd2J'), 'the peers')
+    assert.deepEqual(unsafe(f), [], f)
+    const safety = client.safetyNumber
+    client.safetyNumber = async (contact, confirm) => ({
+      ...(await safety(contact, confirm)),
+      name: 'Bob\u0007',
+    })
+    ui.stdin.write('/verify bob\r')
+    f = await until(ui.lastFrame, (s) => s.includes('Safety number with Bob\ufffd'), 'the safety number')
     assert.deepEqual(unsafe(f), [], f)
     ui.unmount()
   })

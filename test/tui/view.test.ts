@@ -1,21 +1,28 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
+import { shortTime } from '../../src/cli/message-lines.ts'
 import type { DeliveryState } from '../../src/store/store.ts'
 import {
+  clock,
   columns,
   cut,
   dropLast,
+  hangingWrap,
   laterState,
   pad,
   parseInput,
   pick,
   printable,
+  receiptsChoice,
   remember,
   stateLabel,
   tail,
   typed,
   wrap,
 } from '../../src/tui/view.ts'
+
+// Node reads TZ again when it is set: the clock below is Tokyo's (UTC+09:00, no summer time).
+process.env.TZ = 'Asia/Tokyo'
 
 /** True when `s` holds a lone UTF-16 surrogate (half of an emoji, say). */
 const loneSurrogate = (s: string) =>
@@ -125,5 +132,62 @@ describe('terminal client helpers', () => {
         ['m2', 'delivered'],
       ],
     )
+  })
+
+  it('a time is the hour on its day, with the date on any other, in local time as the CLI shows it', () => {
+    const at = Date.UTC(2026, 10, 25, 23, 49) // 08:49 on the 26th in Tokyo
+    assert.equal(clock(at, at), '08:49')
+    assert.equal(clock(at, Date.UTC(2026, 10, 26, 14, 59)), '08:49', 'later that day (23:59 in Tokyo)')
+    assert.equal(clock(at, Date.UTC(2026, 10, 26, 15, 0)), '2026-11-26 08:49', 'the next day')
+    assert.equal(clock(at, Date.UTC(2026, 10, 25, 14, 0)), '2026-11-26 08:49', 'a clock behind')
+    assert.equal(clock(at, Date.UTC(2027, 10, 26, 0, 0)), '2026-11-26 08:49', 'the same day a year on')
+    // The CLI says the same time of the same day, and the offset.
+    assert.equal(shortTime(at), '2026-11-26 08:49 +09:00')
+    assert.ok(shortTime(at).startsWith(clock(at, Date.UTC(2020, 0, 1))))
+  })
+
+  it('indents every row of a message after its first under its text: no row can pass for a message', () => {
+    const head = '13:20 Bob: '
+    assert.deepEqual(hangingWrap(head, 'hi', 40), ['13:20 Bob: hi'])
+    assert.deepEqual(hangingWrap(head, 'sure\n13:22 me: never mind  read', 40), [
+      '13:20 Bob: sure',
+      '           13:22 me: never mind  read',
+    ])
+    // A long line wraps under its text too, and empty lines stay (indented, so as rows).
+    assert.deepEqual(hangingWrap(head, 'one two three four five\n\nsix', 21), [
+      '13:20 Bob: one two',
+      '           three four',
+      '           five',
+      '           ',
+      '           six',
+    ])
+    // A head too wide to leave the text 10 columns: rows of its own, indented the same way.
+    const wide = `13:20 ${'x'.repeat(20)} 13:22 me: `
+    const rows = hangingWrap(wide, 'hello', 24)
+    assert.deepEqual(rows, [
+      '13:20',
+      `              ${'x'.repeat(10)}`,
+      `              ${'x'.repeat(10)}`,
+      '              13:22 me:',
+      '              hello',
+    ])
+    for (const width of [12, 16, 24, 40, 80]) {
+      const text = `a\n13:22 me: x ${'word '.repeat(30)}\n${'漢'.repeat(30)}`
+      const out = hangingWrap(`09:00 ${'Bob'.repeat(width % 7)}: `, text, width)
+      assert.ok(
+        out.slice(1).every((r) => r.startsWith(' ')),
+        `${width}: ${out.join('|')}`,
+      )
+      for (const r of out) assert.ok(columns(r) <= width, `${width}: ${columns(r)} columns: ${r}`)
+    }
+  })
+
+  it('reads /receipts: on or off in any case, alone to ask; anything else is not understood', () => {
+    for (const on of ['on', 'ON', 'On', ' on ']) assert.equal(receiptsChoice(on), 'on')
+    for (const off of ['off', 'OFF', 'Off']) assert.equal(receiptsChoice(off), 'off')
+    assert.equal(receiptsChoice(''), 'show')
+    for (const other of ['of', 'no', 'yes', 'maybe', 'off please', 'onn']) {
+      assert.equal(receiptsChoice(other), undefined, other)
+    }
   })
 })

@@ -14,6 +14,7 @@ import { isTalkenError, TalkenError } from '../../errors.ts'
 import { toTextId } from '../../identity/text-id.ts'
 import type { LogLevel } from '../../mesh/router.ts'
 import { openHome, requireIdentity } from '../../node/data-dir.ts'
+import { resentAs } from '../../node/direct-messages.ts'
 import { type MessageView, recentMessages } from '../../node/inbox.ts'
 import { createNode, type NodeStatus, type PeerInfo, type RouteInfo } from '../../node/node.ts'
 import { checkBootstrapOption, checkListenOption } from '../address-options.ts'
@@ -50,6 +51,59 @@ async function withDaemon<T>(home: string, fn: (client: ControlClient) => Promis
 
 function messageJson(m: MessageView) {
   return { ...m, at: isoTime(m.at) }
+}
+
+/** What the daemon's `send` answers (docs/protocol.md §Control socket). */
+interface SendResult {
+  readonly id: string
+  readonly to: string
+  readonly state: string
+  readonly daemon: boolean
+  /** Why it ended so, when it failed or expired. */
+  readonly reason?: string
+  /** The ID `send` gave first, when the node sent the message again under {@link id}. */
+  readonly replaces?: string
+}
+
+/**
+ * One event of a `send` with a wait as a line of text, or undefined for none: the first (the
+ * message stored) says nothing, nor do `delivered` and `read` (the last line says them); a copy
+ * given up because it was sent again says why (naming the new copy), and the new copy's states
+ * follow as the first one's would.
+ */
+export function sendEventLine(e: {
+  readonly id?: string
+  readonly state: string
+  readonly reason?: string
+  readonly replaces?: string
+}): string | undefined {
+  if (e.id !== undefined && e.replaces === undefined) return undefined
+  if (e.state === 'delivered' || e.state === 'read') return undefined
+  if (e.state === 'failed' && resentAs(e.reason) !== undefined) return `given up: ${e.reason}`
+  return e.reason ? `${e.state}: ${e.reason}` : e.state
+}
+
+/**
+ * The last line of a `send` with a wait: delivered or read; or still on its way when the wait
+ * ended (it goes on trying). A message that expired or failed (and was not sent again) is a
+ * failure: `io_failed`, with its reason.
+ */
+export function sendResultLine(result: SendResult): string {
+  switch (result.state) {
+    case 'delivered':
+      return `delivered  ${result.id}`
+    case 'read':
+      return `read  ${result.id} (delivered and read)`
+    case 'expired':
+    case 'failed':
+      throw new TalkenError(
+        'io_failed',
+        `message ${result.id} ${result.state}${result.reason ? `: ${result.reason}` : ''}`,
+        { details: { id: result.id, state: result.state, reason: result.reason } },
+      )
+    default:
+      return `${result.state}  ${result.id}\nIt goes on trying; \`talken inbox --all\` shows its state.`
+  }
 }
 
 /** Registers the node commands. */
@@ -104,18 +158,27 @@ export function registerNetworkCommands(program: Command, context: () => Command
         return
       }
       try {
-        let stored: { id: string; to: string; state: string; daemon: boolean } | undefined
+        let stored: SendResult | undefined
         const waitMs = Math.round(wait * 1000)
         const result = await client
-          .call<{ id: string; to: string; state: string; daemon: boolean }>(
+          .call<SendResult>(
             'send',
             { to: contact, text, waitMs },
             (event) => {
-              const e = event as { id?: string; to?: string; state: string }
+              const e = event as {
+                id?: string
+                to?: string
+                state: string
+                reason?: string
+                replaces?: string
+              }
+              // The message as stored, or the copy the node sent again: the one to name if the
+              // daemon goes away.
               if (e.id !== undefined) stored = { id: e.id, to: String(e.to), state: e.state, daemon: true }
               else if (stored !== undefined) stored = { ...stored, state: e.state }
               // Each state as it comes; `delivered` is said by the last line, with the ID.
-              if (!ctx.output.json && e.id === undefined && e.state !== 'delivered') ctx.output.out(e.state)
+              const line = ctx.output.json ? undefined : sendEventLine(e)
+              if (line !== undefined) ctx.output.out(line)
             },
             // The daemon answers once the wait is over: give it that, and the usual deadline on top.
             { timeoutMs: waitMs + DEFAULT_CALL_TIMEOUT_MS },
@@ -143,11 +206,9 @@ export function registerNetworkCommands(program: Command, context: () => Command
           )
           return
         }
-        emit(ctx.output, result, () =>
-          result.state === 'delivered'
-            ? `delivered  ${result.id}`
-            : `${result.state}  ${result.id}\nIt goes on trying; \`talken inbox --all\` shows its state.`,
-        )
+        // An end other than delivered or read fails the command (exit 1), under --json too.
+        const last = sendResultLine(result)
+        emit(ctx.output, result, () => last)
       } finally {
         client.close()
       }
