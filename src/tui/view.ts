@@ -98,9 +98,12 @@ export function receiptsChoice(args: string): 'on' | 'off' | 'show' | undefined 
 /**
  * `text` with what could drive the terminal instead of showing in it replaced by U+FFFD: C0
  * controls (U+0000–U+001F; a newline kept when `keepNewlines`), DEL and C1 controls
- * (U+007F–U+009F), and lone surrogates. Text from others (messages, room posts, names, errors)
- * is written raw by ink, so an ESC or CSI in it would move the cursor, recolour or clear the
- * screen, or retitle the terminal; every such string goes through here on its way to the screen.
+ * (U+007F–U+009F), lone surrogates, and the bidirectional embeddings, overrides and isolates
+ * (U+202A–U+202E, U+2066–U+2069). Text from others (messages, room posts, names, errors) is
+ * written raw by ink, so an ESC or CSI in it would move the cursor, recolour or clear the screen,
+ * or retitle the terminal, and a right-to-left override would show the rest of the row reversed
+ * (a name, a time or a state made to read as another); every such string goes through here on
+ * its way to the screen.
  */
 export function printable(text: string, keepNewlines = false): string {
   if (/^[\x20-\x7e]*$/.test(text)) return text
@@ -114,7 +117,13 @@ export function printable(text: string, keepNewlines = false): string {
         i++
       } else out += '\ufffd'
     } else if (c >= 0xdc00 && c <= 0xdfff) out += '\ufffd'
-    else if ((c < 0x20 && !(keepNewlines && c === 0x0a)) || (c >= 0x7f && c <= 0x9f)) out += '\ufffd'
+    else if (
+      (c < 0x20 && !(keepNewlines && c === 0x0a)) ||
+      (c >= 0x7f && c <= 0x9f) ||
+      (c >= 0x202a && c <= 0x202e) ||
+      (c >= 0x2066 && c <= 0x2069)
+    )
+      out += '\ufffd'
     else out += text[i]
   }
   return out

@@ -90,6 +90,11 @@ describe('terminal client helpers', () => {
     assert.equal(printable('\u0000\u001f\u0020\u007e\u00a0'), '\ufffd\ufffd\u0020\u007e\u00a0')
     assert.equal(printable('half \ud83d and \ude00 end'), 'half \ufffd and \ufffd end')
     assert.equal(printable('\ud83d\ude00 漢 é'), '😀 漢 é', 'pairs and other text untouched')
+    // A right-to-left override (and the other embeddings and isolates) would reverse the rest of
+    // the row: "Eve \u202Edaer" would read "Eve read".
+    assert.equal(printable('Eve \u202edaer'), 'Eve \ufffddaer')
+    assert.equal(printable('\u202a\u202b\u202c\u202d\u2066\u2067\u2068\u2069'), '\ufffd'.repeat(8))
+    assert.equal(printable('שלום \u200f ok'), 'שלום \u200f ok', 'right-to-left text and marks untouched')
   })
 
   it('reads a chunk of keys: text, and whether Enter ended it', () => {
