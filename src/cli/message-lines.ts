@@ -5,17 +5,32 @@
  * A message's text is the sender's, and may hold newlines. Printed as it is, a sender could make
  * a line of their text look like another message from someone else. So every line of a text
  * after its first is indented under where the text starts: only a line a message begins with
- * starts at the left edge.
+ * starts at the left edge. Nor may it hold what would drive the terminal rather than show: the
+ * decoders refuse control characters other than newlines and tabs, and the bidirectional
+ * embeddings, overrides and isolates (U+202A–U+202E, U+2066–U+2069, which would reverse the rest
+ * of a line, a name or a time with it) show as U+FFFD.
  */
 import stringWidth from 'string-width'
 import type { MessageView } from '../node/inbox.ts'
 
-/** `head` and then `text`, its lines after the first indented to where the text starts. */
+/** Bidirectional embeddings, overrides and isolates: they reorder what follows them on a line. */
+const BIDI_CONTROLS = /[\u202a-\u202e\u2066-\u2069]/g
+
+/** `text` with the bidirectional controls in it shown as U+FFFD. */
+export function withoutBidiControls(text: string): string {
+  return text.replace(BIDI_CONTROLS, '\ufffd')
+}
+
+/**
+ * `head` and then `text`, its lines after the first indented to where the text starts, and
+ * neither able to reorder the line (see the file comment).
+ */
 export function hangingIndent(head: string, text: string): string {
-  const [first = '', ...rest] = text.split('\n')
-  if (rest.length === 0) return `${head}${first}`
-  const indent = ' '.repeat(Math.max(1, stringWidth(head)))
-  return [`${head}${first}`, ...rest.map((line) => `${indent}${line}`.trimEnd())].join('\n')
+  const shownHead = withoutBidiControls(head)
+  const [first = '', ...rest] = withoutBidiControls(text).split('\n')
+  if (rest.length === 0) return `${shownHead}${first}`
+  const indent = ' '.repeat(Math.max(1, stringWidth(shownHead)))
+  return [`${shownHead}${first}`, ...rest.map((line) => `${indent}${line}`.trimEnd())].join('\n')
 }
 
 const two = (n: number): string => String(n).padStart(2, '0')

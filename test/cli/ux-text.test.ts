@@ -39,6 +39,19 @@ describe('message lines', () => {
     assert.equal(lines.filter((l) => MESSAGE_START.test(l)).length, 1)
   })
 
+  it('a right-to-left override (or any bidirectional control) in a name or a text cannot reorder the line', () => {
+    // "Eve \u202Edaer" would show as "Eve read": the rest of the line reversed.
+    assert.equal(
+      hangingIndent('at  Eve \u202e: ', 'daer\nmore \u2066x\u2069'),
+      'at  Eve \ufffd: daer\n           more \ufffdx\ufffd',
+    )
+    assert.equal(
+      hangingIndent('at  ', 'שלום \u200f ok'),
+      'at  שלום \u200f ok',
+      'right-to-left text and marks kept',
+    )
+  })
+
   it('a one-line message is one line, and empty lines stay empty', () => {
     assert.equal(hangingIndent('at  Ada: ', 'hello'), 'at  Ada: hello')
     assert.equal(hangingIndent('at  Ada: ', 'a\n\nb'), 'at  Ada: a\n\n         b')
