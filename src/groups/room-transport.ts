@@ -53,6 +53,8 @@ export const ROOM_FRAME_TTL_MS = 10 * 60_000
 export const ROOM_FRAME_CLOCK_SKEW_MS = 15 * 60_000
 /** Frames remembered as taken (see {@link FreshFrames}), at most. */
 const REMEMBERED_FRAMES = 8192
+/** How often those too old to be taken again are forgotten. */
+const SWEEP_INTERVAL_MS = 60_000
 
 /** The room a frame travels in: its ID (which the signature covers) and transport key. */
 export interface RoomChannel {
@@ -204,6 +206,8 @@ function decodeInner(bytes: Uint8Array): { message: RoomMessage; signature: Uint
 export class FreshFrames {
   /** Signatures (hex) of frames taken, with their times. */
   readonly #taken = new BoundedMap<string, number>(REMEMBERED_FRAMES)
+  /** When frames too old to be taken were last forgotten. */
+  #sweptAt = Number.NEGATIVE_INFINITY
 
   /**
    * Why the frame is refused, or undefined to take it (it is then remembered; `onRollback` is
@@ -221,8 +225,12 @@ export class FreshFrames {
     if (m.sentAt > now + ROOM_FRAME_CLOCK_SKEW_MS) return 'it is from the future'
     const key = Buffer.from(signature).toString('hex')
     if (this.#taken.has(key)) return 'it was taken before'
-    // Frames too old to be taken again need no remembering.
-    this.#taken.sweep((at) => at < now - ROOM_FRAME_TTL_MS - ROOM_FRAME_CLOCK_SKEW_MS)
+    // Frames too old to be taken again need no remembering: swept once a minute, not per frame
+    // (the bound holds meanwhile).
+    if (now - this.#sweptAt >= SWEEP_INTERVAL_MS || now < this.#sweptAt) {
+      this.#sweptAt = now
+      this.#taken.sweep((at) => at < now - ROOM_FRAME_TTL_MS - ROOM_FRAME_CLOCK_SKEW_MS)
+    }
     const undo = this.#taken.setUndoably(key, m.sentAt)
     onRollback?.(undo)
     return undefined
