@@ -7,12 +7,10 @@
  */
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
-import { byCausalOrder, ControlHistory } from '../../src/groups/control-history.ts'
+import { ControlHistory } from '../../src/groups/control-history.ts'
 import { compareBytes, genesisRoomId, type RoomEntry, signEntry, toHex } from '../../src/groups/entry.ts'
-import { applyEntry, foldControl, isControl, type RoomState } from '../../src/groups/membership.ts'
+import { applyEntry, type RoomState } from '../../src/groups/membership.ts'
 import {
-  decodeAddBody,
-  decodeRemoveBody,
   encodeAddBody,
   encodeGenesisBody,
   encodePostBody,
@@ -22,27 +20,10 @@ import {
 import { roomKeyId } from '../../src/groups/room-keys.ts'
 import { createIdentity } from '../../src/identity/identity.ts'
 import { prng, testSeed } from '../helpers/prng.ts'
+import { replayedInAnotherOrder, ruleState, stateSummary } from '../helpers/room-rule.ts'
 
 const T0 = 1_750_000_000_000
 const PEOPLE = Array.from({ length: 5 }, (_, i) => createIdentity({ now: T0, deviceName: `p${i}` }))
-
-/** A comparable summary of a state: members with roles and sealing keys, key, holders, key IDs. */
-function summary(st: RoomState): string {
-  const ids: string[] = []
-  for (let link = st.introduced; link !== undefined; link = link.up) {
-    if (link.all !== undefined) {
-      ids.push(...link.all)
-      break
-    }
-    ids.push(link.id)
-  }
-  return JSON.stringify({
-    members: [...st.members].map(([k, m]) => `${k}:${m.role}:${toHex(m.sealingKey)}`).sort(),
-    key: st.currentKeyId && toHex(st.currentKeyId),
-    holders: [...st.holders].sort(),
-    ids: [...new Set(ids)].sort(),
-  })
-}
 
 /** One random history of about `size` entries; returns what disagreed. */
 function check(random: () => number, size: number): string[] {
@@ -60,38 +41,15 @@ function check(random: () => number, size: number): string[] {
     }
     return p
   }
-  // The rule, from scratch: seniority by first uncontested admission, removals in that order.
   const reference = (at: readonly RoomEntry[]): RoomState => {
     const ids = new Set<string>()
     for (const e of at) for (const x of past(e)) ids.add(x)
-    const list = [...ids]
-      .map((x) => byId.get(x)!)
-      .filter(isControl)
-      .sort(byCausalOrder)
-    const outs = list.filter((e) => e.kind === 'remove' || e.kind === 'leave')
-    const subject = (r: RoomEntry) => toHex(r.kind === 'leave' ? r.author : decodeRemoveBody(r.body).member)
     const concurrent = (a: RoomEntry, b: RoomEntry) =>
       !past(a).has(toHex(b.hash)) && !past(b).has(toHex(a.hash))
-    const admitted = new Map<string, number>()
-    list.forEach((e, i) => {
-      if (e.kind !== 'genesis' && e.kind !== 'add') return
-      const member = toHex(e.kind === 'genesis' ? e.author : decodeAddBody(e.body).member)
-      if (admitted.has(member)) return
-      if (outs.some((r) => subject(r) === toHex(e.author) && concurrent(r, e))) return
-      admitted.set(member, i)
-    })
-    const rank = (e: RoomEntry) => admitted.get(toHex(e.author)) ?? Number.POSITIVE_INFINITY
-    const position = new Map(list.map((e, i) => [e, i]))
-    outs.sort((a, b) => (rank(a) === rank(b) ? position.get(a)! - position.get(b)! : rank(a) - rank(b)))
-    const voided = new Set<RoomEntry>()
-    for (const out of outs) {
-      if (voided.has(out) || rank(out) === Number.POSITIVE_INFINITY) continue
-      for (const x of list) {
-        if (x !== out && !voided.has(x) && toHex(x.author) === subject(out) && concurrent(x, out))
-          voided.add(x)
-      }
-    }
-    return foldControl(list.filter((e) => !voided.has(e)))
+    return ruleState(
+      [...ids].map((x) => byId.get(x)!),
+      concurrent,
+    )
   }
 
   const genesis = signEntry(PEOPLE[0]!, {
@@ -194,25 +152,19 @@ function check(random: () => number, size: number): string[] {
     heads.add(toHex(e.hash))
   }
   for (const e of all) {
-    if (summary(history.stateAt([e])) !== summary(reference([e]))) problems.push(`state after ${e.kind}`)
+    if (stateSummary(history.stateAt([e])) !== stateSummary(reference([e])))
+      problems.push(`state after ${e.kind}`)
   }
   for (let i = 0; i < 40; i++) {
     const some = [...new Set(Array.from({ length: 2 + Math.floor(random() * 3) }, () => pick(all)))]
-    if (summary(history.stateAt(some)) !== summary(reference(some))) problems.push('state at a merge')
+    if (stateSummary(history.stateAt(some)) !== stateSummary(reference(some)))
+      problems.push('state at a merge')
   }
   // Another arrival order (parents first), another history: the same states.
-  const other = new ControlHistory()
-  const done = new Set<string>()
-  const rest = [...all]
-  while (rest.length > 0) {
-    const e = pick(rest.filter((x) => x.parents.every((p) => done.has(toHex(p)))))
-    rest.splice(rest.indexOf(e), 1)
-    done.add(toHex(e.hash))
-    const parents = e.parents.map((p) => byId.get(toHex(p))!)
-    other.record(e, parents, other.stateAt(parents))
-  }
+  const other = replayedInAnotherOrder(all, pick)
   for (const e of all) {
-    if (summary(other.stateAt([e])) !== summary(history.stateAt([e]))) problems.push('order-dependent state')
+    if (stateSummary(other.stateAt([e])) !== stateSummary(history.stateAt([e])))
+      problems.push('order-dependent state')
   }
   return problems
 }
