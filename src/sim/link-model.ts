@@ -10,6 +10,7 @@
  * clock's whole milliseconds.
  */
 import { TalkenError } from '../errors.ts'
+import { MIN_FRAGMENT_MTU } from '../mesh/fragmentation.ts'
 
 /** Properties of one link. */
 export interface LinkParams {
@@ -30,8 +31,12 @@ export interface LinkParams {
  */
 export const DEFAULT_LINK: LinkParams = { latencyMs: 5, bandwidth: 250_000, loss: 0, mtu: 16 * 1024 }
 
-/** Smallest MTU the simulator accepts: routers need room for a header and some payload. */
-export const MIN_MTU = 64
+/**
+ * Smallest MTU the simulator accepts: Talken's smallest fragment (a frame header and some
+ * payload). A Talken core refuses a link with less, so a run below it would deliver nothing and
+ * say only that; the baselines get the same links.
+ */
+export const MIN_MTU = MIN_FRAGMENT_MTU
 
 /** Throws `invalid_argument` unless `p` is a usable link description. */
 export function checkLinkParams(p: LinkParams): LinkParams {

@@ -121,7 +121,7 @@ describe('epidemic baseline', () => {
         { src: 0, dst: 2, createdAt: 0, size: 1000 },
         { src: 2, dst: 0, createdAt: 0, size: 10 },
       ],
-      link: { mtu: 64, loss: 0.2 },
+      link: { mtu: 84, loss: 0.2 },
     }
     const input = tinyInput(opts)
     const { metrics, delivered } = run(input, createEpidemicRouter())

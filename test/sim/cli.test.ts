@@ -3,6 +3,7 @@ import { spawnSync } from 'node:child_process'
 import { describe, it } from 'node:test'
 import { fileURLToPath } from 'node:url'
 import { parseCli, runScenario } from '../../src/sim/cli.ts'
+import { buildScenario } from '../../src/sim/scenarios.ts'
 import type { SimProgress } from '../../src/sim/simulator.ts'
 import { throwsCode } from '../helpers/errors.ts'
 
@@ -77,6 +78,15 @@ describe('sim command line', () => {
     ]) {
       throwsCode(() => parseCli(argv), 'invalid_argument')
     }
+    // Below Talken's smallest fragment: its cores would refuse every link, and deliver nothing.
+    throwsCode(
+      () => buildScenario({ scenario: 'line', nodes: 5, seed: 1, link: { mtu: 83 } }),
+      'invalid_argument',
+    )
+    assert.equal(
+      buildScenario({ scenario: 'line', nodes: 5, seed: 1, link: { mtu: 84 } }).input.link(0, 1).mtu,
+      84,
+    )
   })
 
   it('prints one JSON object, or an error with exit code 2', () => {
