@@ -17,6 +17,10 @@
  *   the two exchange heads and then only what the other lacks (docs/groups.md §Sync).
  * - **Bad senders.** Entries that fail verification count against the member that sent them;
  *   past a threshold its frames are ignored for a while.
+ * - **Bounded answers.** A sync or graft is a small frame that can ask for the whole history, so
+ *   what one draws is bounded: a member's out of a byte budget of its own (a token bucket: a
+ *   burst a catch-up can spend at once, then a steady rate), the oldest of what it lacks first;
+ *   a non-member's once a minute at most.
  *
  * No clock, randomness or I/O of its own: the host (the node, or the simulator) supplies them.
  */
@@ -31,6 +35,7 @@ import {
   type GossipFrame,
   MAX_GOSSIP_HASHES,
 } from './gossip-frames.ts'
+import { MAX_ROOM_MEMBERS } from './limits.ts'
 import type { RoomLog } from './room-log.ts'
 
 /** Senders whose strikes are remembered, at most (the oldest go first). */
@@ -80,6 +85,13 @@ export interface GossipConfig {
   readonly maxStrikes: number
   /** How long a member's frames are ignored after too many invalid entries. */
   readonly penaltyMs: number
+  /**
+   * Bytes sent at most in one go in answer to one member's syncs and grafts: the size of its
+   * budget (a token bucket), which a joiner's or a returning member's catch-up may spend at once.
+   */
+  readonly supplyBurstBytes: number
+  /** Bytes a second that budget refills at: past the burst, what one member can make us send. */
+  readonly supplyBytesPerSecond: number
 }
 
 export const DEFAULT_GOSSIP_CONFIG: GossipConfig = {
@@ -91,6 +103,8 @@ export const DEFAULT_GOSSIP_CONFIG: GossipConfig = {
   antiEntropyIntervalMs: 30_000,
   maxStrikes: 8,
   penaltyMs: 10 * 60_000,
+  supplyBurstBytes: 8 * 1024 * 1024,
+  supplyBytesPerSecond: 32 * 1024,
 }
 
 /** Counters, for tests, logs and the simulator. */
@@ -102,6 +116,13 @@ export interface GossipStats {
   /** Entries from non-members whose parents are not held here: not kept waiting (no fault either). */
   notKept: number
   ignoredFrames: number
+  /**
+   * Members' syncs and grafts answered with only the oldest part of what they lack (in causal
+   * order), their budget being short: the rest comes with a later sync or graft.
+   */
+  suppliesTruncated: number
+  /** Members' syncs and grafts answered with nothing, their budget being spent. */
+  suppliesRefused: number
   prunesSent: number
   graftsSent: number
   syncsSent: number
@@ -129,6 +150,19 @@ const MAX_GRAFT_TRIES = 3
 const MAX_GRAFT_SOURCES = 8
 /** Most newly reachable peers synced with per review (bounds the burst after a partition heals). */
 const SYNCS_PER_REVIEW = 4
+/**
+ * Members' answer budgets kept, at most (the least recently used go first, and come back full):
+ * twice a full room, so that one is forgotten only after that many other accounts were members
+ * and asked since.
+ */
+const MAX_SUPPLY_BUDGETS = 2 * MAX_ROOM_MEMBERS
+
+/** What one member may still be sent in answer to its syncs and grafts: a token bucket. */
+interface SupplyBudget {
+  /** Bytes left, as of `at`; below zero after an answer that overdrew it (repaid first). */
+  bytes: number
+  at: number
+}
 
 /** The gossip state of one room on one device. */
 export class RoomGossip {
@@ -139,6 +173,8 @@ export class RoomGossip {
     rejected: 0,
     notKept: 0,
     ignoredFrames: 0,
+    suppliesTruncated: 0,
+    suppliesRefused: 0,
     prunesSent: 0,
     graftsSent: 0,
     syncsSent: 0,
@@ -166,6 +202,8 @@ export class RoomGossip {
   /** When each non-member's sync or graft was last answered, and the answers of this interval. */
   readonly #nonMemberAnswered = new BoundedMap<MemberId, number>(256)
   #nonMemberWindow = { start: Number.NEGATIVE_INFINITY, count: 0 }
+  /** Each member's budget for what we send in answer to its syncs and grafts (see `#answer`). */
+  readonly #supplyBudgets = new BoundedMap<MemberId, SupplyBudget>(MAX_SUPPLY_BUDGETS)
   #reviewAt = 0
   #antiEntropyAt: number
   #wakeAt = Number.POSITIVE_INFINITY
@@ -266,10 +304,7 @@ export class RoomGossip {
         // "Push to me from now on, and send what I lack": the frame carries the asker's heads.
         this.#lazy.delete(from)
         if (this.#isMember(from)) this.#eager.add(from)
-        if (!this.#mayAnswer(from)) return
-        for (const f of entryFrames('supply', this.#log.entriesSince(frame.hashes))) {
-          this.#host.send(from, f, 'entries')
-        }
+        this.#answer(from, frame.hashes, false)
         return
       }
       case 'prune':
@@ -281,13 +316,9 @@ export class RoomGossip {
         if (frame.peer && !this.#eager.has(from) && !this.#lazy.has(from) && this.#isMember(from)) {
           this.#eager.add(from)
         }
-        if (this.#mayAnswer(from)) {
-          const since = this.#log.entriesSince(frame.heads)
-          for (const f of entryFrames('supply', since)) this.#host.send(from, f, 'entries')
-          // Answer with ours unless they named every one of our heads (then they lack nothing).
-          const named = new Set(frame.heads.map(toHex))
-          if (!frame.reply && !this.#log.heads().every((h) => named.has(toHex(h)))) this.#sendSync(from, true)
-        }
+        // Answer with ours unless they named every one of our heads (then they lack nothing).
+        const named = new Set(frame.heads.map(toHex))
+        this.#answer(from, frame.heads, !frame.reply && !this.#log.heads().every((h) => named.has(toHex(h))))
         // What they hold and we lack comes in their answer; graft it only if that answer is lost.
         if (!this.#heeded(from)) return
         for (const h of this.#log.missing(frame.heads)) this.#want(h, from, 2 * this.#cfg.graftTimeoutMs)
@@ -429,9 +460,12 @@ export class RoomGossip {
     }
   }
 
-  #sendSync(member: MemberId, reply: boolean, peer = false): void {
+  /** Sends `member` a sync naming what we hold; returns its size in bytes. */
+  #sendSync(member: MemberId, reply: boolean, peer = false): number {
     this.stats.syncsSent++
-    this.#host.send(member, encodeGossipFrame({ type: 'sync', heads: this.#held(), reply, peer }), 'control')
+    const frame = encodeGossipFrame({ type: 'sync', heads: this.#held(), reply, peer })
+    this.#host.send(member, frame, 'control')
+    return frame.length
   }
 
   /** What a sync or graft names as held: the heads, then the newest other entries (bounded). */
@@ -448,14 +482,67 @@ export class RoomGossip {
   }
 
   /**
-   * Whether a sync or graft from `id` gets what it lacks: a member's always; anyone else's (a
-   * joiner our log does not list yet, or anyone holding the room ID, replaying one sealed frame)
+   * Answers a sync or graft from `from` naming `heads`: what it lacks beyond them (the entries
+   * outside their causal past, in causal order), then, when `reply`, a sync of ours.
+   *
+   * One small frame can ask for the whole history, so what it draws is bounded. A non-member's
+   * is answered in full, but seldom ({@link #mayAnswer}). A member's is answered every time, out
+   * of a budget of bytes of its own, a token bucket ({@link GossipConfig.supplyBurstBytes},
+   * refilled at {@link GossipConfig.supplyBytesPerSecond}), charged with every frame of the
+   * answer: a joiner or a member back from days away takes what it lacks at once, while a
+   * member that asks again and again (buggy or hostile) draws no more than the refill rate. An
+   * answer is given while the budget is above zero; when it runs short, only the oldest part of
+   * what they lack goes (the last entry taken may overdraw it, and the sync of ours then still
+   * goes: it names our heads, which they then graft). Causal order makes that part verifiable
+   * on its own: each entry's parents are in their past or come before it, and an entry is one
+   * deeper than its deepest parent. The rest comes with their next graft or sync, as the budget
+   * refills; when it is spent, the frame is answered with nothing.
+   */
+  #answer(from: MemberId, heads: readonly Uint8Array[], reply: boolean): void {
+    if (!this.#isMember(from)) {
+      if (!this.#mayAnswer(from)) return
+      for (const f of entryFrames('supply', this.#log.entriesSince(heads)))
+        this.#host.send(from, f, 'entries')
+      if (reply) this.#sendSync(from, true)
+      return
+    }
+    const budget = this.#supplyBudget(from)
+    if (budget.bytes <= 0) {
+      // Nothing is computed either: working out what they lack walks the whole history.
+      this.stats.suppliesRefused++
+      return
+    }
+    const since = this.#log.entriesSince(heads)
+    let fits = 0
+    for (let bytes = 0; fits < since.length && bytes < budget.bytes; fits++) bytes += since[fits]!.length
+    if (fits < since.length) this.stats.suppliesTruncated++
+    for (const f of entryFrames('supply', since.slice(0, fits))) {
+      budget.bytes -= f.length
+      this.#host.send(from, f, 'entries')
+    }
+    if (reply) budget.bytes -= this.#sendSync(from, true)
+  }
+
+  /** Member `id`'s answer budget, refilled up to now (a new one starts full). */
+  #supplyBudget(id: MemberId): SupplyBudget {
+    const now = this.#host.now()
+    const { supplyBurstBytes: burst, supplyBytesPerSecond: rate } = this.#cfg
+    const budget = this.#supplyBudgets.get(id) ?? { bytes: burst, at: now }
+    // A clock set back refills nothing (and the budget counts from the new time on).
+    budget.bytes = Math.min(burst, budget.bytes + (Math.max(0, now - budget.at) * rate) / 1000)
+    budget.at = now
+    this.#supplyBudgets.set(id, budget)
+    return budget
+  }
+
+  /**
+   * Whether a sync or graft from `id`, who is no member by our log (a joiner our log does not
+   * list yet, or anyone holding the room ID, replaying one sealed frame), gets what it lacks:
    * once per {@link NON_MEMBER_ANSWER_INTERVAL_MS} per sender and
    * {@link NON_MEMBER_ANSWERS_PER_INTERVAL} times in all, since one small frame can ask for the
    * whole history, and senders cost nothing to make.
    */
   #mayAnswer(id: MemberId): boolean {
-    if (this.#isMember(id)) return true
     const now = this.#host.now()
     const last = this.#nonMemberAnswered.get(id)
     if (now - this.#nonMemberWindow.start >= NON_MEMBER_ANSWER_INTERVAL_MS) {
