@@ -10,7 +10,13 @@ import type { Logger, LogLevel } from '../mesh/router.ts'
 import { addContact, contactDialAddresses, verifyContact } from '../node/contacts.ts'
 import { requireIdentity } from '../node/data-dir.ts'
 import { resentAs } from '../node/direct-messages.ts'
-import { contactSummaries, conversation, recentMessages } from '../node/inbox.ts'
+import {
+  contactSummaries,
+  conversation,
+  type MessageView,
+  messageView,
+  recentMessages,
+} from '../node/inbox.ts'
 import {
   createNode,
   type MessageStateEvent,
@@ -128,7 +134,8 @@ export function controlMethods(node: TalkenNode, log: Logger = () => {}): Record
     send: async (params, ctx) => {
       const to = String(params.to ?? '')
       const text = String(params.text ?? '')
-      const handle = node.send(to, text)
+      // Every follower (another terminal's client, say) hears of the new message, before its states.
+      const handle = followers.sending(() => node.send(to, text))
       const waitMs = typeof params.waitMs === 'number' ? Math.min(Math.max(params.waitMs, 0), 3600_000) : 0
       if (waitMs === 0 || handle.state === 'delivered' || handle.state === 'read') {
         return { id: handle.id, to: handle.to, state: handle.state, daemon: true }
@@ -298,16 +305,66 @@ interface Follower {
 }
 
 /**
+ * A message of ours as followers hear of it when a client sends it: `{type: "outgoing", …}` and
+ * the message as `inbox` and `conversation` list it (direction `out`, `at` its creation time).
+ * Its `state` is its first: the state events that follow it say the rest. A type of its own: a
+ * client that knows only `message` (incoming, with `from`) does not take it for one it received.
+ */
+export type OutgoingEvent = { readonly type: 'outgoing' } & MessageView
+
+/** An event as followers hear it: `{type, …}`. */
+type FollowEvent = { readonly type: string } & Readonly<Record<string, unknown>>
+
+/**
+ * The event announcing a message just sent, undefined if it is not stored (any more). `during`:
+ * the events its send raised, which follow it; its state is the first of them, if any.
+ */
+function outgoingEvent(
+  node: TalkenNode,
+  handle: SendHandle,
+  during: readonly FollowEvent[],
+): OutgoingEvent | undefined {
+  const stored = node.store.getMessage(handle.id)
+  if (stored === undefined) return undefined
+  const first = during.find((e) => e.type === 'state' && e.id === handle.id)
+  return {
+    type: 'outgoing',
+    ...messageView(stored, node.store.getContact(handle.to)?.name),
+    ...(first === undefined ? {} : { state: first.state as DeliveryState }),
+  }
+}
+
+/** The followers of one node: see {@link followerFanOut}. */
+interface FollowerFanOut {
+  add(f: Follower): void
+  remove(f: Follower): void
+  /**
+   * Runs a client's send and tells every follower of the message it made (`outgoing`) before the
+   * events the send raised itself (its first states): a follower hears of a message before its
+   * states. Copies the node sends again on its own are not announced so: the old copy's `failed`
+   * state names the new one (`resentAs`), which takes its place.
+   */
+  sending(send: () => SendHandle): SendHandle
+}
+
+/**
  * The followers of one node, behind one listener per node event: a listener each would pass
  * Node's default of 10 per event with the eleventh follower and print a MaxListenersExceeded
  * warning, though nothing leaks. The listeners are there only while someone follows.
  */
-function followerFanOut(node: TalkenNode): { add(f: Follower): void; remove(f: Follower): void } {
+function followerFanOut(node: TalkenNode): FollowerFanOut {
   const followers = new Set<Follower>()
+  /** Events raised while a send runs, told once it has been announced (see `sending`). */
+  let held: FollowEvent[] | undefined
+  const tell = (event: object): void => {
+    for (const f of [...followers]) f.event(event)
+  }
   const each =
     (type: string) =>
     (value: unknown): void => {
-      for (const f of [...followers]) f.event({ type, ...(value as object) })
+      const event: FollowEvent = { type, ...(value as object) }
+      if (held !== undefined) held.push(event)
+      else tell(event)
     }
   const onMessage = each('message')
   const onState = each('state')
@@ -331,6 +388,22 @@ function followerFanOut(node: TalkenNode): { add(f: Follower): void; remove(f: F
       node.off('state', onState)
       node.off('room:entry', onEntry)
       node.off('stopped', onStopped)
+    },
+    sending(send) {
+      // `send` is synchronous: nothing else runs while its events are held.
+      if (followers.size === 0 || held !== undefined) return send()
+      const during: FollowEvent[] = []
+      held = during
+      let handle: SendHandle | undefined
+      try {
+        handle = send()
+      } finally {
+        held = undefined
+        const announced = handle === undefined ? undefined : outgoingEvent(node, handle, during)
+        if (announced !== undefined) tell(announced)
+        for (const event of during) tell(event)
+      }
+      return handle
     },
   }
 }

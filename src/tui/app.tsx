@@ -338,6 +338,19 @@ export function App({ client, qr, onExit, welcome }: AppProps) {
           )
           refresh().catch(() => {})
           return
+        case 'outgoing': {
+          // One of ours, sent here or from another client (`talken send`): shown once, whichever
+          // of this event and the reply to our own send comes first. A copy given up already
+          // (sent again) is not: the new copy shows in its place.
+          if (resent.current.has(e.id)) return
+          if (current?.kind === 'contact' && current.id === e.conversation) {
+            showMine({ id: e.id, at: e.at, text: e.text, state: e.state, chat: e.conversation })
+          }
+          setContacts((cs) =>
+            cs.map((c) => (c.id === e.conversation ? { ...c, lastAt: Math.max(c.lastAt, e.at) } : c)),
+          )
+          return
+        }
         case 'state': {
           // A message given up because the node sent it again (its recipient could not open it)
           // is not shown: the new copy is, in its place.
@@ -524,17 +537,23 @@ export function App({ client, qr, onExit, welcome }: AppProps) {
     // was sent in (whose read-back shows it when it is opened again), not to the one open now.
     // Sent again by the node already: the read-back that came with it shows the new copy.
     if (!sameChat(chatRef.current, target) || resent.current.has(sent.id)) return
-    const mine: Line = {
-      id: sent.id,
-      at: Date.now(),
+    showMine({ id: sent.id, at: Date.now(), text: parsed.text, state: sent.state, chat: target.id })
+  }
+
+  /**
+   * Shows a message of ours in the open conversation, once: the reply to our own send and the
+   * daemon's `outgoing` event both come, in either order. Its state is the later of the one given
+   * and any seen since.
+   */
+  function showMine(m: { id: string; at: number; text: string; state: DeliveryState; chat: string }): void {
+    const line: Line = {
+      ...m,
       who: 'me',
-      text: parsed.text,
       mine: true,
-      state: laterState(sent.state, statesSeen.current.get(sent.id)),
-      chat: target.id,
+      state: laterState(m.state, statesSeen.current.get(m.id)),
       seq: ++added.current,
     }
-    setLines((l) => (l.some((x) => x.id === sent.id) ? l : placed(l, mine)))
+    setLines((l) => (l.some((x) => x.id === m.id) ? l : placed(l, line)))
   }
 
   // ink registers its input handler in an effect, after the frame is drawn: a key pressed right

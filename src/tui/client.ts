@@ -27,6 +27,13 @@ export type TuiEvent =
       /** Why, for some: a message given up because the node sent it again names the new one (`resentAs`). */
       readonly reason?: string | undefined
     }
+  | ({
+      /**
+       * One of our messages, just sent from this client or another (`talken send`): as the
+       * conversation lists it (`direction` out). Copies the node sends again are not announced so.
+       */
+      readonly type: 'outgoing'
+    } & MessageView)
   | { readonly type: 'room'; readonly room: string; readonly item: RoomHistoryItem }
   | { readonly type: 'connection'; readonly up: boolean }
 

@@ -8,14 +8,9 @@ import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
 import { ControlServer } from '../../src/daemon/control.ts'
 import { controlMethods } from '../../src/daemon/daemon.ts'
-import { openSessionStore } from '../../src/e2e/session-store.ts'
-import { decodeContactCard } from '../../src/identity/contact-card.ts'
-import { toContactLink } from '../../src/identity/contact-link.ts'
-import { loadIdentity, openHome } from '../../src/node/data-dir.ts'
 import { resentAs } from '../../src/node/direct-messages.ts'
-import { refreshOwnCard } from '../../src/node/own-card.ts'
 import { ensureBuilt, talkenAsync, tempDir } from '../helpers/cli.ts'
-import { introduce, makeHome, startNode, until } from '../helpers/nodes.ts'
+import { startResendTrio } from '../helpers/nodes.ts'
 
 const BOB = 'tk1bob'
 const FIRST = '11'.repeat(16)
@@ -121,60 +116,27 @@ describe('talken send --wait: how a wait ends', () => {
   })
 })
 
-/** Re-signs the card of `home` with a bundle of a single one-time prekey; returns its link. */
-function linkWithOneOneTimePrekey(home: string): string {
-  const opened = openHome({ home })
-  try {
-    const identity = loadIdentity({ home })
-    const e2e = openSessionStore({ store: opened.store, device: identity.device, now: Date.now })
-    e2e.prekeys.replenishOneTimePrekeys(1)
-    const fresh = refreshOwnCard(opened.store, identity, e2e.cardExtension())
-    assert.ok(fresh !== undefined)
-    return toContactLink(decodeContactCard(fresh.card))
-  } finally {
-    opened.close()
-  }
-}
-
 describe("the daemon's send, when the node sends the message again", () => {
   it('follows the new copy to delivered, and answers with its ID', async (t) => {
-    // Ada and Cid both hold Bob's link with its single one-time prekey: Ada writes first, so Bob
-    // cannot open Cid's first message and asks Cid to send it again (test/net/resend.test.ts).
-    const homes = { ada: makeHome('Ada'), bob: makeHome('Bob'), cid: makeHome('Cid') }
-    t.after(() => {
-      for (const h of Object.values(homes)) h.remove()
-    })
-    introduce(
-      { home: homes.ada.home, link: homes.ada.link },
-      { home: homes.bob.home, link: linkWithOneOneTimePrekey(homes.bob.home) },
-      { home: homes.cid.home, link: homes.cid.link },
+    // Bob cannot open Cid's first message, and asks Cid to send it again.
+    const { cid } = await startResendTrio(t)
+    const events: Array<Record<string, unknown>> = []
+    const result = (await controlMethods(cid).send!(
+      { to: 'Bob', text: 'hello from Cid', waitMs: 30_000 },
+      { event: (e) => events.push(e as Record<string, unknown>), signal: new AbortController().signal },
+    )) as { id: string; state: string; replaces?: string }
+    const first = String(events[0]?.id)
+    const given = events.find((e) => e.state === 'failed')
+    const again = resentAs(given?.reason as string | undefined)
+    assert.ok(again !== undefined, JSON.stringify(events))
+    assert.deepEqual(
+      { id: result.id, state: result.state, replaces: result.replaces },
+      { id: again, state: 'delivered', replaces: first },
     )
-    const bob = await startNode(homes.bob.home)
-    const ada = await startNode(homes.ada.home, { bootstrap: bob.addresses() })
-    const cid = await startNode(homes.cid.home, { bootstrap: bob.addresses() })
-    try {
-      await until(() => bob.peers().filter((p) => p.mesh).length === 2, 10_000, 'both links')
-      await ada.send('Bob', 'hello from Ada').delivered(AbortSignal.timeout(10_000))
-      const events: Array<Record<string, unknown>> = []
-      const result = (await controlMethods(cid).send!(
-        { to: 'Bob', text: 'hello from Cid', waitMs: 30_000 },
-        { event: (e) => events.push(e as Record<string, unknown>), signal: new AbortController().signal },
-      )) as { id: string; state: string; replaces?: string }
-      const first = String(events[0]?.id)
-      const given = events.find((e) => e.state === 'failed')
-      const again = resentAs(given?.reason as string | undefined)
-      assert.ok(again !== undefined, JSON.stringify(events))
-      assert.deepEqual(
-        { id: result.id, state: result.state, replaces: result.replaces },
-        { id: again, state: 'delivered', replaces: first },
-      )
-      assert.ok(
-        events.some((e) => e.id === again && e.replaces === first),
-        `the new copy announced: ${JSON.stringify(events)}`,
-      )
-      assert.equal(cid.store.getMessage(again)?.state, 'delivered')
-    } finally {
-      await Promise.all([ada.stop(), cid.stop(), bob.stop()])
-    }
+    assert.ok(
+      events.some((e) => e.id === again && e.replaces === first),
+      `the new copy announced: ${JSON.stringify(events)}`,
+    )
+    assert.equal(cid.store.getMessage(again)?.state, 'delivered')
   })
 })

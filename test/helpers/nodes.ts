@@ -7,9 +7,13 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { TestContext } from 'node:test'
+import { openSessionStore } from '../../src/e2e/session-store.ts'
+import { decodeContactCard } from '../../src/identity/contact-card.ts'
+import { toContactLink } from '../../src/identity/contact-link.ts'
 import { addContact } from '../../src/node/contacts.ts'
 import { initHome, loadIdentity, openHome } from '../../src/node/data-dir.ts'
 import { createNode, type NodeOptions, type TalkenNode } from '../../src/node/node.ts'
+import { refreshOwnCard } from '../../src/node/own-card.ts'
 import type { Store } from '../../src/store/store.ts'
 
 /** A fresh data directory with an identity named `name`; returns the path and the contact link. */
@@ -122,4 +126,49 @@ export async function pairWithBobsDisk(
     await ada.send('Bob', 'first').delivered(AbortSignal.timeout(10_000))
   }
   return { ada, bob, failures }
+}
+
+/** Re-signs the card of `home` with a bundle of a single one-time prekey; returns its link. */
+export function linkWithOneOneTimePrekey(home: string): string {
+  const opened = openHome({ home })
+  try {
+    const identity = loadIdentity({ home })
+    const e2e = openSessionStore({ store: opened.store, device: identity.device, now: Date.now })
+    e2e.prekeys.replenishOneTimePrekeys(1)
+    const fresh = refreshOwnCard(opened.store, identity, e2e.cardExtension())
+    if (fresh === undefined) throw new Error('the card was not re-signed')
+    return toContactLink(decodeContactCard(fresh.card))
+  } finally {
+    opened.close()
+  }
+}
+
+/**
+ * Ada, Bob and Cid running, linked through Bob, where Ada and Cid both hold Bob's link with its
+ * single one-time prekey and Ada has written first (delivered): Bob cannot open Cid's first
+ * message, and asks Cid to send it again (test/net/resend.test.ts). Stopped and removed after `t`.
+ */
+export async function startResendTrio(
+  t: TestContext,
+): Promise<{ ada: TalkenNode; bob: TalkenNode; cid: TalkenNode }> {
+  const homes = { ada: makeHome('Ada'), bob: makeHome('Bob'), cid: makeHome('Cid') }
+  const nodes: TalkenNode[] = []
+  t.after(async () => {
+    await Promise.all(nodes.map((n) => n.stop()))
+    for (const h of Object.values(homes)) h.remove()
+  })
+  introduce(
+    { home: homes.ada.home, link: homes.ada.link },
+    { home: homes.bob.home, link: linkWithOneOneTimePrekey(homes.bob.home) },
+    { home: homes.cid.home, link: homes.cid.link },
+  )
+  const bob = await startNode(homes.bob.home)
+  nodes.push(bob)
+  const ada = await startNode(homes.ada.home, { bootstrap: bob.addresses() })
+  nodes.push(ada)
+  const cid = await startNode(homes.cid.home, { bootstrap: bob.addresses() })
+  nodes.push(cid)
+  await until(() => bob.peers().filter((p) => p.mesh).length === 2, 10_000, 'both links')
+  await ada.send('Bob', 'hello from Ada').delivered(AbortSignal.timeout(10_000))
+  return { ada, bob, cid }
 }

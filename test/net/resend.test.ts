@@ -8,35 +8,25 @@ import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import { MAX_GAP, type RatchetState } from '../../src/e2e/ratchet.ts'
 import { decodeSessionRecord, encodeSessionRecord } from '../../src/e2e/session-codec.ts'
-import { openSessionStore, SESSION_NAMESPACE } from '../../src/e2e/session-store.ts'
-import { decodeContactCard, encodeContactCard } from '../../src/identity/contact-card.ts'
-import { toContactLink } from '../../src/identity/contact-link.ts'
+import { SESSION_NAMESPACE } from '../../src/e2e/session-store.ts'
+import { encodeContactCard } from '../../src/identity/contact-card.ts'
 import { createIdentity, makeContactCard } from '../../src/identity/identity.ts'
 import { decodeDirectMessage, encodeIdList, encodeReadReceipt } from '../../src/messaging/direct-message.ts'
 import { addContact } from '../../src/node/contacts.ts'
-import { loadIdentity, openHome } from '../../src/node/data-dir.ts'
+import { openHome } from '../../src/node/data-dir.ts'
 import { resentAs } from '../../src/node/direct-messages.ts'
 import { conversation } from '../../src/node/inbox.ts'
 import type { IncomingMessage } from '../../src/node/node.ts'
-import { refreshOwnCard } from '../../src/node/own-card.ts'
 import { throwsCode } from '../helpers/errors.ts'
 import { fillable, fullAtCommit } from '../helpers/full-disk.ts'
-import { introduce, makeHome, startNode, startNodeWithDisk, until } from '../helpers/nodes.ts'
-
-/** Re-signs the card of `home` with a bundle of a single one-time prekey; returns its link. */
-function linkWithOneOneTimePrekey(home: string): string {
-  const opened = openHome({ home })
-  try {
-    const identity = loadIdentity({ home })
-    const e2e = openSessionStore({ store: opened.store, device: identity.device, now: Date.now })
-    e2e.prekeys.replenishOneTimePrekeys(1)
-    const fresh = refreshOwnCard(opened.store, identity, e2e.cardExtension())
-    assert.ok(fresh !== undefined)
-    return toContactLink(decodeContactCard(fresh.card))
-  } finally {
-    opened.close()
-  }
-}
+import {
+  introduce,
+  linkWithOneOneTimePrekey,
+  makeHome,
+  startNode,
+  startNodeWithDisk,
+  until,
+} from '../helpers/nodes.ts'
 
 /**
  * Ada, Bob and Cid, contacts of one another, Bob's link listing a single one-time prekey; their

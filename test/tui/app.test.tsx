@@ -869,6 +869,78 @@ describe('terminal client', () => {
     ui.unmount()
   })
 
+  it('a message sent from another client shows in the open conversation once, as ours', async () => {
+    const { client, emit, messages } = fakeClient({
+      contacts: [bob, { ...ada, unread: 0 }],
+      messages: [fromBob],
+    })
+    const ui = render(<App client={client} />)
+    await until(ui.lastFrame, (s) => s.includes('Bob: hi there'), 'the conversation')
+    // `talken send Bob …` in another terminal: the node stores it, and the follow announces it.
+    const elsewhere: MessageView = {
+      id: 'out1',
+      conversation: BOB,
+      contact: 'Bob',
+      direction: 'out',
+      text: 'from my other terminal',
+      at: 1,
+      state: 'queued',
+    }
+    messages.push(elsewhere)
+    emit({ type: 'outgoing', ...elsewhere })
+    await until(
+      ui.lastFrame,
+      (s) => /me: from my other terminal\s+queued/.test(s),
+      'the message sent elsewhere',
+    )
+    emit({ type: 'state', id: 'out1', conversation: BOB, state: 'sent' })
+    // Announced again, or read back with the conversation (the node came back): still once.
+    emit({ type: 'outgoing', ...elsewhere })
+    emit({ type: 'connection', up: false })
+    emit({ type: 'connection', up: true })
+    // One sent to a contact whose conversation is not open shows in that one only.
+    emit({ type: 'outgoing', ...elsewhere, id: 'out2', conversation: ADA, contact: 'Ada', text: 'to Ada' })
+    emit({ type: 'message', id: 'in2', from: BOB, fromName: 'Bob', text: 'and then', receivedAt: 2 })
+    const f = await until(
+      ui.lastFrame,
+      (s) => s.includes('Bob: and then') && /from my other terminal\s+sent/.test(s),
+      'the message after, and the state',
+    )
+    assert.equal(f.match(/from my other terminal/g)?.length, 1, f)
+    assert.doesNotMatch(f, /to Ada/)
+    ui.unmount()
+  })
+
+  it('a message typed here shows once, whether its announcement comes before the reply to the send or after', async () => {
+    const { client, emit, messages } = fakeClient({ contacts: [bob], messages: [fromBob] })
+    // The follow is a connection of its own: the node's announcement of the message may beat the
+    // reply that names it, or come after it.
+    const send = client.send
+    let announceFirst = true
+    client.send = async (contact, text) => {
+      const sent = await send(contact, text)
+      const announce = () => emit({ type: 'outgoing', ...messages.find((m) => m.id === sent.id)! })
+      if (announceFirst) {
+        announce()
+        await tick()
+      } else setTimeout(announce, 50)
+      return sent
+    }
+    const ui = render(<App client={client} />)
+    await until(ui.lastFrame, (s) => s.includes('Bob: hi there'), 'the conversation')
+    ui.stdin.write('announced first\r')
+    await until(ui.lastFrame, (s) => /me: announced first\s+queued/.test(s), 'the first line')
+    announceFirst = false
+    ui.stdin.write('announced after\r')
+    await until(ui.lastFrame, (s) => /me: announced after\s+queued/.test(s), 'the second line')
+    await tick(150)
+    emit({ type: 'message', id: 'in2', from: BOB, fromName: 'Bob', text: 'and then', receivedAt: 2 })
+    const f = await until(ui.lastFrame, (s) => s.includes('Bob: and then'), 'the message after')
+    assert.equal(f.match(/announced first/g)?.length, 1, f)
+    assert.equal(f.match(/announced after/g)?.length, 1, f)
+    ui.unmount()
+  })
+
   it('first run opens on the link to share, and Esc goes to the chat', async () => {
     const { client } = fakeClient()
     const ui = render(<App client={client} welcome />)

@@ -218,7 +218,10 @@ export function registerNetworkCommands(program: Command, context: () => Command
     .command('inbox')
     .description('show recent messages (with --follow, keep showing new ones)')
     .option('--follow', 'keep running and print messages as they arrive (needs the daemon)')
-    .option('--all', 'include the messages you sent, with their delivery state')
+    .option(
+      '--all',
+      'include the messages you sent, with their delivery state (with --follow: as they are sent, from any client)',
+    )
     .option('--limit <n>', 'how many recent messages', '20')
     .action(async (opts: { follow?: boolean; all?: boolean; limit: string }) => {
       const ctx = context()
@@ -247,6 +250,19 @@ export function registerNetworkCommands(program: Command, context: () => Command
                   text: String(e.text),
                   at: Number(e.receivedAt),
                   state: 'received',
+                })
+              } else if (opts.all && e.type === 'outgoing') {
+                // Ours, sent from this client or another, as `inbox --all` lists it. Copies the
+                // node sends again are not announced: the first one stands for them.
+                if (shown?.has(String(e.id))) return
+                print({
+                  id: String(e.id),
+                  conversation: String(e.conversation),
+                  contact: typeof e.contact === 'string' ? e.contact : undefined,
+                  direction: 'out',
+                  text: String(e.text),
+                  at: Number(e.at),
+                  state: e.state as MessageView['state'],
                 })
               } else if (opts.all && e.type === 'state') {
                 ctx.output.out(
