@@ -251,6 +251,10 @@ function draft(state: RatchetState): Draft {
  * A header too far ahead; `details.chain` says whether it is of the current receiving chain or of
  * the peer's next one (the session store asks the peer for a new chain in the first case).
  */
+function pastTheEnd(n: number): TalkenError {
+  return new TalkenError('malformed', `message number ${n} is past the end of any chain; refused`)
+}
+
 function tooFar(n: number, chain: 'current' | 'next'): TalkenError {
   return new TalkenError('too_large', `message number ${n} is more than ${MAX_GAP} messages ahead; refused`, {
     details: { chain },
@@ -340,6 +344,9 @@ function currentChainKey(
         return mk
       }
       if (h.n - s.nr > MAX_GAP) throw tooFar(h.n, 'current')
+      // No chain reaches this number (a sender stops before it): taken, the count after it would
+      // pass what a session record holds, and the stored session could never be read again.
+      if (h.n >= MAX_MESSAGE_NUMBER) throw pastTheEnd(h.n)
       skipTo(s, h.n)
       const [ckr, mk] = kdfCk(s.ckr!)
       s.ckr = ckr

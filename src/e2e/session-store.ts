@@ -72,7 +72,20 @@ export interface SessionStoreOptions {
   readonly random?: RandomSource
   /** Devices with sessions kept, at most (see {@link MAX_SESSION_DEVICES}). */
   readonly maxDevices?: number
+  /**
+   * Told of each stored session record that cannot be read, and so was set aside (see
+   * {@link UNREADABLE_SESSION_NAMESPACE}); by default nothing is told.
+   */
+  readonly onUnreadable?: (peerDeviceKey: string, err: unknown) => void
 }
+
+/**
+ * Where a stored session record that cannot be read is set aside when the store opens, under the
+ * same key: one bad record (damaged on disk, or written by a version with a defect) must not keep
+ * the device from starting. That device's next first-contact message starts a new session; the
+ * record is kept for inspection, and replaced by the next one set aside for the same device.
+ */
+export const UNREADABLE_SESSION_NAMESPACE = 'e2e-session-unreadable'
 
 /**
  * Devices with sessions kept, at most. Beyond it, the least recently used device we never sent a
@@ -190,7 +203,23 @@ export function openSessionStore(options: SessionStoreOptions): SessionStore {
   const identity = e2eIdentity(options.device)
   const prekeys = new PrekeyStore(store, identity, random, now)
   const sessions = new Map<string, Session[]>()
-  for (const [key, value] of store.kvList(SESSION_NAMESPACE)) sessions.set(key, decodeSessionRecord(value))
+  const unreadable: Array<[string, Uint8Array, unknown]> = []
+  for (const [key, value] of store.kvList(SESSION_NAMESPACE)) {
+    try {
+      sessions.set(key, decodeSessionRecord(value))
+    } catch (err) {
+      unreadable.push([key, value, err])
+    }
+  }
+  if (unreadable.length > 0) {
+    store.transaction(() => {
+      for (const [key, value] of unreadable) {
+        store.kvSet(UNREADABLE_SESSION_NAMESPACE, key, value)
+        store.kvDelete(SESSION_NAMESPACE, key)
+      }
+    })
+    for (const [key, , err] of unreadable) options.onUnreadable?.(key, err)
+  }
 
   function save(peer: string, list: Session[], extra?: () => void): void {
     const before = sessions.get(peer)

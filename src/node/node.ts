@@ -151,7 +151,16 @@ export class TalkenNode extends EventEmitter<NodeEvents> {
     const profile = store.getIdentity()
     if (profile === undefined) throw new TalkenError('no_identity', 'the store holds no profile')
     this.#card = profile.card
-    this.#e2e = openSessionStore({ store, device: identity.device, now: () => Date.now() })
+    this.#e2e = openSessionStore({
+      store,
+      device: identity.device,
+      now: () => Date.now(),
+      onUnreadable: (device, err) =>
+        this.#log('error', 'a stored session could not be read: set aside, a new one will be started', {
+          device: device.slice(0, 16),
+          error: err instanceof Error ? err.message : String(err),
+        }),
+    })
     this.#cardBook = new CardBook(store)
     this.#refreshCard()
     this.#tag = destinationTag(identity.account.publicKey)
