@@ -19,7 +19,8 @@
  * If the worker cannot start or fails, the writer goes back to SQLite's default.
  *
  * What it costs: a thread (about 70 ms to start, a few MB of memory) and a WAL file that stays
- * up to about 16 MiB while the store is open (SQLite folds it in and removes it on close).
+ * up to about 16 MiB while the store is open (SQLite folds it in and removes it on close), and
+ * is emptied once the writer has been idle for {@link IDLE_TRUNCATE_MS}.
  *
  * The worker is started on the first checkpoint it is asked for, so short-lived stores (a CLI
  * command, most tests) never start a thread.
@@ -69,13 +70,22 @@ parentPort.on('message', (message) => {
     return
   }
   try {
-    const { log } = db.pragma('wal_checkpoint(PASSIVE)')[0]
+    const { log } = db.pragma(message === 'truncate' ? 'wal_checkpoint(TRUNCATE)' : 'wal_checkpoint(PASSIVE)')[0]
     parentPort.postMessage(log)
   } catch {
     parentPort.postMessage(-1)
   }
 })
 `
+
+/**
+ * How long the writer goes without a commit before the WAL is emptied: a TRUNCATE checkpoint on
+ * the worker copies what is left and cuts the file to nothing. A checkpoint that restarts the
+ * log leaves the pages of older commits in the file until new ones overwrite them, and those
+ * hold overwritten and deleted values (old session states, used keys) that `secure_delete` zeroes
+ * in the database file only. While it runs, a commit waits for it (it has little left to copy).
+ */
+export const IDLE_TRUNCATE_MS = 10_000
 
 /**
  * How long closing waits for the worker to close its connection, in milliseconds: a checkpoint
@@ -99,27 +109,61 @@ export class Checkpointer {
   #busy = false
   /** The worker failed or was closed: the writer checkpoints on its own again. */
   #gone = false
+  /** When the writer last committed (ms), and the timer that empties the WAL once it is idle. */
+  #lastCommit = 0
+  #idleTimer: ReturnType<typeof setTimeout> | undefined
+  readonly #idleMs: number
 
   /** `db` is the writer's connection to the file at `path`, already in WAL mode. */
-  constructor(db: Database.Database, path: string, synchronous: 'NORMAL' | 'FULL') {
+  constructor(
+    db: Database.Database,
+    path: string,
+    synchronous: 'NORMAL' | 'FULL',
+    idleMs: number = IDLE_TRUNCATE_MS,
+  ) {
     this.#db = db
     this.#path = path
     this.#synchronous = synchronous
+    this.#idleMs = idleMs
     db.pragma(`wal_autocheckpoint = ${FALLBACK_PAGES}`)
     db.pragma(`journal_size_limit = ${WAL_KEEP_BYTES}`)
   }
 
   /** Counts one commit on the writer's connection; every {@link CHECKPOINT_EVERY}, asks for a checkpoint. */
   committed(): void {
-    if (this.#gone || --this.#untilNext > 0 || this.#busy) return
+    if (this.#gone) return
+    this.#lastCommit = Date.now()
+    this.#idleTimer ??= this.#armIdle(this.#idleMs)
+    if (--this.#untilNext > 0 || this.#busy) return
     this.#untilNext = CHECKPOINT_EVERY
+    this.#ask('checkpoint')
+  }
+
+  #ask(request: 'checkpoint' | 'truncate'): void {
     this.#busy = true
     try {
       this.#worker ??= this.#start()
-      this.#worker.postMessage('checkpoint')
+      this.#worker.postMessage(request)
     } catch {
       this.#fallBack()
     }
+  }
+
+  /** Empties the WAL once the writer has not committed for {@link IDLE_TRUNCATE_MS}. */
+  #armIdle(ms: number): ReturnType<typeof setTimeout> {
+    const timer = setTimeout(() => {
+      this.#idleTimer = undefined
+      if (this.#gone) return
+      const idleFor = Date.now() - this.#lastCommit
+      // Committed since, or a checkpoint is under way: look again when it may be idle.
+      if (idleFor < this.#idleMs || this.#busy) {
+        this.#idleTimer = this.#armIdle(Math.max(this.#idleMs - idleFor, 100))
+        return
+      }
+      this.#ask('truncate')
+    }, ms)
+    timer.unref?.() // an idle store keeps no process alive
+    return timer
   }
 
   /**
@@ -127,6 +171,8 @@ export class Checkpointer {
    * that the writer's close that follows is the last one. The writer's connection is the caller's.
    */
   close(): void {
+    clearTimeout(this.#idleTimer)
+    this.#idleTimer = undefined
     if (this.#gone) return
     this.#gone = true
     if (this.#worker === undefined) return
@@ -160,6 +206,8 @@ export class Checkpointer {
     const closing = this.#gone
     this.#gone = true
     this.#worker = undefined
+    clearTimeout(this.#idleTimer)
+    this.#idleTimer = undefined
     if (closing || !this.#db.open) return
     try {
       this.#db.pragma(`wal_autocheckpoint = ${SQLITE_DEFAULT_PAGES}`)

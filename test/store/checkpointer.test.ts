@@ -1,10 +1,12 @@
 import { strict as assert } from 'node:assert'
-import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs'
+import { randomBytes } from 'node:crypto'
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, describe, it } from 'node:test'
 import { setImmediate as turn } from 'node:timers/promises'
-import { CHECKPOINT_EVERY, FALLBACK_PAGES } from '../../src/store/checkpointer.ts'
+import Database from 'better-sqlite3'
+import { CHECKPOINT_EVERY, Checkpointer, FALLBACK_PAGES } from '../../src/store/checkpointer.ts'
 import { openSqliteStore } from '../../src/store/sqlite-store.ts'
 import { until } from '../helpers/nodes.ts'
 import { messageRecord } from '../helpers/records.ts'
@@ -92,6 +94,39 @@ describe('sqlite store: WAL checkpoints on a worker thread', () => {
       assert.equal(again.listMessages('alice').length, 2 * CHECKPOINT_EVERY)
     } finally {
       again.close()
+    }
+  })
+  it('empties the WAL once the writer is idle, so that overwritten secrets do not stay in it', async () => {
+    const path = freshPath()
+    const db = new Database(path)
+    db.pragma('journal_mode = WAL')
+    db.pragma('secure_delete = ON')
+    db.exec('CREATE TABLE kv (k TEXT PRIMARY KEY, v BLOB)')
+    const checkpointer = new Checkpointer(db, path, 'NORMAL', 200)
+    try {
+      const put = db.prepare('INSERT OR REPLACE INTO kv VALUES (?, ?)')
+      const secret = randomBytes(32)
+      // As a session state is: written, then overwritten; then more commits than one
+      // checkpoint request's worth, so that the worker has copied (and restarted) the log.
+      put.run('session', secret)
+      checkpointer.committed()
+      put.run('session', Buffer.alloc(32))
+      checkpointer.committed()
+      for (let n = 0; n < 3 * CHECKPOINT_EVERY; n++) {
+        put.run(`filler-${n % 8}`, randomBytes(2000))
+        checkpointer.committed()
+        if (n % 8 === 0) await turn()
+      }
+      await until(() => size(`${path}-wal`) === 0, 10_000, 'the WAL emptied')
+      assert.equal(
+        readFileSync(path).includes(secret),
+        false,
+        'the overwritten value is in the database file',
+      )
+      assert.deepEqual(db.prepare('SELECT v FROM kv WHERE k = ?').get('session'), { v: Buffer.alloc(32) })
+    } finally {
+      checkpointer.close()
+      db.close()
     }
   })
 })
