@@ -48,7 +48,11 @@ export interface MeshConfig {
   /** Route requests for one destination: first wait, doubling up to the max. */
   readonly routeRequestBaseMs: number
   readonly routeRequestMaxMs: number
-  /** Route requests this node forwards per second at most (flood protection), per origin. */
+  /**
+   * Route requests this node forwards per second at most (flood protection), per origin; and the
+   * budget of its own (route-discovery.ts: a token bucket of this many a second, bursts of as many,
+   * whatever the number of destinations waiting for a route; RFC 3561's RREQ_RATELIMIT is 10).
+   */
   readonly routeRequestsPerSecond: number
   /** Routes longer than this many hops are not advertised (found by route requests instead). */
   readonly advertiseRadius: number

@@ -312,7 +312,8 @@ export class HeldSet {
   /**
    * The earliest time something held is due (infinity: nothing): an expiry, a hop
    * acknowledgement overdue (`hopAckTimeoutMs` after sending), a refusal that ends (the neighbour
-   * is asked again), a retry of one of our own messages whose copies are all handed out.
+   * is asked again), a retry of one of our own messages whose copies are all handed out (once
+   * none of them is in flight: until then the flight's deadline stands for it).
    */
   nextDue(hopAckTimeoutMs: number): number {
     if (this.#firstExpiryStale) {
@@ -328,7 +329,10 @@ export class HeldSet {
       }
       for (const f of h.inflight.values()) at = Math.min(at, f.sentAt + hopAckTimeoutMs)
       for (const until of h.refusedUntil.values()) at = Math.min(at, until)
-      if (retries(h)) at = Math.min(at, h.nextRetryAt)
+      // A retry waits for the flights to end (mesh-core.ts `#due` retries only with none in the
+      // air): while one is, its deadline above is the earliest the retry can be due, and asking
+      // for the retry time itself would wake the core again and again to do nothing.
+      if (retries(h) && h.inflight.size === 0) at = Math.min(at, h.nextRetryAt)
     }
     return at
   }

@@ -59,6 +59,14 @@ import { RouteAgent } from './route-agent.ts'
 import type { NeighbourId, Router, RouterHost, RouterLoad, SendOptions } from './router.ts'
 import { tagKey } from './routing-table.ts'
 
+/**
+ * A Hello that changes what the pump reads (its encounters, say) makes it look at every envelope
+ * held again; one link's Hellos do so once in this long at most. A neighbour says Hello when the
+ * link comes up (and on a resync): more often is only work made for us. What a later one said is
+ * kept at once, and counts for the pump (everything looked at again) when this long has passed.
+ */
+export const HELLO_CHANGE_INTERVAL_MS = 1_000
+
 /** A timer whose writes failed is run again after this long, doubling up to the max. */
 const TIMER_RETRY_MS = 1_000
 const TIMER_RETRY_MAX_MS = 60_000
@@ -129,6 +137,8 @@ export class MeshCore implements Router {
   readonly #generations: Generations = { neighbourhood: 0, routes: 0 }
   /** Whether the routing table last had a route beyond the advertising radius. */
   #far = false
+  /** When Hellos that changed something, held back (see {@link HELLO_CHANGE_INTERVAL_MS}), count. */
+  #helloChangesAt = Number.POSITIVE_INFINITY
   /** Timers in a row whose writes failed. */
   #timerFailures = 0
   /** Hands held envelopes to neighbours (pump.ts). */
@@ -184,6 +194,7 @@ export class MeshCore implements Router {
         neighbours: () => this.#neighbours.ids(),
         hasNeighbour: (id) => this.#neighbours.has(id),
         send: (id, frame) => this.#sendFrame(id, frame),
+        wants: (destKey) => this.#held.goesTo(destKey),
         routeChanged: (destKey) => {
           // A route beyond the advertising radius, found or lost, changes which destinations a
           // request can help with: every parked envelope looks again.
@@ -363,6 +374,11 @@ export class MeshCore implements Router {
   /** What {@link timer} does: expiries, overdue hop acknowledgements, retries, route work. */
   #due(now: number): void {
     this.#routing.tick()
+    if (this.#helloChangesAt <= now) {
+      this.#helloChangesAt = Number.POSITIVE_INFINITY
+      this.#pump.due = true
+      this.#generations.neighbourhood++
+    }
     for (const h of [...this.#held.values()]) {
       if (h.expiresAtMs <= now) {
         this.#expire(h)
@@ -573,13 +589,33 @@ export class MeshCore implements Router {
         this.#routing.handle(n.id, frame)
         return
       case FrameKind.summary: {
-        n.has = new Set(frame.ids.map((id) => Buffer.from(id).toString('hex')))
-        this.#pump.due = true
-        this.#generations.neighbourhood++
+        const has = new Set(frame.ids.map((id) => Buffer.from(id).toString('hex')))
+        this.#takeSummary(n, has)
         const secrets = this.#deliveries.proofs.proofsFor(n.has)
         if (secrets.length > 0) this.#sendProofs(n.id, secrets)
         return
       }
+    }
+  }
+
+  /**
+   * A neighbour's Summary: what it has. Of what the pump reads, it changes only whether the
+   * neighbour has the envelopes whose ID prefixes it added or dropped, so only those are looked
+   * at again (parked ones unparked); a Summary that repeats the last one changes nothing. Every
+   * other held envelope's verdict stands: a Summary costs a pass over the envelopes held, not a
+   * pump of every one of them for every neighbour.
+   */
+  #takeSummary(n: Neighbour, has: Set<string>): void {
+    const before = n.has
+    n.has = has
+    const changed = new Set<string>()
+    for (const p of has) if (!before.has(p)) changed.add(p)
+    for (const p of before) if (!has.has(p)) changed.add(p)
+    if (changed.size === 0) return
+    for (const h of this.#held.values()) {
+      if (!changed.has(h.prefix)) continue
+      h.parked = undefined
+      this.#pump.due = true
     }
   }
 
@@ -588,6 +624,9 @@ export class MeshCore implements Router {
     const key = tagKey(tag)
     const verified = proof !== undefined && this.#host.verifyHello?.(n.id, tag, proof) === true
     const before = this.#neighbours.byTag(key)
+    // What the pump reads of this Hello: the link's tag, whether it proved it, its encounters, and
+    // which link the tag leads to. A Hello that repeats the last one changes none of them.
+    const same = n.tagKey === key && n.verified === verified && n.encounters === encounters && before === n
     n.encounters = encounters
     if (!this.#neighbours.name(n, tag, key, verified)) {
       // Another link proved this tag: this one only claims it, and stays unnamed (no copies for the
@@ -600,8 +639,16 @@ export class MeshCore implements Router {
       this.#neighbours.unname(before)
       this.#routing.forgetHello(before.id, tag)
     }
-    this.#pump.due = true
-    this.#generations.neighbourhood++
+    if (!same) {
+      const now = this.#host.now()
+      if (now - n.helloChangedAt >= HELLO_CHANGE_INTERVAL_MS) {
+        n.helloChangedAt = now
+        this.#pump.due = true
+        this.#generations.neighbourhood++
+      } else {
+        this.#helloChangesAt = Math.min(this.#helloChangesAt, n.helloChangedAt + HELLO_CHANGE_INTERVAL_MS)
+      }
+    }
     this.#routing.hello(n.id, tag, seqno, verified)
   }
 
@@ -760,6 +807,7 @@ export class MeshCore implements Router {
     let at = this.#routing.nextWake(this.#neighbours.size > 0)
     // An envelope waits for a route request that backs off: wake when the next one may go out.
     at = Math.min(at, this.#pump.askAt)
+    at = Math.min(at, this.#helloChangesAt)
     at = Math.min(at, this.#held.nextDue(this.#cfg.hopAckTimeoutMs))
     const fragments = this.#reassembler.nextExpiry()
     if (fragments !== undefined) at = Math.min(at, fragments)

@@ -22,6 +22,8 @@ export interface Neighbour {
   encounters: number
   /** Our data frames awaiting its hop acknowledgement. */
   inflight: number
+  /** When a Hello of this link last changed what the pump reads (mesh-core.ts `#onHello`). */
+  helloChangedAt: number
 }
 
 /** The neighbours of one mesh core. */
@@ -41,6 +43,7 @@ export class NeighbourTable {
       has: new Set(),
       encounters: 0,
       inflight: 0,
+      helloChangedAt: Number.NEGATIVE_INFINITY,
     }
     this.#byId.set(id, n)
     return n

@@ -25,6 +25,8 @@ export interface RouteAgentIo {
   send(neighbour: NeighbourId, frame: Frame): void
   /** The selected route to the destination whose hex tag is `destKey` changed. */
   routeChanged(destKey: string): void
+  /** Whether something held goes to the destination whose hex tag is `destKey` (see route-discovery.ts). */
+  wants?(destKey: string): boolean
 }
 
 /** Counters the agent adds to. */
@@ -69,7 +71,7 @@ export class RouteAgent {
       onChange: (key) => init.io.routeChanged(key),
       forgetAfterMs: init.cfg.routeHoldMs,
     })
-    this.#discovery = new RouteDiscovery(init.cfg)
+    this.#discovery = new RouteDiscovery(init.cfg, (key) => init.io.wants?.(key) ?? false)
     const stored = init.store.kvGet(KV_NAMESPACE, KV_SEQNO)
     // A restart starts a new seqno: neighbours that still hold a route to us from before (which
     // their feasibility condition now holds us to) accept the fresh one at once, rather than only
@@ -173,16 +175,16 @@ export class RouteAgent {
     return haveNeighbours ? Math.min(this.#flushAt, this.#nextUpdateAt) : this.#flushAt
   }
 
+  /** When a request for `destKey` may go out again (undefined: at once). */
+  retryAt(destKey: string): number | undefined {
+    return this.#discovery.nextTry(destKey, this.#io.now())
+  }
+
   /**
    * Floods a route request for `dest` if one is due (expanding ring, backing off) and may find
    * something distance vector cannot. Returns false when discovery cannot help with `dest` now
    * (so asking again later is pointless until routes change).
    */
-  /** When a request for `destKey` may go out again (undefined: at once). */
-  retryAt(destKey: string): number | undefined {
-    return this.#discovery.nextTry(destKey)
-  }
-
   ask(dest: Uint8Array, destKey = tagKey(dest)): boolean {
     // Within the advertising radius distance vector already lists every reachable destination,
     // so a request for a destination never heard of can only help when the mesh reaches beyond
