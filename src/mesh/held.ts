@@ -206,12 +206,38 @@ export function unpersistHeld(store: Store, h: Held): void {
   else store.removeCustody(h.key)
 }
 
-/** Everything the store holds for the mesh, as in-memory records (after a restart). */
-export function restoreHeld(store: Store): Held[] {
-  const out: Held[] = []
+/** A stored envelope that could not be read back (see {@link restoreHeld}). */
+export interface UnreadableHeld {
+  /** One of our own messages (its outbox entry), or a copy in our custody. */
+  readonly own: boolean
+  /** The message ID (hex). */
+  readonly key: string
+  readonly error: unknown
+}
+
+/** Why an own message whose stored envelope could not be read is given up. */
+export const UNREADABLE_ENVELOPE_REASON = 'its stored envelope could not be read'
+
+/**
+ * Everything the store holds for the mesh, as in-memory records (after a restart). A row whose
+ * envelope does not decode (damaged on disk, or written by a version with a defect) must not keep
+ * the node from starting: it is removed, and an own message of it is given up as `failed` (both
+ * in one transaction; if that cannot be written, the rows stay for the next start), and listed
+ * in `unreadable`.
+ */
+export function restoreHeld(store: Store, now: number): { held: Held[]; unreadable: UnreadableHeld[] } {
+  const held: Held[] = []
+  const unreadable: UnreadableHeld[] = []
   for (const entry of store.listOutboxDue(Number.MAX_SAFE_INTEGER, Number.MAX_SAFE_INTEGER)) {
+    let envelope: Envelope
+    try {
+      envelope = decodeEnvelope(entry.envelope)
+    } catch (error) {
+      unreadable.push({ own: true, key: entry.messageId, error })
+      continue
+    }
     const message = store.getMessage(entry.messageId)
-    const h = makeHeld(decodeEnvelope(entry.envelope), {
+    const h = makeHeld(envelope, {
       own: true,
       origin: LOCAL_ORIGIN,
       receivedAt: message?.createdAt ?? 0,
@@ -219,19 +245,44 @@ export function restoreHeld(store: Store): Held[] {
     })
     h.attempts = entry.attempts
     h.state = message?.state
-    out.push(h)
+    held.push(h)
   }
   for (const entry of store.listCustody()) {
-    const h = makeHeld(decodeEnvelope(entry.envelope), {
+    let envelope: Envelope
+    try {
+      envelope = decodeEnvelope(entry.envelope)
+    } catch (error) {
+      unreadable.push({ own: false, key: entry.messageId, error })
+      continue
+    }
+    const h = makeHeld(envelope, {
       own: false,
       origin: entry.origin,
       receivedAt: entry.receivedAt,
       nextRetryAt: Number.POSITIVE_INFINITY,
     })
     h.copies = entry.copies
-    out.push(h)
+    held.push(h)
   }
-  return out
+  if (unreadable.length > 0) {
+    try {
+      store.transaction(() => {
+        for (const u of unreadable) {
+          if (!u.own) {
+            store.removeCustody(u.key)
+            continue
+          }
+          store.removeOutbox(u.key)
+          if (store.getMessage(u.key) !== undefined) {
+            store.setMessageState(u.key, 'failed', now, UNREADABLE_ENVELOPE_REASON)
+          }
+        }
+      })
+    } catch {
+      // A full disk, say: the rows stay, and are looked at again at the next start.
+    }
+  }
+  return { held, unreadable }
 }
 
 /**

@@ -255,7 +255,20 @@ export class MeshCore implements Router {
         },
       },
     })
-    for (const h of restoreHeld(this.#store)) {
+    const restored = restoreHeld(this.#store, this.#host.now())
+    for (const u of restored.unreadable) {
+      this.#host.log(
+        'error',
+        u.own
+          ? 'gave up a message whose stored envelope could not be read'
+          : 'dropped a copy in custody that could not be read',
+        {
+          id: u.key,
+          error: u.error instanceof Error ? u.error.message : String(u.error),
+        },
+      )
+    }
+    for (const h of restored.held) {
       if (h.own && !h.datagram && isOpaque(h)) this.#tagOwn(h)
       this.#hold(h)
       if (!h.own) this.#seen.set(h.key, { from: h.origin, at: h.receivedAt })
