@@ -88,15 +88,26 @@ export interface SessionStoreOptions {
 export const UNREADABLE_SESSION_NAMESPACE = 'e2e-session-unreadable'
 
 /**
- * Devices with sessions kept, at most. Beyond it, the least recently used device we never sent a
- * message to in any of its sessions (a stranger who wrote first, and was never answered) is
- * forgotten: anyone with a contact link can start sessions under fresh keys, and every incoming
- * body is tried against every session's header keys, so without a bound strangers could make each
- * message cost more and more. Sessions we have written in are never dropped.
+ * Devices with sessions kept, at most. Beyond it, the least recently used device we never
+ * answered (a stranger who wrote first) is forgotten: anyone with a contact link can start
+ * sessions under fresh keys, and every incoming body is tried against every session's header
+ * keys, so without a bound strangers could make each message cost more and more. A device is
+ * answered once we sealed for it a message that was not {@link SealOptions.automatic}: what the
+ * node sends by itself (a resend request, a receipt) to someone the user never wrote to does not
+ * count, or a stranger could provoke one and keep its session for good. Answered devices' sessions
+ * are never dropped.
  */
 export const MAX_SESSION_DEVICES = 2048
 
-/** True when we have sent a message in session `s`. */
+/**
+ * The kv namespace of devices we wrote to only automatically ({@link SealOptions.automatic}): key
+ * the device's key in hex, value empty. Beside the session records, so that those keep their
+ * format: a record stored before this namespace existed, with messages sent in it, counts as
+ * answered, as it did; a version that does not know the namespace ignores it.
+ */
+export const UNANSWERED_NAMESPACE = 'e2e-session-unanswered'
+
+/** True when we have sent a message in session `s` (whether or not automatically). */
 function wroteIn(s: Session): boolean {
   return s.ratchet.ns !== 0 || s.ratchet.pn !== 0
 }
@@ -139,6 +150,12 @@ export interface SealOptions {
    * again. It counts against the content's room.
    */
   readonly introduction?: Uint8Array
+  /**
+   * A message the node sends by itself (a resend request, a read receipt), not one the user wrote:
+   * sealing it does not make the device answered (see {@link MAX_SESSION_DEVICES}), so the session
+   * of a stranger we sent only such messages stays among those forgotten beyond the bound.
+   */
+  readonly automatic?: boolean
 }
 
 /** End-to-end sessions of one device. */
@@ -191,6 +208,11 @@ export interface SessionStore {
   open(sealed: Uint8Array): OpenedMessage
   /** Forgets the sessions with a peer device. */
   deleteSession(deviceKey: Uint8Array): boolean
+  /**
+   * True when the sessions with this device are kept whatever the bound: we sealed for it a
+   * message that was not automatic (see {@link MAX_SESSION_DEVICES}).
+   */
+  answered(deviceKey: Uint8Array): boolean
 }
 
 /** Opens the session store of one device over `options.store`. */
@@ -211,8 +233,16 @@ export function openSessionStore(options: SessionStoreOptions): SessionStore {
       unreadable.push([key, value, err])
     }
   }
-  if (unreadable.length > 0) {
+  // Devices we wrote to only automatically; a mark left by a device whose sessions are gone is stale.
+  const unanswered = new Set<string>()
+  const staleMarks: string[] = []
+  for (const [key] of store.kvList(UNANSWERED_NAMESPACE)) {
+    if (sessions.has(key)) unanswered.add(key)
+    else staleMarks.push(key)
+  }
+  if (unreadable.length > 0 || staleMarks.length > 0) {
     store.transaction(() => {
+      for (const key of staleMarks) store.kvDelete(UNANSWERED_NAMESPACE, key)
       for (const [key, value] of unreadable) {
         store.kvSet(UNREADABLE_SESSION_NAMESPACE, key, value)
         store.kvDelete(SESSION_NAMESPACE, key)
@@ -238,11 +268,31 @@ export function openSessionStore(options: SessionStoreOptions): SessionStore {
     sessions.set(peer, list)
   }
 
-  /** Forgets the least recently used device we never sent anything to (see MAX_SESSION_DEVICES). */
+  /** Whether the device `key` is answered: we wrote in one of its sessions, not only automatically. */
+  function isAnswered(key: string, list: readonly Session[]): boolean {
+    return !unanswered.has(key) && list.some(wroteIn)
+  }
+
+  /** Marks the device `key` unanswered or not (in the transaction under way, undone with it). */
+  function markUnanswered(key: string, on: boolean): void {
+    if (unanswered.has(key) === on) return
+    if (on) {
+      store.kvSet(UNANSWERED_NAMESPACE, key, new Uint8Array(0))
+      unanswered.add(key)
+      store.onRollback(() => unanswered.delete(key))
+    } else {
+      store.kvDelete(UNANSWERED_NAMESPACE, key)
+      unanswered.delete(key)
+      store.onRollback(() => unanswered.add(key))
+    }
+  }
+
+  /** Forgets the least recently used device we never answered (see MAX_SESSION_DEVICES). */
   function forgetOneStranger(): void {
     for (const [key, list] of sessions) {
-      if (list.some(wroteIn)) continue
+      if (isAnswered(key, list)) continue
       store.kvDelete(SESSION_NAMESPACE, key)
+      markUnanswered(key, false)
       sessions.delete(key)
       store.onRollback(() => sessions.set(key, list))
       return
@@ -263,6 +313,8 @@ export function openSessionStore(options: SessionStoreOptions): SessionStore {
     const ackTag = options.ackTag ?? random(ACK_TAG_LENGTH)
     const key = hex(peer.deviceKey)
     let list = sessions.get(key) ?? []
+    // A message the user wrote answers the device; one sent by itself leaves it as it was.
+    const unansweredAfter = options.automatic === true && !isAnswered(key, list)
     let session = list[0]
     if (session === undefined) {
       if (peer.bundle === undefined)
@@ -285,7 +337,7 @@ export function openSessionStore(options: SessionStoreOptions): SessionStore {
     const sealed = out.message.prekey
       ? sealPrekeyMessage(out.message.bytes, session.theirIdentityDh, random)
       : sealRatchetMessage(out.message.bytes)
-    save(key, [out.session, ...list.slice(1)])
+    save(key, [out.session, ...list.slice(1)], () => markUnanswered(key, unansweredAfter))
     return sealed
   }
 
@@ -491,9 +543,16 @@ export function openSessionStore(options: SessionStoreOptions): SessionStore {
     },
     deleteSession(deviceKey) {
       const key = hex(deviceKey)
-      const had = store.kvDelete(SESSION_NAMESPACE, key)
+      const had = store.transaction(() => {
+        markUnanswered(key, false)
+        return store.kvDelete(SESSION_NAMESPACE, key)
+      })
       sessions.delete(key)
       return had
+    },
+    answered(deviceKey) {
+      const key = hex(deviceKey)
+      return isAnswered(key, sessions.get(key) ?? [])
     },
   }
 }

@@ -60,11 +60,33 @@ const FINAL_STATES: ReadonlySet<DeliveryState> = new Set(['delivered', 'read', '
 /** Delivery states of an own message still on its way (what may be sent again). */
 const ON_ITS_WAY: ReadonlySet<DeliveryState> = new Set(['queued', 'sent', 'relayed'])
 /**
- * Resend requests to senders who were not contacts (their card came as an introduction) per
- * {@link STRANGER_ASK_WINDOW_MS}: each makes a contact, a session and a message kept for a day.
+ * Resend requests per {@link STRANGER_ASK_WINDOW_MS} to anyone the user has not verified: senders
+ * who were not contacts (their card came as an introduction: each ask makes a contact, a session
+ * and a message kept for a day), unverified contacts (anyone holding our link becomes one by
+ * writing once, and can then provoke asks at will), and senders of first messages whose session
+ * is gone (a relay can replay those). All share these few an hour.
  */
 export const STRANGER_ASKS_PER_WINDOW = 16
 export const STRANGER_ASK_WINDOW_MS = 3600_000
+/**
+ * Resend requests for first messages of verified contacts that could not be opened (`not_found`:
+ * a one-time prekey taken) per {@link STRANGER_ASK_WINDOW_MS}, all such contacts together.
+ */
+export const FIRST_CONTACT_ASKS_PER_WINDOW = 32
+/**
+ * Resend requests to one peer device per {@link STRANGER_ASK_WINDOW_MS}, whoever it is, besides
+ * the limits above. A sender whose first contact collided has each message it sealed before our
+ * ask reached it refused, and each asked for apart (one ask per delivery): a few are usual, more
+ * than this in an hour are not.
+ */
+export const DEVICE_ASKS_PER_WINDOW = 8
+/** Peer devices whose asks of the last window are counted ({@link DEVICE_ASKS_PER_WINDOW}). */
+const ASKING_DEVICES = 1024
+/**
+ * Refused first-contact bodies remembered (by hash): the mesh hands a refused envelope over again
+ * until it expires (nothing acknowledges it), and anyone who saw it can replay it: asked once.
+ */
+const REFUSED_FIRST_CONTACTS = 1024
 /** Send handles kept after delivery, to hear of `read`. */
 const DELIVERED_HANDLES = 1024
 
@@ -116,6 +138,34 @@ export interface DirectHost {
   state(e: MessageStateEvent): void
 }
 
+/** When resend requests of one kind went out within the last window (oldest first), at most `limit`. */
+class AskWindow {
+  readonly #times: number[] = []
+  readonly limit: number
+
+  constructor(limit: number) {
+    this.limit = limit
+  }
+
+  /** Whether one more may go out now. */
+  may(now: number): boolean {
+    while (this.#times.length > 0 && this.#times[0]! <= now - STRANGER_ASK_WINDOW_MS) this.#times.shift()
+    return this.#times.length < this.limit
+  }
+
+  /** Counts one (undone with the step under way). */
+  take(now: number, store: Store): void {
+    this.#times.push(now)
+    store.onRollback(() => {
+      const i = this.#times.lastIndexOf(now)
+      if (i >= 0) this.#times.splice(i, 1)
+    })
+  }
+}
+
+/** Why a resend request is sent (see {@link DirectMessages.deliver}'s refusals). */
+type AskCause = 'first-contact' | 'session-gone' | 'chain'
+
 /** Direct messages of one node. See the file comment. */
 export class DirectMessages {
   readonly #host: DirectHost
@@ -130,8 +180,14 @@ export class DirectMessages {
   readonly #resendAsks = new Map<string, string[]>()
   /** Prekey messages in flight (message ID → the session they belong to): see {@link #sendSealed}. */
   readonly #prekeyCarriers: Carriers<{ deviceKey: Uint8Array; baseKey: Uint8Array }>
-  /** When we asked someone new to send a message again, within the last window (oldest first). */
-  readonly #strangerAsks: number[] = []
+  /** Resend requests to anyone unverified, within the last window ({@link STRANGER_ASKS_PER_WINDOW}). */
+  readonly #strangerAsks = new AskWindow(STRANGER_ASKS_PER_WINDOW)
+  /** Resend requests for verified contacts' first messages ({@link FIRST_CONTACT_ASKS_PER_WINDOW}). */
+  readonly #firstContactAsks = new AskWindow(FIRST_CONTACT_ASKS_PER_WINDOW)
+  /** Resend requests per peer device (hex; {@link DEVICE_ASKS_PER_WINDOW}). */
+  readonly #deviceAsks = new BoundedMap<string, AskWindow>(ASKING_DEVICES)
+  /** Hashes of refused first-contact bodies we asked for ({@link REFUSED_FIRST_CONTACTS}). */
+  readonly #refusedFirstContacts = new BoundedMap<string, true>(REFUSED_FIRST_CONTACTS)
   /** State changes reported while `send` is still recording the message. */
   #pending: StateChange[] | undefined
   #rejected = 0
@@ -253,6 +309,7 @@ export class DirectMessages {
     content: Uint8Array | ((introduced: boolean) => Uint8Array),
     now: number,
     options: SendOptions,
+    automatic = false,
   ): string {
     const peer = this.#sessionPeer(contact)
     const introduced = this.#host.e2e.introduces(peer.deviceKey)
@@ -265,6 +322,7 @@ export class DirectMessages {
       deliverySecret: ackSecret,
       ackTag,
       ...(introduced ? { introduction: this.#host.card() } : {}),
+      ...(automatic ? { automatic } : {}),
     })
     const id = this.#host.core.send(destinationTag(contact.accountKey), sealed, { ...options, ackSecret })
     // A prekey message: once it is delivered, the peer holds the session and later messages can
@@ -276,14 +334,20 @@ export class DirectMessages {
 
   /**
    * Sends message IDs to `contact` as read receipts or resend requests, 64 to a message, filed out
-   * of sight (in the caller's transaction).
+   * of sight (in the caller's transaction). Sent by the node, not written by the user: unless the
+   * user verified the contact, they do not make its device answered (session-store.ts
+   * MAX_SESSION_DEVICES), so a stranger who provokes them cannot keep its session for good.
    */
   #sendIdLists(contact: Contact, ids: readonly string[], list: IdListKind, now: number): void {
     for (let i = 0; i < ids.length; i += MAX_RECEIPT_IDS) {
       const content = encodeIdList(list, new Uint8Array(0), ids.slice(i, i + MAX_RECEIPT_IDS), now)
-      this.#sendSealed(contact, content, now, {
-        filing: { conversation: RECEIPTS_CONVERSATION, body: new Uint8Array(0) },
-      })
+      this.#sendSealed(
+        contact,
+        content,
+        now,
+        { filing: { conversation: RECEIPTS_CONVERSATION, body: new Uint8Array(0) } },
+        !contact.verified,
+      )
     }
   }
 
@@ -382,7 +446,7 @@ export class DirectMessages {
       this.#rejected++
       const reason = err instanceof TalkenError ? `${err.code}: ${err.message}` : String(err)
       this.#host.log('warn', 'refused an incoming message', { id: delivery.id, error: reason })
-      this.#askToResend(err, delivery.id)
+      this.#askToResend(err, delivery)
       return { ...REJECTED, refused: reason }
     }
     const receivedAt = Date.now()
@@ -498,28 +562,50 @@ export class DirectMessages {
   /**
    * A first message that we could not open because its one-time prekey was taken already (a link
    * shown to several people), or a message of a chain that fell too far behind: ask its sender, in
-   * a session that works, to send it again. The
-   * sender is a contact's device, or someone new whose card came as the message's introduction
-   * (authenticated by its identity key: see session.ts), who becomes a contact as if the message
-   * had opened. Requests of one step go out together, once the step is stored.
+   * a session that works, to send it again. The sender is a contact's device, or someone new whose
+   * card came as the message's introduction (authenticated by its identity key: see session.ts),
+   * who becomes a contact as if the message had opened. Requests of one step go out together, once
+   * the step is stored.
+   *
+   * A first message is asked for only when something binds it to its sender: its introduction,
+   * whose tag only the holder of the sender's identity key could make (every prekey message we
+   * seal carries one), or its having opened once (its session since forgotten). The identity
+   * signature alone never changes, and every device the sender ever wrote to first holds it: with
+   * it anyone could name a contact's device as the sender of junk, and have us ask that contact
+   * to send again. Each body is asked for once, and every ask counts against limits
+   * ({@link #contactOfDevice}).
    */
-  #askToResend(err: unknown, id: string): void {
+  #askToResend(err: unknown, delivery: Delivery): void {
     if (!isTalkenError(err, 'not_found') && !isTalkenError(err, 'too_large')) return
     const device = err.details?.peerDevice
     if (typeof device !== 'string') return
+    const introduction = err.details?.introduction
+    let cause: AskCause
+    let remember: (() => void) | undefined
     if (err.code === 'too_large') {
       // Our receiving chain fell too far behind (the sender's messages before this one all lost).
       // Our answer, the first of our newest sending chain, makes the sender start a new chain,
       // taken whatever came before. Once per chain: asking again would not help.
       const chain = err.details?.chain
       if (typeof chain !== 'string' || this.#askedForChain.has(chain)) return
-      this.#host.store.onRollback(this.#askedForChain.setUndoably(chain, true))
+      cause = 'chain'
+      remember = () => this.#host.store.onRollback(this.#askedForChain.setUndoably(chain, true))
+    } else {
+      const body = createHash('sha256').update(delivery.payload).digest('hex')
+      if (this.#refusedFirstContacts.has(body)) return
+      cause = err.details?.seen === true ? 'session-gone' : 'first-contact'
+      if (cause === 'first-contact' && typeof introduction !== 'string') {
+        this.#host.log('warn', 'not asking for a first message again: nothing binds it to its sender', {
+          id: delivery.id,
+        })
+        return
+      }
+      remember = () => this.#host.store.onRollback(this.#refusedFirstContacts.setUndoably(body, true))
     }
-    // A first message whose session is gone (forgotten as a stranger's): a relay can replay an
-    // old one of those at will, so asks for them count against the same few an hour.
-    const limited = err.details?.seen === true
-    const contact = this.#contactOfDevice(Buffer.from(device, 'hex'), err.details?.introduction, limited)
+    const contact = this.#contactOfDevice(Buffer.from(device, 'hex'), introduction, cause)
     if (contact === undefined) return
+    remember()
+    const id = delivery.id
     let asks = this.#resendAsks.get(contact.id)
     if (asks === undefined) {
       asks = []
@@ -555,27 +641,37 @@ export class DirectMessages {
   }
 
   /**
-   * The contact a device belongs to, known or (from a verified introduction) new; else undefined.
-   * A new one, or any when `limited`, counts against the few asks an hour ({@link #mayAsk}).
+   * The contact a device belongs to, known or (from a verified introduction) new, to be asked to
+   * send again for `cause`; undefined if there is none, or the ask would exceed a limit. Every ask
+   * counts against the device's few an hour ({@link DEVICE_ASKS_PER_WINDOW}), and against the few
+   * an hour of all asks to anyone unverified ({@link STRANGER_ASKS_PER_WINDOW}): someone new, an
+   * unverified contact (anyone with our link is one after writing once), or the sender of a first
+   * message whose session is gone. Asks to verified contacts for first messages count against
+   * {@link FIRST_CONTACT_ASKS_PER_WINDOW}; for their chains that fell behind, once per chain.
    */
-  #contactOfDevice(device: Uint8Array, introduction: unknown, limited: boolean): Contact | undefined {
+  #contactOfDevice(device: Uint8Array, introduction: unknown, cause: AskCause): Contact | undefined {
+    const now = Date.now()
+    let known: Contact | undefined
     try {
-      const known = this.#host.cardBook.ofDevice(device).contact
-      if (known !== undefined) {
-        if (!limited) return known
-        const now = Date.now()
-        if (!this.#mayAsk(now)) return undefined
-        this.#askedLately(now)
-        return known
-      }
+      known = this.#host.cardBook.ofDevice(device).contact
     } catch {
       // not a contact's device
+    }
+    if (known !== undefined) {
+      const shared =
+        !known.verified || cause === 'session-gone'
+          ? this.#strangerAsks
+          : cause === 'first-contact'
+            ? this.#firstContactAsks
+            : undefined
+      if (!this.#mayAsk(now, device, shared)) return undefined
+      this.#askedLately(now, device, shared)
+      return known
     }
     if (typeof introduction !== 'string') return undefined // nobody to ask
     // Someone new: asking costs a contact, a session we write in and a request kept for a day,
     // and anyone holding our link can send such messages under fresh accounts. A few an hour.
-    const now = Date.now()
-    if (!this.#mayAsk(now)) return undefined
+    if (!this.#mayAsk(now, device, this.#strangerAsks)) return undefined
     let card: ContactCard
     try {
       card = this.#host.cardBook.verified(Buffer.from(introduction, 'hex'))
@@ -586,29 +682,32 @@ export class DirectMessages {
       return undefined
     }
     if (!card.devices.some((d) => bytesEqual(d.deviceKey, device))) return undefined
-    this.#askedLately(now)
+    this.#askedLately(now, device, this.#strangerAsks)
     return this.#acceptSender(card, now)
   }
 
-  /** Whether one more limited resend request may go out (see {@link STRANGER_ASKS_PER_WINDOW}). */
-  #mayAsk(now: number): boolean {
-    while (this.#strangerAsks.length > 0 && this.#strangerAsks[0]! <= now - STRANGER_ASK_WINDOW_MS) {
-      this.#strangerAsks.shift()
-    }
-    if (this.#strangerAsks.length < STRANGER_ASKS_PER_WINDOW) return true
+  /** Whether one more resend request to `device` may go out, counted against `shared` too. */
+  #mayAsk(now: number, device: Uint8Array, shared: AskWindow | undefined): boolean {
+    const own = this.#deviceAsks.get(Buffer.from(device).toString('hex'))
+    const full = own?.may(now) === false ? own : shared?.may(now) === false ? shared : undefined
+    if (full === undefined) return true
     this.#host.log('warn', 'not asking for a message again: too many such requests lately', {
-      limit: STRANGER_ASKS_PER_WINDOW,
+      limit: full.limit,
+      perDevice: full === own,
     })
     return false
   }
 
-  /** Counts a limited resend request (undone with the step). */
-  #askedLately(now: number): void {
-    this.#strangerAsks.push(now)
-    this.#host.store.onRollback(() => {
-      const i = this.#strangerAsks.lastIndexOf(now)
-      if (i >= 0) this.#strangerAsks.splice(i, 1)
-    })
+  /** Counts a resend request to `device`, and against `shared` (undone with the step). */
+  #askedLately(now: number, device: Uint8Array, shared: AskWindow | undefined): void {
+    const key = Buffer.from(device).toString('hex')
+    let own = this.#deviceAsks.get(key)
+    if (own === undefined) {
+      own = new AskWindow(DEVICE_ASKS_PER_WINDOW)
+      this.#deviceAsks.set(key, own)
+    }
+    own.take(now, this.#host.store)
+    shared?.take(now, this.#host.store)
   }
 
   /**
