@@ -114,6 +114,11 @@ function wroteIn(s: Session): boolean {
 
 /** Headers remembered as failed (see `failedHeaders` in {@link openSessionStore}). */
 export const MAX_FAILED_BODIES = 1024
+/**
+ * How long a header seen failing is remembered, in milliseconds: what it remembers (the message
+ * key its header led to) must not outlive the message by much, for forward secrecy.
+ */
+export const FAILED_BODY_MEMORY_MS = 10 * 60_000
 
 /** A sealed body, opened. */
 export interface OpenedMessage {
@@ -366,16 +371,28 @@ export function openSessionStore(options: SessionStoreOptions): SessionStore {
    * derivations, all undone. A body under a header seen failing is first tried with the message
    * key that header led to (one AEAD): a copy that fails that is refused without deriving
    * anything again, whatever else in it was changed; one that opens (the intact copy) goes the
-   * usual way. Oldest forgotten beyond {@link MAX_FAILED_BODIES}.
+   * usual way. Oldest forgotten beyond {@link MAX_FAILED_BODIES}, and each after
+   * {@link FAILED_BODY_MEMORY_MS}: the message key it holds would otherwise stay in memory after
+   * the session forgot it (a later copy then goes the usual way, at the usual cost).
    */
-  const failedHeaders = new Map<string, (body: Uint8Array) => boolean>()
+  const failedHeaders = new Map<string, { opens: (body: Uint8Array) => boolean; at: number }>()
+
+  /** Forgets failed headers remembered too long (the map is in the order they were added). */
+  function forgetOldFailures(): void {
+    const before = now() - FAILED_BODY_MEMORY_MS
+    for (const [header, f] of failedHeaders) {
+      if (f.at > before) break
+      failedHeaders.delete(header)
+    }
+  }
 
   function openRatchet(body: Uint8Array): OpenedMessage | undefined {
     // The header is looked up only once something failed: nothing is added to the usual path.
     const headerOf = () =>
       body.length >= RATCHET_OVERHEAD ? hex(body.subarray(0, ENCRYPTED_HEADER_LENGTH)) : undefined
+    if (failedHeaders.size > 0) forgetOldFailures()
     const header = failedHeaders.size > 0 ? headerOf() : undefined
-    const opens = header === undefined ? undefined : failedHeaders.get(header)
+    const opens = header === undefined ? undefined : failedHeaders.get(header)?.opens
     if (opens !== undefined && !opens(body)) {
       throw new TalkenError(
         'decrypt_failed',
@@ -391,7 +408,8 @@ export function openSessionStore(options: SessionStoreOptions): SessionStore {
       const failed =
         isTalkenError(err, 'decrypt_failed') && failure.opens !== undefined ? headerOf() : undefined
       if (failed !== undefined && failure.opens !== undefined) {
-        failedHeaders.set(failed, failure.opens)
+        failedHeaders.delete(failed) // re-added: the map stays in the order of `at`
+        failedHeaders.set(failed, { opens: failure.opens, at: now() })
         if (failedHeaders.size > MAX_FAILED_BODIES) failedHeaders.delete(failedHeaders.keys().next().value!)
       }
       throw err

@@ -6,6 +6,7 @@
  */
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
+import { FAILED_BODY_MEMORY_MS } from '../../src/e2e/session-store.ts'
 import { isTalkenError } from '../../src/errors.ts'
 import { device, str, text } from './helpers.ts'
 
@@ -42,5 +43,38 @@ describe('e2e: bodies that failed to open', () => {
       /under a header that failed before/,
     )
     assert.equal(str(b.e2e.open(far).content), 'far ahead')
+  })
+
+  it('are forgotten after a while, with the message key they led to', () => {
+    let now = 1_750_000_000_000
+    const a = device(1, () => now)
+    const b = device(2, () => now)
+    b.e2e.open(a.e2e.seal({ deviceKey: b.key.publicKey, bundle: b.e2e.bundle() }, text('hello')))
+    a.e2e.open(b.e2e.seal({ deviceKey: a.key.publicKey }, text('hi')))
+    const sealed = a.e2e.seal({ deviceKey: b.key.publicKey }, text('soon'))
+    const forged = new Uint8Array(sealed)
+    forged[200]! ^= 0x01
+    const message = (fn: () => unknown): string => {
+      try {
+        fn()
+      } catch (err) {
+        assert.ok(isTalkenError(err, 'decrypt_failed'), String(err))
+        return err.message
+      }
+      assert.fail('opened a forged body')
+    }
+    message(() => b.e2e.open(forged))
+    now += FAILED_BODY_MEMORY_MS - 1
+    assert.match(
+      message(() => b.e2e.open(forged)),
+      /under a header that failed before/,
+    )
+    now += 2
+    // Forgotten: refused the usual way (its key derived again), and the intact copy still opens.
+    assert.doesNotMatch(
+      message(() => b.e2e.open(forged)),
+      /under a header that failed before/,
+    )
+    assert.equal(str(b.e2e.open(sealed).content), 'soon')
   })
 })
