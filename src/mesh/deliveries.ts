@@ -131,7 +131,9 @@ export class Deliveries {
         this.#stats.duplicatesSuppressed++
         return false
       }
-      this.#seen.set(key, { from: from ?? '', at: this.#host.now() })
+      // Forgotten again if the step it came in is undone (what it carried was not kept): a copy
+      // that comes again is taken then.
+      this.#store.onRollback(this.#seen.setUndoably(key, { from: from ?? '', at: this.#host.now() }))
       this.#stats.delivered++
       this.#host.deliver({
         id: key,
