@@ -121,6 +121,11 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): Store {
   let closed = false
   /** Undo steps of the running transaction, newest last; undefined outside a transaction. */
   let undoLog: Array<() => void> | undefined
+  /**
+   * The callers' `onRollback` callbacks of the running transaction, newest last: run after the
+   * store's own undo steps, so that they see the store as it was before (as SQLite's do).
+   */
+  let callbacks: Array<() => void> = []
 
   function open(): void {
     if (closed) throw new TalkenError('closed', 'the store is closed')
@@ -167,6 +172,7 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): Store {
     const outer = undoLog === undefined
     const log = outer ? [] : (undoLog as Array<() => void>)
     const mark = log.length
+    const callbackMark = callbacks.length
     undoLog = log
     try {
       const result = fn()
@@ -176,9 +182,13 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): Store {
       return result
     } catch (err) {
       undoAll(log, mark)
+      undoAll(callbacks, callbackMark)
       throw err
     } finally {
-      if (outer) undoLog = undefined
+      if (outer) {
+        undoLog = undefined
+        callbacks = []
+      }
     }
   }
 
@@ -187,7 +197,7 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): Store {
 
     onRollback(fn) {
       open()
-      undoLog?.push(fn)
+      if (undoLog !== undefined) callbacks.push(fn)
     },
 
     getIdentity() {

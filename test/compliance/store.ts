@@ -584,6 +584,33 @@ export function storeCompliance(name: string, open: (options?: StoreTestOptions)
         assert.equal(s.kvGet('ns', 'b'), undefined)
       })
 
+      it('onRollback: a callback sees the store as it was before the part that is undone', () => {
+        const s = fresh()
+        const seen: Array<string | undefined> = []
+        const read = () => {
+          const v = s.kvGet('ns', 'k')
+          return v === undefined ? undefined : Buffer.from(v).toString()
+        }
+        s.kvSet('ns', 'k', Buffer.from('before'))
+        assert.throws(() =>
+          s.transaction(() => {
+            s.kvSet('ns', 'k', Buffer.from('outer'))
+            s.onRollback(() => seen.push(read()))
+            s.kvSet('ns', 'k', Buffer.from('later'))
+            assert.throws(() =>
+              s.transaction(() => {
+                s.onRollback(() => seen.push(read()))
+                s.kvSet('ns', 'k', Buffer.from('inner'))
+                throw new Error('inner')
+              }),
+            )
+            throw new Error('outer')
+          }),
+        )
+        // The inner part undone: back to what it began with; then all of it: back to before.
+        assert.deepEqual(seen, ['later', 'before'])
+      })
+
       it('a store error caught inside keeps the transaction going', () => {
         const s = fresh({ custodyQuota: { perOriginBytes: 15, totalBytes: 100 } })
         s.transaction(() => {
