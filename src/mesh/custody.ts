@@ -191,13 +191,15 @@ export class Custody {
     })
     h.holders.add(n.id)
     h.threshold = this.#io.encounters()
+    /** The copy given up to make room for this one, if custody is full (see #custodyRoom). */
+    let evict: Held | undefined
     if (!h.datagram) {
       const held = this.#held.custodyCount(n.id)
       const limit = this.#cfg.custodyCount
-      if (
-        held.fromOrigin >= limit.perOrigin ||
-        (held.total >= limit.total && !this.#makeCustodyRoom(held.fromOrigin))
-      ) {
+      if (held.total >= limit.total && held.fromOrigin < limit.perOrigin) {
+        evict = this.#custodyRoom(held.fromOrigin)
+      }
+      if (held.fromOrigin >= limit.perOrigin || (held.total >= limit.total && evict === undefined)) {
         this.#stats.custodyRefused++
         this.#io.hopAck(n.id, envelope.id, HopAckStatus.refused)
         return
@@ -214,7 +216,13 @@ export class Custody {
       }
     }
     try {
-      persistHeld(this.#store, h)
+      // One unit: a newcomer the store then refuses (over its byte quota, or a full disk) gives
+      // nothing up. The nested transaction undoes the eviction with the insert, in the store and
+      // (by the undo #io.remove registers) in memory.
+      this.#store.transaction(() => {
+        if (evict !== undefined) this.#io.remove(evict)
+        persistHeld(this.#store, h)
+      })
     } catch (err) {
       if (isTalkenError(err, 'quota_exceeded') || isTalkenError(err, 'storage_full')) {
         this.#stats.custodyRefused++
@@ -223,6 +231,7 @@ export class Custody {
       }
       throw err
     }
+    if (evict !== undefined) this.#stats.custodyEvicted++
     this.#io.hold(h)
     const unsee = this.#seen.setUndoably(key, { from: n.id, at: this.#host.now() })
     // Undone with the step (its commit failed, so the neighbour got no hop acknowledgement and
@@ -246,23 +255,22 @@ export class Custody {
   }
 
   /**
-   * Custody is full: room for a neighbour holding `mine` envelopes here, made by giving up the
-   * oldest envelope of the neighbour that holds the most, if that is more than `mine` + 1. So
-   * neighbours (real or made up) that filled the count first cannot keep out one that holds
-   * less; the copy given up is one of many its sender handed here, and its source retries.
+   * Custody is full: the copy to give up to make room for a neighbour holding `mine` envelopes
+   * here, the oldest of the neighbour that holds the most, if that is more than `mine` + 1 (else
+   * none). So neighbours (real or made up) that filled the count first cannot keep out one that
+   * holds less; the copy given up is one of many its sender handed here, and its source retries.
+   * The caller gives it up together with storing the newcomer, so that a newcomer the store
+   * refuses costs nobody a copy.
    */
-  #makeCustodyRoom(mine: number): boolean {
+  #custodyRoom(mine: number): Held | undefined {
     const largest = this.#held.largestCustodyOrigin()
-    if (largest === undefined || largest.count <= mine + 1) return false
+    if (largest === undefined || largest.count <= mine + 1) return undefined
     let oldest: Held | undefined
     for (const h of this.#held.values()) {
       if (h.own || h.datagram || h.origin !== largest.origin) continue
       if (oldest === undefined || h.receivedAt < oldest.receivedAt) oldest = h
     }
-    if (oldest === undefined) return false
-    this.#stats.custodyEvicted++
-    this.#io.remove(oldest)
-    return true
+    return oldest
   }
 
   /**

@@ -68,6 +68,10 @@ const PREKEY_CHECK_MS = 24 * 3600_000
 const RESYNC_FIRST_DELAY_MS = 1_000
 const RESYNC_MAX_DELAY_MS = 30_000
 
+/** How long after a timer step that was undone the core's timer runs again, at first and at most. */
+const TIMER_RETRY_FIRST_MS = 1_000
+const TIMER_RETRY_MAX_MS = 30_000
+
 /** Creates a node; call {@link TalkenNode.start} to go online. */
 export async function createNode(options: NodeOptions): Promise<TalkenNode> {
   // The operator's own addresses fail here, loudly; those others gave us are skipped when bad.
@@ -123,6 +127,9 @@ export class TalkenNode extends EventEmitter<NodeEvents> {
   #resync: NodeJS.Timeout | undefined
   #resyncDelayMs = RESYNC_FIRST_DELAY_MS
   #timerAt = Number.POSITIVE_INFINITY
+  /** Timer steps undone in a row, and until when the next one waits (see #timerStep). */
+  #timerFailures = 0
+  #timerHeldUntil = 0
   #running = false
   #stopped = false
   /** The start under way, if any. */
@@ -147,7 +154,16 @@ export class TalkenNode extends EventEmitter<NodeEvents> {
     this.identity = identity
     this.#ownsStore = ownsStore
     this.#log = options.logger ?? silent
-    this.#steps = new Steps(store, (err, what) => this.#failed(err, what))
+    this.#steps = new Steps(
+      store,
+      (err, what) => this.#failed(err, what),
+      // The disk took a step's writes: a step undone later starts the backoff of #resyncSoon anew.
+      () => {
+        this.#resyncDelayMs = RESYNC_FIRST_DELAY_MS
+      },
+    )
+    // The node's parts write through the steps' view of the store, which notes what they wrote.
+    store = this.#steps.store
     const profile = store.getIdentity()
     if (profile === undefined) throw new TalkenError('no_identity', 'the store holds no profile')
     this.#card = profile.card
@@ -453,12 +469,12 @@ export class TalkenNode extends EventEmitter<NodeEvents> {
   #rememberPort(addresses: readonly string[]): void {
     if (this.#options.listen?.[0] !== undefined && !this.#options.listen[0].startsWith('/ip4/0.0.0.0/'))
       return
-    rememberPort(this.store, addresses)
+    rememberPort(this.#steps.store, addresses)
   }
 
   /** Re-signs our card when its addresses (if given) or this device's prekeys changed. */
   #refreshCard(addresses?: readonly string[]): void {
-    const fresh = refreshOwnCard(this.store, this.identity, this.#e2e.cardExtension(), addresses)
+    const fresh = refreshOwnCard(this.#steps.store, this.identity, this.#e2e.cardExtension(), addresses)
     if (fresh === undefined) return
     // Called in a step too (a first contact took a one-time prekey): undone with the step, the
     // card it stored is gone, and the one in memory goes back with it.
@@ -551,8 +567,13 @@ export class TalkenNode extends EventEmitter<NodeEvents> {
    * After a step that was undone. Its writes and the frames it would have sent are gone, but the
    * mesh core's memory is not: it may believe it said Hello, a Summary or a route update that no
    * neighbour ever got, and wait for answers that never come. `resync` says all of that again to
-   * every neighbour, keeping what they said to us. Until such a step commits (the disk may still be
-   * full), it is tried again, waiting twice as long each time, up to {@link RESYNC_MAX_DELAY_MS}.
+   * every neighbour, keeping what they said to us. While steps keep being undone (the disk may
+   * still be full), each resync waits twice as long as the one before, up to
+   * {@link RESYNC_MAX_DELAY_MS}; the wait starts again from {@link RESYNC_FIRST_DELAY_MS} only once
+   * a step that stored something has committed (`Steps`). A resync itself stores nothing, so its
+   * commit says nothing of the disk: a timer step undone again just after it must not find the
+   * backoff reset, or a full disk would cost a resync (a Summary, a Hello and the whole route
+   * table to every neighbour) every second.
    */
   #resyncSoon(): void {
     if (this.#stopped || this.#resync !== undefined) return
@@ -562,8 +583,6 @@ export class TalkenNode extends EventEmitter<NodeEvents> {
       this.#resync = undefined
       if (this.#stopped) return
       this.#step(() => this.#core.resync())
-      // Had it been undone too, another would be due by now (#failed).
-      if (this.#resync === undefined) this.#resyncDelayMs = RESYNC_FIRST_DELAY_MS
     }, delay)
     this.#resync.unref?.()
   }
@@ -597,7 +616,9 @@ export class TalkenNode extends EventEmitter<NodeEvents> {
     })
   }
 
+  /** The core asks to be woken at `time` (not before a timer step undone lets it: #timerStep). */
   #wakeAt(time: number): void {
+    time = Math.max(time, this.#timerHeldUntil)
     if (this.#stopped || time >= this.#timerAt) return
     clearTimeout(this.#timer)
     this.#timerAt = time
@@ -606,10 +627,32 @@ export class TalkenNode extends EventEmitter<NodeEvents> {
         this.#timerAt = Number.POSITIVE_INFINITY
         this.#timer = undefined
         if (this.#stopped) return
-        this.#step(() => this.#core.timer())
+        this.#timerStep()
       },
       Math.max(0, Math.min(time - Date.now(), 2 ** 31 - 1)),
     )
     this.#timer.unref?.()
+  }
+
+  /**
+   * Runs the core's timer as a step. When that step is undone at commit (a full disk), the core's
+   * timer has returned already and knows nothing of it, while what it did (an expiry, a retry) is
+   * due again at once: the next timer step waits, twice as long after each one undone, up to
+   * {@link TIMER_RETRY_MAX_MS}, and until then the core's wake-ups wait too. One that commits
+   * ends the wait.
+   */
+  #timerStep(): void {
+    if (this.#step(() => this.#core.timer())) {
+      this.#timerFailures = 0
+      this.#timerHeldUntil = 0
+      return
+    }
+    const delay = Math.min(TIMER_RETRY_MAX_MS, TIMER_RETRY_FIRST_MS * 2 ** this.#timerFailures++)
+    this.#timerHeldUntil = Date.now() + delay
+    // Woken then, and not before, whatever the undone step asked: what it did is due again.
+    clearTimeout(this.#timer)
+    this.#timer = undefined
+    this.#timerAt = Number.POSITIVE_INFINITY
+    this.#wakeAt(this.#timerHeldUntil)
   }
 }

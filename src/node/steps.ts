@@ -9,22 +9,83 @@
 import type { Store } from '../store/store.ts'
 
 /**
+ * What each member of a {@link Store} is: a write, something else the store does (reads, and the
+ * transaction machinery), or a value. Checked against the interface, so that a member added to it
+ * must be named here.
+ */
+const STORE_MEMBERS: Record<keyof Store, 'write' | 'other' | 'value'> = {
+  getIdentity: 'other',
+  setIdentity: 'write',
+  putContact: 'write',
+  getContact: 'other',
+  listContacts: 'other',
+  removeContact: 'write',
+  addMessage: 'write',
+  getMessage: 'other',
+  setMessageState: 'write',
+  listMessages: 'other',
+  putOutbox: 'write',
+  getOutbox: 'other',
+  listOutboxDue: 'other',
+  removeOutbox: 'write',
+  outboxSize: 'other',
+  putCustody: 'write',
+  getCustody: 'other',
+  listCustody: 'other',
+  removeCustody: 'write',
+  expireCustody: 'write',
+  custodyUsage: 'other',
+  custodyQuota: 'value',
+  notePeer: 'write',
+  noteAddressFailure: 'write',
+  getPeer: 'other',
+  listPeers: 'other',
+  removePeer: 'write',
+  kvGet: 'other',
+  kvSet: 'write',
+  kvDelete: 'write',
+  kvList: 'other',
+  transaction: 'other',
+  onRollback: 'other',
+  close: 'other',
+}
+
+/**
  * What went wrong: a step that was undone, an action that was undone (its caller got the error),
  * or an announcement (a listener) that threw.
  */
 export type StepFailure = 'step' | 'action' | 'announcement'
 
 export class Steps {
-  readonly #store: Store
+  /**
+   * The store, as the node's parts are to use it: it notes the writes that went through, so that
+   * a step that stored something can be told from one that did not (see `stored`).
+   */
+  readonly store: Store
   readonly #failed: (err: unknown, what: StepFailure) => void
+  readonly #stored: () => void
   /** Announcements waiting for the step under way to commit. */
   readonly #announce: Array<() => void> = []
   /** Steps under way: a step may start another (rooms do); the outermost one announces. */
   #depth = 0
+  /** Whether a write went through {@link store} since the outermost step under way began. */
+  #wrote = false
 
-  constructor(store: Store, failed: (err: unknown, what: StepFailure) => void) {
-    this.#store = store
+  /**
+   * `stored` is called when a step that wrote something has committed: the disk took it. (A full
+   * disk fails a transaction at commit only if it wrote something: one that wrote nothing commits
+   * all the same, and tells nothing about the disk.)
+   */
+  constructor(
+    store: Store,
+    failed: (err: unknown, what: StepFailure) => void,
+    stored: () => void = () => {},
+  ) {
+    this.store = noteWrites(store, () => {
+      this.#wrote = true
+    })
     this.#failed = failed
+    this.#stored = stored
   }
 
   /**
@@ -50,16 +111,23 @@ export class Steps {
   /** One step: `fn` in a transaction, its failure reported as `what`, then (outermost) its announcements. */
   #run<T>(fn: () => T, what: 'step' | 'action'): { value: T } | { err: unknown } {
     let outcome: { value: T } | { err: unknown }
+    if (this.#depth === 0) this.#wrote = false
+    // What a step in another wrote is undone with it: the one it ran in has written no more.
+    const wroteBefore = this.#wrote
     this.#depth++
     try {
-      outcome = { value: this.#store.transaction(fn) }
+      outcome = { value: this.store.transaction(fn) }
     } catch (err) {
+      this.#wrote = wroteBefore
       outcome = { err }
       this.after(() => this.#failed(err, what))
     } finally {
       this.#depth--
     }
-    if (this.#depth === 0) this.#runEach(this.#announce.splice(0))
+    if (this.#depth === 0) {
+      if ('value' in outcome && this.#wrote) this.after(this.#stored)
+      this.#runEach(this.#announce.splice(0))
+    }
     return outcome
   }
 
@@ -76,7 +144,7 @@ export class Steps {
   /** Appends `item` to `list`, and takes it out again if the writes under way are undone. */
   pushUnlessUndone<T>(list: T[], item: T): void {
     list.push(item)
-    this.#store.onRollback(() => {
+    this.store.onRollback(() => {
       const i = list.lastIndexOf(item)
       if (i >= 0) list.splice(i, 1)
     })
@@ -91,4 +159,24 @@ export class Steps {
       }
     }
   }
+}
+
+/**
+ * `store`, calling `wrote` after each write that went through (one that threw wrote nothing).
+ * Members are looked up at each call, so a store whose methods change (a test's) is followed.
+ */
+function noteWrites(store: Store, wrote: () => void): Store {
+  const noting: Record<string, unknown> = {}
+  const members = store as unknown as Record<string, (...args: unknown[]) => unknown>
+  for (const [name, kind] of Object.entries(STORE_MEMBERS)) {
+    if (kind === 'value') Object.defineProperty(noting, name, { get: () => members[name], enumerable: true })
+    else if (kind === 'other') noting[name] = (...args: unknown[]) => members[name]!(...args)
+    else
+      noting[name] = (...args: unknown[]) => {
+        const result = members[name]!(...args)
+        wrote()
+        return result
+      }
+  }
+  return noting as unknown as Store
 }

@@ -52,3 +52,60 @@ export function fullAtCommit(store: Store, disk: { full: boolean }): Store {
     },
   })
 }
+
+/** Every write of a {@link Store}: what makes a transaction write something. */
+export const ALL_STORE_WRITES = [
+  'setIdentity',
+  'putContact',
+  'removeContact',
+  'addMessage',
+  'setMessageState',
+  'putOutbox',
+  'removeOutbox',
+  'putCustody',
+  'removeCustody',
+  'expireCustody',
+  'notePeer',
+  'noteAddressFailure',
+  'removePeer',
+  'kvSet',
+  'kvDelete',
+] as const satisfies ReadonlyArray<keyof Store>
+
+/**
+ * {@link fullAtCommit}, as SQLite fails a transaction on a full disk: only one that wrote
+ * something fails at commit (its pages go to the log then); one that wrote nothing commits, and
+ * says nothing of the disk. While `disk.full` is set, an outermost transaction that called any of
+ * {@link ALL_STORE_WRITES} (and did not throw from it) is undone and throws `storage_full`.
+ */
+export function fullAtCommitIfWritten(store: Store, disk: { full: boolean }): Store {
+  const writes: readonly string[] = ALL_STORE_WRITES
+  let depth = 0
+  let wrote = false
+  return new Proxy(store, {
+    get(target, prop) {
+      const value = Reflect.get(target, prop)
+      if (typeof value !== 'function') return value
+      if (writes.includes(String(prop))) {
+        return (...args: unknown[]) => {
+          const result = value.apply(target, args)
+          wrote = true
+          return result
+        }
+      }
+      if (prop !== 'transaction') return value.bind(target)
+      return <T>(fn: () => T): T =>
+        target.transaction(() => {
+          if (depth === 0) wrote = false
+          depth++
+          try {
+            const result = fn()
+            if (depth === 1 && disk.full && wrote) throw new TalkenError('storage_full', 'the disk is full')
+            return result
+          } finally {
+            depth--
+          }
+        })
+    },
+  })
+}
