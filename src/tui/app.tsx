@@ -300,6 +300,25 @@ export function App({ client, qr, onExit, welcome }: AppProps) {
     firstLoad().catch(fail)
   }, [firstLoad, fail])
 
+  /**
+   * Shows a message of ours in the open conversation, once: the reply to our own send and the
+   * daemon's `outgoing` event both come, in either order. Its state is the later of the one given
+   * and any seen since.
+   */
+  const showMine = useCallback(
+    (m: { id: string; at: number; text: string; state: DeliveryState; chat: string }) => {
+      const line: Line = {
+        ...m,
+        who: 'me',
+        mine: true,
+        state: laterState(m.state, statesSeen.current.get(m.id)),
+        seq: ++added.current,
+      }
+      setLines((l) => (l.some((x) => x.id === m.id) ? l : placed(l, line)))
+    },
+    [],
+  )
+
   // The node's events.
   useEffect(() => {
     const onEvent = (e: TuiEvent) => {
@@ -377,7 +396,7 @@ export function App({ client, qr, onExit, welcome }: AppProps) {
       }
     }
     return client.follow(onEvent)
-  }, [client, refresh, load, firstLoad, fail])
+  }, [client, refresh, load, firstLoad, fail, showMine])
 
   // The peers screen refreshes itself while it is open.
   useEffect(() => {
@@ -538,22 +557,6 @@ export function App({ client, qr, onExit, welcome }: AppProps) {
     // Sent again by the node already: the read-back that came with it shows the new copy.
     if (!sameChat(chatRef.current, target) || resent.current.has(sent.id)) return
     showMine({ id: sent.id, at: Date.now(), text: parsed.text, state: sent.state, chat: target.id })
-  }
-
-  /**
-   * Shows a message of ours in the open conversation, once: the reply to our own send and the
-   * daemon's `outgoing` event both come, in either order. Its state is the later of the one given
-   * and any seen since.
-   */
-  function showMine(m: { id: string; at: number; text: string; state: DeliveryState; chat: string }): void {
-    const line: Line = {
-      ...m,
-      who: 'me',
-      mine: true,
-      state: laterState(m.state, statesSeen.current.get(m.id)),
-      seq: ++added.current,
-    }
-    setLines((l) => (l.some((x) => x.id === m.id) ? l : placed(l, line)))
   }
 
   // ink registers its input handler in an effect, after the frame is drawn: a key pressed right
