@@ -131,6 +131,11 @@ export interface DirectHost {
   afterStep(fn: () => void): void
   /** Runs `fn` as a step of its own: its writes land together, its announcements after. Whether they landed. */
   step(fn: () => void): boolean
+  /**
+   * Runs `fn` as a step of its own for a caller who waits on it: its writes land together, its
+   * announcements after; if it is undone, its error is thrown. Returns what `fn` returned.
+   */
+  act<T>(fn: () => T): T
   stopped(): boolean
   /** A message arrived (announced after its step). */
   message(m: IncomingMessage): void
@@ -285,7 +290,9 @@ export class DirectMessages {
     if (unread.length === 0) return 0
     const now = Date.now()
     const ids = unread.map((m) => m.id)
-    this.#host.store.transaction(() => {
+    // A step: what the receipts' sending changes (the pump may hand other messages over, and
+    // they become `sent`) is announced once it is stored, not before.
+    this.#host.act(() => {
       for (const id of ids) this.#host.store.setMessageState(id, 'read', now)
       if (receiptsEnabled(this.#host.store, contact.id)) this.#sendIdLists(contact, ids, 'read', now)
     })
@@ -630,7 +637,8 @@ export class DirectMessages {
     if (ids === undefined || ids.length === 0 || this.#host.stopped()) return
     const now = Date.now()
     try {
-      this.#host.store.transaction(() => this.#sendIdLists(contact, ids, 'resend', now))
+      // A step, as in markRead: what sending changes is announced once stored.
+      this.#host.act(() => this.#sendIdLists(contact, ids, 'resend', now))
       this.#host.log('info', 'asked a contact to send again what we could not open', {
         contact: contact.id,
         messages: ids.length,

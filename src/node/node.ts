@@ -213,6 +213,7 @@ export class TalkenNode extends EventEmitter<NodeEvents> {
       refreshCard: () => this.#refreshCard(),
       afterStep: (fn) => this.#steps.after(fn),
       step: (fn) => this.#step(fn),
+      act: (fn) => this.#steps.act(fn),
       stopped: () => this.#stopped,
       message: (m) => this.#emitEach('message', m),
       state: (e) => this.#emitEach('state', e),

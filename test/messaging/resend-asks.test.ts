@@ -102,6 +102,7 @@ function node(bob: Party) {
       bob.store.transaction(fn)
       return true
     },
+    act: (fn) => bob.store.transaction(fn),
     stopped: () => false,
     message: () => {},
     state: () => {},

@@ -62,6 +62,9 @@ function receiver(
     step: () => {
       throw new Error('no step of its own in this test')
     },
+    act: () => {
+      throw new Error('no step of its own in this test')
+    },
     stopped: () => false,
     message: () => {},
     state: () => {},

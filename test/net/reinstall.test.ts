@@ -213,6 +213,13 @@ function adaSide(ada: ReturnType<typeof device>) {
     refreshCard: () => {},
     afterStep: (fn) => (depth === 0 ? fn() : after.push(fn)),
     step,
+    act: (fn) => {
+      let result: ReturnType<typeof fn> | undefined
+      step(() => {
+        result = fn()
+      })
+      return result as ReturnType<typeof fn>
+    },
     stopped: () => false,
     message: () => {},
     state: () => {},

@@ -86,6 +86,13 @@ test('messages sent again go out in the order they were written, each with the t
     refreshCard: () => {},
     afterStep: (fn) => (depth === 0 ? fn() : after.push(fn)),
     step,
+    act: (fn) => {
+      let result: ReturnType<typeof fn> | undefined
+      step(() => {
+        result = fn()
+      })
+      return result as ReturnType<typeof fn>
+    },
     stopped: () => false,
     message: () => {},
     state: () => {},
