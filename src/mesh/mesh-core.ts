@@ -67,6 +67,9 @@ import { tagKey } from './routing-table.ts'
  */
 export const HELLO_CHANGE_INTERVAL_MS = 1_000
 
+/** How long a link's Hello proof, checked once, is taken as checked when the same one comes again. */
+export const HELLO_PROOF_MEMORY_MS = 10_000
+
 /** A timer whose writes failed is run again after this long, doubling up to the max. */
 const TIMER_RETRY_MS = 1_000
 const TIMER_RETRY_MAX_MS = 60_000
@@ -632,10 +635,33 @@ export class MeshCore implements Router {
     }
   }
 
+  /**
+   * Whether `proof` proves that link `n` speaks for `tag` (the host checks it against the
+   * contact's devices, which costs a look through the contacts). A link's Hello that repeats the
+   * tag and proof it last sent within {@link HELLO_PROOF_MEMORY_MS} is answered as before, without
+   * asking again: a neighbour saying Hello over and over costs little. (Not for longer: the
+   * contacts may have changed since, and with them the answer.)
+   */
+  #helloProved(n: Neighbour, key: string, tag: Uint8Array, proof: Uint8Array): boolean {
+    const now = this.#host.now()
+    const last = n.lastProof
+    if (
+      last !== undefined &&
+      now - last.at < HELLO_PROOF_MEMORY_MS &&
+      last.tagKey === key &&
+      bytesEqual(last.proof, proof)
+    ) {
+      return last.verified
+    }
+    const verified = this.#host.verifyHello?.(n.id, tag, proof) === true
+    n.lastProof = { tagKey: key, proof: Uint8Array.from(proof), verified, at: now }
+    return verified
+  }
+
   #onHello(n: Neighbour, tag: Uint8Array, seqno: number, encounters: number, proof?: Uint8Array): void {
     if (bytesEqual(tag, this.self)) return
     const key = tagKey(tag)
-    const verified = proof !== undefined && this.#host.verifyHello?.(n.id, tag, proof) === true
+    const verified = proof !== undefined && this.#helloProved(n, key, tag, proof)
     const before = this.#neighbours.byTag(key)
     // What the pump reads of this Hello: the link's tag, whether it proved it, its encounters, and
     // which link the tag leads to. A Hello that repeats the last one changes none of them.

@@ -24,6 +24,14 @@ export interface Neighbour {
   inflight: number
   /** When a Hello of this link last changed what the pump reads (mesh-core.ts `#onHello`). */
   helloChangedAt: number
+  /** The last Hello proof this link sent, for its tag, and whether it proved it (mesh-core.ts). */
+  lastProof?: {
+    readonly tagKey: string
+    readonly proof: Uint8Array
+    readonly verified: boolean
+    /** When it was checked. */
+    readonly at: number
+  }
 }
 
 /** The neighbours of one mesh core. */

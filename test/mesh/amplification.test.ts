@@ -210,3 +210,46 @@ describe('mesh: a retry due while a copy is in flight', () => {
     assert.ok(handed('A') + handed('B') > 0, 'retried')
   })
 })
+
+describe('mesh: a Hello proof said again', () => {
+  it('is checked once while it repeats within 10 s, and again after, or when it changes', () => {
+    const clock = { now: START }
+    const checks: string[] = []
+    const mesh = new MeshCore({
+      self: tag('Z'),
+      store: createMemoryStore(),
+      host: {
+        now: () => clock.now,
+        random: Math.random,
+        transmit: () => {},
+        deliver: () => undefined,
+        stateChanged: () => {},
+        wakeAt: () => {},
+        log: () => {},
+        // Looking a proof up costs a pass over the contacts: counted.
+        verifyHello: (_neighbour, _tag, proof) => {
+          checks.push(Buffer.from(proof).toString('hex').slice(0, 2))
+          return proof[0] === 1
+        },
+      },
+    })
+    mesh.linkUp('n1', 16 * 1024)
+    const proved = (first: number) =>
+      encodeFrame({
+        kind: FrameKind.hello,
+        node: tag('A'),
+        seqno: 1,
+        encounters: 1,
+        proof: new Uint8Array(64).fill(first),
+      })
+    for (let i = 0; i < 20; i++) mesh.receive('n1', proved(1))
+    assert.deepEqual(checks, ['01'])
+    assert.equal(mesh.neighbours().find((n) => n.id === 'n1')?.verified, true)
+    for (let i = 0; i < 20; i++) mesh.receive('n1', proved(2))
+    assert.deepEqual(checks, ['01', '02'], 'another proof is checked')
+    assert.equal(mesh.neighbours().find((n) => n.id === 'n1')?.verified, false)
+    clock.now += 10_000
+    mesh.receive('n1', proved(2))
+    assert.deepEqual(checks, ['01', '02', '02'], 'checked again after 10 s: the contacts may have changed')
+  })
+})
