@@ -12,7 +12,10 @@
  * Everything the node accepts is persisted before `send` returns: a message handed to `send` is
  * in the outbox (and in the conversation, as `queued`) even if the process dies the next moment,
  * and goes out when the node next runs. Incoming messages are stored before they are announced,
- * and each is announced once, also across restarts.
+ * and each is announced once, never again after a restart (copies that come again are known);
+ * one stored just before the process died, before its event ran, is in the history (`inbox`,
+ * `conversation`) but is not announced: an application that must see every message reads the
+ * history when it starts.
  *
  * This file wires the parts together and runs them; direct messages live in direct-messages.ts,
  * rooms in rooms.ts.
