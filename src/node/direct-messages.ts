@@ -26,6 +26,7 @@ import {
 } from '../messaging/direct-message.ts'
 import type { Contact, DeliveryState, MessageRecord, Store } from '../store/store.ts'
 import { bytesEqual, decodeCbor, encodeCbor, FieldReader } from '../wire/cbor.ts'
+import { type AskedParty, AskLimits } from './ask-limits.ts'
 import type { CardBook } from './card-book.ts'
 import { Carriers } from './carriers.ts'
 import { acceptContactCard, findContact } from './contacts.ts'
@@ -59,29 +60,6 @@ const REJECTED: MessageFiling = { conversation: '.rejected', body: new Uint8Arra
 const FINAL_STATES: ReadonlySet<DeliveryState> = new Set(['delivered', 'read', 'expired', 'failed'])
 /** Delivery states of an own message still on its way (what may be sent again). */
 const ON_ITS_WAY: ReadonlySet<DeliveryState> = new Set(['queued', 'sent', 'relayed'])
-/**
- * Resend requests per {@link STRANGER_ASK_WINDOW_MS} to anyone the user has not verified: senders
- * who were not contacts (their card came as an introduction: each ask makes a contact, a session
- * and a message kept for a day), unverified contacts (anyone holding our link becomes one by
- * writing once, and can then provoke asks at will), and senders of first messages whose session
- * is gone (a relay can replay those). All share these few an hour.
- */
-export const STRANGER_ASKS_PER_WINDOW = 16
-export const STRANGER_ASK_WINDOW_MS = 3600_000
-/**
- * Resend requests for first messages of verified contacts that could not be opened (`not_found`:
- * a one-time prekey taken) per {@link STRANGER_ASK_WINDOW_MS}, all such contacts together.
- */
-export const FIRST_CONTACT_ASKS_PER_WINDOW = 32
-/**
- * Resend requests to one peer device per {@link STRANGER_ASK_WINDOW_MS}, whoever it is, besides
- * the limits above. A sender whose first contact collided has each message it sealed before our
- * ask reached it refused, and each asked for apart (one ask per delivery): a few are usual, more
- * than this in an hour are not.
- */
-export const DEVICE_ASKS_PER_WINDOW = 8
-/** Peer devices whose asks of the last window are counted ({@link DEVICE_ASKS_PER_WINDOW}). */
-const ASKING_DEVICES = 1024
 /**
  * Refused first-contact bodies remembered (by hash): the mesh hands a refused envelope over again
  * until it expires (nothing acknowledges it), and anyone who saw it can replay it: asked once.
@@ -143,31 +121,6 @@ export interface DirectHost {
   state(e: MessageStateEvent): void
 }
 
-/** When resend requests of one kind went out within the last window (oldest first), at most `limit`. */
-class AskWindow {
-  readonly #times: number[] = []
-  readonly limit: number
-
-  constructor(limit: number) {
-    this.limit = limit
-  }
-
-  /** Whether one more may go out now. */
-  may(now: number): boolean {
-    while (this.#times.length > 0 && this.#times[0]! <= now - STRANGER_ASK_WINDOW_MS) this.#times.shift()
-    return this.#times.length < this.limit
-  }
-
-  /** Counts one (undone with the step under way). */
-  take(now: number, store: Store): void {
-    this.#times.push(now)
-    store.onRollback(() => {
-      const i = this.#times.lastIndexOf(now)
-      if (i >= 0) this.#times.splice(i, 1)
-    })
-  }
-}
-
 /** Why a resend request is sent (see {@link DirectMessages.deliver}'s refusals). */
 type AskCause = 'first-contact' | 'session-gone' | 'chain'
 
@@ -185,12 +138,8 @@ export class DirectMessages {
   readonly #resendAsks = new Map<string, string[]>()
   /** Prekey messages in flight (message ID → the session they belong to): see {@link #sendSealed}. */
   readonly #prekeyCarriers: Carriers<{ deviceKey: Uint8Array; baseKey: Uint8Array }>
-  /** Resend requests to anyone unverified, within the last window ({@link STRANGER_ASKS_PER_WINDOW}). */
-  readonly #strangerAsks = new AskWindow(STRANGER_ASKS_PER_WINDOW)
-  /** Resend requests for verified contacts' first messages ({@link FIRST_CONTACT_ASKS_PER_WINDOW}). */
-  readonly #firstContactAsks = new AskWindow(FIRST_CONTACT_ASKS_PER_WINDOW)
-  /** Resend requests per peer device (hex; {@link DEVICE_ASKS_PER_WINDOW}). */
-  readonly #deviceAsks = new BoundedMap<string, AskWindow>(ASKING_DEVICES)
+  /** How many resend requests went to whom lately (ask-limits.ts). */
+  readonly #asks: AskLimits
   /** Hashes of refused first-contact bodies we asked for ({@link REFUSED_FIRST_CONTACTS}). */
   readonly #refusedFirstContacts = new BoundedMap<string, true>(REFUSED_FIRST_CONTACTS)
   /** State changes reported while `send` is still recording the message. */
@@ -199,6 +148,7 @@ export class DirectMessages {
 
   constructor(host: DirectHost) {
     this.#host = host
+    this.#asks = new AskLimits(host.store)
     this.#cardCarriers = new Carriers(host.store, CARD_CARRIERS, {
       encode: (c) => encodeCbor([c.contact, c.cardHash]),
       decode: (bytes) => {
@@ -650,15 +600,14 @@ export class DirectMessages {
 
   /**
    * The contact a device belongs to, known or (from a verified introduction) new, to be asked to
-   * send again for `cause`; undefined if there is none, or the ask would exceed a limit. Every ask
-   * counts against the device's few an hour ({@link DEVICE_ASKS_PER_WINDOW}), and against the few
-   * an hour of all asks to anyone unverified ({@link STRANGER_ASKS_PER_WINDOW}): someone new, an
-   * unverified contact (anyone with our link is one after writing once), or the sender of a first
-   * message whose session is gone. Asks to verified contacts for first messages count against
-   * {@link FIRST_CONTACT_ASKS_PER_WINDOW}; for their chains that fell behind, once per chain.
+   * send again for `cause`; undefined if there is none, or the ask would exceed a limit
+   * (ask-limits.ts: per device, and shared by anyone unverified, or by verified contacts' first
+   * messages). Someone unverified: someone new, an unverified contact (anyone with our link is one
+   * after writing once), or the sender of a first message whose session is gone.
    */
   #contactOfDevice(device: Uint8Array, introduction: unknown, cause: AskCause): Contact | undefined {
     const now = Date.now()
+    const key = Buffer.from(device).toString('hex')
     let known: Contact | undefined
     try {
       known = this.#host.cardBook.ofDevice(device).contact
@@ -666,20 +615,20 @@ export class DirectMessages {
       // not a contact's device
     }
     if (known !== undefined) {
-      const shared =
+      const party: AskedParty =
         !known.verified || cause === 'session-gone'
-          ? this.#strangerAsks
+          ? 'unverified'
           : cause === 'first-contact'
-            ? this.#firstContactAsks
-            : undefined
-      if (!this.#mayAsk(now, device, shared)) return undefined
-      this.#askedLately(now, device, shared)
+            ? 'verified-first-contact'
+            : 'verified-chain'
+      if (!this.#mayAsk(now, key, party)) return undefined
+      this.#asks.take(now, key, party)
       return known
     }
     if (typeof introduction !== 'string') return undefined // nobody to ask
     // Someone new: asking costs a contact, a session we write in and a request kept for a day,
     // and anyone holding our link can send such messages under fresh accounts. A few an hour.
-    if (!this.#mayAsk(now, device, this.#strangerAsks)) return undefined
+    if (!this.#mayAsk(now, key, 'unverified')) return undefined
     let card: ContactCard
     try {
       card = this.#host.cardBook.verified(Buffer.from(introduction, 'hex'))
@@ -690,32 +639,16 @@ export class DirectMessages {
       return undefined
     }
     if (!card.devices.some((d) => bytesEqual(d.deviceKey, device))) return undefined
-    this.#askedLately(now, device, this.#strangerAsks)
+    this.#asks.take(now, key, 'unverified')
     return this.#acceptSender(card, now)
   }
 
-  /** Whether one more resend request to `device` may go out, counted against `shared` too. */
-  #mayAsk(now: number, device: Uint8Array, shared: AskWindow | undefined): boolean {
-    const own = this.#deviceAsks.get(Buffer.from(device).toString('hex'))
-    const full = own?.may(now) === false ? own : shared?.may(now) === false ? shared : undefined
-    if (full === undefined) return true
-    this.#host.log('warn', 'not asking for a message again: too many such requests lately', {
-      limit: full.limit,
-      perDevice: full === own,
-    })
+  /** Whether an ask to `device` (hex) of `party` is within the limits (ask-limits.ts); logged if not. */
+  #mayAsk(now: number, device: string, party: AskedParty): boolean {
+    const within = this.#asks.check(now, device, party)
+    if (within === true) return true
+    this.#host.log('warn', 'not asking for a message again: too many such requests lately', { ...within })
     return false
-  }
-
-  /** Counts a resend request to `device`, and against `shared` (undone with the step). */
-  #askedLately(now: number, device: Uint8Array, shared: AskWindow | undefined): void {
-    const key = Buffer.from(device).toString('hex')
-    let own = this.#deviceAsks.get(key)
-    if (own === undefined) {
-      own = new AskWindow(DEVICE_ASKS_PER_WINDOW)
-      this.#deviceAsks.set(key, own)
-    }
-    own.take(now, this.#host.store)
-    shared?.take(now, this.#host.store)
   }
 
   /**

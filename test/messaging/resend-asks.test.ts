@@ -17,13 +17,10 @@ import { toContactLink } from '../../src/identity/contact-link.ts'
 import { createIdentity, type Identity, makeContactCard } from '../../src/identity/identity.ts'
 import { toTextId } from '../../src/identity/text-id.ts'
 import { decodeDirectMessage, encodeDirectMessage } from '../../src/messaging/direct-message.ts'
+import { DEVICE_ASKS_PER_WINDOW, STRANGER_ASKS_PER_WINDOW } from '../../src/node/ask-limits.ts'
 import { CardBook } from '../../src/node/card-book.ts'
 import { addContact, verifyContact } from '../../src/node/contacts.ts'
-import {
-  DEVICE_ASKS_PER_WINDOW,
-  DirectMessages,
-  STRANGER_ASKS_PER_WINDOW,
-} from '../../src/node/direct-messages.ts'
+import { DirectMessages } from '../../src/node/direct-messages.ts'
 import { createMemoryStore } from '../../src/store/memory-store.ts'
 import type { Store } from '../../src/store/store.ts'
 

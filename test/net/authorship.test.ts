@@ -13,9 +13,10 @@ import { issueDeviceCert } from '../../src/identity/device-cert.ts'
 import { createIdentity, type Identity, makeContactCard } from '../../src/identity/identity.ts'
 import { toTextId } from '../../src/identity/text-id.ts'
 import { encodeDirectMessage } from '../../src/messaging/direct-message.ts'
+import { STRANGER_ASKS_PER_WINDOW } from '../../src/node/ask-limits.ts'
 import { CardBook } from '../../src/node/card-book.ts'
 import { acceptContactCard } from '../../src/node/contacts.ts'
-import { DirectMessages, STRANGER_ASKS_PER_WINDOW } from '../../src/node/direct-messages.ts'
+import { DirectMessages } from '../../src/node/direct-messages.ts'
 import { createMemoryStore } from '../../src/store/memory-store.ts'
 
 const NOW = 1_750_000_000_000
