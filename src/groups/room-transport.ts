@@ -8,9 +8,15 @@
  * frame         = 0x02 ‖ nonce(12) ‖ ChaCha20-Poly1305(key, nonce, padded, ad = 0x02)
  * padded        = CBOR([kind, sender: bytes(32), recipient: bytes(32), sentAt: uint, body,
  *                       signature: bytes(64)]) ‖ 0x80 ‖ 0x00…   (to a bucket)
- * kind, body    = 1, gossip frame: bytes (gossip-frames.ts) · 2, join request: [token(16), sealingKey(32)]
+ * kind, body    = 1, gossip frame: bytes (gossip-frames.ts) · 2, join request: [proof(32), sealingKey(32)]
  * signature     = Ed25519(sender, "talken/room-frame/v2" ‖ 0x00 ‖ CBOR([roomId, kind, recipient, sentAt, body]))
+ * proof         = HMAC-SHA-256(token, "talken/room-join/v1" ‖ 0x00 ‖
+ *                              CBOR([roomId, sender, recipient, sealingKey, sentAt]))
  * ```
+ * A join request proves that its sender holds the invitation's token without carrying it: every
+ * holder of the room ID can open room frames (a removed member, anyone who saw an old link), and a
+ * token read off a joiner's request would let them join under an account of their own. The proof
+ * is bound to the sender, its sealing key, the inviter and the time, so it serves nobody else.
  * A frame names no room: a receiver tries the keys of the rooms it holds (a device holds few).
  * So a relay sees a padded blob of one of the sealed-body sizes, as for a direct message, and
  * cannot tell which room, or whether two frames belong to the same one.
@@ -30,7 +36,9 @@ import {
   aeadOpen,
   aeadSeal,
   hkdf,
+  hmac,
   type RandomSource,
+  secretsEqual,
   systemRandom,
 } from '../e2e/primitives.ts'
 import { SEALED_BUCKETS } from '../e2e/sealed.ts'
@@ -46,6 +54,9 @@ const AD = new Uint8Array([ROOM_FRAME_VERSION])
 const OVERHEAD = 1 + AEAD_NONCE_LENGTH + AEAD_TAG_LENGTH
 /** Length of a join token. */
 export const JOIN_TOKEN_LENGTH = 16
+/** Length of a join request's proof of the token (see {@link joinProof}). */
+export const JOIN_PROOF_LENGTH = 32
+const JOIN_PROOF_DOMAIN = 'talken/room-join/v1'
 const SIGNATURE_DOMAIN = 'talken/room-frame/v2'
 /** How long room frames live in the mesh. */
 export const ROOM_FRAME_TTL_MS = 10 * 60_000
@@ -77,10 +88,38 @@ export type RoomMessage = RoomAddressing &
     | {
         readonly kind: 'join'
         readonly sender: Uint8Array
-        readonly token: Uint8Array
+        /** {@link joinProof} of the invitation's token. */
+        readonly proof: Uint8Array
         readonly sealingKey: Uint8Array
       }
   )
+
+/**
+ * What a join request carries instead of the invitation's token: an HMAC under the token of
+ * whom the request is from and for, with what sealing key, and when (see the file comment).
+ */
+export function joinProof(
+  token: Uint8Array,
+  j: {
+    readonly roomId: Uint8Array
+    readonly sender: Uint8Array
+    readonly recipient: Uint8Array
+    readonly sealingKey: Uint8Array
+    readonly sentAt: number
+  },
+): Uint8Array {
+  const fields = encodeCbor([j.roomId, j.sender, j.recipient, j.sealingKey, j.sentAt])
+  return hmac(token, domainSeparated(JOIN_PROOF_DOMAIN, fields))
+}
+
+/** Whether `proof` is {@link joinProof} of `token` for the join request `m` of room `roomId`. */
+export function provesToken(
+  token: Uint8Array,
+  roomId: Uint8Array,
+  m: Extract<RoomMessage, { kind: 'join' }>,
+): boolean {
+  return secretsEqual(joinProof(token, { roomId, ...m }), m.proof)
+}
 
 /** The key that seals a room's frames. */
 export function roomTransportKey(roomId: Uint8Array): Uint8Array {
@@ -88,7 +127,7 @@ export function roomTransportKey(roomId: Uint8Array): Uint8Array {
 }
 
 function kindAndBody(m: RoomMessage): [kind: number, body: Uint8Array | Uint8Array[]] {
-  return m.kind === 'gossip' ? [1, m.frame] : [2, [m.token, m.sealingKey]]
+  return m.kind === 'gossip' ? [1, m.frame] : [2, [m.proof, m.sealingKey]]
 }
 
 function signedPart(roomId: Uint8Array, m: RoomMessage): Uint8Array {
@@ -191,7 +230,7 @@ function decodeInner(bytes: Uint8Array): { message: RoomMessage; signature: Uint
       sender,
       recipient,
       sentAt,
-      token: j.bytes('token', JOIN_TOKEN_LENGTH),
+      proof: j.bytes('proof', JOIN_PROOF_LENGTH),
       sealingKey: j.bytes('sealingKey', 32),
     }
   }

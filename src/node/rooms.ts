@@ -19,7 +19,9 @@ import { createRoom, type HistoryItem, openRoomLog, type RoomLog } from '../grou
 import {
   FreshFrames,
   JOIN_TOKEN_LENGTH,
+  joinProof,
   openRoomMessage,
+  provesToken,
   ROOM_FRAME_TTL_MS,
   type RoomChannel,
   type RoomMessage,
@@ -244,6 +246,11 @@ export class NodeRooms {
       throw new TalkenError('not_permitted', 'only an admin of the room can invite', {
         details: { reason: 'not_admin' },
       })
+    }
+    // Invitations past their time are forgotten as new ones are made (a join request tries each).
+    for (const [key, record] of this.#host.store.kvList(INVITES_NS)) {
+      const old = decodeInvite(record)
+      if (old === undefined || old.expiresAt < now) this.#host.store.kvDelete(INVITES_NS, key)
     }
     const token = systemRandom(JOIN_TOKEN_LENGTH)
     const expiresAt = now + INVITE_LIFETIME_MS
@@ -502,9 +509,8 @@ export class NodeRooms {
 
   #onJoin(room: Room, m: Extract<RoomMessage, { kind: 'join' }>): void {
     const sender = toHex(m.sender)
-    const record = this.#host.store.kvGet(INVITES_NS, toHex(m.token))
-    const invite = record && decodeInvite(record)
-    if (invite === undefined || invite.room !== room.id || invite.expiresAt < Date.now()) {
+    const invite = this.#invitationProved(room, m)
+    if (invite === undefined) {
       this.#host.log('info', 'refused a join request with an unknown or expired invitation', {
         room: room.id.slice(0, 16),
       })
@@ -518,7 +524,7 @@ export class NodeRooms {
       // one, made after, does: that is an admin asking them back). "Before" is causal: the
       // removal is outside the history the invitation was made on. Entries' times are their
       // authors' clocks, and a clock behind ours would have let them back in.
-      if (removedAfter(room.log, m.sender, invite.heads)) {
+      if (removedAfter(room.log, m.sender, invite.invite.heads)) {
         this.#host.log(
           'info',
           'refused a join request from a member removed (or gone) after that invitation',
@@ -526,6 +532,14 @@ export class NodeRooms {
             room: room.id.slice(0, 16),
           },
         )
+        return
+      }
+      // Nor does it let anyone in once someone was removed after it: the member removed may hold
+      // it (they joined with it, or saw it), and would come back under a new account.
+      if (anyoneRemovedAfter(room.log, invite.invite.heads)) {
+        this.#host.log('info', 'refused a join request: someone was removed after that invitation', {
+          room: room.id.slice(0, 16),
+        })
         return
       }
       if (members.length >= MAX_ROOM_MEMBERS) {
@@ -546,22 +560,36 @@ export class NodeRooms {
     room.gossip.supplyAll(sender)
   }
 
+  /**
+   * The invitation to `room`, unexpired, whose token the join request `m` proves it holds (the
+   * request carries a proof, not the token: room-transport.ts); undefined if none. Invitations are
+   * few: each is tried.
+   */
+  #invitationProved(
+    room: Room,
+    m: Extract<RoomMessage, { kind: 'join' }>,
+  ): { token: string; invite: NonNullable<ReturnType<typeof decodeInvite>> } | undefined {
+    const now = Date.now()
+    for (const [token, record] of this.#host.store.kvList(INVITES_NS)) {
+      const invite = decodeInvite(record)
+      if (invite === undefined || invite.room !== room.id || invite.expiresAt < now) continue
+      if (provesToken(fromHex(token), room.log.roomId, m)) return { token, invite }
+    }
+    return undefined
+  }
+
   #sendJoin(room: Room): void {
     const joining = this.#joining(room.id)
     if (joining === undefined) return
     this.#joinSent.set(room.id, Date.now())
-    const frame = sealRoomMessage(
-      room.channel,
-      {
-        kind: 'join',
-        sender: this.#me,
-        recipient: joining.inviter,
-        sentAt: Date.now(),
-        token: joining.token,
-        sealingKey: this.#sealer.sealingKey,
-      },
-      this.#sign,
-    )
+    const request = {
+      sender: this.#me,
+      recipient: joining.inviter,
+      sentAt: Date.now(),
+      sealingKey: this.#sealer.sealingKey,
+    }
+    const proof = joinProof(joining.token, { roomId: room.log.roomId, ...request })
+    const frame = sealRoomMessage(room.channel, { kind: 'join', ...request, proof }, this.#sign)
     this.#host.send(joining.inviter, frame, ROOM_FRAME_TTL_MS)
   }
 
@@ -789,6 +817,11 @@ function removedAfter(log: RoomLog, account: Uint8Array, heads: readonly Uint8Ar
         (e.kind === 'remove' && bytesEqual(decodeRemoveBody(e.body).member, account)) ||
         (e.kind === 'leave' && bytesEqual(e.author, account)),
     )
+}
+
+/** Whether the log holds a removal of anyone outside the history `heads` name (one made after them). */
+function anyoneRemovedAfter(log: RoomLog, heads: readonly Uint8Array[]): boolean {
+  return log.entriesOutside(heads).some((e) => e.kind === 'remove')
 }
 
 /** How long after the last join request the next goes, `elapsed` since the join began (see {@link JOIN_RETRY_MS}). */

@@ -9,7 +9,12 @@ import { generateDhKey } from '../../src/e2e/primitives.ts'
 import { toHex } from '../../src/groups/entry.ts'
 import { MAX_ROOM_MEMBERS } from '../../src/groups/limits.ts'
 import { parseRoomLink } from '../../src/groups/room-link.ts'
-import { roomTransportKey, sealRoomMessage } from '../../src/groups/room-transport.ts'
+import {
+  joinProof,
+  openRoomMessage,
+  roomTransportKey,
+  sealRoomMessage,
+} from '../../src/groups/room-transport.ts'
 import { encodeContactCard } from '../../src/identity/contact-card.ts'
 import { createIdentity, type Identity, makeContactCard } from '../../src/identity/identity.ts'
 import { toTextId } from '../../src/identity/text-id.ts'
@@ -318,18 +323,14 @@ describe('rooms on a node: joining by invitation', () => {
     const channel = { id: invite.roomId, key: roomTransportKey(invite.roomId) }
     const join = (): Uint8Array => {
       const j = createIdentity({ now: Date.now(), deviceName: 'j' })
-      return sealRoomMessage(
-        channel,
-        {
-          kind: 'join',
-          sender: j.account.publicKey,
-          recipient: invite.inviter.accountKey,
-          sentAt: Date.now(),
-          token: invite.token,
-          sealingKey: generateDhKey().publicKey,
-        },
-        (b) => j.account.sign(b),
-      )
+      const request = {
+        sender: j.account.publicKey,
+        recipient: invite.inviter.accountKey,
+        sentAt: Date.now(),
+        sealingKey: generateDhKey().publicKey,
+      }
+      const proof = joinProof(invite.token, { roomId: invite.roomId, ...request })
+      return sealRoomMessage(channel, { kind: 'join', ...request, proof }, (b) => j.account.sign(b))
     }
     for (let i = 1; i < MAX_ROOM_MEMBERS; i++) alice.rooms.receive(join())
     alice.rooms.drain()
@@ -441,5 +442,63 @@ describe('rooms on a node: a join given up', () => {
       alice.rooms.members(room.id).map((m) => m.self),
       [true],
     )
+  })
+})
+
+describe('rooms: invitations against those who should not get in', () => {
+  it('an invitation made before a removal lets nobody in after it, under a new account either', () => {
+    const { net, alice, bob, room, link } = bobJoinsByLink()
+    alice.rooms.remove(room.id, toTextId(bob.identity.account.publicKey))
+    net.pump()
+    // Bob comes back under an account of his own making, with the link he joined with.
+    const bob2 = net.add('bob2')
+    bob2.rooms.join(link)
+    net.pump()
+    assert.equal(alice.rooms.members(room.id).length, 1)
+    assert.ok(net.logged.includes('alice: refused a join request: someone was removed after that invitation'))
+    // A link made after the removal works: that is an admin asking someone in.
+    const carol = net.add('carol')
+    carol.rooms.join(alice.rooms.invite(room.id).link)
+    net.pump()
+    assert.equal(alice.rooms.members(room.id).length, 2)
+  })
+
+  it("a join request shows no token: whoever holds the room ID cannot join with another's", () => {
+    const net = new Rooms()
+    const alice = net.add('alice')
+    const room = alice.rooms.create('club')
+    const { link } = alice.rooms.invite(room.id)
+    const invite = parseRoomLink(link)
+    const carol = net.add('carol')
+    carol.rooms.join(link)
+    const request = net.sent.find((s) => s.from === 'carol')!.frame
+    // Eve holds the room ID (an old link, say) and opens Carol's request on its way.
+    const channel = { id: invite.roomId, key: roomTransportKey(invite.roomId) }
+    const opened = openRoomMessage([channel], request).message
+    assert.equal(opened.kind, 'join')
+    const inner = Buffer.from(request).toString('hex')
+    assert.ok(!Buffer.from(JSON.stringify(opened)).includes(Buffer.from(invite.token)))
+    assert.ok(!inner.includes(Buffer.from(invite.token).toString('hex')))
+    // What it carries proves the token for Carol alone: under Eve's account it proves nothing.
+    const eve = createIdentity({ now: Date.now(), deviceName: 'eve' })
+    const { proof } = opened as Extract<typeof opened, { kind: 'join' }>
+    const forged = sealRoomMessage(
+      channel,
+      {
+        kind: 'join',
+        sender: eve.account.publicKey,
+        recipient: invite.inviter.accountKey,
+        sentAt: Date.now(),
+        sealingKey: generateDhKey().publicKey,
+        proof,
+      },
+      (b) => eve.account.sign(b),
+    )
+    alice.rooms.receive(forged)
+    alice.rooms.drain()
+    assert.equal(alice.rooms.members(room.id).length, 1)
+    assert.ok(net.logged.includes('alice: refused a join request with an unknown or expired invitation'))
+    net.pump()
+    assert.equal(alice.rooms.members(room.id).length, 2, 'Carol herself gets in')
   })
 })

@@ -45,7 +45,7 @@ describe('room frames', () => {
       kind: 'join' as const,
       sender: me,
       ...to,
-      token: new Uint8Array(16).fill(7),
+      proof: new Uint8Array(32).fill(7),
       sealingKey: new Uint8Array(32).fill(9),
     }
     assert.deepEqual(openRoomMessage([one], sealRoomMessage(one, join, signAda)).message, join)
@@ -57,7 +57,7 @@ describe('room frames', () => {
     const room = channel()
     const forged = sealRoomMessage(
       room,
-      { kind: 'join', sender: me, ...to, token: new Uint8Array(16), sealingKey: new Uint8Array(32).fill(1) },
+      { kind: 'join', sender: me, ...to, proof: new Uint8Array(32), sealingKey: new Uint8Array(32).fill(1) },
       signEve,
     )
     throwsCode(() => openRoomMessage([room], forged), 'bad_signature')
