@@ -62,8 +62,10 @@ const SIGNATURE_DOMAIN = 'talken/room-frame/v2'
 export const ROOM_FRAME_TTL_MS = 10 * 60_000
 /** Clocks of two devices may be this far apart: a frame's time is believed within it. */
 export const ROOM_FRAME_CLOCK_SKEW_MS = 15 * 60_000
-/** Frames remembered as taken (see {@link FreshFrames}), at most. */
+/** Members' frames remembered as taken (see {@link FreshFrames}), at most. */
 const REMEMBERED_FRAMES = 8192
+/** Non-members' frames remembered as taken, at most: beyond, theirs are refused until some age out. */
+export const REMEMBERED_OTHERS_FRAMES = 1024
 /** How often those too old to be taken again are forgotten. */
 const SWEEP_INTERVAL_MS = 60_000
 
@@ -243,14 +245,22 @@ function decodeInner(bytes: Uint8Array): { message: RoomMessage; signature: Uint
  * signature is its own: Ed25519 signs deterministically, and the recipient and time are in it).
  */
 export class FreshFrames {
-  /** Signatures (hex) of frames taken, with their times. */
-  readonly #taken = new BoundedMap<string, number>(REMEMBERED_FRAMES)
+  /** Signatures (hex) of members' frames taken, with their times; the oldest forgotten first. */
+  readonly #members = new BoundedMap<string, number>(REMEMBERED_FRAMES)
+  /**
+   * The same for frames of accounts that are not members (joiners, and anyone holding the room
+   * ID): kept apart, and full means refused, never forgotten early. Signing frames under made-up
+   * accounts costs nothing: in one set, they would push members' frames out before their time,
+   * and a member's old sync could then be taken again.
+   */
+  readonly #others = new BoundedMap<string, number>(REMEMBERED_OTHERS_FRAMES)
   /** When frames too old to be taken were last forgotten. */
   #sweptAt = Number.NEGATIVE_INFINITY
 
   /**
    * Why the frame is refused, or undefined to take it (it is then remembered; `onRollback` is
-   * given the way to forget it again, for a step that is undone).
+   * given the way to forget it again, for a step that is undone). `member`: whether its sender
+   * is a member of its room, by our log.
    */
   refusal(
     m: RoomMessage,
@@ -258,19 +268,27 @@ export class FreshFrames {
     me: Uint8Array,
     now: number,
     onRollback?: (undo: () => void) => void,
+    member = true,
   ): string | undefined {
     if (!bytesEqual(m.recipient, me)) return 'it is for someone else'
     if (m.sentAt < now - ROOM_FRAME_TTL_MS - ROOM_FRAME_CLOCK_SKEW_MS) return 'it is too old'
     if (m.sentAt > now + ROOM_FRAME_CLOCK_SKEW_MS) return 'it is from the future'
     const key = Buffer.from(signature).toString('hex')
-    if (this.#taken.has(key)) return 'it was taken before'
+    if (this.#members.has(key) || this.#others.has(key)) return 'it was taken before'
     // Frames too old to be taken again need no remembering: swept once a minute, not per frame
-    // (the bound holds meanwhile).
-    if (now - this.#sweptAt >= SWEEP_INTERVAL_MS || now < this.#sweptAt) {
+    // (the bound holds meanwhile); and at once when non-members' are full.
+    const taken = member ? this.#members : this.#others
+    const full = !member && taken.size >= REMEMBERED_OTHERS_FRAMES
+    if (full || now - this.#sweptAt >= SWEEP_INTERVAL_MS || now < this.#sweptAt) {
       this.#sweptAt = now
-      this.#taken.sweep((at) => at < now - ROOM_FRAME_TTL_MS - ROOM_FRAME_CLOCK_SKEW_MS)
+      const stale = (at: number) => at < now - ROOM_FRAME_TTL_MS - ROOM_FRAME_CLOCK_SKEW_MS
+      this.#members.sweep(stale)
+      this.#others.sweep(stale)
     }
-    const undo = this.#taken.setUndoably(key, m.sentAt)
+    if (!member && this.#others.size >= REMEMBERED_OTHERS_FRAMES) {
+      return 'too many frames from non-members lately'
+    }
+    const undo = taken.setUndoably(key, m.sentAt)
     onRollback?.(undo)
     return undefined
   }

@@ -470,8 +470,15 @@ export class NodeRooms {
       return
     }
     // Each frame once, for us alone, while fresh: a replayed sync would be answered again.
-    const refused = this.#fresh.refusal(opened.message, opened.signature, this.#me, Date.now(), (undo) =>
-      this.#host.store.onRollback(undo),
+    const sender = opened.message.sender
+    const member = rooms[opened.index]!.log.members().some((x) => bytesEqual(x.account, sender))
+    const refused = this.#fresh.refusal(
+      opened.message,
+      opened.signature,
+      this.#me,
+      Date.now(),
+      (undo) => this.#host.store.onRollback(undo),
+      member,
     )
     if (refused !== undefined) {
       this.#host.log('debug', 'dropped a room frame', { reason: refused })

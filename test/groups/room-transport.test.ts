@@ -9,6 +9,7 @@ import { describe, it } from 'node:test'
 import {
   FreshFrames,
   openRoomMessage,
+  REMEMBERED_OTHERS_FRAMES,
   ROOM_FRAME_CLOCK_SKEW_MS,
   ROOM_FRAME_TTL_MS,
   type RoomChannel,
@@ -137,6 +138,27 @@ describe('room frames', () => {
     )
     undo!()
     assert.equal(take(later, T0), undefined)
+  })
+
+  it("cannot have members' frames forgotten early by frames under made-up accounts", () => {
+    const fresh = new FreshFrames()
+    const reader = eve.account.publicKey
+    const message = (sentAt: number) =>
+      ({ kind: 'gossip', sender: me, recipient: reader, sentAt, frame: new Uint8Array([1]) }) as const
+    const signature = () => new Uint8Array(randomBytes(64))
+    const sync = signature()
+    assert.equal(fresh.refusal(message(T0), sync, reader, T0, undefined, true), undefined)
+    // Frames that verify, each under a new account: more than both bounds together.
+    let refused = 0
+    for (let i = 0; i < 10_000; i++) {
+      const why = fresh.refusal(message(T0 + i), signature(), reader, T0 + 1_000, undefined, false)
+      if (why !== undefined) refused++
+    }
+    assert.equal(refused, 10_000 - REMEMBERED_OTHERS_FRAMES)
+    assert.equal(fresh.refusal(message(T0), sync, reader, T0 + 2_000, undefined, true), 'it was taken before')
+    // Once theirs are too old to be taken again, non-members' frames are taken again.
+    const later = T0 + 10_000 + ROOM_FRAME_TTL_MS + ROOM_FRAME_CLOCK_SKEW_MS
+    assert.equal(fresh.refusal(message(later), signature(), reader, later, undefined, false), undefined)
   })
 
   it('bind their recipient and time: changed, the signature no longer verifies', () => {
