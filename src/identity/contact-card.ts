@@ -12,7 +12,15 @@
  * keys are kept and still covered by the signature. Byte table: docs/protocol.md §Contact card.
  */
 import { TalkenError } from '../errors.ts'
-import { type CborValue, decodeCbor, encodeCbor, FieldReader } from '../wire/cbor.ts'
+import {
+  bytesEqual,
+  type CborValue,
+  decodeCbor,
+  encodeCbor,
+  FieldReader,
+  nameProblem,
+  textProblem,
+} from '../wire/cbor.ts'
 import {
   MAX_ADDRESS_BYTES,
   MAX_ADDRESSES,
@@ -24,6 +32,7 @@ import {
 } from '../wire/limits.ts'
 import { type DeviceCert, deviceCertFromCbor, deviceCertToCbor, verifyDeviceCert } from './device-cert.ts'
 import {
+  checkPublicKey,
   domainSeparated,
   PUBLIC_KEY_LENGTH,
   SIGNATURE_LENGTH,
@@ -95,9 +104,10 @@ export function encodeContactCard(card: ContactCard): Uint8Array {
 }
 
 /**
- * Decodes and verifies a card: size, shape, canonical encoding, the account's signature over the
- * card and over every device certificate. Throws `too_large`, `malformed`, `non_canonical`,
- * `unsupported_version` or `bad_signature`.
+ * Decodes and verifies a card: size, shape, canonical encoding, valid keys (canonical, not of
+ * small order), names and addresses fit to show (`nameProblem`, `textProblem`), no device listed
+ * twice, the account's signature over the card and over every device certificate. Throws
+ * `too_large`, `malformed`, `non_canonical`, `unsupported_version` or `bad_signature`.
  */
 export function decodeContactCard(bytes: Uint8Array): ContactCard {
   const r = new FieldReader(decodeCbor(bytes, MAX_CARD_BYTES, 'contact card'), 'contact card', 8)
@@ -106,10 +116,18 @@ export function decodeContactCard(bytes: Uint8Array): ContactCard {
     throw new TalkenError('unsupported_version', `contact card version ${version} is not supported`)
   }
   const accountKey = r.bytes('accountKey', PUBLIC_KEY_LENGTH)
+  checkPublicKey(accountKey, 'contact card.accountKey')
   const name = r.text('name', MAX_NAME_BYTES, 1)
+  const problem = nameProblem(name)
+  if (problem !== undefined) throw new TalkenError('malformed', `contact card.name: ${problem}`)
   const created = r.uint('created')
   const devices = r.array('devices', MAX_DEVICES, (v) => deviceCertFromCbor(v))
   if (devices.length === 0) throw new TalkenError('malformed', 'contact card.devices: at least one device')
+  devices.forEach((device, i) => {
+    if (devices.findIndex((d) => bytesEqual(d.deviceKey, device.deviceKey)) !== i) {
+      throw new TalkenError('malformed', `contact card.devices[${i}]: lists a device key twice`)
+    }
+  })
   const addresses = r.array('addresses', MAX_ADDRESSES, (v, i) => {
     if (typeof v !== 'string' || Buffer.byteLength(v) > MAX_ADDRESS_BYTES) {
       throw new TalkenError(
@@ -117,6 +135,8 @@ export function decodeContactCard(bytes: Uint8Array): ContactCard {
         `contact card.addresses[${i}]: expected text of at most ${MAX_ADDRESS_BYTES} bytes`,
       )
     }
+    const problem = textProblem(v, false)
+    if (problem !== undefined) throw new TalkenError('malformed', `contact card.addresses[${i}]: ${problem}`)
     return v
   })
   let lastKey = -1

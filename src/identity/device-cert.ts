@@ -11,11 +11,13 @@
  * See docs/protocol.md §Device certificate for the byte table.
  */
 import { TalkenError } from '../errors.ts'
-import { type CborValue, decodeCbor, encodeCbor, FieldReader, textProblem } from '../wire/cbor.ts'
+import { type CborValue, decodeCbor, encodeCbor, FieldReader, nameProblem } from '../wire/cbor.ts'
 import { MAX_DEVICE_CERT_BYTES, MAX_NAME_BYTES } from '../wire/limits.ts'
 import {
+  checkPublicKey,
   domainSeparated,
   PUBLIC_KEY_LENGTH,
+  pointProblem,
   SIGNATURE_LENGTH,
   type SigningKeyPair,
   verifySignature,
@@ -56,10 +58,12 @@ export function issueDeviceCert(
 function checkFields(f: Omit<DeviceCert, 'signature'>): void {
   if (f.deviceKey.length !== PUBLIC_KEY_LENGTH)
     throw new TalkenError('invalid_argument', 'device key is 32 bytes')
+  const keyProblem = pointProblem(f.deviceKey)
+  if (keyProblem !== undefined) throw new TalkenError('invalid_argument', `the device key ${keyProblem}`)
   if (Buffer.byteLength(f.deviceName) > MAX_NAME_BYTES) {
     throw new TalkenError('invalid_argument', `device name is longer than ${MAX_NAME_BYTES} bytes`)
   }
-  const problem = textProblem(f.deviceName)
+  const problem = nameProblem(f.deviceName)
   if (problem !== undefined) throw new TalkenError('invalid_argument', `the device name ${problem}`)
   if (!Number.isSafeInteger(f.created) || f.created < 0) {
     throw new TalkenError('invalid_argument', 'created is Unix seconds')
@@ -78,9 +82,14 @@ export function deviceCertFromCbor(value: CborValue): DeviceCert {
   if (version !== VERSION) {
     throw new TalkenError('unsupported_version', `device certificate version ${version} is not supported`)
   }
+  const deviceKey = r.bytes('deviceKey', PUBLIC_KEY_LENGTH)
+  checkPublicKey(deviceKey, 'device certificate.deviceKey')
+  const deviceName = r.text('deviceName', MAX_NAME_BYTES)
+  const problem = nameProblem(deviceName)
+  if (problem !== undefined) throw new TalkenError('malformed', `device certificate.deviceName: ${problem}`)
   return {
-    deviceKey: r.bytes('deviceKey', PUBLIC_KEY_LENGTH),
-    deviceName: r.text('deviceName', MAX_NAME_BYTES),
+    deviceKey,
+    deviceName,
     created: r.uint('created'),
     signature: r.bytes('signature', SIGNATURE_LENGTH),
   }

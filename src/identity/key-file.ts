@@ -37,8 +37,20 @@ const TAG_LENGTH = 16
 
 /** scrypt cost: N = 2^17, r = 8, p = 1 (128 MiB of memory, a fraction of a second here): RFC 7914's interactive-login setting doubled. */
 export const DEFAULT_SCRYPT = { logN: 17, r: 8, p: 1 } as const
-/** The scrypt costs a key file may name (decoders refuse others, so encoders do too). */
-const SCRYPT_LIMITS = { logN: [10, 22], r: [1, 32], p: [1, 16] } as const
+/**
+ * The scrypt costs a key file may name (decoders refuse others, so encoders do too). They are
+ * read, and paid, before the tag can say whether the file is ours: a file planted or damaged
+ * must not be able to ask for more than 1 GiB of memory (128 · 2^logN · r bytes: 2^20 · 8 is
+ * exactly that) or more than four times that work. The lower bounds are for tests (fast key files);
+ * what is written by `talken init` is always {@link DEFAULT_SCRYPT}.
+ */
+export const SCRYPT_LIMITS = { logN: [10, 20], r: [1, 8], p: [1, 4] } as const
+/** The most memory a key file's scrypt may take: 1 GiB. */
+const MAX_SCRYPT_MEMORY = 2 ** 30
+
+function scryptMemory(logN: number, r: number): number {
+  return 128 * 2 ** logN * r
+}
 
 function secretsToCbor(s: IdentitySecrets): CborValue {
   return [s.accountSeed, s.deviceSeed, s.deviceName, s.deviceCreated, s.accountCreated]
@@ -57,10 +69,32 @@ function secretsFromCbor(value: CborValue): IdentitySecrets {
 
 function deriveKey(passphrase: string, salt: Uint8Array, logN: number, r: number, p: number): Buffer {
   const N = 2 ** logN
-  return scryptSync(passphrase.normalize('NFKC'), salt, 32, { N, r, p, maxmem: 256 * N * r + 1024 * 1024 })
+  // Also judged here, whoever calls: never more than the limits, whatever a file says.
+  if (
+    logN > SCRYPT_LIMITS.logN[1] ||
+    r > SCRYPT_LIMITS.r[1] ||
+    p > SCRYPT_LIMITS.p[1] ||
+    scryptMemory(logN, r) > MAX_SCRYPT_MEMORY
+  ) {
+    throw new TalkenError('malformed', 'key file: scrypt cost beyond the limits')
+  }
+  try {
+    return scryptSync(passphrase.normalize('NFKC'), salt, 32, {
+      N,
+      r,
+      p,
+      maxmem: scryptMemory(logN, r) + 128 * r * (p + 2) + 1024 * 1024,
+    })
+  } catch (cause) {
+    // Within the limits, but a combination scrypt refuses (N ≥ 2^(16·r), say).
+    throw new TalkenError('malformed', 'key file: scrypt cost not usable', { cause })
+  }
 }
 
-/** Encodes secrets as key-file bytes, encrypted when a passphrase is given. */
+/**
+ * Encodes secrets as key-file bytes, encrypted when a passphrase is given. `cost` is
+ * {@link DEFAULT_SCRYPT} unless told; others (within {@link SCRYPT_LIMITS}) are for tests.
+ */
 export function encodeKeyFile(
   secrets: IdentitySecrets,
   passphrase?: string,
@@ -77,6 +111,9 @@ export function encodeKeyFile(
     if (!Number.isInteger(v) || v < min || v > max) {
       throw new TalkenError('invalid_argument', `scrypt ${name} must be ${min} to ${max}, not ${v}`)
     }
+  }
+  if (scryptMemory(cost.logN, cost.r) > MAX_SCRYPT_MEMORY) {
+    throw new TalkenError('invalid_argument', 'scrypt cost beyond 1 GiB of memory (128 · 2^logN · r bytes)')
   }
   const inner = encodeCbor(secretsToCbor(secrets))
   const salt = new Uint8Array(randomBytes(16))

@@ -15,10 +15,16 @@ import { TalkenError } from '../errors.ts'
 import { encodeContactCard } from '../identity/contact-card.ts'
 import { toContactLink } from '../identity/contact-link.ts'
 import { createIdentity, type Identity, identityFromSecrets, makeContactCard } from '../identity/identity.ts'
-import { decodeKeyFile, encodeKeyFile, readFileIfExists, writePrivateFile } from '../identity/key-file.ts'
+import {
+  decodeKeyFile,
+  encodeKeyFile,
+  isKeyFileEncrypted,
+  readFileIfExists,
+  writePrivateFile,
+} from '../identity/key-file.ts'
 import { openSqliteStore } from '../store/sqlite-store.ts'
 import type { Store, StoredIdentity } from '../store/store.ts'
-import { bytesEqual, textProblem } from '../wire/cbor.ts'
+import { bytesEqual, nameProblem } from '../wire/cbor.ts'
 import { MAX_NAME_BYTES } from '../wire/limits.ts'
 
 /** File names inside the data directory. */
@@ -106,12 +112,19 @@ export function initHome(options: HomeOptions & { name: string; deviceName?: str
   link: string
 } {
   // Judged before anything is made: a refused name leaves no database behind.
-  const nameProblem = options.name.trim().length === 0 ? 'is empty' : textProblem(options.name, false)
-  if (nameProblem !== undefined || Buffer.byteLength(options.name) > MAX_NAME_BYTES) {
-    throw new TalkenError(
-      'invalid_argument',
-      `a name is 1 to ${MAX_NAME_BYTES} bytes of text${nameProblem === undefined ? '' : `: this one ${nameProblem}`}`,
-    )
+  // The checks a contact card's name gets from everyone who decodes it (`nameProblem`).
+  for (const [what, name, empty] of [
+    ['name', options.name, false],
+    ['device name', options.deviceName, true],
+  ] as const) {
+    if (name === undefined) continue
+    const problem = name.length === 0 && !empty ? 'is empty' : nameProblem(name)
+    if (problem !== undefined || Buffer.byteLength(name) > MAX_NAME_BYTES) {
+      throw new TalkenError(
+        'invalid_argument',
+        `a ${what} is ${empty ? 0 : 1} to ${MAX_NAME_BYTES} bytes of text, with no invisible characters and no whitespace at either end${problem === undefined ? '' : `: this one ${problem}`}`,
+      )
+    }
   }
   const keyPath = join(options.home, KEY_FILE)
   ensurePrivateDirectory(options.home) // before anything in it is looked at
@@ -123,9 +136,15 @@ export function initHome(options: HomeOptions & { name: string; deviceName?: str
     throw new TalkenError('identity_exists', `${options.home} already holds an identity; nothing was changed`)
   }
   try {
-    const identity = keysKept
-      ? loadIdentity(options)
-      : createIdentity({ now, ...(options.deviceName ? { deviceName: options.deviceName } : {}) })
+    // The kept key file is read once: the keys loaded are the ones re-encoded below, if they are.
+    const keptBytes = keysKept ? readFileIfExists(keyPath) : undefined
+    if (keysKept && keptBytes === undefined) {
+      throw new TalkenError('conflict', `${keyPath} went away during init; run \`talken init\` again`)
+    }
+    const identity =
+      keptBytes !== undefined
+        ? identityFromSecrets(decodeKeyFile(keptBytes, options.passphrase))
+        : createIdentity({ now, ...(options.deviceName ? { deviceName: options.deviceName } : {}) })
     // The card carries this device's prekey bundle, so a first message can be sent while we are away.
     const e2e = openSessionStore({ store, device: identity.device, now: () => now })
     const card = makeContactCard(identity, { name: options.name, extensions: [e2e.cardExtension()], now })
@@ -146,7 +165,13 @@ export function initHome(options: HomeOptions & { name: string; deviceName?: str
     // the profile's transaction: a write that fails (a full disk) leaves no profile behind, and a
     // process killed between the key file's rename and the commit leaves keys without a profile,
     // which the next init gives their profile back.
-    const keyFile = keysKept ? undefined : encodeKeyFile(identity.secrets, options.passphrase)
+    // Kept keys are rewritten only to encrypt them: a passphrase given for a plain key file is
+    // never dropped. An encrypted one stays as it is (without its passphrase it was not read
+    // above, `passphrase_required`), never decrypted to a plain file.
+    const encryptKept =
+      keptBytes !== undefined && options.passphrase !== undefined && !isKeyFileEncrypted(keptBytes)
+    const keyFile =
+      keptBytes === undefined || encryptKept ? encodeKeyFile(identity.secrets, options.passphrase) : undefined
     store.transaction(() => {
       store.setIdentity(profile)
       if (keyFile !== undefined) writePrivateFile(keyPath, keyFile)

@@ -49,6 +49,33 @@ export function textProblem(text: string, multiline = false): string | undefined
 }
 
 /**
+ * Format characters (invisible: zero-width spaces, bidirectional marks, overrides and isolates,
+ * word joiners, the BOM…) and line or paragraph separators. Except the zero-width non-joiner and
+ * joiner (U+200C, U+200D), which Persian and Indic names and emoji sequences need, and tag
+ * characters (U+E0020–U+E007F), which subdivision flags are made of.
+ */
+const INVISIBLE = /(?!\u200c|\u200d|[\u{e0020}-\u{e007f}])[\p{Cf}\p{Zl}\p{Zp}]/u
+/** Whitespace (Unicode White_Space, as JavaScript's `\s` has it) at either end. */
+const EDGE_SPACE = /^\s|\s$/u
+
+/**
+ * What makes `name` unfit for a name (an account's or a device's), or undefined: what
+ * {@link textProblem} refuses on one line, and also format characters (Unicode category Cf, such
+ * as U+200B, U+200E–U+200F, U+202A–U+202E, U+2060–U+2064, U+2066–U+2069, U+FEFF; not the joiners
+ * U+200C and U+200D, nor tag characters) and line or paragraph
+ * separators anywhere, and whitespace at either end (so a name of whitespace only): what would
+ * make two names look the same, or one look like another. Texts (messages, posts) are checked
+ * with `textProblem` only. An empty name is the caller's to judge.
+ */
+export function nameProblem(name: string): string | undefined {
+  const problem = textProblem(name, false)
+  if (problem !== undefined) return problem
+  if (INVISIBLE.test(name)) return 'contains invisible format characters or line separators'
+  if (EDGE_SPACE.test(name)) return 'starts or ends with whitespace'
+  return undefined
+}
+
+/**
  * Decodes `bytes` as one canonical CBOR item no larger than `maxBytes`.
  * Throws `too_large`, `malformed` or `non_canonical`; never anything else.
  */

@@ -5,12 +5,15 @@ import { join } from 'node:path'
 import { describe, it } from 'node:test'
 import { createIdentity } from '../../src/identity/identity.ts'
 import {
+  DEFAULT_SCRYPT,
   decodeKeyFile,
   encodeKeyFile,
   isKeyFileEncrypted,
   readFileIfExists,
+  SCRYPT_LIMITS,
   writePrivateFile,
 } from '../../src/identity/key-file.ts'
+import { encodeCbor } from '../../src/wire/cbor.ts'
 import { throwsCode } from '../helpers/errors.ts'
 
 const FAST = { logN: 10, r: 8, p: 1 } // test speed only; the default is 2^17
@@ -85,5 +88,46 @@ describe('key file', () => {
     ]) {
       throwsCode(() => encodeKeyFile(me.secrets, 'pw', cost), 'invalid_argument')
     }
+  })
+})
+
+describe('key file scrypt bounds', () => {
+  /** An encrypted key file naming these costs (its tag is never reached). */
+  function fileWithCost(logN: number, r: number, p: number): Uint8Array {
+    return encodeCbor([1, 1, new Uint8Array(16), logN, r, p, new Uint8Array(12), new Uint8Array(64)])
+  }
+
+  it('refuses to read costs beyond 1 GiB of memory or four passes, before deriving anything', () => {
+    // Each is cheap for scrypt itself (what a file could ask before the limits was up to 16 GiB).
+    for (const [logN, r, p] of [
+      [10, 9, 1],
+      [10, 8, 5],
+      [21, 1, 1],
+      [22, 8, 16],
+    ] as const) {
+      const started = performance.now()
+      throwsCode(() => decodeKeyFile(fileWithCost(logN, r, p), 'pw'), 'malformed')
+      assert.ok(performance.now() - started < 1000, `logN ${logN}, r ${r}, p ${p} refused at once`)
+    }
+  })
+
+  it('refuses to write such costs, and keeps the default and the largest allowed', () => {
+    for (const cost of [
+      { logN: 21, r: 8, p: 1 },
+      { logN: 17, r: 9, p: 1 },
+      { logN: 17, r: 8, p: 5 },
+    ]) {
+      throwsCode(() => encodeKeyFile(me.secrets, 'pw', cost), 'invalid_argument')
+    }
+    assert.deepEqual(SCRYPT_LIMITS, { logN: [10, 20], r: [1, 8], p: [1, 4] })
+    const { logN, r, p } = DEFAULT_SCRYPT
+    assert.ok(logN <= SCRYPT_LIMITS.logN[1] && r <= SCRYPT_LIMITS.r[1] && p <= SCRYPT_LIMITS.p[1])
+    const bytes = encodeKeyFile(me.secrets, 'pw')
+    assert.deepEqual(decodeKeyFile(bytes, 'pw'), me.secrets)
+  })
+
+  it('reports an unusable combination within the limits as malformed, never a raw error', () => {
+    // scrypt needs N < 2^(16·r): r = 1 allows logN 15 at most.
+    throwsCode(() => decodeKeyFile(fileWithCost(16, 1, 1), 'pw'), 'malformed')
   })
 })

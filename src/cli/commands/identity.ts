@@ -2,14 +2,16 @@
  * `talken init` and `talken id`: create and show one's identity.
  */
 import { userInfo } from 'node:os'
+import { join } from 'node:path'
 import type { Command } from 'commander'
 import { controlSocketPath } from '../../daemon/control.ts'
 import { isTalkenError, TalkenError } from '../../errors.ts'
 import { decodeContactCard } from '../../identity/contact-card.ts'
 import { toContactLink } from '../../identity/contact-link.ts'
+import { isKeyFileEncrypted, readFileIfExists } from '../../identity/key-file.ts'
 import { qrToTerminal, writeQrFile } from '../../identity/qr.ts'
 import { toTextId } from '../../identity/text-id.ts'
-import { initHome, openHome } from '../../node/data-dir.ts'
+import { initHome, KEY_FILE, openHome } from '../../node/data-dir.ts'
 import type { StoredIdentity } from '../../store/store.ts'
 import type { CommandContext } from '../context.ts'
 import { initLeftovers } from '../init-leftovers.ts'
@@ -79,7 +81,11 @@ export async function runInit(
   }
   opened.close()
   const warning = daemonWarning(ctx.home)
-  return { profile: opened.profile, encrypted: passphrase !== undefined, ...(warning ? { warning } : {}) }
+  // What the key file on disk is, not what was asked: keys kept from an earlier init (its
+  // database lost) keep their file, re-encrypted only when plain and a passphrase was given.
+  const keyFile = readFileIfExists(join(ctx.home, KEY_FILE))
+  const encrypted = keyFile !== undefined && isKeyFileEncrypted(keyFile)
+  return { profile: opened.profile, encrypted, ...(warning ? { warning } : {}) }
 }
 
 /** Why `talken daemon` cannot run in `home`, if it cannot: its control socket's path is too long. */
