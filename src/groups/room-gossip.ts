@@ -566,7 +566,7 @@ export class RoomGossip {
    * next review (a datagram to an address of the sender's choosing).
    */
   #isMember(id: MemberId): boolean {
-    return this.#log.members().some((m) => toHex(m.account) === id)
+    return this.#log.hasMember(id)
   }
 
   /**

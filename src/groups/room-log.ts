@@ -247,6 +247,11 @@ export class RoomLog {
     return [...this.#entries.values()].sort(byCausalOrder)
   }
 
+  /** Whether the account (lower-case hex) is a member now: {@link members} without the copy and sort. */
+  hasMember(accountHex: string): boolean {
+    return this.#state().members.has(accountHex)
+  }
+
   /** The members as the whole history known here defines them, by account key. */
   members(): Member[] {
     return [...this.#state().members.values()].sort((a, b) => compareBytes(a.account, b.account))

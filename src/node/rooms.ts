@@ -470,8 +470,7 @@ export class NodeRooms {
       return
     }
     // Each frame once, for us alone, while fresh: a replayed sync would be answered again.
-    const sender = opened.message.sender
-    const member = rooms[opened.index]!.log.members().some((x) => bytesEqual(x.account, sender))
+    const member = rooms[opened.index]!.log.hasMember(toHex(opened.message.sender))
     const refused = this.#fresh.refusal(
       opened.message,
       opened.signature,
@@ -726,7 +725,7 @@ export class NodeRooms {
   }
 
   #isMember(room: Room): boolean {
-    return room.log.size.entries > 0 && room.log.members().some((m) => bytesEqual(m.account, this.#me))
+    return room.log.size.entries > 0 && room.log.hasMember(toHex(this.#me))
   }
 
   #requireMember(room: Room): void {
