@@ -228,14 +228,18 @@ export const UNREADABLE_ENVELOPE_REASON = 'its stored envelope could not be read
 export function restoreHeld(store: Store, now: number): { held: Held[]; unreadable: UnreadableHeld[] } {
   const held: Held[] = []
   const unreadable: UnreadableHeld[] = []
-  for (const entry of store.listOutboxDue(Number.MAX_SAFE_INTEGER, Number.MAX_SAFE_INTEGER)) {
-    let envelope: Envelope
+  /** The row's envelope, decoded; undefined, and listed as unreadable, when it does not decode. */
+  const decoded = (own: boolean, key: string, bytes: Uint8Array): Envelope | undefined => {
     try {
-      envelope = decodeEnvelope(entry.envelope)
+      return decodeEnvelope(bytes)
     } catch (error) {
-      unreadable.push({ own: true, key: entry.messageId, error })
-      continue
+      unreadable.push({ own, key, error })
+      return undefined
     }
+  }
+  for (const entry of store.listOutboxDue(Number.MAX_SAFE_INTEGER, Number.MAX_SAFE_INTEGER)) {
+    const envelope = decoded(true, entry.messageId, entry.envelope)
+    if (envelope === undefined) continue
     const message = store.getMessage(entry.messageId)
     const h = makeHeld(envelope, {
       own: true,
@@ -248,13 +252,8 @@ export function restoreHeld(store: Store, now: number): { held: Held[]; unreadab
     held.push(h)
   }
   for (const entry of store.listCustody()) {
-    let envelope: Envelope
-    try {
-      envelope = decodeEnvelope(entry.envelope)
-    } catch (error) {
-      unreadable.push({ own: false, key: entry.messageId, error })
-      continue
-    }
+    const envelope = decoded(false, entry.messageId, entry.envelope)
+    if (envelope === undefined) continue
     const h = makeHeld(envelope, {
       own: false,
       origin: entry.origin,

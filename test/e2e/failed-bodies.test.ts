@@ -10,6 +10,17 @@ import { FAILED_BODY_MEMORY_MS } from '../../src/e2e/session-store.ts'
 import { isTalkenError } from '../../src/errors.ts'
 import { device, str, text } from './helpers.ts'
 
+/** The message of the `decrypt_failed` that `fn` throws; fails the test if it opens anything. */
+function failure(fn: () => unknown): string {
+  try {
+    fn()
+  } catch (err) {
+    assert.ok(isTalkenError(err, 'decrypt_failed'), String(err))
+    return err.message
+  }
+  assert.fail('opened a forged body')
+}
+
 describe('e2e: bodies that failed to open', () => {
   it('are refused at once when they come again, and the session goes on', () => {
     const a = device(1)
@@ -22,15 +33,6 @@ describe('e2e: bodies that failed to open', () => {
     const far = a.e2e.seal({ deviceKey: b.key.publicKey }, text('far ahead'))
     const forged = new Uint8Array(far)
     forged[200]! ^= 0x01 // the header is intact; the body is not
-    const failure = (fn: () => unknown) => {
-      try {
-        fn()
-      } catch (err) {
-        assert.ok(isTalkenError(err, 'decrypt_failed'), String(err))
-        return err.message
-      }
-      assert.fail('opened a forged body')
-    }
     const first = failure(() => b.e2e.open(forged))
     const again = failure(() => b.e2e.open(forged))
     assert.notEqual(first, again)
@@ -54,25 +56,16 @@ describe('e2e: bodies that failed to open', () => {
     const sealed = a.e2e.seal({ deviceKey: b.key.publicKey }, text('soon'))
     const forged = new Uint8Array(sealed)
     forged[200]! ^= 0x01
-    const message = (fn: () => unknown): string => {
-      try {
-        fn()
-      } catch (err) {
-        assert.ok(isTalkenError(err, 'decrypt_failed'), String(err))
-        return err.message
-      }
-      assert.fail('opened a forged body')
-    }
-    message(() => b.e2e.open(forged))
+    failure(() => b.e2e.open(forged))
     now += FAILED_BODY_MEMORY_MS - 1
     assert.match(
-      message(() => b.e2e.open(forged)),
+      failure(() => b.e2e.open(forged)),
       /under a header that failed before/,
     )
     now += 2
     // Forgotten: refused the usual way (its key derived again), and the intact copy still opens.
     assert.doesNotMatch(
-      message(() => b.e2e.open(forged)),
+      failure(() => b.e2e.open(forged)),
       /under a header that failed before/,
     )
     assert.equal(str(b.e2e.open(sealed).content), 'soon')
