@@ -22,6 +22,7 @@ import { DATABASE_FILE, initHome } from '../../src/node/data-dir.ts'
 import { DirectMessages, resentAs } from '../../src/node/direct-messages.ts'
 import { conversation } from '../../src/node/inbox.ts'
 import type { IncomingMessage } from '../../src/node/node.ts'
+import { Steps } from '../../src/node/steps.ts'
 import { createMemoryStore } from '../../src/store/memory-store.ts'
 import { introduce, makeHome, startNode, until } from '../helpers/nodes.ts'
 
@@ -157,19 +158,11 @@ function textOf(opened: { content: Uint8Array }, sender: { card: Uint8Array }): 
  */
 function adaSide(ada: ReturnType<typeof device>) {
   const sent = new Map<string, Uint8Array>()
-  const after: Array<() => void> = []
-  let depth = 0
+  // Steps as the node runs them (src/node/steps.ts): one that is undone throws, failing the test.
+  const steps = new Steps(ada.store, () => {})
   const step = (fn: () => void): boolean => {
-    depth++
-    try {
-      ada.store.transaction(fn)
-      return true
-    } catch (err) {
-      assert.fail(err as Error)
-    } finally {
-      depth--
-      if (depth === 0) for (const f of after.splice(0)) f()
-    }
+    steps.act(fn)
+    return true
   }
   const dm: DirectMessages = new DirectMessages({
     store: ada.store,
@@ -211,15 +204,9 @@ function adaSide(ada: ReturnType<typeof device>) {
     ttlMs: undefined,
     card: () => ada.card,
     refreshCard: () => {},
-    afterStep: (fn) => (depth === 0 ? fn() : after.push(fn)),
+    afterStep: (fn) => steps.after(fn),
     step,
-    act: (fn) => {
-      let result: ReturnType<typeof fn> | undefined
-      step(() => {
-        result = fn()
-      })
-      return result as ReturnType<typeof fn>
-    },
+    act: (fn) => steps.act(fn),
     stopped: () => false,
     message: () => {},
     state: () => {},

@@ -15,6 +15,7 @@ import { CardBook } from '../../src/node/card-book.ts'
 import { acceptContactCard } from '../../src/node/contacts.ts'
 import { DirectMessages, resentAs } from '../../src/node/direct-messages.ts'
 import { conversation } from '../../src/node/inbox.ts'
+import { Steps } from '../../src/node/steps.ts'
 import { createMemoryStore } from '../../src/store/memory-store.ts'
 
 const NOW = 1_750_000_000_000
@@ -37,20 +38,9 @@ test('messages sent again go out in the order they were written, each with the t
   // Ada's core, recording only: each message a minute after the one before, on its clock.
   let clock = NOW
   const sent: Array<[id: string, payload: Uint8Array]> = []
-  const after: Array<() => void> = []
-  let depth = 0
-  const step = (fn: () => void): boolean => {
-    depth++
-    try {
-      ada.store.transaction(fn)
-      return true
-    } catch {
-      return false
-    } finally {
-      depth--
-      if (depth === 0) for (const f of after.splice(0)) f()
-    }
-  }
+  // Steps as the node runs them (src/node/steps.ts); one that is undone is only not kept.
+  const steps = new Steps(ada.store, () => {})
+  const step = (fn: () => void): boolean => steps.run(fn)
   const dm: DirectMessages = new DirectMessages({
     store: ada.store,
     identity: ada.identity,
@@ -84,15 +74,9 @@ test('messages sent again go out in the order they were written, each with the t
     ttlMs: undefined,
     card: () => ada.card,
     refreshCard: () => {},
-    afterStep: (fn) => (depth === 0 ? fn() : after.push(fn)),
+    afterStep: (fn) => steps.after(fn),
     step,
-    act: (fn) => {
-      let result: ReturnType<typeof fn> | undefined
-      step(() => {
-        result = fn()
-      })
-      return result as ReturnType<typeof fn>
-    },
+    act: (fn) => steps.act(fn),
     stopped: () => false,
     message: () => {},
     state: () => {},
