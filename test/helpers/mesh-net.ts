@@ -220,3 +220,28 @@ export class MeshNet {
     return { id: node.core!.send(this.#node(to).tag, body, { ackSecret }), body }
   }
 }
+
+/** A tag from a name (padded with dots). */
+export const nameTag = (s: string): Uint8Array =>
+  Uint8Array.from(Buffer.from(s.padEnd(16, '.')).subarray(0, 16))
+
+/**
+ * A mesh core named Z over `store`, driven by hand: a host that does nothing, but for what
+ * `host` gives (by default a clock that stands still).
+ */
+export function handCore(store: Store, host: Partial<RouterHost> = {}): MeshCore {
+  return new MeshCore({
+    self: nameTag('Z'),
+    store,
+    host: {
+      now: () => 1_750_000_000_000,
+      random: Math.random,
+      transmit: () => {},
+      deliver: () => undefined,
+      stateChanged: () => {},
+      wakeAt: () => {},
+      log: () => {},
+      ...host,
+    },
+  })
+}

@@ -6,32 +6,23 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { encodeFrame, FrameKind } from '../../src/mesh/frames.ts'
-import { MeshCore } from '../../src/mesh/mesh-core.ts'
 import { encodeMeshPayload } from '../../src/mesh/mesh-payload.ts'
 import { createMemoryStore } from '../../src/store/memory-store.ts'
 import { encodeEnvelope } from '../../src/wire/envelope.ts'
+import { handCore, nameTag } from '../helpers/mesh-net.ts'
 
 const NOW = 1_750_000_000_000
-const tag = (s: string) => Uint8Array.from(Buffer.from(s.padEnd(16, '.')).subarray(0, 16))
+const tag = nameTag
 
 describe('mesh: a datagram taken in a step that is undone', () => {
   it('is taken again when it comes again', () => {
     const store = createMemoryStore()
     const delivered: string[] = []
-    const core = new MeshCore({
-      self: tag('Z'),
-      store,
-      host: {
-        now: () => NOW,
-        random: Math.random,
-        transmit: () => {},
-        deliver: (d) => {
-          delivered.push(d.id)
-          return undefined
-        },
-        stateChanged: () => {},
-        wakeAt: () => {},
-        log: () => {},
+    const core = handCore(store, {
+      now: () => NOW,
+      deliver: (d) => {
+        delivered.push(d.id)
+        return undefined
       },
     })
     core.linkUp('A', 16 * 1024)

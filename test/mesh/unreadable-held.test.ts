@@ -6,13 +6,14 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { UNREADABLE_ENVELOPE_REASON } from '../../src/mesh/held.ts'
-import { MeshCore } from '../../src/mesh/mesh-core.ts'
+import type { MeshCore } from '../../src/mesh/mesh-core.ts'
 import { encodeMeshPayload } from '../../src/mesh/mesh-payload.ts'
 import { createMemoryStore } from '../../src/store/memory-store.ts'
 import { EnvelopeFlags, encodeEnvelope } from '../../src/wire/envelope.ts'
+import { handCore, nameTag } from '../helpers/mesh-net.ts'
 
 const NOW = 1_750_000_000_000
-const tag = (s: string) => Uint8Array.from(Buffer.from(s.padEnd(16, '.')).subarray(0, 16))
+const tag = nameTag
 const idOf = (n: number) => Uint8Array.from({ length: 16 }, (_, i) => (i === 15 ? n : 0))
 const hex = (b: Uint8Array) => Buffer.from(b).toString('hex')
 
@@ -29,19 +30,7 @@ function envelope(n: number): Uint8Array {
 }
 
 function core(store: ReturnType<typeof createMemoryStore>, logged: string[]): MeshCore {
-  return new MeshCore({
-    self: tag('Z'),
-    store,
-    host: {
-      now: () => NOW,
-      random: Math.random,
-      transmit: () => {},
-      deliver: () => undefined,
-      stateChanged: () => {},
-      wakeAt: () => {},
-      log: (level, message) => logged.push(`${level}: ${message}`),
-    },
-  })
+  return handCore(store, { now: () => NOW, log: (level, message) => logged.push(`${level}: ${message}`) })
 }
 
 describe('mesh: stored envelopes that cannot be read', () => {
