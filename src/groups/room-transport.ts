@@ -68,6 +68,8 @@ const REMEMBERED_FRAMES = 8192
 export const REMEMBERED_OTHERS_FRAMES = 1024
 /** How often those too old to be taken again are forgotten. */
 const SWEEP_INTERVAL_MS = 60_000
+/** …and how often at most while non-members' frames fill their memory. */
+const FULL_SWEEP_INTERVAL_MS = 1_000
 
 /** The room a frame travels in: its ID (which the signature covers) and transport key. */
 export interface RoomChannel {
@@ -276,10 +278,12 @@ export class FreshFrames {
     const key = Buffer.from(signature).toString('hex')
     if (this.#members.has(key) || this.#others.has(key)) return 'it was taken before'
     // Frames too old to be taken again need no remembering: swept once a minute, not per frame
-    // (the bound holds meanwhile); and at once when non-members' are full.
+    // (the bound holds meanwhile); once a second while non-members' are full (a flood of their
+    // frames must not cost a sweep each).
     const taken = member ? this.#members : this.#others
     const full = !member && taken.size >= REMEMBERED_OTHERS_FRAMES
-    if (full || now - this.#sweptAt >= SWEEP_INTERVAL_MS || now < this.#sweptAt) {
+    const every = full ? FULL_SWEEP_INTERVAL_MS : SWEEP_INTERVAL_MS
+    if (now - this.#sweptAt >= every || now < this.#sweptAt) {
       this.#sweptAt = now
       const stale = (at: number) => at < now - ROOM_FRAME_TTL_MS - ROOM_FRAME_CLOCK_SKEW_MS
       this.#members.sweep(stale)
